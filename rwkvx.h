@@ -1,0 +1,1740 @@
+/* rwkvx.h - RWKV-X and RWKV-7 language models on a CPU, in one header.
+
+   Do this:
+       #define RWKVX_IMPLEMENTATION
+   before you include this file in *one* C or C++ file to create the
+   implementation. Everywhere else include it plainly.
+
+   C99, libc and libm only. Build with -fopenmp to use several cores (the
+   numbers are the same with and without it, and for any thread count).
+
+   WHAT IT COMPUTES
+       RWKV-X (arXiv 2504.21463): a released RWKV-7 model with top-k chunk
+       sparse-attention blocks spliced in (MoBA rule, exact in prefill and in
+       decode). A plain RWKV-7 model is an RWKV-X model with no sparse block.
+       Models come in our GGUF v3 file (docs/FORMAT.md), made from released
+       .pth / .safetensors checkpoints by tools/convert.c (rwkvx-convert).
+       Weights F32, F16, BF16 or Q8_0; arithmetic in f32.
+
+   THE API IN ONE SCREEN
+       rwkvx_model *m; rwkvx_state *s; char err[RWKVX_ERROR_MAX];
+       if (rwkvx_load_file(&m, "model.gguf", NULL, err) != RWKVX_OK)
+           { fprintf(stderr, "%s\n", err); return 1; }
+       rwkvx_state_new(m, &s);                     // one per conversation
+       float *logits = malloc(rwkvx_n_vocab(m) * sizeof(float));
+       int32_t prompt[] = {510, 4600, 33};
+       rwkvx_eval(s, prompt, 3, logits, 0);        // logits of the last token
+       ...                                         // pick a token, eval it, ...
+       rwkvx_state_free(s); rwkvx_free(m);
+
+   - A model is immutable once loaded: share it between threads. A state is
+     one sequence (a conversation): use one per thread.
+   - Every function that can fail returns an rwkvx_status; rwkvx_status_string()
+     names it. Loading also writes a one-line reason into `err` (may be NULL).
+     A failed call leaves the state as it was.
+   - rwkvx_eval takes a run of tokens of any length. With logits == NULL the
+     head is skipped; with RWKVX_EVAL_ALL_LOGITS it writes n_tokens * n_vocab
+     floats (every position), else n_vocab (the last position).
+   - State: reset, copy (fork a conversation), save to bytes and load them
+     back (versioned; a state from another model or chunk size is refused).
+   - Memory: the model is mapped (mmap) or read once; a state allocates at
+     creation, and its sparse-block K/V storage grows geometrically as the
+     context grows (2*C floats per token per sparse block). Nothing else
+     allocates during rwkvx_eval.
+
+   CONFIGURATION (define before the implementation)
+       RWKVX_STATIC     make every function static
+       RWKVX_NO_SIMD    use only the portable scalar kernels (the reference)
+       RWKVX_NO_MMAP    read model files with fread instead of mmap
+       RWKVX_MALLOC / RWKVX_REALLOC / RWKVX_FREE   your allocator (all three)
+
+   LICENSE: MIT, see the end of the file.
+*/
+#ifndef RWKVX_H
+#define RWKVX_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef RWKVX_STATIC
+#define RWKVX_API static
+#else
+#define RWKVX_API extern
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum {
+    RWKVX_OK = 0,
+    RWKVX_ERR_IO,          /* a file could not be opened or read */
+    RWKVX_ERR_FORMAT,      /* not a valid model file or state */
+    RWKVX_ERR_UNSUPPORTED, /* valid but not something this build handles */
+    RWKVX_ERR_NOMEM,       /* an allocation failed */
+    RWKVX_ERR_ARGUMENT,    /* a bad argument (token id out of range, ...) */
+    RWKVX_ERR_MISMATCH     /* a state from another model or chunk size */
+} rwkvx_status;
+
+enum { RWKVX_ERROR_MAX = 256 };          /* size of an error message buffer */
+enum { RWKVX_EVAL_ALL_LOGITS = 1 };      /* rwkvx_eval flag */
+
+typedef enum {                           /* ggml's type numbers */
+    RWKVX_TYPE_F32 = 0, RWKVX_TYPE_F16 = 1, RWKVX_TYPE_Q8_0 = 8, RWKVX_TYPE_BF16 = 30
+} rwkvx_type;
+
+typedef struct rwkvx_model rwkvx_model;  /* immutable weights, shareable */
+typedef struct rwkvx_state rwkvx_state;  /* one sequence's recurrent + KV state */
+
+typedef struct {          /* zero means "as the file says" */
+    int chunk_size;       /* sparse attention chunk size B */
+    int chunk_topk;       /* chunks each query attends to, its own included */
+    int no_mmap;          /* 1: read the file into memory instead of mapping it */
+} rwkvx_options;
+
+typedef struct {
+    int n_embd, n_head, n_ffn, n_vocab;
+    int n_rwkv, n_sparse;             /* block counts */
+    int chunk_size, chunk_topk;       /* in force for this load */
+    int n_tokens;                     /* embedded vocabulary size (0: none) */
+    rwkvx_type weight_type;           /* type of the large matrices */
+    size_t weight_bytes;              /* bytes of tensor data */
+} rwkvx_info;
+
+RWKVX_API const char  *rwkvx_status_string(rwkvx_status s);
+
+RWKVX_API rwkvx_status rwkvx_load_file(rwkvx_model **model, const char *path,
+                                       const rwkvx_options *opt, char *err);
+/* `data` must stay valid and unchanged until rwkvx_free (it is used in place
+   when suitably aligned, else copied). */
+RWKVX_API rwkvx_status rwkvx_load_memory(rwkvx_model **model, const void *data, size_t bytes,
+                                         const rwkvx_options *opt, char *err);
+RWKVX_API void         rwkvx_free(rwkvx_model *model);
+RWKVX_API void         rwkvx_model_info(const rwkvx_model *model, rwkvx_info *info);
+RWKVX_API int          rwkvx_n_vocab(const rwkvx_model *model);
+/* Bytes of token `id` of the embedded vocabulary, or NULL (no vocabulary, bad id). */
+RWKVX_API const char  *rwkvx_token_bytes(const rwkvx_model *model, int id, size_t *len);
+
+RWKVX_API rwkvx_status rwkvx_state_new(const rwkvx_model *model, rwkvx_state **state);
+RWKVX_API void         rwkvx_state_free(rwkvx_state *state);
+RWKVX_API void         rwkvx_state_reset(rwkvx_state *state);
+RWKVX_API rwkvx_status rwkvx_state_copy(const rwkvx_state *src, rwkvx_state **copy);
+RWKVX_API uint64_t     rwkvx_state_position(const rwkvx_state *state); /* tokens seen */
+RWKVX_API void         rwkvx_state_set_threads(rwkvx_state *state, int n_threads); /* 0: all */
+RWKVX_API size_t       rwkvx_state_save_bytes(const rwkvx_state *state);
+RWKVX_API rwkvx_status rwkvx_state_save(const rwkvx_state *state, void *buf, size_t bytes);
+RWKVX_API rwkvx_status rwkvx_state_load(rwkvx_state *state, const void *buf, size_t bytes);
+
+RWKVX_API rwkvx_status rwkvx_eval(rwkvx_state *state, const int32_t *tokens, size_t n_tokens,
+                                  float *logits, int flags);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* RWKVX_H */
+
+/* ======================================================================== */
+/*                             IMPLEMENTATION                               */
+/* ======================================================================== */
+#ifdef RWKVX_IMPLEMENTATION
+#ifndef RWKVX_IMPLEMENTATION_DONE
+#define RWKVX_IMPLEMENTATION_DONE
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if !defined(RWKVX_NO_MMAP) && (defined(__unix__) || defined(__APPLE__))
+#define RWKVX__HAVE_MMAP 1
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#endif
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#if !defined(RWKVX_NO_SIMD) && defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
+#define RWKVX__AVX2 1
+#include <immintrin.h>
+#endif
+
+#if defined(RWKVX_MALLOC) && defined(RWKVX_REALLOC) && defined(RWKVX_FREE)
+#elif !defined(RWKVX_MALLOC) && !defined(RWKVX_REALLOC) && !defined(RWKVX_FREE)
+#define RWKVX_MALLOC(n) malloc(n)
+#define RWKVX_REALLOC(p, n) realloc(p, n)
+#define RWKVX_FREE(p) free(p)
+#else
+#error "define all of RWKVX_MALLOC, RWKVX_REALLOC and RWKVX_FREE, or none"
+#endif
+
+#define RWKVX__HEAD 64          /* head size N, fixed by the architecture */
+#define RWKVX__BATCH 64         /* tokens per block of a prefill */
+#define RWKVX__TILE 256         /* weights converted to f32 at a time */
+
+/* ---------------------------------------------------------------------- */
+/* Utilities and errors                                                   */
+/* ---------------------------------------------------------------------- */
+
+RWKVX_API const char *rwkvx_status_string(rwkvx_status s) {
+    switch (s) {
+    case RWKVX_OK: return "ok";
+    case RWKVX_ERR_IO: return "i/o error";
+    case RWKVX_ERR_FORMAT: return "invalid file";
+    case RWKVX_ERR_UNSUPPORTED: return "unsupported";
+    case RWKVX_ERR_NOMEM: return "out of memory";
+    case RWKVX_ERR_ARGUMENT: return "invalid argument";
+    case RWKVX_ERR_MISMATCH: return "state does not match the model";
+    }
+    return "unknown status";
+}
+
+/* Writes a message into `err` (RWKVX_ERROR_MAX bytes, may be NULL) and
+   returns the status, so a failure reads `return rwkvx__fail(err, ...)`. */
+static rwkvx_status rwkvx__fail(char *err, rwkvx_status s, const char *fmt, ...) {
+    if (err) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, RWKVX_ERROR_MAX, fmt, ap);
+        va_end(ap);
+    }
+    return s;
+}
+
+static void *rwkvx__calloc(size_t count, size_t size) {
+    void *p;
+    size_t bytes;
+    if (size && count > SIZE_MAX / size) return NULL;
+    bytes = count * size;
+    p = RWKVX_MALLOC(bytes > 0 ? bytes : 1);
+    if (p) memset(p, 0, bytes);
+    return p;
+}
+
+/* a * b, or 0 with *overflow set when it does not fit in size_t */
+static size_t rwkvx__mul(size_t a, size_t b, int *overflow) {
+    if (a && b > SIZE_MAX / a) { *overflow = 1; return 0; }
+    return a * b;
+}
+
+static float rwkvx__f16_to_f32(uint16_t h) {
+    uint32_t sign = (uint32_t)(h & 0x8000) << 16, exp = (h >> 10) & 0x1f, man = h & 0x3ff, bits;
+    float f;
+    if (exp == 0x1f) bits = sign | 0x7f800000u | (man << 13);          /* inf, nan */
+    else if (exp) bits = sign | ((exp + 112) << 23) | (man << 13);     /* normal */
+    else if (man) {                                                     /* subnormal */
+        float v = (float)man * (1.0f / 16777216.0f);                    /* man * 2^-24 */
+        return sign ? -v : v;
+    } else bits = sign;
+    memcpy(&f, &bits, 4);
+    return f;
+}
+
+static float rwkvx__bf16_to_f32(uint16_t h) {
+    uint32_t bits = (uint32_t)h << 16;
+    float f;
+    memcpy(&f, &bits, 4);
+    return f;
+}
+
+static float rwkvx__sigmoid(float x) { return 1.0f / (1.0f + expf(-x)); }
+
+static int rwkvx__max_threads(void) {
+#ifdef _OPENMP
+    return omp_get_max_threads();
+#else
+    return 1;
+#endif
+}
+
+static int rwkvx__thread_id(void) {
+#ifdef _OPENMP
+    return omp_get_thread_num();
+#else
+    return 0;
+#endif
+}
+
+/* FNV-1a, for the model fingerprint that ties a saved state to its model */
+static uint64_t rwkvx__fnv(uint64_t h, const void *data, size_t n) {
+    const unsigned char *p = (const unsigned char *)data;
+    size_t i;
+    for (i = 0; i < n; i++) h = (h ^ p[i]) * 0x100000001b3ull;
+    return h;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Tensors and the model structures                                       */
+/* ---------------------------------------------------------------------- */
+
+/* A weight matrix in PyTorch (out, in) layout: `rows` outputs, each a
+   contiguous row of `cols` inputs in `type`. Points into the file data. */
+typedef struct {
+    const void *data;
+    rwkvx_type type;
+    int64_t rows, cols;
+} rwkvx__mat;
+
+typedef struct {                 /* one RWKV-7 block */
+    const float *ln1_w, *ln1_b, *ln2_w, *ln2_b;
+    const float *lerp;           /* 6 x C: r, w, k, v, a, g */
+    const float *w0, *a0, *v0, *k_k, *k_a, *r_k, *lnx_w, *lnx_b;
+    rwkvx__mat w1, w2, a1, a2, v1, v2, g1, g2;
+    rwkvx__mat wr, wk, wv, wo;
+    const float *ffn_lerp;
+    rwkvx__mat ffn_key, ffn_value;
+} rwkvx__rwkv_block;
+
+typedef struct {                 /* one sparse-attention block */
+    const float *ln1_w, *ln1_b, *ln2_w, *ln2_b;
+    rwkvx__mat wq, wk, wv, wo;
+    const float *ffn_lerp;
+    rwkvx__mat ffn_key, ffn_value;
+} rwkvx__sparse_block;
+
+struct rwkvx_model {
+    int n_embd, n_head, n_ffn, n_vocab, n_rwkv, n_sparse;
+    int lora_w, lora_a, lora_v, lora_g;
+    int chunk_size, chunk_topk;
+    float ln_eps, gn_eps;
+    int *order;                      /* n_rwkv + n_sparse: i >= 0 RWKV, -1-j sparse */
+    rwkvx__rwkv_block *rwkv;
+    rwkvx__sparse_block *sparse;
+    rwkvx__mat emb, head;
+    const float *ln0_w, *ln0_b, *lnout_w, *lnout_b;
+    rwkvx_type weight_type;
+    size_t weight_bytes;
+    uint64_t fingerprint;
+    /* vocabulary: token i is tok_bytes[tok_off[i] .. tok_off[i+1]) */
+    int n_tokens;
+    uint32_t *tok_off;
+    char *tok_bytes;
+    /* where the bytes live */
+    const unsigned char *file;
+    size_t file_bytes;
+    void *owned;                     /* malloc'd copy, or NULL */
+    void *mapped;                    /* mmap'd region, or NULL */
+    size_t mapped_bytes;
+};
+
+/* ---------------------------------------------------------------------- */
+/* GGUF reader: every count, size and offset is checked before use        */
+/* ---------------------------------------------------------------------- */
+
+enum {
+    RWKVX__GGUF_U8, RWKVX__GGUF_I8, RWKVX__GGUF_U16, RWKVX__GGUF_I16, RWKVX__GGUF_U32,
+    RWKVX__GGUF_I32, RWKVX__GGUF_F32, RWKVX__GGUF_BOOL, RWKVX__GGUF_STRING,
+    RWKVX__GGUF_ARRAY, RWKVX__GGUF_U64, RWKVX__GGUF_I64, RWKVX__GGUF_F64
+};
+
+typedef struct {                 /* a cursor over the file with a running bound */
+    const unsigned char *p;
+    size_t left;
+} rwkvx__cursor;
+
+typedef struct {
+    const char *name;            /* points into the file: not NUL-terminated */
+    size_t name_len;
+    int n_dims;
+    uint64_t ne[4];
+    uint32_t type;
+    uint64_t offset;
+    size_t bytes;
+    int used;
+} rwkvx__tinfo;
+
+typedef struct {
+    const char *key;
+    size_t key_len;
+    uint32_t type;               /* for arrays: the element type */
+    int is_array;
+    uint64_t count;              /* array length */
+    const unsigned char *value;  /* start of the value (after array header) */
+} rwkvx__kv;
+
+typedef struct {
+    rwkvx__kv *kv;
+    uint64_t n_kv;
+    rwkvx__tinfo *t;
+    uint64_t n_t;
+    const unsigned char *data;   /* start of the tensor data section */
+    size_t data_bytes;
+    char *err;
+} rwkvx__gguf;
+
+static int rwkvx__take(rwkvx__cursor *c, void *out, size_t n) {
+    if (c->left < n) return 0;
+    if (out) memcpy(out, c->p, n);
+    c->p += n;
+    c->left -= n;
+    return 1;
+}
+
+static int rwkvx__take_string(rwkvx__cursor *c, const char **s, size_t *len) {
+    uint64_t n;
+    if (!rwkvx__take(c, &n, 8) || n > c->left) return 0;
+    *s = (const char *)c->p;
+    *len = (size_t)n;
+    c->p += n;
+    c->left -= (size_t)n;
+    return 1;
+}
+
+static size_t rwkvx__gguf_scalar_bytes(uint32_t type) {
+    static const unsigned char sizes[] = {1, 1, 2, 2, 4, 4, 4, 1, 0, 0, 8, 8, 8};
+    return type < sizeof sizes ? sizes[type] : 0;
+}
+
+/* Skips one value of `type`; strings and arrays are walked element by element. */
+static int rwkvx__skip_value(rwkvx__cursor *c, uint32_t type, uint64_t count) {
+    uint64_t i;
+    if (type == RWKVX__GGUF_STRING) {
+        for (i = 0; i < count; i++) {
+            const char *s;
+            size_t n;
+            if (!rwkvx__take_string(c, &s, &n)) return 0;
+        }
+        return 1;
+    }
+    if (!rwkvx__gguf_scalar_bytes(type) || count > c->left / rwkvx__gguf_scalar_bytes(type)) return 0;
+    return rwkvx__take(c, NULL, (size_t)count * rwkvx__gguf_scalar_bytes(type));
+}
+
+static int rwkvx__name_eq(const char *a, size_t a_len, const char *b) {
+    return strlen(b) == a_len && memcmp(a, b, a_len) == 0;
+}
+
+static size_t rwkvx__type_bytes(uint32_t type, uint64_t n_elems, int *ok) {
+    int overflow = 0;
+    size_t r = 0;
+    *ok = 1;
+    switch (type) {
+    case RWKVX_TYPE_F32: r = rwkvx__mul(4, (size_t)n_elems, &overflow); break;
+    case RWKVX_TYPE_F16:
+    case RWKVX_TYPE_BF16: r = rwkvx__mul(2, (size_t)n_elems, &overflow); break;
+    case RWKVX_TYPE_Q8_0:
+        if (n_elems % 32) *ok = 0;
+        r = rwkvx__mul(34, (size_t)(n_elems / 32), &overflow);
+        break;
+    default: *ok = 0;
+    }
+    if (overflow || n_elems > SIZE_MAX) *ok = 0;
+    return r;
+}
+
+static rwkvx_status rwkvx__gguf_parse_header(rwkvx__gguf *g, rwkvx__cursor *c, uint32_t *alignment) {
+    uint32_t magic, version;
+    uint64_t i, j;
+    if (!rwkvx__take(c, &magic, 4) || !rwkvx__take(c, &version, 4))
+        return rwkvx__fail(g->err, RWKVX_ERR_FORMAT, "file too short for a GGUF header");
+    if (magic != 0x46554747u) return rwkvx__fail(g->err, RWKVX_ERR_FORMAT, "not a GGUF file (bad magic)");
+    if (version != 3) return rwkvx__fail(g->err, RWKVX_ERR_UNSUPPORTED, "GGUF version %u (only 3 is supported)", version);
+    if (!rwkvx__take(c, &g->n_t, 8) || !rwkvx__take(c, &g->n_kv, 8))
+        return rwkvx__fail(g->err, RWKVX_ERR_FORMAT, "truncated GGUF header");
+    /* each key/value needs at least 12 bytes, each tensor info at least 24 */
+    if (g->n_kv > c->left / 12 || g->n_t > c->left / 24)
+        return rwkvx__fail(g->err, RWKVX_ERR_FORMAT, "GGUF counts (%llu tensors, %llu keys) exceed the file size",
+                           (unsigned long long)g->n_t, (unsigned long long)g->n_kv);
+    g->kv = (rwkvx__kv *)rwkvx__calloc((size_t)g->n_kv + 1, sizeof *g->kv);
+    g->t = (rwkvx__tinfo *)rwkvx__calloc((size_t)g->n_t + 1, sizeof *g->t);
+    if (!g->kv || !g->t) return rwkvx__fail(g->err, RWKVX_ERR_NOMEM, "out of memory reading the GGUF header");
+    *alignment = 32;
+    for (i = 0; i < g->n_kv; i++) {
+        rwkvx__kv *kv = &g->kv[i];
+        if (!rwkvx__take_string(c, &kv->key, &kv->key_len) || !rwkvx__take(c, &kv->type, 4))
+            return rwkvx__fail(g->err, RWKVX_ERR_FORMAT, "truncated GGUF key %llu", (unsigned long long)i);
+        for (j = 0; j < i; j++)
+            if (g->kv[j].key_len == kv->key_len && !memcmp(g->kv[j].key, kv->key, kv->key_len))
+                return rwkvx__fail(g->err, RWKVX_ERR_FORMAT, "duplicate GGUF key '%.*s'", (int)kv->key_len, kv->key);
+        kv->count = 1;
+        if (kv->type == RWKVX__GGUF_ARRAY) {
+            kv->is_array = 1;
+            if (!rwkvx__take(c, &kv->type, 4) || !rwkvx__take(c, &kv->count, 8))
+                return rwkvx__fail(g->err, RWKVX_ERR_FORMAT, "truncated GGUF array '%.*s'", (int)kv->key_len, kv->key);
+            if (kv->type == RWKVX__GGUF_ARRAY)
+                return rwkvx__fail(g->err, RWKVX_ERR_UNSUPPORTED, "nested GGUF array '%.*s'", (int)kv->key_len, kv->key);
+        }
+        kv->value = c->p;
+        if (!rwkvx__skip_value(c, kv->type, kv->count))
+            return rwkvx__fail(g->err, RWKVX_ERR_FORMAT, "GGUF value of '%.*s' is truncated or has an unknown type",
+                               (int)kv->key_len, kv->key);
+        if (rwkvx__name_eq(kv->key, kv->key_len, "general.alignment")) {
+            if (kv->type != RWKVX__GGUF_U32 || kv->is_array) return rwkvx__fail(g->err, RWKVX_ERR_FORMAT, "general.alignment is not a u32");
+            memcpy(alignment, kv->value, 4);
+            if (*alignment == 0 || (*alignment & (*alignment - 1)) || *alignment > 65536)
+                return rwkvx__fail(g->err, RWKVX_ERR_FORMAT, "bad alignment %u", *alignment);
+        }
+    }
+    return RWKVX_OK;
+}
+
+static rwkvx_status rwkvx__gguf_parse_tensors(rwkvx__gguf *g, rwkvx__cursor *c, const unsigned char *file,
+                                              size_t file_bytes, uint32_t alignment) {
+    uint64_t i, j, expected_offset = 0;
+    size_t header_end;
+    for (i = 0; i < g->n_t; i++) {
+        rwkvx__tinfo *t = &g->t[i];
+        uint32_t n_dims;
+        uint64_t n_elems = 1;
+        int d, ok;
+        if (!rwkvx__take_string(c, &t->name, &t->name_len) || !rwkvx__take(c, &n_dims, 4))
+            return rwkvx__fail(g->err, RWKVX_ERR_FORMAT, "truncated tensor info %llu", (unsigned long long)i);
+        if (n_dims < 1 || n_dims > 4)
+            return rwkvx__fail(g->err, RWKVX_ERR_FORMAT, "tensor '%.*s' has %u dimensions", (int)t->name_len, t->name, n_dims);
+        t->n_dims = (int)n_dims;
+        for (d = 0; d < 4; d++) t->ne[d] = 1;
+        for (d = 0; d < t->n_dims; d++) {
+            if (!rwkvx__take(c, &t->ne[d], 8))
+                return rwkvx__fail(g->err, RWKVX_ERR_FORMAT, "truncated tensor info '%.*s'", (int)t->name_len, t->name);
+            if (t->ne[d] == 0 || t->ne[d] > ((uint64_t)1 << 40) || n_elems > (((uint64_t)1 << 62) / t->ne[d]))
+                return rwkvx__fail(g->err, RWKVX_ERR_FORMAT, "tensor '%.*s' has an absurd dimension", (int)t->name_len, t->name);
+            n_elems *= t->ne[d];
+        }
+        if (!rwkvx__take(c, &t->type, 4) || !rwkvx__take(c, &t->offset, 8))
+            return rwkvx__fail(g->err, RWKVX_ERR_FORMAT, "truncated tensor info '%.*s'", (int)t->name_len, t->name);
+        t->bytes = rwkvx__type_bytes(t->type, n_elems, &ok);
+        if (!ok || (t->type == RWKVX_TYPE_Q8_0 && t->ne[0] % 32))
+            return rwkvx__fail(g->err, RWKVX_ERR_UNSUPPORTED, "tensor '%.*s' has type %u with shape it cannot take (F32, F16, BF16, Q8_0 only)",
+                               (int)t->name_len, t->name, t->type);
+        if (t->offset != expected_offset)
+            return rwkvx__fail(g->err, RWKVX_ERR_FORMAT, "tensor '%.*s' offset %llu is not the expected %llu",
+                               (int)t->name_len, t->name, (unsigned long long)t->offset, (unsigned long long)expected_offset);
+        expected_offset += (t->bytes + alignment - 1) / alignment * alignment;
+        for (j = 0; j < i; j++)
+            if (g->t[j].name_len == t->name_len && !memcmp(g->t[j].name, t->name, t->name_len))
+                return rwkvx__fail(g->err, RWKVX_ERR_FORMAT, "duplicate tensor '%.*s'", (int)t->name_len, t->name);
+    }
+    header_end = (size_t)(c->p - file);
+    header_end = (header_end + alignment - 1) / alignment * alignment;
+    if (header_end > file_bytes)
+        return rwkvx__fail(g->err, RWKVX_ERR_FORMAT, "file ends before the tensor data");
+    g->data = file + header_end;
+    g->data_bytes = file_bytes - header_end;
+    for (i = 0; i < g->n_t; i++) {
+        rwkvx__tinfo *t = &g->t[i];
+        if (t->offset > g->data_bytes || t->bytes > g->data_bytes - t->offset)
+            return rwkvx__fail(g->err, RWKVX_ERR_FORMAT, "tensor '%.*s' runs past the end of the file (truncated?)",
+                               (int)t->name_len, t->name);
+    }
+    return RWKVX_OK;
+}
+
+static const rwkvx__kv *rwkvx__find_kv(const rwkvx__gguf *g, const char *key) {
+    uint64_t i;
+    for (i = 0; i < g->n_kv; i++)
+        if (rwkvx__name_eq(g->kv[i].key, g->kv[i].key_len, key)) return &g->kv[i];
+    return NULL;
+}
+
+/* Reads an integer key of any integer type; `required` makes absence an error. */
+static rwkvx_status rwkvx__get_int(const rwkvx__gguf *g, const char *key, int required, int64_t lo, int64_t hi, int *out) {
+    const rwkvx__kv *kv = rwkvx__find_kv(g, key);
+    int64_t v;
+    if (!kv) return required ? rwkvx__fail(g->err, RWKVX_ERR_FORMAT, "missing key '%s'", key) : RWKVX_OK;
+    if (kv->is_array) return rwkvx__fail(g->err, RWKVX_ERR_FORMAT, "key '%s' is an array", key);
+    switch (kv->type) {
+    case RWKVX__GGUF_U32: { uint32_t x; memcpy(&x, kv->value, 4); v = x; break; }
+    case RWKVX__GGUF_I32: { int32_t x; memcpy(&x, kv->value, 4); v = x; break; }
+    case RWKVX__GGUF_U64: { uint64_t x; memcpy(&x, kv->value, 8); v = x > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)x; break; }
+    case RWKVX__GGUF_I64: { int64_t x; memcpy(&x, kv->value, 8); v = x; break; }
+    default: return rwkvx__fail(g->err, RWKVX_ERR_FORMAT, "key '%s' is not an integer", key);
+    }
+    if (v < lo || v > hi)
+        return rwkvx__fail(g->err, RWKVX_ERR_FORMAT, "key '%s' = %lld is out of range [%lld, %lld]", key, (long long)v,
+                           (long long)lo, (long long)hi);
+    *out = (int)v;
+    return RWKVX_OK;
+}
+
+static rwkvx_status rwkvx__get_f32(const rwkvx__gguf *g, const char *key, float *out) {
+    const rwkvx__kv *kv = rwkvx__find_kv(g, key);
+    if (!kv) return RWKVX_OK; /* optional: the default stays */
+    if (kv->is_array || kv->type != RWKVX__GGUF_F32) return rwkvx__fail(g->err, RWKVX_ERR_FORMAT, "key '%s' is not an f32", key);
+    memcpy(out, kv->value, 4);
+    if (!(*out > 0.0f && *out < 1.0f)) return rwkvx__fail(g->err, RWKVX_ERR_FORMAT, "key '%s' is out of range", key);
+    return RWKVX_OK;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Binding tensors to model roles                                         */
+/* ---------------------------------------------------------------------- */
+
+typedef struct {
+    rwkvx__gguf *g;
+    rwkvx_model *m;
+    rwkvx_status status;         /* first failure, later lookups are no-ops */
+} rwkvx__binder;
+
+static rwkvx__tinfo *rwkvx__find_tensor(rwkvx__binder *b, const char *name, int required) {
+    uint64_t i;
+    if (b->status != RWKVX_OK) return NULL;
+    for (i = 0; i < b->g->n_t; i++)
+        if (rwkvx__name_eq(b->g->t[i].name, b->g->t[i].name_len, name)) {
+            b->g->t[i].used = 1;
+            return &b->g->t[i];
+        }
+    if (required) b->status = rwkvx__fail(b->g->err, RWKVX_ERR_FORMAT, "missing tensor '%s'", name);
+    return NULL;
+}
+
+/* A 1-D F32 vector of exactly n elements (any ne layout with that count). */
+static const float *rwkvx__vec(rwkvx__binder *b, const char *name, int64_t n) {
+    rwkvx__tinfo *t = rwkvx__find_tensor(b, name, 1);
+    if (!t) return NULL;
+    if (t->type != RWKVX_TYPE_F32 || (int64_t)(t->ne[0] * t->ne[1] * t->ne[2] * t->ne[3]) != n) {
+        b->status = rwkvx__fail(b->g->err, RWKVX_ERR_FORMAT, "tensor '%s' should be F32 with %lld elements", name, (long long)n);
+        return NULL;
+    }
+    return (const float *)(b->g->data + t->offset);
+}
+
+/* A (rows, cols) matrix: ne = [cols, rows]. */
+static rwkvx__mat rwkvx__matrix(rwkvx__binder *b, const char *name, int64_t rows, int64_t cols) {
+    rwkvx__mat m;
+    rwkvx__tinfo *t = rwkvx__find_tensor(b, name, 1);
+    memset(&m, 0, sizeof m);
+    if (!t) return m;
+    if (t->n_dims != 2 || (int64_t)t->ne[0] != cols || (int64_t)t->ne[1] != rows) {
+        b->status = rwkvx__fail(b->g->err, RWKVX_ERR_FORMAT, "tensor '%s' has shape [%llu, %llu], expected [%lld, %lld]", name,
+                                (unsigned long long)t->ne[0], (unsigned long long)t->ne[1], (long long)cols, (long long)rows);
+        return m;
+    }
+    m.data = b->g->data + t->offset;
+    m.type = (rwkvx_type)t->type;
+    m.rows = rows;
+    m.cols = cols;
+    return m;
+}
+
+static void rwkvx__bind_rwkv_block(rwkvx__binder *b, int i, rwkvx__rwkv_block *blk) {
+    const rwkvx_model *m = b->m;
+    int64_t C = m->n_embd, F = m->n_ffn;
+    char name[96];
+#define RWKVX__N(suffix) (snprintf(name, sizeof name, "blk.%d." suffix, i), name)
+    blk->ln1_w = rwkvx__vec(b, RWKVX__N("attn_norm.weight"), C);
+    blk->ln1_b = rwkvx__vec(b, RWKVX__N("attn_norm.bias"), C);
+    blk->ln2_w = rwkvx__vec(b, RWKVX__N("attn_norm_2.weight"), C);
+    blk->ln2_b = rwkvx__vec(b, RWKVX__N("attn_norm_2.bias"), C);
+    blk->lerp = rwkvx__vec(b, RWKVX__N("time_mix_lerp_fused.weight"), 6 * C);
+    blk->w0 = rwkvx__vec(b, RWKVX__N("time_mix_w0.weight"), C);
+    blk->a0 = rwkvx__vec(b, RWKVX__N("time_mix_a0.weight"), C);
+    blk->k_k = rwkvx__vec(b, RWKVX__N("time_mix_k_k.weight"), C);
+    blk->k_a = rwkvx__vec(b, RWKVX__N("time_mix_k_a.weight"), C);
+    blk->r_k = rwkvx__vec(b, RWKVX__N("time_mix_r_k.weight"), C);
+    blk->lnx_w = rwkvx__vec(b, RWKVX__N("time_mix_ln.weight"), C);
+    blk->lnx_b = rwkvx__vec(b, RWKVX__N("time_mix_ln.bias"), C);
+    blk->w1 = rwkvx__matrix(b, RWKVX__N("time_mix_w1.weight"), m->lora_w, C);
+    blk->w2 = rwkvx__matrix(b, RWKVX__N("time_mix_w2.weight"), C, m->lora_w);
+    blk->a1 = rwkvx__matrix(b, RWKVX__N("time_mix_a1.weight"), m->lora_a, C);
+    blk->a2 = rwkvx__matrix(b, RWKVX__N("time_mix_a2.weight"), C, m->lora_a);
+    blk->g1 = rwkvx__matrix(b, RWKVX__N("time_mix_g1.weight"), m->lora_g, C);
+    blk->g2 = rwkvx__matrix(b, RWKVX__N("time_mix_g2.weight"), C, m->lora_g);
+    if (i > 0) { /* the first block produces v_first and has no residual mix */
+        blk->v0 = rwkvx__vec(b, RWKVX__N("time_mix_v0.weight"), C);
+        blk->v1 = rwkvx__matrix(b, RWKVX__N("time_mix_v1.weight"), m->lora_v, C);
+        blk->v2 = rwkvx__matrix(b, RWKVX__N("time_mix_v2.weight"), C, m->lora_v);
+    } else {
+        rwkvx__find_tensor(b, RWKVX__N("time_mix_v0.weight"), 0);
+        rwkvx__find_tensor(b, RWKVX__N("time_mix_v1.weight"), 0);
+        rwkvx__find_tensor(b, RWKVX__N("time_mix_v2.weight"), 0);
+    }
+    blk->wr = rwkvx__matrix(b, RWKVX__N("time_mix_receptance.weight"), C, C);
+    blk->wk = rwkvx__matrix(b, RWKVX__N("time_mix_key.weight"), C, C);
+    blk->wv = rwkvx__matrix(b, RWKVX__N("time_mix_value.weight"), C, C);
+    blk->wo = rwkvx__matrix(b, RWKVX__N("time_mix_output.weight"), C, C);
+    blk->ffn_lerp = rwkvx__vec(b, RWKVX__N("channel_mix_lerp_k.weight"), C);
+    blk->ffn_key = rwkvx__matrix(b, RWKVX__N("channel_mix_key.weight"), F, C);
+    blk->ffn_value = rwkvx__matrix(b, RWKVX__N("channel_mix_value.weight"), C, F);
+#undef RWKVX__N
+}
+
+static void rwkvx__bind_sparse_block(rwkvx__binder *b, int j, rwkvx__sparse_block *blk) {
+    int64_t C = b->m->n_embd, F = b->m->n_ffn;
+    char name[96];
+#define RWKVX__N(suffix) (snprintf(name, sizeof name, "sparse.%d." suffix, j), name)
+    blk->ln1_w = rwkvx__vec(b, RWKVX__N("attn_norm.weight"), C);
+    blk->ln1_b = rwkvx__vec(b, RWKVX__N("attn_norm.bias"), C);
+    blk->ln2_w = rwkvx__vec(b, RWKVX__N("attn_norm_2.weight"), C);
+    blk->ln2_b = rwkvx__vec(b, RWKVX__N("attn_norm_2.bias"), C);
+    blk->wq = rwkvx__matrix(b, RWKVX__N("attn_q.weight"), C, C);
+    blk->wk = rwkvx__matrix(b, RWKVX__N("attn_k.weight"), C, C);
+    blk->wv = rwkvx__matrix(b, RWKVX__N("attn_v.weight"), C, C);
+    blk->wo = rwkvx__matrix(b, RWKVX__N("attn_output.weight"), C, C);
+    blk->ffn_lerp = rwkvx__vec(b, RWKVX__N("channel_mix_lerp_k.weight"), C);
+    blk->ffn_key = rwkvx__matrix(b, RWKVX__N("channel_mix_key.weight"), F, C);
+    blk->ffn_value = rwkvx__matrix(b, RWKVX__N("channel_mix_value.weight"), C, F);
+#undef RWKVX__N
+}
+
+/* Reads the hyper-parameters and checks they describe a model we can run. */
+static rwkvx_status rwkvx__read_hparams(rwkvx__gguf *g, rwkvx_model *m, const rwkvx_options *opt) {
+    const rwkvx__kv *arch = rwkvx__find_kv(g, "general.architecture");
+    rwkvx_status s;
+    const int big = 1 << 24;
+    if (!arch || arch->is_array || arch->type != RWKVX__GGUF_STRING)
+        return rwkvx__fail(g->err, RWKVX_ERR_FORMAT, "missing general.architecture");
+    {
+        uint64_t n;
+        memcpy(&n, arch->value, 8);
+        if (!rwkvx__name_eq((const char *)arch->value + 8, (size_t)n, "rwkvx"))
+            return rwkvx__fail(g->err, RWKVX_ERR_UNSUPPORTED, "architecture '%.*s' is not rwkvx (convert with rwkvx-convert)",
+                               (int)(n > 64 ? 64 : n), (const char *)arch->value + 8);
+    }
+    m->chunk_size = 2048;
+    m->chunk_topk = 3;
+    m->ln_eps = 1e-5f;
+    m->gn_eps = 64e-5f;
+    if ((s = rwkvx__get_int(g, "rwkvx.embedding_length", 1, 64, 1 << 16, &m->n_embd)) ||
+        (s = rwkvx__get_int(g, "rwkvx.vocab_size", 1, 1, big, &m->n_vocab)) ||
+        (s = rwkvx__get_int(g, "rwkvx.feed_forward_length", 1, 1, 1 << 20, &m->n_ffn)) ||
+        (s = rwkvx__get_int(g, "rwkvx.block_count", 1, 1, 4096, &m->n_rwkv)) ||
+        (s = rwkvx__get_int(g, "rwkvx.sparse_block_count", 0, 0, 4096, &m->n_sparse)) ||
+        (s = rwkvx__get_int(g, "rwkvx.attention.decay_lora_rank", 1, 1, 1 << 16, &m->lora_w)) ||
+        (s = rwkvx__get_int(g, "rwkvx.attention.iclr_lora_rank", 1, 1, 1 << 16, &m->lora_a)) ||
+        (s = rwkvx__get_int(g, "rwkvx.attention.value_residual_mix_lora_rank", 0, 0, 1 << 16, &m->lora_v)) ||
+        (s = rwkvx__get_int(g, "rwkvx.attention.gate_lora_rank", 1, 1, 1 << 16, &m->lora_g)) ||
+        (s = rwkvx__get_int(g, "rwkvx.sparse.chunk_size", 0, 1, big, &m->chunk_size)) ||
+        (s = rwkvx__get_int(g, "rwkvx.sparse.topk", 0, 1, big, &m->chunk_topk)) ||
+        (s = rwkvx__get_f32(g, "rwkvx.attention.layer_norm_epsilon", &m->ln_eps)) ||
+        (s = rwkvx__get_f32(g, "rwkvx.attention.group_norm_epsilon", &m->gn_eps)))
+        return s;
+    {
+        int head = RWKVX__HEAD;
+        if ((s = rwkvx__get_int(g, "rwkvx.wkv.head_size", 0, 1, 1 << 16, &head))) return s;
+        if (head != RWKVX__HEAD) return rwkvx__fail(g->err, RWKVX_ERR_UNSUPPORTED, "head size %d (only 64 is supported)", head);
+    }
+    if (m->n_embd % RWKVX__HEAD) return rwkvx__fail(g->err, RWKVX_ERR_FORMAT, "embedding length %d is not a multiple of 64", m->n_embd);
+    if (m->n_rwkv > 1 && m->lora_v == 0) return rwkvx__fail(g->err, RWKVX_ERR_FORMAT, "missing key 'rwkvx.attention.value_residual_mix_lora_rank'");
+    m->n_head = m->n_embd / RWKVX__HEAD;
+    if (opt && opt->chunk_size < 0) return rwkvx__fail(g->err, RWKVX_ERR_ARGUMENT, "chunk size must be positive");
+    if (opt && opt->chunk_topk < 0) return rwkvx__fail(g->err, RWKVX_ERR_ARGUMENT, "chunk top-k must be positive");
+    if (opt && opt->chunk_size) m->chunk_size = opt->chunk_size;
+    if (opt && opt->chunk_topk) m->chunk_topk = opt->chunk_topk;
+    return RWKVX_OK;
+}
+
+/* The execution order must list every RWKV block and every sparse block once. */
+static rwkvx_status rwkvx__read_order(rwkvx__gguf *g, rwkvx_model *m) {
+    const rwkvx__kv *kv = rwkvx__find_kv(g, "rwkvx.block_order");
+    int n = m->n_rwkv + m->n_sparse, i, next_r = 0, next_s = 0;
+    m->order = (int *)rwkvx__calloc((size_t)n, sizeof(int));
+    if (!m->order) return rwkvx__fail(g->err, RWKVX_ERR_NOMEM, "out of memory");
+    if (!kv) {
+        if (m->n_sparse) return rwkvx__fail(g->err, RWKVX_ERR_FORMAT, "missing key 'rwkvx.block_order'");
+        for (i = 0; i < n; i++) m->order[i] = i;
+        return RWKVX_OK;
+    }
+    if (!kv->is_array || kv->type != RWKVX__GGUF_I32 || kv->count != (uint64_t)n)
+        return rwkvx__fail(g->err, RWKVX_ERR_FORMAT, "rwkvx.block_order should be %d i32 values", n);
+    /* RWKV blocks must run in increasing order (v_first comes from block 0), and
+       so must sparse blocks; each appears exactly once. */
+    for (i = 0; i < n; i++) {
+        int32_t v;
+        memcpy(&v, kv->value + 4 * (size_t)i, 4);
+        if (v >= 0 ? v != next_r++ : -1 - v != next_s++)
+            return rwkvx__fail(g->err, RWKVX_ERR_FORMAT, "rwkvx.block_order entry %d (%d) is out of sequence", i, (int)v);
+        m->order[i] = v;
+    }
+    if (next_r != m->n_rwkv || next_s != m->n_sparse || m->order[0] != 0)
+        return rwkvx__fail(g->err, RWKVX_ERR_FORMAT, "rwkvx.block_order does not match the block counts");
+    return RWKVX_OK;
+}
+
+/* Turns one token's Python repr escapes (`\\ \' \" \n \t \r \xHH`) into bytes;
+   returns the byte count or -1 for a malformed escape. */
+static long rwkvx__unescape(const char *s, size_t n, char *out) {
+    size_t i;
+    long k = 0;
+    for (i = 0; i < n; i++) {
+        char c = s[i];
+        if (c != '\\') { out[k++] = c; continue; }
+        if (++i >= n) return -1;
+        switch (s[i]) {
+        case '\\': out[k++] = '\\'; break;
+        case '\'': out[k++] = '\''; break;
+        case '"': out[k++] = '"'; break;
+        case 'n': out[k++] = '\n'; break;
+        case 't': out[k++] = '\t'; break;
+        case 'r': out[k++] = '\r'; break;
+        case 'x': {
+            int hi, lo;
+            if (i + 2 >= n) return -1; /* needs two hex digits */
+            hi = s[i + 1], lo = s[i + 2];
+            hi = hi >= '0' && hi <= '9' ? hi - '0' : hi >= 'a' && hi <= 'f' ? hi - 'a' + 10 : hi >= 'A' && hi <= 'F' ? hi - 'A' + 10 : -1;
+            lo = lo >= '0' && lo <= '9' ? lo - '0' : lo >= 'a' && lo <= 'f' ? lo - 'a' + 10 : lo >= 'A' && lo <= 'F' ? lo - 'A' + 10 : -1;
+            if (hi < 0 || lo < 0) return -1;
+            out[k++] = (char)(hi * 16 + lo);
+            i += 2;
+            break;
+        }
+        default: return -1;
+        }
+    }
+    return k;
+}
+
+static rwkvx_status rwkvx__read_vocab(rwkvx__gguf *g, rwkvx_model *m) {
+    const rwkvx__kv *kv = rwkvx__find_kv(g, "tokenizer.ggml.tokens");
+    rwkvx__cursor c;
+    size_t total = 0, i;
+    if (!kv) return RWKVX_OK;
+    if (!kv->is_array || kv->type != RWKVX__GGUF_STRING)
+        return rwkvx__fail(g->err, RWKVX_ERR_FORMAT, "tokenizer.ggml.tokens is not an array of strings");
+    if (kv->count > (uint64_t)m->n_vocab)
+        return rwkvx__fail(g->err, RWKVX_ERR_FORMAT, "vocabulary has %llu tokens, more than the model's %d",
+                           (unsigned long long)kv->count, m->n_vocab);
+    /* pass 1: sizes (the escaped text is never shorter than its bytes) */
+    c.p = kv->value;
+    c.left = (size_t)(g->data - kv->value);
+    for (i = 0; i < kv->count; i++) {
+        const char *s;
+        size_t n;
+        rwkvx__take_string(&c, &s, &n); /* already bounds-checked by the parser */
+        total += n;
+    }
+    m->n_tokens = (int)kv->count;
+    m->tok_off = (uint32_t *)rwkvx__calloc((size_t)m->n_tokens + 1, sizeof(uint32_t));
+    m->tok_bytes = (char *)rwkvx__calloc(total + 1, 1);
+    if (!m->tok_off || !m->tok_bytes) return rwkvx__fail(g->err, RWKVX_ERR_NOMEM, "out of memory for the vocabulary");
+    if (total > UINT32_MAX) return rwkvx__fail(g->err, RWKVX_ERR_FORMAT, "vocabulary too large");
+    c.p = kv->value;
+    c.left = (size_t)(g->data - kv->value);
+    for (i = 0; i < kv->count; i++) {
+        const char *s;
+        size_t n;
+        long k;
+        rwkvx__take_string(&c, &s, &n);
+        k = rwkvx__unescape(s, n, m->tok_bytes + m->tok_off[i]);
+        if (k < 0) return rwkvx__fail(g->err, RWKVX_ERR_FORMAT, "token %zu has a malformed escape", i);
+        m->tok_off[i + 1] = m->tok_off[i] + (uint32_t)k;
+    }
+    return RWKVX_OK;
+}
+
+static rwkvx_status rwkvx__bind_all(rwkvx__gguf *g, rwkvx_model *m) {
+    rwkvx__binder b;
+    int64_t C = m->n_embd;
+    uint64_t i;
+    int r;
+    b.g = g;
+    b.m = m;
+    b.status = RWKVX_OK;
+    m->rwkv = (rwkvx__rwkv_block *)rwkvx__calloc((size_t)m->n_rwkv, sizeof *m->rwkv);
+    m->sparse = (rwkvx__sparse_block *)rwkvx__calloc((size_t)m->n_sparse + 1, sizeof *m->sparse);
+    if (!m->rwkv || !m->sparse) return rwkvx__fail(g->err, RWKVX_ERR_NOMEM, "out of memory");
+    m->emb = rwkvx__matrix(&b, "token_embd.weight", m->n_vocab, C);
+    m->ln0_w = rwkvx__vec(&b, "token_embd_norm.weight", C);
+    m->ln0_b = rwkvx__vec(&b, "token_embd_norm.bias", C);
+    m->lnout_w = rwkvx__vec(&b, "output_norm.weight", C);
+    m->lnout_b = rwkvx__vec(&b, "output_norm.bias", C);
+    m->head = rwkvx__matrix(&b, "output.weight", m->n_vocab, C);
+    for (r = 0; r < m->n_rwkv; r++) rwkvx__bind_rwkv_block(&b, r, &m->rwkv[r]);
+    for (r = 0; r < m->n_sparse; r++) rwkvx__bind_sparse_block(&b, r, &m->sparse[r]);
+    if (b.status != RWKVX_OK) return b.status;
+    for (i = 0; i < g->n_t; i++)
+        if (!g->t[i].used)
+            return rwkvx__fail(g->err, RWKVX_ERR_FORMAT, "unexpected tensor '%.*s'", (int)g->t[i].name_len, g->t[i].name);
+    m->weight_type = m->rwkv[0].wr.type;
+    m->fingerprint = 0xcbf29ce484222325ull;
+    for (i = 0; i < g->n_t; i++) { /* names, shapes, types and each tensor's first bytes */
+        const rwkvx__tinfo *t = &g->t[i];
+        m->weight_bytes += t->bytes;
+        m->fingerprint = rwkvx__fnv(m->fingerprint, t->name, t->name_len);
+        m->fingerprint = rwkvx__fnv(m->fingerprint, t->ne, sizeof t->ne);
+        m->fingerprint = rwkvx__fnv(m->fingerprint, &t->type, sizeof t->type);
+        m->fingerprint = rwkvx__fnv(m->fingerprint, g->data + t->offset, t->bytes < 64 ? t->bytes : 64);
+    }
+    return RWKVX_OK;
+}
+
+/* Parses and binds a whole file image that already lives at m->file. */
+static rwkvx_status rwkvx__load_image(rwkvx_model *m, const rwkvx_options *opt, char *err) {
+    rwkvx__gguf g;
+    rwkvx__cursor c;
+    uint32_t alignment = 32;
+    rwkvx_status s;
+    const uint16_t one = 1;
+    memset(&g, 0, sizeof g);
+    g.err = err;
+    if (*(const unsigned char *)&one != 1) return rwkvx__fail(err, RWKVX_ERR_UNSUPPORTED, "big-endian hosts are not supported");
+    c.p = m->file;
+    c.left = m->file_bytes;
+    if (!(s = rwkvx__gguf_parse_header(&g, &c, &alignment)) &&
+        !(s = rwkvx__gguf_parse_tensors(&g, &c, m->file, m->file_bytes, alignment)) &&
+        !(s = rwkvx__read_hparams(&g, m, opt)) &&
+        !(s = rwkvx__read_order(&g, m)) &&
+        !(s = rwkvx__bind_all(&g, m)))
+        s = rwkvx__read_vocab(&g, m);
+    RWKVX_FREE(g.kv);
+    RWKVX_FREE(g.t);
+    return s;
+}
+
+RWKVX_API void rwkvx_free(rwkvx_model *m) {
+    if (!m) return;
+#ifdef RWKVX__HAVE_MMAP
+    if (m->mapped) munmap(m->mapped, m->mapped_bytes);
+#endif
+    RWKVX_FREE(m->owned);
+    RWKVX_FREE(m->order);
+    RWKVX_FREE(m->rwkv);
+    RWKVX_FREE(m->sparse);
+    RWKVX_FREE(m->tok_off);
+    RWKVX_FREE(m->tok_bytes);
+    RWKVX_FREE(m);
+}
+
+static rwkvx_status rwkvx__finish_load(rwkvx_model *m, rwkvx_model **out, const rwkvx_options *opt, char *err) {
+    rwkvx_status s = rwkvx__load_image(m, opt, err);
+    if (s != RWKVX_OK) {
+        rwkvx_free(m);
+        return s;
+    }
+    *out = m;
+    return RWKVX_OK;
+}
+
+RWKVX_API rwkvx_status rwkvx_load_memory(rwkvx_model **out, const void *data, size_t bytes, const rwkvx_options *opt, char *err) {
+    rwkvx_model *m;
+    if (!out || (!data && bytes)) return rwkvx__fail(err, RWKVX_ERR_ARGUMENT, "rwkvx_load_memory: NULL argument");
+    *out = NULL;
+    m = (rwkvx_model *)rwkvx__calloc(1, sizeof *m);
+    if (!m) return rwkvx__fail(err, RWKVX_ERR_NOMEM, "out of memory");
+    if ((uintptr_t)data % 32) { /* tensors are read in place: they need the file's alignment */
+        m->owned = RWKVX_MALLOC(bytes ? bytes : 1);
+        if (!m->owned) { rwkvx_free(m); return rwkvx__fail(err, RWKVX_ERR_NOMEM, "out of memory copying the model"); }
+        if (bytes) memcpy(m->owned, data, bytes);
+        data = m->owned;
+    }
+    m->file = (const unsigned char *)data;
+    m->file_bytes = bytes;
+    return rwkvx__finish_load(m, out, opt, err);
+}
+
+/* Reads a whole file into malloc'd memory (malloc's alignment suffices). */
+static rwkvx_status rwkvx__read_file(rwkvx_model *m, const char *path, char *err) {
+    FILE *f = fopen(path, "rb");
+    long size;
+    if (!f) return rwkvx__fail(err, RWKVX_ERR_IO, "cannot open '%s'", path);
+    if (fseek(f, 0, SEEK_END) || (size = ftell(f)) < 0 || fseek(f, 0, SEEK_SET)) {
+        fclose(f);
+        return rwkvx__fail(err, RWKVX_ERR_IO, "cannot size '%s'", path);
+    }
+    m->owned = RWKVX_MALLOC((size_t)size + 1);
+    if (!m->owned) { fclose(f); return rwkvx__fail(err, RWKVX_ERR_NOMEM, "out of memory reading '%s'", path); }
+    if (fread(m->owned, 1, (size_t)size, f) != (size_t)size) {
+        fclose(f);
+        return rwkvx__fail(err, RWKVX_ERR_IO, "cannot read '%s'", path);
+    }
+    fclose(f);
+    m->file = (const unsigned char *)m->owned;
+    m->file_bytes = (size_t)size;
+    return RWKVX_OK;
+}
+
+RWKVX_API rwkvx_status rwkvx_load_file(rwkvx_model **out, const char *path, const rwkvx_options *opt, char *err) {
+    rwkvx_model *m;
+    rwkvx_status s = RWKVX_ERR_IO;
+    if (!out || !path) return rwkvx__fail(err, RWKVX_ERR_ARGUMENT, "rwkvx_load_file: NULL argument");
+    *out = NULL;
+    m = (rwkvx_model *)rwkvx__calloc(1, sizeof *m);
+    if (!m) return rwkvx__fail(err, RWKVX_ERR_NOMEM, "out of memory");
+#ifdef RWKVX__HAVE_MMAP
+    if (!opt || !opt->no_mmap) {
+        struct stat st;
+        int fd = open(path, O_RDONLY);
+        if (fd < 0) { rwkvx_free(m); return rwkvx__fail(err, RWKVX_ERR_IO, "cannot open '%s'", path); }
+        if (fstat(fd, &st) == 0 && st.st_size > 0) {
+            void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+            if (p != MAP_FAILED) {
+                m->mapped = p;
+                m->mapped_bytes = (size_t)st.st_size;
+                m->file = (const unsigned char *)p;
+                m->file_bytes = (size_t)st.st_size;
+                s = RWKVX_OK;
+            }
+        }
+        close(fd);
+    }
+#endif
+    if (s != RWKVX_OK && (s = rwkvx__read_file(m, path, err)) != RWKVX_OK) {
+        rwkvx_free(m);
+        return s;
+    }
+    return rwkvx__finish_load(m, out, opt, err);
+}
+
+RWKVX_API void rwkvx_model_info(const rwkvx_model *m, rwkvx_info *info) {
+    memset(info, 0, sizeof *info);
+    info->n_embd = m->n_embd;
+    info->n_head = m->n_head;
+    info->n_ffn = m->n_ffn;
+    info->n_vocab = m->n_vocab;
+    info->n_rwkv = m->n_rwkv;
+    info->n_sparse = m->n_sparse;
+    info->chunk_size = m->chunk_size;
+    info->chunk_topk = m->chunk_topk;
+    info->n_tokens = m->n_tokens;
+    info->weight_type = m->weight_type;
+    info->weight_bytes = m->weight_bytes;
+}
+
+RWKVX_API int rwkvx_n_vocab(const rwkvx_model *m) { return m->n_vocab; }
+
+RWKVX_API const char *rwkvx_token_bytes(const rwkvx_model *m, int id, size_t *len) {
+    if (id < 0 || id >= m->n_tokens) return NULL;
+    if (len) *len = m->tok_off[id + 1] - m->tok_off[id];
+    return m->tok_bytes + m->tok_off[id];
+}
+
+/* ---------------------------------------------------------------------- */
+/* Math kernels                                                           */
+/* ---------------------------------------------------------------------- */
+
+/* Converts n weights of row `row`, starting at column i0, to f32. For Q8_0,
+   i0 and n are multiples of 32 (the loader guarantees the row length is). */
+static void rwkvx__row_to_f32(const rwkvx__mat *w, int64_t row, int64_t i0, int64_t n, float *out) {
+    int64_t i;
+    switch (w->type) {
+    case RWKVX_TYPE_F32:
+        memcpy(out, (const float *)w->data + row * w->cols + i0, (size_t)n * sizeof(float));
+        break;
+    case RWKVX_TYPE_F16: {
+        const uint16_t *p = (const uint16_t *)w->data + row * w->cols + i0;
+        i = 0;
+#ifdef RWKVX__AVX2
+        for (; i + 8 <= n; i += 8) _mm256_storeu_ps(out + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p + i))));
+#endif
+        for (; i < n; i++) out[i] = rwkvx__f16_to_f32(p[i]);
+        break;
+    }
+    case RWKVX_TYPE_BF16: {
+        const uint16_t *p = (const uint16_t *)w->data + row * w->cols + i0;
+        i = 0;
+#ifdef RWKVX__AVX2
+        for (; i + 8 <= n; i += 8) {
+            __m256i h = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(p + i)));
+            _mm256_storeu_ps(out + i, _mm256_castsi256_ps(_mm256_slli_epi32(h, 16)));
+        }
+#endif
+        for (; i < n; i++) out[i] = rwkvx__bf16_to_f32(p[i]);
+        break;
+    }
+    case RWKVX_TYPE_Q8_0: {
+        const unsigned char *blk = (const unsigned char *)w->data + (size_t)(row * (w->cols / 32) + i0 / 32) * 34;
+        int64_t b;
+        for (b = 0; b < n / 32; b++, blk += 34) {
+            uint16_t dh;
+            float d;
+            const signed char *q = (const signed char *)(blk + 2);
+            memcpy(&dh, blk, 2);
+            d = rwkvx__f16_to_f32(dh);
+            i = 0;
+#ifdef RWKVX__AVX2
+            for (; i < 32; i += 8) {
+                __m256 v = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(q + i))));
+                _mm256_storeu_ps(out + b * 32 + i, _mm256_mul_ps(v, _mm256_set1_ps(d)));
+            }
+#endif
+            for (; i < 32; i++) out[b * 32 + i] = d * (float)q[i];
+        }
+        break;
+    }
+    }
+}
+
+/* acc[0..8) += w[i] * x[i] over n values, lane i % 8. */
+static void rwkvx__dot_acc8(float *acc, const float *w, const float *x, int64_t n) {
+    int64_t i = 0;
+#ifdef RWKVX__AVX2
+    __m256 a = _mm256_loadu_ps(acc);
+    for (; i + 8 <= n; i += 8) a = _mm256_fmadd_ps(_mm256_loadu_ps(w + i), _mm256_loadu_ps(x + i), a);
+    _mm256_storeu_ps(acc, a);
+#else
+    for (; i + 8 <= n; i += 8) {
+        int l;
+        for (l = 0; l < 8; l++) acc[l] += w[i + l] * x[i + l];
+    }
+#endif
+    for (; i < n; i++) acc[i & 7] += w[i] * x[i];
+}
+
+static float rwkvx__hsum8(const float *a) {
+    return ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
+}
+
+/* Y[t][o] = sum_i W[o][i] * X[t][i] for t < T (T <= RWKVX__BATCH).
+   Each weight tile is converted once and used for all T tokens, and every
+   output is summed in the same order whatever T and the thread count are,
+   so prefill and token-by-token decode give identical numbers. */
+static void rwkvx__matmul(const rwkvx__mat *w, const float *x, int64_t ldx, float *y, int64_t ldy, int T, int n_threads) {
+    int64_t o;
+    (void)n_threads;
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(n_threads) schedule(static)
+#endif
+    for (o = 0; o < w->rows; o++) {
+        float tile[RWKVX__TILE];
+        float acc[RWKVX__BATCH][8];
+        int64_t i0;
+        int t;
+        memset(acc, 0, sizeof(float) * 8 * (size_t)T);
+        for (i0 = 0; i0 < w->cols; i0 += RWKVX__TILE) {
+            int64_t n = w->cols - i0 < RWKVX__TILE ? w->cols - i0 : RWKVX__TILE;
+            rwkvx__row_to_f32(w, o, i0, n, tile);
+            for (t = 0; t < T; t++) rwkvx__dot_acc8(acc[t], tile, x + t * ldx + i0, n);
+        }
+        for (t = 0; t < T; t++) y[t * ldy + o] = rwkvx__hsum8(acc[t]);
+    }
+}
+
+static void rwkvx__layer_norm(const float *x, float *out, const float *w, const float *b, int n, float eps) {
+    double mean = 0, var = 0;
+    int i;
+    float inv;
+    for (i = 0; i < n; i++) mean += x[i];
+    mean /= n;
+    for (i = 0; i < n; i++) var += (x[i] - mean) * (x[i] - mean);
+    var /= n;
+    inv = (float)(1.0 / sqrt(var + eps));
+    for (i = 0; i < n; i++) out[i] = (float)(x[i] - mean) * inv * w[i] + b[i];
+}
+
+static float rwkvx__dot(const float *a, const float *b, int n) {
+    float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    rwkvx__dot_acc8(acc, a, b, n);
+    return rwkvx__hsum8(acc);
+}
+
+/* ---------------------------------------------------------------------- */
+/* State                                                                  */
+/* ---------------------------------------------------------------------- */
+
+typedef struct {                 /* one sparse block's memory of the context */
+    float *k, *v;                /* [capacity][C] keys and values, positions in order */
+    float *chunk_mean;           /* [capacity / B][C] mean key of each complete chunk */
+    float *chunk_sum;            /* [C] running key sum of the current chunk */
+    float *ffn_prev;             /* [C] */
+} rwkvx__kv_cache;
+
+typedef struct {                 /* buffers for one block of up to RWKVX__BATCH tokens */
+    float *x, *u, *mix, *r, *k, *v, *w, *a, *g, *kk, *y, *v_first, *lora, *ffn;
+    float *gates;                /* [threads][max chunks] gate values */
+    int *picked;                 /* [threads][max chunks] selected chunk ids */
+} rwkvx__scratch;
+
+struct rwkvx_state {
+    const rwkvx_model *model;
+    uint64_t n_pos;              /* tokens seen */
+    int n_threads;
+    int max_threads;
+    float *att_prev, *ffn_prev, *wkv;   /* per RWKV block: [C], [C], [H][64][64] */
+    rwkvx__kv_cache *kv;         /* per sparse block */
+    size_t kv_capacity;          /* positions the K/V arrays can hold */
+    rwkvx__scratch s;
+};
+
+static size_t rwkvx__max_lora(const rwkvx_model *m) {
+    int d = m->lora_w;
+    if (m->lora_a > d) d = m->lora_a;
+    if (m->lora_v > d) d = m->lora_v;
+    if (m->lora_g > d) d = m->lora_g;
+    return (size_t)d;
+}
+
+RWKVX_API void rwkvx_state_free(rwkvx_state *st) {
+    int j;
+    if (!st) return;
+    if (st->kv)
+        for (j = 0; j < st->model->n_sparse; j++) {
+            RWKVX_FREE(st->kv[j].k);
+            RWKVX_FREE(st->kv[j].v);
+            RWKVX_FREE(st->kv[j].chunk_mean);
+            RWKVX_FREE(st->kv[j].chunk_sum);
+            RWKVX_FREE(st->kv[j].ffn_prev);
+        }
+    RWKVX_FREE(st->kv);
+    RWKVX_FREE(st->att_prev);
+    RWKVX_FREE(st->ffn_prev);
+    RWKVX_FREE(st->wkv);
+    RWKVX_FREE(st->s.x);
+    RWKVX_FREE(st->s.gates);
+    RWKVX_FREE(st->s.picked);
+    RWKVX_FREE(st);
+}
+
+/* Makes room for `positions` tokens in every sparse block's K/V storage,
+   growing geometrically. On failure nothing the state holds has changed. */
+static rwkvx_status rwkvx__kv_reserve(rwkvx_state *st, uint64_t positions) {
+    const rwkvx_model *m = st->model;
+    size_t C = (size_t)m->n_embd, cap = st->kv_capacity, chunks;
+    int j, overflow = 0;
+    if (positions <= cap || m->n_sparse == 0) return RWKVX_OK;
+    if (positions > SIZE_MAX / 2) return RWKVX_ERR_NOMEM;
+    if (cap < 256) cap = 256;
+    while (cap < positions) cap *= 2;
+    chunks = cap / (size_t)m->chunk_size + 1;
+    rwkvx__mul(rwkvx__mul(cap, C, &overflow), sizeof(float), &overflow);
+    if (overflow) return RWKVX_ERR_NOMEM;
+    for (j = 0; j < m->n_sparse; j++) { /* realloc keeps the old block valid on failure */
+        rwkvx__kv_cache *kv = &st->kv[j];
+        float *p;
+        if (!(p = (float *)RWKVX_REALLOC(kv->k, cap * C * sizeof(float)))) return RWKVX_ERR_NOMEM;
+        kv->k = p;
+        if (!(p = (float *)RWKVX_REALLOC(kv->v, cap * C * sizeof(float)))) return RWKVX_ERR_NOMEM;
+        kv->v = p;
+        if (!(p = (float *)RWKVX_REALLOC(kv->chunk_mean, chunks * C * sizeof(float)))) return RWKVX_ERR_NOMEM;
+        kv->chunk_mean = p;
+    }
+    {
+        size_t per = chunks * (size_t)st->max_threads;
+        float *g = (float *)RWKVX_REALLOC(st->s.gates, per * sizeof(float));
+        int *pk;
+        if (!g) return RWKVX_ERR_NOMEM;
+        st->s.gates = g;
+        pk = (int *)RWKVX_REALLOC(st->s.picked, per * sizeof(int));
+        if (!pk) return RWKVX_ERR_NOMEM;
+        st->s.picked = pk;
+    }
+    st->kv_capacity = cap;
+    return RWKVX_OK;
+}
+
+RWKVX_API void rwkvx_state_reset(rwkvx_state *st) {
+    const rwkvx_model *m = st->model;
+    size_t C = (size_t)m->n_embd;
+    int j;
+    st->n_pos = 0;
+    memset(st->att_prev, 0, (size_t)m->n_rwkv * C * sizeof(float));
+    memset(st->ffn_prev, 0, (size_t)m->n_rwkv * C * sizeof(float));
+    memset(st->wkv, 0, (size_t)m->n_rwkv * C * RWKVX__HEAD * sizeof(float));
+    for (j = 0; j < m->n_sparse; j++) {
+        memset(st->kv[j].chunk_sum, 0, C * sizeof(float));
+        memset(st->kv[j].ffn_prev, 0, C * sizeof(float));
+    }
+}
+
+RWKVX_API rwkvx_status rwkvx_state_new(const rwkvx_model *m, rwkvx_state **out) {
+    rwkvx_state *st;
+    size_t C = (size_t)m->n_embd, B = RWKVX__BATCH, per_token;
+    int j, ok = 1;
+    float *p;
+    if (!out) return RWKVX_ERR_ARGUMENT;
+    *out = NULL;
+    st = (rwkvx_state *)rwkvx__calloc(1, sizeof *st);
+    if (!st) return RWKVX_ERR_NOMEM;
+    st->model = m;
+    st->max_threads = rwkvx__max_threads();
+    st->att_prev = (float *)rwkvx__calloc((size_t)m->n_rwkv * C, sizeof(float));
+    st->ffn_prev = (float *)rwkvx__calloc((size_t)m->n_rwkv * C, sizeof(float));
+    st->wkv = (float *)rwkvx__calloc((size_t)m->n_rwkv * C * RWKVX__HEAD, sizeof(float));
+    st->kv = (rwkvx__kv_cache *)rwkvx__calloc((size_t)m->n_sparse + 1, sizeof *st->kv);
+    ok = st->att_prev && st->ffn_prev && st->wkv && st->kv;
+    for (j = 0; ok && j < m->n_sparse; j++) {
+        st->kv[j].chunk_sum = (float *)rwkvx__calloc(C, sizeof(float));
+        st->kv[j].ffn_prev = (float *)rwkvx__calloc(C, sizeof(float));
+        ok = st->kv[j].chunk_sum && st->kv[j].ffn_prev;
+    }
+    /* scratch: x u r k v w a g kk y v_first (11 C), mix (6 C), lora, ffn */
+    per_token = 17 * C + rwkvx__max_lora(m) + (size_t)m->n_ffn;
+    if (ok) ok = (st->s.x = (float *)rwkvx__calloc(B * per_token, sizeof(float))) != NULL;
+    if (!ok || rwkvx__kv_reserve(st, 1) != RWKVX_OK) {
+        rwkvx_state_free(st);
+        return RWKVX_ERR_NOMEM;
+    }
+    p = st->s.x;
+    st->s.x = p, p += B * C;
+    st->s.u = p, p += B * C;
+    st->s.r = p, p += B * C;
+    st->s.k = p, p += B * C;
+    st->s.v = p, p += B * C;
+    st->s.w = p, p += B * C;
+    st->s.a = p, p += B * C;
+    st->s.g = p, p += B * C;
+    st->s.kk = p, p += B * C;
+    st->s.y = p, p += B * C;
+    st->s.v_first = p, p += B * C;
+    st->s.mix = p, p += 6 * B * C;
+    st->s.lora = p, p += B * rwkvx__max_lora(m);
+    st->s.ffn = p;
+    *out = st;
+    return RWKVX_OK;
+}
+
+RWKVX_API void rwkvx_state_set_threads(rwkvx_state *st, int n) { st->n_threads = n; }
+RWKVX_API uint64_t rwkvx_state_position(const rwkvx_state *st) { return st->n_pos; }
+
+static int rwkvx__threads(const rwkvx_state *st) {
+    return st->n_threads <= 0 || st->n_threads > st->max_threads ? st->max_threads : st->n_threads;
+}
+
+/* ---------------------------------------------------------------------- */
+/* RWKV-7 time-mix and channel-mix                                        */
+/* ---------------------------------------------------------------------- */
+
+/* u[t] = LN(x[t]); returns, in d, u_prev(t) - u[t] with u_prev(0) = *prev,
+   and leaves the last u in *prev for the next call. */
+static void rwkvx__norm_shift(const float *x, float *u, float *d, float *prev, const float *w, const float *b, int T, int C, float eps) {
+    int t, i;
+    for (t = 0; t < T; t++) rwkvx__layer_norm(x + (size_t)t * C, u + (size_t)t * C, w, b, C, eps);
+    for (t = 0; t < T; t++) {
+        const float *before = t ? u + (size_t)(t - 1) * C : prev;
+        for (i = 0; i < C; i++) d[(size_t)t * C + i] = before[i] - u[(size_t)t * C + i];
+    }
+    memcpy(prev, u + (size_t)(T - 1) * C, (size_t)C * sizeof(float));
+}
+
+/* x += Wv relu(Wk (u + d * x_k))^2, with u = LN2(x) */
+static void rwkvx__channel_mix(rwkvx_state *st, const float *ln_w, const float *ln_b, const float *lerp,
+                               const rwkvx__mat *key, const rwkvx__mat *value, float *prev, int T) {
+    const rwkvx_model *m = st->model;
+    int C = m->n_embd, F = m->n_ffn, t, i, nt = rwkvx__threads(st);
+    float *u = st->s.u, *d = st->s.r, *kx = st->s.k, *h = st->s.ffn, *out = st->s.y;
+    rwkvx__norm_shift(st->s.x, u, d, prev, ln_w, ln_b, T, C, m->ln_eps);
+    for (t = 0; t < T; t++)
+        for (i = 0; i < C; i++) kx[(size_t)t * C + i] = u[(size_t)t * C + i] + d[(size_t)t * C + i] * lerp[i];
+    rwkvx__matmul(key, kx, C, h, F, T, nt);
+    for (i = 0; i < T * F; i++) h[i] = h[i] > 0 ? h[i] * h[i] : 0.0f;
+    rwkvx__matmul(value, h, F, out, C, T, nt);
+    for (i = 0; i < T * C; i++) st->s.x[i] += out[i];
+}
+
+/* out = f(base + (x @ W1) @ W2) through a LoRA pair; `squash` is applied to
+   the hidden layer (tanh for the decay, sigmoid for the gate, none else). */
+enum { RWKVX__LINEAR, RWKVX__TANH, RWKVX__SIGMOID };
+static void rwkvx__lora(rwkvx_state *st, const rwkvx__mat *w1, const rwkvx__mat *w2, int squash, const float *x, float *out, int T) {
+    int C = st->model->n_embd, D = (int)w1->rows, i, nt = rwkvx__threads(st);
+    float *h = st->s.lora;
+    rwkvx__matmul(w1, x, C, h, D, T, nt);
+    if (squash == RWKVX__TANH) for (i = 0; i < T * D; i++) h[i] = tanhf(h[i]);
+    if (squash == RWKVX__SIGMOID) for (i = 0; i < T * D; i++) h[i] = rwkvx__sigmoid(h[i]);
+    rwkvx__matmul(w2, h, D, out, C, T, nt);
+}
+
+/* The WKV-7 recurrence of one head over T tokens, then its group norm and
+   bonus term: the only sequential part of a block. S is [64][64], value
+   index i by key index j. */
+static void rwkvx__wkv_head(const rwkvx_model *m, const rwkvx__rwkv_block *blk, float *S, const rwkvx__scratch *s, int h, int T) {
+    int C = m->n_embd, t, i, j;
+    for (t = 0; t < T; t++) {
+        size_t o = (size_t)t * C + (size_t)h * RWKVX__HEAD;
+        const float *r = s->r + o, *k = s->k + o, *v = s->v + o, *w = s->w + o, *kk = s->kk + o, *a = s->a + o;
+        float *y = s->y + o, b[RWKVX__HEAD], mean = 0, var = 0, inv, bonus = 0;
+        for (j = 0; j < RWKVX__HEAD; j++) b[j] = kk[j] * a[j];
+        for (i = 0; i < RWKVX__HEAD; i++) {
+            float *Si = S + i * RWKVX__HEAD, sa = rwkvx__dot(Si, kk, RWKVX__HEAD);
+            for (j = 0; j < RWKVX__HEAD; j++) Si[j] = Si[j] * w[j] - sa * b[j] + v[i] * k[j];
+            y[i] = rwkvx__dot(Si, r, RWKVX__HEAD);
+        }
+        for (i = 0; i < RWKVX__HEAD; i++) mean += y[i];
+        mean /= RWKVX__HEAD;
+        for (i = 0; i < RWKVX__HEAD; i++) var += (y[i] - mean) * (y[i] - mean);
+        var /= RWKVX__HEAD;
+        inv = 1.0f / sqrtf(var + m->gn_eps);
+        for (j = 0; j < RWKVX__HEAD; j++) bonus += r[j] * k[j] * blk->r_k[h * RWKVX__HEAD + j];
+        for (i = 0; i < RWKVX__HEAD; i++) {
+            int c = h * RWKVX__HEAD + i;
+            y[i] = (y[i] - mean) * inv * blk->lnx_w[c] + blk->lnx_b[c] + bonus * v[i];
+        }
+    }
+}
+
+static void rwkvx__time_mix(rwkvx_state *st, int layer, int T) {
+    const rwkvx_model *m = st->model;
+    const rwkvx__rwkv_block *blk = &m->rwkv[layer];
+    rwkvx__scratch *s = &st->s;
+    int C = m->n_embd, H = m->n_head, nt = rwkvx__threads(st), t, i, h, q;
+    size_t TC = (size_t)T * C;
+    float *d = s->y, *xr = s->mix, *xw = xr + TC, *xk = xw + TC, *xv = xk + TC, *xa = xv + TC, *xg = xa + TC;
+    float *S = st->wkv + (size_t)layer * C * RWKVX__HEAD;
+
+    rwkvx__norm_shift(s->x, s->u, d, st->att_prev + (size_t)layer * C, blk->ln1_w, blk->ln1_b, T, C, m->ln_eps);
+    for (q = 0; q < 6; q++) /* xr, xw, xk, xv, xa, xg = u + d * x_q */
+        for (t = 0; t < T; t++)
+            for (i = 0; i < C; i++)
+                s->mix[q * TC + (size_t)t * C + i] = s->u[(size_t)t * C + i] + d[(size_t)t * C + i] * blk->lerp[q * C + i];
+    rwkvx__matmul(&blk->wr, xr, C, s->r, C, T, nt);
+    rwkvx__matmul(&blk->wk, xk, C, s->k, C, T, nt);
+    rwkvx__matmul(&blk->wv, xv, C, s->v, C, T, nt);
+    rwkvx__lora(st, &blk->w1, &blk->w2, RWKVX__TANH, xw, s->w, T);
+    rwkvx__lora(st, &blk->a1, &blk->a2, RWKVX__LINEAR, xa, s->a, T);
+    rwkvx__lora(st, &blk->g1, &blk->g2, RWKVX__SIGMOID, xg, s->g, T);
+    for (t = 0; t < T; t++)
+        for (i = 0; i < C; i++) {
+            size_t o = (size_t)t * C + i;
+            s->w[o] = expf(-0.606531f * rwkvx__sigmoid(blk->w0[i] + s->w[o]));
+            s->a[o] = rwkvx__sigmoid(blk->a0[i] + s->a[o]);
+        }
+    if (layer == 0) {
+        memcpy(s->v_first, s->v, TC * sizeof(float));
+    } else { /* value residual: v += (v_first - v) * sigmoid(v0 + (xv @ v1) @ v2) */
+        float *mixv = s->kk;
+        rwkvx__lora(st, &blk->v1, &blk->v2, RWKVX__LINEAR, xv, mixv, T);
+        for (t = 0; t < T; t++)
+            for (i = 0; i < C; i++) {
+                size_t o = (size_t)t * C + i;
+                s->v[o] += (s->v_first[o] - s->v[o]) * rwkvx__sigmoid(blk->v0[i] + mixv[o]);
+            }
+    }
+    for (t = 0; t < T; t++) /* kk = per-head L2 normalize(k * k_k); k *= 1 + (a - 1) * k_a */
+        for (h = 0; h < H; h++) {
+            size_t o = (size_t)t * C + (size_t)h * RWKVX__HEAD;
+            float norm = 0;
+            for (i = 0; i < RWKVX__HEAD; i++) {
+                float v = s->k[o + i] * blk->k_k[h * RWKVX__HEAD + i];
+                s->kk[o + i] = v;
+                norm += v * v;
+            }
+            norm = sqrtf(norm);
+            if (norm < 1e-12f) norm = 1e-12f;
+            for (i = 0; i < RWKVX__HEAD; i++) {
+                int c = h * RWKVX__HEAD + i;
+                s->kk[o + i] /= norm;
+                s->k[o + i] *= 1.0f + (s->a[o + i] - 1.0f) * blk->k_a[c];
+            }
+        }
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(nt) schedule(static)
+#endif
+    for (h = 0; h < H; h++) rwkvx__wkv_head(m, blk, S + (size_t)h * RWKVX__HEAD * RWKVX__HEAD, s, h, T);
+    for (i = 0; i < (int)TC; i++) s->y[i] *= s->g[i];
+    rwkvx__matmul(&blk->wo, s->y, C, s->u, C, T, nt);
+    for (i = 0; i < (int)TC; i++) s->x[i] += s->u[i];
+}
+
+/* ---------------------------------------------------------------------- */
+/* Sparse attention (MoBA rule, DESIGN.md 1.4)                            */
+/* ---------------------------------------------------------------------- */
+
+/* Appends keys and values of T positions and completes chunk means as
+   chunks fill. The running sum is added in position order, so restoring a
+   state (which replays this) reproduces the means bit for bit. */
+static void rwkvx__kv_append(const rwkvx_model *m, rwkvx__kv_cache *kv, uint64_t pos, const float *k, const float *v, int T) {
+    size_t C = (size_t)m->n_embd, B = (size_t)m->chunk_size, i;
+    int t;
+    memcpy(kv->k + pos * C, k, (size_t)T * C * sizeof(float));
+    memcpy(kv->v + pos * C, v, (size_t)T * C * sizeof(float));
+    for (t = 0; t < T; t++, pos++) {
+        for (i = 0; i < C; i++) kv->chunk_sum[i] += k[(size_t)t * C + i];
+        if ((pos + 1) % B == 0) {
+            float *mean = kv->chunk_mean + (pos / B) * C;
+            for (i = 0; i < C; i++) mean[i] = kv->chunk_sum[i] / (float)B;
+            memset(kv->chunk_sum, 0, C * sizeof(float));
+        }
+    }
+}
+
+/* Online-softmax attention of query q (one head) over positions [p0, p1). */
+static void rwkvx__attend_span(const float *q, const float *K, const float *V, size_t C, uint64_t p0, uint64_t p1,
+                               float *max, float *sum, float *out) {
+    enum { TILE = 64 };
+    float score[TILE];
+    while (p0 < p1) {
+        int n = p1 - p0 < TILE ? (int)(p1 - p0) : TILE, j, i;
+        float tile_max = -INFINITY, scale;
+        for (j = 0; j < n; j++) {
+            score[j] = rwkvx__dot(q, K + (p0 + j) * C, RWKVX__HEAD) * 0.125f; /* 1/sqrt(64) */
+            if (score[j] > tile_max) tile_max = score[j];
+        }
+        if (tile_max > *max) {
+            scale = expf(*max - tile_max);
+            for (i = 0; i < RWKVX__HEAD; i++) out[i] *= scale;
+            *sum *= scale;
+            *max = tile_max;
+        }
+        for (j = 0; j < n; j++) {
+            float p = expf(score[j] - *max);
+            const float *vj = V + (p0 + j) * C;
+            *sum += p;
+            for (i = 0; i < RWKVX__HEAD; i++) out[i] += p * vj[i];
+        }
+        p0 += n;
+    }
+}
+
+/* Picks the `want` complete chunks with the largest gates q . mean_j among
+   chunks 0..c-1 (ties: the lower index), returned in increasing order. */
+static int rwkvx__pick_chunks(const float *q, const float *means, size_t C, uint64_t c, uint64_t want, float *gate, int *picked) {
+    uint64_t j;
+    int n = 0, a, b;
+    for (j = 0; j < c; j++) gate[j] = rwkvx__dot(q, means + j * C, RWKVX__HEAD);
+    for (j = 0; j < c; j++) { /* insertion into the best-first list */
+        int at = n;
+        while (at > 0 && gate[picked[at - 1]] < gate[j]) at--;
+        if ((uint64_t)at >= want) continue;
+        if ((uint64_t)n < want) n++;
+        for (a = n - 1; a > at; a--) picked[a] = picked[a - 1];
+        picked[at] = (int)j;
+    }
+    for (a = 1; a < n; a++) /* increasing index: reads memory forward */
+        for (b = a; b > 0 && picked[b - 1] > picked[b]; b--) {
+            int tmp = picked[b];
+            picked[b] = picked[b - 1];
+            picked[b - 1] = tmp;
+        }
+    return n;
+}
+
+/* Attention output for the query at position `pos`, head h, into out[64]. */
+static void rwkvx__moba_query(const rwkvx_model *m, const rwkvx__kv_cache *kv, const float *q, uint64_t pos, int h,
+                              float *gate, int *picked, float *out) {
+    size_t C = (size_t)m->n_embd, B = (size_t)m->chunk_size;
+    uint64_t c = pos / B, want = (uint64_t)m->chunk_topk - 1;
+    const float *K = kv->k + (size_t)h * RWKVX__HEAD, *V = kv->v + (size_t)h * RWKVX__HEAD;
+    float max = -INFINITY, sum = 0;
+    int i;
+    memset(out, 0, RWKVX__HEAD * sizeof(float));
+    if (want >= c) { /* every earlier chunk is selected: plain causal attention */
+        rwkvx__attend_span(q, K, V, C, 0, pos + 1, &max, &sum, out);
+    } else {
+        int n = rwkvx__pick_chunks(q, kv->chunk_mean + (size_t)h * RWKVX__HEAD, C, c, want, gate, picked);
+        for (i = 0; i < n; i++) rwkvx__attend_span(q, K, V, C, (uint64_t)picked[i] * B, (uint64_t)(picked[i] + 1) * B, &max, &sum, out);
+        rwkvx__attend_span(q, K, V, C, c * B, pos + 1, &max, &sum, out);
+    }
+    for (i = 0; i < RWKVX__HEAD; i++) out[i] /= sum;
+}
+
+static void rwkvx__sparse_attention_block(rwkvx_state *st, int j, int T) {
+    const rwkvx_model *m = st->model;
+    const rwkvx__sparse_block *blk = &m->sparse[j];
+    rwkvx__kv_cache *kv = &st->kv[j];
+    rwkvx__scratch *s = &st->s;
+    int C = m->n_embd, H = m->n_head, nt = rwkvx__threads(st), t, pair;
+    size_t chunks = st->kv_capacity / (size_t)m->chunk_size + 1;
+    for (t = 0; t < T; t++)
+        rwkvx__layer_norm(s->x + (size_t)t * C, s->u + (size_t)t * C, blk->ln1_w, blk->ln1_b, C, m->ln_eps);
+    rwkvx__matmul(&blk->wq, s->u, C, s->r, C, T, nt);
+    rwkvx__matmul(&blk->wk, s->u, C, s->k, C, T, nt);
+    rwkvx__matmul(&blk->wv, s->u, C, s->v, C, T, nt);
+    rwkvx__kv_append(m, kv, st->n_pos, s->k, s->v, T);
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(nt) schedule(static)
+#endif
+    for (pair = 0; pair < T * H; pair++) {
+        int tt = pair / H, h = pair % H, tid = rwkvx__thread_id();
+        size_t o = (size_t)tt * C + (size_t)h * RWKVX__HEAD;
+        rwkvx__moba_query(m, kv, s->r + o, st->n_pos + (uint64_t)tt, h, s->gates + (size_t)tid * chunks,
+                          s->picked + (size_t)tid * chunks, s->y + o);
+    }
+    rwkvx__matmul(&blk->wo, s->y, C, s->u, C, T, nt);
+    for (t = 0; t < T * C; t++) s->x[t] += s->u[t];
+    rwkvx__channel_mix(st, blk->ln2_w, blk->ln2_b, blk->ffn_lerp, &blk->ffn_key, &blk->ffn_value, kv->ffn_prev, T);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Forward pass                                                           */
+/* ---------------------------------------------------------------------- */
+
+/* logits of positions t0 .. t0+T-1 of the current batch, V floats each */
+static void rwkvx__head(rwkvx_state *st, int t0, int T, float *logits) {
+    const rwkvx_model *m = st->model;
+    int C = m->n_embd, t;
+    for (t = 0; t < T; t++)
+        rwkvx__layer_norm(st->s.x + (size_t)(t0 + t) * C, st->s.u + (size_t)t * C, m->lnout_w, m->lnout_b, C, m->ln_eps);
+    rwkvx__matmul(&m->head, st->s.u, C, logits, m->n_vocab, T, rwkvx__threads(st));
+}
+
+/* Runs T <= RWKVX__BATCH tokens through every block. */
+static void rwkvx__forward_batch(rwkvx_state *st, const int32_t *tokens, int T) {
+    const rwkvx_model *m = st->model;
+    int C = m->n_embd, t, b;
+    for (t = 0; t < T; t++) {
+        float *x = st->s.x + (size_t)t * C;
+        rwkvx__row_to_f32(&m->emb, tokens[t], 0, C, x);
+        rwkvx__layer_norm(x, x, m->ln0_w, m->ln0_b, C, m->ln_eps);
+    }
+    for (b = 0; b < m->n_rwkv + m->n_sparse; b++) {
+        int id = m->order[b];
+        if (id >= 0) {
+            const rwkvx__rwkv_block *blk = &m->rwkv[id];
+            rwkvx__time_mix(st, id, T);
+            rwkvx__channel_mix(st, blk->ln2_w, blk->ln2_b, blk->ffn_lerp, &blk->ffn_key, &blk->ffn_value,
+                               st->ffn_prev + (size_t)id * C, T);
+        } else {
+            rwkvx__sparse_attention_block(st, -1 - id, T);
+        }
+    }
+    st->n_pos += (uint64_t)T;
+}
+
+RWKVX_API rwkvx_status rwkvx_eval(rwkvx_state *st, const int32_t *tokens, size_t n, float *logits, int flags) {
+    const rwkvx_model *m;
+    size_t i, done;
+    rwkvx_status s;
+    if (!st || !tokens || n == 0) return RWKVX_ERR_ARGUMENT;
+    m = st->model;
+    for (i = 0; i < n; i++)
+        if (tokens[i] < 0 || tokens[i] >= m->n_vocab) return RWKVX_ERR_ARGUMENT;
+    if (st->n_pos + n < st->n_pos) return RWKVX_ERR_ARGUMENT;
+    if ((s = rwkvx__kv_reserve(st, st->n_pos + n)) != RWKVX_OK) return s;
+    for (done = 0; done < n;) {
+        int T = n - done < RWKVX__BATCH ? (int)(n - done) : RWKVX__BATCH;
+        rwkvx__forward_batch(st, tokens + done, T);
+        if (logits && (flags & RWKVX_EVAL_ALL_LOGITS)) rwkvx__head(st, 0, T, logits + done * (size_t)m->n_vocab);
+        done += (size_t)T;
+        if (logits && !(flags & RWKVX_EVAL_ALL_LOGITS) && done == n) rwkvx__head(st, T - 1, 1, logits);
+    }
+    return RWKVX_OK;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Saving, restoring and copying states                                   */
+/* ---------------------------------------------------------------------- */
+
+/* Saved layout, little-endian: "RWKVXST1" magic, u32 version, u32 chunk size,
+   u64 model fingerprint, u64 positions, then per RWKV block att_prev[C],
+   ffn_prev[C], wkv[H*64*64] and per sparse block ffn_prev[C], k[pos*C],
+   v[pos*C] as f32. Chunk means are rebuilt from the keys on restore. */
+#define RWKVX__STATE_VERSION 1u
+#define RWKVX__STATE_HEADER 32u
+
+static size_t rwkvx__state_floats(const rwkvx_model *m, uint64_t n_pos, int *overflow) {
+    size_t C = (size_t)m->n_embd;
+    size_t rwkv = rwkvx__mul((size_t)m->n_rwkv, 2 * C + C * RWKVX__HEAD, overflow);
+    size_t per_sparse = C + rwkvx__mul(2 * C, (size_t)n_pos, overflow);
+    size_t sparse = rwkvx__mul((size_t)m->n_sparse, per_sparse, overflow);
+    if (n_pos > SIZE_MAX || rwkv > SIZE_MAX - sparse) *overflow = 1;
+    return rwkv + sparse;
+}
+
+RWKVX_API size_t rwkvx_state_save_bytes(const rwkvx_state *st) {
+    int overflow = 0;
+    return RWKVX__STATE_HEADER + rwkvx__state_floats(st->model, st->n_pos, &overflow) * sizeof(float);
+}
+
+static unsigned char *rwkvx__put(unsigned char *p, const void *src, size_t n) {
+    memcpy(p, src, n);
+    return p + n;
+}
+
+RWKVX_API rwkvx_status rwkvx_state_save(const rwkvx_state *st, void *buf, size_t bytes) {
+    const rwkvx_model *m = st->model;
+    size_t C = (size_t)m->n_embd, kvb = (size_t)st->n_pos * C * sizeof(float);
+    uint32_t version = RWKVX__STATE_VERSION, chunk = (uint32_t)m->chunk_size;
+    unsigned char *p = (unsigned char *)buf;
+    int i;
+    if (!buf || bytes < rwkvx_state_save_bytes(st)) return RWKVX_ERR_ARGUMENT;
+    p = rwkvx__put(p, "RWKVXST1", 8);
+    p = rwkvx__put(p, &version, 4);
+    p = rwkvx__put(p, &chunk, 4);
+    p = rwkvx__put(p, &m->fingerprint, 8);
+    p = rwkvx__put(p, &st->n_pos, 8);
+    for (i = 0; i < m->n_rwkv; i++) {
+        p = rwkvx__put(p, st->att_prev + i * C, C * sizeof(float));
+        p = rwkvx__put(p, st->ffn_prev + i * C, C * sizeof(float));
+        p = rwkvx__put(p, st->wkv + i * C * RWKVX__HEAD, C * RWKVX__HEAD * sizeof(float));
+    }
+    for (i = 0; i < m->n_sparse; i++) {
+        p = rwkvx__put(p, st->kv[i].ffn_prev, C * sizeof(float));
+        if (kvb) p = rwkvx__put(p, st->kv[i].k, kvb);
+        if (kvb) p = rwkvx__put(p, st->kv[i].v, kvb);
+    }
+    return RWKVX_OK;
+}
+
+static const unsigned char *rwkvx__get(const unsigned char *p, void *dst, size_t n) {
+    memcpy(dst, p, n);
+    return p + n;
+}
+
+RWKVX_API rwkvx_status rwkvx_state_load(rwkvx_state *st, const void *buf, size_t bytes) {
+    const rwkvx_model *m;
+    const unsigned char *p = (const unsigned char *)buf;
+    uint32_t version, chunk;
+    uint64_t fingerprint, n_pos, t;
+    size_t C, floats;
+    int i, overflow = 0;
+    rwkvx_status s;
+    if (!st || !buf || bytes < RWKVX__STATE_HEADER || memcmp(p, "RWKVXST", 7)) return RWKVX_ERR_FORMAT;
+    m = st->model;
+    C = (size_t)m->n_embd;
+    memcpy(&version, p + 8, 4);
+    memcpy(&chunk, p + 12, 4);
+    memcpy(&fingerprint, p + 16, 8);
+    memcpy(&n_pos, p + 24, 8);
+    if (p[7] != '1' || version != RWKVX__STATE_VERSION) return RWKVX_ERR_UNSUPPORTED;
+    if (fingerprint != m->fingerprint || chunk != (uint32_t)m->chunk_size) return RWKVX_ERR_MISMATCH;
+    floats = rwkvx__state_floats(m, n_pos, &overflow);
+    if (overflow || floats > (SIZE_MAX - RWKVX__STATE_HEADER) / sizeof(float) ||
+        bytes != RWKVX__STATE_HEADER + floats * sizeof(float))
+        return RWKVX_ERR_FORMAT;
+    if ((s = rwkvx__kv_reserve(st, n_pos)) != RWKVX_OK) return s;
+    rwkvx_state_reset(st);
+    p += RWKVX__STATE_HEADER;
+    for (i = 0; i < m->n_rwkv; i++) {
+        p = rwkvx__get(p, st->att_prev + i * C, C * sizeof(float));
+        p = rwkvx__get(p, st->ffn_prev + i * C, C * sizeof(float));
+        p = rwkvx__get(p, st->wkv + i * C * RWKVX__HEAD, C * RWKVX__HEAD * sizeof(float));
+    }
+    for (i = 0; i < m->n_sparse; i++) {
+        rwkvx__kv_cache *kv = &st->kv[i];
+        p = rwkvx__get(p, kv->ffn_prev, C * sizeof(float));
+        /* replay the appends, one position at a time as eval would */
+        for (t = 0; t < n_pos; t++)
+            rwkvx__kv_append(m, kv, t, (const float *)(const void *)(p + t * C * 4), (const float *)(const void *)(p + (n_pos + t) * C * 4), 1);
+        p += 2 * n_pos * C * sizeof(float);
+    }
+    st->n_pos = n_pos;
+    return RWKVX_OK;
+}
+
+RWKVX_API rwkvx_status rwkvx_state_copy(const rwkvx_state *src, rwkvx_state **out) {
+    const rwkvx_model *m = src->model;
+    size_t C = (size_t)m->n_embd;
+    rwkvx_state *st;
+    rwkvx_status s = rwkvx_state_new(m, &st);
+    int j;
+    if (s != RWKVX_OK) return s;
+    if ((s = rwkvx__kv_reserve(st, src->n_pos)) != RWKVX_OK) {
+        rwkvx_state_free(st);
+        return s;
+    }
+    st->n_pos = src->n_pos;
+    st->n_threads = src->n_threads;
+    memcpy(st->att_prev, src->att_prev, (size_t)m->n_rwkv * C * sizeof(float));
+    memcpy(st->ffn_prev, src->ffn_prev, (size_t)m->n_rwkv * C * sizeof(float));
+    memcpy(st->wkv, src->wkv, (size_t)m->n_rwkv * C * RWKVX__HEAD * sizeof(float));
+    for (j = 0; j < m->n_sparse; j++) {
+        const rwkvx__kv_cache *a = &src->kv[j];
+        rwkvx__kv_cache *b = &st->kv[j];
+        size_t chunks = src->n_pos / (size_t)m->chunk_size;
+        memcpy(b->k, a->k, (size_t)src->n_pos * C * sizeof(float));
+        memcpy(b->v, a->v, (size_t)src->n_pos * C * sizeof(float));
+        memcpy(b->chunk_mean, a->chunk_mean, chunks * C * sizeof(float));
+        memcpy(b->chunk_sum, a->chunk_sum, C * sizeof(float));
+        memcpy(b->ffn_prev, a->ffn_prev, C * sizeof(float));
+    }
+    *out = st;
+    return RWKVX_OK;
+}
+
+#endif /* RWKVX_IMPLEMENTATION_DONE */
+#endif /* RWKVX_IMPLEMENTATION */
+
+/*
+MIT License
+
+Copyright (c) 2026 the rwkvx authors
+
+Permission is hereby granted, free of charge, to any person obtaining a copy
+of this software and associated documentation files (the "Software"), to deal
+in the Software without restriction, including without limitation the rights
+to use, copy, modify, merge, publish, distribute, sublicense, and/or sell
+copies of the Software, and to permit persons to whom the Software is
+furnished to do so, subject to the following conditions:
+
+The above copyright notice and this permission notice shall be included in all
+copies or substantial portions of the Software.
+
+THE SOFTWARE IS PROVIDED "AS IS", WITHOUT WARRANTY OF ANY KIND, EXPRESS OR
+IMPLIED, INCLUDING BUT NOT LIMITED TO THE WARRANTIES OF MERCHANTABILITY,
+FITNESS FOR A PARTICULAR PURPOSE AND NONINFRINGEMENT. IN NO EVENT SHALL THE
+AUTHORS OR COPYRIGHT HOLDERS BE LIABLE FOR ANY CLAIM, DAMAGES OR OTHER
+LIABILITY, WHETHER IN AN ACTION OF CONTRACT, TORT OR OTHERWISE, ARISING FROM,
+OUT OF OR IN CONNECTION WITH THE SOFTWARE OR THE USE OR OTHER DEALINGS IN THE
+SOFTWARE.
+*/
