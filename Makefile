@@ -1,0 +1,56 @@
+# rwkvx: `make` builds everything into build/, `make test` runs every test.
+CC      ?= cc
+CXX     ?= c++
+ARCH    ?= -march=native
+CFLAGS  ?= -O2
+OPENMP  ?= -fopenmp
+STD      = -std=c99 -Wall -Wextra -pedantic -Werror -D_POSIX_C_SOURCE=200809L
+SAN      = -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+BUILD    = build
+
+PROGRAMS = $(BUILD)/rwkvx-convert $(BUILD)/rwkvx-logits
+TESTS    = $(BUILD)/test_model $(BUILD)/test_model_asan $(BUILD)/test_model_scalar \
+           $(BUILD)/test_model_noomp $(BUILD)/test_corrupt_asan \
+           $(BUILD)/rwkvx-convert-asan $(BUILD)/compile_c99 $(BUILD)/compile_cxx
+EXAMPLES = $(BUILD)/embed
+
+.PHONY: all test clean
+all: $(PROGRAMS) $(EXAMPLES)
+
+$(BUILD):
+	mkdir -p $(BUILD)
+
+# Tools
+$(BUILD)/rwkvx-convert: tools/convert.c | $(BUILD)
+	$(CC) $(STD) $(CFLAGS) -o $@ $< -lm
+$(BUILD)/rwkvx-logits: tools/logits.c rwkvx.h | $(BUILD)
+	$(CC) $(STD) $(CFLAGS) $(ARCH) $(OPENMP) -o $@ $< -lm
+$(BUILD)/embed: examples/embed.c rwkvx.h | $(BUILD)
+	$(CC) $(STD) $(CFLAGS) $(ARCH) $(OPENMP) -o $@ $< -lm
+
+# Tests: the same test program built four ways
+$(BUILD)/test_model: tests/test_model.c rwkvx.h | $(BUILD)
+	$(CC) $(STD) $(CFLAGS) $(ARCH) $(OPENMP) -o $@ $< -lm
+$(BUILD)/test_model_asan: tests/test_model.c rwkvx.h | $(BUILD)
+	$(CC) $(STD) $(SAN) $(ARCH) -o $@ $< -lm
+$(BUILD)/test_model_scalar: tests/test_model.c rwkvx.h | $(BUILD)
+	$(CC) $(STD) $(CFLAGS) -DRWKVX_NO_SIMD -DRWKVX_NO_MMAP $(OPENMP) -o $@ $< -lm
+$(BUILD)/test_model_noomp: tests/test_model.c rwkvx.h | $(BUILD)
+	$(CC) $(STD) $(CFLAGS) $(ARCH) -o $@ $< -lm
+$(BUILD)/test_corrupt_asan: tests/test_corrupt.c rwkvx.h | $(BUILD)
+	$(CC) $(STD) $(SAN) $(ARCH) -o $@ $< -lm
+$(BUILD)/rwkvx-convert-asan: tools/convert.c | $(BUILD)
+	$(CC) $(STD) $(SAN) -o $@ $< -lm
+
+# The header must compile as C99 (pedantic, warnings as errors) and as C++.
+$(BUILD)/compile_c99: tests/compile.c rwkvx.h | $(BUILD)
+	$(CC) -std=c99 -Wall -Wextra -pedantic -Werror $(ARCH) -o $@ $< -lm
+	$(CC) -std=c99 -Wall -Wextra -pedantic -Werror -DRWKVX_STATIC -DRWKVX_NO_SIMD -c -o $@.o $<
+$(BUILD)/compile_cxx: tests/compile.c rwkvx.h | $(BUILD)
+	$(CXX) -x c++ -std=c++11 -Wall -Wextra -pedantic -Werror $(ARCH) $(OPENMP) -o $@ $< -lm
+
+test: all $(TESTS)
+	bash tests/run.sh
+
+clean:
+	rm -rf $(BUILD)

@@ -1,0 +1,262 @@
+/* test_model: every golden case, in every mode, against the reference logits.
+
+   test_model CASES.txt FIXTURE_DIR GGUF_DIR TYPE...
+
+   For each line of CASES.txt (model chunk topk logits T V tokens...) and each
+   weight TYPE it loads GGUF_DIR/<model stem>.<TYPE>.gguf and checks:
+   - whole prompt, token by token and ragged pieces against the golden logits
+     of every position (max |diff| <= the type's bound);
+   - prefill == decode: the three modes give identical logits;
+   - save + restore and fork give identical continuations;
+   - 1 thread and 2 threads give identical logits (when built with OpenMP);
+   - a state from another model, a truncated state, bad tokens are refused.
+   Prints the worst difference per type and "N passed, N failed". */
+#define RWKVX_IMPLEMENTATION
+#include "../rwkvx.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    char model[256], logits[256];
+    int chunk, topk, T, V;
+    int32_t tokens[4096];
+} test_case;
+
+static int passed, failed;
+
+static void check(int ok, const char *what, const char *where) {
+    if (ok) passed++;
+    else {
+        failed++;
+        printf("FAIL %s: %s\n", where, what);
+    }
+}
+
+/* The bound each weight type is held to (max |diff| over all logits). f32
+   is the design's 1e-3; the others are measured worst cases with margin
+   (see the README's table): rounding the bf16 checkpoint weights again to
+   f16 or q8_0 moves logits by about 1e-2 on these tiny random models. */
+static double bound_for(const char *type) {
+    if (!strcmp(type, "f32")) return 1e-3;
+    if (!strcmp(type, "bf16")) return 1e-3; /* the checkpoints are bf16: exact */
+    if (!strcmp(type, "f16")) return 2e-2;
+    return 1e-1;                            /* q8_0 */
+}
+
+static float *read_floats(const char *path, size_t n) {
+    FILE *f = fopen(path, "rb");
+    float *buf = (float *)malloc(n * sizeof(float));
+    if (!f || !buf || fread(buf, sizeof(float), n, f) != n) {
+        if (f) fclose(f);
+        free(buf);
+        return NULL;
+    }
+    fclose(f);
+    return buf;
+}
+
+static double max_diff(const float *a, const float *b, size_t n) {
+    double worst = 0;
+    size_t i;
+    for (i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - (double)b[i]);
+        if (!(d <= worst)) worst = d; /* NaN counts as worst */
+    }
+    return worst;
+}
+
+/* Runs the case's tokens in pieces; piece sizes cycle through `pieces` (0 = all). */
+static int run(rwkvx_state *st, const test_case *c, const int *pieces, int n_pieces, float *logits) {
+    int done = 0, k = 0;
+    while (done < c->T) {
+        int n = c->T - done;
+        if (n_pieces && pieces[k % n_pieces] < n) n = pieces[k % n_pieces];
+        k++;
+        if (rwkvx_eval(st, c->tokens + done, (size_t)n, logits + (size_t)done * c->V, RWKVX_EVAL_ALL_LOGITS) != RWKVX_OK)
+            return 0;
+        done += n;
+    }
+    return 1;
+}
+
+static int read_case(FILE *f, test_case *c) {
+    int i, ch;
+    while ((ch = fgetc(f)) != EOF) { /* skip blank space and # comment lines */
+        if (ch == '#') {
+            while ((ch = fgetc(f)) != EOF && ch != '\n') {}
+        } else if (ch != ' ' && ch != '\n' && ch != '\r' && ch != '\t') {
+            ungetc(ch, f);
+            break;
+        }
+    }
+    if (fscanf(f, "%255s %d %d %255s %d %d", c->model, &c->chunk, &c->topk, c->logits, &c->T, &c->V) != 6) return 0;
+    if (c->T <= 0 || c->T > 4096) return 0;
+    for (i = 0; i < c->T; i++)
+        if (fscanf(f, "%d", &c->tokens[i]) != 1) return 0;
+    return 1;
+}
+
+static void model_path(char *out, size_t n, const char *dir, const char *model, const char *type) {
+    const char *dot = strrchr(model, '.');
+    int stem = dot ? (int)(dot - model) : (int)strlen(model);
+    snprintf(out, n, "%s/%.*s.%s.gguf", dir, stem, model, type);
+}
+
+/* Save after `half` tokens, restore into a fresh state, fork, and continue
+   all three: each must reproduce the uninterrupted run bit for bit. */
+static void check_state_round_trip(rwkvx_model *m, const test_case *c, const float *expect, const char *where) {
+    rwkvx_state *a = NULL, *b = NULL, *fork = NULL;
+    int half = c->T / 2 + 3, rest = c->T - half;
+    size_t V = (size_t)c->V, bytes;
+    float *out = (float *)malloc((size_t)c->T * V * sizeof(float));
+    void *saved = NULL;
+    if (rwkvx_state_new(m, &a) || rwkvx_state_new(m, &b) || !out) { check(0, "state_new", where); goto done; }
+    check(rwkvx_eval(a, c->tokens, (size_t)half, out, RWKVX_EVAL_ALL_LOGITS) == RWKVX_OK, "eval first half", where);
+    check(rwkvx_state_position(a) == (uint64_t)half, "position counter", where);
+    bytes = rwkvx_state_save_bytes(a);
+    saved = malloc(bytes);
+    check(saved && rwkvx_state_save(a, saved, bytes) == RWKVX_OK, "save", where);
+    check(rwkvx_state_save(a, saved, bytes - 1) == RWKVX_ERR_ARGUMENT, "save into a short buffer refused", where);
+    check(rwkvx_state_load(b, saved, bytes - 1) == RWKVX_ERR_FORMAT, "truncated state refused", where);
+    check(rwkvx_state_load(b, saved, bytes) == RWKVX_OK, "restore", where);
+    check(rwkvx_state_copy(a, &fork) == RWKVX_OK, "fork", where);
+    {
+        rwkvx_state *each[3];
+        int s;
+        each[0] = a, each[1] = b, each[2] = fork;
+        for (s = 0; s < 3 && fork; s++) {
+            memset(out + (size_t)half * V, 0, (size_t)rest * V * sizeof(float));
+            check(rwkvx_eval(each[s], c->tokens + half, (size_t)rest, out + (size_t)half * V, RWKVX_EVAL_ALL_LOGITS) == RWKVX_OK,
+                  "eval second half", where);
+            check(max_diff(out + (size_t)half * V, expect + (size_t)half * V, (size_t)rest * V) == 0,
+                  s == 0 ? "continuation differs from one run" : s == 1 ? "restored state continues differently" : "forked state continues differently", where);
+        }
+    }
+    /* reset gives a fresh state again */
+    rwkvx_state_reset(b);
+    check(rwkvx_eval(b, c->tokens, (size_t)c->T, out, RWKVX_EVAL_ALL_LOGITS) == RWKVX_OK && max_diff(out, expect, (size_t)c->T * V) == 0,
+          "reset state differs from a new one", where);
+done:
+    rwkvx_state_free(a);
+    rwkvx_state_free(b);
+    rwkvx_state_free(fork);
+    free(saved);
+    free(out);
+}
+
+static void check_bad_calls(rwkvx_model *m, const test_case *c, const char *where) {
+    rwkvx_state *st = NULL;
+    int32_t bad[2];
+    float logit;
+    if (rwkvx_state_new(m, &st) != RWKVX_OK) { check(0, "state_new", where); return; }
+    bad[0] = c->tokens[0], bad[1] = c->V;
+    check(rwkvx_eval(st, bad, 2, NULL, 0) == RWKVX_ERR_ARGUMENT, "token id = vocab size refused", where);
+    bad[1] = -1;
+    check(rwkvx_eval(st, bad, 2, NULL, 0) == RWKVX_ERR_ARGUMENT, "negative token id refused", where);
+    check(rwkvx_eval(st, bad, 0, &logit, 0) == RWKVX_ERR_ARGUMENT, "empty run refused", where);
+    check(rwkvx_state_position(st) == 0, "refused calls leave the state alone", where);
+    rwkvx_state_free(st);
+}
+
+/* A state saved from model `a` must be refused by model `b`. */
+static void check_foreign_state(rwkvx_model *a, rwkvx_model *b, const char *where) {
+    rwkvx_state *sa = NULL, *sb = NULL;
+    int32_t tok = 1;
+    void *buf = NULL;
+    size_t bytes;
+    if (rwkvx_state_new(a, &sa) || rwkvx_state_new(b, &sb)) { check(0, "state_new", where); goto done; }
+    rwkvx_eval(sa, &tok, 1, NULL, 0);
+    bytes = rwkvx_state_save_bytes(sa);
+    buf = malloc(bytes);
+    if (!buf || rwkvx_state_save(sa, buf, bytes) != RWKVX_OK) { check(0, "save", where); goto done; }
+    check(rwkvx_state_load(sb, buf, bytes) == RWKVX_ERR_MISMATCH, "state from another model refused", where);
+    ((unsigned char *)buf)[0] ^= 1;
+    check(rwkvx_state_load(sa, buf, bytes) == RWKVX_ERR_FORMAT, "state with a bad magic refused", where);
+done:
+    free(buf);
+    rwkvx_state_free(sa);
+    rwkvx_state_free(sb);
+}
+
+int main(int argc, char **argv) {
+    static const int ragged[] = {7, 1, 50, 1, 3, 64, 2, 100};
+    static const int single[] = {1};
+    test_case *c = (test_case *)malloc(sizeof *c);
+    rwkvx_model *previous = NULL;
+    int ti;
+    FILE *f;
+    if (argc < 5 || !c) {
+        fprintf(stderr, "usage: test_model CASES.txt FIXTURE_DIR GGUF_DIR TYPE...\n");
+        return 2;
+    }
+    for (ti = 4; ti < argc; ti++) {
+        const char *type = argv[ti];
+        double worst = 0;
+        int n_cases = 0;
+        f = fopen(argv[1], "r");
+        if (!f) { fprintf(stderr, "cannot open %s\n", argv[1]); return 2; }
+        for (;;) {
+            char path[1024], where[512], err[RWKVX_ERROR_MAX];
+            rwkvx_model *m = NULL;
+            rwkvx_state *st = NULL;
+            rwkvx_options opt;
+            float *golden, *got[3];
+            size_t n;
+            int mode;
+            if (!read_case(f, c)) break;
+            n = (size_t)c->T * (size_t)c->V;
+            snprintf(path, sizeof path, "%s/%s", argv[2], c->logits);
+            golden = read_floats(path, n);
+            if (!golden) { fprintf(stderr, "cannot read %s\n", path); return 2; }
+            model_path(path, sizeof path, argv[3], c->model, type);
+            snprintf(where, sizeof where, "%s [%s, T=%d]", c->model, type, c->T);
+            memset(&opt, 0, sizeof opt);
+            opt.chunk_size = c->chunk;
+            opt.chunk_topk = c->topk;
+            if (rwkvx_load_file(&m, path, &opt, err) != RWKVX_OK) {
+                check(0, err, where);
+                free(golden);
+                continue;
+            }
+            for (mode = 0; mode < 3; mode++) {
+                double d;
+                got[mode] = (float *)malloc(n * sizeof(float));
+                rwkvx_state_new(m, &st);
+                rwkvx_state_set_threads(st, mode == 1 ? 1 : 2);
+                check(got[mode] && st && run(st, c, mode == 0 ? NULL : mode == 1 ? single : ragged, mode == 0 ? 0 : mode == 1 ? 1 : 8, got[mode]),
+                      "eval", where);
+                rwkvx_state_free(st);
+                d = max_diff(got[mode], golden, n);
+                if (d > worst) worst = d;
+                printf("  %-28s %-5s T=%-4d %-6s max|diff| %.3g\n", c->model, type, c->T, mode == 0 ? "whole" : mode == 1 ? "single" : "ragged", d);
+                check(d <= bound_for(type), "logits differ from the reference beyond the bound", where);
+            }
+            /* whole (2 threads) vs single (1 thread) vs ragged: prefill == decode, any thread count */
+            check(max_diff(got[0], got[1], n) == 0, "whole prompt and token-by-token differ", where);
+            check(max_diff(got[0], got[2], n) == 0, "whole prompt and ragged pieces differ", where);
+            check_state_round_trip(m, c, got[0], where);
+            check_bad_calls(m, c, where);
+            if (previous) {
+                rwkvx_info a, b;
+                rwkvx_model_info(previous, &a);
+                rwkvx_model_info(m, &b);
+                if (a.n_rwkv != b.n_rwkv || a.n_sparse != b.n_sparse) check_foreign_state(previous, m, where);
+            }
+            rwkvx_free(previous);
+            previous = m;
+            for (mode = 0; mode < 3; mode++) free(got[mode]);
+            free(golden);
+            n_cases++;
+        }
+        fclose(f);
+        printf("%s: %d cases, worst max|diff| %.3g (bound %.g)\n", type, n_cases, worst, bound_for(type));
+        if (n_cases == 0) check(0, "no cases ran", type);
+    }
+    rwkvx_free(previous);
+    free(c);
+    printf("%d passed, %d failed\n", passed, failed);
+    return failed ? 1 : 0;
+}
