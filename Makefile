@@ -50,7 +50,7 @@ $(BUILD)/compile_cxx: tests/compile.c rwkvx.h | $(BUILD)
 	$(CXX) -x c++ -std=c++11 -Wall -Wextra -pedantic -Werror $(ARCH) $(OPENMP) -o $@ $< -lm
 
 test: all $(TESTS)
-	bash tests/run.sh
+	BUILD=$(BUILD) bash tests/run.sh
 
 clean:
 	rm -rf $(BUILD)

@@ -128,6 +128,10 @@ RWKVX_API rwkvx_status rwkvx_state_load(rwkvx_state *state, const void *buf, siz
 RWKVX_API rwkvx_status rwkvx_eval(rwkvx_state *state, const int32_t *tokens, size_t n_tokens,
                                   float *logits, int flags);
 
+/* ---- Tokenizer (World vocabulary embedded in the model file) ---- */
+
+/* ---- Sampler ---- */
+
 #ifdef __cplusplus
 }
 #endif
@@ -1711,6 +1715,14 @@ RWKVX_API rwkvx_status rwkvx_state_copy(const rwkvx_state *src, rwkvx_state **ou
     *out = st;
     return RWKVX_OK;
 }
+
+/* ---------------------------------------------------------------------- */
+/* Tokenizer                                                              */
+/* ---------------------------------------------------------------------- */
+
+/* ---------------------------------------------------------------------- */
+/* Sampler                                                                */
+/* ---------------------------------------------------------------------- */
 
 #endif /* RWKVX_IMPLEMENTATION_DONE */
 #endif /* RWKVX_IMPLEMENTATION */

@@ -2,7 +2,7 @@
 # The whole test suite: run by `make test` after everything is built.
 set -u
 cd "$(dirname "$0")/.."
-B=build
+B=${BUILD:-build}
 T=$B/test
 mkdir -p "$T"
 passed=0; failed=0
