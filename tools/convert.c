@@ -1,0 +1,3428 @@
+/* rwkvx-convert: turn an RWKV-7 or RWKV-X checkpoint into an rwkvx GGUF file.
+ *
+ *   rwkvx-convert IN OUT.gguf [--type f32|f16|bf16|q8_0] [--chunk-size B]
+ *                 [--chunk-topk K] [--vocab VOCAB.txt|bytes]
+ *
+ * IN is a PyTorch checkpoint (a .pth: the ZIP archive torch.save writes) or a
+ * .safetensors file; the format is recognised by content, not by extension.
+ * Nothing inside IN is ever executed: the pickle in a .pth is interpreted by a
+ * small machine that knows about thirty opcodes and an allow-list of six
+ * globals, and every count, offset and size is checked against the file.
+ *
+ * OUT follows docs/FORMAT.md (GGUF v3, tensors aligned to 32).  It is written
+ * to OUT.tmp and renamed when complete, so a failed run leaves no OUT behind.
+ * Any error prints one line starting with "rwkvx-convert: " and exits with 1.
+ *
+ * Build: cc -std=c99 -O2 -o rwkvx-convert tools/convert.c -lm
+ * (C99 and libc; POSIX mmap when available, plain stdio reads otherwise:
+ * define CV_NO_MMAP to force the latter.)
+ *
+ * Sections, in reading order:
+ *    1. utilities: errors, checked arithmetic, little-endian helpers
+ *    2. input file: mmap with a stdio fallback
+ *    3. source tensors: what every reader produces
+ *    4. safetensors reader and its strict JSON parser
+ *    5. ZIP reader (stored entries only, ZIP64 aware)
+ *    6. restricted pickle machine
+ *    7. .pth reader: ZIP + pickle -> source tensors
+ *    8. number formats: f16, bf16, Q8_0
+ *    9. model layout: names, shapes, block order
+ *   10. vocabulary
+ *   11. output plan and GGUF writer
+ *   12. command line, summary, main
+ */
+
+#ifndef _POSIX_C_SOURCE
+#define _POSIX_C_SOURCE 200809L
+#endif
+#ifndef _FILE_OFFSET_BITS
+#define _FILE_OFFSET_BITS 64
+#endif
+
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#if !defined(CV_NO_MMAP) && (defined(__unix__) || defined(__APPLE__))
+#include <sys/mman.h>
+#define CV_HAVE_MMAP 1
+#else
+#define CV_HAVE_MMAP 0
+#endif
+
+#if defined(__GNUC__) || defined(__clang__)
+#define CV_PRINTF(fmt, args) __attribute__((format(printf, fmt, args)))
+#else
+#define CV_PRINTF(fmt, args)
+#endif
+
+/* Hard caps: hostile files are refused before they can make us allocate. */
+enum {
+    CV_MAX_DIMS = 4,               /* dimensions of a source tensor */
+    CV_MAX_TENSORS = 1 << 16,      /* tensors in a checkpoint */
+    CV_MAX_BLOCKS = 4096,          /* RWKV-7 or sparse blocks */
+    CV_MAX_NAME = 1024             /* bytes in a tensor name */
+};
+#define CV_MAX_ST_HEADER ((uint64_t)100 << 20)   /* safetensors JSON header */
+#define CV_MAX_ZIP_CD ((uint64_t)256 << 20)      /* ZIP central directory */
+#define CV_MAX_PICKLE ((uint64_t)256 << 20)      /* data.pkl */
+#define CV_MAX_VOCAB_FILE ((uint64_t)64 << 20)   /* vocabulary text file */
+#define CV_ALIGN 32                              /* GGUF tensor alignment */
+
+/* ========================================================================
+ * 1. Utilities: errors, checked arithmetic, little-endian helpers
+ * ======================================================================== */
+
+/* The first failure wins: later messages (from cleanup paths) are dropped, so
+ * the user sees the cause rather than a consequence. */
+typedef struct {
+    char msg[512];
+} cv_err;
+
+static int cv_fail(cv_err *err, const char *fmt, ...) CV_PRINTF(2, 3);
+
+/* Records a message and returns 0, so `return cv_fail(err, ...)` reads well. */
+static int cv_fail(cv_err *err, const char *fmt, ...)
+{
+    va_list ap;
+    char *p;
+    if (err->msg[0] != '\0')
+        return 0;
+    va_start(ap, fmt);
+    vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+    va_end(ap);
+    /* Names come from untrusted files: keep the message on one line. */
+    for (p = err->msg; *p; p++)
+        if ((unsigned char)*p < 0x20 || (unsigned char)*p == 0x7f)
+            *p = '?';
+    return 0;
+}
+
+static int cv_add(uint64_t a, uint64_t b, uint64_t *r)
+{
+    if (b > UINT64_MAX - a)
+        return 0;
+    *r = a + b;
+    return 1;
+}
+
+static int cv_mul(uint64_t a, uint64_t b, uint64_t *r)
+{
+    if (a != 0 && b > UINT64_MAX / a)
+        return 0;
+    *r = a * b;
+    return 1;
+}
+
+static uint64_t cv_align_up(uint64_t x, uint64_t a)
+{
+    return (x + a - 1) / a * a;
+}
+
+static uint16_t rd16(const unsigned char *p)
+{
+    return (uint16_t)(p[0] | (p[1] << 8));
+}
+
+static uint32_t rd32(const unsigned char *p)
+{
+    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
+}
+
+static uint64_t rd64(const unsigned char *p)
+{
+    return (uint64_t)rd32(p) | ((uint64_t)rd32(p + 4) << 32);
+}
+
+static void *cv_malloc(uint64_t n, cv_err *err)
+{
+    void *p;
+    if (n > SIZE_MAX) {
+        cv_fail(err, "out of memory (%" PRIu64 " bytes)", n);
+        return NULL;
+    }
+    p = malloc(n ? (size_t)n : 1);
+    if (!p)
+        cv_fail(err, "out of memory (%" PRIu64 " bytes)", n);
+    return p;
+}
+
+/* Grows an array so that it holds at least `need` elements; returns the new
+ * pointer, or NULL (leaving the old one valid) when out of memory. */
+static void *cv_grow(void *p, uint32_t *cap, uint32_t need, size_t elem)
+{
+    uint64_t n = *cap ? *cap : 16;
+    void *q;
+    if (need <= *cap)
+        return p;
+    while (n < need)
+        n *= 2;
+    if (n > UINT32_MAX)
+        n = UINT32_MAX;
+    if (n * elem > SIZE_MAX)
+        return NULL;
+    q = realloc(p, (size_t)(n * elem));
+    if (q)
+        *cap = (uint32_t)n;
+    return q;
+}
+
+static char *cv_strndup(const char *s, size_t n)
+{
+    char *d = malloc(n + 1);
+    if (d) {
+        memcpy(d, s, n);
+        d[n] = '\0';
+    }
+    return d;
+}
+
+/* The last path component, without directories. */
+static const char *cv_basename(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    return slash ? slash + 1 : path;
+}
+
+/* ========================================================================
+ * 2. Input file: mmap with a stdio fallback
+ * ======================================================================== */
+
+typedef struct {
+    const char *path;
+    FILE *fp;
+    const unsigned char *map;   /* the whole file when mmap worked, else NULL */
+    uint64_t size;
+} cv_input;
+
+static int input_open(cv_input *in, const char *path, cv_err *err)
+{
+    struct stat st;
+    memset(in, 0, sizeof *in);
+    in->path = path;
+    in->fp = fopen(path, "rb");
+    if (!in->fp)
+        return cv_fail(err, "cannot open '%s': %s", path, strerror(errno));
+    if (fstat(fileno(in->fp), &st) != 0 || !S_ISREG(st.st_mode))
+        return cv_fail(err, "'%s' is not a regular file", path);
+    in->size = (uint64_t)st.st_size;
+#if CV_HAVE_MMAP
+    if (in->size > 0 && in->size <= SIZE_MAX) {
+        void *p = mmap(NULL, (size_t)in->size, PROT_READ, MAP_PRIVATE, fileno(in->fp), 0);
+        if (p != MAP_FAILED)
+            in->map = p;
+    }
+#endif
+    return 1;
+}
+
+static void input_close(cv_input *in)
+{
+#if CV_HAVE_MMAP
+    if (in->map)
+        munmap((void *)in->map, (size_t)in->size);
+#endif
+    if (in->fp)
+        fclose(in->fp);
+    memset(in, 0, sizeof *in);
+}
+
+/* Is [off, off+n) inside the file? */
+static int input_has(const cv_input *in, uint64_t off, uint64_t n)
+{
+    return off <= in->size && n <= in->size - off;
+}
+
+static int input_read(cv_input *in, uint64_t off, void *dst, uint64_t n, cv_err *err)
+{
+    if (!input_has(in, off, n))
+        return cv_fail(err, "'%s': %" PRIu64 " bytes at offset %" PRIu64 " lie past the end of the file (%" PRIu64 " bytes)",
+                       in->path, n, off, in->size);
+    if (n == 0)
+        return 1;
+    if (in->map) {
+        memcpy(dst, in->map + off, (size_t)n);
+        return 1;
+    }
+    if (fseeko(in->fp, (off_t)off, SEEK_SET) != 0 || fread(dst, 1, (size_t)n, in->fp) != (size_t)n)
+        return cv_fail(err, "cannot read '%s' at offset %" PRIu64 ": %s", in->path, off,
+                       ferror(in->fp) ? strerror(errno) : "unexpected end of file");
+    return 1;
+}
+
+/* Reads [off, off+n) into a fresh buffer (the caller frees it). */
+static unsigned char *input_read_alloc(cv_input *in, uint64_t off, uint64_t n, cv_err *err)
+{
+    unsigned char *buf;
+    if (!input_has(in, off, n)) {
+        input_read(in, off, NULL, n, err);
+        return NULL;
+    }
+    buf = cv_malloc(n + 1, err);
+    if (!buf)
+        return NULL;
+    if (!input_read(in, off, buf, n, err)) {
+        free(buf);
+        return NULL;
+    }
+    buf[n] = 0;
+    return buf;
+}
+
+/* ========================================================================
+ * 3. Source tensors: what every reader produces
+ *
+ * Both readers end with a list of named, contiguous, little-endian tensors,
+ * each a byte range of the input file.
+ * ======================================================================== */
+
+typedef enum { SRC_BF16, SRC_F16, SRC_F32 } cv_dtype;
+
+static const char *const cv_dtype_name[] = {"bf16", "f16", "f32"};
+
+static uint64_t cv_dtype_size(cv_dtype t)
+{
+    return t == SRC_F32 ? 4 : 2;
+}
+
+typedef struct {
+    char *name;
+    cv_dtype dtype;
+    int ndim;
+    uint64_t shape[CV_MAX_DIMS];
+    uint64_t n_elems;
+    uint64_t offset;   /* file offset of the first element */
+} cv_src;
+
+typedef struct {
+    cv_src *v;
+    uint32_t n, cap;
+    const char *format;   /* "PyTorch .pth (ZIP + pickle)" or "safetensors" */
+} cv_src_list;
+
+/* Product of the dimensions, or 0 with an error on overflow. */
+static int shape_elems(const uint64_t *shape, int ndim, uint64_t *out)
+{
+    uint64_t n = 1;
+    int i;
+    for (i = 0; i < ndim; i++)
+        if (!cv_mul(n, shape[i], &n))
+            return 0;
+    *out = n;
+    return 1;
+}
+
+static void shape_format(char *buf, size_t size, const uint64_t *shape, int ndim)
+{
+    size_t used = 0;
+    int i;
+    used += (size_t)snprintf(buf, size, "(");
+    for (i = 0; i < ndim && used < size; i++)
+        used += (size_t)snprintf(buf + used, size - used, "%s%" PRIu64, i ? ", " : "", shape[i]);
+    if (used < size)
+        snprintf(buf + used, size - used, ")");
+}
+
+/* Adds a tensor whose byte range the reader has already checked. */
+static int src_add(cv_src_list *list, const char *name, size_t name_len, cv_dtype dtype,
+                   int ndim, const uint64_t *shape, uint64_t offset, cv_err *err)
+{
+    cv_src *t;
+    void *p;
+    if (name_len == 0 || name_len > CV_MAX_NAME || memchr(name, '\0', name_len))
+        return cv_fail(err, "invalid tensor name (empty, too long or containing NUL)");
+    if (ndim > CV_MAX_DIMS)
+        return cv_fail(err, "tensor '%.*s' has %d dimensions (at most %d supported)", (int)name_len, name, ndim,
+                       CV_MAX_DIMS);
+    if (list->n >= CV_MAX_TENSORS)
+        return cv_fail(err, "more than %d tensors in the checkpoint", CV_MAX_TENSORS);
+    p = cv_grow(list->v, &list->cap, list->n + 1, sizeof *list->v);
+    if (!p)
+        return cv_fail(err, "out of memory");
+    list->v = p;
+    t = &list->v[list->n];
+    memset(t, 0, sizeof *t);
+    t->name = cv_strndup(name, name_len);
+    if (!t->name)
+        return cv_fail(err, "out of memory");
+    list->n++;
+    t->dtype = dtype;
+    t->ndim = ndim;
+    memcpy(t->shape, shape, (size_t)ndim * sizeof *shape);
+    t->offset = offset;
+    if (!shape_elems(shape, ndim, &t->n_elems))
+        return cv_fail(err, "tensor '%s': element count overflows", t->name);
+    return 1;
+}
+
+static void src_list_free(cv_src_list *list)
+{
+    uint32_t i;
+    for (i = 0; i < list->n; i++)
+        free(list->v[i].name);
+    free(list->v);
+    memset(list, 0, sizeof *list);
+}
+
+/* ========================================================================
+ * 4. Safetensors reader and its strict JSON parser
+ *
+ * File: u64 LE header length n, n bytes of JSON
+ *   {"name": {"dtype": "BF16", "shape": [..], "data_offsets": [b, e]}, ...,
+ *    "__metadata__": {"key": "value", ...}}
+ * then the data section; offsets are relative to its start.  The parser
+ * accepts exactly this shape (no recursion, no generic values).
+ * ======================================================================== */
+
+typedef struct {
+    const char *p, *begin, *end;
+    cv_err *err;
+} js_cursor;
+
+static int js_fail(js_cursor *j, const char *what)
+{
+    /* The header starts at file offset 8: report file offsets. */
+    return cv_fail(j->err, "safetensors header: %s at file offset %lu", what,
+                   (unsigned long)(j->p - j->begin) + 8ul);
+}
+
+static void js_skip_ws(js_cursor *j)
+{
+    while (j->p < j->end && (*j->p == ' ' || *j->p == '\t' || *j->p == '\n' || *j->p == '\r'))
+        j->p++;
+}
+
+static int js_peek(js_cursor *j, char c)
+{
+    js_skip_ws(j);
+    return j->p < j->end && *j->p == c;
+}
+
+static int js_expect(js_cursor *j, char c)
+{
+    char what[32];
+    if (js_peek(j, c)) {
+        j->p++;
+        return 1;
+    }
+    snprintf(what, sizeof what, "expected '%c'", c);
+    return js_fail(j, what);
+}
+
+static int js_hex4(const char *p, uint32_t *out)
+{
+    uint32_t v = 0;
+    int i;
+    for (i = 0; i < 4; i++) {
+        char c = p[i];
+        v <<= 4;
+        if (c >= '0' && c <= '9')
+            v |= (uint32_t)(c - '0');
+        else if (c >= 'a' && c <= 'f')
+            v |= (uint32_t)(c - 'a' + 10);
+        else if (c >= 'A' && c <= 'F')
+            v |= (uint32_t)(c - 'A' + 10);
+        else
+            return 0;
+    }
+    *out = v;
+    return 1;
+}
+
+/* Appends the UTF-8 encoding of a code point; returns the byte count. */
+static size_t utf8_put(unsigned char *out, uint32_t cp)
+{
+    if (cp < 0x80) {
+        out[0] = (unsigned char)cp;
+        return 1;
+    }
+    if (cp < 0x800) {
+        out[0] = (unsigned char)(0xc0 | (cp >> 6));
+        out[1] = (unsigned char)(0x80 | (cp & 0x3f));
+        return 2;
+    }
+    if (cp < 0x10000) {
+        out[0] = (unsigned char)(0xe0 | (cp >> 12));
+        out[1] = (unsigned char)(0x80 | ((cp >> 6) & 0x3f));
+        out[2] = (unsigned char)(0x80 | (cp & 0x3f));
+        return 3;
+    }
+    out[0] = (unsigned char)(0xf0 | (cp >> 18));
+    out[1] = (unsigned char)(0x80 | ((cp >> 12) & 0x3f));
+    out[2] = (unsigned char)(0x80 | ((cp >> 6) & 0x3f));
+    out[3] = (unsigned char)(0x80 | (cp & 0x3f));
+    return 4;
+}
+
+/* Parses a JSON string into a fresh NUL-terminated buffer (escapes decoded;
+ * the decoded text is never longer than the quoted source). */
+static int js_string(js_cursor *j, char **out, size_t *out_len)
+{
+    unsigned char *buf, *w;
+    const char *start;
+    *out = NULL;
+    if (!js_expect(j, '"'))
+        return 0;
+    start = j->p;
+    while (j->p < j->end && *j->p != '"')
+        j->p += (*j->p == '\\' && j->p + 1 < j->end) ? 2 : 1;
+    if (j->p >= j->end)
+        return js_fail(j, "unterminated string");
+    buf = malloc((size_t)(j->p - start) + 1);
+    if (!buf)
+        return cv_fail(j->err, "out of memory");
+    w = buf;
+    for (j->p = start; *j->p != '"'; j->p++) {
+        unsigned char c = (unsigned char)*j->p;
+        uint32_t cp, lo;
+        if (c < 0x20) {
+            free(buf);
+            return js_fail(j, "control character in string");
+        }
+        if (c != '\\') {
+            *w++ = c;
+            continue;
+        }
+        j->p++;
+        switch (*j->p) {
+        case '"': *w++ = '"'; break;
+        case '\\': *w++ = '\\'; break;
+        case '/': *w++ = '/'; break;
+        case 'b': *w++ = '\b'; break;
+        case 'f': *w++ = '\f'; break;
+        case 'n': *w++ = '\n'; break;
+        case 'r': *w++ = '\r'; break;
+        case 't': *w++ = '\t'; break;
+        case 'u':
+            if (j->end - j->p < 5 || !js_hex4(j->p + 1, &cp)) {
+                free(buf);
+                return js_fail(j, "bad \\u escape");
+            }
+            j->p += 4;
+            if (cp >= 0xd800 && cp <= 0xdbff) {
+                /* A high surrogate must be followed by an escaped low one. */
+                if (j->end - j->p < 7 || j->p[1] != '\\' || j->p[2] != 'u' || !js_hex4(j->p + 3, &lo) ||
+                    lo < 0xdc00 || lo > 0xdfff) {
+                    free(buf);
+                    return js_fail(j, "unpaired surrogate in \\u escape");
+                }
+                j->p += 6;
+                cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+            } else if ((cp >= 0xdc00 && cp <= 0xdfff) || cp == 0) {
+                free(buf);
+                return js_fail(j, "invalid \\u escape");
+            }
+            w += utf8_put(w, cp);
+            break;
+        default:
+            free(buf);
+            return js_fail(j, "bad escape in string");
+        }
+    }
+    j->p++; /* closing quote */
+    *w = '\0';
+    *out = (char *)buf;
+    *out_len = (size_t)(w - buf);
+    return 1;
+}
+
+/* A non-negative integer without sign, fraction or exponent. */
+static int js_uint(js_cursor *j, uint64_t *out)
+{
+    uint64_t v = 0;
+    const char *start;
+    js_skip_ws(j);
+    start = j->p;
+    while (j->p < j->end && *j->p >= '0' && *j->p <= '9') {
+        if (!cv_mul(v, 10, &v) || !cv_add(v, (uint64_t)(*j->p - '0'), &v))
+            return js_fail(j, "integer too large");
+        j->p++;
+    }
+    if (j->p == start)
+        return js_fail(j, "expected a non-negative integer");
+    if (j->p - start > 1 && *start == '0')
+        return js_fail(j, "integer with a leading zero");
+    if (j->p < j->end && (*j->p == '.' || *j->p == 'e' || *j->p == 'E'))
+        return js_fail(j, "expected an integer");
+    *out = v;
+    return 1;
+}
+
+/* `[` uint (`,` uint)* `]`, at most `max` values. */
+static int js_uint_array(js_cursor *j, uint64_t *vals, int max, int *count)
+{
+    *count = 0;
+    if (!js_expect(j, '['))
+        return 0;
+    if (js_peek(j, ']')) {
+        j->p++;
+        return 1;
+    }
+    for (;;) {
+        if (*count >= max)
+            return js_fail(j, "too many values in array");
+        if (!js_uint(j, &vals[(*count)++]))
+            return 0;
+        if (js_peek(j, ']')) {
+            j->p++;
+            return 1;
+        }
+        if (!js_expect(j, ','))
+            return 0;
+    }
+}
+
+/* `__metadata__` is a flat {string: string} object; it is checked and ignored. */
+static int st_skip_metadata(js_cursor *j)
+{
+    char *s;
+    size_t n;
+    if (!js_expect(j, '{'))
+        return 0;
+    if (js_peek(j, '}')) {
+        j->p++;
+        return 1;
+    }
+    for (;;) {
+        if (!js_string(j, &s, &n))
+            return 0;
+        free(s);
+        if (!js_expect(j, ':') || !js_string(j, &s, &n))
+            return 0;
+        free(s);
+        if (js_peek(j, '}')) {
+            j->p++;
+            return 1;
+        }
+        if (!js_expect(j, ','))
+            return 0;
+    }
+}
+
+/* One tensor entry: {"dtype": .., "shape": [..], "data_offsets": [b, e]}. */
+static int st_tensor_entry(js_cursor *j, const char *name, size_t name_len, uint64_t data_start,
+                           uint64_t data_size, cv_src_list *out)
+{
+    uint64_t shape[8], offsets[2], n_elems, n_bytes;
+    int ndim = -1, n_offsets = -1, have_dtype = 0;
+    cv_dtype dtype = SRC_F32;
+    char *field, *value;
+    size_t field_len, value_len;
+
+    if (!js_expect(j, '{'))
+        return 0;
+    for (;;) {
+        if (!js_string(j, &field, &field_len))
+            return 0;
+        if (!js_expect(j, ':')) {
+            free(field);
+            return 0;
+        }
+        if (strcmp(field, "dtype") == 0 && !have_dtype) {
+            free(field);
+            if (!js_string(j, &value, &value_len))
+                return 0;
+            if (strcmp(value, "BF16") == 0)
+                dtype = SRC_BF16;
+            else if (strcmp(value, "F16") == 0)
+                dtype = SRC_F16;
+            else if (strcmp(value, "F32") == 0)
+                dtype = SRC_F32;
+            else {
+                cv_fail(j->err, "safetensors tensor '%s': unsupported dtype '%s' (BF16, F16 and F32 are supported)",
+                        name, value);
+                free(value);
+                return 0;
+            }
+            free(value);
+            have_dtype = 1;
+        } else if (strcmp(field, "shape") == 0 && ndim < 0) {
+            free(field);
+            if (!js_uint_array(j, shape, 8, &ndim))
+                return 0;
+        } else if (strcmp(field, "data_offsets") == 0 && n_offsets < 0) {
+            free(field);
+            if (!js_uint_array(j, offsets, 2, &n_offsets))
+                return 0;
+            if (n_offsets != 2)
+                return js_fail(j, "data_offsets must hold two integers");
+        } else {
+            cv_fail(j->err, "safetensors tensor '%s': unexpected or repeated field '%s'", name, field);
+            free(field);
+            return 0;
+        }
+        if (js_peek(j, '}')) {
+            j->p++;
+            break;
+        }
+        if (!js_expect(j, ','))
+            return 0;
+    }
+    if (!have_dtype || ndim < 0 || n_offsets < 0)
+        return cv_fail(j->err, "safetensors tensor '%s': needs dtype, shape and data_offsets", name);
+    if (!shape_elems(shape, ndim, &n_elems) || !cv_mul(n_elems, cv_dtype_size(dtype), &n_bytes))
+        return cv_fail(j->err, "safetensors tensor '%s': size overflows", name);
+    if (offsets[0] > offsets[1] || offsets[1] > data_size)
+        return cv_fail(j->err,
+                       "safetensors tensor '%s': data_offsets [%" PRIu64 ", %" PRIu64
+                       "] lie outside the data section (%" PRIu64 " bytes)",
+                       name, offsets[0], offsets[1], data_size);
+    if (offsets[1] - offsets[0] != n_bytes)
+        return cv_fail(j->err,
+                       "safetensors tensor '%s': data_offsets [%" PRIu64 ", %" PRIu64 "] hold %" PRIu64
+                       " bytes but its shape and dtype need %" PRIu64,
+                       name, offsets[0], offsets[1], offsets[1] - offsets[0], n_bytes);
+    return src_add(out, name, name_len, dtype, ndim, shape, data_start + offsets[0], j->err);
+}
+
+static int st_read(cv_input *in, cv_src_list *out, cv_err *err)
+{
+    unsigned char len8[8];
+    uint64_t header_len, data_start;
+    char *header, *name;
+    size_t name_len;
+    js_cursor j;
+    int ok = 0;
+
+    out->format = "safetensors";
+    if (!input_read(in, 0, len8, 8, err))
+        return 0;
+    header_len = rd64(len8);
+    if (header_len > in->size - 8)
+        return cv_fail(err, "safetensors header length %" PRIu64 " runs past the end of the file (%" PRIu64 " bytes)",
+                       header_len, in->size);
+    if (header_len > CV_MAX_ST_HEADER)
+        return cv_fail(err, "safetensors header length %" PRIu64 " exceeds the %" PRIu64 " byte limit", header_len,
+                       CV_MAX_ST_HEADER);
+    header = (char *)input_read_alloc(in, 8, header_len, err);
+    if (!header)
+        return 0;
+    data_start = 8 + header_len;
+    j.p = j.begin = header;
+    j.end = header + header_len;
+    j.err = err;
+
+    if (!js_expect(&j, '{'))
+        goto done;
+    if (js_peek(&j, '}')) {
+        j.p++;
+    } else {
+        for (;;) {
+            int entry_ok;
+            if (!js_string(&j, &name, &name_len))
+                goto done;
+            if (!js_expect(&j, ':')) {
+                free(name);
+                goto done;
+            }
+            if (strcmp(name, "__metadata__") == 0)
+                entry_ok = st_skip_metadata(&j);
+            else
+                entry_ok = st_tensor_entry(&j, name, name_len, data_start, in->size - data_start, out);
+            free(name);
+            if (!entry_ok)
+                goto done;
+            if (js_peek(&j, '}')) {
+                j.p++;
+                break;
+            }
+            if (!js_expect(&j, ','))
+                goto done;
+        }
+    }
+    js_skip_ws(&j);
+    if (j.p != j.end) {
+        js_fail(&j, "unexpected data after the header object");
+        goto done;
+    }
+    ok = 1;
+done:
+    free(header);
+    return ok;
+}
+
+/* ========================================================================
+ * 5. ZIP reader (stored entries only, ZIP64 aware)
+ *
+ * Layout (APPNOTE): local header + data per entry, the central directory,
+ * [ZIP64 end record, ZIP64 locator], end-of-central-directory record.  The
+ * central directory is authoritative for sizes (torch sets flag bit 3, so
+ * local headers carry zeros); the local header's own name and extra lengths
+ * decide where an entry's data starts (PyTorch 2.x pads extras to align it).
+ * ======================================================================== */
+
+#define ZIP_SIG_LOCAL 0x04034b50u
+#define ZIP_SIG_CENTRAL 0x02014b50u
+#define ZIP_SIG_EOCD 0x06054b50u
+#define ZIP_SIG_EOCD64 0x06064b50u
+#define ZIP_SIG_LOCATOR64 0x07064b50u
+
+typedef struct {
+    char *name;
+    uint64_t offset;   /* of the data, in the file */
+    uint64_t size;
+    uint32_t crc;
+} zip_entry;
+
+typedef struct {
+    zip_entry *v;
+    uint32_t n;
+} zip_dir;
+
+typedef struct {
+    uint64_t n_entries, cd_offset, cd_size;
+    uint64_t cd_limit;   /* the central directory must end before this offset */
+} zip_end;
+
+static void zip_dir_free(zip_dir *dir)
+{
+    uint32_t i;
+    for (i = 0; i < dir->n; i++)
+        free(dir->v[i].name);
+    free(dir->v);
+    memset(dir, 0, sizeof *dir);
+}
+
+/* Reads the ZIP64 end record through its locator (20 bytes before EOCD). */
+static int zip_read_end64(cv_input *in, uint64_t locator_off, zip_end *end, cv_err *err)
+{
+    unsigned char loc[20], rec[56];
+    uint64_t rec_off;
+    if (!input_read(in, locator_off, loc, 20, err))
+        return 0;
+    rec_off = rd64(loc + 8);
+    if (rd32(loc + 4) != 0 || rd32(loc + 16) > 1)
+        return cv_fail(err, "multi-disk ZIP archives are not supported");
+    if (rec_off > locator_off || locator_off - rec_off < 56)
+        return cv_fail(err, "ZIP64 end record offset %" PRIu64 " is invalid", rec_off);
+    if (!input_read(in, rec_off, rec, 56, err))
+        return 0;
+    if (rd32(rec) != ZIP_SIG_EOCD64)
+        return cv_fail(err, "ZIP64 end record not found at offset %" PRIu64, rec_off);
+    if (rd32(rec + 16) != 0 || rd32(rec + 20) != 0 || rd64(rec + 24) != rd64(rec + 32))
+        return cv_fail(err, "multi-disk ZIP archives are not supported");
+    end->n_entries = rd64(rec + 32);
+    end->cd_size = rd64(rec + 40);
+    end->cd_offset = rd64(rec + 48);
+    end->cd_limit = rec_off;
+    return 1;
+}
+
+/* Finds the end-of-central-directory record: the last 22..65557 bytes. */
+static int zip_read_end(cv_input *in, zip_end *end, cv_err *err)
+{
+    uint64_t tail_len = in->size < 22 + 0xffff ? in->size : 22 + 0xffff;
+    uint64_t eocd_off = 0, pos;
+    unsigned char *tail, *e;
+    int found = 0;
+    uint32_t cd_size32, cd_off32;
+    uint16_t n16;
+
+    if (in->size < 22)
+        return cv_fail(err, "truncated ZIP archive: no end-of-central-directory record");
+    tail = input_read_alloc(in, in->size - tail_len, tail_len, err);
+    if (!tail)
+        return 0;
+    for (pos = tail_len - 22 + 1; pos-- > 0;) {
+        if (rd32(tail + pos) == ZIP_SIG_EOCD && pos + 22 + rd16(tail + pos + 20) == tail_len) {
+            found = 1;
+            break;
+        }
+    }
+    if (!found) {
+        free(tail);
+        return cv_fail(err, "truncated ZIP archive: no end-of-central-directory record at the end of the file");
+    }
+    e = tail + pos;
+    eocd_off = in->size - tail_len + pos;
+    if (rd16(e + 4) != 0 || rd16(e + 6) != 0 || rd16(e + 8) != rd16(e + 10)) {
+        free(tail);
+        return cv_fail(err, "multi-disk ZIP archives are not supported");
+    }
+    n16 = rd16(e + 10);
+    cd_size32 = rd32(e + 12);
+    cd_off32 = rd32(e + 16);
+    free(tail);
+
+    end->n_entries = n16;
+    end->cd_size = cd_size32;
+    end->cd_offset = cd_off32;
+    end->cd_limit = eocd_off;
+    if (eocd_off >= 20) {
+        unsigned char sig[4];
+        if (!input_read(in, eocd_off - 20, sig, 4, err))
+            return 0;
+        if (rd32(sig) == ZIP_SIG_LOCATOR64)
+            return zip_read_end64(in, eocd_off - 20, end, err);
+    }
+    if (n16 == 0xffff || cd_size32 == 0xffffffffu || cd_off32 == 0xffffffffu)
+        return cv_fail(err, "ZIP64 archive without a ZIP64 end-record locator");
+    return 1;
+}
+
+/* Replaces 0xffffffff sizes/offset by the values in the ZIP64 extra field. */
+static int zip_apply_zip64_extra(const unsigned char *extra, uint32_t extra_len, uint64_t *usize, uint64_t *csize,
+                                 uint64_t *lho)
+{
+    uint32_t p = 0;
+    while (p + 4 <= extra_len) {
+        uint32_t id = rd16(extra + p), len = rd16(extra + p + 2), q = p + 4;
+        if (p + 4 + len > extra_len)
+            return 0;
+        if (id == 0x0001) {
+            uint64_t *fields[3];
+            int n = 0, i;
+            if (*usize == 0xffffffffu)
+                fields[n++] = usize;
+            if (*csize == 0xffffffffu)
+                fields[n++] = csize;
+            if (*lho == 0xffffffffu)
+                fields[n++] = lho;
+            for (i = 0; i < n; i++) {
+                if (q + 8 > p + 4 + len)
+                    return 0;
+                *fields[i] = rd64(extra + q);
+                q += 8;
+            }
+        }
+        p += 4 + len;
+    }
+    return 1;
+}
+
+/* Checks an entry's local header and works out where its data starts. */
+static int zip_locate_data(cv_input *in, zip_entry *ent, uint64_t lho, uint64_t data_limit, cv_err *err)
+{
+    unsigned char lh[30];
+    uint32_t name_len, extra_len;
+    uint64_t data;
+    char *local_name;
+    int same;
+
+    if (lho > data_limit || data_limit - lho < 30)
+        return cv_fail(err, "ZIP entry '%s': local header offset %" PRIu64 " is outside the archive", ent->name, lho);
+    if (!input_read(in, lho, lh, 30, err))
+        return 0;
+    if (rd32(lh) != ZIP_SIG_LOCAL)
+        return cv_fail(err, "ZIP entry '%s': no local header at offset %" PRIu64, ent->name, lho);
+    if ((rd16(lh + 6) & 1) || rd16(lh + 8) != 0)
+        return cv_fail(err, "ZIP entry '%s': local header says compressed or encrypted", ent->name);
+    name_len = rd16(lh + 26);
+    extra_len = rd16(lh + 28);
+    data = lho + 30 + name_len + extra_len;
+    if (data > data_limit || ent->size > data_limit - data)
+        return cv_fail(err, "ZIP entry '%s': %" PRIu64 " bytes at offset %" PRIu64 " run past the archive data (truncated?)",
+                       ent->name, ent->size, data);
+    local_name = (char *)input_read_alloc(in, lho + 30, name_len, err);
+    if (!local_name)
+        return 0;
+    same = name_len == strlen(ent->name) && memcmp(local_name, ent->name, name_len) == 0;
+    free(local_name);
+    if (!same)
+        return cv_fail(err, "ZIP entry '%s': local header names a different file", ent->name);
+    ent->offset = data;
+    return 1;
+}
+
+static int zip_entry_cmp(const void *a, const void *b)
+{
+    return strcmp(((const zip_entry *)a)->name, ((const zip_entry *)b)->name);
+}
+
+static int zip_read_dir(cv_input *in, zip_dir *dir, cv_err *err)
+{
+    zip_end end = {0, 0, 0, 0};
+    unsigned char *cd = NULL;
+    uint64_t p = 0, i;
+    int ok = 0;
+
+    memset(dir, 0, sizeof *dir);
+    if (!zip_read_end(in, &end, err))
+        return 0;
+    if (end.cd_offset > end.cd_limit || end.cd_size > end.cd_limit - end.cd_offset)
+        return cv_fail(err, "ZIP central directory (%" PRIu64 " bytes at offset %" PRIu64 ") lies outside the archive",
+                       end.cd_size, end.cd_offset);
+    if (end.cd_size > CV_MAX_ZIP_CD)
+        return cv_fail(err, "ZIP central directory too large (%" PRIu64 " bytes)", end.cd_size);
+    if (end.n_entries > end.cd_size / 46)
+        return cv_fail(err, "ZIP archive claims %" PRIu64 " entries, more than its directory can hold", end.n_entries);
+    if (end.n_entries > CV_MAX_TENSORS * 2u + 64)
+        return cv_fail(err, "ZIP archive has too many entries (%" PRIu64 ")", end.n_entries);
+    cd = input_read_alloc(in, end.cd_offset, end.cd_size, err);
+    if (!cd)
+        return 0;
+    dir->v = calloc((size_t)end.n_entries + 1, sizeof *dir->v);
+    if (!dir->v) {
+        cv_fail(err, "out of memory");
+        goto done;
+    }
+    for (i = 0; i < end.n_entries; i++) {
+        const unsigned char *h = cd + p;
+        uint32_t flags, method, name_len, extra_len, comment_len;
+        uint64_t csize, usize, lho;
+        zip_entry *ent = &dir->v[dir->n];
+
+        if (end.cd_size - p < 46 || rd32(h) != ZIP_SIG_CENTRAL) {
+            cv_fail(err, "corrupt ZIP central directory at offset %" PRIu64, end.cd_offset + p);
+            goto done;
+        }
+        flags = rd16(h + 8);
+        method = rd16(h + 10);
+        ent->crc = rd32(h + 16);
+        csize = rd32(h + 20);
+        usize = rd32(h + 24);
+        name_len = rd16(h + 28);
+        extra_len = rd16(h + 30);
+        comment_len = rd16(h + 32);
+        lho = rd32(h + 42);
+        if (end.cd_size - p - 46 < (uint64_t)name_len + extra_len + comment_len) {
+            cv_fail(err, "corrupt ZIP central directory at offset %" PRIu64, end.cd_offset + p);
+            goto done;
+        }
+        if (name_len == 0 || memchr(h + 46, '\0', name_len)) {
+            cv_fail(err, "ZIP entry with an empty or invalid name at offset %" PRIu64, end.cd_offset + p);
+            goto done;
+        }
+        ent->name = cv_strndup((const char *)h + 46, name_len);
+        if (!ent->name) {
+            cv_fail(err, "out of memory");
+            goto done;
+        }
+        dir->n++;
+        if (!zip_apply_zip64_extra(h + 46 + name_len, extra_len, &usize, &csize, &lho)) {
+            cv_fail(err, "ZIP entry '%s': malformed extra field", ent->name);
+            goto done;
+        }
+        if (flags & 1) {
+            cv_fail(err, "ZIP entry '%s' is encrypted; encrypted archives are not supported", ent->name);
+            goto done;
+        }
+        if (method != 0) {
+            cv_fail(err, "ZIP entry '%s' is compressed (method %u); only stored entries are supported (re-save with torch.save)",
+                    ent->name, (unsigned)method);
+            goto done;
+        }
+        if (csize != usize) {
+            cv_fail(err, "ZIP entry '%s' is stored but its sizes differ", ent->name);
+            goto done;
+        }
+        ent->size = usize;
+        if (!zip_locate_data(in, ent, lho, end.cd_offset, err))
+            goto done;
+        p += 46 + (uint64_t)name_len + extra_len + comment_len;
+    }
+    qsort(dir->v, dir->n, sizeof *dir->v, zip_entry_cmp);
+    for (i = 1; i < dir->n; i++)
+        if (strcmp(dir->v[i - 1].name, dir->v[i].name) == 0) {
+            cv_fail(err, "ZIP archive holds '%s' twice", dir->v[i].name);
+            goto done;
+        }
+    ok = 1;
+done:
+    free(cd);
+    return ok;
+}
+
+static const zip_entry *zip_find(const zip_dir *dir, const char *name)
+{
+    zip_entry key;
+    key.name = (char *)name;
+    return bsearch(&key, dir->v, dir->n, sizeof *dir->v, zip_entry_cmp);
+}
+
+/* CRC-32 (IEEE, reflected), as ZIP stores it. */
+static uint32_t crc32_of(const unsigned char *p, uint64_t n)
+{
+    uint32_t table[256], crc = 0xffffffffu;
+    uint32_t i, k;
+    for (i = 0; i < 256; i++) {
+        uint32_t c = i;
+        for (k = 0; k < 8; k++)
+            c = (c & 1) ? 0xedb88320u ^ (c >> 1) : c >> 1;
+        table[i] = c;
+    }
+    while (n--)
+        crc = table[(crc ^ *p++) & 0xff] ^ (crc >> 8);
+    return crc ^ 0xffffffffu;
+}
+
+/* ========================================================================
+ * 6. Restricted pickle machine
+ *
+ * Interprets the protocol-2 pickle torch.save writes: a dict (or OrderedDict)
+ * of  torch._utils._rebuild_tensor_v2(storage, offset, size, stride,
+ * requires_grad, hooks[, metadata])  calls whose storages are persistent ids
+ * ('storage', torch.XStorage, key, location, numel).  Objects live in one
+ * array and refer to each other by index; nothing is ever called, and the
+ * only globals are the allow-listed names below.  Every stack, memo and
+ * object count is capped, and no function recurses.
+ * ======================================================================== */
+
+enum {
+    PK_MAX_OBJECTS = 1 << 21,
+    PK_MAX_STACK = 1 << 20,
+    PK_MAX_MARKS = 1 << 12,
+    PK_MAX_MEMO = 1 << 22,
+    PK_MAX_ITEMS = 1 << 24,
+    PK_MAX_DIMS = 8,
+    PK_MAX_GLOBAL_LINE = 256
+};
+
+typedef enum {
+    PK_NONE, PK_BOOL, PK_INT, PK_FLOAT, PK_STR, PK_TUPLE, PK_LIST, PK_DICT, PK_GLOBAL, PK_STORAGE, PK_TENSOR
+} pk_kind;
+
+static const char *const pk_kind_name[] = {"None", "bool", "int", "float", "str", "tuple",
+                                           "list", "dict", "global", "storage", "tensor"};
+
+typedef enum {
+    G_REBUILD_TENSOR, G_REBUILD_PARAMETER, G_ORDERED_DICT, G_BF16_STORAGE, G_HALF_STORAGE, G_FLOAT_STORAGE
+} pk_global_id;
+
+static const struct {
+    const char *module, *name;
+} pk_allowed_globals[] = {
+    {"torch._utils", "_rebuild_tensor_v2"}, {"torch._utils", "_rebuild_parameter"},
+    {"collections", "OrderedDict"},         {"torch", "BFloat16Storage"},
+    {"torch", "HalfStorage"},               {"torch", "FloatStorage"},
+};
+
+typedef struct {
+    pk_kind kind;
+    int64_t num;        /* int / bool value; global id; storage or tensor index */
+    const char *str;    /* PK_STR: bytes inside the pickle, not NUL-terminated */
+    uint64_t str_len;
+    uint32_t *items;    /* tuple / list elements; dict: key, value, key, value ... */
+    uint32_t n_items, cap_items;
+} pk_obj;
+
+typedef struct {
+    cv_dtype dtype;
+    const char *key;
+    uint64_t key_len;
+    uint64_t numel;
+} pk_storage;
+
+typedef struct {
+    uint32_t storage;
+    uint64_t offset;
+    int ndim;
+    uint64_t size[PK_MAX_DIMS], stride[PK_MAX_DIMS];
+} pk_tensor;
+
+typedef struct {
+    const unsigned char *code;
+    uint64_t len, pos, op_pos;
+    const char *where;              /* the entry name, for messages */
+    pk_obj *obj;
+    uint32_t n_obj, cap_obj;
+    uint32_t *stack;
+    uint32_t sp, cap_stack;
+    uint32_t *marks;                /* stack heights at each MARK */
+    uint32_t n_marks, cap_marks;
+    uint32_t *memo;                 /* object index + 1; 0 = unset */
+    uint32_t cap_memo, n_memo;
+    pk_storage *storages;
+    uint32_t n_storages, cap_storages;
+    pk_tensor *tensors;
+    uint32_t n_tensors, cap_tensors;
+    uint64_t n_items_total;
+    cv_err *err;
+} pk_machine;
+
+static int pk_fail(pk_machine *m, const char *fmt, ...) CV_PRINTF(2, 3);
+
+/* Every pickle error names the opcode's offset inside data.pkl. */
+static int pk_fail(pk_machine *m, const char *fmt, ...)
+{
+    char what[300];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    return cv_fail(m->err, "%s at offset %" PRIu64 " of '%s'", what, m->op_pos, m->where);
+}
+
+static void pk_free(pk_machine *m)
+{
+    uint32_t i;
+    for (i = 0; i < m->n_obj; i++)
+        free(m->obj[i].items);
+    free(m->obj);
+    free(m->stack);
+    free(m->marks);
+    free(m->memo);
+    free(m->storages);
+    free(m->tensors);
+}
+
+static int pk_new(pk_machine *m, pk_kind kind, uint32_t *out)
+{
+    void *p;
+    if (m->n_obj >= PK_MAX_OBJECTS)
+        return pk_fail(m, "pickle too large (more than %d objects)", PK_MAX_OBJECTS);
+    p = cv_grow(m->obj, &m->cap_obj, m->n_obj + 1, sizeof *m->obj);
+    if (!p)
+        return cv_fail(m->err, "out of memory");
+    m->obj = p;
+    memset(&m->obj[m->n_obj], 0, sizeof *m->obj);
+    m->obj[m->n_obj].kind = kind;
+    *out = m->n_obj++;
+    return 1;
+}
+
+static int pk_push(pk_machine *m, uint32_t obj)
+{
+    void *p;
+    if (m->sp >= PK_MAX_STACK)
+        return pk_fail(m, "pickle stack overflow");
+    p = cv_grow(m->stack, &m->cap_stack, m->sp + 1, sizeof *m->stack);
+    if (!p)
+        return cv_fail(m->err, "out of memory");
+    m->stack = p;
+    m->stack[m->sp++] = obj;
+    return 1;
+}
+
+/* Pushes a fresh object of the given kind. */
+static int pk_push_new(pk_machine *m, pk_kind kind, int64_t num)
+{
+    uint32_t o;
+    if (!pk_new(m, kind, &o))
+        return 0;
+    m->obj[o].num = num;
+    return pk_push(m, o);
+}
+
+static uint32_t pk_frame_base(const pk_machine *m)
+{
+    return m->n_marks ? m->marks[m->n_marks - 1] : 0;
+}
+
+/* Pops one object; popping through a MARK is an error, as in Python. */
+static int pk_pop(pk_machine *m, uint32_t *out)
+{
+    if (m->sp <= pk_frame_base(m))
+        return pk_fail(m, "pickle stack underflow");
+    *out = m->stack[--m->sp];
+    return 1;
+}
+
+static int pk_top(pk_machine *m, uint32_t *out)
+{
+    if (m->sp <= pk_frame_base(m))
+        return pk_fail(m, "pickle stack underflow");
+    *out = m->stack[m->sp - 1];
+    return 1;
+}
+
+/* Ends the innermost MARK: the objects above it are stack[*first .. sp). */
+static int pk_pop_mark(pk_machine *m, uint32_t *first)
+{
+    if (m->n_marks == 0)
+        return pk_fail(m, "pickle MARK missing");
+    *first = m->marks[--m->n_marks];
+    return 1;
+}
+
+static int pk_add_item(pk_machine *m, uint32_t container, uint32_t item)
+{
+    pk_obj *c = &m->obj[container];
+    void *p;
+    if (m->n_items_total >= PK_MAX_ITEMS)
+        return pk_fail(m, "pickle too large (more than %d container items)", PK_MAX_ITEMS);
+    p = cv_grow(c->items, &c->cap_items, c->n_items + 1, sizeof *c->items);
+    if (!p)
+        return cv_fail(m->err, "out of memory");
+    c->items = p;
+    c->items[c->n_items++] = item;
+    m->n_items_total++;
+    return 1;
+}
+
+/* Makes a tuple of stack[first .. first+n) and replaces them by it. */
+static int pk_make_tuple(pk_machine *m, uint32_t first, uint32_t n)
+{
+    uint32_t t, i;
+    if (!pk_new(m, PK_TUPLE, &t))
+        return 0;
+    for (i = 0; i < n; i++)
+        if (!pk_add_item(m, t, m->stack[first + i]))
+            return 0;
+    m->sp = first;
+    return pk_push(m, t);
+}
+
+/* Bounds-checked access to the opcode's argument bytes. */
+static int pk_arg(pk_machine *m, uint64_t n, const unsigned char **out)
+{
+    if (n > m->len - m->pos)
+        return pk_fail(m, "truncated pickle");
+    *out = m->code + m->pos;
+    m->pos += n;
+    return 1;
+}
+
+static int pk_memo_put(pk_machine *m, uint64_t idx)
+{
+    uint32_t top, old_cap = m->cap_memo;
+    void *p;
+    if (idx >= PK_MAX_MEMO)
+        return pk_fail(m, "pickle memo index %" PRIu64 " too large", idx);
+    if (!pk_top(m, &top))
+        return 0;
+    p = cv_grow(m->memo, &m->cap_memo, (uint32_t)idx + 1, sizeof *m->memo);
+    if (!p)
+        return cv_fail(m->err, "out of memory");
+    m->memo = p;
+    if (m->cap_memo > old_cap)
+        memset(m->memo + old_cap, 0, (m->cap_memo - old_cap) * sizeof *m->memo);
+    if (m->memo[idx] == 0)
+        m->n_memo++;
+    m->memo[idx] = top + 1;
+    return 1;
+}
+
+static int pk_memo_get(pk_machine *m, uint64_t idx)
+{
+    if (idx >= m->cap_memo || m->memo[idx] == 0)
+        return pk_fail(m, "pickle memo entry %" PRIu64 " is not set", idx);
+    return pk_push(m, m->memo[idx] - 1);
+}
+
+static int pk_push_str(pk_machine *m, uint64_t len)
+{
+    const unsigned char *s = NULL;
+    uint32_t o = 0;
+    if (!pk_arg(m, len, &s) || !pk_new(m, PK_STR, &o))
+        return 0;
+    m->obj[o].str = (const char *)s;
+    m->obj[o].str_len = len;
+    return pk_push(m, o);
+}
+
+static int pk_str_is(const pk_obj *o, const char *s)
+{
+    return o->kind == PK_STR && o->str_len == strlen(s) && memcmp(o->str, s, o->str_len) == 0;
+}
+
+/* Resolves "module name" against the allow-list; anything else is refused. */
+static int pk_global(pk_machine *m, const char *module, uint64_t module_len, const char *name, uint64_t name_len)
+{
+    size_t i;
+    for (i = 0; i < sizeof pk_allowed_globals / sizeof pk_allowed_globals[0]; i++) {
+        if (strlen(pk_allowed_globals[i].module) == module_len && strlen(pk_allowed_globals[i].name) == name_len &&
+            memcmp(pk_allowed_globals[i].module, module, module_len) == 0 &&
+            memcmp(pk_allowed_globals[i].name, name, name_len) == 0)
+            return pk_push_new(m, PK_GLOBAL, (int64_t)i);
+    }
+    return pk_fail(m, "forbidden pickle global '%.*s %.*s'", (int)(module_len > 100 ? 100 : module_len), module,
+                   (int)(name_len > 100 ? 100 : name_len), name);
+}
+
+/* GLOBAL: "module\nname\n" in the opcode stream. */
+static int pk_op_global(pk_machine *m)
+{
+    const char *module = (const char *)m->code + m->pos, *name, *nl;
+    uint64_t avail = m->len - m->pos, module_len, name_len;
+    nl = memchr(module, '\n', (size_t)(avail < PK_MAX_GLOBAL_LINE ? avail : PK_MAX_GLOBAL_LINE));
+    if (!nl)
+        return pk_fail(m, "malformed pickle GLOBAL");
+    module_len = (uint64_t)(nl - module);
+    name = nl + 1;
+    avail -= module_len + 1;
+    nl = memchr(name, '\n', (size_t)(avail < PK_MAX_GLOBAL_LINE ? avail : PK_MAX_GLOBAL_LINE));
+    if (!nl)
+        return pk_fail(m, "malformed pickle GLOBAL");
+    name_len = (uint64_t)(nl - name);
+    m->pos += module_len + name_len + 2;
+    return pk_global(m, module, module_len, name, name_len);
+}
+
+static int pk_op_stack_global(pk_machine *m)
+{
+    uint32_t name = 0, module = 0;
+    if (!pk_pop(m, &name) || !pk_pop(m, &module))
+        return 0;
+    if (m->obj[name].kind != PK_STR || m->obj[module].kind != PK_STR)
+        return pk_fail(m, "pickle STACK_GLOBAL needs two strings");
+    return pk_global(m, m->obj[module].str, m->obj[module].str_len, m->obj[name].str, m->obj[name].str_len);
+}
+
+/* BINPERSID: ('storage', torch.XStorage, key, location, numel) -> storage. */
+static int pk_op_persid(pk_machine *m)
+{
+    uint32_t pid = 0, o = 0;
+    const pk_obj *t, *cls, *key, *numel;
+    static const cv_dtype storage_dtype[] = {SRC_BF16, SRC_F16, SRC_F32};
+    pk_storage *s;
+    void *p;
+
+    if (!pk_pop(m, &pid))
+        return 0;
+    t = &m->obj[pid];
+    if (t->kind != PK_TUPLE || t->n_items != 5 || !pk_str_is(&m->obj[t->items[0]], "storage"))
+        return pk_fail(m, "unsupported pickle persistent id (expected a ('storage', ...) tuple)");
+    cls = &m->obj[t->items[1]];
+    key = &m->obj[t->items[2]];
+    numel = &m->obj[t->items[4]];
+    if (cls->kind != PK_GLOBAL || cls->num < G_BF16_STORAGE)
+        return pk_fail(m, "pickle persistent id names no storage type (BFloat16Storage, HalfStorage, FloatStorage)");
+    if (key->kind != PK_STR || m->obj[t->items[3]].kind != PK_STR || numel->kind != PK_INT || numel->num < 0)
+        return pk_fail(m, "malformed pickle storage persistent id");
+    p = cv_grow(m->storages, &m->cap_storages, m->n_storages + 1, sizeof *m->storages);
+    if (!p)
+        return cv_fail(m->err, "out of memory");
+    m->storages = p;
+    s = &m->storages[m->n_storages];
+    s->dtype = storage_dtype[cls->num - G_BF16_STORAGE];
+    s->key = key->str;
+    s->key_len = key->str_len;
+    s->numel = (uint64_t)numel->num;
+    if (!pk_new(m, PK_STORAGE, &o))
+        return 0;
+    m->obj[o].num = m->n_storages++;
+    return pk_push(m, o);
+}
+
+/* Reads a tuple of non-negative ints (a size or a stride). */
+static int pk_int_tuple(pk_machine *m, uint32_t tuple, uint64_t *vals, int *n)
+{
+    const pk_obj *t = &m->obj[tuple];
+    uint32_t i;
+    if (t->kind != PK_TUPLE || t->n_items > PK_MAX_DIMS)
+        return pk_fail(m, "tensor size/stride must be a tuple of at most %d ints", PK_MAX_DIMS);
+    for (i = 0; i < t->n_items; i++) {
+        const pk_obj *v = &m->obj[t->items[i]];
+        if (v->kind != PK_INT || v->num < 0)
+            return pk_fail(m, "tensor size/stride must hold non-negative ints");
+        vals[i] = (uint64_t)v->num;
+    }
+    *n = (int)t->n_items;
+    return 1;
+}
+
+/* _rebuild_tensor_v2(storage, offset, size, stride, requires_grad, hooks[, metadata]).
+ * Only records the view; extents are checked once names are known (section 7). */
+static int pk_rebuild_tensor(pk_machine *m, const pk_obj *args)
+{
+    pk_tensor t;
+    int n_stride;
+    const pk_obj *storage, *offset;
+    void *p;
+    uint32_t o;
+
+    if (args->n_items != 6 && args->n_items != 7)
+        return pk_fail(m, "_rebuild_tensor_v2 takes 6 or 7 arguments, got %u", (unsigned)args->n_items);
+    storage = &m->obj[args->items[0]];
+    offset = &m->obj[args->items[1]];
+    if (storage->kind != PK_STORAGE)
+        return pk_fail(m, "_rebuild_tensor_v2: first argument is a %s, not a storage", pk_kind_name[storage->kind]);
+    if (offset->kind != PK_INT || offset->num < 0)
+        return pk_fail(m, "_rebuild_tensor_v2: bad storage offset");
+    memset(&t, 0, sizeof t);
+    t.storage = (uint32_t)storage->num;
+    t.offset = (uint64_t)offset->num;
+    if (!pk_int_tuple(m, args->items[2], t.size, &t.ndim) || !pk_int_tuple(m, args->items[3], t.stride, &n_stride))
+        return 0;
+    if (n_stride != t.ndim)
+        return pk_fail(m, "_rebuild_tensor_v2: size and stride differ in length");
+    if (m->obj[args->items[4]].kind != PK_BOOL)
+        return pk_fail(m, "_rebuild_tensor_v2: requires_grad is not a bool");
+    p = cv_grow(m->tensors, &m->cap_tensors, m->n_tensors + 1, sizeof *m->tensors);
+    if (!p)
+        return cv_fail(m->err, "out of memory");
+    m->tensors = p;
+    m->tensors[m->n_tensors] = t;
+    if (!pk_new(m, PK_TENSOR, &o))
+        return 0;
+    m->obj[o].num = m->n_tensors++;
+    return pk_push(m, o);
+}
+
+/* REDUCE: call an allow-listed callable on an argument tuple. */
+static int pk_op_reduce(pk_machine *m)
+{
+    uint32_t args_i = 0, fn_i = 0;
+    const pk_obj *args, *fn;
+    if (!pk_pop(m, &args_i) || !pk_pop(m, &fn_i))
+        return 0;
+    args = &m->obj[args_i];
+    fn = &m->obj[fn_i];
+    if (fn->kind != PK_GLOBAL)
+        return pk_fail(m, "pickle REDUCE on a %s", pk_kind_name[fn->kind]);
+    if (args->kind != PK_TUPLE)
+        return pk_fail(m, "pickle REDUCE arguments are not a tuple");
+    switch ((pk_global_id)fn->num) {
+    case G_REBUILD_TENSOR:
+        return pk_rebuild_tensor(m, args);
+    case G_REBUILD_PARAMETER:
+        /* _rebuild_parameter(data, requires_grad, hooks) is its tensor. */
+        if (args->n_items != 3 || m->obj[args->items[0]].kind != PK_TENSOR)
+            return pk_fail(m, "_rebuild_parameter: expected (tensor, requires_grad, hooks)");
+        return pk_push(m, args->items[0]);
+    case G_ORDERED_DICT:
+        if (args->n_items != 0)
+            return pk_fail(m, "OrderedDict() with arguments is not supported");
+        return pk_push_new(m, PK_DICT, 0);
+    default:
+        return pk_fail(m, "calling '%s %s' is not allowed", pk_allowed_globals[fn->num].module,
+                       pk_allowed_globals[fn->num].name);
+    }
+}
+
+/* SETITEM / SETITEMS / APPEND / APPENDS add stack[first..sp) to the object
+ * just below them, which must be a dict (pairs) or a list. */
+static int pk_fill(pk_machine *m, uint32_t first, pk_kind want)
+{
+    uint32_t target, i, n = m->sp - first;
+    if (first <= pk_frame_base(m))
+        return pk_fail(m, "pickle stack underflow");
+    target = m->stack[first - 1];
+    if (m->obj[target].kind != want)
+        return pk_fail(m, "pickle %s on a %s", want == PK_DICT ? "SETITEM" : "APPEND", pk_kind_name[m->obj[target].kind]);
+    if (want == PK_DICT && n % 2 != 0)
+        return pk_fail(m, "pickle SETITEMS with an odd number of objects");
+    for (i = 0; i < n; i++)
+        if (!pk_add_item(m, target, m->stack[first + i]))
+            return 0;
+    m->sp = first;
+    return 1;
+}
+
+static int pk_op_mark(pk_machine *m)
+{
+    void *p;
+    if (m->n_marks >= PK_MAX_MARKS)
+        return pk_fail(m, "pickle MARKs nested too deeply");
+    p = cv_grow(m->marks, &m->cap_marks, m->n_marks + 1, sizeof *m->marks);
+    if (!p)
+        return cv_fail(m->err, "out of memory");
+    m->marks = p;
+    m->marks[m->n_marks++] = m->sp;
+    return 1;
+}
+
+/* Sign-extends an n-byte little-endian two's complement integer (LONG1). */
+static int pk_op_long1(pk_machine *m)
+{
+    const unsigned char *n = NULL, *b = NULL;
+    uint64_t v = 0;
+    int i;
+    if (!pk_arg(m, 1, &n))
+        return 0;
+    if (*n > 8)
+        return pk_fail(m, "pickle integer too large (%u bytes)", (unsigned)*n);
+    if (!pk_arg(m, *n, &b))
+        return 0;
+    for (i = *n - 1; i >= 0; i--)
+        v = (v << 8) | b[i];
+    if (*n > 0 && *n < 8 && (b[*n - 1] & 0x80))
+        v |= UINT64_MAX << (8 * *n);
+    /* Two's complement reinterpretation, without implementation-defined casts. */
+    return pk_push_new(m, PK_INT, v <= (uint64_t)INT64_MAX ? (int64_t)v : -(int64_t)(UINT64_MAX - v) - 1);
+}
+
+/* Runs the pickle to STOP; *result is the object it returns. */
+static int pk_run(pk_machine *m, uint32_t *result)
+{
+    const unsigned char *a = NULL;
+    uint32_t x = 0, y = 0, first = 0;
+
+    while (m->pos < m->len) {
+        unsigned char op = m->code[m->pos];
+        m->op_pos = m->pos++;
+        switch (op) {
+        case 0x80: /* PROTO */
+            if (!pk_arg(m, 1, &a))
+                return 0;
+            if (*a < 2 || *a > 5)
+                return pk_fail(m, "unsupported pickle protocol %u", (unsigned)*a);
+            break;
+        case 0x95: /* FRAME: a length hint, nothing to do */
+            if (!pk_arg(m, 8, &a))
+                return 0;
+            break;
+        case '}': /* EMPTY_DICT */
+            if (!pk_push_new(m, PK_DICT, 0))
+                return 0;
+            break;
+        case ']': /* EMPTY_LIST */
+            if (!pk_push_new(m, PK_LIST, 0))
+                return 0;
+            break;
+        case ')': /* EMPTY_TUPLE */
+            if (!pk_push_new(m, PK_TUPLE, 0))
+                return 0;
+            break;
+        case '(': /* MARK */
+            if (!pk_op_mark(m))
+                return 0;
+            break;
+        case 'X': /* BINUNICODE */
+            if (!pk_arg(m, 4, &a) || !pk_push_str(m, rd32(a)))
+                return 0;
+            break;
+        case 0x8c: /* SHORT_BINUNICODE */
+            if (!pk_arg(m, 1, &a) || !pk_push_str(m, *a))
+                return 0;
+            break;
+        case 0x8d: /* BINUNICODE8 */
+            if (!pk_arg(m, 8, &a) || !pk_push_str(m, rd64(a)))
+                return 0;
+            break;
+        case 'J': /* BININT: signed 32-bit */
+            if (!pk_arg(m, 4, &a) || !pk_push_new(m, PK_INT, (int64_t)rd32(a) - (rd32(a) >> 31 ? INT64_C(1) << 32 : 0)))
+                return 0;
+            break;
+        case 'K': /* BININT1 */
+            if (!pk_arg(m, 1, &a) || !pk_push_new(m, PK_INT, a[0]))
+                return 0;
+            break;
+        case 'M': /* BININT2 */
+            if (!pk_arg(m, 2, &a) || !pk_push_new(m, PK_INT, rd16(a)))
+                return 0;
+            break;
+        case 0x8a: /* LONG1 */
+            if (!pk_op_long1(m))
+                return 0;
+            break;
+        case 'G': /* BINFLOAT: the value is never needed */
+            if (!pk_arg(m, 8, &a) || !pk_push_new(m, PK_FLOAT, 0))
+                return 0;
+            break;
+        case 'N': /* NONE */
+            if (!pk_push_new(m, PK_NONE, 0))
+                return 0;
+            break;
+        case 0x88: /* NEWTRUE */
+        case 0x89: /* NEWFALSE */
+            if (!pk_push_new(m, PK_BOOL, op == 0x88))
+                return 0;
+            break;
+        case 't': /* TUPLE */
+            if (!pk_pop_mark(m, &first) || !pk_make_tuple(m, first, m->sp - first))
+                return 0;
+            break;
+        case 0x85: /* TUPLE1 */
+        case 0x86: /* TUPLE2 */
+        case 0x87: /* TUPLE3 */
+            x = (uint32_t)(op - 0x84);
+            if (m->sp < pk_frame_base(m) + x)
+                return pk_fail(m, "pickle stack underflow");
+            if (!pk_make_tuple(m, m->sp - x, x))
+                return 0;
+            break;
+        case 'q': /* BINPUT */
+            if (!pk_arg(m, 1, &a) || !pk_memo_put(m, a[0]))
+                return 0;
+            break;
+        case 'r': /* LONG_BINPUT */
+            if (!pk_arg(m, 4, &a) || !pk_memo_put(m, rd32(a)))
+                return 0;
+            break;
+        case 0x94: /* MEMOIZE */
+            if (!pk_memo_put(m, m->n_memo))
+                return 0;
+            break;
+        case 'h': /* BINGET */
+            if (!pk_arg(m, 1, &a) || !pk_memo_get(m, a[0]))
+                return 0;
+            break;
+        case 'j': /* LONG_BINGET */
+            if (!pk_arg(m, 4, &a) || !pk_memo_get(m, rd32(a)))
+                return 0;
+            break;
+        case 's': /* SETITEM */
+            if (m->sp < pk_frame_base(m) + 2)
+                return pk_fail(m, "pickle stack underflow");
+            if (!pk_fill(m, m->sp - 2, PK_DICT))
+                return 0;
+            break;
+        case 'u': /* SETITEMS */
+            if (!pk_pop_mark(m, &first) || !pk_fill(m, first, PK_DICT))
+                return 0;
+            break;
+        case 'a': /* APPEND */
+            if (m->sp < pk_frame_base(m) + 1)
+                return pk_fail(m, "pickle stack underflow");
+            if (!pk_fill(m, m->sp - 1, PK_LIST))
+                return 0;
+            break;
+        case 'e': /* APPENDS */
+            if (!pk_pop_mark(m, &first) || !pk_fill(m, first, PK_LIST))
+                return 0;
+            break;
+        case 'c': /* GLOBAL */
+            if (!pk_op_global(m))
+                return 0;
+            break;
+        case 0x93: /* STACK_GLOBAL */
+            if (!pk_op_stack_global(m))
+                return 0;
+            break;
+        case 'R': /* REDUCE */
+            if (!pk_op_reduce(m))
+                return 0;
+            break;
+        case 'b': /* BUILD: only the `_metadata` of an OrderedDict, ignored */
+            if (!pk_pop(m, &x) || !pk_top(m, &y))
+                return 0;
+            if (m->obj[y].kind != PK_DICT)
+                return pk_fail(m, "pickle BUILD on a %s is not supported", pk_kind_name[m->obj[y].kind]);
+            break;
+        case 'Q': /* BINPERSID */
+            if (!pk_op_persid(m))
+                return 0;
+            break;
+        case '.': /* STOP */
+            return pk_pop(m, result);
+        default:
+            return cv_fail(m->err, "unsupported pickle opcode 0x%02x at offset %" PRIu64 " of '%s'", (unsigned)op,
+                           m->op_pos, m->where);
+        }
+    }
+    m->op_pos = m->pos;
+    return pk_fail(m, "pickle ends without STOP");
+}
+
+/* ========================================================================
+ * 7. .pth reader: ZIP + pickle -> source tensors
+ * ======================================================================== */
+
+/* Finds "<prefix>/data.pkl" (prefix without '/'); there must be exactly one. */
+static const zip_entry *pth_find_pickle(const zip_dir *dir, cv_err *err)
+{
+    const zip_entry *found = NULL;
+    uint32_t i;
+    for (i = 0; i < dir->n; i++) {
+        const char *name = dir->v[i].name, *slash = strchr(name, '/');
+        if (slash && slash != name && strcmp(slash, "/data.pkl") == 0) {
+            if (found) {
+                cv_fail(err, "ZIP archive holds several checkpoints ('%s' and '%s')", found->name, name);
+                return NULL;
+            }
+            found = &dir->v[i];
+        }
+    }
+    if (!found)
+        cv_fail(err, "ZIP archive has no '<name>/data.pkl': not a PyTorch checkpoint");
+    return found;
+}
+
+/* Contiguity: stride[i] = product of size[i+1..] wherever size[i] > 1. */
+static int pk_tensor_contiguous(const pk_tensor *t)
+{
+    uint64_t expected = 1;
+    int i;
+    for (i = t->ndim - 1; i >= 0; i--) {
+        if (t->size[i] != 1 && t->stride[i] != expected)
+            return 0;
+        if (!cv_mul(expected, t->size[i], &expected))
+            return 0;
+    }
+    return 1;
+}
+
+/* Checks one (name, tensor) pair of the state dict against its storage entry. */
+static int pth_add_tensor(const pk_machine *m, const pk_obj *key, const pk_tensor *t, const zip_dir *dir,
+                          const char *prefix, cv_src_list *out, cv_err *err)
+{
+    const pk_storage *s = &m->storages[t->storage];
+    char entry_name[512], sizes[160], strides[160];
+    const zip_entry *ent;
+    uint64_t esize = cv_dtype_size(s->dtype), storage_bytes, n_elems, end;
+    int name_len = (int)(key->str_len > 200 ? 200 : key->str_len);
+
+    if (s->key_len > 200)
+        return cv_fail(err, "tensor '%.*s': storage key too long", name_len, key->str);
+    snprintf(entry_name, sizeof entry_name, "%s/data/%.*s", prefix, (int)s->key_len, s->key);
+    ent = zip_find(dir, entry_name);
+    if (!ent)
+        return cv_fail(err, "tensor '%.*s': storage '%.*s' has no ZIP entry '%s'", name_len, key->str,
+                       (int)s->key_len, s->key, entry_name);
+    if (!cv_mul(s->numel, esize, &storage_bytes) || storage_bytes > ent->size)
+        return cv_fail(err, "tensor '%.*s': storage '%.*s' declares %" PRIu64 " elements but its ZIP entry holds %" PRIu64
+                       " bytes", name_len, key->str, (int)s->key_len, s->key, s->numel, ent->size);
+    if (t->ndim > CV_MAX_DIMS)
+        return cv_fail(err, "tensor '%.*s' has %d dimensions (at most %d supported)", name_len, key->str, t->ndim,
+                       CV_MAX_DIMS);
+    if (!shape_elems(t->size, t->ndim, &n_elems))
+        return cv_fail(err, "tensor '%.*s': element count overflows", name_len, key->str);
+    if (!pk_tensor_contiguous(t)) {
+        shape_format(sizes, sizeof sizes, t->size, t->ndim);
+        shape_format(strides, sizeof strides, t->stride, t->ndim);
+        return cv_fail(err, "tensor '%.*s' is not contiguous (size %s, stride %s); save it with .contiguous()",
+                       name_len, key->str, sizes, strides);
+    }
+    if (!cv_add(t->offset, n_elems, &end) || end > s->numel)
+        return cv_fail(err, "tensor '%.*s': storage offset %" PRIu64 " + %" PRIu64
+                       " elements runs past the end of storage '%.*s' (%" PRIu64 " elements)",
+                       name_len, key->str, t->offset, n_elems, (int)s->key_len, s->key, s->numel);
+    return src_add(out, key->str, (size_t)key->str_len, s->dtype, t->ndim, t->size, ent->offset + t->offset * esize,
+                   err);
+}
+
+/* PyTorch 2.x records the storages' byte order; older files are little-endian. */
+static int pth_check_byteorder(cv_input *in, const zip_dir *dir, const char *prefix, cv_err *err)
+{
+    char name[300];
+    const zip_entry *ent;
+    unsigned char buf[8];
+    snprintf(name, sizeof name, "%s/byteorder", prefix);
+    ent = zip_find(dir, name);
+    if (!ent)
+        return 1;
+    if (ent->size > sizeof buf || !input_read(in, ent->offset, buf, ent->size, err))
+        return cv_fail(err, "ZIP entry '%s' is malformed", name);
+    if (ent->size != 6 || memcmp(buf, "little", 6) != 0)
+        return cv_fail(err, "'%s' says the storages are not little-endian; big-endian checkpoints are not supported", name);
+    return 1;
+}
+
+static int pth_read(cv_input *in, cv_src_list *out, cv_err *err)
+{
+    zip_dir dir;
+    pk_machine m;
+    const zip_entry *pkl;
+    unsigned char *code = NULL;
+    char prefix[256];
+    uint32_t root, i;
+    const pk_obj *dict;
+    int ok = 0;
+
+    out->format = "PyTorch .pth (ZIP + pickle)";
+    memset(&m, 0, sizeof m);
+    if (!zip_read_dir(in, &dir, err))
+        goto done;
+    pkl = pth_find_pickle(&dir, err);
+    if (!pkl)
+        goto done;
+    if (strlen(pkl->name) - strlen("/data.pkl") >= sizeof prefix) {
+        cv_fail(err, "ZIP entry name '%s' too long", pkl->name);
+        goto done;
+    }
+    snprintf(prefix, sizeof prefix, "%.*s", (int)(strlen(pkl->name) - strlen("/data.pkl")), pkl->name);
+    if (!pth_check_byteorder(in, &dir, prefix, err))
+        goto done;
+    if (pkl->size > CV_MAX_PICKLE) {
+        cv_fail(err, "'%s' too large (%" PRIu64 " bytes)", pkl->name, pkl->size);
+        goto done;
+    }
+    code = input_read_alloc(in, pkl->offset, pkl->size, err);
+    if (!code)
+        goto done;
+    if (crc32_of(code, pkl->size) != pkl->crc) {
+        cv_fail(err, "ZIP entry '%s' fails its CRC check (corrupt file?)", pkl->name);
+        goto done;
+    }
+
+    m.code = code;
+    m.len = pkl->size;
+    m.where = pkl->name;
+    m.err = err;
+    if (!pk_run(&m, &root))
+        goto done;
+    dict = &m.obj[root];
+    if (dict->kind != PK_DICT) {
+        cv_fail(err, "'%s' holds a %s, not a state dict of tensors", pkl->name, pk_kind_name[dict->kind]);
+        goto done;
+    }
+    for (i = 0; i + 1 < dict->n_items; i += 2) {
+        const pk_obj *key = &m.obj[dict->items[i]], *val = &m.obj[dict->items[i + 1]];
+        if (key->kind != PK_STR) {
+            cv_fail(err, "'%s': state dict key %u is a %s, not a string", pkl->name, i / 2, pk_kind_name[key->kind]);
+            goto done;
+        }
+        if (val->kind != PK_TENSOR) {
+            cv_fail(err, "'%s': entry '%.*s' is a %s, not a tensor (expected a flat state dict)", pkl->name,
+                    (int)(key->str_len > 200 ? 200 : key->str_len), key->str, pk_kind_name[val->kind]);
+            goto done;
+        }
+        if (!pth_add_tensor(&m, key, &m.tensors[val->num], &dir, prefix, out, err))
+            goto done;
+    }
+    ok = 1;
+done:
+    pk_free(&m);
+    free(code);
+    zip_dir_free(&dir);
+    return ok;
+}
+
+/* ========================================================================
+ * 8. Number formats: f16, bf16, Q8_0
+ * ======================================================================== */
+
+enum { GGML_F32 = 0, GGML_F16 = 1, GGML_Q8_0 = 8, GGML_BF16 = 30 };
+enum { Q8_0_BLOCK = 32, Q8_0_BYTES = 34 };
+
+static uint32_t f32_bits(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    return u;
+}
+
+static float f32_from_bits(uint32_t u)
+{
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+static float bf16_to_f32(uint16_t h)
+{
+    return f32_from_bits((uint32_t)h << 16);
+}
+
+static float f16_to_f32(uint16_t h)
+{
+    uint32_t sign = (uint32_t)(h & 0x8000) << 16, exp = (h >> 10) & 0x1f, man = h & 0x3ff;
+    if (exp == 0x1f)
+        return f32_from_bits(sign | 0x7f800000u | (man << 13));
+    if (exp == 0) {
+        uint32_t e = 127 - 15 + 1;
+        if (man == 0)
+            return f32_from_bits(sign);
+        while (!(man & 0x400)) { /* normalise the subnormal */
+            man <<= 1;
+            e--;
+        }
+        return f32_from_bits(sign | (e << 23) | ((man & 0x3ff) << 13));
+    }
+    return f32_from_bits(sign | ((exp + 127 - 15) << 23) | (man << 13));
+}
+
+/* Round to nearest, ties to even; overflow gives inf, NaN stays a quiet NaN. */
+static uint16_t f32_to_f16(float f)
+{
+    uint32_t x = f32_bits(f), sign = (x >> 16) & 0x8000, exp = (x >> 23) & 0xff, man = x & 0x7fffff;
+    int e = (int)exp - 127 + 15;
+    uint32_t h, rem;
+    if (exp == 0xff)
+        return (uint16_t)(sign | 0x7c00 | (man ? 0x200 | (man >> 13) : 0));
+    if (e >= 0x1f)
+        return (uint16_t)(sign | 0x7c00);
+    if (e <= 0) {
+        /* Subnormal half: value = man24 * 2^(exp-150), unit 2^-24. */
+        uint32_t shift = (uint32_t)(14 - e), half_way;
+        if (e < -10)
+            return (uint16_t)sign;
+        man |= 0x800000;
+        h = man >> shift;
+        rem = man & ((1u << shift) - 1);
+        half_way = 1u << (shift - 1);
+        if (rem > half_way || (rem == half_way && (h & 1)))
+            h++;
+        return (uint16_t)(sign | h);
+    }
+    h = ((uint32_t)e << 10) | (man >> 13);
+    rem = man & 0x1fff;
+    if (rem > 0x1000 || (rem == 0x1000 && (h & 1)))
+        h++; /* a carry into the exponent is the correct rounding, up to inf */
+    return (uint16_t)(sign | h);
+}
+
+static uint16_t f32_to_bf16(float f)
+{
+    uint32_t x = f32_bits(f);
+    if ((x & 0x7fffffffu) > 0x7f800000u)
+        return (uint16_t)((x >> 16) | 0x40); /* quiet NaN */
+    return (uint16_t)((x + 0x7fffu + ((x >> 16) & 1)) >> 16);
+}
+
+/* Source bytes (little-endian) -> f32, exact for all three source types. */
+static void src_to_f32(cv_dtype dtype, const unsigned char *src, uint64_t n, float *dst)
+{
+    uint64_t i;
+    switch (dtype) {
+    case SRC_BF16:
+        for (i = 0; i < n; i++)
+            dst[i] = bf16_to_f32(rd16(src + 2 * i));
+        break;
+    case SRC_F16:
+        for (i = 0; i < n; i++)
+            dst[i] = f16_to_f32(rd16(src + 2 * i));
+        break;
+    case SRC_F32:
+        for (i = 0; i < n; i++)
+            dst[i] = f32_from_bits(rd32(src + 4 * i));
+        break;
+    }
+}
+
+static void put16(unsigned char *p, uint16_t v)
+{
+    p[0] = (unsigned char)v;
+    p[1] = (unsigned char)(v >> 8);
+}
+
+static void put32(unsigned char *p, uint32_t v)
+{
+    put16(p, (uint16_t)v);
+    put16(p + 2, (uint16_t)(v >> 16));
+}
+
+/* ggml's reference Q8_0 quantiser: per block of 32, d = max|x| / 127,
+ * q = round(x / d), d stored as f16.  n is a multiple of 32 and finite. */
+static void quantize_q8_0(const float *x, uint64_t n, unsigned char *out)
+{
+    uint64_t b;
+    int j;
+    for (b = 0; b < n / Q8_0_BLOCK; b++) {
+        const float *xb = x + b * Q8_0_BLOCK;
+        unsigned char *ob = out + b * Q8_0_BYTES;
+        float amax = 0.0f, d, id;
+        for (j = 0; j < Q8_0_BLOCK; j++)
+            if (fabsf(xb[j]) > amax)
+                amax = fabsf(xb[j]);
+        d = amax / 127.0f;
+        id = d != 0.0f ? 1.0f / d : 0.0f;
+        put16(ob, f32_to_f16(d));
+        for (j = 0; j < Q8_0_BLOCK; j++)
+            ob[2 + j] = (unsigned char)(int8_t)roundf(xb[j] * id);
+    }
+}
+
+/* Bytes a tensor of n elements takes in a GGML type. */
+static uint64_t ggml_bytes(int type, uint64_t n)
+{
+    switch (type) {
+    case GGML_F32: return 4 * n;
+    case GGML_Q8_0: return n / Q8_0_BLOCK * Q8_0_BYTES;
+    default: return 2 * n;
+    }
+}
+
+static const char *ggml_type_name(int type)
+{
+    switch (type) {
+    case GGML_F32: return "f32";
+    case GGML_F16: return "f16";
+    case GGML_Q8_0: return "q8_0";
+    default: return "bf16";
+    }
+}
+
+/* Encodes n f32 values (n a multiple of 32 for Q8_0) into dst. */
+static void encode_f32(int type, const float *x, uint64_t n, unsigned char *dst)
+{
+    uint64_t i;
+    switch (type) {
+    case GGML_F32:
+        for (i = 0; i < n; i++)
+            put32(dst + 4 * i, f32_bits(x[i]));
+        break;
+    case GGML_F16:
+        for (i = 0; i < n; i++)
+            put16(dst + 2 * i, f32_to_f16(x[i]));
+        break;
+    case GGML_BF16:
+        for (i = 0; i < n; i++)
+            put16(dst + 2 * i, f32_to_bf16(x[i]));
+        break;
+    default:
+        quantize_q8_0(x, n, dst);
+        break;
+    }
+}
+
+/* ========================================================================
+ * 9. Model layout: names, shapes, block order
+ *
+ * Names: RWKV-7 releases use the bare names below; RWKV-X prefixes them with
+ * "rwkv." and adds "moba.J.*" sparse blocks.  Every tensor must land in
+ * exactly one slot, every required slot must be filled, and every shape must
+ * agree with C, V, F, H and the LoRA ranks read from a few defining tensors.
+ * ======================================================================== */
+
+typedef enum { DIM_1, DIM_C, DIM_V, DIM_F, DIM_H, DIM_64, DIM_DW, DIM_DA, DIM_DV, DIM_DG, DIM_COUNT } cv_dim;
+
+static const char *const cv_dim_name[DIM_COUNT] = {"1", "C", "V", "F", "H", "64", "Dw", "Da", "Dv", "Dg"};
+
+/* How a slot is written: a 1-D F32 vector, a matrix as is, a transposed
+ * matrix, or one row of the fused lerp. */
+typedef enum { OUT_VECTOR, OUT_MATRIX, OUT_MATRIX_T, OUT_LERP } cv_out_kind;
+
+typedef struct {
+    const char *src;     /* after "blocks.N." / "moba.J.", or the whole name */
+    const char *dst;     /* after "blk.N." / "sparse.J.", or the whole name */
+    int ndim;
+    cv_dim dim[3];
+    cv_out_kind out;
+} cv_slot;
+
+#define VEC_C 1, {DIM_C}, OUT_VECTOR
+#define MIX_C 3, {DIM_1, DIM_1, DIM_C}, OUT_VECTOR
+
+enum { G_EMB, G_LN0_W, G_LN0_B, G_LN_OUT_W, G_LN_OUT_B, G_HEAD, G_N_SLOTS };
+
+static const cv_slot cv_global_slots[G_N_SLOTS] = {
+    {"emb.weight", "token_embd.weight", 2, {DIM_V, DIM_C}, OUT_MATRIX},
+    {"blocks.0.ln0.weight", "token_embd_norm.weight", VEC_C},
+    {"blocks.0.ln0.bias", "token_embd_norm.bias", VEC_C},
+    {"ln_out.weight", "output_norm.weight", VEC_C},
+    {"ln_out.bias", "output_norm.bias", VEC_C},
+    {"head.weight", "output.weight", 2, {DIM_V, DIM_C}, OUT_MATRIX},
+};
+
+enum {
+    R_LN1_W, R_LN1_B, R_LN2_W, R_LN2_B,
+    R_X_R, R_X_W, R_X_K, R_X_V, R_X_A, R_X_G,
+    R_W0, R_W1, R_W2, R_A0, R_A1, R_A2, R_V0, R_V1, R_V2, R_G1, R_G2,
+    R_K_K, R_K_A, R_R_K, R_RECEPTANCE, R_KEY, R_VALUE, R_OUTPUT, R_LNX_W, R_LNX_B,
+    R_FFN_X_K, R_FFN_KEY, R_FFN_VALUE, R_N_SLOTS
+};
+
+/* In output order; the six lerps become one [C, 6] tensor at R_X_R. */
+static const cv_slot cv_rwkv_slots[R_N_SLOTS] = {
+    {"ln1.weight", "attn_norm.weight", VEC_C},
+    {"ln1.bias", "attn_norm.bias", VEC_C},
+    {"ln2.weight", "attn_norm_2.weight", VEC_C},
+    {"ln2.bias", "attn_norm_2.bias", VEC_C},
+    {"att.x_r", "time_mix_lerp_fused.weight", 3, {DIM_1, DIM_1, DIM_C}, OUT_LERP},
+    {"att.x_w", NULL, 3, {DIM_1, DIM_1, DIM_C}, OUT_LERP},
+    {"att.x_k", NULL, 3, {DIM_1, DIM_1, DIM_C}, OUT_LERP},
+    {"att.x_v", NULL, 3, {DIM_1, DIM_1, DIM_C}, OUT_LERP},
+    {"att.x_a", NULL, 3, {DIM_1, DIM_1, DIM_C}, OUT_LERP},
+    {"att.x_g", NULL, 3, {DIM_1, DIM_1, DIM_C}, OUT_LERP},
+    {"att.w0", "time_mix_w0.weight", MIX_C},
+    {"att.w1", "time_mix_w1.weight", 2, {DIM_C, DIM_DW}, OUT_MATRIX_T},
+    {"att.w2", "time_mix_w2.weight", 2, {DIM_DW, DIM_C}, OUT_MATRIX_T},
+    {"att.a0", "time_mix_a0.weight", MIX_C},
+    {"att.a1", "time_mix_a1.weight", 2, {DIM_C, DIM_DA}, OUT_MATRIX_T},
+    {"att.a2", "time_mix_a2.weight", 2, {DIM_DA, DIM_C}, OUT_MATRIX_T},
+    {"att.v0", "time_mix_v0.weight", MIX_C},
+    {"att.v1", "time_mix_v1.weight", 2, {DIM_C, DIM_DV}, OUT_MATRIX_T},
+    {"att.v2", "time_mix_v2.weight", 2, {DIM_DV, DIM_C}, OUT_MATRIX_T},
+    {"att.g1", "time_mix_g1.weight", 2, {DIM_C, DIM_DG}, OUT_MATRIX_T},
+    {"att.g2", "time_mix_g2.weight", 2, {DIM_DG, DIM_C}, OUT_MATRIX_T},
+    {"att.k_k", "time_mix_k_k.weight", MIX_C},
+    {"att.k_a", "time_mix_k_a.weight", MIX_C},
+    {"att.r_k", "time_mix_r_k.weight", 2, {DIM_H, DIM_64}, OUT_VECTOR},
+    {"att.receptance.weight", "time_mix_receptance.weight", 2, {DIM_C, DIM_C}, OUT_MATRIX},
+    {"att.key.weight", "time_mix_key.weight", 2, {DIM_C, DIM_C}, OUT_MATRIX},
+    {"att.value.weight", "time_mix_value.weight", 2, {DIM_C, DIM_C}, OUT_MATRIX},
+    {"att.output.weight", "time_mix_output.weight", 2, {DIM_C, DIM_C}, OUT_MATRIX},
+    {"att.ln_x.weight", "time_mix_ln.weight", VEC_C},
+    {"att.ln_x.bias", "time_mix_ln.bias", VEC_C},
+    {"ffn.x_k", "channel_mix_lerp_k.weight", MIX_C},
+    {"ffn.key.weight", "channel_mix_key.weight", 2, {DIM_F, DIM_C}, OUT_MATRIX},
+    {"ffn.value.weight", "channel_mix_value.weight", 2, {DIM_C, DIM_F}, OUT_MATRIX},
+};
+
+enum { S_LN1_W, S_LN1_B, S_LN2_W, S_LN2_B, S_Q, S_K, S_V, S_O, S_FFN_X_K, S_FFN_KEY, S_FFN_VALUE, S_N_SLOTS };
+
+static const cv_slot cv_sparse_slots[S_N_SLOTS] = {
+    {"ln1.weight", "attn_norm.weight", VEC_C},
+    {"ln1.bias", "attn_norm.bias", VEC_C},
+    {"ln2.weight", "attn_norm_2.weight", VEC_C},
+    {"ln2.bias", "attn_norm_2.bias", VEC_C},
+    {"att.receptance.weight", "attn_q.weight", 2, {DIM_C, DIM_C}, OUT_MATRIX},
+    {"att.key.weight", "attn_k.weight", 2, {DIM_C, DIM_C}, OUT_MATRIX},
+    {"att.value.weight", "attn_v.weight", 2, {DIM_C, DIM_C}, OUT_MATRIX},
+    {"att.output.weight", "attn_output.weight", 2, {DIM_C, DIM_C}, OUT_MATRIX},
+    {"ffn.x_k", "channel_mix_lerp_k.weight", MIX_C},
+    {"ffn.key.weight", "channel_mix_key.weight", 2, {DIM_F, DIM_C}, OUT_MATRIX},
+    {"ffn.value.weight", "channel_mix_value.weight", 2, {DIM_C, DIM_F}, OUT_MATRIX},
+};
+
+typedef struct {
+    int prefixed;                  /* RWKV-7 names carry "rwkv." (RWKV-X layout) */
+    uint32_t n_rwkv, n_sparse;
+    uint64_t dim[DIM_COUNT];       /* values of C, V, F, ... */
+    int32_t global[G_N_SLOTS];     /* source tensor index, -1 when absent */
+    int32_t *rwkv;                 /* [n_rwkv][R_N_SLOTS] */
+    int32_t *sparse;               /* [n_sparse][S_N_SLOTS] */
+    int32_t *order;                /* n_rwkv + n_sparse: i for RWKV-7 block i, -1-j for sparse j */
+    int dropped_v_first;           /* block 0 had v0/v1/v2, not written */
+} cv_model;
+
+typedef enum { NAME_GLOBAL, NAME_RWKV, NAME_SPARSE } cv_name_kind;
+
+/* "<digits>.<rest>" with no leading zeros and a value below CV_MAX_BLOCKS. */
+static int parse_index(const char *s, uint32_t *idx, const char **rest)
+{
+    uint32_t v = 0;
+    const char *p = s;
+    while (*p >= '0' && *p <= '9') {
+        v = v * 10 + (uint32_t)(*p - '0');
+        if (v >= CV_MAX_BLOCKS)
+            return 0;
+        p++;
+    }
+    if (p == s || *p != '.' || (p - s > 1 && *s == '0'))
+        return 0;
+    *idx = v;
+    *rest = p + 1;
+    return 1;
+}
+
+static int slot_lookup(const cv_slot *slots, int n, const char *name)
+{
+    int i;
+    for (i = 0; i < n; i++)
+        if (strcmp(slots[i].src, name) == 0)
+            return i;
+    return -1;
+}
+
+/* Maps a source name to (kind, block, slot); 0 for an unknown name. */
+static int classify_name(const char *name, int prefixed, cv_name_kind *kind, uint32_t *block, int *slot)
+{
+    const char *rest;
+    if (strncmp(name, "moba.", 5) == 0) {
+        *kind = NAME_SPARSE;
+        if (!parse_index(name + 5, block, &rest))
+            return 0;
+        *slot = slot_lookup(cv_sparse_slots, S_N_SLOTS, rest);
+        return *slot >= 0;
+    }
+    if (prefixed) {
+        if (strncmp(name, "rwkv.", 5) != 0)
+            return 0;
+        name += 5;
+    }
+    *block = 0;
+    *kind = NAME_GLOBAL;
+    *slot = slot_lookup(cv_global_slots, G_N_SLOTS, name);
+    if (*slot >= 0)
+        return 1;
+    *kind = NAME_RWKV;
+    if (strncmp(name, "blocks.", 7) != 0 || !parse_index(name + 7, block, &rest))
+        return 0;
+    *slot = slot_lookup(cv_rwkv_slots, R_N_SLOTS, rest);
+    return *slot >= 0;
+}
+
+static int32_t *model_slot(cv_model *mdl, cv_name_kind kind, uint32_t block, int slot)
+{
+    switch (kind) {
+    case NAME_GLOBAL: return &mdl->global[slot];
+    case NAME_RWKV: return &mdl->rwkv[(size_t)block * R_N_SLOTS + (size_t)slot];
+    default: return &mdl->sparse[(size_t)block * S_N_SLOTS + (size_t)slot];
+    }
+}
+
+/* The name a slot has in the source file, for messages about missing tensors. */
+static void source_name(const cv_model *mdl, cv_name_kind kind, uint32_t block, int slot, char *buf, size_t size)
+{
+    const char *pre = mdl->prefixed ? "rwkv." : "";
+    if (kind == NAME_GLOBAL)
+        snprintf(buf, size, "%s%s", pre, cv_global_slots[slot].src);
+    else if (kind == NAME_RWKV)
+        snprintf(buf, size, "%sblocks.%u.%s", pre, (unsigned)block, cv_rwkv_slots[slot].src);
+    else
+        snprintf(buf, size, "moba.%u.%s", (unsigned)block, cv_sparse_slots[slot].src);
+}
+
+static void model_free(cv_model *mdl)
+{
+    free(mdl->rwkv);
+    free(mdl->sparse);
+    free(mdl->order);
+    memset(mdl, 0, sizeof *mdl);
+}
+
+/* Pass 1: decide the naming scheme and count the blocks. */
+static int model_count_blocks(cv_model *mdl, const cv_src_list *src, cv_err *err)
+{
+    uint32_t i, block;
+    cv_name_kind kind;
+    int slot;
+    for (i = 0; i < src->n; i++)
+        if (strncmp(src->v[i].name, "rwkv.", 5) == 0)
+            mdl->prefixed = 1;
+    for (i = 0; i < src->n; i++) {
+        const char *name = src->v[i].name;
+        if (!classify_name(name, mdl->prefixed, &kind, &block, &slot)) {
+            if (mdl->prefixed && strncmp(name, "rwkv.", 5) != 0 && strncmp(name, "moba.", 5) != 0)
+                return cv_fail(err, "unknown tensor '%s' (this RWKV-X checkpoint names RWKV-7 tensors 'rwkv.*')", name);
+            return cv_fail(err, "unknown tensor '%s'", name);
+        }
+        if (kind == NAME_RWKV && block + 1 > mdl->n_rwkv)
+            mdl->n_rwkv = block + 1;
+        if (kind == NAME_SPARSE && block + 1 > mdl->n_sparse)
+            mdl->n_sparse = block + 1;
+    }
+    return 1;
+}
+
+/* Pass 2: put every tensor in its slot; refuse duplicates. */
+static int model_assign_slots(cv_model *mdl, const cv_src_list *src, cv_err *err)
+{
+    uint32_t i, block;
+    cv_name_kind kind;
+    int slot;
+    mdl->rwkv = malloc(((size_t)mdl->n_rwkv * R_N_SLOTS + 1) * sizeof *mdl->rwkv);
+    mdl->sparse = malloc(((size_t)mdl->n_sparse * S_N_SLOTS + 1) * sizeof *mdl->sparse);
+    if (!mdl->rwkv || !mdl->sparse)
+        return cv_fail(err, "out of memory");
+    for (i = 0; i < G_N_SLOTS; i++)
+        mdl->global[i] = -1;
+    for (i = 0; i < mdl->n_rwkv * R_N_SLOTS; i++)
+        mdl->rwkv[i] = -1;
+    for (i = 0; i < mdl->n_sparse * S_N_SLOTS; i++)
+        mdl->sparse[i] = -1;
+    for (i = 0; i < src->n; i++) {
+        int32_t *p;
+        classify_name(src->v[i].name, mdl->prefixed, &kind, &block, &slot);
+        p = model_slot(mdl, kind, block, slot);
+        if (*p >= 0)
+            return cv_fail(err, "duplicated tensor '%s'", src->v[i].name);
+        *p = (int32_t)i;
+    }
+    return 1;
+}
+
+/* Every slot is required, except v0/v1/v2 of block 0 (it makes v_first). */
+static int model_check_missing(cv_model *mdl, cv_err *err)
+{
+    char name[128];
+    uint32_t b;
+    int s;
+    if (mdl->n_rwkv == 0)
+        return cv_fail(err, "no RWKV-7 blocks found (no '%sblocks.N.*' tensors)", mdl->prefixed ? "rwkv." : "");
+    for (s = 0; s < G_N_SLOTS; s++)
+        if (mdl->global[s] < 0) {
+            source_name(mdl, NAME_GLOBAL, 0, s, name, sizeof name);
+            return cv_fail(err, "missing tensor '%s'", name);
+        }
+    for (b = 0; b < mdl->n_rwkv; b++)
+        for (s = 0; s < R_N_SLOTS; s++) {
+            int optional = b == 0 && (s == R_V0 || s == R_V1 || s == R_V2);
+            if (*model_slot(mdl, NAME_RWKV, b, s) < 0 && !optional) {
+                source_name(mdl, NAME_RWKV, b, s, name, sizeof name);
+                return cv_fail(err, "missing tensor '%s'", name);
+            }
+        }
+    for (b = 0; b < mdl->n_sparse; b++)
+        for (s = 0; s < S_N_SLOTS; s++)
+            if (*model_slot(mdl, NAME_SPARSE, b, s) < 0) {
+                source_name(mdl, NAME_SPARSE, b, s, name, sizeof name);
+                return cv_fail(err, "missing tensor '%s'", name);
+            }
+    return 1;
+}
+
+/* Reads dimension `axis` of a defining tensor that must have `ndim` dims. */
+static int define_dim(cv_model *mdl, const cv_src_list *src, int32_t idx, int ndim, int axis, cv_dim dim, cv_err *err)
+{
+    const cv_src *t = &src->v[idx];
+    char shape[160];
+    if (t->ndim != ndim) {
+        shape_format(shape, sizeof shape, t->shape, t->ndim);
+        return cv_fail(err, "tensor '%s' has shape %s, expected %d dimensions", t->name, shape, ndim);
+    }
+    if (t->shape[axis] == 0 || t->shape[axis] > UINT32_MAX)
+        return cv_fail(err, "tensor '%s': dimension %s = %" PRIu64 " is out of range", t->name, cv_dim_name[dim],
+                       t->shape[axis]);
+    mdl->dim[dim] = t->shape[axis];
+    return 1;
+}
+
+/* C, V from the embedding, F from the first FFN, LoRA ranks from block 0
+ * (Dv from block 1: block 0 has no value-residual LoRA). */
+static int model_define_dims(cv_model *mdl, const cv_src_list *src, cv_err *err)
+{
+    const int32_t *b0 = mdl->rwkv;
+    mdl->dim[DIM_1] = 1;
+    mdl->dim[DIM_64] = 64;
+    if (!define_dim(mdl, src, mdl->global[G_EMB], 2, 0, DIM_V, err) ||
+        !define_dim(mdl, src, mdl->global[G_EMB], 2, 1, DIM_C, err) ||
+        !define_dim(mdl, src, b0[R_FFN_KEY], 2, 0, DIM_F, err) ||
+        !define_dim(mdl, src, b0[R_W1], 2, 1, DIM_DW, err) || !define_dim(mdl, src, b0[R_A1], 2, 1, DIM_DA, err) ||
+        !define_dim(mdl, src, b0[R_G1], 2, 1, DIM_DG, err))
+        return 0;
+    if (mdl->n_rwkv > 1 && !define_dim(mdl, src, mdl->rwkv[R_N_SLOTS + R_V1], 2, 1, DIM_DV, err))
+        return 0;
+    if (mdl->dim[DIM_C] % 64 != 0)
+        return cv_fail(err, "embedding size C = %" PRIu64 " is not a multiple of the head size 64", mdl->dim[DIM_C]);
+    mdl->dim[DIM_H] = mdl->dim[DIM_C] / 64;
+    return 1;
+}
+
+static int check_shape(const cv_model *mdl, const cv_src *t, const cv_slot *slot, cv_err *err)
+{
+    char have[160], want_sym[80] = "(", want_val[160];
+    uint64_t want[3];
+    int i, ok = t->ndim == slot->ndim;
+    for (i = 0; i < slot->ndim; i++) {
+        want[i] = mdl->dim[slot->dim[i]];
+        if (ok && t->shape[i] != want[i])
+            ok = 0;
+    }
+    if (ok)
+        return 1;
+    for (i = 0; i < slot->ndim; i++) {
+        strcat(want_sym, i ? ", " : "");
+        strcat(want_sym, cv_dim_name[slot->dim[i]]);
+    }
+    strcat(want_sym, ")");
+    shape_format(have, sizeof have, t->shape, t->ndim);
+    shape_format(want_val, sizeof want_val, want, slot->ndim);
+    return cv_fail(err, "tensor '%s' has shape %s, expected %s = %s", t->name, have, want_sym, want_val);
+}
+
+static int model_check_shapes(cv_model *mdl, const cv_src_list *src, cv_err *err)
+{
+    uint32_t b;
+    int s;
+    for (s = 0; s < G_N_SLOTS; s++)
+        if (!check_shape(mdl, &src->v[mdl->global[s]], &cv_global_slots[s], err))
+            return 0;
+    for (b = 0; b < mdl->n_rwkv; b++)
+        for (s = 0; s < R_N_SLOTS; s++) {
+            int32_t idx = *model_slot(mdl, NAME_RWKV, b, s);
+            if (b == 0 && (s == R_V0 || s == R_V1 || s == R_V2)) {
+                /* Not needed by block 0 and not written: dropped unchecked. */
+                if (idx >= 0)
+                    mdl->dropped_v_first = 1;
+                continue;
+            }
+            if (!check_shape(mdl, &src->v[idx], &cv_rwkv_slots[s], err))
+                return 0;
+        }
+    for (b = 0; b < mdl->n_sparse; b++)
+        for (s = 0; s < S_N_SLOTS; s++)
+            if (!check_shape(mdl, &src->v[*model_slot(mdl, NAME_SPARSE, b, s)], &cv_sparse_slots[s], err))
+                return 0;
+    return 1;
+}
+
+/* One sparse block after each run of n_rwkv / n_sparse RWKV-7 blocks. */
+static int model_block_order(cv_model *mdl, cv_err *err)
+{
+    uint32_t i, n = 0, interval;
+    mdl->order = malloc(((size_t)mdl->n_rwkv + mdl->n_sparse) * sizeof *mdl->order);
+    if (!mdl->order)
+        return cv_fail(err, "out of memory");
+    if (mdl->n_sparse > 0 && mdl->n_rwkv % mdl->n_sparse != 0)
+        return cv_fail(err,
+                       "%u RWKV-7 blocks cannot be split evenly among %u sparse blocks (n_rwkv %% n_sparse != 0); "
+                       "the block order is undefined",
+                       (unsigned)mdl->n_rwkv, (unsigned)mdl->n_sparse);
+    interval = mdl->n_sparse ? mdl->n_rwkv / mdl->n_sparse : 0;
+    for (i = 0; i < mdl->n_rwkv; i++) {
+        mdl->order[n++] = (int32_t)i;
+        if (interval && (i + 1) % interval == 0)
+            mdl->order[n++] = -1 - (int32_t)((i + 1) / interval - 1);
+    }
+    return 1;
+}
+
+static int model_build(cv_model *mdl, const cv_src_list *src, cv_err *err)
+{
+    memset(mdl, 0, sizeof *mdl);
+    if (src->n == 0)
+        return cv_fail(err, "the checkpoint holds no tensors");
+    return model_count_blocks(mdl, src, err) && model_assign_slots(mdl, src, err) && model_check_missing(mdl, err) &&
+           model_define_dims(mdl, src, err) && model_check_shapes(mdl, src, err) && model_block_order(mdl, err);
+}
+
+/* ========================================================================
+ * 10. Vocabulary
+ *
+ * World vocabulary lines: `ID LITERAL LENGTH`, LITERAL a Python str ('..' or
+ * "..") or bytes (b'..') literal, LENGTH its byte count.  Token texts are
+ * stored as Python's repr(bytes)[2:-1], as llama.cpp stores this vocabulary.
+ * ======================================================================== */
+
+enum { TOKEN_NORMAL = 1, TOKEN_CONTROL = 3, TOKEN_UNUSED = 5 };
+
+typedef struct {
+    char **text;
+    int32_t *type;
+    uint32_t n;
+    uint32_t n_real;        /* tokens before padding */
+    const char *what;       /* for the summary */
+} cv_vocab;
+
+static void vocab_free(cv_vocab *v)
+{
+    uint32_t i;
+    for (i = 0; i < v->n; i++)
+        free(v->text[i]);
+    free(v->text);
+    free(v->type);
+    memset(v, 0, sizeof *v);
+}
+
+/* Python's repr(bytes)[2:-1]: ' delimiters unless the bytes hold ' and no ". */
+static char *py_bytes_repr(const unsigned char *b, size_t n)
+{
+    int has_sq = memchr(b, '\'', n) != NULL, has_dq = memchr(b, '"', n) != NULL;
+    unsigned char quote = has_sq && !has_dq ? '"' : '\'';
+    char *out = malloc(4 * n + 1), *w = out;
+    size_t i;
+    if (!out)
+        return NULL;
+    for (i = 0; i < n; i++) {
+        unsigned char c = b[i];
+        if (c == quote || c == '\\') {
+            *w++ = '\\';
+            *w++ = (char)c;
+        } else if (c == '\t' || c == '\n' || c == '\r') {
+            *w++ = '\\';
+            *w++ = c == '\t' ? 't' : c == '\n' ? 'n' : 'r';
+        } else if (c < 0x20 || c >= 0x7f) {
+            w += sprintf(w, "\\x%02x", (unsigned)c);
+        } else {
+            *w++ = (char)c;
+        }
+    }
+    *w = '\0';
+    return out;
+}
+
+static int hex_value(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* Reads exactly `digits` hex digits. */
+static int hex_run(const char *p, const char *end, int digits, uint32_t *out)
+{
+    uint32_t v = 0;
+    int i;
+    if (end - p < digits)
+        return 0;
+    for (i = 0; i < digits; i++) {
+        int h = hex_value(p[i]);
+        if (h < 0)
+            return 0;
+        v = (v << 4) | (uint32_t)h;
+    }
+    *out = v;
+    return 1;
+}
+
+/* Decodes a Python str or bytes literal s[0..n) into bytes; out has room for
+ * n bytes (no literal decodes to more bytes than it has characters).
+ * Returns NULL or the reason it is not a literal we understand. */
+static const char *py_literal_decode(const char *s, size_t n, unsigned char *out, size_t *out_len)
+{
+    const char *p = s, *end = s + n;
+    int is_bytes = 0;
+    char quote;
+    unsigned char *w = out;
+
+    if (p < end && (*p == 'b' || *p == 'B')) {
+        is_bytes = 1;
+        p++;
+    }
+    if (p >= end || (*p != '\'' && *p != '"'))
+        return "not a quoted Python literal";
+    quote = *p++;
+    if (end - p < 1 || end[-1] != quote)
+        return "literal does not end with its quote";
+    end--;
+    while (p < end) {
+        unsigned char c = (unsigned char)*p++;
+        uint32_t cp;
+        int is_code_point = 0;
+        if (c == (unsigned char)quote)
+            return "unescaped quote inside the literal";
+        if (c != '\\') {
+            if (is_bytes && c >= 0x80)
+                return "non-ASCII character in a bytes literal";
+            *w++ = c;
+            continue;
+        }
+        if (p >= end)
+            return "literal ends with a backslash";
+        c = (unsigned char)*p++;
+        switch (c) {
+        case '\\': case '\'': case '"': cp = c; break;
+        case 'n': cp = '\n'; break;
+        case 't': cp = '\t'; break;
+        case 'r': cp = '\r'; break;
+        case 'a': cp = 7; break;
+        case 'b': cp = 8; break;
+        case 'f': cp = 12; break;
+        case 'v': cp = 11; break;
+        case 'x':
+            if (!hex_run(p, end, 2, &cp))
+                return "bad \\x escape";
+            p += 2;
+            is_code_point = !is_bytes;
+            break;
+        case 'u':
+        case 'U':
+            if (is_bytes) { /* not an escape in a bytes literal */
+                *w++ = '\\';
+                *w++ = c;
+                continue;
+            }
+            if (!hex_run(p, end, c == 'u' ? 4 : 8, &cp))
+                return "bad \\u or \\U escape";
+            p += c == 'u' ? 4 : 8;
+            is_code_point = 1;
+            break;
+        default:
+            if (c >= '0' && c <= '7') {
+                int k;
+                cp = (uint32_t)(c - '0');
+                for (k = 0; k < 2 && p < end && *p >= '0' && *p <= '7'; k++)
+                    cp = cp * 8 + (uint32_t)(*p++ - '0');
+                if (is_bytes && cp > 0xff)
+                    return "octal escape above \\377 in a bytes literal";
+                is_code_point = !is_bytes;
+                break;
+            }
+            /* Python keeps unknown escapes as they are. */
+            *w++ = '\\';
+            *w++ = c;
+            continue;
+        }
+        if (is_code_point) {
+            if (cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+                return "escape is not a valid Unicode scalar value";
+            w += utf8_put(w, cp);
+        } else {
+            *w++ = (unsigned char)cp;
+        }
+    }
+    *out_len = (size_t)(w - out);
+    return NULL;
+}
+
+static int vocab_reserve(cv_vocab *v, uint32_t n, cv_err *err)
+{
+    v->text = calloc(n ? n : 1, sizeof *v->text);
+    v->type = calloc(n ? n : 1, sizeof *v->type);
+    if (!v->text || !v->type)
+        return cv_fail(err, "out of memory");
+    return 1;
+}
+
+static int vocab_push(cv_vocab *v, char *text, int32_t type, cv_err *err)
+{
+    if (!text)
+        return cv_fail(err, "out of memory");
+    v->text[v->n] = text;
+    v->type[v->n++] = type;
+    return 1;
+}
+
+/* "[PADn]" tokens, n = the token id as llama.cpp writes them, up to V. */
+static int vocab_pad(cv_vocab *v, uint32_t n_vocab, cv_err *err)
+{
+    char buf[32];
+    v->n_real = v->n;
+    while (v->n < n_vocab) {
+        snprintf(buf, sizeof buf, "[PAD%u]", (unsigned)v->n);
+        if (!vocab_push(v, cv_strndup(buf, strlen(buf)), TOKEN_UNUSED, err))
+            return 0;
+    }
+    return 1;
+}
+
+static int vocab_bytes(cv_vocab *v, uint32_t n_vocab, cv_err *err)
+{
+    uint32_t i;
+    memset(v, 0, sizeof *v);
+    v->what = "256 single bytes";
+    if (n_vocab < 256)
+        return cv_fail(err, "--vocab bytes needs vocab_size >= 256, but the model has %u", (unsigned)n_vocab);
+    if (!vocab_reserve(v, n_vocab, err))
+        return 0;
+    for (i = 0; i < 256; i++) {
+        unsigned char b = (unsigned char)i;
+        if (!vocab_push(v, py_bytes_repr(&b, 1), TOKEN_NORMAL, err))
+            return 0;
+    }
+    return vocab_pad(v, n_vocab, err);
+}
+
+/* Parses one `ID LITERAL LENGTH` line into its token bytes. */
+static int vocab_parse_line(const char *line, size_t len, const char *path, uint32_t line_no, uint32_t expect_id,
+                            unsigned char *bytes, size_t *n_bytes, cv_err *err)
+{
+    const char *first_space = memchr(line, ' ', len), *last_space = line + len, *why;
+    uint64_t id = 0, length = 0;
+    const char *p;
+
+    while (last_space > line && last_space[-1] != ' ')
+        last_space--;
+    if (!first_space || last_space <= first_space + 1)
+        return cv_fail(err, "%s line %u: expected 'ID LITERAL LENGTH'", path, (unsigned)line_no);
+    last_space--; /* points at the space itself */
+    for (p = line; p < first_space; p++) {
+        if (*p < '0' || *p > '9' || id > UINT32_MAX)
+            return cv_fail(err, "%s line %u: bad token id", path, (unsigned)line_no);
+        id = id * 10 + (uint64_t)(*p - '0');
+    }
+    for (p = last_space + 1; p < line + len; p++) {
+        if (*p < '0' || *p > '9' || length > UINT32_MAX)
+            return cv_fail(err, "%s line %u: bad length field", path, (unsigned)line_no);
+        length = length * 10 + (uint64_t)(*p - '0');
+    }
+    if (p == last_space + 1)
+        return cv_fail(err, "%s line %u: missing length field", path, (unsigned)line_no);
+    if (id != expect_id)
+        return cv_fail(err, "%s line %u: token id %" PRIu64 ", expected %u (ids must be 1, 2, 3, ...)", path,
+                       (unsigned)line_no, id, (unsigned)expect_id);
+    why = py_literal_decode(first_space + 1, (size_t)(last_space - first_space - 1), bytes, n_bytes);
+    if (why)
+        return cv_fail(err, "%s line %u: %s", path, (unsigned)line_no, why);
+    if (*n_bytes != length)
+        return cv_fail(err, "%s line %u: token %u has %lu bytes but its length field says %" PRIu64, path,
+                       (unsigned)line_no, (unsigned)id, (unsigned long)*n_bytes, length);
+    return 1;
+}
+
+static int vocab_world(cv_vocab *v, const char *path, uint32_t n_vocab, cv_err *err)
+{
+    cv_input in;
+    unsigned char *text = NULL, *bytes = NULL;
+    uint64_t pos = 0, n_lines = 0, i;
+    uint32_t line_no = 0;
+    int ok = 0;
+
+    memset(v, 0, sizeof *v);
+    v->what = "RWKV World";
+    if (!input_open(&in, path, err))
+        goto done;
+    if (in.size > CV_MAX_VOCAB_FILE) {
+        cv_fail(err, "vocabulary file '%s' is too large (%" PRIu64 " bytes)", path, in.size);
+        goto done;
+    }
+    text = input_read_alloc(&in, 0, in.size, err);
+    bytes = malloc((size_t)in.size + 1);
+    if (!text || !bytes) {
+        cv_fail(err, "out of memory");
+        goto done;
+    }
+    for (i = 0; i < in.size; i++)
+        n_lines += text[i] == '\n';
+    if (in.size > 0 && text[in.size - 1] != '\n')
+        n_lines++;
+    if (n_lines + 1 > n_vocab) {
+        cv_fail(err, "vocabulary '%s' has %" PRIu64 " tokens (with token 0) but the model's vocab_size is %u", path,
+                n_lines + 1, (unsigned)n_vocab);
+        goto done;
+    }
+    if (!vocab_reserve(v, n_vocab, err) || !vocab_push(v, cv_strndup("<s>", 3), TOKEN_CONTROL, err))
+        goto done;
+    while (pos < in.size) {
+        const char *line = (const char *)text + pos;
+        const char *nl = memchr(line, '\n', (size_t)(in.size - pos));
+        size_t len = nl ? (size_t)(nl - line) : (size_t)(in.size - pos), n_bytes = 0;
+        pos += len + (nl != NULL);
+        line_no++;
+        if (len > 0 && line[len - 1] == '\r')
+            len--;
+        if (!vocab_parse_line(line, len, path, line_no, line_no, bytes, &n_bytes, err) ||
+            !vocab_push(v, py_bytes_repr(bytes, n_bytes), TOKEN_NORMAL, err))
+            goto done;
+    }
+    if (line_no == 0) {
+        cv_fail(err, "vocabulary '%s' is empty", path);
+        goto done;
+    }
+    ok = vocab_pad(v, n_vocab, err);
+done:
+    free(text);
+    free(bytes);
+    input_close(&in);
+    return ok;
+}
+
+/* ========================================================================
+ * 11. Output plan and GGUF writer
+ * ======================================================================== */
+
+typedef struct {
+    char name[64];
+    uint32_t n_dims;
+    uint64_t ne[2];
+    int type;
+    int n_parts;
+    int32_t part[6];      /* source tensors, concatenated in this order */
+    int transpose;        /* write the (rows, cols) source as (cols, rows) */
+    uint64_t n_elems, n_bytes, offset;
+} cv_out;
+
+typedef struct {
+    cv_out *v;
+    uint32_t n, cap;
+    int weight_type;
+    uint32_t n_fallback;  /* Q8_0 matrices written as F16 */
+    uint64_t data_bytes;  /* padded sum */
+} cv_plan;
+
+static int plan_add(cv_plan *plan, const cv_src_list *src, const char *name, cv_out_kind kind, const int32_t *parts,
+                    int n_parts, cv_err *err)
+{
+    cv_out *o;
+    const cv_src *t0 = &src->v[parts[0]];
+    void *p = cv_grow(plan->v, &plan->cap, plan->n + 1, sizeof *plan->v);
+    if (!p)
+        return cv_fail(err, "out of memory");
+    plan->v = p;
+    o = &plan->v[plan->n++];
+    memset(o, 0, sizeof *o);
+    snprintf(o->name, sizeof o->name, "%s", name);
+    memcpy(o->part, parts, (size_t)n_parts * sizeof *parts);
+    o->n_parts = n_parts;
+    o->n_elems = t0->n_elems * (uint64_t)n_parts;
+    switch (kind) {
+    case OUT_VECTOR:
+        o->n_dims = 1;
+        o->ne[0] = o->n_elems;
+        o->type = GGML_F32;
+        break;
+    case OUT_LERP: /* six (1,1,C) rows -> [C, 6]; F32 like every vector (docs/FORMAT.md) */
+        o->n_dims = 2;
+        o->ne[0] = t0->n_elems;
+        o->ne[1] = (uint64_t)n_parts;
+        o->type = GGML_F32;
+        break;
+    case OUT_MATRIX: /* (rows, cols) -> ne [cols, rows] */
+    case OUT_MATRIX_T: /* transposed: ne [rows, cols] */
+        o->n_dims = 2;
+        o->transpose = kind == OUT_MATRIX_T;
+        o->ne[0] = o->transpose ? t0->shape[0] : t0->shape[1];
+        o->ne[1] = o->transpose ? t0->shape[1] : t0->shape[0];
+        o->type = plan->weight_type;
+        break;
+    }
+    if (o->type == GGML_Q8_0 && o->ne[0] % Q8_0_BLOCK != 0) {
+        o->type = GGML_F16;
+        plan->n_fallback++;
+    }
+    o->n_bytes = ggml_bytes(o->type, o->n_elems);
+    o->offset = plan->data_bytes;
+    plan->data_bytes += cv_align_up(o->n_bytes, CV_ALIGN);
+    return 1;
+}
+
+static int plan_rwkv_block(cv_plan *plan, const cv_model *mdl, const cv_src_list *src, uint32_t b, cv_err *err)
+{
+    const int32_t *slots = mdl->rwkv + (size_t)b * R_N_SLOTS;
+    char name[64];
+    int s;
+    for (s = 0; s < R_N_SLOTS; s++) {
+        const cv_slot *slot = &cv_rwkv_slots[s];
+        if (!slot->dst || (b == 0 && (s == R_V0 || s == R_V1 || s == R_V2)))
+            continue;
+        snprintf(name, sizeof name, "blk.%u.%s", (unsigned)b, slot->dst);
+        if (!plan_add(plan, src, name, slot->out, &slots[s], slot->out == OUT_LERP ? 6 : 1, err))
+            return 0;
+    }
+    return 1;
+}
+
+static int plan_sparse_block(cv_plan *plan, const cv_model *mdl, const cv_src_list *src, uint32_t j, cv_err *err)
+{
+    const int32_t *slots = mdl->sparse + (size_t)j * S_N_SLOTS;
+    char name[64];
+    int s;
+    for (s = 0; s < S_N_SLOTS; s++) {
+        snprintf(name, sizeof name, "sparse.%u.%s", (unsigned)j, cv_sparse_slots[s].dst);
+        if (!plan_add(plan, src, name, cv_sparse_slots[s].out, &slots[s], 1, err))
+            return 0;
+    }
+    return 1;
+}
+
+/* Tensors in execution order: embedding, blocks as they run, head. */
+static int plan_build(cv_plan *plan, const cv_model *mdl, const cv_src_list *src, cv_err *err)
+{
+    uint32_t i;
+    int s;
+    for (s = G_EMB; s <= G_LN0_B; s++)
+        if (!plan_add(plan, src, cv_global_slots[s].dst, cv_global_slots[s].out, &mdl->global[s], 1, err))
+            return 0;
+    for (i = 0; i < mdl->n_rwkv + mdl->n_sparse; i++) {
+        int32_t id = mdl->order[i];
+        if (!(id >= 0 ? plan_rwkv_block(plan, mdl, src, (uint32_t)id, err)
+                      : plan_sparse_block(plan, mdl, src, (uint32_t)(-1 - id), err)))
+            return 0;
+    }
+    for (s = G_LN_OUT_W; s <= G_HEAD; s++)
+        if (!plan_add(plan, src, cv_global_slots[s].dst, cv_global_slots[s].out, &mdl->global[s], 1, err))
+            return 0;
+    return 1;
+}
+
+/* --- the header is assembled in memory, then written in one go --- */
+
+enum {
+    GGUF_U32 = 4, GGUF_I32 = 5, GGUF_F32 = 6, GGUF_STRING = 8, GGUF_ARRAY = 9
+};
+
+typedef struct {
+    unsigned char *p;
+    size_t n, cap;
+    int oom;
+    uint64_t n_kv;
+} cv_buf;
+
+static void buf_put(cv_buf *b, const void *src, size_t n)
+{
+    if (b->oom)
+        return;
+    if (b->n + n > b->cap) {
+        size_t cap = b->cap ? b->cap : 4096;
+        unsigned char *q;
+        while (cap < b->n + n)
+            cap *= 2;
+        q = realloc(b->p, cap);
+        if (!q) {
+            b->oom = 1;
+            return;
+        }
+        b->p = q;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->n, src, n);
+    b->n += n;
+}
+
+static void buf_u32(cv_buf *b, uint32_t v)
+{
+    unsigned char t[4];
+    put32(t, v);
+    buf_put(b, t, 4);
+}
+
+static void buf_u64(cv_buf *b, uint64_t v)
+{
+    buf_u32(b, (uint32_t)v);
+    buf_u32(b, (uint32_t)(v >> 32));
+}
+
+static void buf_str(cv_buf *b, const char *s)
+{
+    size_t n = strlen(s);
+    buf_u64(b, n);
+    buf_put(b, s, n);
+}
+
+static void kv_key(cv_buf *b, const char *key, uint32_t type)
+{
+    buf_str(b, key);
+    buf_u32(b, type);
+    b->n_kv++;
+}
+
+static void kv_u32(cv_buf *b, const char *key, uint32_t v)
+{
+    kv_key(b, key, GGUF_U32);
+    buf_u32(b, v);
+}
+
+static void kv_f32(cv_buf *b, const char *key, float v)
+{
+    kv_key(b, key, GGUF_F32);
+    buf_u32(b, f32_bits(v));
+}
+
+static void kv_str(cv_buf *b, const char *key, const char *v)
+{
+    kv_key(b, key, GGUF_STRING);
+    buf_str(b, v);
+}
+
+static void kv_i32_array(cv_buf *b, const char *key, const int32_t *v, uint32_t n)
+{
+    uint32_t i;
+    kv_key(b, key, GGUF_ARRAY);
+    buf_u32(b, GGUF_I32);
+    buf_u64(b, n);
+    for (i = 0; i < n; i++)
+        buf_u32(b, (uint32_t)v[i]);
+}
+
+static void kv_str_array(cv_buf *b, const char *key, char *const *v, uint32_t n)
+{
+    uint32_t i;
+    kv_key(b, key, GGUF_ARRAY);
+    buf_u32(b, GGUF_STRING);
+    buf_u64(b, n);
+    for (i = 0; i < n; i++)
+        buf_str(b, v[i]);
+}
+
+typedef struct {
+    const char *name;           /* general.name */
+    uint32_t chunk_size, topk;
+} cv_options_meta;
+
+/* Metadata, exactly the keys and types of docs/FORMAT.md, in its order. */
+static void gguf_metadata(cv_buf *b, const cv_model *mdl, const cv_vocab *vocab, const cv_options_meta *meta)
+{
+    kv_str(b, "general.architecture", "rwkvx");
+    kv_str(b, "general.name", meta->name);
+    kv_u32(b, "general.alignment", CV_ALIGN);
+    kv_u32(b, "rwkvx.embedding_length", (uint32_t)mdl->dim[DIM_C]);
+    kv_u32(b, "rwkvx.vocab_size", (uint32_t)mdl->dim[DIM_V]);
+    kv_u32(b, "rwkvx.feed_forward_length", (uint32_t)mdl->dim[DIM_F]);
+    kv_u32(b, "rwkvx.wkv.head_size", 64);
+    kv_u32(b, "rwkvx.block_count", mdl->n_rwkv);
+    kv_u32(b, "rwkvx.sparse_block_count", mdl->n_sparse);
+    kv_i32_array(b, "rwkvx.block_order", mdl->order, mdl->n_rwkv + mdl->n_sparse);
+    kv_f32(b, "rwkvx.attention.layer_norm_epsilon", 1e-5f);
+    kv_f32(b, "rwkvx.attention.group_norm_epsilon", 64e-5f);
+    kv_u32(b, "rwkvx.attention.decay_lora_rank", (uint32_t)mdl->dim[DIM_DW]);
+    kv_u32(b, "rwkvx.attention.iclr_lora_rank", (uint32_t)mdl->dim[DIM_DA]);
+    kv_u32(b, "rwkvx.attention.value_residual_mix_lora_rank", (uint32_t)mdl->dim[DIM_DV]);
+    kv_u32(b, "rwkvx.attention.gate_lora_rank", (uint32_t)mdl->dim[DIM_DG]);
+    kv_u32(b, "rwkvx.sparse.chunk_size", meta->chunk_size);
+    kv_u32(b, "rwkvx.sparse.topk", meta->topk);
+    if (vocab->n > 0) {
+        kv_str(b, "tokenizer.ggml.model", "rwkv");
+        kv_str_array(b, "tokenizer.ggml.tokens", vocab->text, vocab->n);
+        kv_key(b, "tokenizer.ggml.token_type", GGUF_ARRAY);
+        buf_u32(b, GGUF_I32);
+        buf_u64(b, vocab->n);
+        {
+            uint32_t i;
+            for (i = 0; i < vocab->n; i++)
+                buf_u32(b, (uint32_t)vocab->type[i]);
+        }
+    }
+}
+
+static void gguf_tensor_infos(cv_buf *b, const cv_plan *plan)
+{
+    uint32_t i, d;
+    for (i = 0; i < plan->n; i++) {
+        const cv_out *o = &plan->v[i];
+        buf_str(b, o->name);
+        buf_u32(b, o->n_dims);
+        for (d = 0; d < o->n_dims; d++)
+            buf_u64(b, o->ne[d]);
+        buf_u32(b, (uint32_t)o->type);
+        buf_u64(b, o->offset);
+    }
+}
+
+/* --- the file itself: a sticky-error writer --- */
+
+typedef struct {
+    FILE *fp;
+    const char *path;
+    uint64_t pos;
+    int failed;
+} cv_writer;
+
+static void w_put(cv_writer *w, const void *p, size_t n)
+{
+    if (w->failed || n == 0)
+        return;
+    if (fwrite(p, 1, n, w->fp) != n)
+        w->failed = errno ? errno : EIO;
+    w->pos += n;
+}
+
+static void w_pad(cv_writer *w)
+{
+    static const unsigned char zeros[CV_ALIGN];
+    w_put(w, zeros, (size_t)(cv_align_up(w->pos, CV_ALIGN) - w->pos));
+}
+
+/* Builds one output tensor as f32: parts concatenated, transposed if asked. */
+static int tensor_gather_f32(cv_input *in, const cv_src_list *src, const cv_out *o, float *dst, cv_err *err)
+{
+    int k;
+    float *tmp = NULL;
+    unsigned char *raw = NULL;
+    uint64_t at = 0;
+    for (k = 0; k < o->n_parts; k++) {
+        const cv_src *t = &src->v[o->part[k]];
+        uint64_t n_bytes = t->n_elems * cv_dtype_size(t->dtype);
+        const unsigned char *bytes;
+        if (in->map && input_has(in, t->offset, n_bytes)) {
+            bytes = in->map + t->offset;
+        } else {
+            raw = input_read_alloc(in, t->offset, n_bytes, err);
+            if (!raw)
+                return 0;
+            bytes = raw;
+        }
+        src_to_f32(t->dtype, bytes, t->n_elems, dst + at);
+        free(raw);
+        raw = NULL;
+        at += t->n_elems;
+    }
+    if (o->transpose) {
+        const cv_src *t = &src->v[o->part[0]];
+        uint64_t rows = t->shape[0], cols = t->shape[1], r, c;
+        tmp = cv_malloc(o->n_elems * sizeof *tmp, err);
+        if (!tmp)
+            return 0;
+        memcpy(tmp, dst, (size_t)o->n_elems * sizeof *tmp);
+        for (r = 0; r < rows; r++)
+            for (c = 0; c < cols; c++)
+                dst[c * rows + r] = tmp[r * cols + c];
+        free(tmp);
+    }
+    return 1;
+}
+
+static int tensor_write(cv_writer *w, cv_input *in, const cv_src_list *src, const cv_out *o, cv_err *err)
+{
+    enum { PIECE = 1 << 16 }; /* elements encoded at a time: a multiple of 32 */
+    float *x = cv_malloc(o->n_elems * sizeof *x, err);
+    unsigned char *piece = cv_malloc(PIECE * 4, err);
+    uint64_t i;
+    int ok = 0;
+    if (!x || !piece || !tensor_gather_f32(in, src, o, x, err))
+        goto done;
+    if (o->type == GGML_Q8_0)
+        for (i = 0; i < o->n_elems; i++)
+            if (!isfinite(x[i])) {
+                cv_fail(err, "tensor '%s' holds a non-finite value, which Q8_0 cannot store", o->name);
+                goto done;
+            }
+    for (i = 0; i < o->n_elems; i += PIECE) {
+        uint64_t n = o->n_elems - i < PIECE ? o->n_elems - i : PIECE;
+        encode_f32(o->type, x + i, n, piece);
+        w_put(w, piece, (size_t)ggml_bytes(o->type, n));
+    }
+    w_pad(w);
+    ok = 1;
+done:
+    free(x);
+    free(piece);
+    return ok;
+}
+
+/* Writes the whole file; returns its size through *size. */
+static int gguf_write(const char *path, cv_input *in, const cv_src_list *src, const cv_model *mdl,
+                      const cv_plan *plan, const cv_vocab *vocab, const cv_options_meta *meta, uint64_t *size,
+                      cv_err *err)
+{
+    cv_buf head;
+    cv_writer w;
+    unsigned char fixed[24];
+    uint64_t data_start;
+    uint32_t i;
+    int ok = 0;
+
+    memset(&head, 0, sizeof head);
+    memset(&w, 0, sizeof w);
+    gguf_metadata(&head, mdl, vocab, meta);
+    gguf_tensor_infos(&head, plan);
+    if (head.oom) {
+        free(head.p);
+        return cv_fail(err, "out of memory");
+    }
+    w.path = path;
+    w.fp = fopen(path, "wb");
+    if (!w.fp) {
+        free(head.p);
+        return cv_fail(err, "cannot create '%s': %s", path, strerror(errno));
+    }
+    memcpy(fixed, "GGUF", 4);
+    put32(fixed + 4, 3);
+    put32(fixed + 8, plan->n);
+    put32(fixed + 12, 0);
+    put32(fixed + 16, (uint32_t)head.n_kv);
+    put32(fixed + 20, (uint32_t)(head.n_kv >> 32));
+    w_put(&w, fixed, sizeof fixed);
+    w_put(&w, head.p, head.n);
+    w_pad(&w);
+    data_start = w.pos;
+    for (i = 0; i < plan->n && !w.failed; i++) {
+        if (w.pos != data_start + plan->v[i].offset) {
+            cv_fail(err, "internal error: tensor '%s' lands at the wrong offset", plan->v[i].name);
+            goto done;
+        }
+        if (!tensor_write(&w, in, src, &plan->v[i], err))
+            goto done;
+    }
+    if (!w.failed && fflush(w.fp) != 0)
+        w.failed = errno ? errno : EIO;
+    if (w.failed) {
+        cv_fail(err, "cannot write '%s': %s", path, strerror(w.failed));
+        goto done;
+    }
+    *size = w.pos;
+    ok = 1;
+done:
+    if (fclose(w.fp) != 0 && ok) {
+        ok = cv_fail(err, "cannot write '%s': %s", path, strerror(errno));
+    }
+    free(head.p);
+    return ok;
+}
+
+/* ========================================================================
+ * 12. Command line, summary, main
+ * ======================================================================== */
+
+typedef struct {
+    const char *in_path, *out_path, *vocab;
+    int weight_type;
+    uint32_t chunk_size, topk;
+} cv_options;
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: rwkvx-convert IN OUT.gguf [--type f32|f16|bf16|q8_0] [--chunk-size B]\n"
+            "                     [--chunk-topk K] [--vocab VOCAB.txt|bytes]\n"
+            "\n"
+            "Converts an RWKV-7 or RWKV-X checkpoint (PyTorch .pth or .safetensors,\n"
+            "recognised by content) into an rwkvx GGUF model file.\n"
+            "\n"
+            "  --type T         matrix type: f32, f16 (default), bf16 or q8_0\n"
+            "                   (vectors and the fused time-mix lerp are always f32)\n"
+            "  --chunk-size B   sparse attention chunk size stored in the file (default 2048)\n"
+            "  --chunk-topk K   chunks each query attends to, its own included (default 3)\n"
+            "  --vocab FILE     embed an RWKV World vocabulary (rwkv_vocab_v20230424.txt)\n"
+            "  --vocab bytes    embed a 256-token byte vocabulary (token id = byte)\n"
+            "  -h, --help       show this help\n");
+}
+
+static int parse_u32(const char *s, uint32_t min, uint32_t *out)
+{
+    uint64_t v = 0;
+    const char *p;
+    if (!*s)
+        return 0;
+    for (p = s; *p; p++) {
+        if (*p < '0' || *p > '9')
+            return 0;
+        v = v * 10 + (uint64_t)(*p - '0');
+        if (v > UINT32_MAX)
+            return 0;
+    }
+    if (v < min)
+        return 0;
+    *out = (uint32_t)v;
+    return 1;
+}
+
+/* Returns 1 to run, 0 on error, -1 when help was printed. */
+static int parse_args(int argc, char **argv, cv_options *opt, cv_err *err)
+{
+    int i, n_pos = 0;
+    memset(opt, 0, sizeof *opt);
+    opt->weight_type = GGML_F16;
+    opt->chunk_size = 2048;
+    opt->topk = 3;
+    for (i = 1; i < argc; i++) {
+        const char *a = argv[i], *val = NULL, *eq;
+        char opt_name[32];
+        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0)
+            return -1;
+        if (strncmp(a, "--", 2) != 0 || a[2] == '\0') {
+            if (a[0] == '-' && a[1] != '\0')
+                return cv_fail(err, "unknown option '%s' (see --help)", a);
+            if (n_pos == 0)
+                opt->in_path = a;
+            else if (n_pos == 1)
+                opt->out_path = a;
+            else
+                return cv_fail(err, "unexpected argument '%s' (see --help)", a);
+            n_pos++;
+            continue;
+        }
+        eq = strchr(a, '=');
+        snprintf(opt_name, sizeof opt_name, "%.*s", (int)(eq ? eq - a : (long)strlen(a)), a);
+        if (strcmp(opt_name, "--type") != 0 && strcmp(opt_name, "--chunk-size") != 0 &&
+            strcmp(opt_name, "--chunk-topk") != 0 && strcmp(opt_name, "--vocab") != 0)
+            return cv_fail(err, "unknown option '%s' (see --help)", a);
+        if (eq)
+            val = eq + 1;
+        else if (i + 1 < argc)
+            val = argv[++i];
+        else
+            return cv_fail(err, "option '%s' needs a value", opt_name);
+        if (strcmp(opt_name, "--type") == 0) {
+            if (strcmp(val, "f32") == 0)
+                opt->weight_type = GGML_F32;
+            else if (strcmp(val, "f16") == 0)
+                opt->weight_type = GGML_F16;
+            else if (strcmp(val, "bf16") == 0)
+                opt->weight_type = GGML_BF16;
+            else if (strcmp(val, "q8_0") == 0)
+                opt->weight_type = GGML_Q8_0;
+            else
+                return cv_fail(err, "--type must be f32, f16, bf16 or q8_0, not '%s'", val);
+        } else if (strcmp(opt_name, "--chunk-size") == 0) {
+            if (!parse_u32(val, 1, &opt->chunk_size))
+                return cv_fail(err, "--chunk-size must be an integer from 1 to 4294967295, not '%s'", val);
+        } else if (strcmp(opt_name, "--chunk-topk") == 0) {
+            if (!parse_u32(val, 1, &opt->topk))
+                return cv_fail(err, "--chunk-topk must be an integer from 1 to 4294967295, not '%s'", val);
+        } else {
+            if (!*val)
+                return cv_fail(err, "--vocab needs a file name or 'bytes'");
+            opt->vocab = val;
+        }
+    }
+    if (n_pos != 2)
+        return cv_fail(err, "expected IN and OUT.gguf (see --help)");
+    return 1;
+}
+
+/* Detects the input format by content and reads its tensor list. */
+static int read_checkpoint(cv_input *in, cv_src_list *src, cv_err *err)
+{
+    unsigned char head[9] = {0};
+    uint64_t n = in->size < 9 ? in->size : 9;
+    if (!input_read(in, 0, head, n, err))
+        return 0;
+    if (n >= 4 && memcmp(head, "PK\x03\x04", 4) == 0)
+        return pth_read(in, src, err);
+    if (n >= 2 && head[0] == 0x80 && head[1] <= 5)
+        return cv_fail(err, "'%s' is a bare pickle (legacy torch.save format); re-save it with a current torch.save",
+                       in->path);
+    if (n == 9 && head[8] == '{')
+        return st_read(in, src, err);
+    return cv_fail(err, "'%s' is neither a PyTorch .pth (ZIP) nor a safetensors file", in->path);
+}
+
+/* A model-file name for general.name: the input's base name, less extension. */
+static void model_name(const char *path, char *buf, size_t size)
+{
+    const char *base = cv_basename(path), *dot = strrchr(base, '.');
+    size_t n = dot && dot != base ? (size_t)(dot - base) : strlen(base);
+    snprintf(buf, size, "%.*s", (int)(n < size ? n : size - 1), base);
+}
+
+static void print_summary(const cv_options *opt, const cv_src_list *src, const cv_model *mdl, const cv_plan *plan,
+                          const cv_vocab *vocab, uint64_t out_bytes)
+{
+    uint64_t n_params = 0, line = 0;
+    uint32_t i, dtype_count[3] = {0, 0, 0};
+    int first = 1;
+
+    for (i = 0; i < plan->n; i++)
+        n_params += plan->v[i].n_elems;
+    for (i = 0; i < src->n; i++)
+        dtype_count[src->v[i].dtype]++;
+    printf("input:        %s (%s, %u tensors:", opt->in_path, src->format, (unsigned)src->n);
+    for (i = 0; i < 3; i++)
+        if (dtype_count[i])
+            printf(" %u %s", (unsigned)dtype_count[i], cv_dtype_name[i]);
+    printf(")\n");
+    if (mdl->n_sparse)
+        printf("layout:       RWKV-X, %u RWKV-7 block%s + %u sparse block%s (one after every %u)\n",
+               (unsigned)mdl->n_rwkv, mdl->n_rwkv == 1 ? "" : "s", (unsigned)mdl->n_sparse,
+               mdl->n_sparse == 1 ? "" : "s", (unsigned)(mdl->n_rwkv / mdl->n_sparse));
+    else
+        printf("layout:       %s, %u RWKV-7 block%s, no sparse blocks\n", mdl->prefixed ? "RWKV-X" : "RWKV-7",
+               (unsigned)mdl->n_rwkv, mdl->n_rwkv == 1 ? "" : "s");
+    printf("order:       ");
+    for (i = 0; i < mdl->n_rwkv + mdl->n_sparse; i++) {
+        char item[16];
+        int32_t id = mdl->order[i];
+        int len = snprintf(item, sizeof item, " %c%d", id >= 0 ? 'r' : 's', id >= 0 ? id : -1 - id);
+        if (line + (uint64_t)len > 64 && !first) {
+            printf("\n             ");
+            line = 0;
+        }
+        printf("%s", item);
+        line += (uint64_t)len;
+        first = 0;
+    }
+    printf("\n");
+    printf("dimensions:   C=%" PRIu64 " H=%" PRIu64 " (head size 64) F=%" PRIu64 " V=%" PRIu64 "\n",
+           mdl->dim[DIM_C], mdl->dim[DIM_H], mdl->dim[DIM_F], mdl->dim[DIM_V]);
+    printf("LoRA ranks:   decay %" PRIu64 ", iclr %" PRIu64 ", value %" PRIu64 ", gate %" PRIu64 "%s\n",
+           mdl->dim[DIM_DW], mdl->dim[DIM_DA], mdl->dim[DIM_DV], mdl->dim[DIM_DG],
+           mdl->dropped_v_first ? " (block 0 v0/v1/v2 dropped)" : "");
+    printf("sparse:       chunk size %u, top-k %u\n", (unsigned)opt->chunk_size, (unsigned)opt->topk);
+    printf("parameters:   %" PRIu64 "\n", n_params);
+    printf("weights:      %s matrices, f32 vectors and lerps", ggml_type_name(plan->weight_type));
+    if (plan->n_fallback)
+        printf(" (%u matrices with rows not a multiple of 32 stored as f16)", (unsigned)plan->n_fallback);
+    printf("\n");
+    if (vocab->n)
+        printf("vocabulary:   %s, %u tokens (+%u padding up to V)\n", vocab->what, (unsigned)vocab->n_real,
+               (unsigned)(vocab->n - vocab->n_real));
+    else
+        printf("vocabulary:   none\n");
+    printf("output:       %s, %u tensors, %" PRIu64 " bytes\n", opt->out_path, (unsigned)plan->n, out_bytes);
+}
+
+int main(int argc, char **argv)
+{
+    cv_err err;
+    cv_options opt;
+    cv_input in;
+    cv_src_list src;
+    cv_model mdl;
+    cv_plan plan;
+    cv_vocab vocab;
+    cv_options_meta meta;
+    char name[256], *tmp_path = NULL;
+    uint64_t out_bytes = 0;
+    int rc, ok = 0, tmp_created = 0;
+
+    memset(&err, 0, sizeof err);
+    memset(&in, 0, sizeof in);
+    memset(&src, 0, sizeof src);
+    memset(&mdl, 0, sizeof mdl);
+    memset(&plan, 0, sizeof plan);
+    memset(&vocab, 0, sizeof vocab);
+
+    rc = parse_args(argc, argv, &opt, &err);
+    if (rc < 0) {
+        usage(stdout);
+        return 0;
+    }
+    if (rc == 0)
+        goto done;
+    if (!input_open(&in, opt.in_path, &err) || !read_checkpoint(&in, &src, &err) || !model_build(&mdl, &src, &err))
+        goto done;
+    if (opt.vocab && !(strcmp(opt.vocab, "bytes") == 0 ? vocab_bytes(&vocab, (uint32_t)mdl.dim[DIM_V], &err)
+                                                       : vocab_world(&vocab, opt.vocab, (uint32_t)mdl.dim[DIM_V], &err)))
+        goto done;
+    plan.weight_type = opt.weight_type;
+    if (!plan_build(&plan, &mdl, &src, &err))
+        goto done;
+
+    model_name(opt.in_path, name, sizeof name);
+    meta.name = name;
+    meta.chunk_size = opt.chunk_size;
+    meta.topk = opt.topk;
+    tmp_path = malloc(strlen(opt.out_path) + 5);
+    if (!tmp_path) {
+        cv_fail(&err, "out of memory");
+        goto done;
+    }
+    sprintf(tmp_path, "%s.tmp", opt.out_path);
+    tmp_created = 1;
+    if (!gguf_write(tmp_path, &in, &src, &mdl, &plan, &vocab, &meta, &out_bytes, &err))
+        goto done;
+    if (rename(tmp_path, opt.out_path) != 0) {
+        cv_fail(&err, "cannot rename '%s' to '%s': %s", tmp_path, opt.out_path, strerror(errno));
+        goto done;
+    }
+    tmp_created = 0;
+    print_summary(&opt, &src, &mdl, &plan, &vocab, out_bytes);
+    ok = 1;
+done:
+    if (tmp_created)
+        remove(tmp_path);
+    if (!ok)
+        fprintf(stderr, "rwkvx-convert: %s\n", err.msg[0] ? err.msg : "failed");
+    free(tmp_path);
+    free(plan.v);
+    vocab_free(&vocab);
+    model_free(&mdl);
+    src_list_free(&src);
+    input_close(&in);
+    return ok ? 0 : 1;
+}
