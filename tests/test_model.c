@@ -40,11 +40,11 @@ static void check(int ok, const char *what, const char *where) {
    also exact in f16 but for a few tiny ones, so bf16 and f16 are held to the
    same 1e-3 (measured: 3.0e-5 worst). q8_0 rounds every weight to 8 bits:
    these tiny random models are very sensitive to that (quantizing only the
-   embedding moves their logits by 0.46), measured worst 1.57 with logits of
+   embedding moves their logits by 0.46), measured worst 1.91 with logits of
    standard deviation 1; an f32 model holding the same dequantized weights
    gives bit-identical logits, so this is quantization, not the kernel. */
 static double bound_for(const char *type) {
-    if (!strcmp(type, "q8_0")) return 2.0;
+    if (!strcmp(type, "q8_0")) return 3.0;
     return 1e-3;
 }
 
