@@ -54,3 +54,32 @@ test: all $(TESTS)
 
 clean:
 	rm -rf $(BUILD)
+
+# ---- Tokenizer, sampler and chat (issue 3) ----
+CHAT_PROGRAMS = $(BUILD)/rwkvx-tokenize $(BUILD)/rwkvx-chat $(BUILD)/minimal
+CHAT_TESTS    = $(BUILD)/test_tokenizer_asan $(BUILD)/test_sampler $(BUILD)/test_sampler_asan \
+                $(BUILD)/test_chat_replay $(BUILD)/make_wide_model $(BUILD)/rwkvx-chat-asan
+.PHONY: tokbench
+all: $(CHAT_PROGRAMS)
+test: $(CHAT_PROGRAMS) $(CHAT_TESTS)
+$(BUILD)/rwkvx-tokenize: tools/tokenize.c rwkvx.h | $(BUILD)
+	$(CC) $(STD) $(CFLAGS) $(ARCH) -o $@ $< -lm
+$(BUILD)/rwkvx-chat: examples/chat.c rwkvx.h | $(BUILD)
+	$(CC) $(STD) $(CFLAGS) $(ARCH) $(OPENMP) -o $@ $< -lm
+$(BUILD)/rwkvx-chat-asan: examples/chat.c rwkvx.h | $(BUILD)
+	$(CC) $(STD) $(SAN) $(ARCH) -o $@ $< -lm
+$(BUILD)/minimal: examples/minimal.c rwkvx.h | $(BUILD)
+	$(CC) $(STD) $(CFLAGS) $(ARCH) $(OPENMP) -o $@ $< -lm
+$(BUILD)/test_tokenizer_asan: tests/test_tokenizer.c rwkvx.h | $(BUILD)
+	$(CC) $(STD) $(SAN) $(ARCH) -o $@ $< -lm
+$(BUILD)/test_sampler: tests/test_sampler.c rwkvx.h | $(BUILD)
+	$(CC) $(STD) $(CFLAGS) $(ARCH) -o $@ $< -lm
+$(BUILD)/test_sampler_asan: tests/test_sampler.c rwkvx.h | $(BUILD)
+	$(CC) $(STD) $(SAN) $(ARCH) -o $@ $< -lm
+$(BUILD)/test_chat_replay: tests/test_chat_replay.c rwkvx.h | $(BUILD)
+	$(CC) $(STD) $(CFLAGS) $(ARCH) -o $@ $< -lm
+$(BUILD)/make_wide_model: tests/make_wide_model.c | $(BUILD)
+	$(CC) $(STD) $(CFLAGS) -o $@ $< -lm
+# Encoding speed of the World tokenizer on English text (not a test: a measurement)
+tokbench: $(BUILD)/rwkvx-tokenize
+	cat README.md docs/*.md | $(BUILD)/rwkvx-tokenize --vocab tests/fixtures/rwkv_vocab_v20230424.txt --bench

@@ -130,7 +130,105 @@ RWKVX_API rwkvx_status rwkvx_eval(rwkvx_state *state, const int32_t *tokens, siz
 
 /* ---- Tokenizer (World vocabulary embedded in the model file) ---- */
 
+/* Greedy longest match over bytes (the RWKV World tokenizer), with a trie
+   built when the model loads. A model file's vocabulary comes with the model
+   (rwkvx_model_tokenizer); a vocabulary text file (rwkv_vocab_v20230424.txt)
+   can be read without a model (rwkvx_tokenizer_from_vocab).
+   Token kinds: TEXT tokens are what encoding produces; SPECIAL tokens (token
+   0 "<s>" = end of text, "[PADn]" padding up to the model's vocabulary) are
+   never produced by encoding and decode to no bytes. */
+typedef struct rwkvx_tokenizer rwkvx_tokenizer;
+enum { RWKVX_TOKEN_INVALID = -1, RWKVX_TOKEN_SPECIAL = 0, RWKVX_TOKEN_TEXT = 1 };
+
+/* The model's tokenizer, owned by the model; NULL when the file has no vocabulary. */
+RWKVX_API const rwkvx_tokenizer *rwkvx_model_tokenizer(const rwkvx_model *model);
+/* Parses a World vocabulary file's text (`ID LITERAL LENGTH` lines, Python
+   str or bytes literals). Token 0 is "<s>". Free with rwkvx_tokenizer_free. */
+RWKVX_API rwkvx_status rwkvx_tokenizer_from_vocab(rwkvx_tokenizer **tok, const char *text, size_t len, char *err);
+RWKVX_API void         rwkvx_tokenizer_free(rwkvx_tokenizer *tok); /* not the model's own */
+RWKVX_API int          rwkvx_tokenizer_n_tokens(const rwkvx_tokenizer *tok);
+RWKVX_API size_t       rwkvx_tokenizer_max_bytes(const rwkvx_tokenizer *tok); /* longest token */
+/* Kind of token `id` (RWKVX_TOKEN_*); *bytes / *len (may be NULL) get the
+   bytes decoding emits for it (none for SPECIAL tokens). */
+RWKVX_API int          rwkvx_tokenizer_token(const rwkvx_tokenizer *tok, int32_t id, const char **bytes, size_t *len);
+
+/* Encodes len bytes (any bytes, not only UTF-8). *n_ids gets the number of
+   tokens; when it exceeds max_ids, the first max_ids are written and the
+   result is RWKVX_ERR_ARGUMENT (call again with a buffer of *n_ids).
+   len + 1 ids always suffice. RWKVX_ERR_UNSUPPORTED: a byte no token covers. */
+RWKVX_API rwkvx_status rwkvx_tokenize(const rwkvx_tokenizer *tok, const char *text, size_t len,
+                                      int32_t *ids, size_t max_ids, size_t *n_ids);
+/* Concatenates the tokens' bytes; the same contract on max_bytes / *n_bytes.
+   An id outside the vocabulary is RWKVX_ERR_ARGUMENT. */
+RWKVX_API rwkvx_status rwkvx_detokenize(const rwkvx_tokenizer *tok, const int32_t *ids, size_t n_ids,
+                                        char *out, size_t max_bytes, size_t *n_bytes);
+
+/* Streaming decoder for generated tokens: it holds back the bytes of a UTF-8
+   character that a later token completes, so what it emits never ends in half
+   a character. Bytes that cannot become a valid character are passed through
+   as they are, so the concatenated output is exactly the tokens' bytes.
+       rwkvx_decoder d; rwkvx_decoder_init(&d);
+       rwkvx_decoder_push(&d, tok, id, buf, sizeof buf, &n);  fwrite(buf, 1, n, f);
+       ... n = rwkvx_decoder_flush(&d, buf);                   fwrite(buf, 1, n, f);
+   A buffer of rwkvx_tokenizer_max_bytes(tok) + 4 bytes always suffices; a
+   smaller one that does not fit gives RWKVX_ERR_ARGUMENT and *n_bytes = 0,
+   and leaves the decoder unchanged. */
+typedef struct {
+    unsigned char held[4];
+    int n_held;
+} rwkvx_decoder;
+RWKVX_API void         rwkvx_decoder_init(rwkvx_decoder *dec);
+RWKVX_API rwkvx_status rwkvx_decoder_push(rwkvx_decoder *dec, const rwkvx_tokenizer *tok, int32_t id,
+                                          char *out, size_t max_bytes, size_t *n_bytes);
+RWKVX_API size_t       rwkvx_decoder_flush(rwkvx_decoder *dec, char out[4]); /* the rest, as is */
+
 /* ---- Sampler ---- */
+
+/* The sampler of the reference RWKV pipeline (the `rwkv` package's
+   PIPELINE.sample_logits and PIPELINE.generate), with min-p added. Per step:
+     1. banned tokens and non-finite logits are removed;
+     2. every token generated so far (since rwkvx_sampler_reset) loses
+        presence + frequency * count, where count decays by `decay` per
+        generated token and a token whose bytes are a piece of " \t0123456789"
+        (space, tab, digits) adds 0 to its count (so only presence applies);
+     3. temperature 0: the largest logit (lowest id on ties);
+     4. else, with p = softmax(logits) at temperature 1: top-p keeps the
+        tokens with p >= the p of the first token (most likely first) at which
+        the running sum exceeds top_p (ties kept); top-k keeps the k most
+        likely; min-p keeps p >= min_p * max p; then one of the kept tokens is
+        drawn with weights p^(1/temperature).
+   Reference defaults (rwkvx_sampler_defaults, the pipeline's PIPELINE_ARGS):
+   temperature 1.0, top_p 0.85, top_k 0 (off), min_p 0 (off), presence 0.2,
+   frequency 0.2, decay 0.996. top_p >= 1 is off. The RNG (splitmix64) lives
+   in the sampler: the same seed and logits give the same tokens. The sampler
+   allocates only in rwkvx_sampler_new. */
+typedef struct {
+    float temperature;    /* 0: greedy */
+    float top_p;          /* [0, 1]; 1: off */
+    int   top_k;          /* 0: off */
+    float min_p;          /* [0, 1]; 0: off */
+    float presence;       /* alpha_presence */
+    float frequency;      /* alpha_frequency */
+    float decay;          /* alpha_decay, [0, 1] */
+} rwkvx_sampler_params;
+typedef struct rwkvx_sampler rwkvx_sampler;
+
+RWKVX_API void         rwkvx_sampler_defaults(rwkvx_sampler_params *params);
+/* tok (may be NULL: every token counts fully) tells which tokens are
+   whitespace or digits; n_vocab is the length of the logits. */
+RWKVX_API rwkvx_status rwkvx_sampler_new(rwkvx_sampler **sampler, int n_vocab, const rwkvx_tokenizer *tok,
+                                         const rwkvx_sampler_params *params, uint64_t seed);
+RWKVX_API void         rwkvx_sampler_free(rwkvx_sampler *sampler);
+RWKVX_API rwkvx_status rwkvx_sampler_set_params(rwkvx_sampler *sampler, const rwkvx_sampler_params *params);
+RWKVX_API void         rwkvx_sampler_get_params(const rwkvx_sampler *sampler, rwkvx_sampler_params *params);
+RWKVX_API rwkvx_status rwkvx_sampler_ban(rwkvx_sampler *sampler, int32_t id, int banned);
+RWKVX_API void         rwkvx_sampler_reset(rwkvx_sampler *sampler);        /* forget the penalties */
+RWKVX_API void         rwkvx_sampler_seed(rwkvx_sampler *sampler, uint64_t seed);
+RWKVX_API uint64_t     rwkvx_sampler_rng(const rwkvx_sampler *sampler);     /* save the RNG ... */
+RWKVX_API void         rwkvx_sampler_set_rng(rwkvx_sampler *sampler, uint64_t rng); /* ... restore it */
+/* Picks the next token from n_vocab logits (not modified) and counts it for
+   the penalties. -1 when every token is banned. */
+RWKVX_API int32_t      rwkvx_sample(rwkvx_sampler *sampler, const float *logits);
 
 #ifdef __cplusplus
 }
@@ -317,6 +415,7 @@ struct rwkvx_model {
     int n_tokens;
     uint32_t *tok_off;
     char *tok_bytes;
+    rwkvx_tokenizer *tok;            /* trie built at load (Tokenizer section) */
     /* where the bytes live */
     const unsigned char *file;
     size_t file_bytes;
@@ -781,6 +880,8 @@ static long rwkvx__unescape(const char *s, size_t n, char *out) {
     return k;
 }
 
+static rwkvx_status rwkvx__tok_attach(rwkvx__gguf *g, rwkvx_model *m); /* Tokenizer section */
+
 static rwkvx_status rwkvx__read_vocab(rwkvx__gguf *g, rwkvx_model *m) {
     const rwkvx__kv *kv = rwkvx__find_kv(g, "tokenizer.ggml.tokens");
     rwkvx__cursor c;
@@ -816,7 +917,7 @@ static rwkvx_status rwkvx__read_vocab(rwkvx__gguf *g, rwkvx_model *m) {
         if (k < 0) return rwkvx__fail(g->err, RWKVX_ERR_FORMAT, "token %zu has a malformed escape", i);
         m->tok_off[i + 1] = m->tok_off[i] + (uint32_t)k;
     }
-    return RWKVX_OK;
+    return rwkvx__tok_attach(g, m);
 }
 
 static rwkvx_status rwkvx__bind_all(rwkvx__gguf *g, rwkvx_model *m) {
@@ -889,6 +990,7 @@ RWKVX_API void rwkvx_free(rwkvx_model *m) {
     RWKVX_FREE(m->sparse);
     RWKVX_FREE(m->tok_off);
     RWKVX_FREE(m->tok_bytes);
+    rwkvx_tokenizer_free(m->tok);
     RWKVX_FREE(m);
 }
 
@@ -1720,9 +1822,707 @@ RWKVX_API rwkvx_status rwkvx_state_copy(const rwkvx_state *src, rwkvx_state **ou
 /* Tokenizer                                                              */
 /* ---------------------------------------------------------------------- */
 
+/* A byte trie in breadth-first order. Node 0 is the root; child index 0
+   means "none". A node's edges are sorted by byte; a node with many children
+   also gets a 256-entry table so the common paths take one load per byte. */
+#define RWKVX__DENSE_EDGES 16
+
+typedef struct {
+    int32_t token;                   /* token whose bytes end here, or -1 */
+    int32_t dense;                   /* row of tk->dense, or -1 */
+    uint32_t edge, n_edge;           /* tk->label / tk->child [edge, edge + n_edge) */
+} rwkvx__tnode;
+
+struct rwkvx_tokenizer {
+    int n_tokens;
+    const uint32_t *off;             /* token i: bytes[off[i] .. off[i + 1]) */
+    const char *bytes;
+    unsigned char *kind;             /* RWKVX_TOKEN_TEXT or RWKVX_TOKEN_SPECIAL */
+    size_t max_bytes;
+    rwkvx__tnode *node;
+    uint32_t n_node;
+    unsigned char *label;
+    uint32_t *child;
+    uint32_t *dense;
+    uint32_t *own_off;               /* storage of a tokenizer read from a vocabulary file */
+    char *own_bytes;
+};
+
+typedef struct {                     /* a token while the trie is built */
+    const unsigned char *p;
+    uint32_t len;
+    int32_t id;
+} rwkvx__titem;
+
+static int rwkvx__titem_cmp(const void *a, const void *b) {
+    const rwkvx__titem *x = (const rwkvx__titem *)a, *y = (const rwkvx__titem *)b;
+    uint32_t n = x->len < y->len ? x->len : y->len;
+    int c = n ? memcmp(x->p, y->p, n) : 0;
+    if (c) return c;
+    if (x->len != y->len) return x->len < y->len ? -1 : 1;
+    return x->id < y->id ? -1 : x->id > y->id;
+}
+
+RWKVX_API void rwkvx_tokenizer_free(rwkvx_tokenizer *tk) {
+    if (!tk) return;
+    RWKVX_FREE(tk->kind);
+    RWKVX_FREE(tk->node);
+    RWKVX_FREE(tk->label);
+    RWKVX_FREE(tk->child);
+    RWKVX_FREE(tk->dense);
+    RWKVX_FREE(tk->own_off);
+    RWKVX_FREE(tk->own_bytes);
+    RWKVX_FREE(tk);
+}
+
+/* Builds the trie over the TEXT tokens of tk (off, bytes and kind set).
+   Tokens with the same bytes: the highest id wins, as in the reference. */
+static rwkvx_status rwkvx__tok_build(rwkvx_tokenizer *tk, char *err) {
+    rwkvx__titem *items;
+    uint32_t *lo, *hi, *depth;
+    size_t total = 0, n_items = 0, bound, n_edge = 0, n_dense = 0, i;
+    uint32_t k;
+    int id;
+    for (id = 0; id < tk->n_tokens; id++) {
+        size_t n = tk->off[id + 1] - tk->off[id];
+        if (n > tk->max_bytes) tk->max_bytes = n;
+        if (tk->kind[id] == RWKVX_TOKEN_TEXT && n) { total += n; n_items++; }
+    }
+    bound = total + 1; /* nodes: at most one per token byte, plus the root */
+    items = (rwkvx__titem *)rwkvx__calloc(n_items + 1, sizeof *items);
+    lo = (uint32_t *)rwkvx__calloc(bound, sizeof *lo);
+    hi = (uint32_t *)rwkvx__calloc(bound, sizeof *hi);
+    depth = (uint32_t *)rwkvx__calloc(bound, sizeof *depth);
+    tk->node = (rwkvx__tnode *)rwkvx__calloc(bound, sizeof *tk->node);
+    tk->label = (unsigned char *)rwkvx__calloc(bound, 1);
+    tk->child = (uint32_t *)rwkvx__calloc(bound, sizeof *tk->child);
+    if (!items || !lo || !hi || !depth || !tk->node || !tk->label || !tk->child || bound > UINT32_MAX) {
+        RWKVX_FREE(items); RWKVX_FREE(lo); RWKVX_FREE(hi); RWKVX_FREE(depth);
+        return rwkvx__fail(err, RWKVX_ERR_NOMEM, "out of memory for the tokenizer");
+    }
+    for (id = 0, i = 0; id < tk->n_tokens; id++) {
+        uint32_t n = tk->off[id + 1] - tk->off[id];
+        if (tk->kind[id] != RWKVX_TOKEN_TEXT || !n) continue;
+        items[i].p = (const unsigned char *)tk->bytes + tk->off[id];
+        items[i].len = n;
+        items[i++].id = id;
+    }
+    qsort(items, n_items, sizeof *items, rwkvx__titem_cmp);
+    /* Node k covers items[lo[k] .. hi[k]), which share their first depth[k]
+       bytes; a token equal to that prefix sorts first. */
+    tk->n_node = 1;
+    lo[0] = 0, hi[0] = (uint32_t)n_items, depth[0] = 0;
+    for (k = 0; k < tk->n_node; k++) {
+        rwkvx__tnode *nd = &tk->node[k];
+        uint32_t a = lo[k], d = depth[k];
+        nd->token = -1;
+        nd->dense = -1;
+        while (a < hi[k] && items[a].len == d) nd->token = items[a++].id;
+        nd->edge = (uint32_t)n_edge;
+        while (a < hi[k]) {
+            unsigned char b = items[a].p[d];
+            uint32_t e = a;
+            while (e < hi[k] && items[e].p[d] == b) e++;
+            lo[tk->n_node] = a, hi[tk->n_node] = e, depth[tk->n_node] = d + 1;
+            tk->label[n_edge] = b;
+            tk->child[n_edge++] = tk->n_node++;
+            a = e;
+        }
+        nd->n_edge = (uint32_t)n_edge - nd->edge;
+        if (k == 0 || nd->n_edge >= RWKVX__DENSE_EDGES) nd->dense = (int32_t)n_dense++;
+    }
+    RWKVX_FREE(items); RWKVX_FREE(lo); RWKVX_FREE(hi); RWKVX_FREE(depth);
+    tk->dense = (uint32_t *)rwkvx__calloc(n_dense * 256, sizeof *tk->dense);
+    if (!tk->dense) return rwkvx__fail(err, RWKVX_ERR_NOMEM, "out of memory for the tokenizer");
+    for (k = 0; k < tk->n_node; k++) {
+        const rwkvx__tnode *nd = &tk->node[k];
+        if (nd->dense >= 0)
+            for (i = nd->edge; i < nd->edge + nd->n_edge; i++) tk->dense[(size_t)nd->dense * 256 + tk->label[i]] = tk->child[i];
+    }
+    return RWKVX_OK;
+}
+
+static uint32_t rwkvx__tok_child(const rwkvx_tokenizer *tk, uint32_t k, unsigned char b) {
+    const rwkvx__tnode *nd = &tk->node[k];
+    uint32_t e, end;
+    if (nd->dense >= 0) return tk->dense[(size_t)nd->dense * 256 + b];
+    for (e = nd->edge, end = e + nd->n_edge; e < end && tk->label[e] <= b; e++)
+        if (tk->label[e] == b) return tk->child[e];
+    return 0;
+}
+
+/* Is the token `[PADn]` (llama.cpp's padding name)? */
+static int rwkvx__is_pad_name(const char *s, size_t n) {
+    size_t i;
+    if (n < 6 || memcmp(s, "[PAD", 4) != 0 || s[n - 1] != ']') return 0;
+    for (i = 4; i < n - 1; i++)
+        if (s[i] < '0' || s[i] > '9') return 0;
+    return 1;
+}
+
+/* Builds the model's tokenizer over m->tok_off / m->tok_bytes. Token kinds
+   come from tokenizer.ggml.token_type (1 normal, 4 user defined and 6 byte
+   are text); without it, token 0 "<s>" and "[PADn]" tokens are special. */
+static rwkvx_status rwkvx__tok_attach(rwkvx__gguf *g, rwkvx_model *m) {
+    const rwkvx__kv *types = rwkvx__find_kv(g, "tokenizer.ggml.token_type");
+    rwkvx_tokenizer *tk;
+    int i;
+    if (types && (!types->is_array || types->type != RWKVX__GGUF_I32 || types->count != (uint64_t)m->n_tokens))
+        return rwkvx__fail(g->err, RWKVX_ERR_FORMAT, "tokenizer.ggml.token_type is not one i32 per token");
+    tk = (rwkvx_tokenizer *)rwkvx__calloc(1, sizeof *tk);
+    if (!tk) return rwkvx__fail(g->err, RWKVX_ERR_NOMEM, "out of memory for the tokenizer");
+    m->tok = tk;
+    tk->n_tokens = m->n_tokens;
+    tk->off = m->tok_off;
+    tk->bytes = m->tok_bytes;
+    tk->kind = (unsigned char *)rwkvx__calloc((size_t)m->n_tokens + 1, 1);
+    if (!tk->kind) return rwkvx__fail(g->err, RWKVX_ERR_NOMEM, "out of memory for the tokenizer");
+    for (i = 0; i < m->n_tokens; i++) {
+        const char *s = m->tok_bytes + m->tok_off[i];
+        size_t n = m->tok_off[i + 1] - m->tok_off[i];
+        int text;
+        if (types) {
+            int32_t t;
+            memcpy(&t, types->value + 4 * (size_t)i, 4);
+            text = t == 1 || t == 4 || t == 6;
+        } else {
+            text = !(i == 0 && n == 3 && memcmp(s, "<s>", 3) == 0) && !rwkvx__is_pad_name(s, n);
+        }
+        tk->kind[i] = (unsigned char)(text ? RWKVX_TOKEN_TEXT : RWKVX_TOKEN_SPECIAL);
+    }
+    return rwkvx__tok_build(tk, g->err);
+}
+
+RWKVX_API const rwkvx_tokenizer *rwkvx_model_tokenizer(const rwkvx_model *m) { return m ? m->tok : NULL; }
+RWKVX_API int rwkvx_tokenizer_n_tokens(const rwkvx_tokenizer *tk) { return tk ? tk->n_tokens : 0; }
+RWKVX_API size_t rwkvx_tokenizer_max_bytes(const rwkvx_tokenizer *tk) { return tk ? tk->max_bytes : 0; }
+
+RWKVX_API int rwkvx_tokenizer_token(const rwkvx_tokenizer *tk, int32_t id, const char **bytes, size_t *len) {
+    int text;
+    if (!tk || id < 0 || id >= tk->n_tokens) return RWKVX_TOKEN_INVALID;
+    text = tk->kind[id] == RWKVX_TOKEN_TEXT;
+    if (bytes) *bytes = tk->bytes + tk->off[id];
+    if (len) *len = text ? tk->off[id + 1] - tk->off[id] : 0;
+    return text ? RWKVX_TOKEN_TEXT : RWKVX_TOKEN_SPECIAL;
+}
+
+RWKVX_API rwkvx_status rwkvx_tokenize(const rwkvx_tokenizer *tk, const char *text, size_t len, int32_t *ids,
+                                      size_t max_ids, size_t *n_ids) {
+    const unsigned char *s = (const unsigned char *)text;
+    size_t i = 0, n = 0;
+    if (n_ids) *n_ids = 0;
+    if (!tk || (!text && len) || (!ids && max_ids)) return RWKVX_ERR_ARGUMENT;
+    while (i < len) {
+        size_t j = i, best_len = 0;
+        int32_t best = -1;
+        uint32_t k = tk->dense[s[i]]; /* the root's table is row 0 */
+        while (k) {
+            j++;
+            if (tk->node[k].token >= 0) best = tk->node[k].token, best_len = j - i;
+            if (j == len) break;
+            k = rwkvx__tok_child(tk, k, s[j]);
+        }
+        if (best < 0) {
+            if (n_ids) *n_ids = n;
+            return RWKVX_ERR_UNSUPPORTED;
+        }
+        if (n < max_ids) ids[n] = best;
+        n++;
+        i += best_len;
+    }
+    if (n_ids) *n_ids = n;
+    return n > max_ids ? RWKVX_ERR_ARGUMENT : RWKVX_OK;
+}
+
+RWKVX_API rwkvx_status rwkvx_detokenize(const rwkvx_tokenizer *tk, const int32_t *ids, size_t n_ids, char *out,
+                                        size_t max_bytes, size_t *n_bytes) {
+    size_t i, n = 0;
+    if (n_bytes) *n_bytes = 0;
+    if (!tk || (!ids && n_ids) || (!out && max_bytes)) return RWKVX_ERR_ARGUMENT;
+    for (i = 0; i < n_ids; i++) {
+        const char *b;
+        size_t len;
+        if (rwkvx_tokenizer_token(tk, ids[i], &b, &len) == RWKVX_TOKEN_INVALID) return RWKVX_ERR_ARGUMENT;
+        if (n + len <= max_bytes) memcpy(out + n, b, len);
+        else if (n < max_bytes) memcpy(out + n, b, max_bytes - n);
+        n += len;
+    }
+    if (n_bytes) *n_bytes = n;
+    return n > max_bytes ? RWKVX_ERR_ARGUMENT : RWKVX_OK;
+}
+
+RWKVX_API void rwkvx_decoder_init(rwkvx_decoder *d) { memset(d, 0, sizeof *d); }
+
+/* How many of the last bytes of p[0..n) begin a UTF-8 character that more
+   bytes could still complete (0 to 3). */
+static size_t rwkvx__utf8_open_tail(const unsigned char *p, size_t n) {
+    size_t k;
+    for (k = 1; k <= 3 && k <= n; k++) {
+        unsigned char c = p[n - k];
+        size_t need;
+        if ((c & 0xC0) == 0x80) continue; /* a continuation byte: look further back */
+        need = c >= 0xC2 && c <= 0xDF ? 2 : c >= 0xE0 && c <= 0xEF ? 3 : c >= 0xF0 && c <= 0xF4 ? 4 : 1;
+        return need > k ? k : 0;
+    }
+    return 0;
+}
+
+RWKVX_API rwkvx_status rwkvx_decoder_push(rwkvx_decoder *d, const rwkvx_tokenizer *tk, int32_t id, char *out,
+                                          size_t max_bytes, size_t *n_bytes) {
+    const char *b;
+    size_t len, total, keep, emit, t, i;
+    unsigned char tail[3];
+    if (n_bytes) *n_bytes = 0;
+    if (!d || (!out && max_bytes) || rwkvx_tokenizer_token(tk, id, &b, &len) == RWKVX_TOKEN_INVALID)
+        return RWKVX_ERR_ARGUMENT;
+    /* the sequence is held[0..n_held) then b[0..len); look at its last 3 bytes */
+    total = (size_t)d->n_held + len;
+    t = total < 3 ? total : 3;
+    for (i = 0; i < t; i++) {
+        size_t at = total - t + i;
+        tail[i] = at < (size_t)d->n_held ? d->held[at] : (unsigned char)b[at - (size_t)d->n_held];
+    }
+    keep = rwkvx__utf8_open_tail(tail, t);
+    emit = total - keep;
+    if (emit > max_bytes) return RWKVX_ERR_ARGUMENT;
+    if (n_bytes) *n_bytes = emit;
+    for (i = 0; i < emit; i++) out[i] = i < (size_t)d->n_held ? (char)d->held[i] : b[i - (size_t)d->n_held];
+    for (i = 0; i < keep; i++) d->held[i] = tail[t - keep + i];
+    d->n_held = (int)keep;
+    return RWKVX_OK;
+}
+
+RWKVX_API size_t rwkvx_decoder_flush(rwkvx_decoder *d, char out[4]) {
+    size_t n = (size_t)d->n_held;
+    memcpy(out, d->held, n);
+    d->n_held = 0;
+    return n;
+}
+
+/* --- reading a World vocabulary text file --- */
+
+static int rwkvx__hex(int c) {
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+static size_t rwkvx__utf8_put(unsigned char *out, uint32_t cp) {
+    if (cp < 0x80) { out[0] = (unsigned char)cp; return 1; }
+    if (cp < 0x800) { out[0] = (unsigned char)(0xC0 | cp >> 6); out[1] = (unsigned char)(0x80 | (cp & 63)); return 2; }
+    if (cp < 0x10000) {
+        out[0] = (unsigned char)(0xE0 | cp >> 12);
+        out[1] = (unsigned char)(0x80 | (cp >> 6 & 63));
+        out[2] = (unsigned char)(0x80 | (cp & 63));
+        return 3;
+    }
+    out[0] = (unsigned char)(0xF0 | cp >> 18);
+    out[1] = (unsigned char)(0x80 | (cp >> 12 & 63));
+    out[2] = (unsigned char)(0x80 | (cp >> 6 & 63));
+    out[3] = (unsigned char)(0x80 | (cp & 63));
+    return 4;
+}
+
+/* Decodes a Python str ('..', "..") or bytes (b'..') literal s[0..n) into
+   `out` (room for n bytes: no literal is shorter than its bytes) the way
+   Python then .encode("utf-8") would. Returns the byte count, or -1 with
+   *why set. */
+static long rwkvx__py_literal(const char *s, size_t n, unsigned char *out, const char **why) {
+    size_t i = 0, k = 0;
+    int is_bytes = 0;
+    char q;
+    if (n && (s[0] == 'b' || s[0] == 'B')) is_bytes = 1, i = 1;
+    if (n < i + 2 || (s[i] != '\'' && s[i] != '"') || s[n - 1] != s[i]) { *why = "not a quoted Python literal"; return -1; }
+    q = s[i++];
+    n--;
+    while (i < n) {
+        unsigned char c = (unsigned char)s[i++];
+        uint32_t cp = 0;
+        int code_point = !is_bytes, digits = 0;
+        if (c == (unsigned char)q) { *why = "unescaped quote inside the literal"; return -1; }
+        if (c != '\\') {
+            if (is_bytes && c >= 0x80) { *why = "non-ASCII character in a bytes literal"; return -1; }
+            out[k++] = c;
+            continue;
+        }
+        if (i >= n) { *why = "literal ends with a backslash"; return -1; }
+        c = (unsigned char)s[i++];
+        switch (c) {
+        case '\\': case '\'': case '"': cp = c; break;
+        case 'a': cp = 7; break;
+        case 'b': cp = 8; break;
+        case 'f': cp = 12; break;
+        case 'n': cp = 10; break;
+        case 'r': cp = 13; break;
+        case 't': cp = 9; break;
+        case 'v': cp = 11; break;
+        case 'x': digits = 2; break;
+        case 'u': digits = is_bytes ? 0 : 4; break;
+        case 'U': digits = is_bytes ? 0 : 8; break;
+        case 'N':
+            if (!is_bytes) { *why = "\\N{...} escapes are not supported"; return -1; }
+            break;
+        default:
+            if (c >= '0' && c <= '7') {
+                int m;
+                cp = (uint32_t)(c - '0');
+                for (m = 0; m < 2 && i < n && s[i] >= '0' && s[i] <= '7'; m++) cp = cp * 8 + (uint32_t)(s[i++] - '0');
+                if (is_bytes && cp > 0xFF) { *why = "octal escape above \\377 in a bytes literal"; return -1; }
+            }
+            break;
+        }
+        if (digits) {
+            int m;
+            if (n - i < (size_t)digits) { *why = "truncated \\x, \\u or \\U escape"; return -1; }
+            for (m = 0; m < digits; m++) {
+                int h = rwkvx__hex((unsigned char)s[i++]);
+                if (h < 0) { *why = "bad hex digit in an escape"; return -1; }
+                cp = cp * 16 + (uint32_t)h;
+            }
+        } else if (!cp && c != '0' && !(c >= '1' && c <= '7')) {
+            /* not an escape Python knows (or \u, \U, \N in bytes): kept as is */
+            out[k++] = '\\';
+            out[k++] = c;
+            continue;
+        }
+        if (!code_point) {
+            out[k++] = (unsigned char)cp;
+        } else {
+            if (cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) { *why = "escape is not a Unicode scalar value"; return -1; }
+            k += rwkvx__utf8_put(out + k, cp);
+        }
+    }
+    return (long)k;
+}
+
+#define RWKVX__MAX_VOCAB_ID (1 << 24)
+
+RWKVX_API rwkvx_status rwkvx_tokenizer_from_vocab(rwkvx_tokenizer **out, const char *text, size_t len, char *err) {
+    rwkvx_tokenizer *tk = NULL;
+    uint32_t *start = NULL, *count = NULL;
+    unsigned char *buf = NULL;
+    size_t pos = 0, used = 3, line_no = 0, i;
+    long max_id = 0;
+    rwkvx_status s = RWKVX_OK;
+    if (!out || (!text && len)) return rwkvx__fail(err, RWKVX_ERR_ARGUMENT, "rwkvx_tokenizer_from_vocab: NULL argument");
+    *out = NULL;
+    /* pass 1: the largest id, so the tables can be sized */
+    while (pos < len) {
+        const char *line = text + pos, *nl = (const char *)memchr(line, '\n', len - pos);
+        size_t n = nl ? (size_t)(nl - line) : len - pos;
+        long id = 0;
+        pos += n + (nl != NULL);
+        line_no++;
+        for (i = 0; i < n && line[i] >= '0' && line[i] <= '9' && id <= RWKVX__MAX_VOCAB_ID; i++) id = id * 10 + (line[i] - '0');
+        if (i < n && line[i] == ' ' && id > max_id) max_id = id;
+    }
+    if (max_id >= RWKVX__MAX_VOCAB_ID) return rwkvx__fail(err, RWKVX_ERR_FORMAT, "vocabulary: token id too large");
+    tk = (rwkvx_tokenizer *)rwkvx__calloc(1, sizeof *tk);
+    start = (uint32_t *)rwkvx__calloc((size_t)max_id + 1, sizeof *start);
+    count = (uint32_t *)rwkvx__calloc((size_t)max_id + 1, sizeof *count);
+    buf = (unsigned char *)RWKVX_MALLOC(len + 3);
+    if (!tk || !start || !count || !buf || len > UINT32_MAX - 3) {
+        s = rwkvx__fail(err, RWKVX_ERR_NOMEM, "out of memory for the vocabulary");
+        goto done;
+    }
+    memcpy(buf, "<s>", 3);
+    /* pass 2: decode every line into buf */
+    for (pos = 0, line_no = 0; pos < len && s == RWKVX_OK;) {
+        const char *line = text + pos, *nl = (const char *)memchr(line, '\n', len - pos), *why = NULL;
+        size_t n = nl ? (size_t)(nl - line) : len - pos, a, b;
+        long id = 0, got;
+        unsigned long length = 0;
+        pos += n + (nl != NULL);
+        line_no++;
+        if (n && line[n - 1] == '\r') n--;
+        if (!n) continue;
+        for (a = 0; a < n && line[a] >= '0' && line[a] <= '9' && id <= RWKVX__MAX_VOCAB_ID; a++) id = id * 10 + (line[a] - '0');
+        for (b = n; b > a && line[b - 1] >= '0' && line[b - 1] <= '9'; b--) ;
+        for (i = b; i < n && n - b <= 9; i++) length = length * 10 + (unsigned long)(line[i] - '0');
+        if (a == 0 || a >= n || line[a] != ' ' || b == n || n - b > 9 || b < a + 2 || line[b - 1] != ' ') {
+            s = rwkvx__fail(err, RWKVX_ERR_FORMAT, "vocabulary line %lu: expected 'ID LITERAL LENGTH'", (unsigned long)line_no);
+            break;
+        }
+        if (id == 0 || count[id] || start[id]) {
+            s = rwkvx__fail(err, RWKVX_ERR_FORMAT, "vocabulary line %lu: token id %ld is 0 or repeated", (unsigned long)line_no, id);
+            break;
+        }
+        got = rwkvx__py_literal(line + a + 1, b - a - 2, buf + used, &why);
+        if (got < 0) {
+            s = rwkvx__fail(err, RWKVX_ERR_FORMAT, "vocabulary line %lu: %s", (unsigned long)line_no, why);
+        } else if ((unsigned long)got != length) {
+            s = rwkvx__fail(err, RWKVX_ERR_FORMAT, "vocabulary line %lu: %ld bytes but the length field says %lu",
+                            (unsigned long)line_no, got, length);
+        } else {
+            start[id] = (uint32_t)used;
+            count[id] = (uint32_t)got;
+            used += (size_t)got;
+            if (!got) start[id] = 1; /* marks the id as seen */
+        }
+    }
+    if (s != RWKVX_OK) goto done;
+    if (max_id == 0) {
+        s = rwkvx__fail(err, RWKVX_ERR_FORMAT, "vocabulary: no tokens");
+        goto done;
+    }
+    /* lay the tokens out in id order */
+    tk->n_tokens = (int)max_id + 1;
+    tk->own_off = (uint32_t *)rwkvx__calloc((size_t)tk->n_tokens + 1, sizeof *tk->own_off);
+    tk->own_bytes = (char *)RWKVX_MALLOC(used + 1);
+    tk->kind = (unsigned char *)rwkvx__calloc((size_t)tk->n_tokens, 1);
+    if (!tk->own_off || !tk->own_bytes || !tk->kind) {
+        s = rwkvx__fail(err, RWKVX_ERR_NOMEM, "out of memory for the vocabulary");
+        goto done;
+    }
+    memcpy(tk->own_bytes, "<s>", 3);
+    tk->own_off[1] = 3;
+    for (i = 1; i < (size_t)tk->n_tokens; i++) {
+        uint32_t o = tk->own_off[i];
+        if (count[i]) memcpy(tk->own_bytes + o, buf + start[i], count[i]);
+        tk->own_off[i + 1] = o + count[i];
+        tk->kind[i] = (unsigned char)(start[i] ? RWKVX_TOKEN_TEXT : RWKVX_TOKEN_SPECIAL);
+    }
+    tk->off = tk->own_off;
+    tk->bytes = tk->own_bytes;
+    s = rwkvx__tok_build(tk, err);
+done:
+    RWKVX_FREE(start);
+    RWKVX_FREE(count);
+    RWKVX_FREE(buf);
+    if (s != RWKVX_OK) rwkvx_tokenizer_free(tk);
+    else *out = tk;
+    return s;
+}
+
 /* ---------------------------------------------------------------------- */
 /* Sampler                                                                */
 /* ---------------------------------------------------------------------- */
+
+enum { RWKVX__BANNED = 1, RWKVX__SEEN = 2, RWKVX__UNCOUNTED = 4 };
+
+typedef struct {
+    float e;                         /* exp(logit - max logit) */
+    int32_t id;
+} rwkvx__cand;
+
+struct rwkvx_sampler {
+    int n_vocab;
+    rwkvx_sampler_params p;
+    uint64_t rng;
+    float *logit;                    /* this step's logits after bans and penalties */
+    rwkvx__cand *cand;
+    float *count;                    /* decayed occurrence counts */
+    int32_t *seen;                   /* the tokens with RWKVX__SEEN, in order */
+    int n_seen;
+    unsigned char *flags;
+};
+
+RWKVX_API void rwkvx_sampler_defaults(rwkvx_sampler_params *p) {
+    p->temperature = 1.0f;
+    p->top_p = 0.85f;
+    p->top_k = 0;
+    p->min_p = 0.0f;
+    p->presence = 0.2f;
+    p->frequency = 0.2f;
+    p->decay = 0.996f;
+}
+
+static int rwkvx__finite(float x) { return x - x == 0.0f; }
+
+RWKVX_API rwkvx_status rwkvx_sampler_set_params(rwkvx_sampler *s, const rwkvx_sampler_params *p) {
+    if (!s || !p || !(p->temperature >= 0) || !rwkvx__finite(p->temperature) || !(p->top_p >= 0) || p->top_k < 0 ||
+        !(p->min_p >= 0 && p->min_p <= 1) || !rwkvx__finite(p->presence) || !rwkvx__finite(p->frequency) ||
+        !(p->decay >= 0 && p->decay <= 1))
+        return RWKVX_ERR_ARGUMENT;
+    s->p = *p;
+    return RWKVX_OK;
+}
+
+RWKVX_API void rwkvx_sampler_get_params(const rwkvx_sampler *s, rwkvx_sampler_params *p) { *p = s->p; }
+
+RWKVX_API void rwkvx_sampler_free(rwkvx_sampler *s) {
+    if (!s) return;
+    RWKVX_FREE(s->logit);
+    RWKVX_FREE(s->cand);
+    RWKVX_FREE(s->count);
+    RWKVX_FREE(s->seen);
+    RWKVX_FREE(s->flags);
+    RWKVX_FREE(s);
+}
+
+RWKVX_API void rwkvx_sampler_seed(rwkvx_sampler *s, uint64_t seed) { s->rng = seed; }
+RWKVX_API uint64_t rwkvx_sampler_rng(const rwkvx_sampler *s) { return s->rng; }
+RWKVX_API void rwkvx_sampler_set_rng(rwkvx_sampler *s, uint64_t rng) { s->rng = rng; }
+
+RWKVX_API rwkvx_status rwkvx_sampler_new(rwkvx_sampler **out, int n_vocab, const rwkvx_tokenizer *tk,
+                                         const rwkvx_sampler_params *p, uint64_t seed) {
+    rwkvx_sampler *s;
+    rwkvx_sampler_params def;
+    int i;
+    if (!out || n_vocab <= 0) return RWKVX_ERR_ARGUMENT;
+    *out = NULL;
+    if (!p) rwkvx_sampler_defaults(&def), p = &def;
+    s = (rwkvx_sampler *)rwkvx__calloc(1, sizeof *s);
+    if (!s) return RWKVX_ERR_NOMEM;
+    if (rwkvx_sampler_set_params(s, p) != RWKVX_OK) {
+        RWKVX_FREE(s);
+        return RWKVX_ERR_ARGUMENT;
+    }
+    s->n_vocab = n_vocab;
+    s->rng = seed;
+    s->logit = (float *)rwkvx__calloc((size_t)n_vocab, sizeof *s->logit);
+    s->cand = (rwkvx__cand *)rwkvx__calloc((size_t)n_vocab, sizeof *s->cand);
+    s->count = (float *)rwkvx__calloc((size_t)n_vocab, sizeof *s->count);
+    s->seen = (int32_t *)rwkvx__calloc((size_t)n_vocab, sizeof *s->seen);
+    s->flags = (unsigned char *)rwkvx__calloc((size_t)n_vocab, 1);
+    if (!s->logit || !s->cand || !s->count || !s->seen || !s->flags) {
+        rwkvx_sampler_free(s);
+        return RWKVX_ERR_NOMEM;
+    }
+    /* the reference counts a token 0 when its text is a piece of " \t0123456789" */
+    for (i = 0; tk && i < n_vocab; i++) {
+        static const char plain[] = " \t0123456789";
+        const char *b;
+        size_t len, at;
+        if (rwkvx_tokenizer_token(tk, i, &b, &len) != RWKVX_TOKEN_TEXT || len > sizeof plain - 1) continue;
+        for (at = 0; at + len <= sizeof plain - 1; at++)
+            if (memcmp(plain + at, b, len) == 0) { s->flags[i] |= RWKVX__UNCOUNTED; break; }
+    }
+    *out = s;
+    return RWKVX_OK;
+}
+
+RWKVX_API rwkvx_status rwkvx_sampler_ban(rwkvx_sampler *s, int32_t id, int banned) {
+    if (!s || id < 0 || id >= s->n_vocab) return RWKVX_ERR_ARGUMENT;
+    if (banned) s->flags[id] |= RWKVX__BANNED;
+    else s->flags[id] &= (unsigned char)~RWKVX__BANNED;
+    return RWKVX_OK;
+}
+
+RWKVX_API void rwkvx_sampler_reset(rwkvx_sampler *s) {
+    int k;
+    for (k = 0; k < s->n_seen; k++) {
+        s->flags[s->seen[k]] &= (unsigned char)~RWKVX__SEEN;
+        s->count[s->seen[k]] = 0;
+    }
+    s->n_seen = 0;
+}
+
+/* splitmix64, and a uniform double in [0, 1) from its top 53 bits */
+static double rwkvx__uniform(uint64_t *state) {
+    uint64_t z = (*state += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    z ^= z >> 31;
+    return (double)(z >> 11) * (1.0 / 9007199254740992.0);
+}
+
+/* Most likely first; ties: the lower id first. */
+static int rwkvx__cand_before(const rwkvx__cand *a, const rwkvx__cand *b) {
+    return a->e > b->e || (a->e == b->e && a->id < b->id);
+}
+
+static int rwkvx__cand_cmp(const void *a, const void *b) {
+    const rwkvx__cand *x = (const rwkvx__cand *)a, *y = (const rwkvx__cand *)b;
+    return rwkvx__cand_before(x, y) ? -1 : rwkvx__cand_before(y, x) ? 1 : 0;
+}
+
+/* Reorders c[0..n) so that its first k (0 < k < n) are the k first by
+   rwkvx__cand_before (quickselect). */
+static void rwkvx__cand_select(rwkvx__cand *c, long n, long k) {
+    long lo = 0, hi = n - 1;
+    while (lo < hi) {
+        rwkvx__cand pivot = c[lo + (hi - lo) / 2], t;
+        long i = lo, j = hi;
+        while (i <= j) {
+            while (rwkvx__cand_before(&c[i], &pivot)) i++;
+            while (rwkvx__cand_before(&pivot, &c[j])) j--;
+            if (i <= j) t = c[i], c[i] = c[j], c[j] = t, i++, j--;
+        }
+        if (k - 1 <= j) hi = j;
+        else if (k - 1 >= i) lo = i;
+        else break;
+    }
+}
+
+/* Draws from the candidates c[0..n) with weights exp((logit - lmax) / T). */
+static int32_t rwkvx__draw(rwkvx_sampler *s, const rwkvx__cand *c, long n, float lmax) {
+    double total = 0, r, acc = 0;
+    float inv_t = 1.0f / s->p.temperature;
+    long i;
+    for (i = 0; i < n; i++) total += expf((s->logit[c[i].id] - lmax) * inv_t);
+    r = rwkvx__uniform(&s->rng) * total;
+    for (i = 0; i < n - 1; i++) {
+        acc += expf((s->logit[c[i].id] - lmax) * inv_t);
+        if (r < acc) break;
+    }
+    return c[i].id;
+}
+
+RWKVX_API int32_t rwkvx_sample(rwkvx_sampler *s, const float *logits) {
+    const rwkvx_sampler_params *p = &s->p;
+    float *l = s->logit, lmax;
+    rwkvx__cand *c = s->cand;
+    int n = s->n_vocab, i, best = -1, n_valid = 0;
+    int32_t token;
+    long nc = 0, keep, k;
+    for (i = 0; i < n; i++) {
+        float x = logits[i];
+        l[i] = (s->flags[i] & RWKVX__BANNED) || !rwkvx__finite(x) ? -INFINITY : x;
+    }
+    for (k = 0; k < s->n_seen; k++)
+        if (l[s->seen[k]] > -INFINITY) l[s->seen[k]] -= p->presence + s->count[s->seen[k]] * p->frequency;
+    for (i = 0; i < n; i++)
+        if (l[i] > -INFINITY) {
+            n_valid++;
+            if (best < 0 || l[i] > l[best]) best = i;
+        }
+    if (best < 0) return -1;
+    lmax = l[best];
+    if (p->temperature <= 0) {
+        token = best;
+    } else if (p->top_p >= 1 && (p->top_k <= 0 || p->top_k >= n_valid) && p->min_p <= 0) {
+        for (i = 0; i < n; i++)
+            if (l[i] > -INFINITY) c[nc].e = 0, c[nc++].id = i;
+        token = rwkvx__draw(s, c, nc, lmax);
+    } else {
+        /* In units of e = exp(l - lmax) (the largest is 1, the sum is z):
+           min-p keeps e >= min_p; top-p's cutoff is never below (1 - top_p) z / n_valid. */
+        double z = 0, thr = p->min_p, acc = 0;
+        for (i = 0; i < n; i++)
+            if (l[i] > -INFINITY) z += expf(l[i] - lmax);
+        if (p->top_p < 1) {
+            double t = (1.0 - p->top_p) * z / n_valid * 0.999;
+            if (t > thr) thr = t;
+        }
+        for (i = 0; i < n; i++)
+            if (l[i] > -INFINITY) {
+                float e = expf(l[i] - lmax);
+                if (e >= thr) c[nc].e = e, c[nc++].id = i;
+            }
+        if (p->top_k > 0 && p->top_k < nc) {
+            rwkvx__cand_select(c, nc, p->top_k);
+            nc = p->top_k;
+        }
+        qsort(c, (size_t)nc, sizeof *c, rwkvx__cand_cmp);
+        keep = nc;
+        if (p->top_p < 1)
+            for (k = 0; k < nc; k++) {
+                acc += c[k].e / z;
+                if (acc > p->top_p) {
+                    for (keep = k + 1; keep < nc && c[keep].e >= c[k].e;) keep++;
+                    break;
+                }
+            }
+        token = rwkvx__draw(s, c, keep, lmax);
+    }
+    /* count it: decay every count, then add 1 (0 for whitespace and digits) */
+    for (k = 0; k < s->n_seen; k++) s->count[s->seen[k]] *= p->decay;
+    if (!(s->flags[token] & RWKVX__SEEN)) {
+        s->flags[token] |= RWKVX__SEEN;
+        s->seen[s->n_seen++] = token;
+    }
+    if (!(s->flags[token] & RWKVX__UNCOUNTED)) s->count[token] += 1.0f;
+    return token;
+}
 
 #endif /* RWKVX_IMPLEMENTATION_DONE */
 #endif /* RWKVX_IMPLEMENTATION */

@@ -65,6 +65,8 @@ if [ -f tests/test_convert.sh ]; then
     run "converter tests (ASan/UBSan build)" bash tests/test_convert.sh $B/rwkvx-convert-asan
 fi
 
+[ -f tests/test_chat.sh ] && . tests/test_chat.sh   # tokenizer, sampler, rwkvx-tokenize, rwkvx-chat
+
 echo
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
