@@ -471,6 +471,7 @@ int main(int argc, char **argv) {
         else if (strcmp(a, "-n") == 0) { if (!parse_long(val, 0, 0x7fffffffL, &n_tokens)) return bad_arg("-n needs a whole number >= 0, not", val); }
     }
     if (!model_path) return bad_arg("no model: use -m MODEL.gguf (see --help)", NULL);
+    if (prompt && !*prompt) return bad_arg("-p needs a non-empty prompt", NULL);
     opt.chunk_size = (int)chunk_size;
     opt.chunk_topk = (int)chunk_topk;
     if (rwkvx_load_file(&c.model, model_path, &opt, err) != RWKVX_OK) return bad_arg(err, NULL);

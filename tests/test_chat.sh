@@ -87,3 +87,4 @@ expect_error "chat: bad threads" $B/rwkvx-chat -m $CHATM --threads 0
 expect_error "chat: bad chunk size" $B/rwkvx-chat -m $CHATM --chunk-size x
 expect_error "chat: missing value" $B/rwkvx-chat -m $CHATM -n
 expect_error "chat: stray argument" $B/rwkvx-chat -m $CHATM hello
+expect_error "chat: empty prompt" $B/rwkvx-chat -m $CHATM -p ""
