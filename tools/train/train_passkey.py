@@ -1,0 +1,415 @@
+#!/usr/bin/env python3
+"""Train the passkey demo models shipped under models/ (issue 4).
+
+Not needed by users or CI: the trained models are committed as GGUF files.
+Runs on a GPU (PyTorch >= 1.13; the CPU works for the small checks).
+
+    python3 tools/train/train_passkey.py check            # chunked WKV-7 == plain loop, MoBA mask == C rule
+    python3 tools/train/train_passkey.py train --arch rwkvx --out DIR
+    python3 tools/train/train_passkey.py train --arch rwkv7 --out DIR
+    python3 tools/train/train_passkey.py logits CKPT.pth --tokens-file F --out F.f32   # compare with rwkvx-logits
+    python3 tools/train/train_passkey.py random --arch rwkvx --out X.pth  # random weights, for conversion checks
+
+The two models (the defaults below, both byte-level: token id = byte value)
+-------------------------------------------------------------------------
+    rwkvx: C = 128, 4 RWKV-7 blocks + 2 sparse blocks, order r0 r1 s0 r2 r3 s1,
+           MoBA chunk 64, top-k 4 (the query's own chunk + the 3 best earlier ones)
+    rwkv7: C = 128, 6 RWKV-7 blocks (same width, same number of blocks)
+    LoRA ranks (decay, iclr, value-residual, gate) = 16, 16, 8, 32; FFN 4C.
+
+Data (generated on the fly, `passkey_sample`): the protocol of DESIGN.md 4 with
+variations. Every sample is the task line, filler, the line "The pass key is
+N. Remember it. N is the pass key." at a uniformly random depth, filler, and
+"What is the pass key? The pass key is", parts joined by newlines, followed by
+the answer " N." (and filler padding that has no loss). The prompt's length in
+bytes is uniform in [max(260, 0.55 T), T - 8] for a batch of length T; batches
+are T = 512 (30%), 1024 (30%) or 2048 (40%) bytes with 32768 bytes per batch.
+Filler: 50% the protocol's filler (" ".join of the five sentences, cut by
+characters; the suffix restarts from the beginning as in the reference
+generator 70% of the time, else continues), 30% other short sentences from
+templates (a repeated block of 2-8 sentences, or a random stream; 10% of them
+contain numbers as distractors), 20% random lower-case words. N is uniform in
+1..50000 (90%) or 0..99999 (10%).
+
+Loss: mean byte cross-entropy over the sample plus the mean cross-entropy of
+the answer bytes " N." (so the rare answer tokens are not drowned by filler).
+
+Budget: the same for both models: --steps (default 2400) AdamW steps of
+32768 bytes, lr 2e-3 with 100 warm-up steps and cosine decay to 2e-4, betas
+(0.9, 0.99), weight decay 0.01 on matrices, gradient clip 1.0, seed 1234
+(weights and data). --time-limit stops early (the schedule does not change),
+and a checkpoint is written every --save-every seconds, so a time-out still
+leaves a model.
+"""
+import argparse
+import json
+import math
+import os
+import random
+import struct
+import sys
+import time
+
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from passkey_model import Model, moba_mask, wkv7_chunked, wkv7_loop  # noqa: E402
+
+TASK = ("There is an important info hidden inside a lot of irrelevant text. "
+        "Find it and memorize them. I will quiz you about the important information there.")
+GARBAGE = "The grass is green. The sky is blue. The sun is yellow. Here we go. There and back again."
+QUESTION = "What is the pass key? The pass key is"
+
+
+def info_line(n):
+    return f"The pass key is {n}. Remember it. {n} is the pass key."
+
+
+NOUNS = ("grass sky sun sea moon road tree river house door cat dog bird rain snow wind stone "
+         "field car boat city hill lake star cloud book cup bell leaf fire").split()
+ADJS = ("green blue yellow red white black grey warm cold quiet loud old new bright dark "
+        "tall small wide long soft hard clean calm").split()
+PHRASES = ("Here we go.", "There and back again.", "So it goes.", "Time passes.", "All is well.",
+           "Nothing happens.", "On and on.", "Day after day.", "We keep walking.", "And so on.")
+WORDS = ("the a of and to in is it that was for on are with as at be this have from or one had by "
+         "word but not what all were we when your can said there use an each which she do how their "
+         "if will up other about out many then them these so some her would make like him into time "
+         "has look two more write go see way could people than first water been call who oil its now "
+         "find long down day did get come made may part over new sound take only little work know place "
+         "year live me back give most very after thing our just name good sentence man think say great").split()
+
+
+def sentence(rng, numbers):
+    if numbers and rng.random() < 0.25:
+        n = rng.randint(0, 9999)
+        return rng.choice((f"There are {n} {rng.choice(NOUNS)}s.", f"The year is {n}.",
+                           f"It costs {n} coins.", f"Room {n} is {rng.choice(ADJS)}."))
+    if rng.random() < 0.3:
+        return rng.choice(PHRASES)
+    return f"The {rng.choice(NOUNS)} is {rng.choice(ADJS)}."
+
+
+def filler_source(rng, n):
+    """A function giving (prefix filler of n1 chars, suffix filler of n2 chars)."""
+    kind = rng.random()
+    if kind < 0.5:  # the protocol's filler
+        reps = n // (len(GARBAGE) + 1) + 2
+        text = " ".join([GARBAGE] * reps)
+        restart = rng.random() < 0.7
+        return lambda n1, n2: (text[:n1], text[:n2] if restart else text[n1:n1 + n2])
+    if kind < 0.8:  # other sentences: a repeated block, or a stream
+        numbers = rng.random() < 0.1
+        parts, size = [], 0
+        if rng.random() < 0.5:
+            block = " ".join(sentence(rng, numbers) for _ in range(rng.randint(2, 8)))
+            while size < n + 1:
+                parts.append(block)
+                size += len(block) + 1
+        else:
+            while size < n + 1:
+                s = sentence(rng, numbers)
+                parts.append(s)
+                size += len(s) + 1
+        text = " ".join(parts)
+    else:  # random words
+        parts, size = [], 0
+        while size < n + 1:
+            w = rng.choice(WORDS)
+            parts.append(w)
+            size += len(w) + 1
+        text = " ".join(parts)
+    return lambda n1, n2: (text[:n1], text[n1:n1 + n2])
+
+
+def passkey_sample(rng, L):
+    """(prompt bytes of length L, answer bytes)."""
+    n = rng.randint(1, 50000) if rng.random() < 0.9 else rng.randint(0, 99999)
+    info = info_line(n)
+    fixed = len(TASK) + len(info) + len(QUESTION) + 4
+    n_garbage = max(0, L - fixed)
+    depth = rng.random()
+    n1 = int(round(depth * n_garbage))
+    pre, post = filler_source(rng, n_garbage)(n1, n_garbage - n1)
+    prompt = "\n".join([TASK, pre, info, post, QUESTION]).encode()
+    return prompt, f" {n}.".encode()
+
+
+def protocol_prompt(L, depth, n):
+    """The exact test prompt (as tests/passkey.c builds it for a byte-level model)."""
+    info = info_line(n)
+    n_garbage = L - (len(TASK) + len(info) + len(QUESTION) + 4)
+    n1 = int(math.floor(depth * n_garbage + 0.5))
+    text = " ".join([GARBAGE] * (n_garbage // (len(GARBAGE) + 1) + 2))
+    return "\n".join([TASK, text[:n1], info, text[:n_garbage - n1], QUESTION]).encode()
+
+
+def make_batch(rng, T, B, device):
+    """x, y (B, T) int64 and weights: 1 on every real byte, and the answer mask."""
+    x = torch.zeros(B, T + 1, dtype=torch.long)
+    real = torch.zeros(B, T)
+    ans = torch.zeros(B, T)
+    for b in range(B):
+        L = rng.randint(max(260, int(0.55 * T)), T - 8)
+        prompt, answer = passkey_sample(rng, L)
+        pad = (b"\n" + GARBAGE.encode()) * (T // len(GARBAGE) + 2)
+        seq = (prompt + answer + pad)[:T + 1]
+        x[b] = torch.tensor(list(seq), dtype=torch.long)
+        real[b, :len(prompt) + len(answer) - 1] = 1
+        ans[b, len(prompt) - 1:len(prompt) + len(answer) - 1] = 1
+    return x[:, :-1].to(device), x[:, 1:].to(device), real.to(device), ans.to(device)
+
+
+# ---------------------------------------------------------------------------
+
+def build_model(arch, args):
+    if arch == "rwkvx":
+        return Model(C=args.n_embd, n_rwkv=args.n_rwkv, n_sparse=args.n_sparse,
+                     chunk=args.chunk_size, topk=args.chunk_topk)
+    return Model(C=args.n_embd, n_rwkv=args.n_rwkv + args.n_sparse, n_sparse=0)
+
+
+def load_official(path, chunk, topk):
+    sd = torch.load(path, map_location="cpu")
+    x = any(k.startswith("rwkv.") for k in sd)
+    strip = {(k[5:] if k.startswith("rwkv.") else k): v.float() for k, v in sd.items()}
+    C = strip["emb.weight"].shape[1]
+    n_rwkv = 1 + max(int(k.split(".")[1]) for k in strip if k.startswith("blocks."))
+    n_sparse = (1 + max(int(k.split(".")[1]) for k in strip if k.startswith("moba."))) if x else 0
+    ranks = tuple(strip[f"blocks.{1 if n_rwkv > 1 else 0}.att.{n}1"].shape[1] if n != "v" or n_rwkv > 1 else 8
+                  for n in ("w", "a", "v", "g"))
+    m = Model(vocab=strip["emb.weight"].shape[0], C=C, n_rwkv=n_rwkv, n_sparse=n_sparse,
+              chunk=chunk, topk=topk, ranks=ranks)
+    m.load_state_dict(strip)
+    return m
+
+
+def save_official(model, path):
+    tmp = path + ".tmp"
+    torch.save(model.official_state_dict(torch.float32), tmp)
+    os.replace(tmp, path)
+
+
+@torch.no_grad()
+def passkey_eval(model, lengths, depths, keys, device, wkv_chunk):
+    """Exact-match accuracy per length on protocol prompts (greedy decoding of
+    len(" N") bytes, correct when the stripped text is N)."""
+    model.eval()
+    res = {}
+    for L in lengths:
+        ok = total = 0
+        for n in keys:
+            prompts = [protocol_prompt(L, d, n) for d in depths]
+            x = torch.tensor([list(p) for p in prompts], dtype=torch.long, device=device)
+            want = len(f" {n}")
+            for _ in range(want):
+                logits = model(x, wkv_chunk=wkv_chunk)[:, -1]
+                x = torch.cat([x, logits.argmax(-1, keepdim=True)], 1)
+            for row in x[:, L:].tolist():
+                ok += bytes(row).decode("latin-1").strip() == str(n)
+                total += 1
+        res[L] = ok / total
+    model.train()
+    return res
+
+
+def cmd_train(args):
+    torch.manual_seed(args.seed)
+    rng = random.Random(args.seed)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+    model = build_model(args.arch, args)
+    if args.resume:  # continue from an official-layout checkpoint (fresh optimizer)
+        sd = torch.load(args.resume, map_location="cpu")
+        model.load_state_dict({(k[5:] if k.startswith("rwkv.") else k): v.float() for k, v in sd.items()})
+    model = model.to(device)
+    n_params = sum(p.numel() for p in model.parameters())
+    decay = [p for n, p in model.named_parameters() if p.dim() == 2 and "emb" not in n]
+    other = [p for n, p in model.named_parameters() if not (p.dim() == 2 and "emb" not in n)]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": args.wd},
+                             {"params": other, "weight_decay": 0.0}],
+                            lr=args.lr, betas=(0.9, 0.99), eps=1e-8)
+    os.makedirs(args.out, exist_ok=True)
+    name = args.arch
+    log = open(os.path.join(args.out, f"{name}.log"), "a")
+
+    def say(msg):
+        print(msg, flush=True)
+        log.write(msg + "\n")
+        log.flush()
+
+    say(f"{name}: {n_params} parameters, order {model.order}, device {device}, "
+        f"torch {torch.__version__}, args {json.dumps(vars(args))}")
+    lens = [(512, 0.3), (1024, 0.3), (2048, 0.4)]
+    t0 = time.time()
+    last_save = t0
+    seen = 0
+    for step in range(1, args.steps + 1):
+        # progress: steps done, or time used if the time limit comes first
+        frac = min(1.0, max(step / args.steps, (time.time() - t0) / args.time_limit))
+        lr = args.lr * min(1.0, step / args.warmup) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * frac)))
+        for g in opt.param_groups:
+            g["lr"] = lr
+        u = rng.random()
+        T = lens[0][0] if u < lens[0][1] else lens[1][0] if u < lens[0][1] + lens[1][1] else lens[2][0]
+        B = args.batch_bytes // T
+        x, y, real, ans = make_batch(rng, T, B, device)
+        logits = model(x, wkv_chunk=args.wkv_chunk)
+        ce = F.cross_entropy(logits.view(-1, logits.shape[-1]).float(), y.reshape(-1), reduction="none").view(B, T)
+        loss_all = (ce * real).sum() / real.sum()
+        loss_ans = (ce * ans).sum() / ans.sum()
+        loss = loss_all + loss_ans
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        gn = torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        seen += B * T
+        if step % 25 == 0 or step == 1:
+            with torch.no_grad():
+                hit = ((logits.argmax(-1) == y).float() * ans).sum() / ans.sum()
+            el = time.time() - t0
+            say(f"step {step} T {T} loss {loss_all.item():.4f} answer {loss_ans.item():.4f} "
+                f"answer-byte-acc {hit.item():.3f} gnorm {gn.item():.2f} lr {lr:.2e} "
+                f"bytes {seen} elapsed {el:.0f}s ({seen / el:.0f} B/s)"
+                + (f" mem {torch.cuda.max_memory_allocated() / 2**30:.1f}G" if device == "cuda" else ""))
+        done = step == args.steps or frac >= 1.0
+        if done or time.time() - last_save > args.save_every:
+            save_official(model, os.path.join(args.out, f"{name}.pth"))
+            last_save = time.time()
+        if args.eval_every and (step % args.eval_every == 0 or done):
+            acc = passkey_eval(model, [1024, 2048, 4096, 8192], [i / 4 for i in range(5)],
+                               [2733, 33004, 5995], device, args.wkv_chunk)
+            say(f"step {step} passkey " + " ".join(f"{L}:{a:.2f}" for L, a in acc.items()))
+            save_official(model, os.path.join(args.out, f"{name}.step{step}.pth"))
+        if done:
+            say(f"stopped at step {step} of {args.steps}, {time.time() - t0:.0f}s, {seen} bytes")
+            break
+
+
+def cmd_check(args):
+    """The trainable forms against the plain definitions."""
+    torch.manual_seed(0)
+    B, T, H, N = 2, 200, 2, 64
+    r, k, v = (torch.randn(B, T, H, N, dtype=torch.float64) for _ in range(3))
+    w = torch.exp(-0.606531 * torch.sigmoid(torch.randn(B, T, H, N, dtype=torch.float64) * 3))
+    kk = F.normalize(torch.randn(B, T, H, N, dtype=torch.float64), dim=-1)
+    a = torch.sigmoid(torch.randn(B, T, H, N, dtype=torch.float64))
+    k = k * 0.3
+    ref = wkv7_loop(r, w, k, v, kk, a)
+    worst = 0.0
+    for L in (1, 7, 16, 64):
+        out = wkv7_chunked(r, w, k, v, kk, a, L=L)
+        d = (out - ref).abs().max().item()
+        worst = max(worst, d)
+        print(f"wkv7_chunked L={L}: max |diff| vs loop {d:.3e} (|y| max {ref.abs().max().item():.2f})")
+    # gradients agree too
+    ps = [t.clone().requires_grad_() for t in (r, w, k, v, kk, a)]
+    g1 = torch.autograd.grad((wkv7_loop(*ps) ** 2).sum(), ps)
+    g2 = torch.autograd.grad((wkv7_chunked(*ps, L=16) ** 2).sum(), ps)
+    gd = max((x - y).abs().max().item() for x, y in zip(g1, g2))
+    print(f"gradients: max |diff| {gd:.3e}")
+    # MoBA mask against a direct transcription of the rule, per query and head
+    chunk, topk = 8, 3
+    q = torch.randn(1, 2, 70, 64, dtype=torch.float64)
+    kx = torch.randn(1, 2, 70, 64, dtype=torch.float64)
+    mask = moba_mask(q, kx, chunk, topk)
+    bad = 0
+    for h in range(2):
+        for t in range(70):
+            c = t // chunk
+            gates = [(q[0, h, t] @ kx[0, h, j * chunk:(j + 1) * chunk].mean(0)).item() for j in range(c)]
+            sel = sorted(range(c), key=lambda j: -gates[j])[:min(topk - 1, c)]
+            allowed = set(p for j in sel for p in range(j * chunk, (j + 1) * chunk)) | set(range(c * chunk, t + 1))
+            bad += set(torch.nonzero(mask[0, h, t]).flatten().tolist()) != allowed
+    print(f"moba_mask: {bad} of {2 * 70} (query, head) pairs differ from the rule")
+    ok = worst < 1e-9 and gd < 1e-8 and bad == 0
+    print("OK" if ok else "FAILED")
+    return 0 if ok else 1
+
+
+def cmd_random(args):
+    torch.manual_seed(args.seed)
+    m = build_model(args.arch, args)
+    with torch.no_grad():  # make every weight matter (the default init zeroes some)
+        for n, p in m.named_parameters():
+            if "ln" in n or n.endswith(("x_r", "x_w", "x_k", "x_v", "x_a", "x_g", "w0", "k_k", "k_a", "a0", "v0")):
+                p.add_(torch.randn_like(p) * 0.1)
+            else:
+                p.copy_(torch.randn_like(p) * (0.5 / math.sqrt(p.shape[-1]) if p.dim() == 2 else 0.3))
+        m.emb.weight.copy_(torch.randn_like(m.emb.weight))
+    save_official(m, args.out)
+    print(f"wrote {args.out}: {sum(p.numel() for p in m.parameters())} parameters, order {m.order}")
+
+
+def cmd_logits(args):
+    m = load_official(args.ckpt, args.chunk_size, args.chunk_topk).double()
+    with open(args.tokens_file) as f:
+        toks = [int(t) for t in f.read().replace(",", " ").split()]
+    with torch.no_grad():
+        out = m(torch.tensor([toks]), wkv_chunk=args.wkv_chunk)[0]
+    out = out if args.all else out[-1:]
+    with open(args.out, "wb") as f:
+        f.write(struct.pack(f"<{out.numel()}f", *out.float().flatten().tolist()))
+    print(f"wrote {args.out}: {tuple(out.shape)}")
+
+
+def cmd_eval(args):
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    m = load_official(args.ckpt, args.chunk_size, args.chunk_topk).to(device)
+    lengths = [int(x) for x in args.lengths.split(",")]
+    acc = passkey_eval(m, lengths, [i / 9 for i in range(10)], [2733, 33004, 23721, 5995, 17531],
+                       device, args.wkv_chunk)
+    print(" ".join(f"{L}:{a:.2f}" for L, a in acc.items()))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+
+    def model_args(p):
+        p.add_argument("--arch", choices=("rwkvx", "rwkv7"), default="rwkvx")
+        p.add_argument("--n-embd", type=int, default=128)
+        p.add_argument("--n-rwkv", type=int, default=4, help="RWKV-7 blocks of the hybrid")
+        p.add_argument("--n-sparse", type=int, default=2, help="sparse blocks of the hybrid "
+                       "(the pure model has n-rwkv + n-sparse RWKV-7 blocks)")
+        p.add_argument("--chunk-size", type=int, default=64)
+        p.add_argument("--chunk-topk", type=int, default=4)
+        p.add_argument("--wkv-chunk", type=int, default=32)
+        p.add_argument("--seed", type=int, default=1234)
+
+    p = sub.add_parser("train")
+    model_args(p)
+    p.add_argument("--out", required=True)
+    p.add_argument("--steps", type=int, default=900)
+    p.add_argument("--batch-bytes", type=int, default=98304)
+    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--warmup", type=int, default=100)
+    p.add_argument("--wd", type=float, default=0.01)
+    p.add_argument("--time-limit", type=float, default=1e9,
+                   help="seconds; the schedule then follows the time used if that is ahead of the steps")
+    p.add_argument("--save-every", type=float, default=60)
+    p.add_argument("--eval-every", type=int, default=300)
+    p.add_argument("--resume", help="official-layout .pth to start from (a second phase)")
+    p = sub.add_parser("check")
+    p = sub.add_parser("random")
+    model_args(p)
+    p.add_argument("--out", required=True)
+    p = sub.add_parser("logits")
+    model_args(p)
+    p.add_argument("ckpt")
+    p.add_argument("--tokens-file", required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--all", action="store_true")
+    p = sub.add_parser("eval")
+    model_args(p)
+    p.add_argument("ckpt")
+    p.add_argument("--lengths", default="1024,2048,4096,8192")
+    args = ap.parse_args()
+    return {"train": cmd_train, "check": cmd_check, "random": cmd_random,
+            "logits": cmd_logits, "eval": cmd_eval}[args.cmd](args) or 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
