@@ -8,7 +8,7 @@ STD      = -std=c99 -Wall -Wextra -pedantic -Werror -D_POSIX_C_SOURCE=200809L
 SAN      = -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 BUILD    = build
 
-PROGRAMS = $(BUILD)/rwkvx-convert $(BUILD)/rwkvx-logits
+PROGRAMS = $(BUILD)/rwkvx-convert $(BUILD)/rwkvx-logits $(BUILD)/rwkvx-bench
 TESTS    = $(BUILD)/test_model $(BUILD)/test_model_asan $(BUILD)/test_model_scalar \
            $(BUILD)/test_model_noomp $(BUILD)/test_corrupt_asan \
            $(BUILD)/rwkvx-convert-asan $(BUILD)/compile_c99 $(BUILD)/compile_cxx
@@ -24,6 +24,8 @@ $(BUILD):
 $(BUILD)/rwkvx-convert: tools/convert.c | $(BUILD)
 	$(CC) $(STD) $(CFLAGS) -o $@ $< -lm
 $(BUILD)/rwkvx-logits: tools/logits.c rwkvx.h | $(BUILD)
+	$(CC) $(STD) $(CFLAGS) $(ARCH) $(OPENMP) -o $@ $< -lm
+$(BUILD)/rwkvx-bench: tools/bench.c rwkvx.h | $(BUILD)
 	$(CC) $(STD) $(CFLAGS) $(ARCH) $(OPENMP) -o $@ $< -lm
 $(BUILD)/embed: examples/embed.c rwkvx.h | $(BUILD)
 	$(CC) $(STD) $(CFLAGS) $(ARCH) $(OPENMP) -o $@ $< -lm

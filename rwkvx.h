@@ -37,10 +37,24 @@
      floats (every position), else n_vocab (the last position).
    - State: reset, copy (fork a conversation), save to bytes and load them
      back (versioned; a state from another model or chunk size is refused).
+   - Text: rwkvx_model_tokenizer(m) is the World tokenizer of the vocabulary
+     embedded in the file (NULL without one); rwkvx_tokenize turns bytes into
+     ids (greedy longest match), rwkvx_detokenize and the streaming
+     rwkvx_decoder (never half a UTF-8 character) turn ids back into bytes.
+     rwkvx_token_bytes(m, id) gives a token's raw vocabulary bytes (token 0's
+     is "<s>"); rwkvx_tokenizer_token marks it special, with no text.
+   - Sampling: an rwkvx_sampler (temperature, top-p, top-k, min-p, presence
+     and frequency penalties with decay, bans, a seed) picks from the logits
+     with rwkvx_sample; it allocates only when created.
    - Memory: the model is mapped (mmap) or read once; a state allocates at
      creation, and its sparse-block K/V storage grows geometrically as the
      context grows (2*C floats per token per sparse block). Nothing else
      allocates during rwkvx_eval.
+   - Hostile files: every count, offset and size is checked before use (see
+     docs/HOSTILE.md). NaN or infinite weights load (the model then computes
+     NaN): rwkvx_info.n_nonfinite counts them so tools can warn.
+     rwkvx_options.max_context caps the tokens a state holds (an eval or
+     state load past it is RWKVX_ERR_CONTEXT and changes nothing).
 
    CONFIGURATION (define before the implementation)
        RWKVX_STATIC     make every function static
@@ -56,7 +70,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#ifdef RWKVX_STATIC
+#if defined(RWKVX_STATIC) && (defined(__GNUC__) || defined(__clang__))
+#define RWKVX_API static __attribute__((unused)) /* a program need not use it all */
+#elif defined(RWKVX_STATIC)
 #define RWKVX_API static
 #else
 #define RWKVX_API extern
@@ -73,7 +89,8 @@ typedef enum {
     RWKVX_ERR_UNSUPPORTED, /* valid but not something this build handles */
     RWKVX_ERR_NOMEM,       /* an allocation failed */
     RWKVX_ERR_ARGUMENT,    /* a bad argument (token id out of range, ...) */
-    RWKVX_ERR_MISMATCH     /* a state from another model or chunk size */
+    RWKVX_ERR_MISMATCH,    /* a state from another model or chunk size */
+    RWKVX_ERR_CONTEXT      /* past the context limit (rwkvx_options.max_context) */
 } rwkvx_status;
 
 enum { RWKVX_ERROR_MAX = 256 };          /* size of an error message buffer */
@@ -90,6 +107,10 @@ typedef struct {          /* zero means "as the file says" */
     int chunk_size;       /* sparse attention chunk size B */
     int chunk_topk;       /* chunks each query attends to, its own included */
     int no_mmap;          /* 1: read the file into memory instead of mapping it */
+    int skip_sparse;      /* 1: run the RWKV-7 blocks only (to measure what the
+                             sparse blocks cost; the logits are not the model's) */
+    int max_context;      /* > 0: a state holds at most this many tokens; an eval
+                             or state load past it fails with RWKVX_ERR_CONTEXT */
 } rwkvx_options;
 
 typedef struct {
@@ -99,6 +120,14 @@ typedef struct {
     int n_tokens;                     /* embedded vocabulary size (0: none) */
     rwkvx_type weight_type;           /* type of the large matrices */
     size_t weight_bytes;              /* bytes of tensor data */
+    size_t token_bytes;               /* weight bytes one decoded token reads: every
+                                         matrix but the embedding, one row of that */
+    double token_flops;               /* 2 x multiply-adds of the block matrices per
+                                         prompt token (head and attention excluded) */
+    int max_context;                  /* tokens a state may hold (0: no limit) */
+    uint64_t n_nonfinite;             /* weights that are NaN or infinite, counted at
+                                         load: the model then computes NaN (warn) */
+    const char *nonfinite_tensor;     /* the first tensor holding one (NULL: none) */
 } rwkvx_info;
 
 RWKVX_API const char  *rwkvx_status_string(rwkvx_status s);
@@ -260,9 +289,16 @@ RWKVX_API int32_t      rwkvx_sample(rwkvx_sampler *sampler, const float *logits)
 #include <omp.h>
 #endif
 
+/* Instruction sets, chosen at compile time (see "Math kernels") */
 #if !defined(RWKVX_NO_SIMD) && defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
-#define RWKVX__AVX2 1
+#define RWKVX__AVX2 1          /* 8-wide f32, fused multiply-add, f16 conversion */
 #include <immintrin.h>
+#if !defined(RWKVX_NO_AVX512) && defined(__AVX512F__)
+#define RWKVX__AVX512 1        /* 16-wide: the matrix kernels use it */
+#endif
+#elif !defined(RWKVX_NO_SIMD) && defined(__aarch64__) && defined(__ARM_NEON)
+#define RWKVX__NEON 1
+#include <arm_neon.h>
 #endif
 
 #if defined(RWKVX_MALLOC) && defined(RWKVX_REALLOC) && defined(RWKVX_FREE)
@@ -276,7 +312,6 @@ RWKVX_API int32_t      rwkvx_sample(rwkvx_sampler *sampler, const float *logits)
 
 #define RWKVX__HEAD 64          /* head size N, fixed by the architecture */
 #define RWKVX__BATCH 64         /* tokens per block of a prefill */
-#define RWKVX__TILE 256         /* weights converted to f32 at a time */
 
 /* ---------------------------------------------------------------------- */
 /* Utilities and errors                                                   */
@@ -291,6 +326,7 @@ RWKVX_API const char *rwkvx_status_string(rwkvx_status s) {
     case RWKVX_ERR_NOMEM: return "out of memory";
     case RWKVX_ERR_ARGUMENT: return "invalid argument";
     case RWKVX_ERR_MISMATCH: return "state does not match the model";
+    case RWKVX_ERR_CONTEXT: return "context limit reached";
     }
     return "unknown status";
 }
@@ -411,6 +447,9 @@ struct rwkvx_model {
     rwkvx_type weight_type;
     size_t weight_bytes;
     uint64_t fingerprint;
+    int max_context;                 /* 0: no limit */
+    uint64_t n_nonfinite;            /* NaN or infinite weights */
+    char nonfinite_tensor[96];       /* the first tensor holding one */
     /* vocabulary: token i is tok_bytes[tok_off[i] .. tok_off[i+1]) */
     int n_tokens;
     uint32_t *tok_off;
@@ -815,8 +854,10 @@ static rwkvx_status rwkvx__read_hparams(rwkvx__gguf *g, rwkvx_model *m, const rw
     m->n_head = m->n_embd / RWKVX__HEAD;
     if (opt && opt->chunk_size < 0) return rwkvx__fail(g->err, RWKVX_ERR_ARGUMENT, "chunk size must be positive");
     if (opt && opt->chunk_topk < 0) return rwkvx__fail(g->err, RWKVX_ERR_ARGUMENT, "chunk top-k must be positive");
+    if (opt && opt->max_context < 0) return rwkvx__fail(g->err, RWKVX_ERR_ARGUMENT, "max_context must not be negative");
     if (opt && opt->chunk_size) m->chunk_size = opt->chunk_size;
     if (opt && opt->chunk_topk) m->chunk_topk = opt->chunk_topk;
+    if (opt) m->max_context = opt->max_context;
     return RWKVX_OK;
 }
 
@@ -920,6 +961,33 @@ static rwkvx_status rwkvx__read_vocab(rwkvx__gguf *g, rwkvx_model *m) {
     return rwkvx__tok_attach(g, m);
 }
 
+/* Values of a tensor that are NaN or infinite (exponent bits all ones; for
+   Q8_0 the 32 values of a block whose f16 scale is). Little-endian host.
+   Blocks of 64 with a fixed trip count, so that compilers vectorize them. */
+static uint64_t rwkvx__count_nonfinite(const unsigned char *p, uint32_t type, size_t bytes) {
+    uint64_t bad = 0;
+    size_t size = type == RWKVX_TYPE_F32 ? 4 : type == RWKVX_TYPE_Q8_0 ? 34 : 2, n = bytes / size, i, j;
+    uint32_t mask = type == RWKVX_TYPE_F32 ? 0x7f800000u : type == RWKVX_TYPE_BF16 ? 0x7f80u : 0x7c00u, u;
+    uint16_t h;
+    if (type == RWKVX_TYPE_F32)
+        for (i = 0; i < n; i += 64) {
+            unsigned k = 0;
+            if (n - i < 64) { for (j = i; j < n; j++) { memcpy(&u, p + 4 * j, 4); k += (u & mask) == mask; } bad += k; break; }
+            for (j = 0; j < 64; j++) { memcpy(&u, p + 4 * (i + j), 4); k += (u & mask) == mask; }
+            bad += k;
+        }
+    else if (type == RWKVX_TYPE_F16 || type == RWKVX_TYPE_BF16)
+        for (i = 0; i < n; i += 64) {
+            unsigned k = 0;
+            if (n - i < 64) { for (j = i; j < n; j++) { memcpy(&h, p + 2 * j, 2); k += (h & mask) == mask; } bad += k; break; }
+            for (j = 0; j < 64; j++) { memcpy(&h, p + 2 * (i + j), 2); k += (h & mask) == mask; }
+            bad += k;
+        }
+    else if (type == RWKVX_TYPE_Q8_0)
+        for (i = 0; i < n; i++) { memcpy(&h, p + 34 * i, 2); bad += (h & mask) == mask ? 32 : 0; }
+    return bad;
+}
+
 static rwkvx_status rwkvx__bind_all(rwkvx__gguf *g, rwkvx_model *m) {
     rwkvx__binder b;
     int64_t C = m->n_embd;
@@ -953,7 +1021,24 @@ static rwkvx_status rwkvx__bind_all(rwkvx__gguf *g, rwkvx_model *m) {
         m->fingerprint = rwkvx__fnv(m->fingerprint, &t->type, sizeof t->type);
         m->fingerprint = rwkvx__fnv(m->fingerprint, g->data + t->offset, t->bytes < 64 ? t->bytes : 64);
     }
+    for (i = 0; i < g->n_t; i++) { /* one pass over the weights: the library never prints, tools warn */
+        const rwkvx__tinfo *t = &g->t[i];
+        uint64_t bad = rwkvx__count_nonfinite(g->data + t->offset, t->type, t->bytes);
+        if (bad && !m->n_nonfinite)
+            snprintf(m->nonfinite_tensor, sizeof m->nonfinite_tensor, "%.*s", (int)(t->name_len < 95 ? t->name_len : 95), t->name);
+        m->n_nonfinite += bad;
+    }
     return RWKVX_OK;
+}
+
+/* skip_sparse: the sparse blocks leave the execution order (their weights stay
+   bound and checked). A different fingerprint keeps such states apart. */
+static void rwkvx__drop_sparse(rwkvx_model *m) {
+    int i, n = 0;
+    for (i = 0; i < m->n_rwkv + m->n_sparse; i++)
+        if (m->order[i] >= 0) m->order[n++] = m->order[i];
+    m->n_sparse = 0;
+    m->fingerprint = rwkvx__fnv(m->fingerprint, "skip_sparse", 11);
 }
 
 /* Parses and binds a whole file image that already lives at m->file. */
@@ -974,6 +1059,7 @@ static rwkvx_status rwkvx__load_image(rwkvx_model *m, const rwkvx_options *opt, 
         !(s = rwkvx__read_order(&g, m)) &&
         !(s = rwkvx__bind_all(&g, m)))
         s = rwkvx__read_vocab(&g, m);
+    if (s == RWKVX_OK && opt && opt->skip_sparse) rwkvx__drop_sparse(m);
     RWKVX_FREE(g.kv);
     RWKVX_FREE(g.t);
     return s;
@@ -1074,7 +1160,21 @@ RWKVX_API rwkvx_status rwkvx_load_file(rwkvx_model **out, const char *path, cons
     return rwkvx__finish_load(m, out, opt, err);
 }
 
+/* Bytes of a matrix's data, and its bytes per row. */
+static size_t rwkvx__row_bytes(const rwkvx__mat *w) {
+    switch (w->type) {
+    case RWKVX_TYPE_F32: return (size_t)w->cols * 4;
+    case RWKVX_TYPE_F16: case RWKVX_TYPE_BF16: return (size_t)w->cols * 2;
+    case RWKVX_TYPE_Q8_0: return (size_t)w->cols / 32 * 34;
+    }
+    return 0;
+}
+static size_t rwkvx__mat_bytes(const rwkvx__mat *w) { return rwkvx__row_bytes(w) * (size_t)w->rows; }
+
 RWKVX_API void rwkvx_model_info(const rwkvx_model *m, rwkvx_info *info) {
+    double macs = 0;
+    size_t bytes = rwkvx__mat_bytes(&m->head) + rwkvx__row_bytes(&m->emb);
+    int i, j;
     memset(info, 0, sizeof *info);
     info->n_embd = m->n_embd;
     info->n_head = m->n_head;
@@ -1087,6 +1187,30 @@ RWKVX_API void rwkvx_model_info(const rwkvx_model *m, rwkvx_info *info) {
     info->n_tokens = m->n_tokens;
     info->weight_type = m->weight_type;
     info->weight_bytes = m->weight_bytes;
+    info->max_context = m->max_context;
+    info->n_nonfinite = m->n_nonfinite;
+    info->nonfinite_tensor = m->n_nonfinite ? m->nonfinite_tensor : NULL;
+    for (i = 0; i < m->n_rwkv + m->n_sparse; i++) {  /* the blocks that run */
+        const rwkvx__mat *mats[14];
+        int n = 0;
+        if (m->order[i] >= 0) {
+            const rwkvx__rwkv_block *b = &m->rwkv[m->order[i]];
+            mats[n++] = &b->wr, mats[n++] = &b->wk, mats[n++] = &b->wv, mats[n++] = &b->wo;
+            mats[n++] = &b->w1, mats[n++] = &b->w2, mats[n++] = &b->a1, mats[n++] = &b->a2;
+            mats[n++] = &b->g1, mats[n++] = &b->g2, mats[n++] = &b->ffn_key, mats[n++] = &b->ffn_value;
+            if (m->order[i] > 0) mats[n++] = &b->v1, mats[n++] = &b->v2;
+        } else {
+            const rwkvx__sparse_block *b = &m->sparse[-1 - m->order[i]];
+            mats[n++] = &b->wq, mats[n++] = &b->wk, mats[n++] = &b->wv, mats[n++] = &b->wo;
+            mats[n++] = &b->ffn_key, mats[n++] = &b->ffn_value;
+        }
+        for (j = 0; j < n; j++) {
+            bytes += rwkvx__mat_bytes(mats[j]);
+            macs += (double)mats[j]->rows * (double)mats[j]->cols;
+        }
+    }
+    info->token_bytes = bytes;
+    info->token_flops = 2 * macs;
 }
 
 RWKVX_API int rwkvx_n_vocab(const rwkvx_model *m) { return m->n_vocab; }
@@ -1101,31 +1225,209 @@ RWKVX_API const char *rwkvx_token_bytes(const rwkvx_model *m, int id, size_t *le
 /* Math kernels                                                           */
 /* ---------------------------------------------------------------------- */
 
-/* Converts n weights of row `row`, starting at column i0, to f32. For Q8_0,
-   i0 and n are multiples of 32 (the loader guarantees the row length is). */
+/* The matrix product Y[t][o] = sum_i W[o][i] X[t][i] is nearly all the work.
+   Decode (T = 1) reads every weight once per token and is bound by memory
+   bandwidth; prefill (T up to RWKVX__BATCH tokens) is bound by arithmetic.
+   One routine serves both. Weight rows go in blocks of RWKVX__ROWS: a block's
+   weights are converted to f32 once per slice of about RWKVX__KC columns (the
+   "panel", which stays in L1 cache next to the matching slice of inputs), and
+   a register-blocked microkernel multiplies the panel with RWKVX__UT tokens
+   at a time, so each weight is read from memory once per batch of tokens.
+   OpenMP hands row blocks to threads.
+
+   Prefill, decode and any thread count agree bit for bit because every kernel
+   variant follows one rule: output (t, o) keeps RWKVX__LANES partial sums,
+   lane l adds W[o][i] * X[t][i] over the columns i = l (mod LANES) in
+   increasing i (one fused multiply-add each in the SIMD kernels), and the
+   lanes are added in a fixed tree at the end; one thread computes each
+   output. Slicing only pauses a sum, padding adds exact zeros.
+
+   The instruction set is chosen at compile time (-march=native in the
+   Makefile): AVX-512 (16 lanes), AVX2 + FMA + F16C (8 lanes), NEON on AArch64
+   (8 lanes in two registers), else portable C with 8 lanes, which
+   RWKVX_NO_SIMD forces and the tests use as the reference. RWKVX_NO_AVX512
+   keeps an AVX-512 machine on the AVX2 kernels. Compile time, not runtime
+   dispatch: a header library is compiled by its user for a known target, and
+   a runtime choice would make the logits depend on the machine a binary
+   lands on. */
+
+#define RWKVX__ROWS 4                  /* weight rows per block */
+#define RWKVX__KC 768                  /* columns per slice, about (see rwkvx__row_block) */
+#define RWKVX__PANEL (RWKVX__KC + 32)  /* floats per panel row: a slice has < KC + 32 columns */
+
+/* RWKVX__IN_REGISTER(v): load v once into a register rather than letting
+   the compiler fold the load into each of its uses (loads limit the
+   microkernel otherwise). */
+#if (defined(__GNUC__) || defined(__clang__)) && (defined(RWKVX__AVX2) || defined(RWKVX__AVX512))
+#define RWKVX__IN_REGISTER(v) __asm__("" : "+v"(v))
+#else
+#define RWKVX__IN_REGISTER(v) (void)0
+#endif
+#if defined(__GNUC__) || defined(__clang__)
+#define RWKVX__INLINE static inline __attribute__((always_inline))
+#define RWKVX__UNROLL _Pragma("GCC unroll 8")   /* small constant loops: keep sums in registers */
+#else
+#define RWKVX__INLINE static
+#define RWKVX__UNROLL
+#endif
+
+/* A vector of RWKVX__LANES floats and what the kernels do with it: zero,
+   load, load of the first n < LANES floats (zeros after), store, c + a * b,
+   broadcast, multiply, and four vectors' lane sums. */
+#if defined(RWKVX__AVX512)
+#define RWKVX__LANES 16
+#define RWKVX__UT 6                    /* 4 x 6 accumulators of the 32 registers */
+typedef __m512 rwkvx__v;
+RWKVX__INLINE rwkvx__v rwkvx__vzero(void) { return _mm512_setzero_ps(); }
+RWKVX__INLINE rwkvx__v rwkvx__vload(const float *p) { return _mm512_loadu_ps(p); }
+RWKVX__INLINE rwkvx__v rwkvx__vload_part(const float *p, int n) { return _mm512_maskz_loadu_ps((__mmask16)((1u << n) - 1), p); }
+RWKVX__INLINE void rwkvx__vstore(float *p, rwkvx__v v) { _mm512_storeu_ps(p, v); }
+RWKVX__INLINE rwkvx__v rwkvx__vfma(rwkvx__v a, rwkvx__v b, rwkvx__v c) { return _mm512_fmadd_ps(a, b, c); }
+RWKVX__INLINE rwkvx__v rwkvx__vset1(float f) { return _mm512_set1_ps(f); }
+RWKVX__INLINE rwkvx__v rwkvx__vmul(rwkvx__v a, rwkvx__v b) { return _mm512_mul_ps(a, b); }
+/* out[j] = the lanes of v[j] added by the halving tree (lane l += lane l + h
+   for h = 8, 4, 2, 1), four vectors at once */
+RWKVX__INLINE void rwkvx__vsum4(const rwkvx__v *v, float *out) {
+    __m512 ab = _mm512_add_ps(_mm512_shuffle_f32x4(v[0], v[1], 0x44), _mm512_shuffle_f32x4(v[0], v[1], 0xee));
+    __m512 cd = _mm512_add_ps(_mm512_shuffle_f32x4(v[2], v[3], 0x44), _mm512_shuffle_f32x4(v[2], v[3], 0xee));
+    __m512 q = _mm512_add_ps(_mm512_shuffle_f32x4(ab, cd, 0x88), _mm512_shuffle_f32x4(ab, cd, 0xdd)); /* a b c d, 4 each */
+    __m512 h = _mm512_add_ps(q, _mm512_permute_ps(q, 0x4e));     /* l += l + 2 */
+    __m128 r;
+    h = _mm512_add_ps(h, _mm512_permute_ps(h, 0xb1));            /* l += l + 1 */
+    r = _mm512_castps512_ps128(_mm512_permutexvar_ps(_mm512_set_epi32(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 12, 8, 4, 0), h));
+    _mm_storeu_ps(out, r);
+}
+#elif defined(RWKVX__AVX2)
+#define RWKVX__LANES 8
+#define RWKVX__UT 3                    /* 4 x 3 accumulators of the 16 registers */
+typedef __m256 rwkvx__v;
+RWKVX__INLINE rwkvx__v rwkvx__vzero(void) { return _mm256_setzero_ps(); }
+RWKVX__INLINE rwkvx__v rwkvx__vload(const float *p) { return _mm256_loadu_ps(p); }
+RWKVX__INLINE rwkvx__v rwkvx__vload_part(const float *p, int n) {
+    static const int32_t mask[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
+    return _mm256_maskload_ps(p, _mm256_loadu_si256((const __m256i *)(const void *)(mask + 8 - n)));
+}
+RWKVX__INLINE void rwkvx__vstore(float *p, rwkvx__v v) { _mm256_storeu_ps(p, v); }
+RWKVX__INLINE rwkvx__v rwkvx__vfma(rwkvx__v a, rwkvx__v b, rwkvx__v c) { return _mm256_fmadd_ps(a, b, c); }
+RWKVX__INLINE rwkvx__v rwkvx__vset1(float f) { return _mm256_set1_ps(f); }
+RWKVX__INLINE rwkvx__v rwkvx__vmul(rwkvx__v a, rwkvx__v b) { return _mm256_mul_ps(a, b); }
+RWKVX__INLINE void rwkvx__vsum4(const rwkvx__v *v, float *out) { /* halving tree, h = 4, 2, 1 */
+    __m256 ab = _mm256_add_ps(_mm256_permute2f128_ps(v[0], v[1], 0x20), _mm256_permute2f128_ps(v[0], v[1], 0x31));
+    __m256 cd = _mm256_add_ps(_mm256_permute2f128_ps(v[2], v[3], 0x20), _mm256_permute2f128_ps(v[2], v[3], 0x31));
+    __m256 q = _mm256_add_ps(_mm256_shuffle_ps(ab, cd, 0x44), _mm256_shuffle_ps(ab, cd, 0xee)); /* a0 a1 c0 c1 | b0 b1 d0 d1 */
+    __m256 h = _mm256_hadd_ps(q, q);                              /* a c a c | b d b d */
+    __m128 lo = _mm256_castps256_ps128(h), hi = _mm256_extractf128_ps(h, 1);
+    out[0] = _mm_cvtss_f32(lo), out[1] = _mm_cvtss_f32(hi);
+    out[2] = _mm_cvtss_f32(_mm_shuffle_ps(lo, lo, 1)), out[3] = _mm_cvtss_f32(_mm_shuffle_ps(hi, hi, 1));
+}
+#elif defined(RWKVX__NEON)
+#define RWKVX__LANES 8
+#define RWKVX__UT 2                    /* 4 x 2 x 2 accumulators of the 32 registers */
+typedef struct { float32x4_t lo, hi; } rwkvx__v;
+RWKVX__INLINE rwkvx__v rwkvx__vzero(void) { rwkvx__v r; r.lo = r.hi = vdupq_n_f32(0.0f); return r; }
+RWKVX__INLINE rwkvx__v rwkvx__vload(const float *p) { rwkvx__v r; r.lo = vld1q_f32(p); r.hi = vld1q_f32(p + 4); return r; }
+RWKVX__INLINE rwkvx__v rwkvx__vload_part(const float *p, int n) {
+    float tmp[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    memcpy(tmp, p, (size_t)n * sizeof(float));
+    return rwkvx__vload(tmp);
+}
+RWKVX__INLINE void rwkvx__vstore(float *p, rwkvx__v v) { vst1q_f32(p, v.lo); vst1q_f32(p + 4, v.hi); }
+RWKVX__INLINE rwkvx__v rwkvx__vfma(rwkvx__v a, rwkvx__v b, rwkvx__v c) {
+    rwkvx__v r;
+    r.lo = vfmaq_f32(c.lo, a.lo, b.lo);
+    r.hi = vfmaq_f32(c.hi, a.hi, b.hi);
+    return r;
+}
+RWKVX__INLINE rwkvx__v rwkvx__vset1(float f) { rwkvx__v r; r.lo = r.hi = vdupq_n_f32(f); return r; }
+RWKVX__INLINE rwkvx__v rwkvx__vmul(rwkvx__v a, rwkvx__v b) {
+    rwkvx__v r;
+    r.lo = vmulq_f32(a.lo, b.lo);
+    r.hi = vmulq_f32(a.hi, b.hi);
+    return r;
+}
+RWKVX__INLINE void rwkvx__vsum4(const rwkvx__v *v, float *out) { /* halving tree, h = 4, 2, 1 */
+    int j;
+    for (j = 0; j < 4; j += 2) {
+        float32x4_t a = vaddq_f32(v[j].lo, v[j].hi), b = vaddq_f32(v[j + 1].lo, v[j + 1].hi);
+        float32x2_t a2 = vadd_f32(vget_low_f32(a), vget_high_f32(a)), b2 = vadd_f32(vget_low_f32(b), vget_high_f32(b));
+        vst1_f32(out + j, vpadd_f32(a2, b2));
+    }
+}
+#else
+#define RWKVX__LANES 8
+#define RWKVX__UT 4
+typedef struct { float f[8]; } rwkvx__v;
+RWKVX__INLINE rwkvx__v rwkvx__vzero(void) { rwkvx__v r; memset(&r, 0, sizeof r); return r; }
+RWKVX__INLINE rwkvx__v rwkvx__vload(const float *p) { rwkvx__v r; memcpy(r.f, p, sizeof r.f); return r; }
+RWKVX__INLINE rwkvx__v rwkvx__vload_part(const float *p, int n) {
+    rwkvx__v r = rwkvx__vzero();
+    memcpy(r.f, p, (size_t)n * sizeof(float));
+    return r;
+}
+RWKVX__INLINE void rwkvx__vstore(float *p, rwkvx__v v) { memcpy(p, v.f, sizeof v.f); }
+RWKVX__INLINE rwkvx__v rwkvx__vfma(rwkvx__v a, rwkvx__v b, rwkvx__v c) {
+    int l;
+    for (l = 0; l < 8; l++) c.f[l] += a.f[l] * b.f[l];
+    return c;
+}
+RWKVX__INLINE rwkvx__v rwkvx__vset1(float f) { rwkvx__v r; int l; for (l = 0; l < 8; l++) r.f[l] = f; return r; }
+RWKVX__INLINE rwkvx__v rwkvx__vmul(rwkvx__v a, rwkvx__v b) { int l; for (l = 0; l < 8; l++) a.f[l] *= b.f[l]; return a; }
+RWKVX__INLINE void rwkvx__vsum4(const rwkvx__v *v, float *out) { /* halving tree, h = 4, 2, 1 */
+    int j, h, l;
+    for (j = 0; j < 4; j++) {
+        float t[8];
+        memcpy(t, v[j].f, sizeof t);
+        for (h = 4; h > 0; h /= 2)
+            for (l = 0; l < h; l++) t[l] += t[l + h];
+        out[j] = t[0];
+    }
+}
+#endif
+
+/* floats of scratch one thread needs for rwkvx__matmul: a panel and the
+   partial sums of a block of rows for every token of a batch (a multiple of
+   16, so every thread's share stays 64-byte aligned) */
+#define RWKVX__WORK_FLOATS \
+    ((RWKVX__ROWS * RWKVX__PANEL + (RWKVX__BATCH + RWKVX__UT) * RWKVX__ROWS * RWKVX__LANES + 15) / 16 * 16)
+
+/* Converts n weights of row `row`, starting at column i0, to f32 (exactly:
+   every type's values are f32 values; a Q8_0 weight is the f32 product d * q).
+   For Q8_0, i0 and n are multiples of 32 (the loader guarantees the row
+   length is). */
 static void rwkvx__row_to_f32(const rwkvx__mat *w, int64_t row, int64_t i0, int64_t n, float *out) {
-    int64_t i;
+    int64_t i = 0;
     switch (w->type) {
     case RWKVX_TYPE_F32:
         memcpy(out, (const float *)w->data + row * w->cols + i0, (size_t)n * sizeof(float));
         break;
     case RWKVX_TYPE_F16: {
         const uint16_t *p = (const uint16_t *)w->data + row * w->cols + i0;
-        i = 0;
-#ifdef RWKVX__AVX2
-        for (; i + 8 <= n; i += 8) _mm256_storeu_ps(out + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p + i))));
+#if defined(RWKVX__AVX512)
+        for (; i + 16 <= n; i += 16) _mm512_storeu_ps(out + i, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)(p + i))));
+#endif
+#if defined(RWKVX__AVX2)
+        for (; i + 8 <= n; i += 8) _mm256_storeu_ps(out + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)(p + i))));
+#elif defined(RWKVX__NEON)
+        for (; i + 4 <= n; i += 4) vst1q_f32(out + i, vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(p + i))));
 #endif
         for (; i < n; i++) out[i] = rwkvx__f16_to_f32(p[i]);
         break;
     }
     case RWKVX_TYPE_BF16: {
         const uint16_t *p = (const uint16_t *)w->data + row * w->cols + i0;
-        i = 0;
-#ifdef RWKVX__AVX2
+#if defined(RWKVX__AVX512)
+        for (; i + 16 <= n; i += 16) {
+            __m512i h = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(const void *)(p + i)));
+            _mm512_storeu_ps(out + i, _mm512_castsi512_ps(_mm512_slli_epi32(h, 16)));
+        }
+#endif
+#if defined(RWKVX__AVX2)
         for (; i + 8 <= n; i += 8) {
-            __m256i h = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(p + i)));
+            __m256i h = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(const void *)(p + i)));
             _mm256_storeu_ps(out + i, _mm256_castsi256_ps(_mm256_slli_epi32(h, 16)));
         }
+#elif defined(RWKVX__NEON)
+        for (; i + 4 <= n; i += 4) vst1q_f32(out + i, vreinterpretq_f32_u32(vshll_n_u16(vld1_u16(p + i), 16)));
 #endif
         for (; i < n; i++) out[i] = rwkvx__bf16_to_f32(p[i]);
         break;
@@ -1133,24 +1435,173 @@ static void rwkvx__row_to_f32(const rwkvx__mat *w, int64_t row, int64_t i0, int6
     case RWKVX_TYPE_Q8_0: {
         const unsigned char *blk = (const unsigned char *)w->data + (size_t)(row * (w->cols / 32) + i0 / 32) * 34;
         int64_t b;
-        for (b = 0; b < n / 32; b++, blk += 34) {
+        for (b = 0; b < n / 32; b++, blk += 34, out += 32) {
+            const signed char *q = (const signed char *)(blk + 2);
             uint16_t dh;
             float d;
-            const signed char *q = (const signed char *)(blk + 2);
             memcpy(&dh, blk, 2);
+#if defined(RWKVX__AVX2)
+            d = _cvtsh_ss(dh);
+#else
             d = rwkvx__f16_to_f32(dh);
-            i = 0;
-#ifdef RWKVX__AVX2
-            for (; i < 32; i += 8) {
-                __m256 v = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(q + i))));
-                _mm256_storeu_ps(out + b * 32 + i, _mm256_mul_ps(v, _mm256_set1_ps(d)));
-            }
 #endif
-            for (; i < 32; i++) out[b * 32 + i] = d * (float)q[i];
+#if defined(RWKVX__AVX512)
+            for (i = 0; i < 32; i += 16) {
+                __m512 v = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(const void *)(q + i))));
+                _mm512_storeu_ps(out + i, _mm512_mul_ps(v, _mm512_set1_ps(d)));
+            }
+#elif defined(RWKVX__AVX2)
+            for (i = 0; i < 32; i += 8) {
+                __m256 v = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)(q + i))));
+                _mm256_storeu_ps(out + i, _mm256_mul_ps(v, _mm256_set1_ps(d)));
+            }
+#elif defined(RWKVX__NEON)
+            for (i = 0; i < 32; i += 8) {
+                int16x8_t h = vmovl_s8(vld1_s8(q + i));
+                vst1q_f32(out + i, vmulq_n_f32(vcvtq_f32_s32(vmovl_s16(vget_low_s16(h))), d));
+                vst1q_f32(out + i + 4, vmulq_n_f32(vcvtq_f32_s32(vmovl_s16(vget_high_s16(h))), d));
+            }
+#else
+            for (i = 0; i < 32; i++) out[i] = d * (float)q[i];
+#endif
         }
         break;
     }
     }
+}
+
+/* The microkernel: acc[u][r] (LANES partial sums each) += panel row r times
+   input row x[u], over n columns, for r < RWKVX__ROWS and u < U. Panel rows
+   are `ps` floats apart and zero from n up to a multiple of LANES; inputs are
+   read below n only. `fresh` starts the sums at zero instead of loading acc;
+   with `sums`, the last slice's sums are finished there ([u][r]) instead of
+   stored to acc. Inlined with U constant, the sums live in registers. */
+RWKVX__INLINE void rwkvx__micro(const float *panel, int64_t ps, int64_t n, const float *const *x, int U, float *acc, int fresh,
+                                float *sums) {
+    rwkvx__v s[RWKVX__UT][RWKVX__ROWS], w[RWKVX__ROWS], xv;
+    int64_t i, full = n / RWKVX__LANES * RWKVX__LANES;
+    int u, r;
+    RWKVX__UNROLL for (u = 0; u < U; u++)
+        RWKVX__UNROLL for (r = 0; r < RWKVX__ROWS; r++)
+            s[u][r] = fresh ? rwkvx__vzero() : rwkvx__vload(acc + (u * RWKVX__ROWS + r) * RWKVX__LANES);
+    for (i = 0; i < full; i += RWKVX__LANES) {
+        RWKVX__UNROLL for (r = 0; r < RWKVX__ROWS; r++) w[r] = rwkvx__vload(panel + r * ps + i);
+        RWKVX__UNROLL for (u = 0; u < U; u++) {
+            xv = rwkvx__vload(x[u] + i);
+            RWKVX__IN_REGISTER(xv);
+            RWKVX__UNROLL for (r = 0; r < RWKVX__ROWS; r++) s[u][r] = rwkvx__vfma(w[r], xv, s[u][r]);
+        }
+    }
+    if (full < n) { /* the last n - full columns: zero panel padding times zero inputs */
+        RWKVX__UNROLL for (r = 0; r < RWKVX__ROWS; r++) w[r] = rwkvx__vload(panel + r * ps + full);
+        RWKVX__UNROLL for (u = 0; u < U; u++) {
+            xv = rwkvx__vload_part(x[u] + full, (int)(n - full));
+            RWKVX__UNROLL for (r = 0; r < RWKVX__ROWS; r++) s[u][r] = rwkvx__vfma(w[r], xv, s[u][r]);
+        }
+    }
+    if (sums) {
+        RWKVX__UNROLL for (u = 0; u < U; u++) rwkvx__vsum4(s[u], sums + u * RWKVX__ROWS);
+    } else {
+        RWKVX__UNROLL for (u = 0; u < U; u++)
+            RWKVX__UNROLL for (r = 0; r < RWKVX__ROWS; r++) rwkvx__vstore(acc + (u * RWKVX__ROWS + r) * RWKVX__LANES, s[u][r]);
+    }
+}
+
+static void rwkvx__micro_1(const float *panel, int64_t ps, int64_t n, const float *const *x, float *acc, int fresh, float *sums) {
+    rwkvx__micro(panel, ps, n, x, 1, acc, fresh, sums);
+}
+
+static void rwkvx__micro_ut(const float *panel, int64_t ps, int64_t n, const float *const *x, float *acc, int fresh, float *sums) {
+    rwkvx__micro(panel, ps, n, x, RWKVX__UT, acc, fresh, sums);
+}
+
+typedef struct {                 /* one product of a batch: y[t] = W x[t] */
+    const rwkvx__mat *w;
+    const float *x;              /* T rows of w->cols inputs, ldx floats apart */
+    float *y;                    /* T rows of w->rows outputs, ldy floats apart */
+    int64_t ldx, ldy;
+} rwkvx__job;
+
+/* Asks for the weights of rows o0 .. o0 + RWKVX__ROWS - 1 ahead of their
+   use: while a block is multiplied the memory system fetches the next one
+   (the hardware prefetchers only follow demand loads). */
+static void rwkvx__prefetch_rows(const rwkvx__mat *w, int64_t o0) {
+#if defined(__GNUC__) || defined(__clang__)
+    size_t row = rwkvx__row_bytes(w), i, end;
+    const char *p = (const char *)w->data + (size_t)o0 * row;
+    if (o0 >= w->rows) return;
+    end = (size_t)(w->rows - o0 < RWKVX__ROWS ? w->rows - o0 : RWKVX__ROWS) * row;
+    for (i = 0; i < end; i += 64) __builtin_prefetch(p + i, 0, 2);
+#else
+    (void)w, (void)o0;
+#endif
+}
+
+/* Rows o0 .. o0 + RWKVX__ROWS - 1 of a product, for all T tokens. */
+static void rwkvx__row_block(const rwkvx__job *job, int64_t o0, int T, float *work) {
+    const rwkvx__mat *w = job->w;
+    float *panel = work, *acc = work + RWKVX__ROWS * RWKVX__PANEL;
+    /* equal slices of at most about KC columns, multiples of 32 (Q8_0 blocks) */
+    int64_t n_slices = (w->cols + RWKVX__KC - 1) / RWKVX__KC;
+    int64_t width = ((w->cols + n_slices - 1) / n_slices + 31) / 32 * 32, c0;
+    int t, r;
+    rwkvx__prefetch_rows(w, o0 + (T > 1 ? 2 : 2) * RWKVX__ROWS); /* decode: further ahead */
+    for (c0 = 0; c0 < w->cols; c0 += width) {
+        int64_t n = w->cols - c0 < width ? w->cols - c0 : width;
+        int64_t padded = (n + RWKVX__LANES - 1) / RWKVX__LANES * RWKVX__LANES;
+        int last = c0 + n == w->cols;
+        for (r = 0; r < RWKVX__ROWS; r++) {
+            float *p = panel + r * RWKVX__PANEL;
+            int64_t done = 0;
+            if (o0 + r < w->rows) rwkvx__row_to_f32(w, o0 + r, c0, n, p), done = n;
+            memset(p + done, 0, (size_t)(padded - done) * sizeof(float));
+        }
+        for (t = 0; t < T; t += RWKVX__UT) {
+            const float *x[RWKVX__UT];
+            float sums[RWKVX__UT * RWKVX__ROWS];
+            int u, left = T - t;
+            for (u = 0; u < RWKVX__UT; u++) /* past the last token: repeat it, drop the sums */
+                x[u] = job->x + (int64_t)(t + (u < left ? u : left - 1)) * job->ldx + c0;
+            if (left == 1) rwkvx__micro_1(panel, RWKVX__PANEL, n, x, acc + t * RWKVX__ROWS * RWKVX__LANES, c0 == 0, last ? sums : NULL);
+            else rwkvx__micro_ut(panel, RWKVX__PANEL, n, x, acc + t * RWKVX__ROWS * RWKVX__LANES, c0 == 0, last ? sums : NULL);
+            if (last)
+                for (u = 0; u < RWKVX__UT && u < left; u++)
+                    for (r = 0; r < RWKVX__ROWS && o0 + r < w->rows; r++)
+                        job->y[(int64_t)(t + u) * job->ldy + o0 + r] = sums[u * RWKVX__ROWS + r];
+        }
+    }
+}
+
+/* Runs several independent products of one batch of T <= RWKVX__BATCH tokens
+   as one parallel loop over all their row blocks (fewer thread start-ups,
+   better balance). `work` holds RWKVX__WORK_FLOATS per thread. Dynamic
+   scheduling copes with cores shared with other programs; which thread
+   computes a row never changes its value. */
+#define RWKVX__MAX_JOBS 8
+static void rwkvx__matmul_jobs(const rwkvx__job *jobs, int n_jobs, int T, float *work, int n_threads) {
+    int64_t first[RWKVX__MAX_JOBS + 1], total, b, grain;
+    int j;
+    first[0] = 0;
+    for (j = 0; j < n_jobs; j++) first[j + 1] = first[j] + (jobs[j].w->rows + RWKVX__ROWS - 1) / RWKVX__ROWS;
+    total = first[n_jobs];
+    grain = total / ((int64_t)n_threads * 8);
+    if (grain < 1) grain = 1;
+    (void)grain;
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(n_threads) schedule(dynamic, grain) if (n_threads > 1)
+#endif
+    for (b = 0; b < total; b++) {
+        int k = 0;
+        while (b >= first[k + 1]) k++;
+        rwkvx__row_block(&jobs[k], (b - first[k]) * RWKVX__ROWS, T, work + (size_t)rwkvx__thread_id() * RWKVX__WORK_FLOATS);
+    }
+}
+
+/* Y[t][o] = sum_i W[o][i] * X[t][i] for t < T. */
+static void rwkvx__matmul(const rwkvx__mat *w, const float *x, int64_t ldx, float *y, int64_t ldy, int T, float *work, int n_threads) {
+    rwkvx__job job;
+    job.w = w, job.x = x, job.y = y, job.ldx = ldx, job.ldy = ldy;
+    rwkvx__matmul_jobs(&job, 1, T, work, n_threads);
 }
 
 /* acc[0..8) += w[i] * x[i] over n values, lane i % 8. */
@@ -1171,31 +1622,6 @@ static void rwkvx__dot_acc8(float *acc, const float *w, const float *x, int64_t 
 
 static float rwkvx__hsum8(const float *a) {
     return ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
-}
-
-/* Y[t][o] = sum_i W[o][i] * X[t][i] for t < T (T <= RWKVX__BATCH).
-   Each weight tile is converted once and used for all T tokens, and every
-   output is summed in the same order whatever T and the thread count are,
-   so prefill and token-by-token decode give identical numbers. */
-static void rwkvx__matmul(const rwkvx__mat *w, const float *x, int64_t ldx, float *y, int64_t ldy, int T, int n_threads) {
-    int64_t o;
-    (void)n_threads;
-#ifdef _OPENMP
-#pragma omp parallel for num_threads(n_threads) schedule(static)
-#endif
-    for (o = 0; o < w->rows; o++) {
-        float tile[RWKVX__TILE];
-        float acc[RWKVX__BATCH][8];
-        int64_t i0;
-        int t;
-        memset(acc, 0, sizeof(float) * 8 * (size_t)T);
-        for (i0 = 0; i0 < w->cols; i0 += RWKVX__TILE) {
-            int64_t n = w->cols - i0 < RWKVX__TILE ? w->cols - i0 : RWKVX__TILE;
-            rwkvx__row_to_f32(w, o, i0, n, tile);
-            for (t = 0; t < T; t++) rwkvx__dot_acc8(acc[t], tile, x + t * ldx + i0, n);
-        }
-        for (t = 0; t < T; t++) y[t * ldy + o] = rwkvx__hsum8(acc[t]);
-    }
 }
 
 static void rwkvx__layer_norm(const float *x, float *out, const float *w, const float *b, int n, float eps) {
@@ -1228,7 +1654,10 @@ typedef struct {                 /* one sparse block's memory of the context */
 } rwkvx__kv_cache;
 
 typedef struct {                 /* buffers for one block of up to RWKVX__BATCH tokens */
-    float *x, *u, *mix, *r, *k, *v, *w, *a, *g, *kk, *y, *v_first, *lora, *ffn;
+    float *x, *u, *mix, *r, *k, *v, *w, *a, *g, *kk, *y, *v_first, *ffn;
+    float *lora_w, *lora_a, *lora_g, *lora_v;   /* LoRA hidden layers */
+    float *work;                 /* [threads][RWKVX__WORK_FLOATS], 64-byte aligned */
+    void *work_block;            /* its allocation */
     float *gates;                /* [threads][max chunks] gate values */
     int *picked;                 /* [threads][max chunks] selected chunk ids */
 } rwkvx__scratch;
@@ -1244,12 +1673,8 @@ struct rwkvx_state {
     rwkvx__scratch s;
 };
 
-static size_t rwkvx__max_lora(const rwkvx_model *m) {
-    int d = m->lora_w;
-    if (m->lora_a > d) d = m->lora_a;
-    if (m->lora_v > d) d = m->lora_v;
-    if (m->lora_g > d) d = m->lora_g;
-    return (size_t)d;
+static size_t rwkvx__lora_sum(const rwkvx_model *m) {
+    return (size_t)m->lora_w + (size_t)m->lora_a + (size_t)m->lora_g + (size_t)m->lora_v;
 }
 
 RWKVX_API void rwkvx_state_free(rwkvx_state *st) {
@@ -1268,6 +1693,7 @@ RWKVX_API void rwkvx_state_free(rwkvx_state *st) {
     RWKVX_FREE(st->ffn_prev);
     RWKVX_FREE(st->wkv);
     RWKVX_FREE(st->s.x);
+    RWKVX_FREE(st->s.work_block);
     RWKVX_FREE(st->s.gates);
     RWKVX_FREE(st->s.picked);
     RWKVX_FREE(st);
@@ -1345,9 +1771,10 @@ RWKVX_API rwkvx_status rwkvx_state_new(const rwkvx_model *m, rwkvx_state **out) 
         st->kv[j].ffn_prev = (float *)rwkvx__calloc(C, sizeof(float));
         ok = st->kv[j].chunk_sum && st->kv[j].ffn_prev;
     }
-    /* scratch: x u r k v w a g kk y v_first (11 C), mix (6 C), lora, ffn */
-    per_token = 17 * C + rwkvx__max_lora(m) + (size_t)m->n_ffn;
+    /* scratch: x u r k v w a g kk y v_first (11 C), mix (6 C), the LoRA hidden layers, ffn */
+    per_token = 17 * C + rwkvx__lora_sum(m) + (size_t)m->n_ffn;
     if (ok) ok = (st->s.x = (float *)rwkvx__calloc(B * per_token, sizeof(float))) != NULL;
+    if (ok) ok = (st->s.work_block = rwkvx__calloc((size_t)st->max_threads * RWKVX__WORK_FLOATS + 16, sizeof(float))) != NULL;
     if (!ok || rwkvx__kv_reserve(st, 1) != RWKVX_OK) {
         rwkvx_state_free(st);
         return RWKVX_ERR_NOMEM;
@@ -1365,7 +1792,11 @@ RWKVX_API rwkvx_status rwkvx_state_new(const rwkvx_model *m, rwkvx_state **out) 
     st->s.y = p, p += B * C;
     st->s.v_first = p, p += B * C;
     st->s.mix = p, p += 6 * B * C;
-    st->s.lora = p, p += B * rwkvx__max_lora(m);
+    st->s.lora_w = p, p += B * (size_t)m->lora_w;
+    st->s.lora_a = p, p += B * (size_t)m->lora_a;
+    st->s.lora_g = p, p += B * (size_t)m->lora_g;
+    st->s.lora_v = p, p += B * (size_t)m->lora_v;
+    st->s.work = (float *)st->s.work_block + (16 - (uintptr_t)st->s.work_block / sizeof(float) % 16) % 16;
     st->s.ffn = p;
     *out = st;
     return RWKVX_OK;
@@ -1382,13 +1813,26 @@ static int rwkvx__threads(const rwkvx_state *st) {
 /* RWKV-7 time-mix and channel-mix                                        */
 /* ---------------------------------------------------------------------- */
 
+/* The element-wise work between the matrix products runs token by token;
+   in a prefill the tokens are shared out among the threads (each token's
+   numbers are the same whoever computes them). */
+
 /* u[t] = LN(x[t]); returns, in d, u_prev(t) - u[t] with u_prev(0) = *prev,
    and leaves the last u in *prev for the next call. */
-static void rwkvx__norm_shift(const float *x, float *u, float *d, float *prev, const float *w, const float *b, int T, int C, float eps) {
-    int t, i;
+static void rwkvx__norm_shift(const float *x, float *u, float *d, float *prev, const float *w, const float *b, int T, int C, float eps,
+                              int nt) {
+    int t;
+    (void)nt;
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(nt) schedule(static) if (T > 1 && nt > 1)
+#endif
     for (t = 0; t < T; t++) rwkvx__layer_norm(x + (size_t)t * C, u + (size_t)t * C, w, b, C, eps);
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(nt) schedule(static) if (T > 1 && nt > 1)
+#endif
     for (t = 0; t < T; t++) {
         const float *before = t ? u + (size_t)(t - 1) * C : prev;
+        int i;
         for (i = 0; i < C; i++) d[(size_t)t * C + i] = before[i] - u[(size_t)t * C + i];
     }
     memcpy(prev, u + (size_t)(T - 1) * C, (size_t)C * sizeof(float));
@@ -1400,42 +1844,89 @@ static void rwkvx__channel_mix(rwkvx_state *st, const float *ln_w, const float *
     const rwkvx_model *m = st->model;
     int C = m->n_embd, F = m->n_ffn, t, i, nt = rwkvx__threads(st);
     float *u = st->s.u, *d = st->s.r, *kx = st->s.k, *h = st->s.ffn, *out = st->s.y;
-    rwkvx__norm_shift(st->s.x, u, d, prev, ln_w, ln_b, T, C, m->ln_eps);
+    rwkvx__norm_shift(st->s.x, u, d, prev, ln_w, ln_b, T, C, m->ln_eps, nt);
     for (t = 0; t < T; t++)
         for (i = 0; i < C; i++) kx[(size_t)t * C + i] = u[(size_t)t * C + i] + d[(size_t)t * C + i] * lerp[i];
-    rwkvx__matmul(key, kx, C, h, F, T, nt);
-    for (i = 0; i < T * F; i++) h[i] = h[i] > 0 ? h[i] * h[i] : 0.0f;
-    rwkvx__matmul(value, h, F, out, C, T, nt);
+    rwkvx__matmul(key, kx, C, h, F, T, st->s.work, nt);
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(nt) schedule(static) if (T > 1 && nt > 1)
+#endif
+    for (t = 0; t < T; t++) {
+        float *ht = h + (size_t)t * F;
+        for (i = 0; i < F; i++) { /* relu(h)^2, without branches */
+            float v = ht[i] < 0.0f ? 0.0f : ht[i];
+            ht[i] = v * v;
+        }
+    }
+    rwkvx__matmul(value, h, F, out, C, T, st->s.work, nt);
     for (i = 0; i < T * C; i++) st->s.x[i] += out[i];
 }
 
-/* out = f(base + (x @ W1) @ W2) through a LoRA pair; `squash` is applied to
-   the hidden layer (tanh for the decay, sigmoid for the gate, none else). */
-enum { RWKVX__LINEAR, RWKVX__TANH, RWKVX__SIGMOID };
-static void rwkvx__lora(rwkvx_state *st, const rwkvx__mat *w1, const rwkvx__mat *w2, int squash, const float *x, float *out, int T) {
-    int C = st->model->n_embd, D = (int)w1->rows, i, nt = rwkvx__threads(st);
-    float *h = st->s.lora;
-    rwkvx__matmul(w1, x, C, h, D, T, nt);
-    if (squash == RWKVX__TANH) for (i = 0; i < T * D; i++) h[i] = tanhf(h[i]);
-    if (squash == RWKVX__SIGMOID) for (i = 0; i < T * D; i++) h[i] = rwkvx__sigmoid(h[i]);
-    rwkvx__matmul(w2, h, D, out, C, T, nt);
+/* y[t] = W x[t] for every token of the batch, rows of x and y contiguous */
+static rwkvx__job rwkvx__job_of(const rwkvx__mat *w, const float *x, float *y) {
+    rwkvx__job job;
+    job.w = w, job.x = x, job.y = y, job.ldx = w->cols, job.ldy = w->rows;
+    return job;
+}
+
+/* The block's products: r, k, v and the LoRA first layers (all of them read
+   the token-shifted inputs) in one parallel pass, the LoRA squashes, then the
+   LoRA second layers in another: w and a get their bases added later, mixv
+   is v's residual mix. Layer 0 has no value LoRA. */
+static void rwkvx__time_mix_products(rwkvx_state *st, const rwkvx__rwkv_block *blk, int layer, float *mixv, int T) {
+    rwkvx__scratch *s = &st->s;
+    size_t TC = (size_t)T * (size_t)st->model->n_embd, i;
+    const float *xr = s->mix, *xw = xr + TC, *xk = xw + TC, *xv = xk + TC, *xa = xv + TC, *xg = xa + TC;
+    rwkvx__job first[7], second[4];
+    int n1 = 0, n2 = 0, nt = rwkvx__threads(st);
+    first[n1++] = rwkvx__job_of(&blk->wr, xr, s->r);
+    first[n1++] = rwkvx__job_of(&blk->wk, xk, s->k);
+    first[n1++] = rwkvx__job_of(&blk->wv, xv, s->v);
+    first[n1++] = rwkvx__job_of(&blk->w1, xw, s->lora_w);
+    first[n1++] = rwkvx__job_of(&blk->a1, xa, s->lora_a);
+    first[n1++] = rwkvx__job_of(&blk->g1, xg, s->lora_g);
+    if (layer > 0) first[n1++] = rwkvx__job_of(&blk->v1, xv, s->lora_v);
+    rwkvx__matmul_jobs(first, n1, T, s->work, nt);
+    for (i = 0; i < (size_t)T * (size_t)blk->w1.rows; i++) s->lora_w[i] = tanhf(s->lora_w[i]);
+    for (i = 0; i < (size_t)T * (size_t)blk->g1.rows; i++) s->lora_g[i] = rwkvx__sigmoid(s->lora_g[i]);
+    second[n2++] = rwkvx__job_of(&blk->w2, s->lora_w, s->w);
+    second[n2++] = rwkvx__job_of(&blk->a2, s->lora_a, s->a);
+    second[n2++] = rwkvx__job_of(&blk->g2, s->lora_g, s->g);
+    if (layer > 0) second[n2++] = rwkvx__job_of(&blk->v2, s->lora_v, mixv);
+    rwkvx__matmul_jobs(second, n2, T, s->work, nt);
 }
 
 /* The WKV-7 recurrence of one head over T tokens, then its group norm and
-   bonus term: the only sequential part of a block. S is [64][64], value
-   index i by key index j. */
-static void rwkvx__wkv_head(const rwkvx_model *m, const rwkvx__rwkv_block *blk, float *S, const rwkvx__scratch *s, int h, int T) {
-    int C = m->n_embd, t, i, j;
+   bonus term: the only sequential part of a block. The state is kept
+   transposed, St[j][i] = S[i][j] (key index j, value index i; saved states
+   use S), so that both steps run along contiguous value vectors:
+     sa     = sum_j St[j] kk_j                      (the old state)
+     St[j]  = St[j] w_j + sa (-kk_j a_j) + v k_j    for every key j
+     y      = sum_j St[j] r_j                       (the new state) */
+static void rwkvx__wkv_head(const rwkvx_model *m, const rwkvx__rwkv_block *blk, float *St, const rwkvx__scratch *s, int h, int T) {
+    enum { NV = RWKVX__HEAD / RWKVX__LANES };     /* vectors per value row */
+    int C = m->n_embd, t, i, j, c;
     for (t = 0; t < T; t++) {
         size_t o = (size_t)t * C + (size_t)h * RWKVX__HEAD;
         const float *r = s->r + o, *k = s->k + o, *v = s->v + o, *w = s->w + o, *kk = s->kk + o, *a = s->a + o;
-        float *y = s->y + o, b[RWKVX__HEAD], mean = 0, var = 0, inv, bonus = 0;
-        for (j = 0; j < RWKVX__HEAD; j++) b[j] = kk[j] * a[j];
-        for (i = 0; i < RWKVX__HEAD; i++) {
-            float *Si = S + i * RWKVX__HEAD, sa = rwkvx__dot(Si, kk, RWKVX__HEAD);
-            for (j = 0; j < RWKVX__HEAD; j++) Si[j] = Si[j] * w[j] - sa * b[j] + v[i] * k[j];
-            y[i] = rwkvx__dot(Si, r, RWKVX__HEAD);
+        float *y = s->y + o, mean = 0, var = 0, inv, bonus = 0;
+        rwkvx__v sa[NV], acc[NV], vv[NV];
+        for (c = 0; c < NV; c++) sa[c] = rwkvx__vzero(), acc[c] = rwkvx__vzero(), vv[c] = rwkvx__vload(v + c * RWKVX__LANES);
+        for (j = 0; j < RWKVX__HEAD; j++) {
+            rwkvx__v kkj = rwkvx__vset1(kk[j]);
+            for (c = 0; c < NV; c++) sa[c] = rwkvx__vfma(rwkvx__vload(St + j * RWKVX__HEAD + c * RWKVX__LANES), kkj, sa[c]);
         }
+        for (j = 0; j < RWKVX__HEAD; j++) {
+            rwkvx__v wj = rwkvx__vset1(w[j]), bj = rwkvx__vset1(-kk[j] * a[j]), kj = rwkvx__vset1(k[j]), rj = rwkvx__vset1(r[j]);
+            float *row = St + j * RWKVX__HEAD;
+            for (c = 0; c < NV; c++) {
+                rwkvx__v x = rwkvx__vfma(sa[c], bj, rwkvx__vmul(vv[c], kj));
+                x = rwkvx__vfma(rwkvx__vload(row + c * RWKVX__LANES), wj, x);
+                rwkvx__vstore(row + c * RWKVX__LANES, x);
+                acc[c] = rwkvx__vfma(x, rj, acc[c]);
+            }
+        }
+        for (c = 0; c < NV; c++) rwkvx__vstore(y + c * RWKVX__LANES, acc[c]);
         for (i = 0; i < RWKVX__HEAD; i++) mean += y[i];
         mean /= RWKVX__HEAD;
         for (i = 0; i < RWKVX__HEAD; i++) var += (y[i] - mean) * (y[i] - mean);
@@ -1443,8 +1934,38 @@ static void rwkvx__wkv_head(const rwkvx_model *m, const rwkvx__rwkv_block *blk, 
         inv = 1.0f / sqrtf(var + m->gn_eps);
         for (j = 0; j < RWKVX__HEAD; j++) bonus += r[j] * k[j] * blk->r_k[h * RWKVX__HEAD + j];
         for (i = 0; i < RWKVX__HEAD; i++) {
-            int c = h * RWKVX__HEAD + i;
-            y[i] = (y[i] - mean) * inv * blk->lnx_w[c] + blk->lnx_b[c] + bonus * v[i];
+            int ch = h * RWKVX__HEAD + i;
+            y[i] = (y[i] - mean) * inv * blk->lnx_w[ch] + blk->lnx_b[ch] + bonus * v[i];
+        }
+    }
+}
+
+/* One token's decay w, in-context rate a, value residual, normalized key kk
+   and key update, between the products and the recurrence (o: the token's
+   offset in the batch buffers). */
+static void rwkvx__time_mix_token(const rwkvx__rwkv_block *blk, const rwkvx__scratch *s, int layer, int C, size_t o) {
+    float *w = s->w + o, *a = s->a + o, *v = s->v + o, *k = s->k + o, *kk = s->kk + o;
+    const float *mixv = s->kk + o; /* the value LoRA's output, before kk overwrites it */
+    int i, h;
+    for (i = 0; i < C; i++) {
+        w[i] = expf(-0.606531f * rwkvx__sigmoid(blk->w0[i] + w[i]));
+        a[i] = rwkvx__sigmoid(blk->a0[i] + a[i]);
+    }
+    if (layer == 0) memcpy(s->v_first + o, v, (size_t)C * sizeof(float));
+    else /* value residual: v += (v_first - v) * sigmoid(v0 + (xv @ v1) @ v2) */
+        for (i = 0; i < C; i++) v[i] += (s->v_first[o + i] - v[i]) * rwkvx__sigmoid(blk->v0[i] + mixv[i]);
+    for (h = 0; h < C / RWKVX__HEAD; h++) { /* kk = per-head L2 normalize(k * k_k); k *= 1 + (a - 1) * k_a */
+        int c0 = h * RWKVX__HEAD;
+        float norm = 0;
+        for (i = c0; i < c0 + RWKVX__HEAD; i++) {
+            kk[i] = k[i] * blk->k_k[i];
+            norm += kk[i] * kk[i];
+        }
+        norm = sqrtf(norm);
+        if (norm < 1e-12f) norm = 1e-12f;
+        for (i = c0; i < c0 + RWKVX__HEAD; i++) {
+            kk[i] /= norm;
+            k[i] *= 1.0f + (a[i] - 1.0f) * blk->k_a[i];
         }
     }
 }
@@ -1453,62 +1974,32 @@ static void rwkvx__time_mix(rwkvx_state *st, int layer, int T) {
     const rwkvx_model *m = st->model;
     const rwkvx__rwkv_block *blk = &m->rwkv[layer];
     rwkvx__scratch *s = &st->s;
-    int C = m->n_embd, H = m->n_head, nt = rwkvx__threads(st), t, i, h, q;
+    int C = m->n_embd, H = m->n_head, nt = rwkvx__threads(st), t, i, h;
     size_t TC = (size_t)T * C;
-    float *d = s->y, *xr = s->mix, *xw = xr + TC, *xk = xw + TC, *xv = xk + TC, *xa = xv + TC, *xg = xa + TC;
+    float *d = s->y;
     float *S = st->wkv + (size_t)layer * C * RWKVX__HEAD;
 
-    rwkvx__norm_shift(s->x, s->u, d, st->att_prev + (size_t)layer * C, blk->ln1_w, blk->ln1_b, T, C, m->ln_eps);
-    for (q = 0; q < 6; q++) /* xr, xw, xk, xv, xa, xg = u + d * x_q */
-        for (t = 0; t < T; t++)
-            for (i = 0; i < C; i++)
-                s->mix[q * TC + (size_t)t * C + i] = s->u[(size_t)t * C + i] + d[(size_t)t * C + i] * blk->lerp[q * C + i];
-    rwkvx__matmul(&blk->wr, xr, C, s->r, C, T, nt);
-    rwkvx__matmul(&blk->wk, xk, C, s->k, C, T, nt);
-    rwkvx__matmul(&blk->wv, xv, C, s->v, C, T, nt);
-    rwkvx__lora(st, &blk->w1, &blk->w2, RWKVX__TANH, xw, s->w, T);
-    rwkvx__lora(st, &blk->a1, &blk->a2, RWKVX__LINEAR, xa, s->a, T);
-    rwkvx__lora(st, &blk->g1, &blk->g2, RWKVX__SIGMOID, xg, s->g, T);
-    for (t = 0; t < T; t++)
-        for (i = 0; i < C; i++) {
-            size_t o = (size_t)t * C + i;
-            s->w[o] = expf(-0.606531f * rwkvx__sigmoid(blk->w0[i] + s->w[o]));
-            s->a[o] = rwkvx__sigmoid(blk->a0[i] + s->a[o]);
-        }
-    if (layer == 0) {
-        memcpy(s->v_first, s->v, TC * sizeof(float));
-    } else { /* value residual: v += (v_first - v) * sigmoid(v0 + (xv @ v1) @ v2) */
-        float *mixv = s->kk;
-        rwkvx__lora(st, &blk->v1, &blk->v2, RWKVX__LINEAR, xv, mixv, T);
-        for (t = 0; t < T; t++)
-            for (i = 0; i < C; i++) {
-                size_t o = (size_t)t * C + i;
-                s->v[o] += (s->v_first[o] - s->v[o]) * rwkvx__sigmoid(blk->v0[i] + mixv[o]);
-            }
+    rwkvx__norm_shift(s->x, s->u, d, st->att_prev + (size_t)layer * C, blk->ln1_w, blk->ln1_b, T, C, m->ln_eps, nt);
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(nt) schedule(static) if (T > 1 && nt > 1)
+#endif
+    for (t = 0; t < T; t++) { /* xr, xw, xk, xv, xa, xg = u + d * x_q */
+        int q, c;
+        for (q = 0; q < 6; q++)
+            for (c = 0; c < C; c++)
+                s->mix[q * TC + (size_t)t * C + c] = s->u[(size_t)t * C + c] + d[(size_t)t * C + c] * blk->lerp[q * C + c];
     }
-    for (t = 0; t < T; t++) /* kk = per-head L2 normalize(k * k_k); k *= 1 + (a - 1) * k_a */
-        for (h = 0; h < H; h++) {
-            size_t o = (size_t)t * C + (size_t)h * RWKVX__HEAD;
-            float norm = 0;
-            for (i = 0; i < RWKVX__HEAD; i++) {
-                float v = s->k[o + i] * blk->k_k[h * RWKVX__HEAD + i];
-                s->kk[o + i] = v;
-                norm += v * v;
-            }
-            norm = sqrtf(norm);
-            if (norm < 1e-12f) norm = 1e-12f;
-            for (i = 0; i < RWKVX__HEAD; i++) {
-                int c = h * RWKVX__HEAD + i;
-                s->kk[o + i] /= norm;
-                s->k[o + i] *= 1.0f + (s->a[o + i] - 1.0f) * blk->k_a[c];
-            }
-        }
+    rwkvx__time_mix_products(st, blk, layer, s->kk, T);
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(nt) schedule(static) if (T > 1 && nt > 1)
+#endif
+    for (t = 0; t < T; t++) rwkvx__time_mix_token(blk, s, layer, C, (size_t)t * C);
 #ifdef _OPENMP
 #pragma omp parallel for num_threads(nt) schedule(static)
 #endif
     for (h = 0; h < H; h++) rwkvx__wkv_head(m, blk, S + (size_t)h * RWKVX__HEAD * RWKVX__HEAD, s, h, T);
     for (i = 0; i < (int)TC; i++) s->y[i] *= s->g[i];
-    rwkvx__matmul(&blk->wo, s->y, C, s->u, C, T, nt);
+    rwkvx__matmul(&blk->wo, s->y, C, s->u, C, T, s->work, nt);
     for (i = 0; i < (int)TC; i++) s->x[i] += s->u[i];
 }
 
@@ -1613,9 +2104,13 @@ static void rwkvx__sparse_attention_block(rwkvx_state *st, int j, int T) {
     size_t chunks = st->kv_capacity / (size_t)m->chunk_size + 1;
     for (t = 0; t < T; t++)
         rwkvx__layer_norm(s->x + (size_t)t * C, s->u + (size_t)t * C, blk->ln1_w, blk->ln1_b, C, m->ln_eps);
-    rwkvx__matmul(&blk->wq, s->u, C, s->r, C, T, nt);
-    rwkvx__matmul(&blk->wk, s->u, C, s->k, C, T, nt);
-    rwkvx__matmul(&blk->wv, s->u, C, s->v, C, T, nt);
+    {
+        rwkvx__job qkv[3];
+        qkv[0] = rwkvx__job_of(&blk->wq, s->u, s->r);
+        qkv[1] = rwkvx__job_of(&blk->wk, s->u, s->k);
+        qkv[2] = rwkvx__job_of(&blk->wv, s->u, s->v);
+        rwkvx__matmul_jobs(qkv, 3, T, s->work, nt);
+    }
     rwkvx__kv_append(m, kv, st->n_pos, s->k, s->v, T);
 #ifdef _OPENMP
 #pragma omp parallel for num_threads(nt) schedule(static)
@@ -1626,7 +2121,7 @@ static void rwkvx__sparse_attention_block(rwkvx_state *st, int j, int T) {
         rwkvx__moba_query(m, kv, s->r + o, st->n_pos + (uint64_t)tt, h, s->gates + (size_t)tid * chunks,
                           s->picked + (size_t)tid * chunks, s->y + o);
     }
-    rwkvx__matmul(&blk->wo, s->y, C, s->u, C, T, nt);
+    rwkvx__matmul(&blk->wo, s->y, C, s->u, C, T, s->work, nt);
     for (t = 0; t < T * C; t++) s->x[t] += s->u[t];
     rwkvx__channel_mix(st, blk->ln2_w, blk->ln2_b, blk->ffn_lerp, &blk->ffn_key, &blk->ffn_value, kv->ffn_prev, T);
 }
@@ -1641,7 +2136,7 @@ static void rwkvx__head(rwkvx_state *st, int t0, int T, float *logits) {
     int C = m->n_embd, t;
     for (t = 0; t < T; t++)
         rwkvx__layer_norm(st->s.x + (size_t)(t0 + t) * C, st->s.u + (size_t)t * C, m->lnout_w, m->lnout_b, C, m->ln_eps);
-    rwkvx__matmul(&m->head, st->s.u, C, logits, m->n_vocab, T, rwkvx__threads(st));
+    rwkvx__matmul(&m->head, st->s.u, C, logits, m->n_vocab, T, st->s.work, rwkvx__threads(st));
 }
 
 /* Runs T <= RWKVX__BATCH tokens through every block. */
@@ -1676,6 +2171,7 @@ RWKVX_API rwkvx_status rwkvx_eval(rwkvx_state *st, const int32_t *tokens, size_t
     for (i = 0; i < n; i++)
         if (tokens[i] < 0 || tokens[i] >= m->n_vocab) return RWKVX_ERR_ARGUMENT;
     if (st->n_pos + n < st->n_pos) return RWKVX_ERR_ARGUMENT;
+    if (m->max_context > 0 && st->n_pos + n > (uint64_t)m->max_context) return RWKVX_ERR_CONTEXT;
     if ((s = rwkvx__kv_reserve(st, st->n_pos + n)) != RWKVX_OK) return s;
     for (done = 0; done < n;) {
         int T = n - done < RWKVX__BATCH ? (int)(n - done) : RWKVX__BATCH;
@@ -1717,6 +2213,39 @@ static unsigned char *rwkvx__put(unsigned char *p, const void *src, size_t n) {
     return p + n;
 }
 
+static const unsigned char *rwkvx__get(const unsigned char *p, void *dst, size_t n) {
+    memcpy(dst, p, n);
+    return p + n;
+}
+
+/* WKV states are saved as S[h][i][j] (value index i, key index j) and kept
+   transposed in memory (rwkvx__wkv_head says why). */
+static void rwkvx__transpose_head(const float *src, float *dst) {
+    int i, j;
+    for (i = 0; i < RWKVX__HEAD; i++)
+        for (j = 0; j < RWKVX__HEAD; j++) dst[j * RWKVX__HEAD + i] = src[i * RWKVX__HEAD + j];
+}
+
+static unsigned char *rwkvx__put_wkv(unsigned char *p, const float *St, int n_head) {
+    float S[RWKVX__HEAD * RWKVX__HEAD];
+    int h;
+    for (h = 0; h < n_head; h++) {
+        rwkvx__transpose_head(St + (size_t)h * RWKVX__HEAD * RWKVX__HEAD, S);
+        p = rwkvx__put(p, S, sizeof S);
+    }
+    return p;
+}
+
+static const unsigned char *rwkvx__get_wkv(const unsigned char *p, float *St, int n_head) {
+    float S[RWKVX__HEAD * RWKVX__HEAD];
+    int h;
+    for (h = 0; h < n_head; h++) {
+        p = rwkvx__get(p, S, sizeof S);
+        rwkvx__transpose_head(S, St + (size_t)h * RWKVX__HEAD * RWKVX__HEAD);
+    }
+    return p;
+}
+
 RWKVX_API rwkvx_status rwkvx_state_save(const rwkvx_state *st, void *buf, size_t bytes) {
     const rwkvx_model *m = st->model;
     size_t C = (size_t)m->n_embd, kvb = (size_t)st->n_pos * C * sizeof(float);
@@ -1732,7 +2261,7 @@ RWKVX_API rwkvx_status rwkvx_state_save(const rwkvx_state *st, void *buf, size_t
     for (i = 0; i < m->n_rwkv; i++) {
         p = rwkvx__put(p, st->att_prev + i * C, C * sizeof(float));
         p = rwkvx__put(p, st->ffn_prev + i * C, C * sizeof(float));
-        p = rwkvx__put(p, st->wkv + i * C * RWKVX__HEAD, C * RWKVX__HEAD * sizeof(float));
+        p = rwkvx__put_wkv(p, st->wkv + i * C * RWKVX__HEAD, m->n_head);
     }
     for (i = 0; i < m->n_sparse; i++) {
         p = rwkvx__put(p, st->kv[i].ffn_prev, C * sizeof(float));
@@ -1742,10 +2271,7 @@ RWKVX_API rwkvx_status rwkvx_state_save(const rwkvx_state *st, void *buf, size_t
     return RWKVX_OK;
 }
 
-static const unsigned char *rwkvx__get(const unsigned char *p, void *dst, size_t n) {
-    memcpy(dst, p, n);
-    return p + n;
-}
+
 
 RWKVX_API rwkvx_status rwkvx_state_load(rwkvx_state *st, const void *buf, size_t bytes) {
     const rwkvx_model *m;
@@ -1764,6 +2290,7 @@ RWKVX_API rwkvx_status rwkvx_state_load(rwkvx_state *st, const void *buf, size_t
     memcpy(&n_pos, p + 24, 8);
     if (p[7] != '1' || version != RWKVX__STATE_VERSION) return RWKVX_ERR_UNSUPPORTED;
     if (fingerprint != m->fingerprint || chunk != (uint32_t)m->chunk_size) return RWKVX_ERR_MISMATCH;
+    if (m->max_context > 0 && n_pos > (uint64_t)m->max_context) return RWKVX_ERR_CONTEXT;
     floats = rwkvx__state_floats(m, n_pos, &overflow);
     if (overflow || floats > (SIZE_MAX - RWKVX__STATE_HEADER) / sizeof(float) ||
         bytes != RWKVX__STATE_HEADER + floats * sizeof(float))
@@ -1774,7 +2301,7 @@ RWKVX_API rwkvx_status rwkvx_state_load(rwkvx_state *st, const void *buf, size_t
     for (i = 0; i < m->n_rwkv; i++) {
         p = rwkvx__get(p, st->att_prev + i * C, C * sizeof(float));
         p = rwkvx__get(p, st->ffn_prev + i * C, C * sizeof(float));
-        p = rwkvx__get(p, st->wkv + i * C * RWKVX__HEAD, C * RWKVX__HEAD * sizeof(float));
+        p = rwkvx__get_wkv(p, st->wkv + i * C * RWKVX__HEAD, m->n_head);
     }
     for (i = 0; i < m->n_sparse; i++) {
         rwkvx__kv_cache *kv = &st->kv[i];
@@ -2237,6 +2764,10 @@ RWKVX_API rwkvx_status rwkvx_tokenizer_from_vocab(rwkvx_tokenizer **out, const c
         for (a = 0; a < n && line[a] >= '0' && line[a] <= '9' && id <= RWKVX__MAX_VOCAB_ID; a++) id = id * 10 + (line[a] - '0');
         for (b = n; b > a && line[b - 1] >= '0' && line[b - 1] <= '9'; b--) ;
         for (i = b; i < n && n - b <= 9; i++) length = length * 10 + (unsigned long)(line[i] - '0');
+        if (a < n && line[a] >= '0' && line[a] <= '9') {
+            s = rwkvx__fail(err, RWKVX_ERR_FORMAT, "vocabulary line %lu: token id too large", (unsigned long)line_no);
+            break;
+        }
         if (a == 0 || a >= n || line[a] != ' ' || b == n || n - b > 9 || b < a + 2 || line[b - 1] != ' ') {
             s = rwkvx__fail(err, RWKVX_ERR_FORMAT, "vocabulary line %lu: expected 'ID LITERAL LENGTH'", (unsigned long)line_no);
             break;

@@ -1,0 +1,433 @@
+/* rwkvx-bench: how fast a model runs here, next to this machine's limits.
+
+   rwkvx-bench MODEL.gguf [--threads N] [--prompt N] [--gen N] [--context N]
+               [--chunk-size B] [--chunk-topk K] [--full-attention]
+               [--skip-sparse] [--repeat R] [--fill model|random]
+               [--no-ceilings] [--json]
+
+   It measures, in one run:
+   - prefill: tokens/s for a prompt of --prompt tokens (default 512) from a
+     fresh state, logits of the last position only (median of --repeat runs);
+   - decode: tokens/s and ms/token generating --gen tokens (default 64) one
+     call per token, after the state holds --context tokens (default: the
+     prompt). Sizes take k/m suffixes (64k = 65536).
+     --fill model (default) runs the model over the context (its speed is
+     reported as fill_tok_s); --fill random loads a state of that length
+     with random keys and values instead (fast; same decode cost);
+   - the machine's ceilings with the same thread count: a read-bandwidth loop
+     over a buffer much larger than the caches, and an FMA loop, so it can
+     print decode as a fraction of the bandwidth bound (weight bytes one
+     token reads / bandwidth) and prefill as a fraction of the compute bound
+     (2 x multiply-adds of the block matrices per token / FMA peak);
+   - peak resident memory.
+   --skip-sparse runs a hybrid with its sparse blocks skipped (what the same
+   model costs without them); --full-attention sets the chunk top-k high
+   enough that every query attends to every earlier position.
+   --json prints one JSON object instead of the table. */
+#define RWKVX_IMPLEMENTATION
+#include "../rwkvx.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#if defined(__AVX2__) || defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
+static int fail(const char *fmt, const char *arg) {
+    fprintf(stderr, "rwkvx-bench: ");
+    fprintf(stderr, fmt, arg);
+    fputc('\n', stderr);
+    return 1;
+}
+
+static double now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+/* "512", "64k", "1m": a count, k = 1024 */
+static int parse_size(const char *s, long lo, long *out) {
+    char *end;
+    long v;
+    errno = 0;
+    v = strtol(s, &end, 10);
+    if (end == s || errno || v < 0) return 0;
+    if (*end == 'k' || *end == 'K') v *= 1024, end++;
+    else if (*end == 'm' || *end == 'M') v *= 1024 * 1024, end++;
+    if (*end || v < lo || v > (1L << 30)) return 0;
+    *out = v;
+    return 1;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double median(double *v, int n) {
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+/* ---- the machine's ceilings ---------------------------------------------- */
+
+/* Best of 5 passes reading `bytes` with n threads: bytes/s. The buffer is
+   written first so its pages exist; each thread reads its own slice. */
+static double read_bandwidth(int n, size_t bytes) {
+    size_t words = bytes / 64 * 8, w;
+    uint64_t *buf = (uint64_t *)malloc(words * sizeof *buf), sink = 0;
+    double best = 0;
+    int pass;
+    if (!buf) return 0;
+    for (w = 0; w < words; w++) buf[w] = w;
+    for (pass = 0; pass < 5; pass++) {
+        double t0 = now(), t;
+        long chunk;
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(n) schedule(static) reduction(^ : sink)
+#endif
+        for (chunk = 0; chunk < n; chunk++) {
+            size_t lo = words / (size_t)n * (size_t)chunk, hi = chunk == n - 1 ? words : lo + words / (size_t)n, i;
+#if defined(__AVX512F__)
+            __m512i a = _mm512_setzero_si512(), b = a, c = a, d = a;
+            for (i = lo; i + 32 <= hi; i += 32) {
+                a = _mm512_xor_si512(a, _mm512_loadu_si512((const void *)(buf + i)));
+                b = _mm512_xor_si512(b, _mm512_loadu_si512((const void *)(buf + i + 8)));
+                c = _mm512_xor_si512(c, _mm512_loadu_si512((const void *)(buf + i + 16)));
+                d = _mm512_xor_si512(d, _mm512_loadu_si512((const void *)(buf + i + 24)));
+            }
+            a = _mm512_xor_si512(_mm512_xor_si512(a, b), _mm512_xor_si512(c, d));
+            sink ^= (uint64_t)_mm512_reduce_add_epi64(a);
+#elif defined(__AVX2__)
+            __m256i a = _mm256_setzero_si256(), b = a, c = a, d = a;
+            uint64_t lanes[4];
+            for (i = lo; i + 16 <= hi; i += 16) {
+                a = _mm256_xor_si256(a, _mm256_loadu_si256((const __m256i *)(buf + i)));
+                b = _mm256_xor_si256(b, _mm256_loadu_si256((const __m256i *)(buf + i + 4)));
+                c = _mm256_xor_si256(c, _mm256_loadu_si256((const __m256i *)(buf + i + 8)));
+                d = _mm256_xor_si256(d, _mm256_loadu_si256((const __m256i *)(buf + i + 12)));
+            }
+            a = _mm256_xor_si256(_mm256_xor_si256(a, b), _mm256_xor_si256(c, d));
+            _mm256_storeu_si256((__m256i *)lanes, a);
+            sink ^= lanes[0] ^ lanes[1] ^ lanes[2] ^ lanes[3];
+#else
+            uint64_t a = 0, b = 0, c = 0, d = 0;
+            for (i = lo; i + 4 <= hi; i += 4) a ^= buf[i], b ^= buf[i + 1], c ^= buf[i + 2], d ^= buf[i + 3];
+            sink ^= a ^ b ^ c ^ d;
+#endif
+        }
+        t = now() - t0;
+        if ((double)words * 8 / t > best) best = (double)words * 8 / t;
+    }
+    free(buf);
+    if (sink == 42) fputc(' ', stderr); /* keeps the loads */
+    return best;
+}
+
+/* Best of 3 runs of independent FMA chains on every thread: flop/s with the
+   widest vectors this build has (AVX-512, AVX2+FMA, or scalar). `isa` names it. */
+static double fma_peak(int n, const char **isa) {
+    const long iters = 20000000;
+    double best = 0;
+    int run;
+    volatile float sink = 0;
+#if defined(__AVX512F__)
+    const double flops_per_iter = 16.0 * 16 * 2;
+    *isa = "avx512";
+#elif defined(__AVX2__) && defined(__FMA__)
+    const double flops_per_iter = 12.0 * 8 * 2;
+    *isa = "avx2";
+#else
+    const double flops_per_iter = 8.0 * 2;
+    *isa = "scalar";
+#endif
+    for (run = 0; run < 3; run++) {
+        double t0 = now(), t;
+        int th;
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(n) schedule(static)
+#endif
+        for (th = 0; th < n; th++) {
+            long i;
+            float out;
+#if defined(__AVX512F__)
+            __m512 m = _mm512_set1_ps(0.9999999f), c = _mm512_set1_ps(1e-7f), a[16];
+            int k;
+            for (k = 0; k < 16; k++) a[k] = _mm512_set1_ps((float)(k + th));
+            for (i = 0; i < iters; i++) {
+                a[0] = _mm512_fmadd_ps(a[0], m, c); a[1] = _mm512_fmadd_ps(a[1], m, c);
+                a[2] = _mm512_fmadd_ps(a[2], m, c); a[3] = _mm512_fmadd_ps(a[3], m, c);
+                a[4] = _mm512_fmadd_ps(a[4], m, c); a[5] = _mm512_fmadd_ps(a[5], m, c);
+                a[6] = _mm512_fmadd_ps(a[6], m, c); a[7] = _mm512_fmadd_ps(a[7], m, c);
+                a[8] = _mm512_fmadd_ps(a[8], m, c); a[9] = _mm512_fmadd_ps(a[9], m, c);
+                a[10] = _mm512_fmadd_ps(a[10], m, c); a[11] = _mm512_fmadd_ps(a[11], m, c);
+                a[12] = _mm512_fmadd_ps(a[12], m, c); a[13] = _mm512_fmadd_ps(a[13], m, c);
+                a[14] = _mm512_fmadd_ps(a[14], m, c); a[15] = _mm512_fmadd_ps(a[15], m, c);
+            }
+            for (k = 1; k < 16; k++) a[0] = _mm512_add_ps(a[0], a[k]);
+            out = _mm512_reduce_add_ps(a[0]);
+#elif defined(__AVX2__) && defined(__FMA__)
+            __m256 m = _mm256_set1_ps(0.9999999f), c = _mm256_set1_ps(1e-7f), a[12];
+            float lanes[8];
+            int k;
+            for (k = 0; k < 12; k++) a[k] = _mm256_set1_ps((float)(k + th));
+            for (i = 0; i < iters; i++) {
+                a[0] = _mm256_fmadd_ps(a[0], m, c); a[1] = _mm256_fmadd_ps(a[1], m, c);
+                a[2] = _mm256_fmadd_ps(a[2], m, c); a[3] = _mm256_fmadd_ps(a[3], m, c);
+                a[4] = _mm256_fmadd_ps(a[4], m, c); a[5] = _mm256_fmadd_ps(a[5], m, c);
+                a[6] = _mm256_fmadd_ps(a[6], m, c); a[7] = _mm256_fmadd_ps(a[7], m, c);
+                a[8] = _mm256_fmadd_ps(a[8], m, c); a[9] = _mm256_fmadd_ps(a[9], m, c);
+                a[10] = _mm256_fmadd_ps(a[10], m, c); a[11] = _mm256_fmadd_ps(a[11], m, c);
+            }
+            for (k = 1; k < 12; k++) a[0] = _mm256_add_ps(a[0], a[k]);
+            _mm256_storeu_ps(lanes, a[0]);
+            out = lanes[0] + lanes[7];
+#else
+            float a[8];
+            int k;
+            for (k = 0; k < 8; k++) a[k] = (float)(k + th);
+            for (i = 0; i < iters; i++)
+                for (k = 0; k < 8; k++) a[k] = a[k] * 0.9999999f + 1e-7f;
+            out = a[0] + a[7];
+#endif
+            sink = sink + out;
+        }
+        t = now() - t0;
+        if (flops_per_iter * (double)iters * n / t > best) best = flops_per_iter * (double)iters * n / t;
+    }
+    (void)sink;
+    return best;
+}
+
+/* ---- filling a state ------------------------------------------------------ */
+
+static uint32_t rng_state = 12345;
+static uint32_t rng(void) {
+    rng_state = rng_state * 1664525u + 1013904223u;
+    return rng_state >> 8;
+}
+
+static void random_tokens(int32_t *t, long n, int vocab) {
+    long i;
+    for (i = 0; i < n; i++) t[i] = (int32_t)(rng() % (uint32_t)vocab);
+}
+
+/* Runs the model over `n` more tokens in pieces of 4096, with a progress
+   line on a terminal. Returns seconds, or -1. */
+static double fill_by_model(rwkvx_state *st, long n, int vocab) {
+    int32_t *t = (int32_t *)malloc(4096 * sizeof *t);
+    double t0 = now(), last = t0;
+    long done = 0;
+    if (!t) return -1;
+    while (done < n) {
+        long k = n - done < 4096 ? n - done : 4096;
+        random_tokens(t, k, vocab);
+        if (rwkvx_eval(st, t, (size_t)k, NULL, 0) != RWKVX_OK) { free(t); return -1; }
+        done += k;
+        if (isatty(2) && now() - last > 1) {
+            last = now();
+            fprintf(stderr, "\rfilling the context: %ld / %ld tokens, %.0f tok/s   ", done, n, done / (last - t0));
+        }
+    }
+    if (isatty(2)) fputc('\n', stderr);
+    free(t);
+    return now() - t0;
+}
+
+/* Loads a saved state of `n` positions whose keys and values are random and
+   whose recurrent state is the fresh one: decoding after it costs what it
+   costs after a real context of that length (same chunk count and sizes).
+   Uses the state file layout of rwkvx.h (header, RWKV blocks, sparse blocks). */
+static int fill_random(rwkvx_state *st, const rwkvx_info *in, long n) {
+    size_t head = rwkvx_state_save_bytes(st), C = (size_t)in->n_embd, kv = 2 * (size_t)n * C;
+    size_t rwkv_bytes, total;
+    unsigned char *buf;
+    float *p;
+    size_t i;
+    int j, ok;
+    uint64_t pos = (uint64_t)n;
+    if (rwkvx_state_position(st) != 0) return 0;
+    total = head + (size_t)in->n_sparse * kv * sizeof(float);
+    buf = (unsigned char *)malloc(total);
+    if (!buf || rwkvx_state_save(st, buf, head) != RWKVX_OK) { free(buf); return 0; }
+    memcpy(buf + 24, &pos, 8);              /* header: magic 8, version 4, chunk 4, fingerprint 8, positions 8 */
+    rwkv_bytes = head - 32 - (size_t)in->n_sparse * C * sizeof(float);
+    /* move each sparse block's ffn_prev to its place, then random K and V */
+    for (j = in->n_sparse - 1; j >= 0; j--) {
+        unsigned char *from = buf + 32 + rwkv_bytes + (size_t)j * C * sizeof(float);
+        unsigned char *to = buf + 32 + rwkv_bytes + (size_t)j * (C + kv) * sizeof(float);
+        memmove(to, from, C * sizeof(float));
+        p = (float *)(void *)(to + C * sizeof(float));
+        for (i = 0; i < kv; i++) p[i] = (float)((int)(rng() % 2001) - 1000) * 1e-3f;
+    }
+    ok = rwkvx_state_load(st, buf, total) == RWKVX_OK;
+    free(buf);
+    return ok;
+}
+
+/* ---- main ----------------------------------------------------------------- */
+
+static const char *type_name(rwkvx_type t) {
+    switch (t) {
+    case RWKVX_TYPE_F32: return "f32";
+    case RWKVX_TYPE_F16: return "f16";
+    case RWKVX_TYPE_BF16: return "bf16";
+    case RWKVX_TYPE_Q8_0: return "q8_0";
+    }
+    return "?";
+}
+
+static long peak_rss_bytes(void) {
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru)) return 0;
+    return ru.ru_maxrss * 1024L; /* kilobytes on Linux */
+}
+
+int main(int argc, char **argv) {
+    const char *path = NULL, *isa = "none";
+    long prompt = 512, gen = 64, context = -1, repeat = 3, threads = 0, v;
+    int json = 0, ceilings = 1, full = 0, random_fill = 0, i, r;
+    rwkvx_options opt;
+    rwkvx_model *m = NULL;
+    rwkvx_state *st = NULL;
+    rwkvx_info in;
+    char err[RWKVX_ERROR_MAX];
+    int32_t *tokens;
+    float *logits;
+    double pre[32], dec[32], fill_s = 0, bw = 0, peak = 0, prefill_tok_s, decode_tok_s;
+    double tok_bytes, tok_flops, bw_bound = 0, compute_bound = 0;
+
+    memset(&opt, 0, sizeof opt);
+    for (i = 1; i < argc; i++) {
+        const char *a = argv[i], *next = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "--json")) { json = 1; continue; }
+        if (!strcmp(a, "--skip-sparse")) { opt.skip_sparse = 1; continue; }
+        if (!strcmp(a, "--full-attention")) { full = 1; continue; }
+        if (!strcmp(a, "--no-ceilings")) { ceilings = 0; continue; }
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            printf("usage: rwkvx-bench MODEL.gguf [--threads N] [--prompt N] [--gen N] [--context N]\n"
+                   "                   [--chunk-size B] [--chunk-topk K] [--full-attention] [--skip-sparse]\n"
+                   "                   [--repeat R] [--fill model|random] [--no-ceilings] [--json]\n");
+            return 0;
+        }
+        if (a[0] != '-') {
+            if (path) return fail("more than one model given ('%s')", a);
+            path = a;
+            continue;
+        }
+        if (!next) return fail("%s needs a value", a);
+        i++;
+        if (!strcmp(a, "--fill")) {
+            if (!strcmp(next, "random")) random_fill = 1;
+            else if (strcmp(next, "model")) return fail("bad --fill '%s' (model or random)", next);
+        } else if (!strcmp(a, "--threads")) { if (!parse_size(next, 1, &threads) || threads > 1024) return fail("bad --threads '%s'", next); }
+        else if (!strcmp(a, "--prompt")) { if (!parse_size(next, 1, &prompt)) return fail("bad --prompt '%s'", next); }
+        else if (!strcmp(a, "--gen")) { if (!parse_size(next, 1, &gen)) return fail("bad --gen '%s'", next); }
+        else if (!strcmp(a, "--context")) { if (!parse_size(next, 1, &context)) return fail("bad --context '%s'", next); }
+        else if (!strcmp(a, "--repeat")) { if (!parse_size(next, 1, &repeat) || repeat > 32) return fail("bad --repeat '%s' (1 to 32)", next); }
+        else if (!strcmp(a, "--chunk-size")) { if (!parse_size(next, 1, &v)) return fail("bad --chunk-size '%s'", next); opt.chunk_size = (int)v; }
+        else if (!strcmp(a, "--chunk-topk")) { if (!parse_size(next, 1, &v)) return fail("bad --chunk-topk '%s'", next); opt.chunk_topk = (int)v; }
+        else return fail("unknown option '%s'", a);
+    }
+    if (!path) return fail("%s", "no model given (rwkvx-bench MODEL.gguf ...; --help)");
+    if (context < 0) context = prompt;
+    if (full) { /* top-k covering every chunk: plain causal attention */
+        if (rwkvx_load_file(&m, path, &opt, err) != RWKVX_OK) return fail("%s", err);
+        rwkvx_model_info(m, &in);
+        rwkvx_free(m);
+        opt.chunk_topk = (int)((context > prompt ? context : prompt) + gen) / in.chunk_size + 2;
+    }
+    if (rwkvx_load_file(&m, path, &opt, err) != RWKVX_OK) return fail("%s", err);
+    rwkvx_model_info(m, &in);
+    if (threads == 0) threads = rwkvx__max_threads();
+    tokens = (int32_t *)malloc((size_t)(prompt > gen ? prompt : gen) * sizeof *tokens);
+    logits = (float *)malloc((size_t)in.n_vocab * sizeof *logits);
+    if (!tokens || !logits || rwkvx_state_new(m, &st) != RWKVX_OK) return fail("%s", "out of memory");
+    rwkvx_state_set_threads(st, (int)threads);
+
+    if (ceilings) {
+        bw = read_bandwidth((int)threads, (size_t)512 << 20);
+        peak = fma_peak((int)threads, &isa);
+    }
+
+    /* prefill from a fresh state, head on the last position only */
+    random_tokens(tokens, prompt, in.n_vocab);
+    rwkvx_eval(st, tokens, (size_t)(prompt < 16 ? prompt : 16), logits, 0); /* warm-up: pages, caches */
+    for (r = 0; r < repeat; r++) {
+        double t0;
+        rwkvx_state_reset(st);
+        t0 = now();
+        if (rwkvx_eval(st, tokens, (size_t)prompt, logits, 0) != RWKVX_OK) return fail("%s", "eval failed (prefill)");
+        pre[r] = now() - t0;
+    }
+    /* the context for decoding */
+    if (context != prompt) {
+        rwkvx_state_reset(st);
+        if (random_fill) {
+            if (!fill_random(st, &in, context)) return fail("%s", "could not build a random state (out of memory?)");
+        } else if ((fill_s = fill_by_model(st, context, in.n_vocab)) < 0) {
+            return fail("%s", "eval failed (filling the context)");
+        }
+    }
+    for (r = 0; r < repeat; r++) {
+        double t0;
+        random_tokens(tokens, gen, in.n_vocab);
+        t0 = now();
+        for (i = 0; i < gen; i++)
+            if (rwkvx_eval(st, tokens + i, 1, logits, 0) != RWKVX_OK) return fail("%s", "eval failed (decode)");
+        dec[r] = now() - t0;
+    }
+    prefill_tok_s = (double)prompt / median(pre, (int)repeat);
+    decode_tok_s = (double)gen / median(dec, (int)repeat);
+    tok_bytes = (double)in.token_bytes;
+    tok_flops = in.token_flops;
+    if (bw > 0) bw_bound = bw / tok_bytes;
+    if (peak > 0) compute_bound = peak / tok_flops;
+
+    if (json) {
+        printf("{\"model\": \"%s\", \"weight_type\": \"%s\", \"threads\": %ld, \"prompt\": %ld, \"gen\": %ld, \"context\": %ld, "
+               "\"chunk_size\": %d, \"chunk_topk\": %d, \"n_rwkv\": %d, \"n_sparse\": %d, \"skip_sparse\": %s, \"fill\": \"%s\", "
+               "\"prefill_tok_s\": %.2f, \"decode_tok_s\": %.2f, \"decode_ms_per_tok\": %.4f, \"fill_tok_s\": %.2f, "
+               "\"bw_gb_s\": %.2f, \"fma_gflop_s\": %.1f, \"fma_isa\": \"%s\", \"token_bytes\": %.0f, \"token_flops\": %.0f, "
+               "\"bw_bound_tok_s\": %.2f, \"compute_bound_tok_s\": %.2f, \"decode_frac_of_bw_bound\": %.4f, "
+               "\"prefill_frac_of_compute_bound\": %.4f, \"state_bytes\": %lu, \"peak_rss_bytes\": %ld, \"repeat\": %ld}\n",
+               path, type_name(in.weight_type), threads, prompt, gen, context, in.chunk_size, in.chunk_topk, in.n_rwkv,
+               in.n_sparse, opt.skip_sparse ? "true" : "false", context == prompt ? "prompt" : random_fill ? "random" : "model",
+               prefill_tok_s, decode_tok_s, 1e3 / decode_tok_s, fill_s > 0 ? (double)context / fill_s : 0.0, bw / 1e9,
+               peak / 1e9, isa, tok_bytes, tok_flops, bw_bound, compute_bound, bw_bound > 0 ? decode_tok_s / bw_bound : 0.0,
+               compute_bound > 0 ? prefill_tok_s / compute_bound : 0.0, (unsigned long)rwkvx_state_save_bytes(st),
+               peak_rss_bytes(), repeat);
+    } else {
+        printf("model      %s: %d RWKV-7 + %d sparse blocks%s, C=%d, V=%d, %s weights\n", path, in.n_rwkv, in.n_sparse,
+               opt.skip_sparse ? " (sparse skipped)" : "", in.n_embd, in.n_vocab, type_name(in.weight_type));
+        printf("threads    %ld; chunk size %d, top-k %d; medians of %ld runs\n", threads, in.chunk_size, in.chunk_topk, repeat);
+        if (ceilings)
+            printf("machine    read bandwidth %.1f GB/s, FMA peak %.1f GFLOP/s (%s)\n", bw / 1e9, peak / 1e9, isa);
+        printf("prefill    %ld tokens: %.1f tok/s", prompt, prefill_tok_s);
+        if (compute_bound > 0)
+            printf(" = %.0f%% of the compute bound (%.0f tok/s: %.1f MFLOP/token)", 100 * prefill_tok_s / compute_bound,
+                   compute_bound, tok_flops / 1e6);
+        printf("\n");
+        if (fill_s > 0) printf("context    %ld tokens filled by the model in %.1f s (%.1f tok/s)\n", context, fill_s, context / fill_s);
+        else if (context != prompt) printf("context    %ld tokens of random keys and values\n", context);
+        printf("decode     at context %ld: %.2f tok/s, %.3f ms/token", context, decode_tok_s, 1e3 / decode_tok_s);
+        if (bw_bound > 0)
+            printf(" = %.0f%% of the bandwidth bound (%.1f tok/s: %.1f MB/token)", 100 * decode_tok_s / bw_bound, bw_bound,
+                   tok_bytes / 1e6);
+        printf("\n");
+        printf("memory     state %.1f MB, peak resident %.1f MB\n", rwkvx_state_save_bytes(st) / 1e6, peak_rss_bytes() / 1e6);
+    }
+    rwkvx_state_free(st);
+    rwkvx_free(m);
+    free(tokens);
+    free(logits);
+    return 0;
+}
