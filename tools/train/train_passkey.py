@@ -23,7 +23,8 @@ N. Remember it. N is the pass key." at a uniformly random depth, filler, and
 "What is the pass key? The pass key is", parts joined by newlines, followed by
 the answer " N." (and filler padding that has no loss). The prompt's length in
 bytes is uniform in [max(260, 0.55 T), T - 8] for a batch of length T; batches
-are T = 512 (30%), 1024 (30%) or 2048 (40%) bytes with 32768 bytes per batch.
+are T = 512 (30%), 1024 (30%) or 2048 (40%) bytes long, 98304 bytes a batch
+(so the longest training context is 2048 bytes).
 Filler: 50% the protocol's filler (" ".join of the five sentences, cut by
 characters; the suffix restarts from the beginning as in the reference
 generator 70% of the time, else continues), 30% other short sentences from
@@ -34,12 +35,36 @@ contain numbers as distractors), 20% random lower-case words. N is uniform in
 Loss: mean byte cross-entropy over the sample plus the mean cross-entropy of
 the answer bytes " N." (so the rare answer tokens are not drowned by filler).
 
-Budget: the same for both models: --steps (default 2400) AdamW steps of
-32768 bytes, lr 2e-3 with 100 warm-up steps and cosine decay to 2e-4, betas
-(0.9, 0.99), weight decay 0.01 on matrices, gradient clip 1.0, seed 1234
-(weights and data). --time-limit stops early (the schedule does not change),
-and a checkpoint is written every --save-every seconds, so a time-out still
-leaves a model.
+Defaults: --steps 900 AdamW steps of 98304 bytes (--batch-bytes), lr 2e-3
+with 100 warm-up steps and cosine decay to 10%, betas (0.9, 0.99), weight
+decay 0.01 on matrices, gradient clip 1.0, seed 1234 (weights and data: both
+models see the same batches). The WKV-7 recurrence runs in chunks of 32
+(--wkv-chunk). --time-limit makes the schedule follow the time used when
+that is ahead of the steps, and stops there; a checkpoint (official layout,
+fp32) is written every --save-every seconds, so a time-out still leaves a
+model.
+
+How the shipped models were made (one H200, both trainings at once with
+tools/train/gpu_train.sh; logs in tools/train/logs/)
+-------------------------------------------------------------------------
+The GPU time was fixed (about 16 minutes in all), so the budget is equal in
+steps, not in minutes: 600 steps x 98304 bytes = 59.0 M bytes per model.
+
+    phase 1: OUT=P1 tools/train/gpu_train.sh --steps 900 --time-limit 470
+             both stopped by the time limit (schedule by time): rwkvx after
+             405 steps, rwkv7 (slower: 6 WKV blocks) after 290; seed 1234.
+    phase 2: OUT=P2 ARGS_rwkvx="--resume P1/rwkvx.pth --steps 195" \
+                    ARGS_rwkv7="--resume P1/rwkv7.pth --steps 310" \
+             tools/train/gpu_train.sh --warmup 20 --lr 1e-3 --seed 1235 \
+                    --time-limit 440 --eval-every 100000 --save-every 45
+             fresh optimizer, seed 1235, both now at 600 steps.
+    then:    rwkvx-convert P2/ARCH.pth models/ARCH-passkey.gguf --type f32 \
+                    --chunk-size 64 --chunk-topk 4 --vocab bytes
+
+So the two models saw the same number of bytes from the same generator, but
+not the same batches after step 290 of phase 1, and their learning-rate
+schedules differ in shape. Both are under-trained (the loss was still
+falling); see README.md "Passkey demo" for what they can and cannot do.
 """
 import argparse
 import json

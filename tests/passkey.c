@@ -1,0 +1,649 @@
+/* rwkvx-passkey: the passkey retrieval test of the RWKV-X paper (DESIGN.md 4).
+
+   rwkvx-passkey MODEL.gguf [--lengths 2k,4k,8k] [--depths 10] [--seeds 5]
+                 [--csv FILE] [--svg FILE] [--title TEXT] [--threads N]
+                 [--chunk-size B] [--chunk-topk K] [--require P[,P...]] [--quiet]
+                 [--no-share]
+
+   The prompt, parts joined by newlines:
+       There is an important info hidden inside a lot of irrelevant text. Find
+         it and memorize them. I will quiz you about the important information there.
+       FILLER[:n1]
+       The pass key is N. Remember it. N is the pass key.
+       FILLER[:n2]
+       What is the pass key? The pass key is
+   FILLER is "The grass is green. The sky is blue. The sun is yellow. Here we
+   go. There and back again." repeated, joined by spaces and cut by
+   characters; like the reference generator, the text after the pass key line
+   starts again from the beginning of the filler. For a context length L (in
+   tokens of the model's own tokenizer, k = 1024) n1 + n2 is the largest
+   filler size whose prompt has at most L tokens, and n1 = round(depth *
+   (n1 + n2)) with depth i / (depths - 1) for i = 0 .. depths-1 (0% .. 100%).
+   Seed s uses the pass key 2733, 33004, 23721, 5995, 17531 for s = 0 .. 4
+   (the reference's keys), and 1 + splitmix64(s) % 50000 for s >= 5.
+   The model then decodes greedily as many tokens as " N" has (the text that
+   follows "The pass key is" in the prompt); the answer is correct when the
+   decoded text without surrounding white space is N.
+
+   Work shared between prompts: per length, one trunk state reads the task
+   line and the filler once, up to each depth in turn; each depth forks it
+   (rwkvx_state_copy), reads what all seeds' prompts share, and forks again
+   per seed. Every prompt's logits are those of a fresh state reading the
+   whole prompt (rwkvx_eval gives the same numbers for any split).
+
+   Prints a table (depth down, length across, accuracy in %) and the overall
+   accuracy; --csv writes one row per prompt, --svg a heatmap. --require P
+   exits with status 2 when some length's accuracy is below P percent (one
+   P for all lengths, or one per length in the order of --lengths).
+   --no-share reads every prompt from a fresh state (slow; a check of the
+   sharing). The progress bar is shown when stderr is a terminal (--quiet
+   hides it). Errors: one line on stderr, status 1. */
+#define RWKVX_IMPLEMENTATION
+#include "../rwkvx.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_LENGTHS 32
+#define MAX_DEPTHS 101
+#define MAX_SEEDS 1000
+
+static const char TASK[] = "There is an important info hidden inside a lot of irrelevant text. "
+                           "Find it and memorize them. I will quiz you about the important information there.";
+static const char FILLER[] = "The grass is green. The sky is blue. The sun is yellow. Here we go. There and back again. ";
+static const char QUESTION[] = "What is the pass key? The pass key is";
+static const int REFERENCE_KEYS[5] = {2733, 33004, 23721, 5995, 17531};
+
+static const char *g_prog = "rwkvx-passkey";
+
+static void die(const char *fmt, ...) {
+    va_list ap;
+    fprintf(stderr, "%s: ", g_prog);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    exit(1);
+}
+
+static void *xmalloc(size_t n) {
+    void *p = malloc(n ? n : 1);
+    if (!p) die("out of memory");
+    return p;
+}
+
+static int passkey_of_seed(int seed) {
+    uint64_t z;
+    if (seed < 5) return REFERENCE_KEYS[seed];
+    z = (uint64_t)seed + 0x9e3779b97f4a7c15ull; /* splitmix64 */
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    z ^= z >> 31;
+    return 1 + (int)(z % 50000);
+}
+
+/* ---- options ---------------------------------------------------------- */
+
+static int parse_int(const char *s, long lo, long hi, long *out) {
+    char *end;
+    long v;
+    errno = 0;
+    v = strtol(s, &end, 10);
+    if (end == s || *end || errno || v < lo || v > hi) return 0;
+    *out = v;
+    return 1;
+}
+
+/* "2k,4k,8000" -> lengths (k = 1024, m = 1048576) */
+static int parse_lengths(const char *s, long *out, int max) {
+    int n = 0;
+    while (*s) {
+        char *end;
+        long v;
+        errno = 0;
+        v = strtol(s, &end, 10);
+        if (end == s || errno || v <= 0) return -1;
+        if (*end == 'k' || *end == 'K') v *= 1024, end++;
+        else if (*end == 'm' || *end == 'M') v *= 1048576, end++;
+        if (v <= 0 || v > (1L << 26) || n == max) return -1;
+        out[n++] = v;
+        if (*end == ',') end++;
+        else if (*end) return -1;
+        s = end;
+    }
+    return n;
+}
+
+static void length_label(long L, char *buf, size_t size) {
+    if (L % 1048576 == 0) snprintf(buf, size, "%ldm", L / 1048576);
+    else if (L % 1024 == 0) snprintf(buf, size, "%ldk", L / 1024);
+    else snprintf(buf, size, "%ld", L);
+}
+
+/* ---- prompts ---------------------------------------------------------- */
+
+typedef struct {
+    char *buf;
+    size_t len, cap;
+} text;
+
+static void text_add(text *t, const char *s, size_t n) {
+    if (t->len + n + 1 > t->cap) {
+        size_t cap = t->cap ? t->cap : 256;
+        while (cap < t->len + n + 1) cap *= 2;
+        t->buf = (char *)realloc(t->buf, cap);
+        if (!t->buf) die("out of memory");
+        t->cap = cap;
+    }
+    memcpy(t->buf + t->len, s, n);
+    t->len += n;
+    t->buf[t->len] = 0;
+}
+
+static void text_filler(text *t, size_t n) {
+    size_t period = sizeof FILLER - 1;
+    while (n > 0) {
+        size_t take = n < period ? n : period;
+        text_add(t, FILLER, take);
+        n -= take;
+    }
+}
+
+/* The prompt with `garbage` filler characters and the key line at `depth`. */
+static void build_prompt(text *t, size_t garbage, double depth, int key) {
+    char info[128];
+    size_t n1 = (size_t)floor(depth * (double)garbage + 0.5);
+    if (n1 > garbage) n1 = garbage;
+    snprintf(info, sizeof info, "The pass key is %d. Remember it. %d is the pass key.", key, key);
+    t->len = 0;
+    text_add(t, TASK, strlen(TASK));
+    text_add(t, "\n", 1);
+    text_filler(t, n1);
+    text_add(t, "\n", 1);
+    text_add(t, info, strlen(info));
+    text_add(t, "\n", 1);
+    text_filler(t, garbage - n1);
+    text_add(t, "\n", 1);
+    text_add(t, QUESTION, strlen(QUESTION));
+}
+
+typedef struct {
+    int32_t *ids;
+    size_t len, cap;
+} tokens;
+
+static void tokenize(const rwkvx_tokenizer *tok, const char *s, size_t n, tokens *out) {
+    size_t need;
+    rwkvx_status st;
+    if (out->cap < n + 1) {
+        free(out->ids);
+        out->cap = n + 1;
+        out->ids = (int32_t *)xmalloc(out->cap * sizeof(int32_t));
+    }
+    st = rwkvx_tokenize(tok, s, n, out->ids, out->cap, &need);
+    if (st != RWKVX_OK) die("cannot tokenize the prompt: %s", rwkvx_status_string(st));
+    out->len = need;
+}
+
+/* Tokens of the prompt for length L: the largest filler whose prompt has at
+   most L tokens (found by doubling then bisection; exact for byte-level
+   models, where it is L - the fixed parts). Returns 0 when even no filler
+   is too long. */
+static int prompt_for_length(const rwkvx_tokenizer *tok, long L, double depth, int key, text *t, tokens *out) {
+    size_t lo = 0, hi = (size_t)L, mid;
+    build_prompt(t, 0, depth, key);
+    tokenize(tok, t->buf, t->len, out);
+    if ((long)out->len > L) return 0;
+    for (;;) { /* find hi with more than L tokens */
+        build_prompt(t, hi, depth, key);
+        tokenize(tok, t->buf, t->len, out);
+        if ((long)out->len > L) break;
+        lo = hi;
+        hi *= 2;
+    }
+    while (hi - lo > 1) { /* invariant: lo fits, hi does not */
+        mid = lo + (hi - lo) / 2;
+        build_prompt(t, mid, depth, key);
+        tokenize(tok, t->buf, t->len, out);
+        if ((long)out->len <= L) lo = mid;
+        else hi = mid;
+    }
+    build_prompt(t, lo, depth, key);
+    tokenize(tok, t->buf, t->len, out);
+    return 1;
+}
+
+/* ---- evaluation ------------------------------------------------------- */
+
+typedef struct {
+    int threads;
+    int quiet;
+    double t_start;
+    long done_tokens, total_prompts, done_prompts;
+} progress;
+
+static double now_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static void progress_show(progress *p, const char *label) {
+    enum { WIDTH = 30 };
+    char bar[WIDTH + 1];
+    int i, fill;
+    double el;
+    if (p->quiet) return;
+    fill = p->total_prompts ? (int)(WIDTH * p->done_prompts / p->total_prompts) : 0;
+    for (i = 0; i < WIDTH; i++) bar[i] = i < fill ? '#' : '.';
+    bar[WIDTH] = 0;
+    el = now_seconds() - p->t_start;
+    fprintf(stderr, "\r[%s] %ld/%ld prompts  length %-6s %6.0f tokens/s ", bar, p->done_prompts, p->total_prompts,
+            label, el > 0 ? (double)p->done_tokens / el : 0.0);
+    fflush(stderr);
+}
+
+static void eval_or_die(rwkvx_state *s, const int32_t *ids, size_t n, float *logits, progress *p) {
+    rwkvx_status st;
+    if (n == 0) return;
+    st = rwkvx_eval(s, ids, n, logits, 0);
+    if (st != RWKVX_OK) die("evaluation failed: %s", rwkvx_status_string(st));
+    p->done_tokens += (long)n;
+}
+
+static rwkvx_state *fork_or_die(const rwkvx_state *s, int threads) {
+    rwkvx_state *c;
+    if (rwkvx_state_copy(s, &c) != RWKVX_OK) die("out of memory (state copy)");
+    rwkvx_state_set_threads(c, threads);
+    return c;
+}
+
+static int32_t argmax(const float *x, int n) {
+    int i, best = 0;
+    for (i = 1; i < n; i++)
+        if (x[i] > x[best]) best = i;
+    return best;
+}
+
+static size_t common_prefix(const tokens *a, const tokens *b) {
+    size_t i = 0, n = a->len < b->len ? a->len : b->len;
+    while (i < n && a->ids[i] == b->ids[i]) i++;
+    return i;
+}
+
+static int is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
+
+/* text without surrounding white space equals the decimal key */
+static int answer_is(const char *s, size_t n, int key) {
+    char want[16];
+    size_t a = 0, b = n;
+    while (a < b && is_space(s[a])) a++;
+    while (b > a && is_space(s[b - 1])) b--;
+    snprintf(want, sizeof want, "%d", key);
+    return b - a == strlen(want) && memcmp(s + a, want, b - a) == 0;
+}
+
+typedef struct {
+    long length;
+    int depth, seed, key, correct;
+    size_t n_tokens;
+    char answer[64];
+} result;
+
+/* ---- output ----------------------------------------------------------- */
+
+static void csv_field(FILE *f, const char *s) {
+    fputc('"', f);
+    for (; *s; s++) {
+        if (*s == '"') fputc('"', f);
+        fputc(*s, f);
+    }
+    fputc('"', f);
+}
+
+static void xml_text(FILE *f, const char *s) {
+    for (; *s; s++) {
+        if (*s == '<') fputs("&lt;", f);
+        else if (*s == '>') fputs("&gt;", f);
+        else if (*s == '&') fputs("&amp;", f);
+        else if (*s == '"') fputs("&quot;", f);
+        else fputc(*s, f);
+    }
+}
+
+/* red (0%) - yellow (50%) - green (100%) */
+static void heat_colour(double acc, char *buf, size_t size) {
+    static const double stops[3][3] = {{215, 48, 39}, {254, 224, 139}, {26, 152, 80}};
+    double t = acc < 0 ? 0 : acc > 1 ? 1 : acc, f;
+    int i = t < 0.5 ? 0 : 1, c[3], k;
+    f = t < 0.5 ? t / 0.5 : (t - 0.5) / 0.5;
+    for (k = 0; k < 3; k++) c[k] = (int)(stops[i][k] + f * (stops[i + 1][k] - stops[i][k]) + 0.5);
+    snprintf(buf, size, "#%02x%02x%02x", c[0], c[1], c[2]);
+}
+
+static void write_svg(const char *path, const char *title, const long *lengths, int n_len, int n_depth,
+                      const double *depth_value, const double *acc /* [depth][len] */, const double *len_acc,
+                      double overall) {
+    FILE *f = fopen(path, "w");
+    int cw = 64, ch = 30, left = 74, top = 58, i, j, W, H, legend_x;
+    char colour[16], label[32];
+    if (!f) die("cannot write '%s': %s", path, strerror(errno));
+    W = left + n_len * cw + 90;
+    H = top + n_depth * ch + 74;
+    if (W < 360) W = 360;
+    legend_x = left + n_len * cw + 24;
+    fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" "
+               "font-family=\"Helvetica, Arial, sans-serif\" font-size=\"12\">\n", W, H, W, H);
+    fprintf(f, "<rect width=\"%d\" height=\"%d\" fill=\"white\"/>\n", W, H);
+    fprintf(f, "<text x=\"%d\" y=\"22\" font-size=\"14\" font-weight=\"bold\">", 10);
+    xml_text(f, title);
+    fprintf(f, "</text>\n<text x=\"%d\" y=\"40\" fill=\"#444\">overall accuracy %.1f%%</text>\n", 10, 100 * overall);
+    for (i = 0; i < n_depth; i++) {
+        int y = top + i * ch;
+        fprintf(f, "<text x=\"%d\" y=\"%d\" text-anchor=\"end\">%.0f%%</text>\n", left - 6, y + ch / 2 + 4,
+                100 * depth_value[i]);
+        for (j = 0; j < n_len; j++) {
+            double a = acc[i * n_len + j];
+            heat_colour(a, colour, sizeof colour);
+            fprintf(f, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"%s\" stroke=\"white\"/>\n",
+                    left + j * cw, y, cw, ch, colour);
+            fprintf(f, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\" fill=\"%s\">%.0f</text>\n", left + j * cw + cw / 2,
+                    y + ch / 2 + 4, a < 0.2 || a > 0.85 ? "white" : "black", 100 * a);
+        }
+    }
+    for (j = 0; j < n_len; j++) { /* length labels and per-length accuracy */
+        length_label(lengths[j], label, sizeof label);
+        fprintf(f, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">%s</text>\n", left + j * cw + cw / 2,
+                top + n_depth * ch + 16, label);
+        fprintf(f, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\" fill=\"#444\">%.0f%%</text>\n",
+                left + j * cw + cw / 2, top + n_depth * ch + 32, 100 * len_acc[j]);
+    }
+    fprintf(f, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">context length (tokens) / accuracy</text>\n",
+            left + n_len * cw / 2, top + n_depth * ch + 54);
+    fprintf(f, "<text x=\"14\" y=\"%d\" text-anchor=\"middle\" transform=\"rotate(-90 14 %d)\">pass key depth</text>\n",
+            top + n_depth * ch / 2, top + n_depth * ch / 2);
+    for (i = 0; i <= 10; i++) { /* colour scale */
+        int h = n_depth * ch / 11, y = top + (10 - i) * h;
+        heat_colour(i / 10.0, colour, sizeof colour);
+        fprintf(f, "<rect x=\"%d\" y=\"%d\" width=\"14\" height=\"%d\" fill=\"%s\"/>\n", legend_x, y, h, colour);
+        if (i % 5 == 0)
+            fprintf(f, "<text x=\"%d\" y=\"%d\" font-size=\"10\">%d%%</text>\n", legend_x + 18, y + h / 2 + 4, 10 * i);
+    }
+    fprintf(f, "</svg>\n");
+    if (fclose(f) != 0) die("cannot write '%s'", path);
+}
+
+/* ---- main ------------------------------------------------------------- */
+
+static void usage(FILE *f) {
+    fprintf(f, "usage: rwkvx-passkey MODEL.gguf [--lengths 2k,4k,8k] [--depths 10] [--seeds 5]\n"
+               "                     [--csv FILE] [--svg FILE] [--title TEXT] [--threads N]\n"
+               "                     [--chunk-size B] [--chunk-topk K] [--require P[,P...]] [--quiet]\n"
+               "                     [--no-share]\n");
+}
+
+int main(int argc, char **argv) {
+    const char *model_path = NULL, *csv_path = NULL, *svg_path = NULL, *title = NULL;
+    long lengths[MAX_LENGTHS], v;
+    int n_len = 3, n_depth = 10, n_seed = 5, threads = 0, i, j, s, d, failed_require = 0;
+    double require[MAX_LENGTHS], depth_value[MAX_DEPTHS];
+    int n_require = 0, no_share = 0;
+    rwkvx_options opt;
+    rwkvx_model *model;
+    rwkvx_info info;
+    const rwkvx_tokenizer *tok;
+    char err[RWKVX_ERROR_MAX], label[32];
+    float *logits;
+    result *results;
+    long n_results = 0, correct_all = 0;
+    double *acc, *len_acc;
+    progress prog;
+    text t = {NULL, 0, 0};
+    tokens answer_toks = {NULL, 0, 0};
+
+    memset(&opt, 0, sizeof opt);
+    lengths[0] = 2048, lengths[1] = 4096, lengths[2] = 8192;
+    memset(&prog, 0, sizeof prog);
+    prog.quiet = !isatty(2);
+    for (i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *val = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            usage(stdout);
+            return 0;
+        } else if (a[0] != '-') {
+            if (model_path) die("more than one model given ('%s' and '%s')", model_path, a);
+            model_path = a;
+            continue;
+        } else if (!strcmp(a, "--quiet")) {
+            prog.quiet = 1;
+            continue;
+        } else if (!strcmp(a, "--progress")) {
+            prog.quiet = 0;
+            continue;
+        } else if (!strcmp(a, "--no-share")) {
+            no_share = 1;
+            continue;
+        }
+        if (!val) die("option %s needs a value", a);
+        i++;
+        if (!strcmp(a, "--lengths")) {
+            if ((n_len = parse_lengths(val, lengths, MAX_LENGTHS)) <= 0)
+                die("bad --lengths '%s' (comma-separated token counts such as 2k,4k,8000; at most %d)", val, MAX_LENGTHS);
+        } else if (!strcmp(a, "--depths")) {
+            if (!parse_int(val, 1, MAX_DEPTHS, &v)) die("bad --depths '%s' (1 to %d)", val, MAX_DEPTHS);
+            n_depth = (int)v;
+        } else if (!strcmp(a, "--seeds")) {
+            if (!parse_int(val, 1, MAX_SEEDS, &v)) die("bad --seeds '%s' (1 to %d)", val, MAX_SEEDS);
+            n_seed = (int)v;
+        } else if (!strcmp(a, "--threads")) {
+            if (!parse_int(val, 1, 1024, &v)) die("bad --threads '%s' (1 to 1024)", val);
+            threads = (int)v;
+        } else if (!strcmp(a, "--chunk-size")) {
+            if (!parse_int(val, 1, 1 << 24, &v)) die("bad --chunk-size '%s'", val);
+            opt.chunk_size = (int)v;
+        } else if (!strcmp(a, "--chunk-topk")) {
+            if (!parse_int(val, 1, 1 << 20, &v)) die("bad --chunk-topk '%s'", val);
+            opt.chunk_topk = (int)v;
+        } else if (!strcmp(a, "--require")) {
+            const char *p = val;
+            n_require = 0;
+            for (;;) {
+                char *end;
+                errno = 0;
+                if (n_require == MAX_LENGTHS) die("bad --require '%s' (too many values)", val);
+                require[n_require] = strtod(p, &end);
+                if (end == p || errno || !(require[n_require] >= 0 && require[n_require] <= 100) ||
+                    (*end && *end != ','))
+                    die("bad --require '%s' (percentages 0 to 100, separated by commas)", val);
+                n_require++;
+                if (!*end) break;
+                p = end + 1;
+            }
+        } else if (!strcmp(a, "--csv")) {
+            csv_path = val;
+        } else if (!strcmp(a, "--svg")) {
+            svg_path = val;
+        } else if (!strcmp(a, "--title")) {
+            title = val;
+        } else {
+            die("unknown option '%s' (see --help)", a);
+        }
+    }
+    if (!model_path) die("no model given (usage: rwkvx-passkey MODEL.gguf [options], see --help)");
+    if (n_require > 1 && n_require != n_len)
+        die("--require has %d values but --lengths has %d", n_require, n_len);
+    for (i = 0; i < n_depth; i++) depth_value[i] = n_depth > 1 ? (double)i / (n_depth - 1) : 0.0;
+
+    if (rwkvx_load_file(&model, model_path, &opt, err) != RWKVX_OK) die("%s", err);
+    rwkvx_model_info(model, &info);
+    tok = rwkvx_model_tokenizer(model);
+    if (!tok) die("'%s' has no vocabulary (convert it with --vocab)", model_path);
+    for (j = 0; j < n_len; j++)
+        if (info.max_context > 0 && lengths[j] + 16 > info.max_context)
+            die("length %ld is beyond the model's context limit %d", lengths[j], info.max_context);
+
+    logits = (float *)xmalloc((size_t)info.n_vocab * sizeof(float));
+    results = (result *)xmalloc((size_t)n_len * n_depth * n_seed * sizeof(result));
+    acc = (double *)calloc((size_t)n_depth * n_len, sizeof(double));
+    len_acc = (double *)calloc((size_t)n_len, sizeof(double));
+    if (!acc || !len_acc) die("out of memory");
+    prog.threads = threads;
+    prog.total_prompts = (long)n_len * n_depth * n_seed;
+    prog.t_start = now_seconds();
+
+    for (j = 0; j < n_len; j++) {
+        long L = lengths[j];
+        rwkvx_state *trunk;
+        size_t trunk_len = 0, *shared_len = (size_t *)xmalloc((size_t)n_depth * sizeof(size_t));
+        tokens *all = (tokens *)calloc((size_t)n_depth * n_seed, sizeof(tokens));
+        if (!all) die("out of memory");
+        length_label(L, label, sizeof label);
+        /* every prompt of this length, and what each depth's prompts share */
+        for (d = 0; d < n_depth; d++) {
+            for (s = 0; s < n_seed; s++) {
+                tokens *p = &all[d * n_seed + s];
+                if (!prompt_for_length(tok, L, depth_value[d], passkey_of_seed(s), &t, p))
+                    die("length %ld is too short: the prompt without filler has %lu tokens", L,
+                        (unsigned long)p->len);
+            }
+            /* shared by all seeds, leaving each at least its last token (that gives the logits) */
+            shared_len[d] = all[d * n_seed].len - 1;
+            for (s = 1; s < n_seed; s++) {
+                size_t c = common_prefix(&all[d * n_seed], &all[d * n_seed + s]);
+                if (c > all[d * n_seed + s].len - 1) c = all[d * n_seed + s].len - 1;
+                if (c < shared_len[d]) shared_len[d] = c;
+            }
+        }
+        if (rwkvx_state_new(model, &trunk) != RWKVX_OK) die("out of memory (state)");
+        rwkvx_state_set_threads(trunk, threads);
+        for (d = 0; d < n_depth; d++) {
+            const tokens *first = &all[d * n_seed];
+            rwkvx_state *at_depth;
+            /* The trunk reads as far as this depth's prompts and the next
+               depth's agree, so what it holds is always a prefix of the
+               current prompts; it restarts only if that point moves back
+               (a tokenizer merging across the cut). */
+            size_t keep = shared_len[d];
+            if (d + 1 < n_depth) {
+                size_t c = common_prefix(first, &all[(d + 1) * n_seed]);
+                if (c < keep) keep = c;
+            }
+            if (no_share) keep = 0;
+            if (keep < trunk_len) {
+                rwkvx_state_reset(trunk);
+                trunk_len = 0;
+            }
+            progress_show(&prog, label);
+            eval_or_die(trunk, first->ids + trunk_len, keep - trunk_len, NULL, &prog);
+            trunk_len = keep;
+            at_depth = fork_or_die(trunk, threads);
+            eval_or_die(at_depth, first->ids + keep, shared_len[d] - keep, NULL, &prog);
+            for (s = 0; s < n_seed; s++) {
+                const tokens *p = &all[d * n_seed + s];
+                int key = passkey_of_seed(s), k;
+                rwkvx_state *st = s + 1 < n_seed ? fork_or_die(at_depth, threads) : at_depth;
+                size_t from = shared_len[d];
+                if (no_share) { /* a fresh state reads the whole prompt */
+                    rwkvx_state_reset(st);
+                    from = 0;
+                }
+                result *r = &results[n_results++];
+                char want[32], out[64];
+                size_t out_len = 0;
+                snprintf(want, sizeof want, " %d", key);
+                tokenize(tok, want, strlen(want), &answer_toks);
+                eval_or_die(st, p->ids + from, p->len - from, logits, &prog);
+                for (k = 0; k < (int)answer_toks.len; k++) {
+                    int32_t id = argmax(logits, info.n_vocab);
+                    const char *bytes;
+                    size_t n = 0;
+                    if (rwkvx_tokenizer_token(tok, id, &bytes, &n) != RWKVX_TOKEN_TEXT) n = 0;
+                    if (out_len + n < sizeof out) memcpy(out + out_len, bytes, n), out_len += n;
+                    if (k + 1 < (int)answer_toks.len) eval_or_die(st, &id, 1, logits, &prog);
+                }
+                out[out_len] = 0;
+                r->length = L, r->depth = d, r->seed = s, r->key = key, r->n_tokens = p->len;
+                r->correct = answer_is(out, out_len, key);
+                snprintf(r->answer, sizeof r->answer, "%s", out);
+                acc[d * n_len + j] += r->correct;
+                len_acc[j] += r->correct;
+                correct_all += r->correct;
+                rwkvx_state_free(st);
+                prog.done_prompts++;
+                progress_show(&prog, label);
+            }
+            acc[d * n_len + j] /= n_seed;
+        }
+        len_acc[j] /= (double)n_depth * n_seed;
+        rwkvx_state_free(trunk);
+        for (i = 0; i < n_depth * n_seed; i++) free(all[i].ids);
+        free(all);
+        free(shared_len);
+    }
+    if (!prog.quiet) fprintf(stderr, "\r%*s\r", 78, "");
+
+    /* the table */
+    printf("%s: %s, %d RWKV-7 + %d sparse blocks, C=%d", g_prog, model_path, info.n_rwkv, info.n_sparse, info.n_embd);
+    if (info.n_sparse) printf(", chunk %d, top-k %d", info.chunk_size, info.chunk_topk);
+    printf("\naccuracy (%%) over %d pass key%s per cell; %.1f s, %.0f tokens/s\n", n_seed, n_seed > 1 ? "s" : "",
+           now_seconds() - prog.t_start, (double)prog.done_tokens / (now_seconds() - prog.t_start + 1e-9));
+    printf("%8s", "depth");
+    for (j = 0; j < n_len; j++) {
+        length_label(lengths[j], label, sizeof label);
+        printf(" %6s", label);
+    }
+    printf("\n");
+    for (d = 0; d < n_depth; d++) {
+        printf("%7.0f%%", 100 * depth_value[d]);
+        for (j = 0; j < n_len; j++) printf(" %6.0f", 100 * acc[d * n_len + j]);
+        printf("\n");
+    }
+    printf("%8s", "all");
+    for (j = 0; j < n_len; j++) printf(" %6.1f", 100 * len_acc[j]);
+    printf("\noverall accuracy: %.1f%% (%ld/%ld)\n", 100.0 * correct_all / n_results, correct_all, n_results);
+
+    if (csv_path) {
+        FILE *f = fopen(csv_path, "w");
+        long r;
+        if (!f) die("cannot write '%s': %s", csv_path, strerror(errno));
+        fprintf(f, "length,depth,seed,passkey,prompt_tokens,answer,correct\n");
+        for (r = 0; r < n_results; r++) {
+            fprintf(f, "%ld,%.4f,%d,%d,%lu,", results[r].length, depth_value[results[r].depth], results[r].seed,
+                    results[r].key, (unsigned long)results[r].n_tokens);
+            csv_field(f, results[r].answer);
+            fprintf(f, ",%d\n", results[r].correct);
+        }
+        if (fclose(f) != 0) die("cannot write '%s'", csv_path);
+    }
+    if (svg_path) {
+        char def[512];
+        const char *base = strrchr(model_path, '/');
+        snprintf(def, sizeof def, "%s: pass key retrieval", base ? base + 1 : model_path);
+        write_svg(svg_path, title ? title : def, lengths, n_len, n_depth, depth_value, acc, len_acc,
+                  (double)correct_all / n_results);
+    }
+    for (j = 0; j < n_len && n_require; j++) {
+        double want = require[n_require > 1 ? j : 0];
+        if (100 * len_acc[j] < want - 1e-9 && !failed_require) {
+            length_label(lengths[j], label, sizeof label);
+            fprintf(stderr, "%s: accuracy at length %s is %.1f%%, below the required %.1f%%\n", g_prog, label,
+                    100 * len_acc[j], want);
+            failed_require = 1;
+        }
+    }
+    free(logits);
+    free(results);
+    free(acc);
+    free(len_acc);
+    free(t.buf);
+    free(answer_toks.ids);
+    rwkvx_free(model);
+    return failed_require ? 2 : 0;
+}
