@@ -14,7 +14,7 @@ TESTS    = $(BUILD)/test_model $(BUILD)/test_model_asan $(BUILD)/test_model_scal
            $(BUILD)/rwkvx-convert-asan $(BUILD)/compile_c99 $(BUILD)/compile_cxx
 EXAMPLES = $(BUILD)/embed
 
-.PHONY: all test clean
+.PHONY: all test clean fuzz
 all: $(PROGRAMS) $(EXAMPLES)
 
 $(BUILD):
@@ -51,7 +51,26 @@ $(BUILD)/compile_c99: tests/compile.c rwkvx.h | $(BUILD)
 $(BUILD)/compile_cxx: tests/compile.c rwkvx.h | $(BUILD)
 	$(CXX) -x c++ -std=c++11 -Wall -Wextra -pedantic -Werror $(ARCH) $(OPENMP) -o $@ $< -lm
 
-test: all $(TESTS)
+# Fuzzing (clang and libclang-rt-14-dev): `make fuzz` runs each target for
+# FUZZ_SECONDS on its committed seed corpus (new inputs go to $(BUILD)/corpus,
+# crashers to fuzz/regressions/TARGET/); `make test` replays the corpora and
+# every crasher kept in fuzz/regressions/ under ASan/UBSan without libFuzzer.
+# Targets: the GGUF loader, state restore, the converter's .pth and
+# .safetensors readers, both vocabulary parsers, the tokenizer (fuzz/*.c).
+FUZZ_TARGETS = gguf state pth safetensors vocab tokenize
+FUZZ_SECONDS ?= 60
+FUZZ_CC      ?= clang
+FUZZ_DEPS    = rwkvx.h tools/convert.c fuzz/fuzz_convert.h
+$(BUILD)/fuzz_%: fuzz/fuzz_%.c $(FUZZ_DEPS) | $(BUILD)
+	$(FUZZ_CC) -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all $(ARCH) -o $@ $< -lm
+$(BUILD)/replay_%: fuzz/fuzz_%.c fuzz/replay.c $(FUZZ_DEPS) | $(BUILD)
+	$(CC) $(STD) $(SAN) $(ARCH) -o $@ $< fuzz/replay.c -lm
+fuzz: $(FUZZ_TARGETS:%=$(BUILD)/fuzz_%)
+	for t in $(FUZZ_TARGETS); do mkdir -p $(BUILD)/corpus/$$t fuzz/regressions/$$t; \
+	  $(BUILD)/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -max_len=250000 -timeout=30 -print_final_stats=1 \
+	    -artifact_prefix=fuzz/regressions/$$t/ $(BUILD)/corpus/$$t fuzz/corpus/$$t || exit 1; done
+
+test: all $(TESTS) $(FUZZ_TARGETS:%=$(BUILD)/replay_%)
 	BUILD=$(BUILD) bash tests/run.sh
 
 clean:
@@ -85,3 +104,8 @@ $(BUILD)/make_wide_model: tests/make_wide_model.c | $(BUILD)
 # Encoding speed of the World tokenizer on English text (not a test: a measurement)
 tokbench: $(BUILD)/rwkvx-tokenize
 	cat README.md docs/*.md | $(BUILD)/rwkvx-tokenize --vocab tests/fixtures/rwkv_vocab_v20230424.txt --bench
+
+# ---- Hostile inputs (issue 6): the catalogue in docs/HOSTILE.md ----
+test: $(BUILD)/test_truncate_asan
+$(BUILD)/test_truncate_asan: tests/test_truncate.c tools/convert.c | $(BUILD)
+	$(CC) $(STD) $(SAN) -o $@ $< -lm

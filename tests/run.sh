@@ -61,11 +61,16 @@ expect_error "logits: unwritable out" $B/rwkvx-logits $T/rwkv7-tiny.f16.gguf --t
 head -c 1000 "$T/rwkv7-tiny.f16.gguf" > "$T/truncated.gguf"
 expect_error "logits: truncated model" $B/rwkvx-logits $T/truncated.gguf --tokens 1 --out $T/x.f32
 
+for t in gguf state pth safetensors vocab tokenize; do
+    run "fuzz corpus and regressions replayed ($t, ASan/UBSan)" bash -c "$B/replay_$t fuzz/corpus/$t/* \$(ls fuzz/regressions/$t/* 2>/dev/null)"
+done
+
 if [ -f tests/test_convert.sh ]; then
     run "converter tests (ASan/UBSan build)" bash tests/test_convert.sh $B/rwkvx-convert-asan
 fi
 
 [ -f tests/test_chat.sh ] && . tests/test_chat.sh   # tokenizer, sampler, rwkvx-tokenize, rwkvx-chat
+[ -f tests/test_hostile.sh ] && . tests/test_hostile.sh   # the catalogue of bad inputs (docs/HOSTILE.md)
 
 echo
 echo "$passed passed, $failed failed"

@@ -1986,8 +1986,12 @@ static void quantize_q8_0(const float *x, uint64_t n, unsigned char *out)
         d = amax / 127.0f;
         id = d != 0.0f ? 1.0f / d : 0.0f;
         put16(ob, f32_to_f16(d));
-        for (j = 0; j < Q8_0_BLOCK; j++)
-            ob[2 + j] = (unsigned char)(int8_t)roundf(xb[j] * id);
+        for (j = 0; j < Q8_0_BLOCK; j++) {
+            /* 1 / d overflows when d is subnormal: divide instead.  Either
+             * way |q| <= 127 up to rounding; the clamp keeps the cast defined. */
+            float q = isfinite(id) ? roundf(xb[j] * id) : roundf(xb[j] / d);
+            ob[2 + j] = (unsigned char)(int8_t)(q > 127.0f ? 127.0f : q < -127.0f ? -127.0f : q);
+        }
     }
 }
 
@@ -2032,6 +2036,32 @@ static void encode_f32(int type, const float *x, uint64_t n, unsigned char *dst)
         quantize_q8_0(x, n, dst);
         break;
     }
+}
+
+/* Elements of an encoded run of n values that are NaN or infinite (for Q8_0,
+ * the 32 values of each block whose f16 scale is). */
+static uint64_t count_nonfinite(int type, const unsigned char *p, uint64_t n)
+{
+    uint64_t i, bad = 0;
+    switch (type) {
+    case GGML_F32:
+        for (i = 0; i < n; i++)
+            bad += (rd32(p + 4 * i) & 0x7f800000u) == 0x7f800000u;
+        break;
+    case GGML_F16:
+        for (i = 0; i < n; i++)
+            bad += (rd16(p + 2 * i) & 0x7c00u) == 0x7c00u;
+        break;
+    case GGML_BF16:
+        for (i = 0; i < n; i++)
+            bad += (rd16(p + 2 * i) & 0x7f80u) == 0x7f80u;
+        break;
+    default:
+        for (i = 0; i < n / Q8_0_BLOCK; i++)
+            bad += (rd16(p + Q8_0_BYTES * i) & 0x7c00u) == 0x7c00u ? Q8_0_BLOCK : 0;
+        break;
+    }
+    return bad;
 }
 
 /* ========================================================================
@@ -2685,43 +2715,39 @@ static int vocab_parse_line(const char *line, size_t len, const char *path, uint
     return 1;
 }
 
-static int vocab_world(cv_vocab *v, const char *path, uint32_t n_vocab, cv_err *err)
+/* Parses a World vocabulary held in memory, text[0..size) (`path` only names
+ * it in messages), into v: token 0 "<s>", the file's tokens, padding up to
+ * n_vocab.  The fuzzers call this directly. */
+static int vocab_world_text(cv_vocab *v, const char *path, const unsigned char *text, uint64_t size, uint32_t n_vocab,
+                            cv_err *err)
 {
-    cv_input in;
-    unsigned char *text = NULL, *bytes = NULL;
+    unsigned char *bytes = NULL;
     uint64_t pos = 0, n_lines = 0, i;
     uint32_t line_no = 0;
     int ok = 0;
 
     memset(v, 0, sizeof *v);
     v->what = "RWKV World";
-    if (!input_open(&in, path, err))
-        goto done;
-    if (in.size > CV_MAX_VOCAB_FILE) {
-        cv_fail(err, "vocabulary file '%s' is too large (%" PRIu64 " bytes)", path, in.size);
-        goto done;
-    }
-    text = input_read_alloc(&in, 0, in.size, err);
-    bytes = malloc((size_t)in.size + 1);
-    if (!text || !bytes) {
-        cv_fail(err, "out of memory");
-        goto done;
-    }
-    for (i = 0; i < in.size; i++)
+    if (size > CV_MAX_VOCAB_FILE)
+        return cv_fail(err, "vocabulary file '%s' is too large (%" PRIu64 " bytes)", path, size);
+    for (i = 0; i < size; i++)
         n_lines += text[i] == '\n';
-    if (in.size > 0 && text[in.size - 1] != '\n')
+    if (size > 0 && text[size - 1] != '\n')
         n_lines++;
-    if (n_lines + 1 > n_vocab) {
-        cv_fail(err, "vocabulary '%s' has %" PRIu64 " tokens (with token 0) but the model's vocab_size is %u", path,
-                n_lines + 1, (unsigned)n_vocab);
-        goto done;
-    }
+    if (n_lines == 0)
+        return cv_fail(err, "vocabulary '%s' is empty", path);
+    if (n_lines + 1 > n_vocab)
+        return cv_fail(err, "vocabulary '%s' has %" PRIu64 " tokens (with token 0) but the model's vocab_size is %u", path,
+                       n_lines + 1, (unsigned)n_vocab);
+    bytes = malloc((size_t)size + 1);
+    if (!bytes)
+        return cv_fail(err, "out of memory");
     if (!vocab_reserve(v, n_vocab, err) || !vocab_push(v, cv_strndup("<s>", 3), TOKEN_CONTROL, err))
         goto done;
-    while (pos < in.size) {
+    while (pos < size) {
         const char *line = (const char *)text + pos;
-        const char *nl = memchr(line, '\n', (size_t)(in.size - pos));
-        size_t len = nl ? (size_t)(nl - line) : (size_t)(in.size - pos), n_bytes = 0;
+        const char *nl = memchr(line, '\n', (size_t)(size - pos));
+        size_t len = nl ? (size_t)(nl - line) : (size_t)(size - pos), n_bytes = 0;
         pos += len + (nl != NULL);
         line_no++;
         if (len > 0 && line[len - 1] == '\r')
@@ -2730,14 +2756,30 @@ static int vocab_world(cv_vocab *v, const char *path, uint32_t n_vocab, cv_err *
             !vocab_push(v, py_bytes_repr(bytes, n_bytes), TOKEN_NORMAL, err))
             goto done;
     }
-    if (line_no == 0) {
-        cv_fail(err, "vocabulary '%s' is empty", path);
-        goto done;
-    }
     ok = vocab_pad(v, n_vocab, err);
 done:
-    free(text);
     free(bytes);
+    return ok;
+}
+
+static int vocab_world(cv_vocab *v, const char *path, uint32_t n_vocab, cv_err *err)
+{
+    cv_input in;
+    unsigned char *text = NULL;
+    int ok = 0;
+
+    memset(v, 0, sizeof *v);
+    if (!input_open(&in, path, err))
+        goto done;
+    if (in.size > CV_MAX_VOCAB_FILE) {
+        cv_fail(err, "vocabulary file '%s' is too large (%" PRIu64 " bytes)", path, in.size);
+        goto done;
+    }
+    text = input_read_alloc(&in, 0, in.size, err);
+    if (text)
+        ok = vocab_world_text(v, path, text, in.size, n_vocab, err);
+done:
+    free(text);
     input_close(&in);
     return ok;
 }
@@ -2755,6 +2797,7 @@ typedef struct {
     int32_t part[6];      /* source tensors, concatenated in this order */
     int transpose;        /* write the (rows, cols) source as (cols, rows) */
     uint64_t n_elems, n_bytes, offset;
+    uint64_t n_nonfinite; /* NaN or infinite values written (warned about) */
 } cv_out;
 
 typedef struct {
@@ -3076,7 +3119,7 @@ static int tensor_gather_f32(cv_input *in, const cv_src_list *src, const cv_out 
     return 1;
 }
 
-static int tensor_write(cv_writer *w, cv_input *in, const cv_src_list *src, const cv_out *o, cv_err *err)
+static int tensor_write(cv_writer *w, cv_input *in, const cv_src_list *src, cv_out *o, cv_err *err)
 {
     enum { PIECE = 1 << 16 }; /* elements encoded at a time: a multiple of 32 */
     float *x = cv_malloc(o->n_elems * sizeof *x, err);
@@ -3094,6 +3137,11 @@ static int tensor_write(cv_writer *w, cv_input *in, const cv_src_list *src, cons
     for (i = 0; i < o->n_elems; i += PIECE) {
         uint64_t n = o->n_elems - i < PIECE ? o->n_elems - i : PIECE;
         encode_f32(o->type, x + i, n, piece);
+        o->n_nonfinite += count_nonfinite(o->type, piece, n);
+        if (o->type == GGML_Q8_0 && o->n_nonfinite) {
+            cv_fail(err, "tensor '%s' holds a value too large for Q8_0 (its f16 block scale overflows)", o->name);
+            goto done;
+        }
         w_put(w, piece, (size_t)ggml_bytes(o->type, n));
     }
     w_pad(w);
@@ -3106,7 +3154,7 @@ done:
 
 /* Writes the whole file; returns its size through *size. */
 static int gguf_write(const char *path, cv_input *in, const cv_src_list *src, const cv_model *mdl,
-                      const cv_plan *plan, const cv_vocab *vocab, const cv_options_meta *meta, uint64_t *size,
+                      cv_plan *plan, const cv_vocab *vocab, const cv_options_meta *meta, uint64_t *size,
                       cv_err *err)
 {
     cv_buf head;
@@ -3284,11 +3332,13 @@ static int read_checkpoint(cv_input *in, cv_src_list *src, cv_err *err)
         return 0;
     if (n >= 4 && memcmp(head, "PK\x03\x04", 4) == 0)
         return pth_read(in, src, err);
+    /* safetensors before the pickle test: a header length of 128, 384, ...
+     * also starts with the bytes 0x80, 0x00..0x05 */
+    if (n == 9 && head[8] == '{')
+        return st_read(in, src, err);
     if (n >= 2 && head[0] == 0x80 && head[1] <= 5)
         return cv_fail(err, "'%s' is a bare pickle (legacy torch.save format); re-save it with a current torch.save",
                        in->path);
-    if (n == 9 && head[8] == '{')
-        return st_read(in, src, err);
     return cv_fail(err, "'%s' is neither a PyTorch .pth (ZIP) nor a safetensors file", in->path);
 }
 
@@ -3356,6 +3406,28 @@ static void print_summary(const cv_options *opt, const cv_src_list *src, const c
     printf("output:       %s, %u tensors, %" PRIu64 " bytes\n", opt->out_path, (unsigned)plan->n, out_bytes);
 }
 
+/* NaN or infinite weights are converted as they are (the model then computes
+ * NaN), with one warning line on stderr; Q8_0 cannot hold them and refuses. */
+static void warn_nonfinite(const cv_plan *plan)
+{
+    uint64_t values = 0;
+    uint32_t i, tensors = 0;
+    const char *first = NULL;
+    for (i = 0; i < plan->n; i++)
+        if (plan->v[i].n_nonfinite) {
+            values += plan->v[i].n_nonfinite;
+            tensors++;
+            if (!first)
+                first = plan->v[i].name;
+        }
+    if (values)
+        fprintf(stderr,
+                "rwkvx-convert: warning: %" PRIu64 " weight%s in %u tensor%s (first '%s') %s NaN or infinite "
+                "in the output (already in the checkpoint, or out of the output type's range); the model will compute NaN\n",
+                values, values == 1 ? "" : "s", (unsigned)tensors, tensors == 1 ? "" : "s", first,
+                values == 1 ? "is" : "are");
+}
+
 int main(int argc, char **argv)
 {
     cv_err err;
@@ -3412,6 +3484,7 @@ int main(int argc, char **argv)
     }
     tmp_created = 0;
     print_summary(&opt, &src, &mdl, &plan, &vocab, out_bytes);
+    warn_nonfinite(&plan);
     ok = 1;
 done:
     if (tmp_created)

@@ -2,7 +2,7 @@
 
    rwkvx-logits MODEL.gguf (--tokens 1,2,3 | --tokens-file F) --out F.f32
                 [--all] [--mode whole|single|ragged] [--threads N]
-                [--chunk-size B] [--chunk-topk K]
+                [--chunk-size B] [--chunk-topk K] [--max-context N]
 
    whole  = one eval call for all tokens
    single = one token per call
@@ -100,7 +100,7 @@ int main(int argc, char **argv) {
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             printf("usage: rwkvx-logits MODEL.gguf (--tokens 1,2,3 | --tokens-file F) --out F.f32\n"
                    "                    [--all] [--mode whole|single|ragged] [--threads N]\n"
-                   "                    [--chunk-size B] [--chunk-topk K]\n");
+                   "                    [--chunk-size B] [--chunk-topk K] [--max-context N]\n");
             return 0;
         }
         if (a[0] == '-' && a[1] == '-') {
@@ -113,6 +113,7 @@ int main(int argc, char **argv) {
             else if (!strcmp(a, "--threads")) { if (!parse_int(next, 1, &threads)) return fail("bad --threads '%s'", next); }
             else if (!strcmp(a, "--chunk-size")) { if (!parse_int(next, 1, &opt.chunk_size)) return fail("bad --chunk-size '%s'", next); }
             else if (!strcmp(a, "--chunk-topk")) { if (!parse_int(next, 1, &opt.chunk_topk)) return fail("bad --chunk-topk '%s'", next); }
+            else if (!strcmp(a, "--max-context")) { if (!parse_int(next, 1, &opt.max_context)) return fail("bad --max-context '%s'", next); }
             else return fail("unknown option %s", a);
         } else if (!model_path) {
             model_path = a;
@@ -132,12 +133,24 @@ int main(int argc, char **argv) {
     free(text);
     if (n_tokens < 0) return 1;
     if (n_tokens == 0) { free(tokens); return fail("%s", "no tokens given"); }
+    if (opt.max_context && n_tokens > opt.max_context) {
+        fprintf(stderr, "rwkvx-logits: %ld tokens exceed the context limit of %d (--max-context)\n", n_tokens, opt.max_context);
+        free(tokens);
+        return 1;
+    }
 
     if (rwkvx_load_file(&model, model_path, &opt, err) != RWKVX_OK) {
         free(tokens);
         return fail("%s", err);
     }
     V = (size_t)rwkvx_n_vocab(model);
+    {
+        rwkvx_info info;
+        rwkvx_model_info(model, &info);
+        if (info.n_nonfinite)
+            fprintf(stderr, "rwkvx-logits: warning: %llu weights are NaN or infinite (first in '%s'); the logits will be NaN\n",
+                    (unsigned long long)info.n_nonfinite, info.nonfinite_tensor);
+    }
     for (i = 0; i < n_tokens; i++)
         if (tokens[i] >= (int32_t)V) {
             fprintf(stderr, "rwkvx-logits: token %d is out of range (vocabulary %zu)\n", (int)tokens[i], V);

@@ -81,7 +81,9 @@ def p_int(v):
         return b"K" + bytes([v])
     if 0 <= v < 65536:
         return b"M" + struct.pack("<H", v)
-    return b"J" + struct.pack("<i", v)
+    if -(1 << 31) <= v < (1 << 31):
+        return b"J" + struct.pack("<i", v)
+    return p_long1(v)
 
 
 def p_long1(v):
@@ -264,6 +266,9 @@ def pickle_cases():
          one_tensor_pth(p_tensor("7", "bf16", 4, 0, [2, 2]), four), "entry")
     case("pkl-non-contiguous.pth",
          one_tensor_pth(p_tensor("0", "bf16", 4, 0, [2, 2], stride=[1, 2]), four), "contiguous")
+    case("pkl-size-overflow.pth",
+         one_tensor_pth(p_tensor("0", "bf16", 4, 0, [1 << 32, 1 << 32], stride=[1 << 32, 1]), four), "overflows")
+    case("pkl-bare-legacy.pth", b"\x80\x02}q\x00.", "bare pickle")
     case("pkl-five-dims.pth",
          one_tensor_pth(p_tensor("0", "bf16", 4, 0, [1, 1, 1, 2, 2]), four), "dimensions")
     dup = p_state_dict([("emb.weight", p_tensor("0", "bf16", 4, 0, [2, 2])),
@@ -309,6 +314,10 @@ def safetensors_cases():
     def i64(h):
         h["emb.weight"]["dtype"] = "I64"
     case("st-dtype-i64.safetensors", safetensors(tiny, header_patch=i64), "dtype")
+
+    def overflow(h):
+        h["emb.weight"]["shape"] = [1 << 32, 1 << 32]   # 2^64 elements: overflows size_t
+    case("st-shape-overflow.safetensors", safetensors(tiny, header_patch=overflow), "overflows")
     bad_json = good[:8] + good[8:].replace(b'"shape"', b"'shape'", 1)
     case("st-bad-json.safetensors", bad_json, "safetensors header")
 
@@ -374,6 +383,33 @@ def ok_cases():
     FILES["ok-mixed-dtypes.safetensors"] = safetensors(model, dtype_of=mixed)
     EXPECT["ok-mixed-dtypes.safetensors"] = ""
 
+    # An odd header length: every tensor's data starts at an odd file offset
+    # (nothing may assume alignment).  Zeros, so the file compresses.
+    good = safetensors(model, dtype_of=mixed, zeros=True)
+    n = struct.unpack("<Q", good[:8])[0]
+    h = good[8:8 + n] + b" "
+    FILES["ok-misaligned.safetensors"] = struct.pack("<Q", len(h)) + h + good[8 + n:]
+    EXPECT["ok-misaligned.safetensors"] = ""
+
+
+def nonfinite_cases():
+    """Valid layouts whose weights are not all finite f16 values (all zeros
+    but one F32 tensor, so the files compress well).  Not in expect.txt:
+    tests/test_convert.sh checks them one by one (warn, or refuse for Q8_0)."""
+    model = tiny_model(1, 0, prefix="")
+    target = "blocks.0.att.key.weight"
+
+    def patched(first_values):
+        data = bytearray(safetensors(model, dtype_of=lambda n: "F32" if n == target else "BF16", zeros=True))
+        n = struct.unpack("<Q", data[:8])[0]
+        start = 8 + n + json.loads(data[8:8 + n])[target]["data_offsets"][0]
+        for i, v in enumerate(first_values):
+            struct.pack_into("<f", data, start + 4 * i, v)
+        return bytes(data)
+    FILES["warn-nan-inf.safetensors"] = patched([float("nan"), float("inf"), float("-inf")])
+    FILES["warn-f16-overflow.safetensors"] = patched([1e6])     # inf in f16, fine in bf16 and Q8_0
+    FILES["warn-q8_0-overflow.safetensors"] = patched([1e7])    # Q8_0's f16 block scale overflows
+
 
 def vocab_cases():
     case("vocab-bad-length.txt", b"1 'a' 1\n2 'bc' 3\n3 b'\\xff' 1\n", "length")
@@ -388,6 +424,7 @@ def main():
     safetensors_cases()
     layout_cases()
     ok_cases()
+    nonfinite_cases()
     vocab_cases()
     for name, data in FILES.items():
         with open(os.path.join(HERE, name), "wb") as f:
