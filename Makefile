@@ -109,3 +109,19 @@ tokbench: $(BUILD)/rwkvx-tokenize
 test: $(BUILD)/test_truncate_asan
 $(BUILD)/test_truncate_asan: tests/test_truncate.c tools/convert.c | $(BUILD)
 	$(CC) $(STD) $(SAN) -o $@ $< -lm
+
+# ---- Passkey retrieval (issue 4): rwkvx-passkey and the demo models in models/ ----
+# `make demo` runs the paper's passkey test on the two shipped byte-level demo
+# models (tools/train/ made them) and writes the heatmaps shown in README.md.
+# One thread: the demo models are tiny (C = 128) and one thread is fastest.
+PASSKEY_GRID = --lengths 1k,2k,4k,8k --depths 10 --seeds 5 --threads 1
+.PHONY: demo
+all: $(BUILD)/rwkvx-passkey
+$(BUILD)/rwkvx-passkey: tests/passkey.c rwkvx.h | $(BUILD)
+	$(CC) $(STD) $(CFLAGS) $(ARCH) $(OPENMP) -o $@ $< -lm
+demo: $(BUILD)/rwkvx-passkey
+	$(BUILD)/rwkvx-passkey models/rwkvx-passkey.gguf $(PASSKEY_GRID) --svg docs/passkey-rwkvx.svg \
+	    --title "RWKV-X demo model: 4 RWKV-7 + 2 sparse blocks, C=128"
+	@echo
+	$(BUILD)/rwkvx-passkey models/rwkv7-passkey.gguf $(PASSKEY_GRID) --svg docs/passkey-rwkv7.svg \
+	    --title "RWKV-7 demo model: 6 RWKV-7 blocks, C=128"

@@ -327,13 +327,11 @@ static void heat_colour(double acc, char *buf, size_t size) {
     snprintf(buf, size, "#%02x%02x%02x", c[0], c[1], c[2]);
 }
 
-static void write_svg(const char *path, const char *title, const long *lengths, int n_len, int n_depth,
+static void write_svg(FILE *f, const char *path, const char *title, const long *lengths, int n_len, int n_depth,
                       const double *depth_value, const double *acc /* [depth][len] */, const double *len_acc,
                       double overall) {
-    FILE *f = fopen(path, "w");
     int cw = 64, ch = 30, left = 74, top = 58, i, j, W, H, legend_x;
     char colour[16], label[32];
-    if (!f) die("cannot write '%s': %s", path, strerror(errno));
     W = left + n_len * cw + 90;
     H = top + n_depth * ch + 74;
     if (W < 360) W = 360;
@@ -390,6 +388,7 @@ static void usage(FILE *f) {
 
 int main(int argc, char **argv) {
     const char *model_path = NULL, *csv_path = NULL, *svg_path = NULL, *title = NULL;
+    FILE *csv_file = NULL, *svg_file = NULL;
     long lengths[MAX_LENGTHS], v;
     int n_len = 3, n_depth = 10, n_seed = 5, threads = 0, i, j, s, d, failed_require = 0;
     double require[MAX_LENGTHS], depth_value[MAX_DEPTHS];
@@ -431,6 +430,10 @@ int main(int argc, char **argv) {
             no_share = 1;
             continue;
         }
+        if (strcmp(a, "--lengths") && strcmp(a, "--depths") && strcmp(a, "--seeds") && strcmp(a, "--threads") &&
+            strcmp(a, "--chunk-size") && strcmp(a, "--chunk-topk") && strcmp(a, "--require") && strcmp(a, "--csv") &&
+            strcmp(a, "--svg") && strcmp(a, "--title"))
+            die("unknown option '%s' (see --help)", a);
         if (!val) die("option %s needs a value", a);
         i++;
         if (!strcmp(a, "--lengths")) {
@@ -443,7 +446,7 @@ int main(int argc, char **argv) {
             if (!parse_int(val, 1, MAX_SEEDS, &v)) die("bad --seeds '%s' (1 to %d)", val, MAX_SEEDS);
             n_seed = (int)v;
         } else if (!strcmp(a, "--threads")) {
-            if (!parse_int(val, 1, 1024, &v)) die("bad --threads '%s' (1 to 1024)", val);
+            if (!parse_int(val, 0, 1024, &v)) die("bad --threads '%s' (0 = all cores, up to 1024)", val);
             threads = (int)v;
         } else if (!strcmp(a, "--chunk-size")) {
             if (!parse_int(val, 1, 1 << 24, &v)) die("bad --chunk-size '%s'", val);
@@ -470,10 +473,8 @@ int main(int argc, char **argv) {
             csv_path = val;
         } else if (!strcmp(a, "--svg")) {
             svg_path = val;
-        } else if (!strcmp(a, "--title")) {
-            title = val;
         } else {
-            die("unknown option '%s' (see --help)", a);
+            title = val;
         }
     }
     if (!model_path) die("no model given (usage: rwkvx-passkey MODEL.gguf [options], see --help)");
@@ -481,6 +482,8 @@ int main(int argc, char **argv) {
         die("--require has %d values but --lengths has %d", n_require, n_len);
     for (i = 0; i < n_depth; i++) depth_value[i] = n_depth > 1 ? (double)i / (n_depth - 1) : 0.0;
 
+    if (csv_path && !(csv_file = fopen(csv_path, "w"))) die("cannot write '%s': %s", csv_path, strerror(errno));
+    if (svg_path && !(svg_file = fopen(svg_path, "w"))) die("cannot write '%s': %s", svg_path, strerror(errno));
     if (rwkvx_load_file(&model, model_path, &opt, err) != RWKVX_OK) die("%s", err);
     rwkvx_model_info(model, &info);
     tok = rwkvx_model_tokenizer(model);
@@ -609,10 +612,9 @@ int main(int argc, char **argv) {
     for (j = 0; j < n_len; j++) printf(" %6.1f", 100 * len_acc[j]);
     printf("\noverall accuracy: %.1f%% (%ld/%ld)\n", 100.0 * correct_all / n_results, correct_all, n_results);
 
-    if (csv_path) {
-        FILE *f = fopen(csv_path, "w");
+    if (csv_file) {
+        FILE *f = csv_file;
         long r;
-        if (!f) die("cannot write '%s': %s", csv_path, strerror(errno));
         fprintf(f, "length,depth,seed,passkey,prompt_tokens,answer,correct\n");
         for (r = 0; r < n_results; r++) {
             fprintf(f, "%ld,%.4f,%d,%d,%lu,", results[r].length, depth_value[results[r].depth], results[r].seed,
@@ -626,7 +628,7 @@ int main(int argc, char **argv) {
         char def[512];
         const char *base = strrchr(model_path, '/');
         snprintf(def, sizeof def, "%s: pass key retrieval", base ? base + 1 : model_path);
-        write_svg(svg_path, title ? title : def, lengths, n_len, n_depth, depth_value, acc, len_acc,
+        write_svg(svg_file, svg_path, title ? title : def, lengths, n_len, n_depth, depth_value, acc, len_acc,
                   (double)correct_all / n_results);
     }
     for (j = 0; j < n_len && n_require; j++) {
