@@ -111,6 +111,9 @@ typedef struct {          /* zero means "as the file says" */
                              sparse blocks cost; the logits are not the model's) */
     int max_context;      /* > 0: a state holds at most this many tokens; an eval
                              or state load past it fails with RWKVX_ERR_CONTEXT */
+    int kv_f16;           /* 1: keep the sparse blocks' keys and values in f16
+                             (half the memory and memory traffic; the logits
+                             move by about as much as f16 weights move them) */
 } rwkvx_options;
 
 typedef struct {
@@ -125,6 +128,7 @@ typedef struct {
     double token_flops;               /* 2 x multiply-adds of the block matrices per
                                          prompt token (head and attention excluded) */
     int max_context;                  /* tokens a state may hold (0: no limit) */
+    int kv_f16;                       /* keys and values of sparse blocks kept in f16 */
     uint64_t n_nonfinite;             /* weights that are NaN or infinite, counted at
                                          load: the model then computes NaN (warn) */
     const char *nonfinite_tensor;     /* the first tensor holding one (NULL: none) */
@@ -448,6 +452,7 @@ struct rwkvx_model {
     size_t weight_bytes;
     uint64_t fingerprint;
     int max_context;                 /* 0: no limit */
+    int kv_f16;                      /* sparse-block keys and values in f16 */
     uint64_t n_nonfinite;            /* NaN or infinite weights */
     char nonfinite_tensor[96];       /* the first tensor holding one */
     /* vocabulary: token i is tok_bytes[tok_off[i] .. tok_off[i+1]) */
@@ -858,6 +863,7 @@ static rwkvx_status rwkvx__read_hparams(rwkvx__gguf *g, rwkvx_model *m, const rw
     if (opt && opt->chunk_size) m->chunk_size = opt->chunk_size;
     if (opt && opt->chunk_topk) m->chunk_topk = opt->chunk_topk;
     if (opt) m->max_context = opt->max_context;
+    if (opt) m->kv_f16 = opt->kv_f16 != 0;
     return RWKVX_OK;
 }
 
@@ -1188,6 +1194,7 @@ RWKVX_API void rwkvx_model_info(const rwkvx_model *m, rwkvx_info *info) {
     info->weight_type = m->weight_type;
     info->weight_bytes = m->weight_bytes;
     info->max_context = m->max_context;
+    info->kv_f16 = m->kv_f16;
     info->n_nonfinite = m->n_nonfinite;
     info->nonfinite_tensor = m->n_nonfinite ? m->nonfinite_tensor : NULL;
     for (i = 0; i < m->n_rwkv + m->n_sparse; i++) {  /* the blocks that run */
@@ -1272,8 +1279,8 @@ RWKVX_API const char *rwkvx_token_bytes(const rwkvx_model *m, int id, size_t *le
 #endif
 
 /* A vector of RWKVX__LANES floats and what the kernels do with it: zero,
-   load, load of the first n < LANES floats (zeros after), store, c + a * b,
-   broadcast, multiply, and four vectors' lane sums. */
+   load, load of the first n < LANES floats (zeros after), load of f16 values,
+   store, c + a * b, broadcast, multiply, and four vectors' lane sums. */
 #if defined(RWKVX__AVX512)
 #define RWKVX__LANES 16
 #define RWKVX__UT 6                    /* 4 x 6 accumulators of the 32 registers */
@@ -1284,6 +1291,7 @@ RWKVX__INLINE rwkvx__v rwkvx__vload_part(const float *p, int n) { return _mm512_
 RWKVX__INLINE void rwkvx__vstore(float *p, rwkvx__v v) { _mm512_storeu_ps(p, v); }
 RWKVX__INLINE rwkvx__v rwkvx__vfma(rwkvx__v a, rwkvx__v b, rwkvx__v c) { return _mm512_fmadd_ps(a, b, c); }
 RWKVX__INLINE rwkvx__v rwkvx__vset1(float f) { return _mm512_set1_ps(f); }
+RWKVX__INLINE rwkvx__v rwkvx__vload_f16(const uint16_t *p) { return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)p)); }
 RWKVX__INLINE rwkvx__v rwkvx__vmul(rwkvx__v a, rwkvx__v b) { return _mm512_mul_ps(a, b); }
 /* out[j] = the lanes of v[j] added by the halving tree (lane l += lane l + h
    for h = 8, 4, 2, 1), four vectors at once */
@@ -1310,6 +1318,7 @@ RWKVX__INLINE rwkvx__v rwkvx__vload_part(const float *p, int n) {
 RWKVX__INLINE void rwkvx__vstore(float *p, rwkvx__v v) { _mm256_storeu_ps(p, v); }
 RWKVX__INLINE rwkvx__v rwkvx__vfma(rwkvx__v a, rwkvx__v b, rwkvx__v c) { return _mm256_fmadd_ps(a, b, c); }
 RWKVX__INLINE rwkvx__v rwkvx__vset1(float f) { return _mm256_set1_ps(f); }
+RWKVX__INLINE rwkvx__v rwkvx__vload_f16(const uint16_t *p) { return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)p)); }
 RWKVX__INLINE rwkvx__v rwkvx__vmul(rwkvx__v a, rwkvx__v b) { return _mm256_mul_ps(a, b); }
 RWKVX__INLINE void rwkvx__vsum4(const rwkvx__v *v, float *out) { /* halving tree, h = 4, 2, 1 */
     __m256 ab = _mm256_add_ps(_mm256_permute2f128_ps(v[0], v[1], 0x20), _mm256_permute2f128_ps(v[0], v[1], 0x31));
@@ -1339,6 +1348,12 @@ RWKVX__INLINE rwkvx__v rwkvx__vfma(rwkvx__v a, rwkvx__v b, rwkvx__v c) {
     return r;
 }
 RWKVX__INLINE rwkvx__v rwkvx__vset1(float f) { rwkvx__v r; r.lo = r.hi = vdupq_n_f32(f); return r; }
+RWKVX__INLINE rwkvx__v rwkvx__vload_f16(const uint16_t *p) {
+    rwkvx__v r;
+    r.lo = vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(p)));
+    r.hi = vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(p + 4)));
+    return r;
+}
 RWKVX__INLINE rwkvx__v rwkvx__vmul(rwkvx__v a, rwkvx__v b) {
     rwkvx__v r;
     r.lo = vmulq_f32(a.lo, b.lo);
@@ -1371,6 +1386,7 @@ RWKVX__INLINE rwkvx__v rwkvx__vfma(rwkvx__v a, rwkvx__v b, rwkvx__v c) {
     return c;
 }
 RWKVX__INLINE rwkvx__v rwkvx__vset1(float f) { rwkvx__v r; int l; for (l = 0; l < 8; l++) r.f[l] = f; return r; }
+RWKVX__INLINE rwkvx__v rwkvx__vload_f16(const uint16_t *p) { rwkvx__v r; int l; for (l = 0; l < 8; l++) r.f[l] = rwkvx__f16_to_f32(p[l]); return r; }
 RWKVX__INLINE rwkvx__v rwkvx__vmul(rwkvx__v a, rwkvx__v b) { int l; for (l = 0; l < 8; l++) a.f[l] *= b.f[l]; return a; }
 RWKVX__INLINE void rwkvx__vsum4(const rwkvx__v *v, float *out) { /* halving tree, h = 4, 2, 1 */
     int j, h, l;
@@ -1470,6 +1486,41 @@ static void rwkvx__row_to_f32(const rwkvx__mat *w, int64_t row, int64_t i0, int6
     }
 }
 
+/* f32 to f16, rounding to nearest even (as the F16C and NEON instructions
+   do): the storage type of f16 keys and values. */
+static uint16_t rwkvx__f32_to_f16(float f) {
+    uint32_t x, sign, e, m;
+    memcpy(&x, &f, 4);
+    sign = (x >> 16) & 0x8000u;
+    e = (x >> 23) & 0xffu;
+    m = x & 0x7fffffu;
+    if (e == 0xff) return (uint16_t)(sign | 0x7c00u | (m ? 0x200u : 0u));   /* inf, nan */
+    if (e > 142) return (uint16_t)(sign | 0x7c00u);                         /* 2^16 and more: inf */
+    if (e < 113) {                                       /* below 2^-14: a multiple of 2^-24 */
+        uint32_t shift = 126 - e, q, rem, half;
+        if (e < 102) return (uint16_t)sign;              /* below 2^-25: zero */
+        m |= 0x800000u;                                  /* value = m 2^(e-150) = (m >> shift) 2^-24 */
+        q = m >> shift, rem = m & ((1u << shift) - 1), half = 1u << (shift - 1);
+        if (rem > half || (rem == half && (q & 1))) q++;
+        return (uint16_t)(sign | q);
+    } else {                                             /* normal; a carry may round up to inf */
+        uint32_t h = ((e - 112) << 10) | (m >> 13), rem = m & 0x1fffu;
+        if (rem > 0x1000u || (rem == 0x1000u && (h & 1))) h++;
+        return (uint16_t)(sign | h);
+    }
+}
+
+static void rwkvx__f32_to_f16_row(const float *x, uint16_t *out, int n) {
+    int i = 0;
+#if defined(RWKVX__AVX2)
+    for (; i + 8 <= n; i += 8)
+        _mm_storeu_si128((__m128i *)(void *)(out + i), _mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT));
+#elif defined(RWKVX__NEON)
+    for (; i + 4 <= n; i += 4) vst1_u16(out + i, vreinterpret_u16_f16(vcvt_f16_f32(vld1q_f32(x + i))));
+#endif
+    for (; i < n; i++) out[i] = rwkvx__f32_to_f16(x[i]);
+}
+
 /* The microkernel: acc[u][r] (LANES partial sums each) += panel row r times
    input row x[u], over n columns, for r < RWKVX__ROWS and u < U. Panel rows
    are `ps` floats apart and zero from n up to a multiple of LANES; inputs are
@@ -1545,7 +1596,7 @@ static void rwkvx__row_block(const rwkvx__job *job, int64_t o0, int T, float *wo
     int64_t n_slices = (w->cols + RWKVX__KC - 1) / RWKVX__KC;
     int64_t width = ((w->cols + n_slices - 1) / n_slices + 31) / 32 * 32, c0;
     int t, r;
-    rwkvx__prefetch_rows(w, o0 + (T > 1 ? 2 : 2) * RWKVX__ROWS); /* decode: further ahead */
+    rwkvx__prefetch_rows(w, o0 + 2 * RWKVX__ROWS);
     for (c0 = 0; c0 < w->cols; c0 += width) {
         int64_t n = w->cols - c0 < width ? w->cols - c0 : width;
         int64_t padded = (n + RWKVX__LANES - 1) / RWKVX__LANES * RWKVX__LANES;
@@ -1604,25 +1655,6 @@ static void rwkvx__matmul(const rwkvx__mat *w, const float *x, int64_t ldx, floa
     rwkvx__matmul_jobs(&job, 1, T, work, n_threads);
 }
 
-/* acc[0..8) += w[i] * x[i] over n values, lane i % 8. */
-static void rwkvx__dot_acc8(float *acc, const float *w, const float *x, int64_t n) {
-    int64_t i = 0;
-#ifdef RWKVX__AVX2
-    __m256 a = _mm256_loadu_ps(acc);
-    for (; i + 8 <= n; i += 8) a = _mm256_fmadd_ps(_mm256_loadu_ps(w + i), _mm256_loadu_ps(x + i), a);
-    _mm256_storeu_ps(acc, a);
-#else
-    for (; i + 8 <= n; i += 8) {
-        int l;
-        for (l = 0; l < 8; l++) acc[l] += w[i + l] * x[i + l];
-    }
-#endif
-    for (; i < n; i++) acc[i & 7] += w[i] * x[i];
-}
-
-static float rwkvx__hsum8(const float *a) {
-    return ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
-}
 
 static void rwkvx__layer_norm(const float *x, float *out, const float *w, const float *b, int n, float eps) {
     double mean = 0, var = 0;
@@ -1636,10 +1668,17 @@ static void rwkvx__layer_norm(const float *x, float *out, const float *w, const 
     for (i = 0; i < n; i++) out[i] = (float)(x[i] - mean) * inv * w[i] + b[i];
 }
 
-static float rwkvx__dot(const float *a, const float *b, int n) {
-    float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-    rwkvx__dot_acc8(acc, a, b, n);
-    return rwkvx__hsum8(acc);
+/* a . b over one head (64 values): LANES partial sums, the halving tree */
+static float rwkvx__dot64(const float *a, const float *b) {
+    enum { NV = RWKVX__HEAD / RWKVX__LANES };
+    rwkvx__v d[4];
+    float out[4];
+    int c;
+    d[0] = rwkvx__vzero();
+    for (c = 0; c < NV; c++) d[0] = rwkvx__vfma(rwkvx__vload(a + c * RWKVX__LANES), rwkvx__vload(b + c * RWKVX__LANES), d[0]);
+    d[1] = d[2] = d[3] = d[0];
+    rwkvx__vsum4(d, out);
+    return out[0];
 }
 
 /* ---------------------------------------------------------------------- */
@@ -1647,7 +1686,9 @@ static float rwkvx__dot(const float *a, const float *b, int n) {
 /* ---------------------------------------------------------------------- */
 
 typedef struct {                 /* one sparse block's memory of the context */
-    float *k, *v;                /* [capacity][C] keys and values, positions in order */
+    void *k, *v;                 /* [H][capacity][64] keys and values, each head's
+                                    positions in order and contiguous; f32, or f16
+                                    with rwkvx_options.kv_f16 */
     float *chunk_mean;           /* [capacity / B][C] mean key of each complete chunk */
     float *chunk_sum;            /* [C] running key sum of the current chunk */
     float *ffn_prev;             /* [C] */
@@ -1669,7 +1710,7 @@ struct rwkvx_state {
     int max_threads;
     float *att_prev, *ffn_prev, *wkv;   /* per RWKV block: [C], [C], [H][64][64] */
     rwkvx__kv_cache *kv;         /* per sparse block */
-    size_t kv_capacity;          /* positions the K/V arrays can hold */
+    size_t kv_capacity;          /* positions per head the K/V arrays can hold */
     rwkvx__scratch s;
 };
 
@@ -1699,28 +1740,35 @@ RWKVX_API void rwkvx_state_free(rwkvx_state *st) {
     RWKVX_FREE(st);
 }
 
+static size_t rwkvx__kv_elem_bytes(const rwkvx_model *m) { return m->kv_f16 ? 2 : 4; }
+
 /* Makes room for `positions` tokens in every sparse block's K/V storage,
-   growing geometrically. On failure nothing the state holds has changed. */
+   growing geometrically; each head's keys move to their new place (a
+   realloc keeps the old contents at their old offsets). Everything is
+   reallocated before anything moves, so on failure nothing the state holds
+   has changed. */
 static rwkvx_status rwkvx__kv_reserve(rwkvx_state *st, uint64_t positions) {
     const rwkvx_model *m = st->model;
-    size_t C = (size_t)m->n_embd, cap = st->kv_capacity, chunks;
-    int j, overflow = 0;
+    size_t C = (size_t)m->n_embd, cap = st->kv_capacity, old = st->kv_capacity, chunks, bytes, row;
+    int j, h, overflow = 0;
     if (positions <= cap || m->n_sparse == 0) return RWKVX_OK;
     if (positions > SIZE_MAX / 2) return RWKVX_ERR_NOMEM;
     if (cap < 256) cap = 256;
     while (cap < positions) cap *= 2;
     chunks = cap / (size_t)m->chunk_size + 1;
-    rwkvx__mul(rwkvx__mul(cap, C, &overflow), sizeof(float), &overflow);
+    row = RWKVX__HEAD * rwkvx__kv_elem_bytes(m);
+    bytes = rwkvx__mul(rwkvx__mul(cap, C, &overflow), sizeof(float), &overflow); /* at least H * cap * row */
     if (overflow) return RWKVX_ERR_NOMEM;
-    for (j = 0; j < m->n_sparse; j++) { /* realloc keeps the old block valid on failure */
+    bytes = (size_t)m->n_head * cap * row;
+    for (j = 0; j < m->n_sparse; j++) {
         rwkvx__kv_cache *kv = &st->kv[j];
-        float *p;
-        if (!(p = (float *)RWKVX_REALLOC(kv->k, cap * C * sizeof(float)))) return RWKVX_ERR_NOMEM;
+        void *p;
+        if (!(p = RWKVX_REALLOC(kv->k, bytes))) return RWKVX_ERR_NOMEM;
         kv->k = p;
-        if (!(p = (float *)RWKVX_REALLOC(kv->v, cap * C * sizeof(float)))) return RWKVX_ERR_NOMEM;
+        if (!(p = RWKVX_REALLOC(kv->v, bytes))) return RWKVX_ERR_NOMEM;
         kv->v = p;
-        if (!(p = (float *)RWKVX_REALLOC(kv->chunk_mean, chunks * C * sizeof(float)))) return RWKVX_ERR_NOMEM;
-        kv->chunk_mean = p;
+        if (!(p = RWKVX_REALLOC(kv->chunk_mean, chunks * C * sizeof(float)))) return RWKVX_ERR_NOMEM;
+        kv->chunk_mean = (float *)p;
     }
     {
         size_t per = chunks * (size_t)st->max_threads;
@@ -1732,6 +1780,11 @@ static rwkvx_status rwkvx__kv_reserve(rwkvx_state *st, uint64_t positions) {
         if (!pk) return RWKVX_ERR_NOMEM;
         st->s.picked = pk;
     }
+    for (j = 0; j < m->n_sparse && old > 0 && st->n_pos > 0; j++) /* last head first: no overlap */
+        for (h = m->n_head - 1; h > 0; h--) {
+            memmove((char *)st->kv[j].k + h * cap * row, (char *)st->kv[j].k + h * old * row, (size_t)st->n_pos * row);
+            memmove((char *)st->kv[j].v + h * cap * row, (char *)st->kv[j].v + h * old * row, (size_t)st->n_pos * row);
+        }
     st->kv_capacity = cap;
     return RWKVX_OK;
 }
@@ -2007,16 +2060,28 @@ static void rwkvx__time_mix(rwkvx_state *st, int layer, int T) {
 /* Sparse attention (MoBA rule, DESIGN.md 1.4)                            */
 /* ---------------------------------------------------------------------- */
 
-/* Appends keys and values of T positions and completes chunk means as
-   chunks fill. The running sum is added in position order, so restoring a
-   state (which replays this) reproduces the means bit for bit. */
-static void rwkvx__kv_append(const rwkvx_model *m, rwkvx__kv_cache *kv, uint64_t pos, const float *k, const float *v, int T) {
+/* Appends keys and values of T positions (rows of C) to every head's
+   storage and completes chunk means as chunks fill. The running sum adds
+   the stored keys (f16-rounded with kv_f16) in position order, so restoring
+   a state, which replays this, reproduces the means bit for bit. */
+static void rwkvx__kv_append(const rwkvx_model *m, rwkvx__kv_cache *kv, size_t cap, uint64_t pos, const float *k, const float *v, int T) {
     size_t C = (size_t)m->n_embd, B = (size_t)m->chunk_size, i;
-    int t;
-    memcpy(kv->k + pos * C, k, (size_t)T * C * sizeof(float));
-    memcpy(kv->v + pos * C, v, (size_t)T * C * sizeof(float));
+    int t, h;
     for (t = 0; t < T; t++, pos++) {
-        for (i = 0; i < C; i++) kv->chunk_sum[i] += k[(size_t)t * C + i];
+        const float *kt = k + (size_t)t * C, *vt = v + (size_t)t * C;
+        for (h = 0; h < m->n_head; h++) {
+            size_t at = ((size_t)h * cap + pos) * RWKVX__HEAD, c0 = (size_t)h * RWKVX__HEAD;
+            if (m->kv_f16) {
+                uint16_t *K = (uint16_t *)kv->k + at, *V = (uint16_t *)kv->v + at;
+                rwkvx__f32_to_f16_row(kt + c0, K, RWKVX__HEAD);
+                rwkvx__f32_to_f16_row(vt + c0, V, RWKVX__HEAD);
+                for (i = 0; i < RWKVX__HEAD; i++) kv->chunk_sum[c0 + i] += rwkvx__f16_to_f32(K[i]);
+            } else {
+                memcpy((float *)kv->k + at, kt + c0, RWKVX__HEAD * sizeof(float));
+                memcpy((float *)kv->v + at, vt + c0, RWKVX__HEAD * sizeof(float));
+                for (i = 0; i < RWKVX__HEAD; i++) kv->chunk_sum[c0 + i] += kt[c0 + i];
+            }
+        }
         if ((pos + 1) % B == 0) {
             float *mean = kv->chunk_mean + (pos / B) * C;
             for (i = 0; i < C; i++) mean[i] = kv->chunk_sum[i] / (float)B;
@@ -2025,31 +2090,61 @@ static void rwkvx__kv_append(const rwkvx_model *m, rwkvx__kv_cache *kv, uint64_t
     }
 }
 
-/* Online-softmax attention of query q (one head) over positions [p0, p1). */
-static void rwkvx__attend_span(const float *q, const float *K, const float *V, size_t C, uint64_t p0, uint64_t p1,
-                               float *max, float *sum, float *out) {
-    enum { TILE = 64 };
-    float score[TILE];
+/* One head's key or value at a position, as f32 (for saving states). */
+static void rwkvx__kv_row(const rwkvx_model *m, const void *base, size_t cap, int h, uint64_t pos, float *out) {
+    size_t at = ((size_t)h * cap + (size_t)pos) * RWKVX__HEAD;
+    int i;
+    if (!m->kv_f16) memcpy(out, (const float *)base + at, RWKVX__HEAD * sizeof(float));
+    else for (i = 0; i < RWKVX__HEAD; i++) out[i] = rwkvx__f16_to_f32(((const uint16_t *)base)[at + i]);
+}
+
+/* Online-softmax attention of query q over positions [p0, p1) of one
+   head's keys K and values V ([pos][64], f32 or f16), 16 positions at a
+   time: scores (four positions' lane sums at once), one rescale of the
+   running output when the maximum grows, then the weighted values. */
+static void rwkvx__attend_span(const float *q, const void *K, const void *V, int f16, uint64_t p0, uint64_t p1,
+                               float *max, float *sum, rwkvx__v *out) {
+    enum { NV = RWKVX__HEAD / RWKVX__LANES, TILE = 16 };
+    rwkvx__v qv[NV];
+    int c;
+    for (c = 0; c < NV; c++) qv[c] = rwkvx__vmul(rwkvx__vload(q + c * RWKVX__LANES), rwkvx__vset1(0.125f)); /* 1/sqrt(64), exact */
     while (p0 < p1) {
-        int n = p1 - p0 < TILE ? (int)(p1 - p0) : TILE, j, i;
-        float tile_max = -INFINITY, scale;
-        for (j = 0; j < n; j++) {
-            score[j] = rwkvx__dot(q, K + (p0 + j) * C, RWKVX__HEAD) * 0.125f; /* 1/sqrt(64) */
-            if (score[j] > tile_max) tile_max = score[j];
+        int n = p1 - p0 < TILE ? (int)(p1 - p0) : TILE, j;
+        float score[TILE], tile_max = -INFINITY;
+        for (j = 0; j < n; j += 4) {
+            rwkvx__v d[4];
+            int u;
+            for (u = 0; u < 4; u++) {
+                size_t at = (size_t)(p0 + (uint64_t)(j + u < n ? j + u : n - 1)) * RWKVX__HEAD;
+                d[u] = rwkvx__vzero();
+                for (c = 0; c < NV; c++) {
+                    rwkvx__v kv = f16 ? rwkvx__vload_f16((const uint16_t *)K + at + c * RWKVX__LANES)
+                                      : rwkvx__vload((const float *)K + at + c * RWKVX__LANES);
+                    d[u] = rwkvx__vfma(qv[c], kv, d[u]);
+                }
+            }
+            rwkvx__vsum4(d, score + j);
         }
+        for (j = 0; j < n; j++)
+            if (score[j] > tile_max) tile_max = score[j];
         if (tile_max > *max) {
-            scale = expf(*max - tile_max);
-            for (i = 0; i < RWKVX__HEAD; i++) out[i] *= scale;
-            *sum *= scale;
+            rwkvx__v scale = rwkvx__vset1(expf(*max - tile_max));
+            for (c = 0; c < NV; c++) out[c] = rwkvx__vmul(out[c], scale);
+            *sum *= expf(*max - tile_max);
             *max = tile_max;
         }
         for (j = 0; j < n; j++) {
             float p = expf(score[j] - *max);
-            const float *vj = V + (p0 + j) * C;
+            rwkvx__v pv = rwkvx__vset1(p);
+            size_t at = (size_t)(p0 + (uint64_t)j) * RWKVX__HEAD;
             *sum += p;
-            for (i = 0; i < RWKVX__HEAD; i++) out[i] += p * vj[i];
+            for (c = 0; c < NV; c++) {
+                rwkvx__v vv = f16 ? rwkvx__vload_f16((const uint16_t *)V + at + c * RWKVX__LANES)
+                                  : rwkvx__vload((const float *)V + at + c * RWKVX__LANES);
+                out[c] = rwkvx__vfma(pv, vv, out[c]);
+            }
         }
-        p0 += n;
+        p0 += (uint64_t)n;
     }
 }
 
@@ -2058,7 +2153,7 @@ static void rwkvx__attend_span(const float *q, const float *K, const float *V, s
 static int rwkvx__pick_chunks(const float *q, const float *means, size_t C, uint64_t c, uint64_t want, float *gate, int *picked) {
     uint64_t j;
     int n = 0, a, b;
-    for (j = 0; j < c; j++) gate[j] = rwkvx__dot(q, means + j * C, RWKVX__HEAD);
+    for (j = 0; j < c; j++) gate[j] = rwkvx__dot64(q, means + j * C);
     for (j = 0; j < c; j++) { /* insertion into the best-first list */
         int at = n;
         while (at > 0 && gate[picked[at - 1]] < gate[j]) at--;
@@ -2077,21 +2172,26 @@ static int rwkvx__pick_chunks(const float *q, const float *means, size_t C, uint
 }
 
 /* Attention output for the query at position `pos`, head h, into out[64]. */
-static void rwkvx__moba_query(const rwkvx_model *m, const rwkvx__kv_cache *kv, const float *q, uint64_t pos, int h,
+static void rwkvx__moba_query(const rwkvx_model *m, const rwkvx__kv_cache *kv, size_t cap, const float *q, uint64_t pos, int h,
                               float *gate, int *picked, float *out) {
-    size_t C = (size_t)m->n_embd, B = (size_t)m->chunk_size;
+    enum { NV = RWKVX__HEAD / RWKVX__LANES };
+    size_t C = (size_t)m->n_embd, B = (size_t)m->chunk_size, es = rwkvx__kv_elem_bytes(m);
     uint64_t c = pos / B, want = (uint64_t)m->chunk_topk - 1;
-    const float *K = kv->k + (size_t)h * RWKVX__HEAD, *V = kv->v + (size_t)h * RWKVX__HEAD;
+    const void *K = (const char *)kv->k + (size_t)h * cap * RWKVX__HEAD * es;
+    const void *V = (const char *)kv->v + (size_t)h * cap * RWKVX__HEAD * es;
     float max = -INFINITY, sum = 0;
+    rwkvx__v acc[NV];
     int i;
-    memset(out, 0, RWKVX__HEAD * sizeof(float));
+    for (i = 0; i < NV; i++) acc[i] = rwkvx__vzero();
     if (want >= c) { /* every earlier chunk is selected: plain causal attention */
-        rwkvx__attend_span(q, K, V, C, 0, pos + 1, &max, &sum, out);
+        rwkvx__attend_span(q, K, V, m->kv_f16, 0, pos + 1, &max, &sum, acc);
     } else {
         int n = rwkvx__pick_chunks(q, kv->chunk_mean + (size_t)h * RWKVX__HEAD, C, c, want, gate, picked);
-        for (i = 0; i < n; i++) rwkvx__attend_span(q, K, V, C, (uint64_t)picked[i] * B, (uint64_t)(picked[i] + 1) * B, &max, &sum, out);
-        rwkvx__attend_span(q, K, V, C, c * B, pos + 1, &max, &sum, out);
+        for (i = 0; i < n; i++)
+            rwkvx__attend_span(q, K, V, m->kv_f16, (uint64_t)picked[i] * B, (uint64_t)(picked[i] + 1) * B, &max, &sum, acc);
+        rwkvx__attend_span(q, K, V, m->kv_f16, c * B, pos + 1, &max, &sum, acc);
     }
+    for (i = 0; i < NV; i++) rwkvx__vstore(out + i * RWKVX__LANES, acc[i]);
     for (i = 0; i < RWKVX__HEAD; i++) out[i] /= sum;
 }
 
@@ -2111,14 +2211,14 @@ static void rwkvx__sparse_attention_block(rwkvx_state *st, int j, int T) {
         qkv[2] = rwkvx__job_of(&blk->wv, s->u, s->v);
         rwkvx__matmul_jobs(qkv, 3, T, s->work, nt);
     }
-    rwkvx__kv_append(m, kv, st->n_pos, s->k, s->v, T);
+    rwkvx__kv_append(m, kv, st->kv_capacity, st->n_pos, s->k, s->v, T);
 #ifdef _OPENMP
 #pragma omp parallel for num_threads(nt) schedule(static)
 #endif
     for (pair = 0; pair < T * H; pair++) {
         int tt = pair / H, h = pair % H, tid = rwkvx__thread_id();
         size_t o = (size_t)tt * C + (size_t)h * RWKVX__HEAD;
-        rwkvx__moba_query(m, kv, s->r + o, st->n_pos + (uint64_t)tt, h, s->gates + (size_t)tid * chunks,
+        rwkvx__moba_query(m, kv, st->kv_capacity, s->r + o, st->n_pos + (uint64_t)tt, h, s->gates + (size_t)tid * chunks,
                           s->picked + (size_t)tid * chunks, s->y + o);
     }
     rwkvx__matmul(&blk->wo, s->y, C, s->u, C, T, s->work, nt);
@@ -2248,7 +2348,7 @@ static const unsigned char *rwkvx__get_wkv(const unsigned char *p, float *St, in
 
 RWKVX_API rwkvx_status rwkvx_state_save(const rwkvx_state *st, void *buf, size_t bytes) {
     const rwkvx_model *m = st->model;
-    size_t C = (size_t)m->n_embd, kvb = (size_t)st->n_pos * C * sizeof(float);
+    size_t C = (size_t)m->n_embd;
     uint32_t version = RWKVX__STATE_VERSION, chunk = (uint32_t)m->chunk_size;
     unsigned char *p = (unsigned char *)buf;
     int i;
@@ -2263,10 +2363,17 @@ RWKVX_API rwkvx_status rwkvx_state_save(const rwkvx_state *st, void *buf, size_t
         p = rwkvx__put(p, st->ffn_prev + i * C, C * sizeof(float));
         p = rwkvx__put_wkv(p, st->wkv + i * C * RWKVX__HEAD, m->n_head);
     }
-    for (i = 0; i < m->n_sparse; i++) {
+    for (i = 0; i < m->n_sparse; i++) { /* keys of every position, then values: [pos][C] f32 */
+        int which, h;
+        uint64_t t;
         p = rwkvx__put(p, st->kv[i].ffn_prev, C * sizeof(float));
-        if (kvb) p = rwkvx__put(p, st->kv[i].k, kvb);
-        if (kvb) p = rwkvx__put(p, st->kv[i].v, kvb);
+        for (which = 0; which < 2; which++)
+            for (t = 0; t < st->n_pos; t++)
+                for (h = 0; h < m->n_head; h++, p += RWKVX__HEAD * sizeof(float)) {
+                    float row[RWKVX__HEAD];
+                    rwkvx__kv_row(m, which ? st->kv[i].v : st->kv[i].k, st->kv_capacity, h, t, row);
+                    memcpy(p, row, sizeof row);
+                }
     }
     return RWKVX_OK;
 }
@@ -2308,7 +2415,8 @@ RWKVX_API rwkvx_status rwkvx_state_load(rwkvx_state *st, const void *buf, size_t
         p = rwkvx__get(p, kv->ffn_prev, C * sizeof(float));
         /* replay the appends, one position at a time as eval would */
         for (t = 0; t < n_pos; t++)
-            rwkvx__kv_append(m, kv, t, (const float *)(const void *)(p + t * C * 4), (const float *)(const void *)(p + (n_pos + t) * C * 4), 1);
+            rwkvx__kv_append(m, kv, st->kv_capacity, t, (const float *)(const void *)(p + t * C * 4),
+                             (const float *)(const void *)(p + (n_pos + t) * C * 4), 1);
         p += 2 * n_pos * C * sizeof(float);
     }
     st->n_pos = n_pos;
@@ -2334,9 +2442,12 @@ RWKVX_API rwkvx_status rwkvx_state_copy(const rwkvx_state *src, rwkvx_state **ou
     for (j = 0; j < m->n_sparse; j++) {
         const rwkvx__kv_cache *a = &src->kv[j];
         rwkvx__kv_cache *b = &st->kv[j];
-        size_t chunks = src->n_pos / (size_t)m->chunk_size;
-        memcpy(b->k, a->k, (size_t)src->n_pos * C * sizeof(float));
-        memcpy(b->v, a->v, (size_t)src->n_pos * C * sizeof(float));
+        size_t chunks = src->n_pos / (size_t)m->chunk_size, row = RWKVX__HEAD * rwkvx__kv_elem_bytes(m);
+        int h;
+        for (h = 0; h < m->n_head; h++) { /* the two states' capacities may differ */
+            memcpy((char *)b->k + h * st->kv_capacity * row, (const char *)a->k + h * src->kv_capacity * row, (size_t)src->n_pos * row);
+            memcpy((char *)b->v + h * st->kv_capacity * row, (const char *)a->v + h * src->kv_capacity * row, (size_t)src->n_pos * row);
+        }
         memcpy(b->chunk_mean, a->chunk_mean, chunks * C * sizeof(float));
         memcpy(b->chunk_sum, a->chunk_sum, C * sizeof(float));
         memcpy(b->ffn_prev, a->ffn_prev, C * sizeof(float));

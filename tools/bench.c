@@ -2,7 +2,7 @@
 
    rwkvx-bench MODEL.gguf [--threads N] [--prompt N] [--gen N] [--context N]
                [--chunk-size B] [--chunk-topk K] [--full-attention]
-               [--skip-sparse] [--repeat R] [--fill model|random]
+               [--skip-sparse] [--kv-f16] [--repeat R] [--fill model|random]
                [--no-ceilings] [--json]
 
    It measures, in one run:
@@ -22,7 +22,8 @@
    - peak resident memory.
    --skip-sparse runs a hybrid with its sparse blocks skipped (what the same
    model costs without them); --full-attention sets the chunk top-k high
-   enough that every query attends to every earlier position.
+   enough that every query attends to every earlier position; --kv-f16 keeps
+   the sparse blocks' keys and values in f16.
    --json prints one JSON object instead of the table. */
 #define RWKVX_IMPLEMENTATION
 #include "../rwkvx.h"
@@ -79,16 +80,13 @@ static double median(double *v, int n) {
 
 /* ---- the machine's ceilings ---------------------------------------------- */
 
-/* Best of 5 passes reading `bytes` with n threads: bytes/s. The buffer is
-   written first so its pages exist; each thread reads its own slice. */
-static double read_bandwidth(int n, size_t bytes) {
-    size_t words = bytes / 64 * 8, w;
-    uint64_t *buf = (uint64_t *)malloc(words * sizeof *buf), sink = 0;
+/* Best of `passes` passes reading buf (`words` u64, already written so its
+   pages exist) with n threads, each reading its own slice: bytes/s. */
+static double read_bandwidth(int n, const uint64_t *buf, size_t words, int passes) {
+    uint64_t sink = 0;
     double best = 0;
     int pass;
-    if (!buf) return 0;
-    for (w = 0; w < words; w++) buf[w] = w;
-    for (pass = 0; pass < 5; pass++) {
+    for (pass = 0; pass < passes; pass++) {
         double t0 = now(), t;
         long chunk;
 #ifdef _OPENMP
@@ -127,15 +125,15 @@ static double read_bandwidth(int n, size_t bytes) {
         t = now() - t0;
         if ((double)words * 8 / t > best) best = (double)words * 8 / t;
     }
-    free(buf);
     if (sink == 42) fputc(' ', stderr); /* keeps the loads */
     return best;
 }
 
-/* Best of 3 runs of independent FMA chains on every thread: flop/s with the
-   widest vectors this build has (AVX-512, AVX2+FMA, or scalar). `isa` names it. */
-static double fma_peak(int n, const char **isa) {
-    const long iters = 20000000;
+/* Best of `runs` runs of independent FMA chains on every thread: flop/s with
+   the widest vectors this build has (AVX-512, AVX2+FMA, or scalar). `isa`
+   names it. */
+static double fma_peak(int n, int runs, const char **isa) {
+    const long iters = 5000000;
     double best = 0;
     int run;
     volatile float sink = 0;
@@ -149,7 +147,7 @@ static double fma_peak(int n, const char **isa) {
     const double flops_per_iter = 8.0 * 2;
     *isa = "scalar";
 #endif
-    for (run = 0; run < 3; run++) {
+    for (run = 0; run < runs; run++) {
         double t0 = now(), t;
         int th;
 #ifdef _OPENMP
@@ -302,19 +300,24 @@ int main(int argc, char **argv) {
     char err[RWKVX_ERROR_MAX];
     int32_t *tokens;
     float *logits;
-    double pre[32], dec[32], fill_s = 0, bw = 0, peak = 0, prefill_tok_s, decode_tok_s;
+    double pre[32], dec[32], bws[32], peaks[32], frac_pre[32], frac_dec[32];
+    double fill_s = 0, bw = 0, peak = 0, prefill_tok_s, decode_tok_s, f_pre = 0, f_dec = 0;
     double tok_bytes, tok_flops, bw_bound = 0, compute_bound = 0;
+    size_t bw_words = ((size_t)512 << 20) / 8, w;
+    uint64_t *bw_buf = NULL;
 
     memset(&opt, 0, sizeof opt);
     for (i = 1; i < argc; i++) {
         const char *a = argv[i], *next = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--json")) { json = 1; continue; }
         if (!strcmp(a, "--skip-sparse")) { opt.skip_sparse = 1; continue; }
+        if (!strcmp(a, "--kv-f16")) { opt.kv_f16 = 1; continue; }
+        if (!strcmp(a, "--no-mmap")) { opt.no_mmap = 1; continue; }
         if (!strcmp(a, "--full-attention")) { full = 1; continue; }
         if (!strcmp(a, "--no-ceilings")) { ceilings = 0; continue; }
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             printf("usage: rwkvx-bench MODEL.gguf [--threads N] [--prompt N] [--gen N] [--context N]\n"
-                   "                   [--chunk-size B] [--chunk-topk K] [--full-attention] [--skip-sparse]\n"
+                   "                   [--chunk-size B] [--chunk-topk K] [--full-attention] [--skip-sparse] [--kv-f16]\n"
                    "                   [--repeat R] [--fill model|random] [--no-ceilings] [--json]\n");
             return 0;
         }
@@ -353,20 +356,28 @@ int main(int argc, char **argv) {
     if (!tokens || !logits || rwkvx_state_new(m, &st) != RWKVX_OK) return fail("%s", "out of memory");
     rwkvx_state_set_threads(st, (int)threads);
 
-    if (ceilings) {
-        bw = read_bandwidth((int)threads, (size_t)512 << 20);
-        peak = fma_peak((int)threads, &isa);
+    tok_bytes = (double)in.token_bytes;
+    tok_flops = in.token_flops;
+    if (ceilings) { /* a buffer 16x the last-level caches of most machines */
+        if (!(bw_buf = (uint64_t *)malloc(bw_words * sizeof *bw_buf))) return fail("%s", "out of memory");
+        for (w = 0; w < bw_words; w++) bw_buf[w] = w;
+        read_bandwidth((int)threads, bw_buf, bw_words, 1);
     }
 
     /* prefill from a fresh state, head on the last position only */
     random_tokens(tokens, prompt, in.n_vocab);
     rwkvx_eval(st, tokens, (size_t)(prompt < 16 ? prompt : 16), logits, 0); /* warm-up: pages, caches */
+    /* Each run is preceded by its ceiling measurement: on a machine shared with
+       other work the ceilings move, and the fraction of each run is taken
+       against the ceiling measured next to it. */
     for (r = 0; r < repeat; r++) {
         double t0;
+        if (ceilings) peaks[r] = fma_peak((int)threads, 2, &isa);
         rwkvx_state_reset(st);
         t0 = now();
         if (rwkvx_eval(st, tokens, (size_t)prompt, logits, 0) != RWKVX_OK) return fail("%s", "eval failed (prefill)");
         pre[r] = now() - t0;
+        if (ceilings) frac_pre[r] = (double)prompt / pre[r] / (peaks[r] / tok_flops);
     }
     /* the context for decoding */
     if (context != prompt) {
@@ -379,49 +390,54 @@ int main(int argc, char **argv) {
     }
     for (r = 0; r < repeat; r++) {
         double t0;
+        if (ceilings) bws[r] = read_bandwidth((int)threads, bw_buf, bw_words, 2);
         random_tokens(tokens, gen, in.n_vocab);
         t0 = now();
         for (i = 0; i < gen; i++)
             if (rwkvx_eval(st, tokens + i, 1, logits, 0) != RWKVX_OK) return fail("%s", "eval failed (decode)");
         dec[r] = now() - t0;
+        if (ceilings) frac_dec[r] = (double)gen / dec[r] / (bws[r] / tok_bytes);
     }
     prefill_tok_s = (double)prompt / median(pre, (int)repeat);
     decode_tok_s = (double)gen / median(dec, (int)repeat);
-    tok_bytes = (double)in.token_bytes;
-    tok_flops = in.token_flops;
-    if (bw > 0) bw_bound = bw / tok_bytes;
-    if (peak > 0) compute_bound = peak / tok_flops;
+    if (ceilings) {
+        bw = median(bws, (int)repeat);
+        peak = median(peaks, (int)repeat);
+        bw_bound = bw / tok_bytes;
+        compute_bound = peak / tok_flops;
+        f_pre = median(frac_pre, (int)repeat);
+        f_dec = median(frac_dec, (int)repeat);
+    }
+    free(bw_buf);
 
     if (json) {
         printf("{\"model\": \"%s\", \"weight_type\": \"%s\", \"threads\": %ld, \"prompt\": %ld, \"gen\": %ld, \"context\": %ld, "
-               "\"chunk_size\": %d, \"chunk_topk\": %d, \"n_rwkv\": %d, \"n_sparse\": %d, \"skip_sparse\": %s, \"fill\": \"%s\", "
+               "\"chunk_size\": %d, \"chunk_topk\": %d, \"n_rwkv\": %d, \"n_sparse\": %d, \"skip_sparse\": %s, \"kv_f16\": %s, \"fill\": \"%s\", "
                "\"prefill_tok_s\": %.2f, \"decode_tok_s\": %.2f, \"decode_ms_per_tok\": %.4f, \"fill_tok_s\": %.2f, "
                "\"bw_gb_s\": %.2f, \"fma_gflop_s\": %.1f, \"fma_isa\": \"%s\", \"token_bytes\": %.0f, \"token_flops\": %.0f, "
                "\"bw_bound_tok_s\": %.2f, \"compute_bound_tok_s\": %.2f, \"decode_frac_of_bw_bound\": %.4f, "
                "\"prefill_frac_of_compute_bound\": %.4f, \"state_bytes\": %lu, \"peak_rss_bytes\": %ld, \"repeat\": %ld}\n",
                path, type_name(in.weight_type), threads, prompt, gen, context, in.chunk_size, in.chunk_topk, in.n_rwkv,
-               in.n_sparse, opt.skip_sparse ? "true" : "false", context == prompt ? "prompt" : random_fill ? "random" : "model",
+               in.n_sparse, opt.skip_sparse ? "true" : "false", opt.kv_f16 ? "true" : "false", context == prompt ? "prompt" : random_fill ? "random" : "model",
                prefill_tok_s, decode_tok_s, 1e3 / decode_tok_s, fill_s > 0 ? (double)context / fill_s : 0.0, bw / 1e9,
-               peak / 1e9, isa, tok_bytes, tok_flops, bw_bound, compute_bound, bw_bound > 0 ? decode_tok_s / bw_bound : 0.0,
-               compute_bound > 0 ? prefill_tok_s / compute_bound : 0.0, (unsigned long)rwkvx_state_save_bytes(st),
+               peak / 1e9, isa, tok_bytes, tok_flops, bw_bound, compute_bound, f_dec, f_pre, (unsigned long)rwkvx_state_save_bytes(st),
                peak_rss_bytes(), repeat);
     } else {
         printf("model      %s: %d RWKV-7 + %d sparse blocks%s, C=%d, V=%d, %s weights\n", path, in.n_rwkv, in.n_sparse,
                opt.skip_sparse ? " (sparse skipped)" : "", in.n_embd, in.n_vocab, type_name(in.weight_type));
-        printf("threads    %ld; chunk size %d, top-k %d; medians of %ld runs\n", threads, in.chunk_size, in.chunk_topk, repeat);
+        printf("threads    %ld; chunk size %d, top-k %d; medians of %ld runs (fractions: each run against the\n"
+               "           ceiling measured just before it)\n", threads, in.chunk_size, in.chunk_topk, repeat);
         if (ceilings)
             printf("machine    read bandwidth %.1f GB/s, FMA peak %.1f GFLOP/s (%s)\n", bw / 1e9, peak / 1e9, isa);
         printf("prefill    %ld tokens: %.1f tok/s", prompt, prefill_tok_s);
         if (compute_bound > 0)
-            printf(" = %.0f%% of the compute bound (%.0f tok/s: %.1f MFLOP/token)", 100 * prefill_tok_s / compute_bound,
-                   compute_bound, tok_flops / 1e6);
+            printf(" = %.0f%% of the compute bound (%.0f tok/s: %.1f MFLOP/token)", 100 * f_pre, compute_bound, tok_flops / 1e6);
         printf("\n");
         if (fill_s > 0) printf("context    %ld tokens filled by the model in %.1f s (%.1f tok/s)\n", context, fill_s, context / fill_s);
         else if (context != prompt) printf("context    %ld tokens of random keys and values\n", context);
         printf("decode     at context %ld: %.2f tok/s, %.3f ms/token", context, decode_tok_s, 1e3 / decode_tok_s);
         if (bw_bound > 0)
-            printf(" = %.0f%% of the bandwidth bound (%.1f tok/s: %.1f MB/token)", 100 * decode_tok_s / bw_bound, bw_bound,
-                   tok_bytes / 1e6);
+            printf(" = %.0f%% of the bandwidth bound (%.1f tok/s: %.1f MB/token)", 100 * f_dec, bw_bound, tok_bytes / 1e6);
         printf("\n");
         printf("memory     state %.1f MB, peak resident %.1f MB\n", rwkvx_state_save_bytes(st) / 1e6, peak_rss_bytes() / 1e6);
     }
