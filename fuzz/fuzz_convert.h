@@ -7,6 +7,9 @@
    - every refusal comes with a message of one non-empty line;
    - whatever the converter writes, the library loads (else abort: the two
      disagree about the format). */
+#ifndef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
+#define FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION 1 /* no CRC check on data.pkl: let mutations reach the pickle */
+#endif
 #define main rwkvx_convert_main
 #include "../tools/convert.c"
 #undef main

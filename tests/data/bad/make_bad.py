@@ -290,6 +290,11 @@ def zip_cases():
     cd = broken.rfind(b"PK\x01\x02")
     struct.pack_into("<I", broken, cd + 42, 0x7FFFFFF0)
     case("zip-bad-local-offset.pth", bytes(broken), "outside")
+    # data.pkl's CRC in the central directory does not match its bytes
+    bad_crc = bytearray(whole)
+    cd = bad_crc.find(b"PK\x01\x02")
+    struct.pack_into("<I", bad_crc, cd + 16, struct.unpack_from("<I", bad_crc, cd + 16)[0] ^ 1)
+    case("zip-bad-crc.pth", bytes(bad_crc), "CRC")
     case("zip-no-data-pkl.pth", zip_bytes([("archive/other.pkl", sd)]), "data.pkl")
     case("zip-empty-file.pth", b"PK\x03\x04", "truncated")
     big_endian = zip_bytes([("archive/data.pkl", sd), ("archive/byteorder", b"big"),
