@@ -52,7 +52,8 @@ $(BUILD)/compile_cxx: tests/compile.c rwkvx.h | $(BUILD)
 	$(CXX) -x c++ -std=c++11 -Wall -Wextra -pedantic -Werror $(ARCH) $(OPENMP) -o $@ $< -lm
 
 # Fuzzing (clang and libclang-rt-14-dev): `make fuzz` runs each target for
-# FUZZ_SECONDS on its committed seed corpus (new inputs go to $(BUILD)/corpus,
+# FUZZ_SECONDS on its committed seed corpus and fuzz/TARGET.dict if there is
+# one (new inputs go to $(BUILD)/corpus,
 # crashers to fuzz/regressions/TARGET/); `make test` replays the corpora and
 # every crasher kept in fuzz/regressions/ under ASan/UBSan without libFuzzer.
 # Targets: the GGUF loader, state restore, the converter's .pth and
@@ -67,7 +68,8 @@ $(BUILD)/replay_%: fuzz/fuzz_%.c fuzz/replay.c $(FUZZ_DEPS) | $(BUILD)
 	$(CC) $(STD) $(SAN) $(ARCH) -o $@ $< fuzz/replay.c -lm
 fuzz: $(FUZZ_TARGETS:%=$(BUILD)/fuzz_%)
 	for t in $(FUZZ_TARGETS); do mkdir -p $(BUILD)/corpus/$$t fuzz/regressions/$$t; \
-	  $(BUILD)/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -max_len=250000 -timeout=30 -print_final_stats=1 \
+	  dict=; [ -f fuzz/$$t.dict ] && dict=-dict=fuzz/$$t.dict; \
+	  $(BUILD)/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -max_len=250000 -timeout=30 -print_final_stats=1 $$dict \
 	    -artifact_prefix=fuzz/regressions/$$t/ $(BUILD)/corpus/$$t fuzz/corpus/$$t || exit 1; done
 
 test: all $(TESTS) $(FUZZ_TARGETS:%=$(BUILD)/replay_%)

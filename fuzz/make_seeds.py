@@ -75,6 +75,10 @@ def checkpoints():
     write("safetensors", "rwkv7-1block-bf16.safetensors", mb.safetensors(plain))
     write("safetensors", "rwkvx-1+1-mixed.safetensors",
           mb.safetensors(hybrid, dtype_of=lambda n: list(st)[len(n) % 3]))
+    # JSON escapes (\u, surrogate pairs, \n) in a name and in the metadata
+    esc = mb.safetensors({"emb.w\u00e9ight\n\U0001f600": [2, 2]},
+                         header_patch=lambda h: h["__metadata__"].update({"f\u00f6rmat": "pt \U0001f600 \\ \t"}))
+    write("safetensors", "json-escapes.safetensors", esc)
     for name in sorted(os.listdir(BAD)):
         if name.startswith("st-"):
             shutil.copy(os.path.join(BAD, name), os.path.join(CORPUS, "safetensors", name))
