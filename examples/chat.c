@@ -284,6 +284,16 @@ static void save_chat(chat *c, const char *path) {
     free(buf);
 }
 
+/* Bytes from the current position to the end of `f` (-1 if unknown), so a
+   saved size is checked against the file before anything is allocated. */
+static long bytes_left(FILE *f) {
+    long here = ftell(f), end;
+    if (here < 0 || fseek(f, 0, SEEK_END) != 0) return -1;
+    end = ftell(f);
+    if (fseek(f, here, SEEK_SET) != 0 || end < here) return -1;
+    return end - here;
+}
+
 static void load_chat(chat *c, const char *path) {
     FILE *f = fopen(path, "rb");
     char magic[8];
@@ -293,7 +303,7 @@ static void load_chat(chat *c, const char *path) {
     rwkvx_status s;
     if (!f) { fprintf(stderr, "cannot open '%s'\n", path); return; }
     if (fread(magic, 1, 8, f) != 8 || memcmp(magic, "RWKVXCHT", 8) != 0 || fread(head, 4, 2, f) != 2 || head[0] != 1 ||
-        fread(&rng, 8, 1, f) != 1 || fread(&size, 8, 1, f) != 1 || size > ((uint64_t)1 << 40) ||
+        fread(&rng, 8, 1, f) != 1 || fread(&size, 8, 1, f) != 1 || bytes_left(f) != (long)size ||
         !(buf = (unsigned char *)malloc((size_t)size + 1)) || fread(buf, 1, (size_t)size, f) != size || fgetc(f) != EOF) {
         fprintf(stderr, "'%s' is not a saved conversation\n", path);
     } else if ((s = rwkvx_state_load(c->state, buf, (size_t)size)) != RWKVX_OK) {
