@@ -1694,13 +1694,24 @@ typedef struct {                 /* one sparse block's memory of the context */
     float *ffn_prev;             /* [C] */
 } rwkvx__kv_cache;
 
+typedef struct {                 /* one query's attention in progress, one head */
+    const float *q;              /* its 64 query values */
+    float *acc;                  /* weighted values so far (64); the output at the end */
+    float max, sum;              /* running maximum score and sum of weights */
+    uint64_t end;                /* the span being attended ends before this position */
+} rwkvx__query;
+
 typedef struct {                 /* buffers for one block of up to RWKVX__BATCH tokens */
     float *x, *u, *mix, *r, *k, *v, *w, *a, *g, *kk, *y, *v_first, *ffn;
     float *lora_w, *lora_a, *lora_g, *lora_v;   /* LoRA hidden layers */
     float *work;                 /* [threads][RWKVX__WORK_FLOATS], 64-byte aligned */
     void *work_block;            /* its allocation */
     float *gates;                /* [threads][max chunks] gate values */
-    int *picked;                 /* [threads][max chunks] selected chunk ids */
+    int *picked;                 /* [threads][max chunks] chunk selection work */
+    int *sel;                    /* [batch][H][sel_max] each query's chunks, per head */
+    int *n_sel;                  /* [batch][H] their count, -1: every earlier position */
+    int sel_max;                 /* min(top-k - 1, max chunks) */
+    rwkvx__query *queries;       /* [threads][batch] attention in progress */
 } rwkvx__scratch;
 
 struct rwkvx_state {
@@ -1737,6 +1748,9 @@ RWKVX_API void rwkvx_state_free(rwkvx_state *st) {
     RWKVX_FREE(st->s.work_block);
     RWKVX_FREE(st->s.gates);
     RWKVX_FREE(st->s.picked);
+    RWKVX_FREE(st->s.sel);
+    RWKVX_FREE(st->s.n_sel);
+    RWKVX_FREE(st->s.queries);
     RWKVX_FREE(st);
 }
 
@@ -1779,6 +1793,11 @@ static rwkvx_status rwkvx__kv_reserve(rwkvx_state *st, uint64_t positions) {
         pk = (int *)RWKVX_REALLOC(st->s.picked, per * sizeof(int));
         if (!pk) return RWKVX_ERR_NOMEM;
         st->s.picked = pk;
+        per = (size_t)m->chunk_topk - 1 < chunks ? (size_t)m->chunk_topk - 1 : chunks;
+        if (!(pk = (int *)RWKVX_REALLOC(st->s.sel, RWKVX__BATCH * (size_t)m->n_head * (per ? per : 1) * sizeof(int))))
+            return RWKVX_ERR_NOMEM;
+        st->s.sel = pk;
+        st->s.sel_max = (int)per;
     }
     for (j = 0; j < m->n_sparse && old > 0 && st->n_pos > 0; j++) /* last head first: no overlap */
         for (h = m->n_head - 1; h > 0; h--) {
@@ -1828,6 +1847,8 @@ RWKVX_API rwkvx_status rwkvx_state_new(const rwkvx_model *m, rwkvx_state **out) 
     per_token = 17 * C + rwkvx__lora_sum(m) + (size_t)m->n_ffn;
     if (ok) ok = (st->s.x = (float *)rwkvx__calloc(B * per_token, sizeof(float))) != NULL;
     if (ok) ok = (st->s.work_block = rwkvx__calloc((size_t)st->max_threads * RWKVX__WORK_FLOATS + 16, sizeof(float))) != NULL;
+    if (ok) ok = (st->s.n_sel = (int *)rwkvx__calloc(B * (size_t)m->n_head, sizeof(int))) != NULL;
+    if (ok) ok = (st->s.queries = (rwkvx__query *)rwkvx__calloc((size_t)st->max_threads * B, sizeof(rwkvx__query))) != NULL;
     if (!ok || rwkvx__kv_reserve(st, 1) != RWKVX_OK) {
         rwkvx_state_free(st);
         return RWKVX_ERR_NOMEM;
@@ -2098,54 +2119,114 @@ static void rwkvx__kv_row(const rwkvx_model *m, const void *base, size_t cap, in
     else for (i = 0; i < RWKVX__HEAD; i++) out[i] = rwkvx__f16_to_f32(((const uint16_t *)base)[at + i]);
 }
 
-/* Online-softmax attention of query q over positions [p0, p1) of one
-   head's keys K and values V ([pos][64], f32 or f16), 16 positions at a
-   time: scores (four positions' lane sums at once), one rescale of the
-   running output when the maximum grows, then the weighted values. */
-static void rwkvx__attend_span(const float *q, const void *K, const void *V, int f16, uint64_t p0, uint64_t p1,
-                               float *max, float *sum, rwkvx__v *out) {
+/* e^x for the softmax weights (x <= 0; below -87.33, the smallest normal
+   float): x = n ln2 + r, |r| <= ln2/2, e^r by Cephes' degree-6 polynomial,
+   times 2^n. About 2 ulp, vectorized; prefill and decode use the same code. */
+#if defined(RWKVX__AVX512)
+static __m512 rwkvx__exp16(__m512 x) {
+    __m512 n, r, p;
+    x = _mm512_max_ps(x, _mm512_set1_ps(-87.33f));
+    n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+    p = _mm512_fmadd_ps(_mm512_set1_ps(1.9875691500e-4f), r, _mm512_set1_ps(1.3981999507e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+    p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
+    return _mm512_scalef_ps(p, n);
+}
+#elif defined(RWKVX__AVX2)
+static __m256 rwkvx__exp8(__m256 x) {
+    __m256 n, r, p;
+    x = _mm256_max_ps(x, _mm256_set1_ps(-87.33f));
+    n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+    p = _mm256_fmadd_ps(_mm256_set1_ps(1.9875691500e-4f), r, _mm256_set1_ps(1.3981999507e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+    p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+    return _mm256_mul_ps(p, _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23)));
+}
+#endif
+
+/* p[j] = e^(score[j] - max) for j < 16 (all 16 are computed; the caller uses n) */
+static void rwkvx__softmax_weights(const float *score, float max, float *p) {
+#if defined(RWKVX__AVX512)
+    _mm512_storeu_ps(p, rwkvx__exp16(_mm512_sub_ps(_mm512_loadu_ps(score), _mm512_set1_ps(max))));
+#elif defined(RWKVX__AVX2)
+    _mm256_storeu_ps(p, rwkvx__exp8(_mm256_sub_ps(_mm256_loadu_ps(score), _mm256_set1_ps(max))));
+    _mm256_storeu_ps(p + 8, rwkvx__exp8(_mm256_sub_ps(_mm256_loadu_ps(score + 8), _mm256_set1_ps(max))));
+#else
+    int j;
+    for (j = 0; j < 16; j++) p[j] = expf(score[j] - max);
+#endif
+}
+
+/* One tile of n <= 16 positions (keys K and values V, [n][64], f32 or f16)
+   for one query: scores (four positions' lane sums at once), one rescale of
+   the running output when the maximum grows, then the weighted values. The
+   same tiles in the same order give the same numbers whichever batch the
+   query is in. */
+static void rwkvx__attend_tile(rwkvx__query *qr, const void *K, const void *V, int f16, int n) {
     enum { NV = RWKVX__HEAD / RWKVX__LANES, TILE = 16 };
-    rwkvx__v qv[NV];
-    int c;
-    for (c = 0; c < NV; c++) qv[c] = rwkvx__vmul(rwkvx__vload(q + c * RWKVX__LANES), rwkvx__vset1(0.125f)); /* 1/sqrt(64), exact */
-    while (p0 < p1) {
-        int n = p1 - p0 < TILE ? (int)(p1 - p0) : TILE, j;
-        float score[TILE], tile_max = -INFINITY;
-        for (j = 0; j < n; j += 4) {
-            rwkvx__v d[4];
-            int u;
-            for (u = 0; u < 4; u++) {
-                size_t at = (size_t)(p0 + (uint64_t)(j + u < n ? j + u : n - 1)) * RWKVX__HEAD;
-                d[u] = rwkvx__vzero();
-                for (c = 0; c < NV; c++) {
-                    rwkvx__v kv = f16 ? rwkvx__vload_f16((const uint16_t *)K + at + c * RWKVX__LANES)
-                                      : rwkvx__vload((const float *)K + at + c * RWKVX__LANES);
-                    d[u] = rwkvx__vfma(qv[c], kv, d[u]);
-                }
-            }
-            rwkvx__vsum4(d, score + j);
-        }
-        for (j = 0; j < n; j++)
-            if (score[j] > tile_max) tile_max = score[j];
-        if (tile_max > *max) {
-            rwkvx__v scale = rwkvx__vset1(expf(*max - tile_max));
-            for (c = 0; c < NV; c++) out[c] = rwkvx__vmul(out[c], scale);
-            *sum *= expf(*max - tile_max);
-            *max = tile_max;
-        }
-        for (j = 0; j < n; j++) {
-            float p = expf(score[j] - *max);
-            rwkvx__v pv = rwkvx__vset1(p);
-            size_t at = (size_t)(p0 + (uint64_t)j) * RWKVX__HEAD;
-            *sum += p;
+    rwkvx__v qv[NV], acc[NV];
+    float score[TILE], p[TILE], tile_max = -INFINITY;
+    int c, j, u;
+    memset(score, 0, sizeof score);
+    for (c = 0; c < NV; c++) qv[c] = rwkvx__vmul(rwkvx__vload(qr->q + c * RWKVX__LANES), rwkvx__vset1(0.125f)); /* 1/sqrt(64) */
+    for (j = 0; j < n; j += 4) {
+        rwkvx__v d[4];
+        for (u = 0; u < 4; u++) {
+            size_t at = (size_t)(j + u < n ? j + u : n - 1) * RWKVX__HEAD;
+            d[u] = rwkvx__vzero();
             for (c = 0; c < NV; c++) {
-                rwkvx__v vv = f16 ? rwkvx__vload_f16((const uint16_t *)V + at + c * RWKVX__LANES)
-                                  : rwkvx__vload((const float *)V + at + c * RWKVX__LANES);
-                out[c] = rwkvx__vfma(pv, vv, out[c]);
+                rwkvx__v k = f16 ? rwkvx__vload_f16((const uint16_t *)K + at + c * RWKVX__LANES)
+                                 : rwkvx__vload((const float *)K + at + c * RWKVX__LANES);
+                d[u] = rwkvx__vfma(qv[c], k, d[u]);
             }
         }
-        p0 += (uint64_t)n;
+        rwkvx__vsum4(d, score + j);
     }
+    for (j = 0; j < n; j++)
+        if (score[j] > tile_max) tile_max = score[j];
+    for (c = 0; c < NV; c++) acc[c] = rwkvx__vload(qr->acc + c * RWKVX__LANES);
+    if (tile_max > qr->max) {
+        float scale = expf(qr->max - tile_max);
+        for (c = 0; c < NV; c++) acc[c] = rwkvx__vmul(acc[c], rwkvx__vset1(scale));
+        qr->sum *= scale;
+        qr->max = tile_max;
+    }
+    rwkvx__softmax_weights(score, qr->max, p);
+    for (j = 0; j < n; j++) {
+        rwkvx__v pv = rwkvx__vset1(p[j]);
+        size_t at = (size_t)j * RWKVX__HEAD;
+        qr->sum += p[j];
+        for (c = 0; c < NV; c++) {
+            rwkvx__v v = f16 ? rwkvx__vload_f16((const uint16_t *)V + at + c * RWKVX__LANES)
+                             : rwkvx__vload((const float *)V + at + c * RWKVX__LANES);
+            acc[c] = rwkvx__vfma(pv, v, acc[c]);
+        }
+    }
+    for (c = 0; c < NV; c++) rwkvx__vstore(qr->acc + c * RWKVX__LANES, acc[c]);
+}
+
+/* Queries g[0 .. n) whose spans all start at position `start` (each ends at
+   its own g[i]->end) walk them together, 16 positions at a time: each tile
+   of keys and values is read from memory once for the whole group. */
+static void rwkvx__attend_group(const char *K, const char *V, size_t row_bytes, int f16, uint64_t start, rwkvx__query **g, int n) {
+    uint64_t end = 0, a;
+    int i;
+    for (i = 0; i < n; i++)
+        if (g[i]->end > end) end = g[i]->end;
+    for (a = start; a < end; a += 16)
+        for (i = 0; i < n; i++)
+            if (g[i]->end > a)
+                rwkvx__attend_tile(g[i], K + a * row_bytes, V + a * row_bytes, f16, g[i]->end - a < 16 ? (int)(g[i]->end - a) : 16);
 }
 
 /* Picks the `want` complete chunks with the largest gates q . mean_j among
@@ -2171,28 +2252,44 @@ static int rwkvx__pick_chunks(const float *q, const float *means, size_t C, uint
     return n;
 }
 
-/* Attention output for the query at position `pos`, head h, into out[64]. */
-static void rwkvx__moba_query(const rwkvx_model *m, const rwkvx__kv_cache *kv, size_t cap, const float *q, uint64_t pos, int h,
-                              float *gate, int *picked, float *out) {
-    enum { NV = RWKVX__HEAD / RWKVX__LANES };
-    size_t C = (size_t)m->n_embd, B = (size_t)m->chunk_size, es = rwkvx__kv_elem_bytes(m);
-    uint64_t c = pos / B, want = (uint64_t)m->chunk_topk - 1;
-    const void *K = (const char *)kv->k + (size_t)h * cap * RWKVX__HEAD * es;
-    const void *V = (const char *)kv->v + (size_t)h * cap * RWKVX__HEAD * es;
-    float max = -INFINITY, sum = 0;
-    rwkvx__v acc[NV];
-    int i;
-    for (i = 0; i < NV; i++) acc[i] = rwkvx__vzero();
-    if (want >= c) { /* every earlier chunk is selected: plain causal attention */
-        rwkvx__attend_span(q, K, V, m->kv_f16, 0, pos + 1, &max, &sum, acc);
-    } else {
-        int n = rwkvx__pick_chunks(q, kv->chunk_mean + (size_t)h * RWKVX__HEAD, C, c, want, gate, picked);
-        for (i = 0; i < n; i++)
-            rwkvx__attend_span(q, K, V, m->kv_f16, (uint64_t)picked[i] * B, (uint64_t)(picked[i] + 1) * B, &max, &sum, acc);
-        rwkvx__attend_span(q, K, V, m->kv_f16, c * B, pos + 1, &max, &sum, acc);
+/* Attention of a batch's T queries (positions pos0 ..) for head h, into
+   s->y. A query attends its selected chunks in increasing order, then its own
+   chunk up to itself, or, when every earlier chunk is selected, one span from
+   position 0 (DESIGN.md 1.4); the queries sharing a span's start walk it
+   together (rwkvx__attend_group). qs: room for T queries. */
+static void rwkvx__attend_head(const rwkvx_model *m, const rwkvx__kv_cache *kv, size_t cap, const rwkvx__scratch *s, int h,
+                               uint64_t pos0, int T, rwkvx__query *qs) {
+    size_t C = (size_t)m->n_embd, B = (size_t)m->chunk_size, row = RWKVX__HEAD * rwkvx__kv_elem_bytes(m);
+    const char *K = (const char *)kv->k + (size_t)h * cap * row, *V = (const char *)kv->v + (size_t)h * cap * row;
+    rwkvx__query *g[RWKVX__BATCH];
+    int cursor[RWKVX__BATCH], t, i, n;
+    uint64_t j;
+    for (t = 0; t < T; t++) {
+        qs[t].q = s->r + (size_t)t * C + (size_t)h * RWKVX__HEAD;
+        qs[t].acc = s->y + (size_t)t * C + (size_t)h * RWKVX__HEAD;
+        qs[t].max = -INFINITY, qs[t].sum = 0;
+        memset(qs[t].acc, 0, RWKVX__HEAD * sizeof(float));
+        cursor[t] = 0;
     }
-    for (i = 0; i < NV; i++) rwkvx__vstore(out + i * RWKVX__LANES, acc[i]);
-    for (i = 0; i < RWKVX__HEAD; i++) out[i] /= sum;
+    for (n = 0, t = 0; t < T; t++) /* every earlier chunk selected: one span from 0 */
+        if (s->n_sel[t * m->n_head + h] < 0) qs[t].end = pos0 + (uint64_t)t + 1, g[n++] = &qs[t];
+    rwkvx__attend_group(K, V, row, m->kv_f16, 0, g, n);
+    for (j = 0; j < (pos0 + (uint64_t)T - 1) / B; j++) { /* selected chunks, in increasing order */
+        for (n = 0, t = 0; t < T; t++) {
+            const int *sel = s->sel + ((size_t)t * m->n_head + h) * (size_t)s->sel_max;
+            if (cursor[t] < s->n_sel[t * m->n_head + h] && (uint64_t)sel[cursor[t]] == j)
+                cursor[t]++, qs[t].end = (j + 1) * B, g[n++] = &qs[t];
+        }
+        if (n) rwkvx__attend_group(K, V, row, m->kv_f16, j * B, g, n);
+    }
+    for (t = 0; t < T;) { /* own chunks, up to each query */
+        uint64_t c = (pos0 + (uint64_t)t) / B;
+        for (n = 0; t < T && (pos0 + (uint64_t)t) / B == c; t++)
+            if (s->n_sel[t * m->n_head + h] >= 0) qs[t].end = pos0 + (uint64_t)t + 1, g[n++] = &qs[t];
+        if (n) rwkvx__attend_group(K, V, row, m->kv_f16, c * B, g, n);
+    }
+    for (t = 0; t < T; t++)
+        for (i = 0; i < RWKVX__HEAD; i++) qs[t].acc[i] /= qs[t].sum;
 }
 
 static void rwkvx__sparse_attention_block(rwkvx_state *st, int j, int T) {
@@ -2215,12 +2312,24 @@ static void rwkvx__sparse_attention_block(rwkvx_state *st, int j, int T) {
 #ifdef _OPENMP
 #pragma omp parallel for num_threads(nt) schedule(static)
 #endif
-    for (pair = 0; pair < T * H; pair++) {
+    for (pair = 0; pair < T * H; pair++) { /* each query's chunks, per head */
         int tt = pair / H, h = pair % H, tid = rwkvx__thread_id();
-        size_t o = (size_t)tt * C + (size_t)h * RWKVX__HEAD;
-        rwkvx__moba_query(m, kv, st->kv_capacity, s->r + o, st->n_pos + (uint64_t)tt, h, s->gates + (size_t)tid * chunks,
-                          s->picked + (size_t)tid * chunks, s->y + o);
+        uint64_t pos = st->n_pos + (uint64_t)tt, c = pos / (uint64_t)m->chunk_size, want = (uint64_t)m->chunk_topk - 1;
+        int *picked = s->picked + (size_t)tid * chunks;
+        if (want >= c) {
+            s->n_sel[pair] = -1;
+        } else {
+            s->n_sel[pair] = rwkvx__pick_chunks(s->r + (size_t)tt * C + (size_t)h * RWKVX__HEAD, kv->chunk_mean + (size_t)h * RWKVX__HEAD,
+                                                (size_t)C, c, want, s->gates + (size_t)tid * chunks, picked);
+            memcpy(s->sel + (size_t)pair * (size_t)s->sel_max, picked, (size_t)s->n_sel[pair] * sizeof(int));
+        }
     }
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
+#endif
+    for (pair = 0; pair < H; pair++) /* the heads */
+        rwkvx__attend_head(m, kv, st->kv_capacity, s, pair, st->n_pos, T,
+                           s->queries + (size_t)rwkvx__thread_id() * RWKVX__BATCH);
     rwkvx__matmul(&blk->wo, s->y, C, s->u, C, T, s->work, nt);
     for (t = 0; t < T * C; t++) s->x[t] += s->u[t];
     rwkvx__channel_mix(st, blk->ln2_w, blk->ln2_b, blk->ffn_lerp, &blk->ffn_key, &blk->ffn_value, kv->ffn_prev, T);
@@ -2853,6 +2962,12 @@ RWKVX_API rwkvx_status rwkvx_tokenizer_from_vocab(rwkvx_tokenizer **out, const c
         if (i < n && line[i] == ' ' && id > max_id) max_id = id;
     }
     if (max_id >= RWKVX__MAX_VOCAB_ID) return rwkvx__fail(err, RWKVX_ERR_FORMAT, "vocabulary: token id too large");
+    /* ids may come in any order and with gaps, but not far beyond the line
+       count: the tables below are sized by the largest id, so a one-line
+       file must not be able to ask for hundreds of megabytes */
+    if ((unsigned long)max_id > 2 * (unsigned long)line_no + 1024)
+        return rwkvx__fail(err, RWKVX_ERR_FORMAT, "vocabulary: token id %ld is far beyond the number of lines (%lu)", max_id,
+                           (unsigned long)line_no);
     tk = (rwkvx_tokenizer *)rwkvx__calloc(1, sizeof *tk);
     start = (uint32_t *)rwkvx__calloc((size_t)max_id + 1, sizeof *start);
     count = (uint32_t *)rwkvx__calloc((size_t)max_id + 1, sizeof *count);
