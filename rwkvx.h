@@ -1400,11 +1400,19 @@ RWKVX__INLINE void rwkvx__vsum4(const rwkvx__v *v, float *out) { /* halving tree
 }
 #endif
 
-/* floats of scratch one thread needs for rwkvx__matmul: a panel and the
-   partial sums of a block of rows for every token of a batch (a multiple of
-   16, so every thread's share stays 64-byte aligned) */
-#define RWKVX__WORK_FLOATS \
-    ((RWKVX__ROWS * RWKVX__PANEL + (RWKVX__BATCH + RWKVX__UT) * RWKVX__ROWS * RWKVX__LANES + 15) / 16 * 16)
+typedef struct {                 /* scratch of the matrix products */
+    float *base;                 /* [threads][stride], 64-byte aligned */
+    size_t stride;               /* floats per thread, a multiple of 16 */
+} rwkvx__work;
+
+/* Floats of scratch one thread needs, for matrices of up to max_cols
+   columns: a prefill's panel of slices and the partial sums of a block of
+   rows for every token of a batch, or a decode's panel of whole rows. */
+static size_t rwkvx__work_floats(size_t max_cols) {
+    size_t prefill = RWKVX__ROWS * RWKVX__PANEL + (RWKVX__BATCH + RWKVX__UT) * RWKVX__ROWS * RWKVX__LANES;
+    size_t decode = RWKVX__ROWS * ((max_cols + 15) / 16 * 16);
+    return ((prefill > decode ? prefill : decode) + 15) / 16 * 16;
+}
 
 /* Converts n weights of row `row`, starting at column i0, to f32 (exactly:
    every type's values are f32 values; a Q8_0 weight is the f32 product d * q).
@@ -1588,6 +1596,68 @@ static void rwkvx__prefetch_rows(const rwkvx__mat *w, int64_t o0) {
 #endif
 }
 
+/* s[r] += panel row r . x over n columns for r < NR (the lane rule of the
+   microkernel; panel rows zero from n up to a multiple of LANES). Meanwhile
+   it asks for the `ahead` bytes at pf, the weights converted next: the
+   memory system keeps streaming while this loop computes. */
+RWKVX__INLINE void rwkvx__dot_rows(const float *panel, int64_t ps, int64_t n, const float *x, int NR, rwkvx__v *s,
+                                   const char *pf, int64_t ahead) {
+    int64_t i, full = n / RWKVX__LANES * RWKVX__LANES, lines = (ahead + 63) / 64, steps = full / RWKVX__LANES + 1;
+    int64_t per = (lines + steps - 1) / steps, line = 0, k;
+    rwkvx__v xv;
+    int r;
+    (void)pf, (void)per, (void)line, (void)k;
+    for (i = 0; i < full; i += RWKVX__LANES) {
+#if defined(__GNUC__) || defined(__clang__)
+        for (k = 0; k < per && line < lines; k++, line++) __builtin_prefetch(pf + line * 64, 0, 3);
+#endif
+        xv = rwkvx__vload(x + i);
+        RWKVX__UNROLL for (r = 0; r < NR; r++) s[r] = rwkvx__vfma(rwkvx__vload(panel + r * ps + i), xv, s[r]);
+    }
+    if (full < n) {
+        xv = rwkvx__vload_part(x + full, (int)(n - full));
+        RWKVX__UNROLL for (r = 0; r < NR; r++) s[r] = rwkvx__vfma(rwkvx__vload(panel + r * ps + full), xv, s[r]);
+    }
+}
+
+/* Decode (one token): the block's rows are converted whole, each in one
+   sequential pass over its memory (slices would read four rows in short
+   pieces, which the memory system streams badly), into a panel of at most
+   24 KB so that it stays in L1 cache: all four rows when they are short,
+   two or one at a time when they are long. The sums follow the lane rule of
+   the sliced prefill path (slicing only pauses them), so decode and prefill
+   agree bit for bit. */
+static void rwkvx__row_block_1(const rwkvx__job *job, int64_t o0, float *panel) {
+    const rwkvx__mat *w = job->w;
+    int64_t ps = (w->cols + 15) / 16 * 16;
+    int g = (int)(6144 / ps), r0, r;
+    rwkvx__v s[RWKVX__ROWS];
+    float sums[RWKVX__ROWS];
+    if (g < 1) g = 1;
+    if (g > RWKVX__ROWS) g = RWKVX__ROWS;
+    if (g == 3) g = 2;
+    for (r = 0; r < RWKVX__ROWS; r++) s[r] = rwkvx__vzero();
+    for (r0 = 0; r0 < RWKVX__ROWS; r0 += g) {
+        for (r = 0; r < g; r++) {
+            float *p = panel + r * ps;
+            int64_t row = o0 + r0 + r < w->rows ? o0 + r0 + r : o0; /* past the matrix: a row to drop */
+            rwkvx__row_to_f32(w, row, 0, w->cols, p);
+            memset(p + w->cols, 0, (size_t)(ps - w->cols) * sizeof(float));
+        }
+        {   /* the next rows this thread converts: of this block, or of the next one */
+            size_t rb = rwkvx__row_bytes(w);
+            int64_t next = o0 + r0 + 2 * g, n_next = w->rows - next < g ? w->rows - next : g;
+            const char *pf = (const char *)w->data + (size_t)next * rb;
+            int64_t ahead = n_next > 0 ? n_next * (int64_t)rb : 0;
+            if (g == 4) rwkvx__dot_rows(panel, ps, w->cols, job->x, 4, s, pf, ahead);
+            else if (g == 2) rwkvx__dot_rows(panel, ps, w->cols, job->x, 2, s + r0, pf, ahead);
+            else rwkvx__dot_rows(panel, ps, w->cols, job->x, 1, s + r0, pf, ahead);
+        }
+    }
+    rwkvx__vsum4(s, sums);
+    for (r = 0; r < RWKVX__ROWS && o0 + r < w->rows; r++) job->y[o0 + r] = sums[r];
+}
+
 /* Rows o0 .. o0 + RWKVX__ROWS - 1 of a product, for all T tokens. */
 static void rwkvx__row_block(const rwkvx__job *job, int64_t o0, int T, float *work) {
     const rwkvx__mat *w = job->w;
@@ -1596,6 +1666,10 @@ static void rwkvx__row_block(const rwkvx__job *job, int64_t o0, int T, float *wo
     int64_t n_slices = (w->cols + RWKVX__KC - 1) / RWKVX__KC;
     int64_t width = ((w->cols + n_slices - 1) / n_slices + 31) / 32 * 32, c0;
     int t, r;
+    if (T == 1) {
+        rwkvx__row_block_1(job, o0, work);
+        return;
+    }
     rwkvx__prefetch_rows(w, o0 + 2 * RWKVX__ROWS);
     for (c0 = 0; c0 < w->cols; c0 += width) {
         int64_t n = w->cols - c0 < width ? w->cols - c0 : width;
@@ -1625,11 +1699,11 @@ static void rwkvx__row_block(const rwkvx__job *job, int64_t o0, int T, float *wo
 
 /* Runs several independent products of one batch of T <= RWKVX__BATCH tokens
    as one parallel loop over all their row blocks (fewer thread start-ups,
-   better balance). `work` holds RWKVX__WORK_FLOATS per thread. Dynamic
+   better balance). `work` holds scratch for every thread. Dynamic
    scheduling copes with cores shared with other programs; which thread
    computes a row never changes its value. */
 #define RWKVX__MAX_JOBS 8
-static void rwkvx__matmul_jobs(const rwkvx__job *jobs, int n_jobs, int T, float *work, int n_threads) {
+static void rwkvx__matmul_jobs(const rwkvx__job *jobs, int n_jobs, int T, const rwkvx__work *work, int n_threads) {
     int64_t first[RWKVX__MAX_JOBS + 1], total, b, grain;
     int j;
     first[0] = 0;
@@ -1644,12 +1718,13 @@ static void rwkvx__matmul_jobs(const rwkvx__job *jobs, int n_jobs, int T, float 
     for (b = 0; b < total; b++) {
         int k = 0;
         while (b >= first[k + 1]) k++;
-        rwkvx__row_block(&jobs[k], (b - first[k]) * RWKVX__ROWS, T, work + (size_t)rwkvx__thread_id() * RWKVX__WORK_FLOATS);
+        rwkvx__row_block(&jobs[k], (b - first[k]) * RWKVX__ROWS, T, work->base + (size_t)rwkvx__thread_id() * work->stride);
     }
 }
 
 /* Y[t][o] = sum_i W[o][i] * X[t][i] for t < T. */
-static void rwkvx__matmul(const rwkvx__mat *w, const float *x, int64_t ldx, float *y, int64_t ldy, int T, float *work, int n_threads) {
+static void rwkvx__matmul(const rwkvx__mat *w, const float *x, int64_t ldx, float *y, int64_t ldy, int T, const rwkvx__work *work,
+                          int n_threads) {
     rwkvx__job job;
     job.w = w, job.x = x, job.y = y, job.ldx = ldx, job.ldy = ldy;
     rwkvx__matmul_jobs(&job, 1, T, work, n_threads);
@@ -1704,7 +1779,7 @@ typedef struct {                 /* one query's attention in progress, one head 
 typedef struct {                 /* buffers for one block of up to RWKVX__BATCH tokens */
     float *x, *u, *mix, *r, *k, *v, *w, *a, *g, *kk, *y, *v_first, *ffn;
     float *lora_w, *lora_a, *lora_g, *lora_v;   /* LoRA hidden layers */
-    float *work;                 /* [threads][RWKVX__WORK_FLOATS], 64-byte aligned */
+    rwkvx__work work;            /* the matrix products' scratch */
     void *work_block;            /* its allocation */
     float *gates;                /* [threads][max chunks] gate values */
     int *picked;                 /* [threads][max chunks] chunk selection work */
@@ -1846,7 +1921,8 @@ RWKVX_API rwkvx_status rwkvx_state_new(const rwkvx_model *m, rwkvx_state **out) 
     /* scratch: x u r k v w a g kk y v_first (11 C), mix (6 C), the LoRA hidden layers, ffn */
     per_token = 17 * C + rwkvx__lora_sum(m) + (size_t)m->n_ffn;
     if (ok) ok = (st->s.x = (float *)rwkvx__calloc(B * per_token, sizeof(float))) != NULL;
-    if (ok) ok = (st->s.work_block = rwkvx__calloc((size_t)st->max_threads * RWKVX__WORK_FLOATS + 16, sizeof(float))) != NULL;
+    st->s.work.stride = rwkvx__work_floats(C + (size_t)m->n_ffn + rwkvx__lora_sum(m)); /* >= any matrix's columns */
+    if (ok) ok = (st->s.work_block = rwkvx__calloc((size_t)st->max_threads * st->s.work.stride + 16, sizeof(float))) != NULL;
     if (ok) ok = (st->s.n_sel = (int *)rwkvx__calloc(B * (size_t)m->n_head, sizeof(int))) != NULL;
     if (ok) ok = (st->s.queries = (rwkvx__query *)rwkvx__calloc((size_t)st->max_threads * B, sizeof(rwkvx__query))) != NULL;
     if (!ok || rwkvx__kv_reserve(st, 1) != RWKVX_OK) {
@@ -1870,7 +1946,7 @@ RWKVX_API rwkvx_status rwkvx_state_new(const rwkvx_model *m, rwkvx_state **out) 
     st->s.lora_a = p, p += B * (size_t)m->lora_a;
     st->s.lora_g = p, p += B * (size_t)m->lora_g;
     st->s.lora_v = p, p += B * (size_t)m->lora_v;
-    st->s.work = (float *)st->s.work_block + (16 - (uintptr_t)st->s.work_block / sizeof(float) % 16) % 16;
+    st->s.work.base = (float *)st->s.work_block + (16 - (uintptr_t)st->s.work_block / sizeof(float) % 16) % 16;
     st->s.ffn = p;
     *out = st;
     return RWKVX_OK;
@@ -1921,7 +1997,7 @@ static void rwkvx__channel_mix(rwkvx_state *st, const float *ln_w, const float *
     rwkvx__norm_shift(st->s.x, u, d, prev, ln_w, ln_b, T, C, m->ln_eps, nt);
     for (t = 0; t < T; t++)
         for (i = 0; i < C; i++) kx[(size_t)t * C + i] = u[(size_t)t * C + i] + d[(size_t)t * C + i] * lerp[i];
-    rwkvx__matmul(key, kx, C, h, F, T, st->s.work, nt);
+    rwkvx__matmul(key, kx, C, h, F, T, &st->s.work, nt);
 #ifdef _OPENMP
 #pragma omp parallel for num_threads(nt) schedule(static) if (T > 1 && nt > 1)
 #endif
@@ -1932,7 +2008,7 @@ static void rwkvx__channel_mix(rwkvx_state *st, const float *ln_w, const float *
             ht[i] = v * v;
         }
     }
-    rwkvx__matmul(value, h, F, out, C, T, st->s.work, nt);
+    rwkvx__matmul(value, h, F, out, C, T, &st->s.work, nt);
     for (i = 0; i < T * C; i++) st->s.x[i] += out[i];
 }
 
@@ -1960,14 +2036,14 @@ static void rwkvx__time_mix_products(rwkvx_state *st, const rwkvx__rwkv_block *b
     first[n1++] = rwkvx__job_of(&blk->a1, xa, s->lora_a);
     first[n1++] = rwkvx__job_of(&blk->g1, xg, s->lora_g);
     if (layer > 0) first[n1++] = rwkvx__job_of(&blk->v1, xv, s->lora_v);
-    rwkvx__matmul_jobs(first, n1, T, s->work, nt);
+    rwkvx__matmul_jobs(first, n1, T, &s->work, nt);
     for (i = 0; i < (size_t)T * (size_t)blk->w1.rows; i++) s->lora_w[i] = tanhf(s->lora_w[i]);
     for (i = 0; i < (size_t)T * (size_t)blk->g1.rows; i++) s->lora_g[i] = rwkvx__sigmoid(s->lora_g[i]);
     second[n2++] = rwkvx__job_of(&blk->w2, s->lora_w, s->w);
     second[n2++] = rwkvx__job_of(&blk->a2, s->lora_a, s->a);
     second[n2++] = rwkvx__job_of(&blk->g2, s->lora_g, s->g);
     if (layer > 0) second[n2++] = rwkvx__job_of(&blk->v2, s->lora_v, mixv);
-    rwkvx__matmul_jobs(second, n2, T, s->work, nt);
+    rwkvx__matmul_jobs(second, n2, T, &s->work, nt);
 }
 
 /* The WKV-7 recurrence of one head over T tokens, then its group norm and
@@ -2073,7 +2149,7 @@ static void rwkvx__time_mix(rwkvx_state *st, int layer, int T) {
 #endif
     for (h = 0; h < H; h++) rwkvx__wkv_head(m, blk, S + (size_t)h * RWKVX__HEAD * RWKVX__HEAD, s, h, T);
     for (i = 0; i < (int)TC; i++) s->y[i] *= s->g[i];
-    rwkvx__matmul(&blk->wo, s->y, C, s->u, C, T, s->work, nt);
+    rwkvx__matmul(&blk->wo, s->y, C, s->u, C, T, &s->work, nt);
     for (i = 0; i < (int)TC; i++) s->x[i] += s->u[i];
 }
 
@@ -2306,7 +2382,7 @@ static void rwkvx__sparse_attention_block(rwkvx_state *st, int j, int T) {
         qkv[0] = rwkvx__job_of(&blk->wq, s->u, s->r);
         qkv[1] = rwkvx__job_of(&blk->wk, s->u, s->k);
         qkv[2] = rwkvx__job_of(&blk->wv, s->u, s->v);
-        rwkvx__matmul_jobs(qkv, 3, T, s->work, nt);
+        rwkvx__matmul_jobs(qkv, 3, T, &s->work, nt);
     }
     rwkvx__kv_append(m, kv, st->kv_capacity, st->n_pos, s->k, s->v, T);
 #ifdef _OPENMP
@@ -2330,7 +2406,7 @@ static void rwkvx__sparse_attention_block(rwkvx_state *st, int j, int T) {
     for (pair = 0; pair < H; pair++) /* the heads */
         rwkvx__attend_head(m, kv, st->kv_capacity, s, pair, st->n_pos, T,
                            s->queries + (size_t)rwkvx__thread_id() * RWKVX__BATCH);
-    rwkvx__matmul(&blk->wo, s->y, C, s->u, C, T, s->work, nt);
+    rwkvx__matmul(&blk->wo, s->y, C, s->u, C, T, &s->work, nt);
     for (t = 0; t < T * C; t++) s->x[t] += s->u[t];
     rwkvx__channel_mix(st, blk->ln2_w, blk->ln2_b, blk->ffn_lerp, &blk->ffn_key, &blk->ffn_value, kv->ffn_prev, T);
 }
@@ -2345,7 +2421,7 @@ static void rwkvx__head(rwkvx_state *st, int t0, int T, float *logits) {
     int C = m->n_embd, t;
     for (t = 0; t < T; t++)
         rwkvx__layer_norm(st->s.x + (size_t)(t0 + t) * C, st->s.u + (size_t)t * C, m->lnout_w, m->lnout_b, C, m->ln_eps);
-    rwkvx__matmul(&m->head, st->s.u, C, logits, m->n_vocab, T, st->s.work, rwkvx__threads(st));
+    rwkvx__matmul(&m->head, st->s.u, C, logits, m->n_vocab, T, &st->s.work, rwkvx__threads(st));
 }
 
 /* Runs T <= RWKVX__BATCH tokens through every block. */
