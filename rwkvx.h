@@ -48,8 +48,12 @@
      with rwkvx_sample; it allocates only when created.
    - Memory: the model is mapped (mmap) or read once; a state allocates at
      creation, and its sparse-block K/V storage grows geometrically as the
-     context grows (2*C floats per token per sparse block). Nothing else
-     allocates during rwkvx_eval.
+     context grows (2*C floats per token per sparse block, half that with
+     rwkvx_options.kv_f16). Nothing else allocates during rwkvx_eval.
+   - Speed (docs/PERFORMANCE.md): SIMD kernels chosen at compile time
+     (AVX-512, AVX2+FMA+F16C, NEON; -march=native), OpenMP over weight rows;
+     a run of tokens reads each weight once per 64 tokens. tools/bench.c
+     (rwkvx-bench) measures it against the machine's limits.
    - Hostile files: every count, offset and size is checked before use (see
      docs/HOSTILE.md). NaN or infinite weights load (the model then computes
      NaN): rwkvx_info.n_nonfinite counts them so tools can warn.
@@ -59,6 +63,7 @@
    CONFIGURATION (define before the implementation)
        RWKVX_STATIC     make every function static
        RWKVX_NO_SIMD    use only the portable scalar kernels (the reference)
+       RWKVX_NO_AVX512  on an AVX-512 machine, use the AVX2 kernels
        RWKVX_NO_MMAP    read model files with fread instead of mmap
        RWKVX_MALLOC / RWKVX_REALLOC / RWKVX_FREE   your allocator (all three)
 

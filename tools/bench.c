@@ -412,13 +412,13 @@ int main(int argc, char **argv) {
 
     if (json) {
         printf("{\"model\": \"%s\", \"weight_type\": \"%s\", \"threads\": %ld, \"prompt\": %ld, \"gen\": %ld, \"context\": %ld, "
-               "\"chunk_size\": %d, \"chunk_topk\": %d, \"n_rwkv\": %d, \"n_sparse\": %d, \"skip_sparse\": %s, \"kv_f16\": %s, \"fill\": \"%s\", "
+               "\"chunk_size\": %d, \"chunk_topk\": %d, \"n_rwkv\": %d, \"n_sparse\": %d, \"skip_sparse\": %s, \"full_attention\": %s, \"kv_f16\": %s, \"fill\": \"%s\", "
                "\"prefill_tok_s\": %.2f, \"decode_tok_s\": %.2f, \"decode_ms_per_tok\": %.4f, \"fill_tok_s\": %.2f, "
                "\"bw_gb_s\": %.2f, \"fma_gflop_s\": %.1f, \"fma_isa\": \"%s\", \"token_bytes\": %.0f, \"token_flops\": %.0f, "
                "\"bw_bound_tok_s\": %.2f, \"compute_bound_tok_s\": %.2f, \"decode_frac_of_bw_bound\": %.4f, "
                "\"prefill_frac_of_compute_bound\": %.4f, \"state_bytes\": %lu, \"peak_rss_bytes\": %ld, \"repeat\": %ld}\n",
                path, type_name(in.weight_type), threads, prompt, gen, context, in.chunk_size, in.chunk_topk, in.n_rwkv,
-               in.n_sparse, opt.skip_sparse ? "true" : "false", opt.kv_f16 ? "true" : "false", context == prompt ? "prompt" : random_fill ? "random" : "model",
+               in.n_sparse, opt.skip_sparse ? "true" : "false", full ? "true" : "false", opt.kv_f16 ? "true" : "false", context == prompt ? "prompt" : random_fill ? "random" : "model",
                prefill_tok_s, decode_tok_s, 1e3 / decode_tok_s, fill_s > 0 ? (double)context / fill_s : 0.0, bw / 1e9,
                peak / 1e9, isa, tok_bytes, tok_flops, bw_bound, compute_bound, f_dec, f_pre, (unsigned long)rwkvx_state_save_bytes(st),
                peak_rss_bytes(), repeat);

@@ -5,7 +5,8 @@
 
 Each line of RESULTS.jsonl is one `rwkvx-bench --json` object. Lines are
 grouped into series: "RWKV-7 blocks only" (skip_sparse), "full attention"
-(a top-k covering every chunk of the context) and "sparse, top-k K"; several
+(--full-attention) and "sparse, top-k K" (where the context fits in K
+chunks, sparse and full attention compute the same thing); several
 lines for one series and context are reduced to their median. Standard
 library only.
 """
@@ -18,7 +19,9 @@ import sys
 def series_of(r):
     if r.get("skip_sparse"):
         return "RWKV-7 blocks only (sparse block skipped)"
-    if r["chunk_topk"] * r["chunk_size"] >= r["context"] + r["gen"]:
+    # rwkvx-bench --full-attention sets the top-k to (context + gen) / chunk + 2
+    full = r.get("full_attention", r["chunk_topk"] == (max(r["context"], r["prompt"]) + r["gen"]) // r["chunk_size"] + 2)
+    if full:
         return "full attention (top-k covers every chunk)"
     return f"sparse attention, top-k {r['chunk_topk']} of {r['chunk_size']}-token chunks"
 
