@@ -398,6 +398,17 @@ static int rwkvx__max_threads(void) {
 #endif
 }
 
+/* Threads for a parallel loop of `work` multiply-adds (or comparable steps):
+   one below RWKVX__PAR_MIN. Starting and joining a team costs microseconds,
+   and far more when another program holds a core and the team waits for
+   it: small models ran 7-30x slower on 2 threads than on 1 on a busy
+   machine. Which thread computes a value never changes it, so this changes
+   the speed only. */
+#ifndef RWKVX__PAR_MIN
+#define RWKVX__PAR_MIN 131072.0        /* about 10 microseconds of one core's work */
+#endif
+static int rwkvx__par(int nt, double work) { return work >= RWKVX__PAR_MIN ? nt : 1; }
+
 static int rwkvx__thread_id(void) {
 #ifdef _OPENMP
     return omp_get_thread_num();
@@ -1266,6 +1277,9 @@ RWKVX_API const char *rwkvx_token_bytes(const rwkvx_model *m, int id, size_t *le
 #define RWKVX__ROWS 4                  /* weight rows per block */
 #define RWKVX__KC 768                  /* columns per slice, about (see rwkvx__row_block) */
 #define RWKVX__PANEL (RWKVX__KC + 32)  /* floats per panel row: a slice has < KC + 32 columns */
+#ifndef RWKVX__DECODE_AHEAD
+#define RWKVX__DECODE_AHEAD 2          /* decode prefetches the row block this many blocks ahead */
+#endif
 
 /* RWKVX__IN_REGISTER(v): load v once into a register rather than letting
    the compiler fold the load into each of its uses (loads limit the
@@ -1298,6 +1312,13 @@ RWKVX__INLINE rwkvx__v rwkvx__vfma(rwkvx__v a, rwkvx__v b, rwkvx__v c) { return 
 RWKVX__INLINE rwkvx__v rwkvx__vset1(float f) { return _mm512_set1_ps(f); }
 RWKVX__INLINE rwkvx__v rwkvx__vload_f16(const uint16_t *p) { return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)p)); }
 RWKVX__INLINE rwkvx__v rwkvx__vmul(rwkvx__v a, rwkvx__v b) { return _mm512_mul_ps(a, b); }
+RWKVX__INLINE rwkvx__v rwkvx__vload_bf16(const uint16_t *p) {
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(const void *)p)), 16));
+}
+RWKVX__INLINE rwkvx__v rwkvx__vload_q8(const signed char *q, uint16_t d) { /* d (f16) times 16 int8 */
+    __m512 v = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(const void *)q)));
+    return _mm512_mul_ps(v, _mm512_set1_ps(_cvtsh_ss(d)));
+}
 /* out[j] = the lanes of v[j] added by the halving tree (lane l += lane l + h
    for h = 8, 4, 2, 1), four vectors at once */
 RWKVX__INLINE void rwkvx__vsum4(const rwkvx__v *v, float *out) {
@@ -1325,6 +1346,13 @@ RWKVX__INLINE rwkvx__v rwkvx__vfma(rwkvx__v a, rwkvx__v b, rwkvx__v c) { return 
 RWKVX__INLINE rwkvx__v rwkvx__vset1(float f) { return _mm256_set1_ps(f); }
 RWKVX__INLINE rwkvx__v rwkvx__vload_f16(const uint16_t *p) { return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)p)); }
 RWKVX__INLINE rwkvx__v rwkvx__vmul(rwkvx__v a, rwkvx__v b) { return _mm256_mul_ps(a, b); }
+RWKVX__INLINE rwkvx__v rwkvx__vload_bf16(const uint16_t *p) {
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(const void *)p)), 16));
+}
+RWKVX__INLINE rwkvx__v rwkvx__vload_q8(const signed char *q, uint16_t d) { /* d (f16) times 8 int8 */
+    __m256 v = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)q)));
+    return _mm256_mul_ps(v, _mm256_set1_ps(_cvtsh_ss(d)));
+}
 RWKVX__INLINE void rwkvx__vsum4(const rwkvx__v *v, float *out) { /* halving tree, h = 4, 2, 1 */
     __m256 ab = _mm256_add_ps(_mm256_permute2f128_ps(v[0], v[1], 0x20), _mm256_permute2f128_ps(v[0], v[1], 0x31));
     __m256 cd = _mm256_add_ps(_mm256_permute2f128_ps(v[2], v[3], 0x20), _mm256_permute2f128_ps(v[2], v[3], 0x31));
@@ -1365,6 +1393,20 @@ RWKVX__INLINE rwkvx__v rwkvx__vmul(rwkvx__v a, rwkvx__v b) {
     r.hi = vmulq_f32(a.hi, b.hi);
     return r;
 }
+RWKVX__INLINE rwkvx__v rwkvx__vload_bf16(const uint16_t *p) {
+    rwkvx__v r;
+    r.lo = vreinterpretq_f32_u32(vshll_n_u16(vld1_u16(p), 16));
+    r.hi = vreinterpretq_f32_u32(vshll_n_u16(vld1_u16(p + 4), 16));
+    return r;
+}
+RWKVX__INLINE rwkvx__v rwkvx__vload_q8(const signed char *q, uint16_t d) { /* d (f16) times 8 int8 */
+    int16x8_t h = vmovl_s8(vld1_s8(q));
+    float df = rwkvx__f16_to_f32(d);
+    rwkvx__v r;
+    r.lo = vmulq_n_f32(vcvtq_f32_s32(vmovl_s16(vget_low_s16(h))), df);
+    r.hi = vmulq_n_f32(vcvtq_f32_s32(vmovl_s16(vget_high_s16(h))), df);
+    return r;
+}
 RWKVX__INLINE void rwkvx__vsum4(const rwkvx__v *v, float *out) { /* halving tree, h = 4, 2, 1 */
     int j;
     for (j = 0; j < 4; j += 2) {
@@ -1393,6 +1435,14 @@ RWKVX__INLINE rwkvx__v rwkvx__vfma(rwkvx__v a, rwkvx__v b, rwkvx__v c) {
 RWKVX__INLINE rwkvx__v rwkvx__vset1(float f) { rwkvx__v r; int l; for (l = 0; l < 8; l++) r.f[l] = f; return r; }
 RWKVX__INLINE rwkvx__v rwkvx__vload_f16(const uint16_t *p) { rwkvx__v r; int l; for (l = 0; l < 8; l++) r.f[l] = rwkvx__f16_to_f32(p[l]); return r; }
 RWKVX__INLINE rwkvx__v rwkvx__vmul(rwkvx__v a, rwkvx__v b) { int l; for (l = 0; l < 8; l++) a.f[l] *= b.f[l]; return a; }
+RWKVX__INLINE rwkvx__v rwkvx__vload_bf16(const uint16_t *p) { rwkvx__v r; int l; for (l = 0; l < 8; l++) r.f[l] = rwkvx__bf16_to_f32(p[l]); return r; }
+RWKVX__INLINE rwkvx__v rwkvx__vload_q8(const signed char *q, uint16_t d) {
+    rwkvx__v r;
+    float df = rwkvx__f16_to_f32(d);
+    int l;
+    for (l = 0; l < 8; l++) r.f[l] = df * (float)q[l];
+    return r;
+}
 RWKVX__INLINE void rwkvx__vsum4(const rwkvx__v *v, float *out) { /* halving tree, h = 4, 2, 1 */
     int j, h, l;
     for (j = 0; j < 4; j++) {
@@ -1663,6 +1713,68 @@ static void rwkvx__row_block_1(const rwkvx__job *job, int64_t o0, float *panel) 
     for (r = 0; r < RWKVX__ROWS && o0 + r < w->rows; r++) job->y[o0 + r] = sums[r];
 }
 
+/* LANES weights of a row, from column i (a multiple of LANES), as f32: the
+   values rwkvx__row_to_f32 writes, converted in registers. For Q8_0 a block
+   of 32 holds i (LANES divides 32) and each weight is d * q, exact in f32. */
+RWKVX__INLINE rwkvx__v rwkvx__vload_w(const unsigned char *row, rwkvx_type type, int64_t i) {
+    switch (type) {
+    case RWKVX_TYPE_F16: return rwkvx__vload_f16((const uint16_t *)(const void *)row + i);
+    case RWKVX_TYPE_BF16: return rwkvx__vload_bf16((const uint16_t *)(const void *)row + i);
+    case RWKVX_TYPE_Q8_0: {
+        const unsigned char *blk = row + (size_t)(i / 32) * 34;
+        uint16_t dh;
+        memcpy(&dh, blk, 2);
+        return rwkvx__vload_q8((const signed char *)(blk + 2) + i % 32, dh);
+    }
+    default: return rwkvx__vload((const float *)(const void *)row + i);
+    }
+}
+
+/* Decode (one token), rows o0 .. o0 + RWKVX__ROWS - 1 when every row length
+   is a multiple of 32: the weights go straight from memory into registers
+   (no panel), the four rows side by side, and the weights of the rows
+   `ahead` blocks further on are requested meanwhile, a little per step, so
+   that the memory system keeps streaming. The sums follow the lane rule of
+   the other paths: decode, prefill and any thread count agree bit for bit. */
+RWKVX__INLINE void rwkvx__dot_direct(const rwkvx__job *job, int64_t o0, rwkvx_type type) {
+    const rwkvx__mat *w = job->w;
+    size_t rb = rwkvx__row_bytes(w);
+    const unsigned char *row[RWKVX__ROWS], *base = (const unsigned char *)w->data;
+    const char *pf = (const char *)base + (size_t)(o0 + RWKVX__DECODE_AHEAD * RWKVX__ROWS) * rb;
+    int64_t i, left = w->rows - o0 - RWKVX__DECODE_AHEAD * RWKVX__ROWS, lines, per, line = 0, k;
+    rwkvx__v s[RWKVX__ROWS], xv;
+    float sums[RWKVX__ROWS];
+    int r, l;
+    for (r = 0; r < RWKVX__ROWS; r++) { /* rows past the matrix: row o0 again, dropped */
+        row[r] = base + (size_t)(o0 + r < w->rows ? o0 + r : o0) * rb;
+        s[r] = rwkvx__vzero();
+    }
+    lines = left <= 0 ? 0 : ((left < RWKVX__ROWS ? left : RWKVX__ROWS) * (int64_t)rb + 63) / 64;
+    per = (lines + w->cols / 32 - 1) / (w->cols / 32);
+    (void)pf, (void)per, (void)line, (void)k;
+    for (i = 0; i < w->cols; i += 32) {
+#if defined(__GNUC__) || defined(__clang__)
+        for (k = 0; k < per && line < lines; k++, line++) __builtin_prefetch(pf + line * 64, 0, 3);
+#endif
+        RWKVX__UNROLL for (l = 0; l < 32; l += RWKVX__LANES) {
+            xv = rwkvx__vload(job->x + i + l);
+            RWKVX__UNROLL for (r = 0; r < RWKVX__ROWS; r++) s[r] = rwkvx__vfma(rwkvx__vload_w(row[r], type, i + l), xv, s[r]);
+        }
+    }
+    rwkvx__vsum4(s, sums);
+    for (r = 0; r < RWKVX__ROWS && o0 + r < w->rows; r++) job->y[o0 + r] = sums[r];
+}
+
+/* one instance per weight type, each with its conversion inlined */
+static void rwkvx__row_block_direct(const rwkvx__job *job, int64_t o0) {
+    switch (job->w->type) {
+    case RWKVX_TYPE_F16: rwkvx__dot_direct(job, o0, RWKVX_TYPE_F16); break;
+    case RWKVX_TYPE_BF16: rwkvx__dot_direct(job, o0, RWKVX_TYPE_BF16); break;
+    case RWKVX_TYPE_Q8_0: rwkvx__dot_direct(job, o0, RWKVX_TYPE_Q8_0); break;
+    default: rwkvx__dot_direct(job, o0, RWKVX_TYPE_F32); break;
+    }
+}
+
 /* Rows o0 .. o0 + RWKVX__ROWS - 1 of a product, for all T tokens. */
 static void rwkvx__row_block(const rwkvx__job *job, int64_t o0, int T, float *work) {
     const rwkvx__mat *w = job->w;
@@ -1672,7 +1784,8 @@ static void rwkvx__row_block(const rwkvx__job *job, int64_t o0, int T, float *wo
     int64_t width = ((w->cols + n_slices - 1) / n_slices + 31) / 32 * 32, c0;
     int t, r;
     if (T == 1) {
-        rwkvx__row_block_1(job, o0, work);
+        if (w->cols % 32 == 0) rwkvx__row_block_direct(job, o0);
+        else rwkvx__row_block_1(job, o0, work);
         return;
     }
     rwkvx__prefetch_rows(w, o0 + 2 * RWKVX__ROWS);
@@ -1710,10 +1823,13 @@ static void rwkvx__row_block(const rwkvx__job *job, int64_t o0, int T, float *wo
 #define RWKVX__MAX_JOBS 8
 static void rwkvx__matmul_jobs(const rwkvx__job *jobs, int n_jobs, int T, const rwkvx__work *work, int n_threads) {
     int64_t first[RWKVX__MAX_JOBS + 1], total, b, grain;
+    double macs = 0;
     int j;
     first[0] = 0;
     for (j = 0; j < n_jobs; j++) first[j + 1] = first[j] + (jobs[j].w->rows + RWKVX__ROWS - 1) / RWKVX__ROWS;
     total = first[n_jobs];
+    for (j = 0; j < n_jobs; j++) macs += (double)jobs[j].w->rows * (double)jobs[j].w->cols * T;
+    n_threads = rwkvx__par(n_threads, macs);
     grain = total / ((int64_t)n_threads * 8);
     if (grain < 1) grain = 1;
     (void)grain;
@@ -1977,13 +2093,14 @@ static int rwkvx__threads(const rwkvx_state *st) {
 static void rwkvx__norm_shift(const float *x, float *u, float *d, float *prev, const float *w, const float *b, int T, int C, float eps,
                               int nt) {
     int t;
+    nt = rwkvx__par(nt, 4.0 * T * C);
     (void)nt;
 #ifdef _OPENMP
-#pragma omp parallel for num_threads(nt) schedule(static) if (T > 1 && nt > 1)
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
 #endif
     for (t = 0; t < T; t++) rwkvx__layer_norm(x + (size_t)t * C, u + (size_t)t * C, w, b, C, eps);
 #ifdef _OPENMP
-#pragma omp parallel for num_threads(nt) schedule(static) if (T > 1 && nt > 1)
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
 #endif
     for (t = 0; t < T; t++) {
         const float *before = t ? u + (size_t)(t - 1) * C : prev;
@@ -1991,6 +2108,29 @@ static void rwkvx__norm_shift(const float *x, float *u, float *d, float *prev, c
         for (i = 0; i < C; i++) d[(size_t)t * C + i] = before[i] - u[(size_t)t * C + i];
     }
     memcpy(prev, u + (size_t)(T - 1) * C, (size_t)C * sizeof(float));
+}
+
+/* h = relu(h)^2 in place. Vectorized by hand: the compiler keeps the
+   scalar loop's branch, which mispredicts on every other random sign (it
+   took 9% of a prefill). max(0, h) with 0 first returns h for NaN and -0,
+   exactly what `h < 0 ? 0 : h` gives. */
+static void rwkvx__relu_sq(float *h, int n) {
+    int i = 0;
+#if defined(RWKVX__AVX512)
+    for (; i + 16 <= n; i += 16) {
+        __m512 v = _mm512_max_ps(_mm512_setzero_ps(), _mm512_loadu_ps(h + i));
+        _mm512_storeu_ps(h + i, _mm512_mul_ps(v, v));
+    }
+#elif defined(RWKVX__AVX2)
+    for (; i + 8 <= n; i += 8) {
+        __m256 v = _mm256_max_ps(_mm256_setzero_ps(), _mm256_loadu_ps(h + i));
+        _mm256_storeu_ps(h + i, _mm256_mul_ps(v, v));
+    }
+#endif
+    for (; i < n; i++) {
+        float v = h[i] < 0.0f ? 0.0f : h[i];
+        h[i] = v * v;
+    }
 }
 
 /* x += Wv relu(Wk (u + d * x_k))^2, with u = LN2(x) */
@@ -2003,16 +2143,11 @@ static void rwkvx__channel_mix(rwkvx_state *st, const float *ln_w, const float *
     for (t = 0; t < T; t++)
         for (i = 0; i < C; i++) kx[(size_t)t * C + i] = u[(size_t)t * C + i] + d[(size_t)t * C + i] * lerp[i];
     rwkvx__matmul(key, kx, C, h, F, T, &st->s.work, nt);
+    nt = rwkvx__par(nt, (double)T * F);
 #ifdef _OPENMP
-#pragma omp parallel for num_threads(nt) schedule(static) if (T > 1 && nt > 1)
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
 #endif
-    for (t = 0; t < T; t++) {
-        float *ht = h + (size_t)t * F;
-        for (i = 0; i < F; i++) { /* relu(h)^2, without branches */
-            float v = ht[i] < 0.0f ? 0.0f : ht[i];
-            ht[i] = v * v;
-        }
-    }
+    for (t = 0; t < T; t++) rwkvx__relu_sq(h + (size_t)t * F, F);
     rwkvx__matmul(value, h, F, out, C, T, &st->s.work, nt);
     for (i = 0; i < T * C; i++) st->s.x[i] += out[i];
 }
@@ -2130,13 +2265,16 @@ static void rwkvx__time_mix(rwkvx_state *st, int layer, int T) {
     const rwkvx__rwkv_block *blk = &m->rwkv[layer];
     rwkvx__scratch *s = &st->s;
     int C = m->n_embd, H = m->n_head, nt = rwkvx__threads(st), t, i, h;
+    int nt_mix = rwkvx__par(nt, 6.0 * T * C), nt_token = rwkvx__par(nt, 32.0 * T * C);
+    int nt_wkv = rwkvx__par(nt, 4.0 * T * H * RWKVX__HEAD * RWKVX__HEAD);
     size_t TC = (size_t)T * C;
     float *d = s->y;
     float *S = st->wkv + (size_t)layer * C * RWKVX__HEAD;
 
     rwkvx__norm_shift(s->x, s->u, d, st->att_prev + (size_t)layer * C, blk->ln1_w, blk->ln1_b, T, C, m->ln_eps, nt);
+    (void)nt_mix, (void)nt_token, (void)nt_wkv;
 #ifdef _OPENMP
-#pragma omp parallel for num_threads(nt) schedule(static) if (T > 1 && nt > 1)
+#pragma omp parallel for num_threads(nt_mix) schedule(static) if (nt_mix > 1)
 #endif
     for (t = 0; t < T; t++) { /* xr, xw, xk, xv, xa, xg = u + d * x_q */
         int q, c;
@@ -2146,11 +2284,11 @@ static void rwkvx__time_mix(rwkvx_state *st, int layer, int T) {
     }
     rwkvx__time_mix_products(st, blk, layer, s->kk, T);
 #ifdef _OPENMP
-#pragma omp parallel for num_threads(nt) schedule(static) if (T > 1 && nt > 1)
+#pragma omp parallel for num_threads(nt_token) schedule(static) if (nt_token > 1)
 #endif
     for (t = 0; t < T; t++) rwkvx__time_mix_token(blk, s, layer, C, (size_t)t * C);
 #ifdef _OPENMP
-#pragma omp parallel for num_threads(nt) schedule(static)
+#pragma omp parallel for num_threads(nt_wkv) schedule(static) if (nt_wkv > 1)
 #endif
     for (h = 0; h < H; h++) rwkvx__wkv_head(m, blk, S + (size_t)h * RWKVX__HEAD * RWKVX__HEAD, s, h, T);
     for (i = 0; i < (int)TC; i++) s->y[i] *= s->g[i];
@@ -2378,8 +2516,14 @@ static void rwkvx__sparse_attention_block(rwkvx_state *st, int j, int T) {
     const rwkvx__sparse_block *blk = &m->sparse[j];
     rwkvx__kv_cache *kv = &st->kv[j];
     rwkvx__scratch *s = &st->s;
-    int C = m->n_embd, H = m->n_head, nt = rwkvx__threads(st), t, pair;
+    int C = m->n_embd, H = m->n_head, nt = rwkvx__threads(st), t, pair, nt_gate, nt_attend;
     size_t chunks = st->kv_capacity / (size_t)m->chunk_size + 1;
+    uint64_t end = st->n_pos + (uint64_t)T, span = (uint64_t)m->chunk_topk * (uint64_t)m->chunk_size;
+    /* the parallel loops' work: gates (one 64-dot per complete chunk) and
+       the attention (two 64-multiply-adds per attended position) */
+    nt_gate = rwkvx__par(nt, (double)T * H * (double)(end / (uint64_t)m->chunk_size) * RWKVX__HEAD);
+    nt_attend = rwkvx__par(nt, (double)T * H * (double)(end < span ? end : span) * 2 * RWKVX__HEAD);
+    (void)nt_gate, (void)nt_attend;
     for (t = 0; t < T; t++)
         rwkvx__layer_norm(s->x + (size_t)t * C, s->u + (size_t)t * C, blk->ln1_w, blk->ln1_b, C, m->ln_eps);
     {
@@ -2391,7 +2535,7 @@ static void rwkvx__sparse_attention_block(rwkvx_state *st, int j, int T) {
     }
     rwkvx__kv_append(m, kv, st->kv_capacity, st->n_pos, s->k, s->v, T);
 #ifdef _OPENMP
-#pragma omp parallel for num_threads(nt) schedule(static)
+#pragma omp parallel for num_threads(nt_gate) schedule(static) if (nt_gate > 1)
 #endif
     for (pair = 0; pair < T * H; pair++) { /* each query's chunks, per head */
         int tt = pair / H, h = pair % H, tid = rwkvx__thread_id();
@@ -2406,7 +2550,7 @@ static void rwkvx__sparse_attention_block(rwkvx_state *st, int j, int T) {
         }
     }
 #ifdef _OPENMP
-#pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
+#pragma omp parallel for num_threads(nt_attend) schedule(dynamic, 1) if (nt_attend > 1)
 #endif
     for (pair = 0; pair < H; pair++) /* the heads */
         rwkvx__attend_head(m, kv, st->kv_capacity, s, pair, st->n_pos, T,

@@ -5,7 +5,8 @@
 #   tools/perf_sweep.sh MODEL.gguf OUT_DIR [THREADS]
 #
 # Writes OUT_DIR/decode.jsonl (decode ms/token at 1K..128K: sparse, sparse
-# block skipped, full attention; contexts filled with random keys and values),
+# block skipped, full attention, sparse with f16 keys and values; contexts
+# filled with random keys and values),
 # OUT_DIR/prefill.jsonl (prefill of 16K..128K-token prompts, sparse and full
 # attention) and OUT_DIR/decode.svg. Each line is one `rwkvx-bench --json`
 # object. Long: the 128K full-attention prefill alone is quadratic (set
@@ -16,7 +17,7 @@ B=${BUILD:-build}/rwkvx-bench
 mkdir -p "$OUT"
 : > "$OUT/decode.jsonl"
 for ctx in 1k 4k 16k 64k 128k; do
-    for mode in "" --skip-sparse --full-attention; do
+    for mode in "" --skip-sparse --full-attention --kv-f16; do
         # shellcheck disable=SC2086
         $B "$MODEL" --threads "$TH" --prompt 16 --gen 32 --repeat 3 --context $ctx --fill random $mode --no-ceilings --json \
             | tee -a "$OUT/decode.jsonl"

@@ -6,7 +6,8 @@
 Each line of RESULTS.jsonl is one `rwkvx-bench --json` object. Lines are
 grouped into series: "RWKV-7 blocks only" (skip_sparse), "full attention"
 (--full-attention) and "sparse, top-k K" (where the context fits in K
-chunks, sparse and full attention compute the same thing); several
+chunks, sparse and full attention compute the same thing), each with
+", f16 keys/values" under --kv-f16; several
 lines for one series and context are reduced to their median. Standard
 library only.
 """
@@ -21,9 +22,10 @@ def series_of(r):
         return "RWKV-7 blocks only (sparse block skipped)"
     # rwkvx-bench --full-attention sets the top-k to (context + gen) / chunk + 2
     full = r.get("full_attention", r["chunk_topk"] == (max(r["context"], r["prompt"]) + r["gen"]) // r["chunk_size"] + 2)
+    kv = ", f16 keys/values" if r.get("kv_f16") else ""
     if full:
-        return "full attention (top-k covers every chunk)"
-    return f"sparse attention, top-k {r['chunk_topk']} of {r['chunk_size']}-token chunks"
+        return "full attention (top-k covers every chunk)" + kv
+    return f"sparse attention, top-k {r['chunk_topk']} of {r['chunk_size']}-token chunks" + kv
 
 
 def nice_ceiling(v):
