@@ -127,3 +127,16 @@ demo: $(BUILD)/rwkvx-passkey
 	@echo
 	$(BUILD)/rwkvx-passkey models/rwkv7-passkey.gguf $(PASSKEY_GRID) --svg docs/passkey-rwkv7.svg \
 	    --title "RWKV-7 demo model: 6 RWKV-7 blocks, C=128"
+
+# ---- Bounded K/V memory (issue 6, items 3 and 4): the opt-in limit and the soak test ----
+# rwkvx-soak decodes a million tokens and reports speed and resident memory
+# (tools/soak.c, docs/SOAK.md); make test runs only a short smoke run of it.
+KV_TESTS = $(BUILD)/test_kv_limit $(BUILD)/test_kv_limit_asan
+all: $(BUILD)/rwkvx-soak
+test: $(KV_TESTS) $(BUILD)/rwkvx-soak
+$(BUILD)/rwkvx-soak: tools/soak.c rwkvx.h | $(BUILD)
+	$(CC) $(STD) $(CFLAGS) $(ARCH) $(OPENMP) -o $@ $< -lm
+$(BUILD)/test_kv_limit: tests/test_kv_limit.c rwkvx.h | $(BUILD)
+	$(CC) $(STD) $(CFLAGS) $(ARCH) $(OPENMP) -o $@ $< -lm
+$(BUILD)/test_kv_limit_asan: tests/test_kv_limit.c rwkvx.h | $(BUILD)
+	$(CC) $(STD) $(SAN) $(ARCH) -o $@ $< -lm

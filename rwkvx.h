@@ -36,7 +36,8 @@
      head is skipped; with RWKVX_EVAL_ALL_LOGITS it writes n_tokens * n_vocab
      floats (every position), else n_vocab (the last position).
    - State: reset, copy (fork a conversation), save to bytes and load them
-     back (versioned; a state from another model or chunk size is refused).
+     back (versioned; a state from another model, chunk size or K/V limit
+     setting is refused).
    - Text: rwkvx_model_tokenizer(m) is the World tokenizer of the vocabulary
      embedded in the file (NULL without one); rwkvx_tokenize turns bytes into
      ids (greedy longest match), rwkvx_detokenize and the streaming
@@ -50,6 +51,8 @@
      creation, and its sparse-block K/V storage grows geometrically as the
      context grows (2*C floats per token per sparse block, half that with
      rwkvx_options.kv_f16). Nothing else allocates during rwkvx_eval.
+     rwkvx_options.kv_max bounds that storage (opt-in, an approximation:
+     older positions the recent queries attend to least are evicted).
    - Speed (docs/PERFORMANCE.md): SIMD kernels chosen at compile time
      (AVX-512, AVX2+FMA+F16C, NEON; -march=native), OpenMP over weight rows;
      a run of tokens reads each weight once per 64 tokens. tools/bench.c
@@ -119,6 +122,19 @@ typedef struct {          /* zero means "as the file says" */
     int kv_f16;           /* 1: keep the sparse blocks' keys and values in f16
                              (half the memory and memory traffic; the logits
                              move by about as much as f16 weights move them) */
+    /* Bounded K/V memory, opt-in (an approximation of the model; all zero: the
+       exact MoBA rule, the default). When a sparse block's cache is full (kv_max
+       positions per head) and a token arrives, each head keeps its kv_window most
+       recent positions and the kv_keep - kv_window older ones that the queries of
+       those recent positions attend to most (summed softmax weights), in position
+       order, and drops the rest; chunks are then runs of chunk_size kept entries.
+       The released RWKV-X code uses 20000 / 16000 / 2000. Details: "Bounded K/V
+       memory" in the implementation, docs/SOAK.md for what it costs. */
+    int kv_max;           /* > 0: positions a sparse block's head holds at most */
+    int kv_keep;          /* positions left after an eviction, the window included
+                             (0: kv_max * 4 / 5); kv_window < kv_keep < kv_max */
+    int kv_window;        /* recent positions always kept, whose queries vote
+                             (0: kv_max / 10) */
 } rwkvx_options;
 
 typedef struct {
@@ -134,6 +150,10 @@ typedef struct {
                                          prompt token (head and attention excluded) */
     int max_context;                  /* tokens a state may hold (0: no limit) */
     int kv_f16;                       /* keys and values of sparse blocks kept in f16 */
+    int kv_max, kv_keep, kv_window;   /* the K/V limit in force (0, 0, 0: exact rule) */
+    double kv_token_bytes;            /* bytes a state's sparse-block memory grows by
+                                         per token: keys, values, chunk means (until
+                                         the K/V limit, if any, is reached) */
     uint64_t n_nonfinite;             /* weights that are NaN or infinite, counted at
                                          load: the model then computes NaN (warn) */
     const char *nonfinite_tensor;     /* the first tensor holding one (NULL: none) */
@@ -158,6 +178,9 @@ RWKVX_API void         rwkvx_state_free(rwkvx_state *state);
 RWKVX_API void         rwkvx_state_reset(rwkvx_state *state);
 RWKVX_API rwkvx_status rwkvx_state_copy(const rwkvx_state *src, rwkvx_state **copy);
 RWKVX_API uint64_t     rwkvx_state_position(const rwkvx_state *state); /* tokens seen */
+/* Positions each sparse-block head holds: the tokens seen, or fewer once the
+   K/V limit (rwkvx_options.kv_max) has evicted some. */
+RWKVX_API uint64_t     rwkvx_state_kv_positions(const rwkvx_state *state);
 RWKVX_API void         rwkvx_state_set_threads(rwkvx_state *state, int n_threads); /* 0: all */
 RWKVX_API size_t       rwkvx_state_save_bytes(const rwkvx_state *state);
 RWKVX_API rwkvx_status rwkvx_state_save(const rwkvx_state *state, void *buf, size_t bytes);
@@ -469,6 +492,7 @@ struct rwkvx_model {
     uint64_t fingerprint;
     int max_context;                 /* 0: no limit */
     int kv_f16;                      /* sparse-block keys and values in f16 */
+    int kv_max, kv_keep, kv_window;  /* the K/V limit (0: the exact rule) */
     uint64_t n_nonfinite;            /* NaN or infinite weights */
     char nonfinite_tensor[96];       /* the first tensor holding one */
     /* vocabulary: token i is tok_bytes[tok_off[i] .. tok_off[i+1]) */
@@ -833,6 +857,27 @@ static void rwkvx__bind_sparse_block(rwkvx__binder *b, int j, rwkvx__sparse_bloc
 #undef RWKVX__N
 }
 
+/* The opt-in K/V limit: kv_max turns it on; kv_keep and kv_window default to
+   the released code's proportions (16000 and 2000 of 20000). 2^30 positions
+   per head is far past any use and keeps every size computation small. */
+static rwkvx_status rwkvx__set_kv_limit(rwkvx_model *m, const rwkvx_options *opt, char *err) {
+    int max = opt->kv_max, keep = opt->kv_keep, window = opt->kv_window;
+    if (max < 0 || keep < 0 || window < 0)
+        return rwkvx__fail(err, RWKVX_ERR_ARGUMENT, "kv_max, kv_keep and kv_window must not be negative");
+    if (max == 0) {
+        if (keep || window) return rwkvx__fail(err, RWKVX_ERR_ARGUMENT, "kv_keep and kv_window need kv_max");
+        return RWKVX_OK;
+    }
+    if (max > (1 << 30)) return rwkvx__fail(err, RWKVX_ERR_ARGUMENT, "kv_max %d is too large (at most 2^30)", max);
+    if (!keep) keep = (int)((int64_t)max * 4 / 5);
+    if (!window) window = max / 10;
+    if (window < 1 || keep <= window || keep >= max)
+        return rwkvx__fail(err, RWKVX_ERR_ARGUMENT, "K/V limit needs 0 < kv_window < kv_keep < kv_max (got %d, %d, %d)",
+                           window, keep, max);
+    m->kv_max = max, m->kv_keep = keep, m->kv_window = window;
+    return RWKVX_OK;
+}
+
 /* Reads the hyper-parameters and checks they describe a model we can run. */
 static rwkvx_status rwkvx__read_hparams(rwkvx__gguf *g, rwkvx_model *m, const rwkvx_options *opt) {
     const rwkvx__kv *arch = rwkvx__find_kv(g, "general.architecture");
@@ -880,7 +925,7 @@ static rwkvx_status rwkvx__read_hparams(rwkvx__gguf *g, rwkvx_model *m, const rw
     if (opt && opt->chunk_topk) m->chunk_topk = opt->chunk_topk;
     if (opt) m->max_context = opt->max_context;
     if (opt) m->kv_f16 = opt->kv_f16 != 0;
-    return RWKVX_OK;
+    return opt ? rwkvx__set_kv_limit(m, opt, g->err) : RWKVX_OK;
 }
 
 /* The execution order must list every RWKV block and every sparse block once. */
@@ -1211,6 +1256,8 @@ RWKVX_API void rwkvx_model_info(const rwkvx_model *m, rwkvx_info *info) {
     info->weight_bytes = m->weight_bytes;
     info->max_context = m->max_context;
     info->kv_f16 = m->kv_f16;
+    info->kv_max = m->kv_max, info->kv_keep = m->kv_keep, info->kv_window = m->kv_window;
+    info->kv_token_bytes = (double)m->n_sparse * m->n_embd * (2.0 * (m->kv_f16 ? 2 : 4) + 4.0 / m->chunk_size);
     info->n_nonfinite = m->n_nonfinite;
     info->nonfinite_tensor = m->n_nonfinite ? m->nonfinite_tensor : NULL;
     for (i = 0; i < m->n_rwkv + m->n_sparse; i++) {  /* the blocks that run */
@@ -1882,12 +1929,16 @@ static float rwkvx__dot64(const float *a, const float *b) {
 /* ---------------------------------------------------------------------- */
 
 typedef struct {                 /* one sparse block's memory of the context */
-    void *k, *v;                 /* [H][capacity][64] keys and values, each head's
-                                    positions in order and contiguous; f32, or f16
-                                    with rwkvx_options.kv_f16 */
+    void **k, **v;               /* [H] per head, [capacity][64] keys and values,
+                                    positions in order; f32, or f16 with
+                                    rwkvx_options.kv_f16. One array per head: growing
+                                    it moves or touches no other head's memory, so
+                                    resident memory is what the positions fill */
     float *chunk_mean;           /* [capacity / B][C] mean key of each complete chunk */
     float *chunk_sum;            /* [C] running key sum of the current chunk */
     float *ffn_prev;             /* [C] */
+    float *recent_q;             /* K/V limit only: [kv_window][C] the queries of the
+                                    last kv_window tokens, token t in row t % kv_window */
 } rwkvx__kv_cache;
 
 typedef struct {                 /* one query's attention in progress, one head */
@@ -1918,6 +1969,11 @@ struct rwkvx_state {
     float *att_prev, *ffn_prev, *wkv;   /* per RWKV block: [C], [C], [H][64][64] */
     rwkvx__kv_cache *kv;         /* per sparse block */
     size_t kv_capacity;          /* positions per head the K/V arrays can hold */
+    uint64_t kv_len;             /* positions each sparse head holds: n_pos, or fewer
+                                    once the K/V limit has evicted some */
+    float *evict_votes;          /* K/V limit: [threads][2 * kv_max] votes and scores */
+    int *evict_heap;             /* [threads][kv_keep] the best positions so far */
+    unsigned char *evict_kept;   /* [threads][kv_max] which positions stay */
     rwkvx__scratch s;
 };
 
@@ -1930,13 +1986,20 @@ RWKVX_API void rwkvx_state_free(rwkvx_state *st) {
     if (!st) return;
     if (st->kv)
         for (j = 0; j < st->model->n_sparse; j++) {
+            int h;
+            for (h = 0; h < st->model->n_head && st->kv[j].k; h++) RWKVX_FREE(st->kv[j].k[h]);
+            for (h = 0; h < st->model->n_head && st->kv[j].v; h++) RWKVX_FREE(st->kv[j].v[h]);
             RWKVX_FREE(st->kv[j].k);
             RWKVX_FREE(st->kv[j].v);
             RWKVX_FREE(st->kv[j].chunk_mean);
             RWKVX_FREE(st->kv[j].chunk_sum);
             RWKVX_FREE(st->kv[j].ffn_prev);
+            RWKVX_FREE(st->kv[j].recent_q);
         }
     RWKVX_FREE(st->kv);
+    RWKVX_FREE(st->evict_votes);
+    RWKVX_FREE(st->evict_heap);
+    RWKVX_FREE(st->evict_kept);
     RWKVX_FREE(st->att_prev);
     RWKVX_FREE(st->ffn_prev);
     RWKVX_FREE(st->wkv);
@@ -1953,30 +2016,32 @@ RWKVX_API void rwkvx_state_free(rwkvx_state *st) {
 static size_t rwkvx__kv_elem_bytes(const rwkvx_model *m) { return m->kv_f16 ? 2 : 4; }
 
 /* Makes room for `positions` tokens in every sparse block's K/V storage,
-   growing geometrically; each head's keys move to their new place (a
-   realloc keeps the old contents at their old offsets). Everything is
-   reallocated before anything moves, so on failure nothing the state holds
-   has changed. */
+   growing geometrically (each head's array on its own; a realloc keeps the
+   contents). On failure the capacity is unchanged and so is everything the
+   state holds. */
 static rwkvx_status rwkvx__kv_reserve(rwkvx_state *st, uint64_t positions) {
     const rwkvx_model *m = st->model;
-    size_t C = (size_t)m->n_embd, cap = st->kv_capacity, old = st->kv_capacity, chunks, bytes, row;
+    size_t C = (size_t)m->n_embd, cap = st->kv_capacity, chunks, bytes, row;
     int j, h, overflow = 0;
     if (positions <= cap || m->n_sparse == 0) return RWKVX_OK;
     if (positions > SIZE_MAX / 2) return RWKVX_ERR_NOMEM;
     if (cap < 256) cap = 256;
     while (cap < positions) cap *= 2;
+    if (m->kv_max > 0 && cap > (size_t)m->kv_max) cap = (size_t)m->kv_max; /* positions <= kv_max then */
     chunks = cap / (size_t)m->chunk_size + 1;
     row = RWKVX__HEAD * rwkvx__kv_elem_bytes(m);
     bytes = rwkvx__mul(rwkvx__mul(cap, C, &overflow), sizeof(float), &overflow); /* at least H * cap * row */
     if (overflow) return RWKVX_ERR_NOMEM;
-    bytes = (size_t)m->n_head * cap * row;
+    bytes = cap * row;
     for (j = 0; j < m->n_sparse; j++) {
         rwkvx__kv_cache *kv = &st->kv[j];
         void *p;
-        if (!(p = RWKVX_REALLOC(kv->k, bytes))) return RWKVX_ERR_NOMEM;
-        kv->k = p;
-        if (!(p = RWKVX_REALLOC(kv->v, bytes))) return RWKVX_ERR_NOMEM;
-        kv->v = p;
+        for (h = 0; h < m->n_head; h++) {
+            if (!(p = RWKVX_REALLOC(kv->k[h], bytes))) return RWKVX_ERR_NOMEM;
+            kv->k[h] = p;
+            if (!(p = RWKVX_REALLOC(kv->v[h], bytes))) return RWKVX_ERR_NOMEM;
+            kv->v[h] = p;
+        }
         if (!(p = RWKVX_REALLOC(kv->chunk_mean, chunks * C * sizeof(float)))) return RWKVX_ERR_NOMEM;
         kv->chunk_mean = (float *)p;
     }
@@ -1995,11 +2060,6 @@ static rwkvx_status rwkvx__kv_reserve(rwkvx_state *st, uint64_t positions) {
         st->s.sel = pk;
         st->s.sel_max = (int)per;
     }
-    for (j = 0; j < m->n_sparse && old > 0 && st->n_pos > 0; j++) /* last head first: no overlap */
-        for (h = m->n_head - 1; h > 0; h--) {
-            memmove((char *)st->kv[j].k + h * cap * row, (char *)st->kv[j].k + h * old * row, (size_t)st->n_pos * row);
-            memmove((char *)st->kv[j].v + h * cap * row, (char *)st->kv[j].v + h * old * row, (size_t)st->n_pos * row);
-        }
     st->kv_capacity = cap;
     return RWKVX_OK;
 }
@@ -2009,6 +2069,7 @@ RWKVX_API void rwkvx_state_reset(rwkvx_state *st) {
     size_t C = (size_t)m->n_embd;
     int j;
     st->n_pos = 0;
+    st->kv_len = 0;
     memset(st->att_prev, 0, (size_t)m->n_rwkv * C * sizeof(float));
     memset(st->ffn_prev, 0, (size_t)m->n_rwkv * C * sizeof(float));
     memset(st->wkv, 0, (size_t)m->n_rwkv * C * RWKVX__HEAD * sizeof(float));
@@ -2037,7 +2098,17 @@ RWKVX_API rwkvx_status rwkvx_state_new(const rwkvx_model *m, rwkvx_state **out) 
     for (j = 0; ok && j < m->n_sparse; j++) {
         st->kv[j].chunk_sum = (float *)rwkvx__calloc(C, sizeof(float));
         st->kv[j].ffn_prev = (float *)rwkvx__calloc(C, sizeof(float));
-        ok = st->kv[j].chunk_sum && st->kv[j].ffn_prev;
+        st->kv[j].k = (void **)rwkvx__calloc((size_t)m->n_head, sizeof(void *));
+        st->kv[j].v = (void **)rwkvx__calloc((size_t)m->n_head, sizeof(void *));
+        ok = st->kv[j].chunk_sum && st->kv[j].ffn_prev && st->kv[j].k && st->kv[j].v;
+        if (ok && m->kv_max > 0) ok = (st->kv[j].recent_q = (float *)rwkvx__calloc((size_t)m->kv_window * C, sizeof(float))) != NULL;
+    }
+    if (ok && m->kv_max > 0 && m->n_sparse > 0) { /* the eviction's scratch, allocated once */
+        size_t threads = (size_t)st->max_threads;
+        st->evict_votes = (float *)rwkvx__calloc(threads * 2 * (size_t)m->kv_max, sizeof(float));
+        st->evict_heap = (int *)rwkvx__calloc(threads * (size_t)m->kv_keep, sizeof(int));
+        st->evict_kept = (unsigned char *)rwkvx__calloc(threads * (size_t)m->kv_max, 1);
+        ok = st->evict_votes && st->evict_heap && st->evict_kept;
     }
     /* scratch: x u r k v w a g kk y v_first (11 C), mix (6 C), the LoRA hidden layers, ffn */
     per_token = 17 * C + rwkvx__lora_sum(m) + (size_t)m->n_ffn;
@@ -2075,6 +2146,7 @@ RWKVX_API rwkvx_status rwkvx_state_new(const rwkvx_model *m, rwkvx_state **out) 
 
 RWKVX_API void rwkvx_state_set_threads(rwkvx_state *st, int n) { st->n_threads = n; }
 RWKVX_API uint64_t rwkvx_state_position(const rwkvx_state *st) { return st->n_pos; }
+RWKVX_API uint64_t rwkvx_state_kv_positions(const rwkvx_state *st) { return st->kv_len; }
 
 static int rwkvx__threads(const rwkvx_state *st) {
     return st->n_threads <= 0 || st->n_threads > st->max_threads ? st->max_threads : st->n_threads;
@@ -2304,21 +2376,21 @@ static void rwkvx__time_mix(rwkvx_state *st, int layer, int T) {
    storage and completes chunk means as chunks fill. The running sum adds
    the stored keys (f16-rounded with kv_f16) in position order, so restoring
    a state, which replays this, reproduces the means bit for bit. */
-static void rwkvx__kv_append(const rwkvx_model *m, rwkvx__kv_cache *kv, size_t cap, uint64_t pos, const float *k, const float *v, int T) {
+static void rwkvx__kv_append(const rwkvx_model *m, rwkvx__kv_cache *kv, uint64_t pos, const float *k, const float *v, int T) {
     size_t C = (size_t)m->n_embd, B = (size_t)m->chunk_size, i;
     int t, h;
     for (t = 0; t < T; t++, pos++) {
         const float *kt = k + (size_t)t * C, *vt = v + (size_t)t * C;
         for (h = 0; h < m->n_head; h++) {
-            size_t at = ((size_t)h * cap + pos) * RWKVX__HEAD, c0 = (size_t)h * RWKVX__HEAD;
+            size_t at = (size_t)pos * RWKVX__HEAD, c0 = (size_t)h * RWKVX__HEAD;
             if (m->kv_f16) {
-                uint16_t *K = (uint16_t *)kv->k + at, *V = (uint16_t *)kv->v + at;
+                uint16_t *K = (uint16_t *)kv->k[h] + at, *V = (uint16_t *)kv->v[h] + at;
                 rwkvx__f32_to_f16_row(kt + c0, K, RWKVX__HEAD);
                 rwkvx__f32_to_f16_row(vt + c0, V, RWKVX__HEAD);
                 for (i = 0; i < RWKVX__HEAD; i++) kv->chunk_sum[c0 + i] += rwkvx__f16_to_f32(K[i]);
             } else {
-                memcpy((float *)kv->k + at, kt + c0, RWKVX__HEAD * sizeof(float));
-                memcpy((float *)kv->v + at, vt + c0, RWKVX__HEAD * sizeof(float));
+                memcpy((float *)kv->k[h] + at, kt + c0, RWKVX__HEAD * sizeof(float));
+                memcpy((float *)kv->v[h] + at, vt + c0, RWKVX__HEAD * sizeof(float));
                 for (i = 0; i < RWKVX__HEAD; i++) kv->chunk_sum[c0 + i] += kt[c0 + i];
             }
         }
@@ -2330,9 +2402,10 @@ static void rwkvx__kv_append(const rwkvx_model *m, rwkvx__kv_cache *kv, size_t c
     }
 }
 
-/* One head's key or value at a position, as f32 (for saving states). */
-static void rwkvx__kv_row(const rwkvx_model *m, const void *base, size_t cap, int h, uint64_t pos, float *out) {
-    size_t at = ((size_t)h * cap + (size_t)pos) * RWKVX__HEAD;
+/* One head's key or value at a position, as f32 (for saving states); `base`
+   is that head's array. */
+static void rwkvx__kv_row(const rwkvx_model *m, const void *base, uint64_t pos, float *out) {
+    size_t at = (size_t)pos * RWKVX__HEAD;
     int i;
     if (!m->kv_f16) memcpy(out, (const float *)base + at, RWKVX__HEAD * sizeof(float));
     else for (i = 0; i < RWKVX__HEAD; i++) out[i] = rwkvx__f16_to_f32(((const uint16_t *)base)[at + i]);
@@ -2476,10 +2549,10 @@ static int rwkvx__pick_chunks(const float *q, const float *means, size_t C, uint
    chunk up to itself, or, when every earlier chunk is selected, one span from
    position 0 (DESIGN.md 1.4); the queries sharing a span's start walk it
    together (rwkvx__attend_group). qs: room for T queries. */
-static void rwkvx__attend_head(const rwkvx_model *m, const rwkvx__kv_cache *kv, size_t cap, const rwkvx__scratch *s, int h,
+static void rwkvx__attend_head(const rwkvx_model *m, const rwkvx__kv_cache *kv, const rwkvx__scratch *s, int h,
                                uint64_t pos0, int T, rwkvx__query *qs) {
     size_t C = (size_t)m->n_embd, B = (size_t)m->chunk_size, row = RWKVX__HEAD * rwkvx__kv_elem_bytes(m);
-    const char *K = (const char *)kv->k + (size_t)h * cap * row, *V = (const char *)kv->v + (size_t)h * cap * row;
+    const char *K = (const char *)kv->k[h], *V = (const char *)kv->v[h];
     rwkvx__query *g[RWKVX__BATCH];
     int cursor[RWKVX__BATCH], t, i, n;
     uint64_t j;
@@ -2511,6 +2584,8 @@ static void rwkvx__attend_head(const rwkvx_model *m, const rwkvx__kv_cache *kv, 
         for (i = 0; i < RWKVX__HEAD; i++) qs[t].acc[i] /= qs[t].sum;
 }
 
+static void rwkvx__kv_remember_queries(const rwkvx_model *m, rwkvx__kv_cache *kv, uint64_t pos, const float *q, int T);
+
 static void rwkvx__sparse_attention_block(rwkvx_state *st, int j, int T) {
     const rwkvx_model *m = st->model;
     const rwkvx__sparse_block *blk = &m->sparse[j];
@@ -2533,13 +2608,16 @@ static void rwkvx__sparse_attention_block(rwkvx_state *st, int j, int T) {
         qkv[2] = rwkvx__job_of(&blk->wv, s->u, s->v);
         rwkvx__matmul_jobs(qkv, 3, T, &s->work, nt);
     }
-    rwkvx__kv_append(m, kv, st->kv_capacity, st->n_pos, s->k, s->v, T);
+    /* positions below are cache entries (kv_len): equal to token positions
+       until the K/V limit evicts (chunks are then runs of kept entries) */
+    rwkvx__kv_append(m, kv, st->kv_len, s->k, s->v, T);
+    if (m->kv_max > 0) rwkvx__kv_remember_queries(m, kv, st->n_pos, s->r, T);
 #ifdef _OPENMP
 #pragma omp parallel for num_threads(nt_gate) schedule(static) if (nt_gate > 1)
 #endif
     for (pair = 0; pair < T * H; pair++) { /* each query's chunks, per head */
         int tt = pair / H, h = pair % H, tid = rwkvx__thread_id();
-        uint64_t pos = st->n_pos + (uint64_t)tt, c = pos / (uint64_t)m->chunk_size, want = (uint64_t)m->chunk_topk - 1;
+        uint64_t pos = st->kv_len + (uint64_t)tt, c = pos / (uint64_t)m->chunk_size, want = (uint64_t)m->chunk_topk - 1;
         int *picked = s->picked + (size_t)tid * chunks;
         if (want >= c) {
             s->n_sel[pair] = -1;
@@ -2553,11 +2631,158 @@ static void rwkvx__sparse_attention_block(rwkvx_state *st, int j, int T) {
 #pragma omp parallel for num_threads(nt_attend) schedule(dynamic, 1) if (nt_attend > 1)
 #endif
     for (pair = 0; pair < H; pair++) /* the heads */
-        rwkvx__attend_head(m, kv, st->kv_capacity, s, pair, st->n_pos, T,
+        rwkvx__attend_head(m, kv, s, pair, st->kv_len, T,
                            s->queries + (size_t)rwkvx__thread_id() * RWKVX__BATCH);
     rwkvx__matmul(&blk->wo, s->y, C, s->u, C, T, &s->work, nt);
     for (t = 0; t < T * C; t++) s->x[t] += s->u[t];
     rwkvx__channel_mix(st, blk->ln2_w, blk->ln2_b, blk->ffn_lerp, &blk->ffn_key, &blk->ffn_value, kv->ffn_prev, T);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Bounded K/V memory (opt-in: rwkvx_options.kv_max)                      */
+/* ---------------------------------------------------------------------- */
+
+/* The exact MoBA rule keeps every position: memory grows by 2*C values per
+   token per sparse block. With kv_max > 0 a state evicts instead. The rule
+   follows the released RWKV-X code (`update_kv_cache` in its pip package, a
+   SnapKV-style vote; max 20000, keep 16000, window 2000 there):
+
+   - When a token arrives and the cache holds kv_max entries, each head splits
+     its entries into the past (all but the last W = kv_window) and the window.
+     Each of the W queries of the window's tokens weighs every past key,
+     softmax(q . k / 8) over the past alone; an entry's vote is the sum of its
+     W weights. The kv_keep - W past entries with the most votes (ties: the
+     later entry) stay, with the window: kv_keep entries per head remain.
+   - Where we differ, and why. The kept entries stay in position order (the
+     released code gathers them in vote order, which scrambles its chunks);
+     chunk means are rebuilt from them, and chunks are runs of chunk_size kept
+     entries, as the released decoder chunks its compacted cache. The vote
+     uses the window's W queries, as its `kv_cache_window_size` ("observation
+     window size") and SnapKV intend; the released decoder passes only the
+     current query (and its prefill the layer-normed input, not a query). The
+     cache holds at most kv_max entries (the released code lets it reach
+     kv_max + 1 before it evicts).
+   - Eviction happens only before a token that finds exactly kv_max entries,
+     and rwkvx_eval ends its batches there, so a prompt evaluated whole, token
+     by token or in pieces gives the same logits bit for bit; a saved state
+     holds the window's queries and continues identically once restored.
+   - Cost: W * (kv_max - W) key dot products per head at each eviction, one
+     eviction every kv_max - kv_keep tokens; scratch is allocated with the
+     state, so nothing allocates after the cache first fills. */
+
+static int rwkvx__kv_limited(const rwkvx_model *m) { return m->kv_max > 0 && m->n_sparse > 0; }
+
+/* Keeps the queries of tokens pos .. pos+T-1 (rows of C): token t in row t % W. */
+static void rwkvx__kv_remember_queries(const rwkvx_model *m, rwkvx__kv_cache *kv, uint64_t pos, const float *q, int T) {
+    size_t C = (size_t)m->n_embd;
+    int t;
+    for (t = 0; t < T; t++)
+        memcpy(kv->recent_q + (size_t)((pos + (uint64_t)t) % (uint64_t)m->kv_window) * C, q + (size_t)t * C, C * sizeof(float));
+}
+
+/* Chunk means and the running sum of entries 0 .. len-1, added in the order
+   and with the values rwkvx__kv_append adds, so they equal a replay's. */
+static void rwkvx__kv_rebuild_means(const rwkvx_model *m, rwkvx__kv_cache *kv, uint64_t len) {
+    size_t C = (size_t)m->n_embd, B = (size_t)m->chunk_size, i;
+    float key[RWKVX__HEAD];
+    uint64_t pos;
+    int h;
+    memset(kv->chunk_sum, 0, C * sizeof(float));
+    for (pos = 0; pos < len; pos++) {
+        for (h = 0; h < m->n_head; h++) {
+            rwkvx__kv_row(m, kv->k[h], pos, key);
+            for (i = 0; i < RWKVX__HEAD; i++) kv->chunk_sum[(size_t)h * RWKVX__HEAD + i] += key[i];
+        }
+        if ((pos + 1) % B == 0) {
+            float *mean = kv->chunk_mean + (pos / B) * C;
+            for (i = 0; i < C; i++) mean[i] = kv->chunk_sum[i] / (float)B;
+            memset(kv->chunk_sum, 0, C * sizeof(float));
+        }
+    }
+}
+
+/* votes[i] for the P past entries of head h: the softmax weights the window's
+   queries (tokens n_pos - W .. n_pos - 1) give entry i, summed. score: P floats. */
+static void rwkvx__kv_votes(const rwkvx_model *m, const rwkvx__kv_cache *kv, int h, uint64_t n_pos, size_t P,
+                            float *votes, float *score) {
+    size_t C = (size_t)m->n_embd, W = (size_t)m->kv_window, w, i;
+    float key[RWKVX__HEAD];
+    memset(votes, 0, P * sizeof(float));
+    for (w = 0; w < W; w++) {
+        const float *q = kv->recent_q + (size_t)((n_pos - W + w) % W) * C + (size_t)h * RWKVX__HEAD;
+        float max = -INFINITY, sum = 0;
+        for (i = 0; i < P; i++) {
+            rwkvx__kv_row(m, kv->k[h], i, key);
+            score[i] = rwkvx__dot64(q, key) * 0.125f; /* 1/sqrt(64), as in attention */
+            if (score[i] > max) max = score[i];
+        }
+        for (i = 0; i < P; i++) sum += (score[i] = expf(score[i] - max));
+        for (i = 0; i < P; i++) votes[i] += score[i] / sum;
+    }
+}
+
+/* Is entry a a better keep than entry b? More votes; ties: the later one. */
+static int rwkvx__kv_better(const float *votes, int a, int b) {
+    return votes[a] > votes[b] || (votes[a] == votes[b] && a > b);
+}
+
+/* kept[i] = 1 for the K of the P entries with the most votes: one pass with a
+   heap of the K best so far, the worst of them at its root. */
+static void rwkvx__kv_pick(const float *votes, size_t P, size_t K, int *heap, unsigned char *kept) {
+    size_t n = 0, i, at, c;
+    for (i = 0; i < P; i++) {
+        if (n < K) { /* room left: sift the newcomer up past better parents */
+            for (at = n++; at > 0 && rwkvx__kv_better(votes, heap[(at - 1) / 2], (int)i); at = (at - 1) / 2)
+                heap[at] = heap[(at - 1) / 2];
+            heap[at] = (int)i;
+        } else if (rwkvx__kv_better(votes, (int)i, heap[0])) { /* replaces the worst: sift it down */
+            for (at = 0; (c = 2 * at + 1) < K; at = c) {
+                if (c + 1 < K && rwkvx__kv_better(votes, heap[c], heap[c + 1])) c++; /* the worse child */
+                if (!rwkvx__kv_better(votes, (int)i, heap[c])) break;
+                heap[at] = heap[c];
+            }
+            heap[at] = (int)i;
+        }
+    }
+    memset(kept, 0, P);
+    for (i = 0; i < n; i++) kept[heap[i]] = 1;
+}
+
+/* Moves head h's kept past entries, then its window (entries P .. len-1), to
+   the front, in order. An entry only moves down, over one already moved. */
+static void rwkvx__kv_compact(const rwkvx_model *m, rwkvx__kv_cache *kv, int h, size_t P, size_t len, const unsigned char *kept) {
+    size_t row = RWKVX__HEAD * rwkvx__kv_elem_bytes(m), i, to = 0;
+    char *K = (char *)kv->k[h], *V = (char *)kv->v[h];
+    for (i = 0; i < len; i++)
+        if (i >= P || kept[i]) {
+            if (to != i) {
+                memcpy(K + to * row, K + i * row, row);
+                memcpy(V + to * row, V + i * row, row);
+            }
+            to++;
+        }
+}
+
+/* Evicts every sparse block's cache, full at kv_max entries, down to kv_keep. */
+static void rwkvx__kv_evict(rwkvx_state *st) {
+    const rwkvx_model *m = st->model;
+    size_t len = (size_t)st->kv_len, W = (size_t)m->kv_window, P = len - W, K = (size_t)m->kv_keep - W;
+    int nt = rwkvx__threads(st), pair, j;
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
+#endif
+    for (pair = 0; pair < m->n_sparse * m->n_head; pair++) { /* (block, head): independent */
+        int tid = rwkvx__thread_id(), h = pair % m->n_head;
+        rwkvx__kv_cache *kv = &st->kv[pair / m->n_head];
+        float *votes = st->evict_votes + (size_t)tid * 2 * (size_t)m->kv_max;
+        unsigned char *kept = st->evict_kept + (size_t)tid * (size_t)m->kv_max;
+        rwkvx__kv_votes(m, kv, h, st->n_pos, P, votes, votes + m->kv_max);
+        rwkvx__kv_pick(votes, P, K, st->evict_heap + (size_t)tid * (size_t)m->kv_keep, kept);
+        rwkvx__kv_compact(m, kv, h, P, len, kept);
+    }
+    (void)nt;
+    for (j = 0; j < m->n_sparse; j++) rwkvx__kv_rebuild_means(m, &st->kv[j], (uint64_t)m->kv_keep);
+    st->kv_len = (uint64_t)m->kv_keep;
 }
 
 /* ---------------------------------------------------------------------- */
@@ -2594,11 +2819,13 @@ static void rwkvx__forward_batch(rwkvx_state *st, const int32_t *tokens, int T) 
         }
     }
     st->n_pos += (uint64_t)T;
+    st->kv_len += (uint64_t)T;
 }
 
 RWKVX_API rwkvx_status rwkvx_eval(rwkvx_state *st, const int32_t *tokens, size_t n, float *logits, int flags) {
     const rwkvx_model *m;
     size_t i, done;
+    uint64_t need;
     rwkvx_status s;
     if (!st || !tokens || n == 0) return RWKVX_ERR_ARGUMENT;
     m = st->model;
@@ -2606,9 +2833,15 @@ RWKVX_API rwkvx_status rwkvx_eval(rwkvx_state *st, const int32_t *tokens, size_t
         if (tokens[i] < 0 || tokens[i] >= m->n_vocab) return RWKVX_ERR_ARGUMENT;
     if (st->n_pos + n < st->n_pos) return RWKVX_ERR_ARGUMENT;
     if (m->max_context > 0 && st->n_pos + n > (uint64_t)m->max_context) return RWKVX_ERR_CONTEXT;
-    if ((s = rwkvx__kv_reserve(st, st->n_pos + n)) != RWKVX_OK) return s;
+    need = st->kv_len + n;
+    if (rwkvx__kv_limited(m) && need > (uint64_t)m->kv_max) need = (uint64_t)m->kv_max;
+    if ((s = rwkvx__kv_reserve(st, need)) != RWKVX_OK) return s;
     for (done = 0; done < n;) {
         int T = n - done < RWKVX__BATCH ? (int)(n - done) : RWKVX__BATCH;
+        if (rwkvx__kv_limited(m)) { /* evict at a full cache only; a batch never runs past one */
+            if (st->kv_len == (uint64_t)m->kv_max) rwkvx__kv_evict(st);
+            if ((uint64_t)T > (uint64_t)m->kv_max - st->kv_len) T = (int)((uint64_t)m->kv_max - st->kv_len);
+        }
         rwkvx__forward_batch(st, tokens + done, T);
         if (logits && (flags & RWKVX_EVAL_ALL_LOGITS)) rwkvx__head(st, 0, T, logits + done * (size_t)m->n_vocab);
         done += (size_t)T;
@@ -2622,24 +2855,40 @@ RWKVX_API rwkvx_status rwkvx_eval(rwkvx_state *st, const int32_t *tokens, size_t
 /* ---------------------------------------------------------------------- */
 
 /* Saved layout, little-endian: "RWKVXST1" magic, u32 version, u32 chunk size,
-   u64 model fingerprint, u64 positions, then per RWKV block att_prev[C],
-   ffn_prev[C], wkv[H*64*64] and per sparse block ffn_prev[C], k[pos*C],
-   v[pos*C] as f32. Chunk means are rebuilt from the keys on restore. */
+   u64 model fingerprint, u64 positions (tokens seen), then per RWKV block
+   att_prev[C], ffn_prev[C], wkv[H*64*64] and per sparse block ffn_prev[C],
+   k[n*C], v[n*C] as f32, n entries per head in order. Chunk means are rebuilt
+   from the keys on restore (the sums of rwkvx__kv_append, bit for bit).
+   Version 1 (the exact rule): n = positions.
+   Version 2 (states of a model loaded with the K/V limit): the header goes on
+   with u64 n (entries per head, at most kv_max), u32 kv_max, kv_keep,
+   kv_window, u32 0; each sparse block ends with recent_q[kv_window*C], the
+   window's queries as kept (token t in row t % kv_window). The limit is part
+   of what a state means: a state of one setting is refused (RWKVX_ERR_MISMATCH)
+   by a model loaded with another, or without it. */
 #define RWKVX__STATE_VERSION 1u
+#define RWKVX__STATE_VERSION_LIMITED 2u
 #define RWKVX__STATE_HEADER 32u
+#define RWKVX__STATE_HEADER_LIMITED 56u
 
-static size_t rwkvx__state_floats(const rwkvx_model *m, uint64_t n_pos, int *overflow) {
-    size_t C = (size_t)m->n_embd;
+static size_t rwkvx__state_header_bytes(const rwkvx_model *m) {
+    return rwkvx__kv_limited(m) ? RWKVX__STATE_HEADER_LIMITED : RWKVX__STATE_HEADER;
+}
+
+/* floats after the header, for n entries per sparse head */
+static size_t rwkvx__state_floats(const rwkvx_model *m, uint64_t n, int *overflow) {
+    size_t C = (size_t)m->n_embd, window = rwkvx__kv_limited(m) ? (size_t)m->kv_window : 0;
     size_t rwkv = rwkvx__mul((size_t)m->n_rwkv, 2 * C + C * RWKVX__HEAD, overflow);
-    size_t per_sparse = C + rwkvx__mul(2 * C, (size_t)n_pos, overflow);
-    size_t sparse = rwkvx__mul((size_t)m->n_sparse, per_sparse, overflow);
-    if (n_pos > SIZE_MAX || rwkv > SIZE_MAX - sparse) *overflow = 1;
+    size_t kv = rwkvx__mul(2 * C, (size_t)n, overflow), per_sparse = C + window * C + kv, sparse;
+    if (n > SIZE_MAX || per_sparse < kv) *overflow = 1;
+    sparse = rwkvx__mul((size_t)m->n_sparse, per_sparse, overflow);
+    if (rwkv > SIZE_MAX - sparse) *overflow = 1;
     return rwkv + sparse;
 }
 
 RWKVX_API size_t rwkvx_state_save_bytes(const rwkvx_state *st) {
     int overflow = 0;
-    return RWKVX__STATE_HEADER + rwkvx__state_floats(st->model, st->n_pos, &overflow) * sizeof(float);
+    return rwkvx__state_header_bytes(st->model) + rwkvx__state_floats(st->model, st->kv_len, &overflow) * sizeof(float);
 }
 
 static unsigned char *rwkvx__put(unsigned char *p, const void *src, size_t n) {
@@ -2683,7 +2932,8 @@ static const unsigned char *rwkvx__get_wkv(const unsigned char *p, float *St, in
 RWKVX_API rwkvx_status rwkvx_state_save(const rwkvx_state *st, void *buf, size_t bytes) {
     const rwkvx_model *m = st->model;
     size_t C = (size_t)m->n_embd;
-    uint32_t version = RWKVX__STATE_VERSION, chunk = (uint32_t)m->chunk_size;
+    uint32_t version = rwkvx__kv_limited(m) ? RWKVX__STATE_VERSION_LIMITED : RWKVX__STATE_VERSION;
+    uint32_t chunk = (uint32_t)m->chunk_size;
     unsigned char *p = (unsigned char *)buf;
     int i;
     if (!buf || bytes < rwkvx_state_save_bytes(st)) return RWKVX_ERR_ARGUMENT;
@@ -2692,6 +2942,12 @@ RWKVX_API rwkvx_status rwkvx_state_save(const rwkvx_state *st, void *buf, size_t
     p = rwkvx__put(p, &chunk, 4);
     p = rwkvx__put(p, &m->fingerprint, 8);
     p = rwkvx__put(p, &st->n_pos, 8);
+    if (rwkvx__kv_limited(m)) {
+        uint32_t limit[4];
+        limit[0] = (uint32_t)m->kv_max, limit[1] = (uint32_t)m->kv_keep, limit[2] = (uint32_t)m->kv_window, limit[3] = 0;
+        p = rwkvx__put(p, &st->kv_len, 8);
+        p = rwkvx__put(p, limit, sizeof limit);
+    }
     for (i = 0; i < m->n_rwkv; i++) {
         p = rwkvx__put(p, st->att_prev + i * C, C * sizeof(float));
         p = rwkvx__put(p, st->ffn_prev + i * C, C * sizeof(float));
@@ -2702,12 +2958,41 @@ RWKVX_API rwkvx_status rwkvx_state_save(const rwkvx_state *st, void *buf, size_t
         uint64_t t;
         p = rwkvx__put(p, st->kv[i].ffn_prev, C * sizeof(float));
         for (which = 0; which < 2; which++)
-            for (t = 0; t < st->n_pos; t++)
+            for (t = 0; t < st->kv_len; t++)
                 for (h = 0; h < m->n_head; h++, p += RWKVX__HEAD * sizeof(float)) {
                     float row[RWKVX__HEAD];
-                    rwkvx__kv_row(m, which ? st->kv[i].v : st->kv[i].k, st->kv_capacity, h, t, row);
+                    rwkvx__kv_row(m, which ? st->kv[i].v[h] : st->kv[i].k[h], t, row);
                     memcpy(p, row, sizeof row);
                 }
+        if (rwkvx__kv_limited(m)) p = rwkvx__put(p, st->kv[i].recent_q, (size_t)m->kv_window * C * sizeof(float));
+    }
+    return RWKVX_OK;
+}
+
+/* Reads a state header: positions, entries per head and where the body
+   starts. The setting of the K/V limit must be the model's. */
+static rwkvx_status rwkvx__state_header(const rwkvx_model *m, const unsigned char *p, size_t bytes, uint64_t *n_pos,
+                                        uint64_t *n_kv, size_t *header) {
+    uint32_t version, chunk, limit[4];
+    uint64_t fingerprint;
+    if (bytes < RWKVX__STATE_HEADER || memcmp(p, "RWKVXST", 7)) return RWKVX_ERR_FORMAT;
+    memcpy(&version, p + 8, 4);
+    memcpy(&chunk, p + 12, 4);
+    memcpy(&fingerprint, p + 16, 8);
+    memcpy(n_pos, p + 24, 8);
+    if (p[7] != '1' || (version != RWKVX__STATE_VERSION && version != RWKVX__STATE_VERSION_LIMITED)) return RWKVX_ERR_UNSUPPORTED;
+    if (fingerprint != m->fingerprint || chunk != (uint32_t)m->chunk_size) return RWKVX_ERR_MISMATCH;
+    if ((version == RWKVX__STATE_VERSION_LIMITED) != rwkvx__kv_limited(m)) return RWKVX_ERR_MISMATCH;
+    *n_kv = *n_pos;
+    *header = RWKVX__STATE_HEADER;
+    if (version == RWKVX__STATE_VERSION_LIMITED) {
+        if (bytes < RWKVX__STATE_HEADER_LIMITED) return RWKVX_ERR_FORMAT;
+        memcpy(n_kv, p + 32, 8);
+        memcpy(limit, p + 40, sizeof limit);
+        if (limit[0] != (uint32_t)m->kv_max || limit[1] != (uint32_t)m->kv_keep || limit[2] != (uint32_t)m->kv_window)
+            return RWKVX_ERR_MISMATCH;
+        if (limit[3] != 0 || *n_kv > *n_pos || *n_kv > (uint64_t)m->kv_max) return RWKVX_ERR_FORMAT;
+        *header = RWKVX__STATE_HEADER_LIMITED;
     }
     return RWKVX_OK;
 }
@@ -2717,28 +3002,21 @@ RWKVX_API rwkvx_status rwkvx_state_save(const rwkvx_state *st, void *buf, size_t
 RWKVX_API rwkvx_status rwkvx_state_load(rwkvx_state *st, const void *buf, size_t bytes) {
     const rwkvx_model *m;
     const unsigned char *p = (const unsigned char *)buf;
-    uint32_t version, chunk;
-    uint64_t fingerprint, n_pos, t;
-    size_t C, floats;
+    uint64_t n_pos, n_kv, t;
+    size_t C, floats, header;
     int i, overflow = 0;
     rwkvx_status s;
-    if (!st || !buf || bytes < RWKVX__STATE_HEADER || memcmp(p, "RWKVXST", 7)) return RWKVX_ERR_FORMAT;
+    if (!st || !buf) return RWKVX_ERR_FORMAT;
     m = st->model;
     C = (size_t)m->n_embd;
-    memcpy(&version, p + 8, 4);
-    memcpy(&chunk, p + 12, 4);
-    memcpy(&fingerprint, p + 16, 8);
-    memcpy(&n_pos, p + 24, 8);
-    if (p[7] != '1' || version != RWKVX__STATE_VERSION) return RWKVX_ERR_UNSUPPORTED;
-    if (fingerprint != m->fingerprint || chunk != (uint32_t)m->chunk_size) return RWKVX_ERR_MISMATCH;
+    if ((s = rwkvx__state_header(m, p, bytes, &n_pos, &n_kv, &header)) != RWKVX_OK) return s;
     if (m->max_context > 0 && n_pos > (uint64_t)m->max_context) return RWKVX_ERR_CONTEXT;
-    floats = rwkvx__state_floats(m, n_pos, &overflow);
-    if (overflow || floats > (SIZE_MAX - RWKVX__STATE_HEADER) / sizeof(float) ||
-        bytes != RWKVX__STATE_HEADER + floats * sizeof(float))
+    floats = rwkvx__state_floats(m, n_kv, &overflow);
+    if (overflow || floats > (SIZE_MAX - header) / sizeof(float) || bytes != header + floats * sizeof(float))
         return RWKVX_ERR_FORMAT;
-    if ((s = rwkvx__kv_reserve(st, n_pos)) != RWKVX_OK) return s;
+    if ((s = rwkvx__kv_reserve(st, n_kv)) != RWKVX_OK) return s;
     rwkvx_state_reset(st);
-    p += RWKVX__STATE_HEADER;
+    p += header;
     for (i = 0; i < m->n_rwkv; i++) {
         p = rwkvx__get(p, st->att_prev + i * C, C * sizeof(float));
         p = rwkvx__get(p, st->ffn_prev + i * C, C * sizeof(float));
@@ -2748,12 +3026,14 @@ RWKVX_API rwkvx_status rwkvx_state_load(rwkvx_state *st, const void *buf, size_t
         rwkvx__kv_cache *kv = &st->kv[i];
         p = rwkvx__get(p, kv->ffn_prev, C * sizeof(float));
         /* replay the appends, one position at a time as eval would */
-        for (t = 0; t < n_pos; t++)
-            rwkvx__kv_append(m, kv, st->kv_capacity, t, (const float *)(const void *)(p + t * C * 4),
-                             (const float *)(const void *)(p + (n_pos + t) * C * 4), 1);
-        p += 2 * n_pos * C * sizeof(float);
+        for (t = 0; t < n_kv; t++)
+            rwkvx__kv_append(m, kv, t, (const float *)(const void *)(p + t * C * 4),
+                             (const float *)(const void *)(p + (n_kv + t) * C * 4), 1);
+        p += 2 * n_kv * C * sizeof(float);
+        if (rwkvx__kv_limited(m)) p = rwkvx__get(p, kv->recent_q, (size_t)m->kv_window * C * sizeof(float));
     }
     st->n_pos = n_pos;
+    st->kv_len = n_kv;
     return RWKVX_OK;
 }
 
@@ -2764,11 +3044,12 @@ RWKVX_API rwkvx_status rwkvx_state_copy(const rwkvx_state *src, rwkvx_state **ou
     rwkvx_status s = rwkvx_state_new(m, &st);
     int j;
     if (s != RWKVX_OK) return s;
-    if ((s = rwkvx__kv_reserve(st, src->n_pos)) != RWKVX_OK) {
+    if ((s = rwkvx__kv_reserve(st, src->kv_len)) != RWKVX_OK) {
         rwkvx_state_free(st);
         return s;
     }
     st->n_pos = src->n_pos;
+    st->kv_len = src->kv_len;
     st->n_threads = src->n_threads;
     memcpy(st->att_prev, src->att_prev, (size_t)m->n_rwkv * C * sizeof(float));
     memcpy(st->ffn_prev, src->ffn_prev, (size_t)m->n_rwkv * C * sizeof(float));
@@ -2776,12 +3057,13 @@ RWKVX_API rwkvx_status rwkvx_state_copy(const rwkvx_state *src, rwkvx_state **ou
     for (j = 0; j < m->n_sparse; j++) {
         const rwkvx__kv_cache *a = &src->kv[j];
         rwkvx__kv_cache *b = &st->kv[j];
-        size_t chunks = src->n_pos / (size_t)m->chunk_size, row = RWKVX__HEAD * rwkvx__kv_elem_bytes(m);
+        size_t chunks = src->kv_len / (size_t)m->chunk_size, row = RWKVX__HEAD * rwkvx__kv_elem_bytes(m);
         int h;
-        for (h = 0; h < m->n_head; h++) { /* the two states' capacities may differ */
-            memcpy((char *)b->k + h * st->kv_capacity * row, (const char *)a->k + h * src->kv_capacity * row, (size_t)src->n_pos * row);
-            memcpy((char *)b->v + h * st->kv_capacity * row, (const char *)a->v + h * src->kv_capacity * row, (size_t)src->n_pos * row);
+        for (h = 0; h < m->n_head; h++) {
+            memcpy(b->k[h], a->k[h], (size_t)src->kv_len * row);
+            memcpy(b->v[h], a->v[h], (size_t)src->kv_len * row);
         }
+        if (m->kv_max > 0) memcpy(b->recent_q, a->recent_q, (size_t)m->kv_window * C * sizeof(float));
         memcpy(b->chunk_mean, a->chunk_mean, chunks * C * sizeof(float));
         memcpy(b->chunk_sum, a->chunk_sum, C * sizeof(float));
         memcpy(b->ffn_prev, a->ffn_prev, C * sizeof(float));

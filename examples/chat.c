@@ -74,6 +74,12 @@ static void usage(FILE *f) {
         "  --threads N        threads (default: all)\n"
         "  --chunk-size B     sparse attention chunk size (default: the model file's)\n"
         "  --chunk-topk K     chunks each query attends to (default: the model file's)\n"
+        "  --max-context N    a conversation holds at most N tokens (default 0 = no limit);\n"
+        "                     past it a turn is refused: /reset starts a new one\n"
+        "  --kv-limit MAX[,KEEP[,WINDOW]]\n"
+        "                     bounded memory (an approximation): each sparse head keeps at\n"
+        "                     most MAX positions, evicting to KEEP (default MAX*4/5), the\n"
+        "                     WINDOW (default MAX/10) most recent always kept\n"
         "  -p PROMPT          complete PROMPT (plain text, no chat format) and exit\n"
         "  -n N               tokens to generate for -p (default 200); the most tokens\n"
         "                     of a chat reply (default 1000, 0 = no limit)\n");
@@ -143,6 +149,10 @@ static int feed(chat *c, const int32_t *ids, size_t n, int no_logits) {
         progress(n, n);
         fprintf(stderr, " (%.0f tokens/s)\n", (double)n / (now() - t0));
         rwkvx_state_free(backup);
+    }
+    if (s == RWKVX_ERR_CONTEXT) {
+        fprintf(stderr, "rwkvx-chat: the conversation is at its context limit (--max-context); /reset starts a new one\n");
+        return -1;
     }
     if (s != RWKVX_OK) {
         fprintf(stderr, "rwkvx-chat: evaluation failed: %s\n", rwkvx_status_string(s));
@@ -435,6 +445,27 @@ static int bad_arg(const char *what, const char *arg) {
     return 1;
 }
 
+/* --kv-limit MAX[,KEEP[,WINDOW]]: rwkvx_options.kv_max, kv_keep, kv_window
+   (those left out take the library's defaults; it checks the combination). */
+static int parse_kv_limit(const char *s, rwkvx_options *opt) {
+    int *field[3], i;
+    field[0] = &opt->kv_max, field[1] = &opt->kv_keep, field[2] = &opt->kv_window;
+    for (i = 0; i < 3; i++) {
+        long v;
+        const char *comma = strchr(s, ',');
+        char part[32];
+        size_t n = comma ? (size_t)(comma - s) : strlen(s);
+        if (n == 0 || n >= sizeof part) return 0;
+        memcpy(part, s, n);
+        part[n] = 0;
+        if (!parse_long(part, 1, 1L << 30, &v)) return 0;
+        *field[i] = (int)v;
+        if (!comma) return 1;
+        s = comma + 1;
+    }
+    return 0;
+}
+
 int main(int argc, char **argv) {
     const char *model_path = NULL, *prompt = NULL, *dump_logits = NULL, *dump_tokens = NULL;
     rwkvx_sampler_params p;
@@ -458,7 +489,7 @@ int main(int argc, char **argv) {
                     strcmp(a, "--presence") == 0 || strcmp(a, "--frequency") == 0 || strcmp(a, "--seed") == 0 ||
                     strcmp(a, "--threads") == 0 || strcmp(a, "--chunk-size") == 0 || strcmp(a, "--chunk-topk") == 0 ||
                     strcmp(a, "-p") == 0 || strcmp(a, "-n") == 0 || strcmp(a, "--dump-logits") == 0 ||
-                    strcmp(a, "--dump-tokens") == 0;
+                    strcmp(a, "--dump-tokens") == 0 || strcmp(a, "--max-context") == 0 || strcmp(a, "--kv-limit") == 0;
         if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) { usage(stdout); return 0; }
         if (!takes) return bad_arg(a[0] == '-' ? "unknown option" : "unexpected argument", a);
         if (!val) return bad_arg("missing value after", a);
@@ -478,6 +509,8 @@ int main(int argc, char **argv) {
         else if (strcmp(a, "--threads") == 0) { if (!parse_long(val, 1, 4096, &threads)) return bad_arg("--threads needs a whole number >= 1, not", val); }
         else if (strcmp(a, "--chunk-size") == 0) { if (!parse_long(val, 1, 1 << 30, &chunk_size)) return bad_arg("--chunk-size needs a whole number >= 1, not", val); }
         else if (strcmp(a, "--chunk-topk") == 0) { if (!parse_long(val, 1, 1 << 30, &chunk_topk)) return bad_arg("--chunk-topk needs a whole number >= 1, not", val); }
+        else if (strcmp(a, "--max-context") == 0) { if (!parse_long(val, 0, 0x7fffffffL, &v)) return bad_arg("--max-context needs a whole number >= 0, not", val); opt.max_context = (int)v; }
+        else if (strcmp(a, "--kv-limit") == 0) { if (!parse_kv_limit(val, &opt)) return bad_arg("--kv-limit needs MAX[,KEEP[,WINDOW]] (whole numbers >= 1), not", val); }
         else if (strcmp(a, "-n") == 0) { if (!parse_long(val, 0, 0x7fffffffL, &n_tokens)) return bad_arg("-n needs a whole number >= 0, not", val); }
     }
     if (!model_path) return bad_arg("no model: use -m MODEL.gguf (see --help)", NULL);

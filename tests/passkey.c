@@ -3,7 +3,7 @@
    rwkvx-passkey MODEL.gguf [--lengths 2k,4k,8k] [--depths 10] [--seeds 5]
                  [--csv FILE] [--svg FILE] [--title TEXT] [--threads N]
                  [--chunk-size B] [--chunk-topk K] [--require P[,P...]] [--quiet]
-                 [--no-share]
+                 [--no-share] [--kv-limit MAX[,KEEP[,WINDOW]]]
 
    The prompt, parts joined by newlines:
        There is an important info hidden inside a lot of irrelevant text. Find
@@ -383,7 +383,7 @@ static void usage(FILE *f) {
     fprintf(f, "usage: rwkvx-passkey MODEL.gguf [--lengths 2k,4k,8k] [--depths 10] [--seeds 5]\n"
                "                     [--csv FILE] [--svg FILE] [--title TEXT] [--threads N]\n"
                "                     [--chunk-size B] [--chunk-topk K] [--require P[,P...]] [--quiet]\n"
-               "                     [--no-share]\n");
+               "                     [--no-share] [--kv-limit MAX[,KEEP[,WINDOW]]]\n");
 }
 
 int main(int argc, char **argv) {
@@ -432,7 +432,7 @@ int main(int argc, char **argv) {
         }
         if (strcmp(a, "--lengths") && strcmp(a, "--depths") && strcmp(a, "--seeds") && strcmp(a, "--threads") &&
             strcmp(a, "--chunk-size") && strcmp(a, "--chunk-topk") && strcmp(a, "--require") && strcmp(a, "--csv") &&
-            strcmp(a, "--svg") && strcmp(a, "--title"))
+            strcmp(a, "--svg") && strcmp(a, "--title") && strcmp(a, "--kv-limit"))
             die("unknown option '%s' (see --help)", a);
         if (!val) die("option %s needs a value", a);
         i++;
@@ -454,6 +454,20 @@ int main(int argc, char **argv) {
         } else if (!strcmp(a, "--chunk-topk")) {
             if (!parse_int(val, 1, 1 << 20, &v)) die("bad --chunk-topk '%s'", val);
             opt.chunk_topk = (int)v;
+        } else if (!strcmp(a, "--kv-limit")) { /* MAX[,KEEP[,WINDOW]]; the library checks the combination */
+            int *field[3], k;
+            const char *p = val;
+            field[0] = &opt.kv_max, field[1] = &opt.kv_keep, field[2] = &opt.kv_window;
+            for (k = 0; k < 3; k++) {
+                char *end;
+                errno = 0;
+                v = strtol(p, &end, 10);
+                if (end == p || errno || v < 1 || v > (1L << 30) || (*end && *end != ',') || (*end && k == 2))
+                    die("bad --kv-limit '%s' (MAX[,KEEP[,WINDOW]], positions per head)", val);
+                *field[k] = (int)v;
+                if (!*end) break;
+                p = end + 1;
+            }
         } else if (!strcmp(a, "--require")) {
             const char *p = val;
             n_require = 0;
@@ -595,6 +609,7 @@ int main(int argc, char **argv) {
     /* the table */
     printf("%s: %s, %d RWKV-7 + %d sparse blocks, C=%d", g_prog, model_path, info.n_rwkv, info.n_sparse, info.n_embd);
     if (info.n_sparse) printf(", chunk %d, top-k %d", info.chunk_size, info.chunk_topk);
+    if (info.n_sparse && info.kv_max) printf(", K/V limit %d/%d/%d", info.kv_max, info.kv_keep, info.kv_window);
     printf("\naccuracy (%%) over %d pass key%s per cell; %.1f s, %.0f tokens/s\n", n_seed, n_seed > 1 ? "s" : "",
            now_seconds() - prog.t_start, (double)prog.done_tokens / (now_seconds() - prog.t_start + 1e-9));
     printf("%8s", "depth");

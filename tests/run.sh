@@ -69,6 +69,7 @@ if [ -f tests/test_convert.sh ]; then
     run "converter tests (ASan/UBSan build)" bash tests/test_convert.sh $B/rwkvx-convert-asan
 fi
 
+[ -f tests/test_kv_limit.sh ] && . tests/test_kv_limit.sh   # the opt-in K/V limit (issue 6, item 3)
 [ -f tests/test_chat.sh ] && . tests/test_chat.sh   # tokenizer, sampler, rwkvx-tokenize, rwkvx-chat
 [ -f tests/test_hostile.sh ] && . tests/test_hostile.sh   # the catalogue of bad inputs (docs/HOSTILE.md)
 [ -f tests/test_passkey.sh ] && . tests/test_passkey.sh   # passkey retrieval on the demo models (issue 4)

@@ -3,7 +3,7 @@
    rwkvx-bench MODEL.gguf [--threads N] [--prompt N] [--gen N] [--context N]
                [--chunk-size B] [--chunk-topk K] [--full-attention]
                [--skip-sparse] [--kv-f16] [--repeat R] [--fill model|random]
-               [--no-ceilings] [--json]
+               [--no-ceilings] [--json] [--kv-limit MAX[,KEEP[,WINDOW]]]
 
    It measures, in one run:
    - prefill: tokens/s for a prompt of --prompt tokens (default 512) from a
@@ -318,7 +318,8 @@ int main(int argc, char **argv) {
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             printf("usage: rwkvx-bench MODEL.gguf [--threads N] [--prompt N] [--gen N] [--context N]\n"
                    "                   [--chunk-size B] [--chunk-topk K] [--full-attention] [--skip-sparse] [--kv-f16]\n"
-                   "                   [--repeat R] [--fill model|random] [--no-ceilings] [--json]\n");
+                   "                   [--repeat R] [--fill model|random] [--no-ceilings] [--json]\n"
+                   "                   [--kv-limit MAX[,KEEP[,WINDOW]]]\n");
             return 0;
         }
         if (a[0] != '-') {
@@ -338,6 +339,8 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--repeat")) { if (!parse_size(next, 1, &repeat) || repeat > 32) return fail("bad --repeat '%s' (1 to 32)", next); }
         else if (!strcmp(a, "--chunk-size")) { if (!parse_size(next, 1, &v)) return fail("bad --chunk-size '%s'", next); opt.chunk_size = (int)v; }
         else if (!strcmp(a, "--chunk-topk")) { if (!parse_size(next, 1, &v)) return fail("bad --chunk-topk '%s'", next); opt.chunk_topk = (int)v; }
+        else if (!strcmp(a, "--kv-limit")) { /* MAX[,KEEP[,WINDOW]]: the library checks the values */
+            if (sscanf(next, "%9d,%9d,%9d", &opt.kv_max, &opt.kv_keep, &opt.kv_window) < 1) return fail("bad --kv-limit '%s'", next); }
         else return fail("unknown option '%s'", a);
     }
     if (!path) return fail("%s", "no model given (rwkvx-bench MODEL.gguf ...; --help)");
