@@ -7,6 +7,8 @@
    - bad option values and combinations are refused with RWKVX_ERR_ARGUMENT;
    - eviction happens, each head holds at most kv_max positions, and nothing
      is allocated once the cache has first filled;
+   - an eviction keeps exactly the most-voted entries, in order, and the
+     window (against a brute-force ranking of the votes);
    - whole prompt, token by token, ragged pieces and 1 or 2 threads give
      bit-identical logits (eviction points are fixed), also with kv_f16;
    - a limit never reached gives the exact rule's logits bit for bit;
@@ -119,6 +121,38 @@ static void check_bounded(rwkvx_model *m, const int32_t *tokens) {
     rwkvx_state_free(st);
 }
 
+/* The first eviction keeps, per head, exactly the kv_keep - kv_window past
+   entries with the most votes (ties: the later), in position order, then the
+   window: checked against a brute-force ranking of the library's votes. */
+static void check_selection(rwkvx_model *m, const int32_t *tokens) {
+    enum { P = KV_MAX - KV_WINDOW, K = KV_KEEP - KV_WINDOW };
+    static float votes[P], score[P], before[KV_MAX][64], expect[KV_KEEP][64];
+    rwkvx_state *st;
+    int j, h, i, a, n, all_ok = 1;
+    if (rwkvx_state_new(m, &st) != RWKVX_OK) { check(0, "state_new"); return; }
+    rwkvx_state_set_threads(st, 1);
+    rwkvx_eval(st, tokens, KV_MAX, NULL, 0);
+    for (j = 0; j < m->n_sparse; j++)
+        for (h = 0; h < m->n_head; h++) {
+            rwkvx_state *copy;
+            if (rwkvx_state_copy(st, &copy) != RWKVX_OK) { check(0, "copy"); continue; }
+            rwkvx__kv_votes(m, &copy->kv[j], h, copy->n_pos, P, votes, score);
+            memcpy(before, copy->kv[j].k[h], sizeof before);
+            for (n = 0, i = 0; i < KV_MAX; i++) {
+                int better = 0;
+                for (a = 0; i < P && a < P; a++) better += votes[a] > votes[i] || (votes[a] == votes[i] && a > i);
+                if (i >= P || better < K) memcpy(expect[n++], before[i], sizeof expect[0]);
+            }
+            rwkvx_eval(copy, tokens + KV_MAX, 1, NULL, 0); /* evicts, then appends */
+            if (n != KV_KEEP || rwkvx_state_kv_positions(copy) != KV_KEEP + 1 ||
+                memcmp(expect, copy->kv[j].k[h], sizeof expect))
+                all_ok = 0;
+            rwkvx_state_free(copy);
+        }
+    check(all_ok, "eviction keeps the most-voted entries in order, then the window");
+    rwkvx_state_free(st);
+}
+
 /* save, restore and fork a compacted state: the same bytes, the same continuation */
 static void check_state(rwkvx_model *m, rwkvx_model *exact, rwkvx_model *other_limit, const int32_t *tokens, const float *expect) {
     size_t V = (size_t)rwkvx_n_vocab(m), bytes, half = 1000;
@@ -213,6 +247,7 @@ int main(int argc, char **argv) {
     n = N_TOK * V;
 
     check_bounded(m, tokens);
+    check_selection(m, tokens);
     whole = run(m, tokens, N_TOK, 0, 1);
     single = run(m, tokens, N_TOK, 1, 1);
     ragged = run(m, tokens, N_TOK, -1, 1);

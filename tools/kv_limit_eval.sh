@@ -6,9 +6,11 @@
 # Runs the passkey grid (1k, 2k, 4k, 8k x 10 depths x 5 keys, one thread) on
 # the RWKV-X demo model with the exact rule and with K/V limits scaled to its
 # chunk size of 64 (whole chunks: keep 3/4 and a window of 1/8 of the
-# maximum, near the released code's 80% and 10%), and prints a Markdown table of accuracy by length; per-setting
-# tables, CSVs and heatmaps go to OUT_DIR (default build/kv-eval). A few
-# minutes on one core. Needs build/rwkvx-passkey (make), or BUILD=dir.
+# maximum, near the released code's 80% and 10%; then fewer evicted at a time,
+# and a larger window), and prints a Markdown table of accuracy by length;
+# per-setting tables, CSVs and heatmaps go to OUT_DIR (default
+# build/kv-eval). About a minute per setting on one quiet core; SETTINGS and
+# GRID override the lists. Needs build/rwkvx-passkey (make), or BUILD=dir.
 set -eu
 cd "$(dirname "$0")/.."
 B=${BUILD:-build}
@@ -17,9 +19,12 @@ OUT=${2:-$B/kv-eval}
 GRID=${GRID:-"--lengths 1k,2k,4k,8k --depths 10 --seeds 5 --threads 1"}
 # label|options: the exact rule, then max,keep,window (positions per head)
 SETTINGS=${SETTINGS:-"exact|
+4096,3072,512|--kv-limit 4096,3072,512
 2048,1536,256|--kv-limit 2048,1536,256
 1024,768,128|--kv-limit 1024,768,128
-512,384,64|--kv-limit 512,384,64"}
+512,384,64|--kv-limit 512,384,64
+1024,960,64|--kv-limit 1024,960,64
+1024,768,512|--kv-limit 1024,768,512"}
 mkdir -p "$OUT"
 echo "model: $MODEL ($(date -u +%Y-%m-%d), $GRID)"
 echo
