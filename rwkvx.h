@@ -161,6 +161,10 @@ typedef struct {
 
 RWKVX_API const char  *rwkvx_status_string(rwkvx_status s);
 
+/* The command-line form of the K/V limit, "MAX[,KEEP[,WINDOW]]" (whole numbers
+   >= 1), into opt->kv_max, kv_keep, kv_window; the parts left out become 0 (the
+   defaults). RWKVX_ERR_ARGUMENT for any other text; loading checks the values. */
+RWKVX_API rwkvx_status rwkvx_parse_kv_limit(const char *text, rwkvx_options *opt);
 RWKVX_API rwkvx_status rwkvx_load_file(rwkvx_model **model, const char *path,
                                        const rwkvx_options *opt, char *err);
 /* `data` must stay valid and unchanged until rwkvx_free (it is used in place
@@ -855,6 +859,21 @@ static void rwkvx__bind_sparse_block(rwkvx__binder *b, int j, rwkvx__sparse_bloc
     blk->ffn_key = rwkvx__matrix(b, RWKVX__N("channel_mix_key.weight"), F, C);
     blk->ffn_value = rwkvx__matrix(b, RWKVX__N("channel_mix_value.weight"), C, F);
 #undef RWKVX__N
+}
+
+RWKVX_API rwkvx_status rwkvx_parse_kv_limit(const char *text, rwkvx_options *opt) {
+    int value[3] = {0, 0, 0}, i;
+    for (i = 0; i < 3; i++) {
+        long v = 0;
+        const char *start = text;
+        while (*text >= '0' && *text <= '9' && v <= (1L << 30)) v = v * 10 + (*text++ - '0');
+        if (text == start || v < 1 || v > (1L << 30)) return RWKVX_ERR_ARGUMENT;
+        value[i] = (int)v;
+        if (*text == 0) break;
+        if (*text++ != ',' || i == 2) return RWKVX_ERR_ARGUMENT;
+    }
+    opt->kv_max = value[0], opt->kv_keep = value[1], opt->kv_window = value[2];
+    return RWKVX_OK;
 }
 
 /* The opt-in K/V limit: kv_max turns it on; kv_keep and kv_window default to

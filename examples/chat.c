@@ -445,27 +445,6 @@ static int bad_arg(const char *what, const char *arg) {
     return 1;
 }
 
-/* --kv-limit MAX[,KEEP[,WINDOW]]: rwkvx_options.kv_max, kv_keep, kv_window
-   (those left out take the library's defaults; it checks the combination). */
-static int parse_kv_limit(const char *s, rwkvx_options *opt) {
-    int *field[3], i;
-    field[0] = &opt->kv_max, field[1] = &opt->kv_keep, field[2] = &opt->kv_window;
-    for (i = 0; i < 3; i++) {
-        long v;
-        const char *comma = strchr(s, ',');
-        char part[32];
-        size_t n = comma ? (size_t)(comma - s) : strlen(s);
-        if (n == 0 || n >= sizeof part) return 0;
-        memcpy(part, s, n);
-        part[n] = 0;
-        if (!parse_long(part, 1, 1L << 30, &v)) return 0;
-        *field[i] = (int)v;
-        if (!comma) return 1;
-        s = comma + 1;
-    }
-    return 0;
-}
-
 int main(int argc, char **argv) {
     const char *model_path = NULL, *prompt = NULL, *dump_logits = NULL, *dump_tokens = NULL;
     rwkvx_sampler_params p;
@@ -510,7 +489,7 @@ int main(int argc, char **argv) {
         else if (strcmp(a, "--chunk-size") == 0) { if (!parse_long(val, 1, 1 << 30, &chunk_size)) return bad_arg("--chunk-size needs a whole number >= 1, not", val); }
         else if (strcmp(a, "--chunk-topk") == 0) { if (!parse_long(val, 1, 1 << 30, &chunk_topk)) return bad_arg("--chunk-topk needs a whole number >= 1, not", val); }
         else if (strcmp(a, "--max-context") == 0) { if (!parse_long(val, 0, 0x7fffffffL, &v)) return bad_arg("--max-context needs a whole number >= 0, not", val); opt.max_context = (int)v; }
-        else if (strcmp(a, "--kv-limit") == 0) { if (!parse_kv_limit(val, &opt)) return bad_arg("--kv-limit needs MAX[,KEEP[,WINDOW]] (whole numbers >= 1), not", val); }
+        else if (strcmp(a, "--kv-limit") == 0) { if (rwkvx_parse_kv_limit(val, &opt) != RWKVX_OK) return bad_arg("--kv-limit needs MAX[,KEEP[,WINDOW]] (whole numbers >= 1), not", val); }
         else if (strcmp(a, "-n") == 0) { if (!parse_long(val, 0, 0x7fffffffL, &n_tokens)) return bad_arg("-n needs a whole number >= 0, not", val); }
     }
     if (!model_path) return bad_arg("no model: use -m MODEL.gguf (see --help)", NULL);

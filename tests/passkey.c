@@ -454,20 +454,9 @@ int main(int argc, char **argv) {
         } else if (!strcmp(a, "--chunk-topk")) {
             if (!parse_int(val, 1, 1 << 20, &v)) die("bad --chunk-topk '%s'", val);
             opt.chunk_topk = (int)v;
-        } else if (!strcmp(a, "--kv-limit")) { /* MAX[,KEEP[,WINDOW]]; the library checks the combination */
-            int *field[3], k;
-            const char *p = val;
-            field[0] = &opt.kv_max, field[1] = &opt.kv_keep, field[2] = &opt.kv_window;
-            for (k = 0; k < 3; k++) {
-                char *end;
-                errno = 0;
-                v = strtol(p, &end, 10);
-                if (end == p || errno || v < 1 || v > (1L << 30) || (*end && *end != ',') || (*end && k == 2))
-                    die("bad --kv-limit '%s' (MAX[,KEEP[,WINDOW]], positions per head)", val);
-                *field[k] = (int)v;
-                if (!*end) break;
-                p = end + 1;
-            }
+        } else if (!strcmp(a, "--kv-limit")) { /* the library checks the combination when loading */
+            if (rwkvx_parse_kv_limit(val, &opt) != RWKVX_OK)
+                die("bad --kv-limit '%s' (MAX[,KEEP[,WINDOW]], positions per head)", val);
         } else if (!strcmp(a, "--require")) {
             const char *p = val;
             n_require = 0;

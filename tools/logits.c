@@ -79,25 +79,6 @@ static int parse_int(const char *s, int lo, int *out) {
     return 1;
 }
 
-/* --kv-limit MAX[,KEEP[,WINDOW]]: rwkvx_options.kv_max, kv_keep, kv_window
-   (those left out take the library's defaults; it checks the combination). */
-static int parse_kv_limit(const char *s, rwkvx_options *opt) {
-    int *field[3], i;
-    field[0] = &opt->kv_max, field[1] = &opt->kv_keep, field[2] = &opt->kv_window;
-    for (i = 0; i < 3; i++) {
-        char *end;
-        long v;
-        errno = 0;
-        v = strtol(s, &end, 10);
-        if (end == s || errno || v < 1 || v > (1L << 30)) return 0;
-        *field[i] = (int)v;
-        if (*end == 0) return 1;
-        if (*end != ',') return 0;
-        s = end + 1;
-    }
-    return 0;
-}
-
 int main(int argc, char **argv) {
     static const int ragged[] = {7, 1, 50, 1, 3, 64, 2, 100};
     const char *model_path = NULL, *tokens_arg = NULL, *tokens_file = NULL, *out_path = NULL, *mode = "whole";
@@ -135,7 +116,7 @@ int main(int argc, char **argv) {
             else if (!strcmp(a, "--chunk-size")) { if (!parse_int(next, 1, &opt.chunk_size)) return fail("bad --chunk-size '%s'", next); }
             else if (!strcmp(a, "--chunk-topk")) { if (!parse_int(next, 1, &opt.chunk_topk)) return fail("bad --chunk-topk '%s'", next); }
             else if (!strcmp(a, "--max-context")) { if (!parse_int(next, 1, &opt.max_context)) return fail("bad --max-context '%s'", next); }
-            else if (!strcmp(a, "--kv-limit")) { if (!parse_kv_limit(next, &opt)) return fail("bad --kv-limit '%s' (MAX[,KEEP[,WINDOW]])", next); }
+            else if (!strcmp(a, "--kv-limit")) { if (rwkvx_parse_kv_limit(next, &opt) != RWKVX_OK) return fail("bad --kv-limit '%s' (MAX[,KEEP[,WINDOW]])", next); }
             else return fail("unknown option %s", a);
         } else if (!model_path) {
             model_path = a;

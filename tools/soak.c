@@ -40,25 +40,6 @@ static int parse_long(const char *s, long lo, long hi, long *out) {
     return 1;
 }
 
-/* --kv-limit MAX[,KEEP[,WINDOW]]: rwkvx_options.kv_max, kv_keep, kv_window
-   (those left out take the library's defaults; it checks the combination). */
-static int parse_kv_limit(const char *s, rwkvx_options *opt) {
-    int *field[3], i;
-    field[0] = &opt->kv_max, field[1] = &opt->kv_keep, field[2] = &opt->kv_window;
-    for (i = 0; i < 3; i++) {
-        char *end;
-        long v;
-        errno = 0;
-        v = strtol(s, &end, 10);
-        if (end == s || errno || v < 1 || v > (1L << 30)) return 0;
-        *field[i] = (int)v;
-        if (*end == 0) return 1;
-        if (*end != ',') return 0;
-        s = end + 1;
-    }
-    return 0;
-}
-
 /* Resident memory in bytes (VmRSS), or -1 where /proc is not there. */
 static long long resident_bytes(void) {
     char line[256];
@@ -116,7 +97,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--every")) { if (!parse_long(next, 1, 1L << 40, &every)) return fail("bad --every '%s'", next); }
         else if (!strcmp(a, "--seed")) { if (!parse_long(next, 0, 1L << 62, &seed)) return fail("bad --seed '%s'", next); }
         else if (!strcmp(a, "--threads")) { if (!parse_long(next, 1, 1024, &threads)) return fail("bad --threads '%s'", next); }
-        else if (!strcmp(a, "--kv-limit")) { if (!parse_kv_limit(next, &opt)) return fail("bad --kv-limit '%s' (MAX[,KEEP[,WINDOW]])", next); }
+        else if (!strcmp(a, "--kv-limit")) { if (rwkvx_parse_kv_limit(next, &opt) != RWKVX_OK) return fail("bad --kv-limit '%s' (MAX[,KEEP[,WINDOW]])", next); }
         else if (!strcmp(a, "--csv")) csv_path = next;
         else if (!strcmp(a, "--temp")) {
             char *end;
