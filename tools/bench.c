@@ -19,7 +19,11 @@
      print decode as a fraction of the bandwidth bound (weight bytes one
      token reads / bandwidth) and prefill as a fraction of the compute bound
      (2 x multiply-adds of the block matrices per token / FMA peak);
-   - peak resident memory.
+   - peak resident memory;
+   - the CPU time of prefill and decode (prefill_cpu_s, decode_cpu_ms_per_tok
+     in --json, all threads together): on a machine shared with other
+     programs a 1-thread run's wall time includes their time slices, its CPU
+     time does not.
    --skip-sparse runs a hybrid with its sparse blocks skipped (what the same
    model costs without them); --full-attention sets the chunk top-k high
    enough that every query attends to every earlier position; --kv-f16 keeps
@@ -51,6 +55,15 @@ static int fail(const char *fmt, const char *arg) {
 static double now(void) {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+/* CPU seconds used by the whole process (all threads). On a machine shared
+   with other programs, a 1-thread run's wall time includes the time slices
+   they get; its CPU time does not, so long sweeps report both. */
+static double cpu_now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
@@ -300,7 +313,7 @@ int main(int argc, char **argv) {
     char err[RWKVX_ERROR_MAX];
     int32_t *tokens;
     float *logits;
-    double pre[32], dec[32], bws[32], peaks[32], frac_pre[32], frac_dec[32];
+    double pre[32], dec[32], bws[32], peaks[32], frac_pre[32], frac_dec[32], pre_cpu[32], dec_cpu[32];
     double fill_s = 0, bw = 0, peak = 0, prefill_tok_s, decode_tok_s, f_pre = 0, f_dec = 0;
     double tok_bytes, tok_flops, bw_bound = 0, compute_bound = 0;
     size_t bw_words = ((size_t)512 << 20) / 8, w;
@@ -374,12 +387,14 @@ int main(int argc, char **argv) {
        other work the ceilings move, and the fraction of each run is taken
        against the ceiling measured next to it. */
     for (r = 0; r < repeat; r++) {
-        double t0;
+        double t0, c0;
         if (ceilings) peaks[r] = fma_peak((int)threads, 2, &isa);
         rwkvx_state_reset(st);
+        c0 = cpu_now();
         t0 = now();
         if (rwkvx_eval(st, tokens, (size_t)prompt, logits, 0) != RWKVX_OK) return fail("%s", "eval failed (prefill)");
         pre[r] = now() - t0;
+        pre_cpu[r] = cpu_now() - c0;
         if (ceilings) frac_pre[r] = (double)prompt / pre[r] / (peaks[r] / tok_flops);
     }
     /* the context for decoding */
@@ -392,13 +407,15 @@ int main(int argc, char **argv) {
         }
     }
     for (r = 0; r < repeat; r++) {
-        double t0;
+        double t0, c0;
         if (ceilings) bws[r] = read_bandwidth((int)threads, bw_buf, bw_words, 2);
         random_tokens(tokens, gen, in.n_vocab);
+        c0 = cpu_now();
         t0 = now();
         for (i = 0; i < gen; i++)
             if (rwkvx_eval(st, tokens + i, 1, logits, 0) != RWKVX_OK) return fail("%s", "eval failed (decode)");
         dec[r] = now() - t0;
+        dec_cpu[r] = cpu_now() - c0;
         if (ceilings) frac_dec[r] = (double)gen / dec[r] / (bws[r] / tok_bytes);
     }
     prefill_tok_s = (double)prompt / median(pre, (int)repeat);
@@ -419,12 +436,13 @@ int main(int argc, char **argv) {
                "\"prefill_tok_s\": %.2f, \"decode_tok_s\": %.2f, \"decode_ms_per_tok\": %.4f, \"fill_tok_s\": %.2f, "
                "\"bw_gb_s\": %.2f, \"fma_gflop_s\": %.1f, \"fma_isa\": \"%s\", \"token_bytes\": %.0f, \"token_flops\": %.0f, "
                "\"bw_bound_tok_s\": %.2f, \"compute_bound_tok_s\": %.2f, \"decode_frac_of_bw_bound\": %.4f, "
-               "\"prefill_frac_of_compute_bound\": %.4f, \"state_bytes\": %lu, \"peak_rss_bytes\": %ld, \"repeat\": %ld}\n",
+               "\"prefill_frac_of_compute_bound\": %.4f, \"state_bytes\": %lu, \"peak_rss_bytes\": %ld, \"repeat\": %ld, "
+               "\"prefill_cpu_s\": %.4f, \"decode_cpu_ms_per_tok\": %.4f}\n",
                path, type_name(in.weight_type), threads, prompt, gen, context, in.chunk_size, in.chunk_topk, in.n_rwkv,
                in.n_sparse, opt.skip_sparse ? "true" : "false", full ? "true" : "false", opt.kv_f16 ? "true" : "false", context == prompt ? "prompt" : random_fill ? "random" : "model",
                prefill_tok_s, decode_tok_s, 1e3 / decode_tok_s, fill_s > 0 ? (double)context / fill_s : 0.0, bw / 1e9,
                peak / 1e9, isa, tok_bytes, tok_flops, bw_bound, compute_bound, f_dec, f_pre, (unsigned long)rwkvx_state_save_bytes(st),
-               peak_rss_bytes(), repeat);
+               peak_rss_bytes(), repeat, median(pre_cpu, (int)repeat), 1e3 * median(dec_cpu, (int)repeat) / (double)gen);
     } else {
         printf("model      %s: %d RWKV-7 + %d sparse blocks%s, C=%d, V=%d, %s weights\n", path, in.n_rwkv, in.n_sparse,
                opt.skip_sparse ? " (sparse skipped)" : "", in.n_embd, in.n_vocab, type_name(in.weight_type));

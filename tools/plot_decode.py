@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Decode ms/token against context length, from rwkvx-bench --json lines.
 
-    python3 tools/plot_decode.py RESULTS.jsonl OUT.svg [--title TEXT]
+    python3 tools/plot_decode.py RESULTS.jsonl OUT.svg [--title TEXT] [--cpu]
 
 Each line of RESULTS.jsonl is one `rwkvx-bench --json` object. Lines are
 grouped into series: "RWKV-7 blocks only" (skip_sparse), "full attention"
@@ -9,7 +9,9 @@ grouped into series: "RWKV-7 blocks only" (skip_sparse), "full attention"
 chunks, sparse and full attention compute the same thing), each with
 ", f16 keys/values" under --kv-f16; several
 lines for one series and context are reduced to their median. Standard
-library only.
+library only. --cpu plots the CPU time per token (decode_cpu_ms_per_tok)
+instead of the wall time: on a machine shared with other programs the
+wall time of a 1-thread run includes their time slices.
 """
 import json
 import math
@@ -40,14 +42,17 @@ def main():
     title = "rwkvx decode time per token against context length"
     if "--title" in sys.argv:
         title = sys.argv[sys.argv.index("--title") + 1]
+    key, ylabel = "decode_ms_per_tok", "ms per decoded token"
+    if "--cpu" in sys.argv:
+        key, ylabel = "decode_cpu_ms_per_tok", "CPU ms per decoded token"
     rows = [json.loads(line) for line in open(sys.argv[1]) if line.strip().startswith("{")]
     data = {}
     for r in rows:
-        data.setdefault(series_of(r), {}).setdefault(r["context"], []).append(r["decode_ms_per_tok"])
+        data.setdefault(series_of(r), {}).setdefault(r["context"], []).append(r[key])
     series = {k: sorted((c, statistics.median(v)) for c, v in d.items()) for k, d in data.items()}
     xs = sorted({c for s in series.values() for c, _ in s})
     ymax = max(y for s in series.values() for _, y in s)
-    W, H, L, R, T, B = 760, 460, 70, 20, 50, 110
+    W, H, L, R, T, B = 760, 490, 70, 20, 50, 140
     pw, ph = W - L - R, H - T - B
     lx0, lx1 = math.log2(min(xs)), math.log2(max(xs))
     top = nice_ceiling(ymax * 1.05)
@@ -72,7 +77,7 @@ def main():
         out.append(f'<text x="{px(c):.1f}" y="{T + ph + 16}" text-anchor="middle">{label}</text>')
     out.append(f'<rect x="{L}" y="{T}" width="{pw}" height="{ph}" fill="none" stroke="#444"/>')
     out.append(f'<text x="{L + pw / 2}" y="{T + ph + 36}" text-anchor="middle">context length (tokens, log scale)</text>')
-    out.append(f'<text x="18" y="{T + ph / 2}" text-anchor="middle" transform="rotate(-90 18 {T + ph / 2})">ms per decoded token</text>')
+    out.append(f'<text x="18" y="{T + ph / 2}" text-anchor="middle" transform="rotate(-90 18 {T + ph / 2})">{ylabel}</text>')
     for k, (name, pts) in enumerate(sorted(series.items())):
         col = colors[k % len(colors)]
         path = " ".join(f"{px(c):.1f},{py(y):.1f}" for c, y in pts)
