@@ -352,8 +352,8 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--repeat")) { if (!parse_size(next, 1, &repeat) || repeat > 32) return fail("bad --repeat '%s' (1 to 32)", next); }
         else if (!strcmp(a, "--chunk-size")) { if (!parse_size(next, 1, &v)) return fail("bad --chunk-size '%s'", next); opt.chunk_size = (int)v; }
         else if (!strcmp(a, "--chunk-topk")) { if (!parse_size(next, 1, &v)) return fail("bad --chunk-topk '%s'", next); opt.chunk_topk = (int)v; }
-        else if (!strcmp(a, "--kv-limit")) { /* MAX[,KEEP[,WINDOW]]: the library checks the values */
-            if (sscanf(next, "%9d,%9d,%9d", &opt.kv_max, &opt.kv_keep, &opt.kv_window) < 1) return fail("bad --kv-limit '%s'", next); }
+        else if (!strcmp(a, "--kv-limit")) { /* the library checks the combination when loading */
+            if (rwkvx_parse_kv_limit(next, &opt) != RWKVX_OK) return fail("bad --kv-limit '%s' (MAX[,KEEP[,WINDOW]])", next); }
         else return fail("unknown option '%s'", a);
     }
     if (!path) return fail("%s", "no model given (rwkvx-bench MODEL.gguf ...; --help)");
