@@ -84,6 +84,20 @@ static int run(rwkvx_state *st, const test_case *c, const int *pieces, int n_pie
     return 1;
 }
 
+/* The three ways every case is evaluated, each from a fresh state: 0 the whole
+   prompt (2 threads), 1 token by token (1 thread), 2 ragged pieces (2 threads). */
+static int eval_mode(rwkvx_model *m, const test_case *c, int mode, float *logits) {
+    static const int ragged[] = {7, 1, 50, 1, 3, 64, 2, 100};
+    static const int single[] = {1};
+    rwkvx_state *st = NULL;
+    int ok;
+    if (!logits || rwkvx_state_new(m, &st) != RWKVX_OK) return 0;
+    rwkvx_state_set_threads(st, mode == 1 ? 1 : 2);
+    ok = run(st, c, mode == 0 ? NULL : mode == 1 ? single : ragged, mode == 0 ? 0 : mode == 1 ? 1 : 8, logits);
+    rwkvx_state_free(st);
+    return ok;
+}
+
 static int read_case(FILE *f, test_case *c) {
     int i, ch;
     while ((ch = fgetc(f)) != EOF) { /* skip blank space and # comment lines */
@@ -155,8 +169,6 @@ done:
    these models) or, where a gate margin is below what f16 resolves, by a
    different chunk choice: printed, not bounded. */
 static void check_kv_f16(const char *path, const test_case *c, const float *golden, const char *where) {
-    static const int ragged[] = {7, 1, 50, 1, 3, 64, 2, 100};
-    static const int single[] = {1};
     size_t n = (size_t)c->T * (size_t)c->V;
     float *got[3];
     rwkvx_model *m = NULL;
@@ -167,13 +179,8 @@ static void check_kv_f16(const char *path, const test_case *c, const float *gold
     opt.chunk_size = c->chunk, opt.chunk_topk = c->topk, opt.kv_f16 = 1;
     if (rwkvx_load_file(&m, path, &opt, err) != RWKVX_OK) { check(0, err, where); return; }
     for (mode = 0; mode < 3; mode++) {
-        rwkvx_state *st = NULL;
         got[mode] = (float *)malloc(n * sizeof(float));
-        rwkvx_state_new(m, &st);
-        rwkvx_state_set_threads(st, mode == 1 ? 1 : 2);
-        check(got[mode] && st && run(st, c, mode == 0 ? NULL : mode == 1 ? single : ragged, mode == 0 ? 0 : mode == 1 ? 1 : 8, got[mode]),
-              "eval (kv_f16)", where);
-        rwkvx_state_free(st);
+        check(eval_mode(m, c, mode, got[mode]), "eval (kv_f16)", where);
     }
     printf("  %-28s f16 keys and values: max|diff| %.3g\n", c->model, max_diff(got[0], golden, n));
     check(max_diff(got[0], golden, n) < 1e3, "kv_f16 logits not finite", where);
@@ -218,8 +225,6 @@ done:
 }
 
 int main(int argc, char **argv) {
-    static const int ragged[] = {7, 1, 50, 1, 3, 64, 2, 100};
-    static const int single[] = {1};
     test_case *c = (test_case *)malloc(sizeof *c);
     rwkvx_model *previous = NULL;
     int ti;
@@ -237,7 +242,6 @@ int main(int argc, char **argv) {
         for (;;) {
             char path[1024], where[512], err[RWKVX_ERROR_MAX];
             rwkvx_model *m = NULL;
-            rwkvx_state *st = NULL;
             rwkvx_options opt;
             float *golden, *got[3];
             size_t n;
@@ -260,11 +264,7 @@ int main(int argc, char **argv) {
             for (mode = 0; mode < 3; mode++) {
                 double d;
                 got[mode] = (float *)malloc(n * sizeof(float));
-                rwkvx_state_new(m, &st);
-                rwkvx_state_set_threads(st, mode == 1 ? 1 : 2);
-                check(got[mode] && st && run(st, c, mode == 0 ? NULL : mode == 1 ? single : ragged, mode == 0 ? 0 : mode == 1 ? 1 : 8, got[mode]),
-                      "eval", where);
-                rwkvx_state_free(st);
+                check(eval_mode(m, c, mode, got[mode]), "eval", where);
                 d = max_diff(got[mode], golden, n);
                 if (d > worst) worst = d;
                 printf("  %-28s %-5s T=%-4d %-6s max|diff| %.3g\n", c->model, type, c->T, mode == 0 ? "whole" : mode == 1 ? "single" : "ragged", d);
