@@ -193,30 +193,70 @@ class Block(nn.Module):
         return x + self.ffn(self.ln2(x)), v_first
 
 
-def moba_mask(q, k, chunk, topk):
-    """(B, H, T, T) bool: which positions each query attends to under the
-    MoBA rule (DESIGN 1.4), per head. q, k: (B, H, T, N)."""
+def moba_select(q, k, chunk, topk):
+    """(B, H, T, nc) bool: the earlier complete chunks each query selects
+    (DESIGN 1.4 steps 1-3: gate = q . mean key, the top k-1 per head and
+    query). Selection is discrete: no gradient flows through the gate."""
     B, H, T, N = q.shape
     nc = (T + chunk - 1) // chunk
-    pos = torch.arange(T, device=q.device)
-    qc = pos // chunk                                       # chunk of each query
-    causal = pos[None, :] <= pos[:, None]
-    own = (qc[:, None] == qc[None, :]) & causal             # (T, T)
-    want = topk - 1
-    if want <= 0 or nc <= 1:
-        return own.expand(B, H, T, T)
+    qc = torch.arange(T, device=q.device) // chunk
+    sel = torch.zeros(B, H, T, nc, dtype=torch.bool, device=q.device)
+    want = min(topk - 1, nc - 1)
+    if want <= 0:
+        return sel
     with torch.no_grad():
         kp = F.pad(k, (0, 0, 0, nc * chunk - T))
         means = kp.view(B, H, nc, chunk, N).mean(3)         # last one may be partial: never a candidate
-        gate = q @ means.transpose(-1, -2)                  # (B, H, T, nc)
         cand = torch.arange(nc, device=q.device)[None, :] < qc[:, None]   # (T, nc): complete earlier chunks
-        gate = gate.masked_fill(~cand, float("-inf"))
-        m = min(want, nc - 1)
-        val, idx = gate.topk(m, dim=-1)
-        sel = torch.zeros(B, H, T, nc, dtype=torch.bool, device=q.device)
-        sel.scatter_(-1, idx, val > float("-inf"))
-        sel_pos = sel[..., qc]                              # (B, H, T, T) by key position's chunk
-    return sel_pos | own
+        for s in range(0, T, 4096):                         # (B, H, 4096, nc) gates at a time
+            gate = (q[:, :, s:s + 4096] @ means.transpose(-1, -2)).masked_fill(~cand[s:s + 4096], float("-inf"))
+            val, idx = gate.topk(want, dim=-1)
+            sel[:, :, s:s + 4096].scatter_(-1, idx, val > float("-inf"))
+    return sel
+
+
+def moba_rows_mask(sel, start, end, chunk):
+    """(B, H, end-start, end) bool for the queries start..end-1 against keys
+    0..end-1: the selected chunks plus the query's own chunk up to itself."""
+    pos = torch.arange(start, end, device=sel.device)
+    kpos = torch.arange(end, device=sel.device)
+    own = ((pos // chunk)[:, None] == (kpos // chunk)[None, :]) & (kpos[None, :] <= pos[:, None])
+    return sel[:, :, start:end][..., kpos // chunk] | own
+
+
+def moba_mask(q, k, chunk, topk):
+    """(B, H, T, T) bool: which positions each query attends to under the
+    MoBA rule (DESIGN 1.4), per head. q, k: (B, H, T, N)."""
+    return moba_rows_mask(moba_select(q, k, chunk, topk), 0, q.shape[2], chunk)
+
+
+def attend(q, k, v, mask):
+    try:  # PyTorch >= 2.1
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=0.125)
+    except (AttributeError, TypeError):
+        att = (q @ k.transpose(-1, -2)) * 0.125
+        return att.masked_fill(~mask, float("-inf")).softmax(-1) @ v
+
+
+def moba_attention(q, k, v, chunk, topk, rows=2048):
+    """MoBA attention, (B, H, T, N). Up to `rows` queries as one dense masked
+    softmax; longer inputs in blocks of `rows` queries against the keys up to
+    the block's end, each block recomputed in the backward pass (so memory
+    grows like T * rows, not T^2: training at 16K-32K positions)."""
+    T = q.shape[2]
+    sel = moba_select(q, k, chunk, topk)
+    if T <= rows:
+        return attend(q, k, v, moba_rows_mask(sel, 0, T, chunk))
+    from torch.utils.checkpoint import checkpoint
+
+    def block(qb, kb, vb, start):
+        return attend(qb, kb, vb, moba_rows_mask(sel, start, start + qb.shape[2], chunk))
+
+    out = []
+    for s in range(0, T, rows):
+        e = min(T, s + rows)
+        out.append(checkpoint(block, q[:, :, s:e], k[:, :, :e], v[:, :, :e], s, use_reentrant=False))
+    return torch.cat(out, 2)
 
 
 class SparseBlock(nn.Module):
@@ -241,13 +281,7 @@ class SparseBlock(nn.Module):
         u = self.ln1(x)
         hv = lambda y: y.view(B, T, H, HEAD).transpose(1, 2)
         q, k, v = hv(self.att.receptance(u)), hv(self.att.key(u)), hv(self.att.value(u))
-        mask = moba_mask(q, k, chunk, topk)
-        try:  # PyTorch >= 2.1
-            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=0.125)
-        except (AttributeError, TypeError):
-            att = (q @ k.transpose(-1, -2)) * 0.125
-            y = att.masked_fill(~mask, float("-inf")).softmax(-1) @ v
-        y = y.transpose(1, 2).reshape(B, T, C)
+        y = moba_attention(q, k, v, chunk, topk).transpose(1, 2).reshape(B, T, C)
         x = x + self.att.output(y)
         return x + self.ffn(self.ln2(x))
 

@@ -103,7 +103,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from passkey_model import Model, moba_mask, wkv7_chunked, wkv7_loop  # noqa: E402
+from passkey_model import Model, moba_attention, moba_mask, wkv7_chunked, wkv7_loop  # noqa: E402
 
 TASK = ("There is an important info hidden inside a lot of irrelevant text. "
         "Find it and memorize them. I will quiz you about the important information there.")
@@ -383,7 +383,15 @@ def cmd_check(args):
             allowed = set(p for j in sel for p in range(j * chunk, (j + 1) * chunk)) | set(range(c * chunk, t + 1))
             bad += set(torch.nonzero(mask[0, h, t]).flatten().tolist()) != allowed
     print(f"moba_mask: {bad} of {2 * 70} (query, head) pairs differ from the rule")
-    ok = worst < 1e-9 and gd < 1e-8 and bad == 0
+    # the blockwise form used past 2048 positions: values and gradients
+    ps = [t.clone().requires_grad_() for t in (q, kx, torch.randn(1, 2, 70, 64, dtype=torch.float64))]
+    dense = moba_attention(*ps, chunk, topk)
+    blocked = moba_attention(*ps, chunk, topk, rows=16)
+    bd = (dense - blocked).abs().max().item()
+    gb = max((x - y).abs().max().item() for x, y in zip(torch.autograd.grad((dense ** 2).sum(), ps),
+                                                         torch.autograd.grad((blocked ** 2).sum(), ps)))
+    print(f"moba_attention in blocks of 16 queries: max |diff| {bd:.3e}, gradients {gb:.3e}")
+    ok = worst < 1e-9 and gd < 1e-8 and bad == 0 and bd < 1e-12 and gb < 1e-12
     print("OK" if ok else "FAILED")
     return 0 if ok else 1
 
