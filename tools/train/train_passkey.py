@@ -22,9 +22,11 @@ variations. Every sample is the task line, filler, the line "The pass key is
 N. Remember it. N is the pass key." at a uniformly random depth, filler, and
 "What is the pass key? The pass key is", parts joined by newlines, followed by
 the answer " N." (and filler padding that has no loss). The prompt's length in
-bytes is uniform in [max(260, 0.55 T), T - 8] for a batch of length T; batches
-are T = 512 (30%), 1024 (30%) or 2048 (40%) bytes long, 98304 bytes a batch
-(so the longest training context is 2048 bytes).
+bytes is uniform in [max(260, 0.55 T), T - 8] for a batch of length T; by
+default batches are T = 512 (30%), 1024 (30%) or 2048 (40%) bytes long,
+98304 bytes a batch (--lengths and --batch-bytes change that: the shipped
+models ended on batches of 4k-16k bytes, so their longest training context
+is 16384 bytes).
 Filler: 50% the protocol's filler (" ".join of the five sentences, cut by
 characters; the suffix restarts from the beginning as in the reference
 generator 70% of the time, else continues), 30% other short sentences from
@@ -39,16 +41,20 @@ Defaults: --steps 900 AdamW steps of 98304 bytes (--batch-bytes), lr 2e-3
 with 100 warm-up steps and cosine decay to 10%, betas (0.9, 0.99), weight
 decay 0.01 on matrices, gradient clip 1.0, seed 1234 (weights and data: both
 models see the same batches). The WKV-7 recurrence runs in chunks of 32
-(--wkv-chunk). --time-limit makes the schedule follow the time used when
+(--wkv-chunk); the sparse blocks' attention in blocks of 2048 queries past
+2048 positions (recomputed in the backward pass, so 16k-byte batches fit). --time-limit makes the schedule follow the time used when
 that is ahead of the steps, and stops there; a checkpoint (official layout,
 fp32) is written every --save-every seconds, so a time-out still leaves a
 model.
 
-How the shipped models were made (one H200, both trainings at once with
-tools/train/gpu_train.sh; logs in tools/train/logs/)
+How the shipped models were made (logs in tools/train/logs/)
 -------------------------------------------------------------------------
-The GPU time was fixed (about 16 minutes in all), so the budget is equal in
-steps, not in minutes: 600 steps x 98304 bytes = 59.0 M bytes per model.
+Five phases over three sessions, each resuming the last with a fresh
+optimizer; both models always trained at the same time with
+tools/train/gpu_train.sh (phases 1-4: both on one H200; phase 5: one H200
+each). Phases 1-3 gave both the same number of steps, phases 4-5 the same
+GPU time. Accuracy: build/rwkvx-passkey --depths 10 --seeds 5 on the f32
+conversion, at the lengths named.
 
     phase 1: OUT=P1 tools/train/gpu_train.sh --steps 900 --time-limit 470
              both stopped by the time limit (schedule by time): rwkvx after
@@ -57,38 +63,44 @@ steps, not in minutes: 600 steps x 98304 bytes = 59.0 M bytes per model.
                     ARGS_rwkv7="--resume P1/rwkv7.pth --steps 310" \
              tools/train/gpu_train.sh --warmup 20 --lr 1e-3 --seed 1235 \
                     --time-limit 440 --eval-every 100000 --save-every 45
-             fresh optimizer, seed 1235, both now at 600 steps.
-    then:    rwkvx-convert P2/ARCH.pth models/ARCH-passkey.gguf --type f32 \
-                    --chunk-size 64 --chunk-topk 4 --vocab bytes
-
-So the two models saw the same number of bytes from the same generator, but
-not the same batches after step 290 of phase 1, and their learning-rate
-schedules differ in shape. Both are under-trained (the loss was still
-falling); see README.md "Passkey demo" for what they can and cannot do.
-
-Later experiments (session 2; not shipped; logs in tools/train/logs/)
--------------------------------------------------------------------------
-Accuracy below: build/rwkvx-passkey --depths 10 --seeds 5 --threads 1 on the
-f32 conversion (--chunk-size 64 --chunk-topk 4: the converter cannot know the
-training's chunk, and its default of 2048 silently changes the hybrid).
-
-    shipped (600 steps):  rwkvx 92/90/68/56 %, rwkv7 100/100/80/40 % at 1k/2k/4k/8k
-    phase 3: both resumed from phase 2, --steps 600 --warmup 20 --lr 1e-3
-             --seed 1236 --time-limit 960 (both reached 600 steps: 1200 in all)
-             rwkvx 100/96/82/44 %, rwkv7 100/100/92/46 %
+             both now at 600 steps (59.0 M bytes each; shipped in session 1:
+             rwkvx 92/90/68/56 %, rwkv7 100/100/80/40 % at 1k/2k/4k/8k)
+    phase 3: both from phase 2, --steps 600 --warmup 20 --lr 1e-3
+             --seed 1236 --time-limit 960 (both reached 600 steps)
+             rwkvx 100/96/82/44 %, rwkv7 100/100/92/46 % at 1k..8k
     phase 4: from phase 3, --lengths 2048:0.2,4096:0.3,8192:0.5 --wkv-chunk 64
-             --lr 1e-3 --warmup 20 --seed 1237 --time-limit 370 (equal GPU time);
+             --lr 1e-3 --warmup 20 --seed 1237 --time-limit 370;
              rwkvx with --train-only sparse (the paper's first stage: only the
              sparse blocks learn; 387 steps), rwkv7 all weights (191 steps)
              rwkvx 100/100/100/90/62 %, rwkv7 100/100/100/100/70 % at 1k..16k
+    phase 5: OUT=P5 ARGS_rwkvx="--resume P4/rwkvx.pth --train-only sparse" \
+                    ARGS_rwkv7="--resume P4/rwkv7.pth" \
+             tools/train/gpu_train.sh --steps 100000 --time-limit 1230 \
+                    --lengths 4096:0.15,8192:0.25,16384:0.6 --batch-bytes 163840 \
+                    --wkv-chunk 64 --lr 1e-3 --warmup 20 --seed 1238 \
+                    --eval-every 0 --save-every 120
+             rwkvx 1375 steps (225.3 M bytes), rwkv7 794 steps (130.1 M
+             bytes) in 1232 s each
+             rwkvx 100/100/100/100/96/92/94 %, rwkv7 100/100/100/100/100/82/46 %
+             at 1k..64k: shipped
+    then:    rwkvx-convert P5/ARCH.pth models/ARCH-passkey.gguf --type f32 \
+                    --chunk-size 64 --chunk-topk 4 --vocab bytes
+             (the converter cannot know the training's chunk: its default of
+             2048 would silently give another hybrid)
 
-What this shows: at these lengths a C = 128 RWKV-7 state holds one 5-digit
-key well once it has trained on the length (8k after phase 4), so training
-gives the hybrid no reason to use its sparse blocks; with its RWKV-7 blocks
-frozen they learn retrieval (early depths at 8k went from 0-20 % to 40-100 %),
-but 370 s was not enough. Next: the paper's two stages at lengths where the
-recurrence fails (16k-32k bytes): sparse blocks alone first, then everything,
-tested to 4x the longest training length.
+In all, the hybrid trained on 381 M bytes (its RWKV-7 blocks, embedding and
+head on the first 118 M only) and the pure model on 267 M; the hybrid saw
+more bytes in equal GPU time because a sparse-only step skips the gradients
+of four of its six blocks. Both saw the same generator, not the same batches.
+
+Why the last two phases: a C = 128 RWKV-7 state holds one 5-digit key well up
+to the lengths it has trained on (phase 4 made the pure model perfect to 8k),
+so training at those lengths gives the hybrid no reason to use its sparse
+blocks (before phase 4 it leaned on its recurrence and copied keys from the
+sparse blocks imprecisely). Frozen RWKV-7 blocks that forget far keys past
+their training length (2k, phases 1-3) force the sparse blocks to learn
+retrieval; at 16k they learned it so that it holds to 64k, while the pure
+model, trained on the same lengths, fails on far keys past 16k.
 """
 import argparse
 import json
