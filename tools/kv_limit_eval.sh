@@ -28,8 +28,10 @@ SETTINGS=${SETTINGS:-"exact|
 mkdir -p "$OUT"
 echo "model: $MODEL ($(date -u +%Y-%m-%d), $GRID)"
 echo
-echo "| K/V limit (max, keep, window) | 1k | 2k | 4k | 8k | all |"
-echo "| --- | --- | --- | --- | --- | --- |"
+# the header's lengths are GRID's --lengths
+lengths=$(echo "$GRID" | awk '{ for (i = 1; i < NF; i++) if ($i == "--lengths") print $(i + 1) }')
+echo "| K/V limit (max, keep, window) | $(echo "$lengths" | sed 's/,/ | /g') | all |"
+echo "| --- |$(echo "$lengths" | sed 's/[^,]*/ --- |/g; s/,//g') --- |"
 while IFS='|' read -r label options; do
     [ -n "$label" ] || continue
     name=$(echo "$label" | tr ',' '-')
