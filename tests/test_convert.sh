@@ -85,7 +85,10 @@ for model in rwkv7-tiny.pth rwkvx-tiny.pth rwkvx-tiny-t2.pth rwkvx-tiny-t2sd.pth
 done
 expect_ok "default options" "$FIXTURES/rwkvx-tiny.pth" "$TMP/out.gguf"
 grep -q 'order: *r0 r1 s0 r2 r3 s1' "$TMP/stdout" && ok || bad "summary of rwkvx-tiny lacks the block order r0 r1 s0 r2 r3 s1"
-grep -q 'chunk size 2048, top-k 3' "$TMP/stdout" && ok || bad "summary lacks the default chunk size 2048, top-k 3"
+grep -q 'chunk size 2048, top-k 3 (defaults: checkpoints do not record them' "$TMP/stdout" && ok ||
+    bad "summary lacks the default chunk size 2048, top-k 3 and the note that they are defaults"
+expect_ok "chunk size given" "$FIXTURES/rwkvx-tiny.pth" "$TMP/out.gguf" --chunk-topk 4
+grep -q 'chunk size 2048, top-k 4$' "$TMP/stdout" && ok || bad "summary with --chunk-topk still calls the chunk options defaults"
 
 # Converting twice gives the same bytes (no uninitialised padding, no clock).
 expect_ok "determinism, first run" "$FIXTURES/rwkvx-last-st.safetensors" "$TMP/out.gguf" --type q8_0

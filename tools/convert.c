@@ -3228,6 +3228,7 @@ typedef struct {
     const char *in_path, *out_path, *vocab;
     int weight_type;
     uint32_t chunk_size, topk;
+    int chunk_given; /* --chunk-size or --chunk-topk was given */
 } cv_options;
 
 static void usage(FILE *f)
@@ -3317,9 +3318,11 @@ static int parse_args(int argc, char **argv, cv_options *opt, cv_err *err)
         } else if (strcmp(opt_name, "--chunk-size") == 0) {
             if (!parse_u32(val, 1, &opt->chunk_size))
                 return cv_fail(err, "--chunk-size must be an integer from 1 to 4294967295, not '%s'", val);
+            opt->chunk_given = 1;
         } else if (strcmp(opt_name, "--chunk-topk") == 0) {
             if (!parse_u32(val, 1, &opt->topk))
                 return cv_fail(err, "--chunk-topk must be an integer from 1 to 4294967295, not '%s'", val);
+            opt->chunk_given = 1;
         } else {
             if (!*val)
                 return cv_fail(err, "--vocab needs a file name or 'bytes'");
@@ -3400,7 +3403,12 @@ static void print_summary(const cv_options *opt, const cv_src_list *src, const c
     printf("LoRA ranks:   decay %" PRIu64 ", iclr %" PRIu64 ", value %" PRIu64 ", gate %" PRIu64 "%s\n",
            mdl->dim[DIM_DW], mdl->dim[DIM_DA], mdl->dim[DIM_DV], mdl->dim[DIM_DG],
            mdl->dropped_v_first ? " (block 0 v0/v1/v2 dropped)" : "");
-    printf("sparse:       chunk size %u, top-k %u\n", (unsigned)opt->chunk_size, (unsigned)opt->topk);
+    /* A checkpoint does not record the chunk size and top-k it was trained
+     * with, and a hybrid run with others is another model: say so. */
+    printf("sparse:       chunk size %u, top-k %u%s\n", (unsigned)opt->chunk_size, (unsigned)opt->topk,
+           mdl->n_sparse && !opt->chunk_given
+               ? " (defaults: checkpoints do not record them; --chunk-size, --chunk-topk if trained otherwise)"
+               : "");
     printf("parameters:   %" PRIu64 "\n", n_params);
     printf("weights:      %s matrices, f32 vectors and lerps", ggml_type_name(plan->weight_type));
     if (plan->n_fallback)
