@@ -6,10 +6,11 @@ computes (rwkvx.h), with two trainable rewrites that give the same numbers:
 
 * the WKV-7 recurrence in chunks of L positions (wkv7_chunked), checked
   against the plain loop (wkv7_loop) by `train_passkey.py check`;
-* the sparse block's MoBA rule as a dense masked softmax (fine at a few
-  thousand positions): gate = q . mean key of each complete earlier chunk,
-  the top (k-1) chunks per head and query, plus the query's own chunk up to
-  itself; scale 1/8; no positional encoding.
+* the sparse block's MoBA rule as a masked softmax (moba_attention): gate =
+  q . mean key of each complete earlier chunk, the top (k-1) chunks per head
+  and query, plus the query's own chunk up to itself; scale 1/8; no
+  positional encoding. Dense up to 2048 queries, in recomputed blocks of
+  2048 queries beyond (checked against the dense form by `check`).
 
 Parameters carry the names and shapes of the official checkpoints, so
 `official_state_dict()` is the released layout (`rwkv.` + RWKV-7 names and
@@ -20,6 +21,7 @@ import math
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from torch.utils.checkpoint import checkpoint
 
 HEAD = 64
 
@@ -247,7 +249,6 @@ def moba_attention(q, k, v, chunk, topk, rows=2048):
     sel = moba_select(q, k, chunk, topk)
     if T <= rows:
         return attend(q, k, v, moba_rows_mask(sel, 0, T, chunk))
-    from torch.utils.checkpoint import checkpoint
 
     def block(qb, kb, vb, start):
         return attend(qb, kb, vb, moba_rows_mask(sel, start, start + qb.shape[2], chunk))
