@@ -87,9 +87,9 @@ all: $(CHAT_PROGRAMS)
 test: $(CHAT_PROGRAMS) $(CHAT_TESTS)
 $(BUILD)/rwkvx-tokenize: tools/tokenize.c rwkvx.h | $(BUILD)
 	$(CC) $(STD) $(CFLAGS) $(ARCH) -o $@ $< -lm
-$(BUILD)/rwkvx-chat: examples/chat.c rwkvx.h | $(BUILD)
+$(BUILD)/rwkvx-chat: tools/chat.c rwkvx.h | $(BUILD)
 	$(CC) $(STD) $(CFLAGS) $(ARCH) $(OPENMP) -o $@ $< -lm
-$(BUILD)/rwkvx-chat-asan: examples/chat.c rwkvx.h | $(BUILD)
+$(BUILD)/rwkvx-chat-asan: tools/chat.c rwkvx.h | $(BUILD)
 	$(CC) $(STD) $(SAN) $(ARCH) -o $@ $< -lm
 $(BUILD)/minimal: examples/minimal.c rwkvx.h | $(BUILD)
 	$(CC) $(STD) $(CFLAGS) $(ARCH) $(OPENMP) -o $@ $< -lm
@@ -120,7 +120,7 @@ $(BUILD)/test_truncate_asan: tests/test_truncate.c tools/convert.c | $(BUILD)
 PASSKEY_GRID = --lengths 1k,2k,4k,8k,16k,32k,64k --depths 10 --seeds 5 --threads 2
 .PHONY: demo
 all: $(BUILD)/rwkvx-passkey
-$(BUILD)/rwkvx-passkey: tests/passkey.c rwkvx.h | $(BUILD)
+$(BUILD)/rwkvx-passkey: tools/passkey.c rwkvx.h | $(BUILD)
 	$(CC) $(STD) $(CFLAGS) $(ARCH) $(OPENMP) -o $@ $< -lm
 demo: $(BUILD)/rwkvx-passkey
 	$(BUILD)/rwkvx-passkey models/rwkvx-passkey.gguf $(PASSKEY_GRID) --svg docs/passkey-rwkvx.svg \

@@ -197,7 +197,7 @@ def passkey_sample(rng, L):
 
 
 def protocol_prompt(L, depth, n):
-    """The exact test prompt (as tests/passkey.c builds it for a byte-level model)."""
+    """The exact test prompt (as tools/passkey.c builds it for a byte-level model)."""
     info = info_line(n)
     n_garbage = L - (len(TASK) + len(info) + len(QUESTION) + 4)
     n1 = int(math.floor(depth * n_garbage + 0.5))
