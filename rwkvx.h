@@ -14,7 +14,9 @@
        decode). A plain RWKV-7 model is an RWKV-X model with no sparse block.
        Models come in our GGUF v3 file (docs/FORMAT.md), made from released
        .pth / .safetensors checkpoints by tools/convert.c (rwkvx-convert).
-       Weights F32, F16, BF16 or Q8_0; arithmetic in f32.
+       Weights F32, F16, BF16 or ggml's block types Q4_0, Q4_1, Q5_0, Q5_1,
+       Q8_0, Q2_K .. Q6_K, IQ4_NL, IQ4_XS (each tensor its own type),
+       dequantized exactly as ggml does; arithmetic in f32.
 
    THE API IN ONE SCREEN
        rwkvx_model *m; rwkvx_state *s; char err[RWKVX_ERROR_MAX];
@@ -104,8 +106,15 @@ typedef enum {
 enum { RWKVX_ERROR_MAX = 256 };          /* size of an error message buffer */
 enum { RWKVX_EVAL_ALL_LOGITS = 1 };      /* rwkvx_eval flag */
 
-typedef enum {                           /* ggml's type numbers */
-    RWKVX_TYPE_F32 = 0, RWKVX_TYPE_F16 = 1, RWKVX_TYPE_Q8_0 = 8, RWKVX_TYPE_BF16 = 30
+typedef enum {                           /* ggml's type numbers and block layouts */
+    RWKVX_TYPE_F32 = 0, RWKVX_TYPE_F16 = 1,
+    RWKVX_TYPE_Q4_0 = 2, RWKVX_TYPE_Q4_1 = 3, RWKVX_TYPE_Q5_0 = 6, RWKVX_TYPE_Q5_1 = 7,
+    RWKVX_TYPE_Q8_0 = 8,                 /* the above: blocks of 32 values */
+    RWKVX_TYPE_Q2_K = 10, RWKVX_TYPE_Q3_K = 11, RWKVX_TYPE_Q4_K = 12, RWKVX_TYPE_Q5_K = 13,
+    RWKVX_TYPE_Q6_K = 14,                /* super-blocks of 256 values */
+    RWKVX_TYPE_IQ4_NL = 20,              /* 32 values */
+    RWKVX_TYPE_IQ4_XS = 23,              /* 256 values */
+    RWKVX_TYPE_BF16 = 30
 } rwkvx_type;
 
 typedef struct rwkvx_model rwkvx_model;  /* immutable weights, shareable */
@@ -142,7 +151,8 @@ typedef struct {
     int n_rwkv, n_sparse;             /* block counts */
     int chunk_size, chunk_topk;       /* in force for this load */
     int n_tokens;                     /* embedded vocabulary size (0: none) */
-    rwkvx_type weight_type;           /* type of the large matrices */
+    rwkvx_type weight_type;           /* type of the large matrices (the first
+                                         block's receptance; others may differ) */
     size_t weight_bytes;              /* bytes of tensor data */
     size_t token_bytes;               /* weight bytes one decoded token reads: every
                                          matrix but the embedding, one row of that */
@@ -160,6 +170,9 @@ typedef struct {
 } rwkvx_info;
 
 RWKVX_API const char  *rwkvx_status_string(rwkvx_status s);
+/* ggml's lower-case name of a weight type ("q4_k"), NULL for a type this
+   library does not read. */
+RWKVX_API const char  *rwkvx_type_name(int type);
 
 /* The command-line form of the K/V limit, "MAX[,KEEP[,WINDOW]]" (whole numbers
    >= 1), into opt->kv_max, kv_keep, kv_window; the parts left out become 0 (the
@@ -513,6 +526,71 @@ struct rwkvx_model {
 };
 
 /* ---------------------------------------------------------------------- */
+/* Weight types: one table                                                */
+/* ---------------------------------------------------------------------- */
+
+/* Every weight type is one row of RWKVX__TYPES: ggml's number and name, the
+   values of one block and its bytes, and where its f16 scales lie (for the
+   non-finite count). Values of a row are made only by the type's group
+   loader rwkvx__group_<name> ("Weight types: dequantization" below), which
+   turns 32 consecutive values into f32 exactly as ggml's reference
+   dequantize_row_* does: the decode kernel calls it inlined, and
+   rwkvx__to_f32_<name> (prefill panels, the embedding) stores what it gives,
+   so decode and prefill see the same f32 weights. A new type is a row here
+   plus its group loader.
+
+   X(TYPE, name, ggml's name, values per block, bytes per block,
+     offset of the first f16 scale, number of consecutive f16 scales) */
+#define RWKVX__TYPES(X)                                  \
+    X(F32, f32, "f32", 1, 4, 0, 0)                       \
+    X(F16, f16, "f16", 1, 2, 0, 0)                       \
+    X(BF16, bf16, "bf16", 1, 2, 0, 0)                    \
+    X(Q4_0, q4_0, "q4_0", 32, 18, 0, 1)                  \
+    X(Q4_1, q4_1, "q4_1", 32, 20, 0, 2)                  \
+    X(Q5_0, q5_0, "q5_0", 32, 22, 0, 1)                  \
+    X(Q5_1, q5_1, "q5_1", 32, 24, 0, 2)                  \
+    X(Q8_0, q8_0, "q8_0", 32, 34, 0, 1)                  \
+    X(Q2_K, q2_k, "q2_K", 256, 84, 80, 2)                \
+    X(Q3_K, q3_k, "q3_K", 256, 110, 108, 1)              \
+    X(Q4_K, q4_k, "q4_K", 256, 144, 0, 2)                \
+    X(Q5_K, q5_k, "q5_K", 256, 176, 0, 2)                \
+    X(Q6_K, q6_k, "q6_K", 256, 210, 208, 1)              \
+    X(IQ4_NL, iq4_nl, "iq4_nl", 32, 18, 0, 1)            \
+    X(IQ4_XS, iq4_xs, "iq4_xs", 256, 136, 0, 1)
+
+/* n values of a row from column i0 as f32 (i0 a multiple of 32; n too, or
+   the row's end for a type of 1-value blocks) */
+typedef void (*rwkvx__to_f32_fn)(const unsigned char *row, int64_t i0, int64_t n, float *out);
+
+typedef struct {
+    const char *name;
+    int block;                   /* values per block (1: a plain float type) */
+    int bytes;                   /* bytes per block */
+    int scale_off, n_scales;     /* f16 scales of a block: any one NaN or
+                                    infinite makes all its values so */
+    rwkvx__to_f32_fn to_f32;
+} rwkvx__type_row;
+
+#define RWKVX__DECLARE_TO_F32(T, t, name, block, bytes, so, ns) \
+    static void rwkvx__to_f32_##t(const unsigned char *row, int64_t i0, int64_t n, float *out);
+RWKVX__TYPES(RWKVX__DECLARE_TO_F32)
+
+/* The row of ggml type number `type`, or NULL for a type not read here. */
+static const rwkvx__type_row *rwkvx__type_of(uint32_t type) {
+#define RWKVX__TYPE_CASE(T, t, name, block, bytes, so, ns) \
+    case RWKVX_TYPE_##T: { static const rwkvx__type_row r = {name, block, bytes, so, ns, rwkvx__to_f32_##t}; return &r; }
+    switch (type) {
+        RWKVX__TYPES(RWKVX__TYPE_CASE)
+    }
+    return NULL;
+}
+
+RWKVX_API const char *rwkvx_type_name(int type) {
+    const rwkvx__type_row *t = type < 0 ? NULL : rwkvx__type_of((uint32_t)type);
+    return t ? t->name : NULL;
+}
+
+/* ---------------------------------------------------------------------- */
 /* GGUF reader: every count, size and offset is checked before use        */
 /* ---------------------------------------------------------------------- */
 
@@ -599,22 +677,18 @@ static int rwkvx__name_eq(const char *a, size_t a_len, const char *b) {
     return strlen(b) == a_len && memcmp(a, b, a_len) == 0;
 }
 
-static size_t rwkvx__type_bytes(uint32_t type, uint64_t n_elems, int *ok) {
+/* Bytes of a tensor of n_elems values whose rows hold row_len (ne[0]);
+   0 with *why set when the type is unknown (1), the rows are not whole
+   blocks (2) or the size overflows (3). */
+static size_t rwkvx__type_bytes(uint32_t type, uint64_t n_elems, uint64_t row_len, int *why) {
+    const rwkvx__type_row *t = rwkvx__type_of(type);
     int overflow = 0;
-    size_t r = 0;
-    *ok = 1;
-    switch (type) {
-    case RWKVX_TYPE_F32: r = rwkvx__mul(4, (size_t)n_elems, &overflow); break;
-    case RWKVX_TYPE_F16:
-    case RWKVX_TYPE_BF16: r = rwkvx__mul(2, (size_t)n_elems, &overflow); break;
-    case RWKVX_TYPE_Q8_0:
-        if (n_elems % 32) *ok = 0;
-        r = rwkvx__mul(34, (size_t)(n_elems / 32), &overflow);
-        break;
-    default: *ok = 0;
-    }
-    if (overflow || n_elems > SIZE_MAX) *ok = 0;
-    return r;
+    size_t r;
+    *why = !t ? 1 : row_len % (uint64_t)t->block ? 2 : 0;
+    if (*why) return 0;
+    r = rwkvx__mul((size_t)t->bytes, (size_t)(n_elems / (uint64_t)t->block), &overflow);
+    if (overflow || n_elems > SIZE_MAX) *why = 3;
+    return *why ? 0 : r;
 }
 
 static rwkvx_status rwkvx__gguf_parse_header(rwkvx__gguf *g, rwkvx__cursor *c, uint32_t *alignment) {
@@ -671,7 +745,7 @@ static rwkvx_status rwkvx__gguf_parse_tensors(rwkvx__gguf *g, rwkvx__cursor *c, 
         rwkvx__tinfo *t = &g->t[i];
         uint32_t n_dims;
         uint64_t n_elems = 1;
-        int d, ok;
+        int d, why;
         if (!rwkvx__take_string(c, &t->name, &t->name_len) || !rwkvx__take(c, &n_dims, 4))
             return rwkvx__fail(g->err, RWKVX_ERR_FORMAT, "truncated tensor info %llu", (unsigned long long)i);
         if (n_dims < 1 || n_dims > 4)
@@ -687,10 +761,16 @@ static rwkvx_status rwkvx__gguf_parse_tensors(rwkvx__gguf *g, rwkvx__cursor *c, 
         }
         if (!rwkvx__take(c, &t->type, 4) || !rwkvx__take(c, &t->offset, 8))
             return rwkvx__fail(g->err, RWKVX_ERR_FORMAT, "truncated tensor info '%.*s'", (int)t->name_len, t->name);
-        t->bytes = rwkvx__type_bytes(t->type, n_elems, &ok);
-        if (!ok || (t->type == RWKVX_TYPE_Q8_0 && t->ne[0] % 32))
-            return rwkvx__fail(g->err, RWKVX_ERR_UNSUPPORTED, "tensor '%.*s' has type %u with shape it cannot take (F32, F16, BF16, Q8_0 only)",
+        t->bytes = rwkvx__type_bytes(t->type, n_elems, t->ne[0], &why);
+        if (why == 1)
+            return rwkvx__fail(g->err, RWKVX_ERR_UNSUPPORTED, "tensor '%.*s' has type %u, which this library does not read",
                                (int)t->name_len, t->name, t->type);
+        if (why == 2)
+            return rwkvx__fail(g->err, RWKVX_ERR_UNSUPPORTED, "tensor '%.*s' has rows of %llu values, not a multiple of %s's block of %d",
+                               (int)t->name_len, t->name, (unsigned long long)t->ne[0], rwkvx__type_of(t->type)->name,
+                               rwkvx__type_of(t->type)->block);
+        if (why)
+            return rwkvx__fail(g->err, RWKVX_ERR_FORMAT, "tensor '%.*s' is too large", (int)t->name_len, t->name);
         if (t->offset != expected_offset)
             return rwkvx__fail(g->err, RWKVX_ERR_FORMAT, "tensor '%.*s' offset %llu is not the expected %llu",
                                (int)t->name_len, t->name, (unsigned long long)t->offset, (unsigned long long)expected_offset);
@@ -1048,29 +1128,40 @@ static rwkvx_status rwkvx__read_vocab(rwkvx__gguf *g, rwkvx_model *m) {
 }
 
 /* Values of a tensor that are NaN or infinite (exponent bits all ones; for
-   Q8_0 the 32 values of a block whose f16 scale is). Little-endian host.
-   Blocks of 64 with a fixed trip count, so that compilers vectorize them. */
+   a block type the values of each block one of whose f16 scales is: ggml's
+   formulas make all of them NaN or infinite then, and no others can be).
+   Little-endian host. Runs of 64 with a fixed trip count, so that compilers
+   vectorize them. */
 static uint64_t rwkvx__count_nonfinite(const unsigned char *p, uint32_t type, size_t bytes) {
+    const rwkvx__type_row *t = rwkvx__type_of(type);
     uint64_t bad = 0;
-    size_t size = type == RWKVX_TYPE_F32 ? 4 : type == RWKVX_TYPE_Q8_0 ? 34 : 2, n = bytes / size, i, j;
+    size_t n = bytes / (size_t)t->bytes, i, j;
     uint32_t mask = type == RWKVX_TYPE_F32 ? 0x7f800000u : type == RWKVX_TYPE_BF16 ? 0x7f80u : 0x7c00u, u;
     uint16_t h;
+    int k;
     if (type == RWKVX_TYPE_F32)
         for (i = 0; i < n; i += 64) {
-            unsigned k = 0;
-            if (n - i < 64) { for (j = i; j < n; j++) { memcpy(&u, p + 4 * j, 4); k += (u & mask) == mask; } bad += k; break; }
-            for (j = 0; j < 64; j++) { memcpy(&u, p + 4 * (i + j), 4); k += (u & mask) == mask; }
-            bad += k;
+            unsigned c = 0;
+            if (n - i < 64) { for (j = i; j < n; j++) { memcpy(&u, p + 4 * j, 4); c += (u & mask) == mask; } bad += c; break; }
+            for (j = 0; j < 64; j++) { memcpy(&u, p + 4 * (i + j), 4); c += (u & mask) == mask; }
+            bad += c;
         }
-    else if (type == RWKVX_TYPE_F16 || type == RWKVX_TYPE_BF16)
+    else if (t->block == 1)
         for (i = 0; i < n; i += 64) {
-            unsigned k = 0;
-            if (n - i < 64) { for (j = i; j < n; j++) { memcpy(&h, p + 2 * j, 2); k += (h & mask) == mask; } bad += k; break; }
-            for (j = 0; j < 64; j++) { memcpy(&h, p + 2 * (i + j), 2); k += (h & mask) == mask; }
-            bad += k;
+            unsigned c = 0;
+            if (n - i < 64) { for (j = i; j < n; j++) { memcpy(&h, p + 2 * j, 2); c += (h & mask) == mask; } bad += c; break; }
+            for (j = 0; j < 64; j++) { memcpy(&h, p + 2 * (i + j), 2); c += (h & mask) == mask; }
+            bad += c;
         }
-    else if (type == RWKVX_TYPE_Q8_0)
-        for (i = 0; i < n; i++) { memcpy(&h, p + 34 * i, 2); bad += (h & mask) == mask ? 32 : 0; }
+    else
+        for (i = 0; i < n; i++) {
+            int spoilt = 0;
+            for (k = 0; k < t->n_scales; k++) {
+                memcpy(&h, p + (size_t)t->bytes * i + (size_t)t->scale_off + 2 * (size_t)k, 2);
+                spoilt |= (h & mask) == mask;
+            }
+            bad += spoilt ? (uint64_t)t->block : 0;
+        }
     return bad;
 }
 
@@ -1246,14 +1337,10 @@ RWKVX_API rwkvx_status rwkvx_load_file(rwkvx_model **out, const char *path, cons
     return rwkvx__finish_load(m, out, opt, err);
 }
 
-/* Bytes of a matrix's data, and its bytes per row. */
+/* Bytes of a matrix's data, and its bytes per row (in the matrix's own type). */
 static size_t rwkvx__row_bytes(const rwkvx__mat *w) {
-    switch (w->type) {
-    case RWKVX_TYPE_F32: return (size_t)w->cols * 4;
-    case RWKVX_TYPE_F16: case RWKVX_TYPE_BF16: return (size_t)w->cols * 2;
-    case RWKVX_TYPE_Q8_0: return (size_t)w->cols / 32 * 34;
-    }
-    return 0;
+    const rwkvx__type_row *t = rwkvx__type_of(w->type);
+    return t ? (size_t)w->cols / (size_t)t->block * (size_t)t->bytes : 0;
 }
 static size_t rwkvx__mat_bytes(const rwkvx__mat *w) { return rwkvx__row_bytes(w) * (size_t)w->rows; }
 
@@ -1397,6 +1484,23 @@ RWKVX__INLINE void rwkvx__vsum4(const rwkvx__v *v, float *out) {
     r = _mm512_castps512_ps128(_mm512_permutexvar_ps(_mm512_set_epi32(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 12, 8, 4, 0), h));
     _mm_storeu_ps(out, r);
 }
+/* LANES small integers (int32), for unpacking quantized weights: LANES bytes
+   zero-extended, a bit field of each, sums, shifts, lane l's bit of a word,
+   conversion to f32 and a lookup in a table of 16 floats. */
+typedef __m512i rwkvx__vi;
+RWKVX__INLINE rwkvx__vi rwkvx__vi_u8(const unsigned char *p) { return _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(const void *)p)); }
+RWKVX__INLINE rwkvx__vi rwkvx__vi_field(rwkvx__vi v, int shift, int bits) {
+    return _mm512_and_si512(_mm512_srl_epi32(v, _mm_cvtsi32_si128(shift)), _mm512_set1_epi32((1 << bits) - 1));
+}
+RWKVX__INLINE rwkvx__vi rwkvx__vi_add(rwkvx__vi a, rwkvx__vi b) { return _mm512_add_epi32(a, b); }
+RWKVX__INLINE rwkvx__vi rwkvx__vi_shl(rwkvx__vi v, int n) { return _mm512_sll_epi32(v, _mm_cvtsi32_si128(n)); }
+RWKVX__INLINE rwkvx__vi rwkvx__vi_set1(int x) { return _mm512_set1_epi32(x); }
+RWKVX__INLINE rwkvx__vi rwkvx__vi_bits(uint32_t word, int first) {
+    __m512i at = _mm512_add_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0), _mm512_set1_epi32(first));
+    return _mm512_and_si512(_mm512_srlv_epi32(_mm512_set1_epi32((int)word), at), _mm512_set1_epi32(1));
+}
+RWKVX__INLINE rwkvx__v rwkvx__vi_float(rwkvx__vi v) { return _mm512_cvtepi32_ps(v); }
+RWKVX__INLINE rwkvx__v rwkvx__vlookup16(const float *table, rwkvx__vi i) { return _mm512_permutexvar_ps(i, _mm512_loadu_ps(table)); }
 #elif defined(RWKVX__AVX2)
 #define RWKVX__LANES 8
 #define RWKVX__UT 3                    /* 4 x 3 accumulators of the 16 registers */
@@ -1427,6 +1531,23 @@ RWKVX__INLINE void rwkvx__vsum4(const rwkvx__v *v, float *out) { /* halving tree
     __m128 lo = _mm256_castps256_ps128(h), hi = _mm256_extractf128_ps(h, 1);
     out[0] = _mm_cvtss_f32(lo), out[1] = _mm_cvtss_f32(hi);
     out[2] = _mm_cvtss_f32(_mm_shuffle_ps(lo, lo, 1)), out[3] = _mm_cvtss_f32(_mm_shuffle_ps(hi, hi, 1));
+}
+typedef __m256i rwkvx__vi;      /* small integers: see the AVX-512 layer */
+RWKVX__INLINE rwkvx__vi rwkvx__vi_u8(const unsigned char *p) { return _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)p)); }
+RWKVX__INLINE rwkvx__vi rwkvx__vi_field(rwkvx__vi v, int shift, int bits) {
+    return _mm256_and_si256(_mm256_srl_epi32(v, _mm_cvtsi32_si128(shift)), _mm256_set1_epi32((1 << bits) - 1));
+}
+RWKVX__INLINE rwkvx__vi rwkvx__vi_add(rwkvx__vi a, rwkvx__vi b) { return _mm256_add_epi32(a, b); }
+RWKVX__INLINE rwkvx__vi rwkvx__vi_shl(rwkvx__vi v, int n) { return _mm256_sll_epi32(v, _mm_cvtsi32_si128(n)); }
+RWKVX__INLINE rwkvx__vi rwkvx__vi_set1(int x) { return _mm256_set1_epi32(x); }
+RWKVX__INLINE rwkvx__vi rwkvx__vi_bits(uint32_t word, int first) {
+    __m256i at = _mm256_add_epi32(_mm256_set_epi32(7, 6, 5, 4, 3, 2, 1, 0), _mm256_set1_epi32(first));
+    return _mm256_and_si256(_mm256_srlv_epi32(_mm256_set1_epi32((int)word), at), _mm256_set1_epi32(1));
+}
+RWKVX__INLINE rwkvx__v rwkvx__vi_float(rwkvx__vi v) { return _mm256_cvtepi32_ps(v); }
+RWKVX__INLINE rwkvx__v rwkvx__vlookup16(const float *table, rwkvx__vi i) { /* two 8-entry lookups, bit 3 picks */
+    __m256 lo = _mm256_permutevar8x32_ps(_mm256_loadu_ps(table), i), hi = _mm256_permutevar8x32_ps(_mm256_loadu_ps(table + 8), i);
+    return _mm256_blendv_ps(lo, hi, _mm256_castsi256_ps(_mm256_slli_epi32(i, 28)));
 }
 #elif defined(RWKVX__NEON)
 #define RWKVX__LANES 8
@@ -1481,6 +1602,41 @@ RWKVX__INLINE void rwkvx__vsum4(const rwkvx__v *v, float *out) { /* halving tree
         vst1_f32(out + j, vpadd_f32(a2, b2));
     }
 }
+typedef struct { int32x4_t lo, hi; } rwkvx__vi;   /* small integers: see the AVX-512 layer */
+RWKVX__INLINE rwkvx__vi rwkvx__vi_u8(const unsigned char *p) {
+    uint16x8_t h = vmovl_u8(vld1_u8(p));
+    rwkvx__vi r;
+    r.lo = vreinterpretq_s32_u32(vmovl_u16(vget_low_u16(h)));
+    r.hi = vreinterpretq_s32_u32(vmovl_u16(vget_high_u16(h)));
+    return r;
+}
+RWKVX__INLINE rwkvx__vi rwkvx__vi_field(rwkvx__vi v, int shift, int bits) {
+    int32x4_t s = vdupq_n_s32(-shift), m = vdupq_n_s32((1 << bits) - 1);
+    v.lo = vandq_s32(vshlq_s32(v.lo, s), m);
+    v.hi = vandq_s32(vshlq_s32(v.hi, s), m);
+    return v;
+}
+RWKVX__INLINE rwkvx__vi rwkvx__vi_add(rwkvx__vi a, rwkvx__vi b) { a.lo = vaddq_s32(a.lo, b.lo); a.hi = vaddq_s32(a.hi, b.hi); return a; }
+RWKVX__INLINE rwkvx__vi rwkvx__vi_shl(rwkvx__vi v, int n) { v.lo = vshlq_s32(v.lo, vdupq_n_s32(n)); v.hi = vshlq_s32(v.hi, vdupq_n_s32(n)); return v; }
+RWKVX__INLINE rwkvx__vi rwkvx__vi_set1(int x) { rwkvx__vi r; r.lo = r.hi = vdupq_n_s32(x); return r; }
+RWKVX__INLINE rwkvx__vi rwkvx__vi_bits(uint32_t word, int first) {
+    static const int32_t lane[8] = {0, 1, 2, 3, 4, 5, 6, 7};
+    uint32x4_t w = vdupq_n_u32(word), one = vdupq_n_u32(1);
+    int32x4_t f = vdupq_n_s32(-first);
+    rwkvx__vi r;
+    r.lo = vreinterpretq_s32_u32(vandq_u32(vshlq_u32(w, vsubq_s32(f, vld1q_s32(lane))), one));
+    r.hi = vreinterpretq_s32_u32(vandq_u32(vshlq_u32(w, vsubq_s32(f, vld1q_s32(lane + 4))), one));
+    return r;
+}
+RWKVX__INLINE rwkvx__v rwkvx__vi_float(rwkvx__vi v) { rwkvx__v r; r.lo = vcvtq_f32_s32(v.lo); r.hi = vcvtq_f32_s32(v.hi); return r; }
+RWKVX__INLINE rwkvx__v rwkvx__vlookup16(const float *table, rwkvx__vi i) {
+    int32_t at[8];
+    float f[8];
+    int l;
+    vst1q_s32(at, i.lo), vst1q_s32(at + 4, i.hi);
+    for (l = 0; l < 8; l++) f[l] = table[at[l] & 15];
+    return rwkvx__vload(f);
+}
 #else
 #define RWKVX__LANES 8
 #define RWKVX__UT 4
@@ -1519,6 +1675,24 @@ RWKVX__INLINE void rwkvx__vsum4(const rwkvx__v *v, float *out) { /* halving tree
         out[j] = t[0];
     }
 }
+typedef struct { int32_t i[8]; } rwkvx__vi;   /* small integers: see the AVX-512 layer */
+RWKVX__INLINE rwkvx__vi rwkvx__vi_u8(const unsigned char *p) { rwkvx__vi r; int l; for (l = 0; l < 8; l++) r.i[l] = p[l]; return r; }
+RWKVX__INLINE rwkvx__vi rwkvx__vi_field(rwkvx__vi v, int shift, int bits) {
+    int l;
+    for (l = 0; l < 8; l++) v.i[l] = (v.i[l] >> shift) & ((1 << bits) - 1);
+    return v;
+}
+RWKVX__INLINE rwkvx__vi rwkvx__vi_add(rwkvx__vi a, rwkvx__vi b) { int l; for (l = 0; l < 8; l++) a.i[l] += b.i[l]; return a; }
+RWKVX__INLINE rwkvx__vi rwkvx__vi_shl(rwkvx__vi v, int n) { int l; for (l = 0; l < 8; l++) v.i[l] = (int32_t)((uint32_t)v.i[l] << n); return v; }
+RWKVX__INLINE rwkvx__vi rwkvx__vi_set1(int x) { rwkvx__vi r; int l; for (l = 0; l < 8; l++) r.i[l] = x; return r; }
+RWKVX__INLINE rwkvx__vi rwkvx__vi_bits(uint32_t word, int first) {
+    rwkvx__vi r;
+    int l;
+    for (l = 0; l < 8; l++) r.i[l] = (int32_t)((word >> (first + l)) & 1u);
+    return r;
+}
+RWKVX__INLINE rwkvx__v rwkvx__vi_float(rwkvx__vi v) { rwkvx__v r; int l; for (l = 0; l < 8; l++) r.f[l] = (float)v.i[l]; return r; }
+RWKVX__INLINE rwkvx__v rwkvx__vlookup16(const float *table, rwkvx__vi i) { rwkvx__v r; int l; for (l = 0; l < 8; l++) r.f[l] = table[i.i[l] & 15]; return r; }
 #endif
 
 typedef struct {                 /* scratch of the matrix products */
@@ -1535,84 +1709,263 @@ static size_t rwkvx__work_floats(size_t max_cols) {
     return ((prefill > decode ? prefill : decode) + 15) / 16 * 16;
 }
 
-/* Converts n weights of row `row`, starting at column i0, to f32 (exactly:
-   every type's values are f32 values; a Q8_0 weight is the f32 product d * q).
-   For Q8_0, i0 and n are multiples of 32 (the loader guarantees the row
-   length is). */
-static void rwkvx__row_to_f32(const rwkvx__mat *w, int64_t row, int64_t i0, int64_t n, float *out) {
+/* ---- Weight types: dequantization ----
+   rwkvx__group_<name>(row, g, w): the 32 values of columns 32 g .. 32 g + 31
+   of a row in w[0 .. RWKVX__NG), each an f32 equal bit for bit to what ggml's
+   dequantize_row_<name> writes (the formulas below are ggml's, in its order
+   of operations; every product in them is exact in f32, so the one rounding
+   is that of an added minimum, which a fused multiply-add rounds the same).
+   Every byte read lies in the block of column 32 g, whatever its contents:
+   a hostile block only gives wrong weights (NaN counted at load). */
+#define RWKVX__NG (32 / RWKVX__LANES)      /* vectors per group of 32 values */
+
+static float rwkvx__f16_at(const unsigned char *p) {
+    uint16_t h;
+    memcpy(&h, p, 2);
+#if defined(RWKVX__AVX2)
+    return _cvtsh_ss(h);
+#else
+    return rwkvx__f16_to_f32(h);
+#endif
+}
+
+/* IQ4_NL's and IQ4_XS's 16 levels (ggml's kvalues_iq4nl) */
+static const float rwkvx__iq4_levels[16] = {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113};
+
+/* LANES 4-bit values from lane k of a group whose 32 values are the low then
+   the high nibbles of 16 bytes */
+RWKVX__INLINE rwkvx__vi rwkvx__nibbles16(const unsigned char *q, int k) {
+    int j = k * RWKVX__LANES;
+    return rwkvx__vi_field(rwkvx__vi_u8(q + j % 16), j / 16 * 4, 4);
+}
+
+RWKVX__INLINE void rwkvx__group_f32(const unsigned char *row, int64_t g, rwkvx__v *w) {
+    const float *p = (const float *)(const void *)row + g * 32;
+    int k;
+    RWKVX__UNROLL for (k = 0; k < RWKVX__NG; k++) w[k] = rwkvx__vload(p + k * RWKVX__LANES);
+}
+
+RWKVX__INLINE void rwkvx__group_f16(const unsigned char *row, int64_t g, rwkvx__v *w) {
+    const uint16_t *p = (const uint16_t *)(const void *)row + g * 32;
+    int k;
+    RWKVX__UNROLL for (k = 0; k < RWKVX__NG; k++) w[k] = rwkvx__vload_f16(p + k * RWKVX__LANES);
+}
+
+RWKVX__INLINE void rwkvx__group_bf16(const unsigned char *row, int64_t g, rwkvx__v *w) {
+    const uint16_t *p = (const uint16_t *)(const void *)row + g * 32;
+    int k;
+    RWKVX__UNROLL for (k = 0; k < RWKVX__NG; k++) w[k] = rwkvx__vload_bf16(p + k * RWKVX__LANES);
+}
+
+/* Q8_0 {f16 d; int8 q[32]}: d * q */
+RWKVX__INLINE void rwkvx__group_q8_0(const unsigned char *row, int64_t g, rwkvx__v *w) {
+    const unsigned char *b = row + g * 34;
+    uint16_t dh;
+    int k;
+    memcpy(&dh, b, 2);
+    RWKVX__UNROLL for (k = 0; k < RWKVX__NG; k++) w[k] = rwkvx__vload_q8((const signed char *)(b + 2) + k * RWKVX__LANES, dh);
+}
+
+/* Q4_0 {f16 d; u8 qs[16]}: (q - 8) * d, q the low nibbles then the high ones */
+RWKVX__INLINE void rwkvx__group_q4_0(const unsigned char *row, int64_t g, rwkvx__v *w) {
+    const unsigned char *b = row + g * 18;
+    rwkvx__v d = rwkvx__vset1(rwkvx__f16_at(b));
+    int k;
+    RWKVX__UNROLL for (k = 0; k < RWKVX__NG; k++)
+        w[k] = rwkvx__vmul(rwkvx__vi_float(rwkvx__vi_add(rwkvx__nibbles16(b + 2, k), rwkvx__vi_set1(-8))), d);
+}
+
+/* Q4_1 {f16 d, m; u8 qs[16]}: q * d + m */
+RWKVX__INLINE void rwkvx__group_q4_1(const unsigned char *row, int64_t g, rwkvx__v *w) {
+    const unsigned char *b = row + g * 20;
+    rwkvx__v d = rwkvx__vset1(rwkvx__f16_at(b)), m = rwkvx__vset1(rwkvx__f16_at(b + 2));
+    int k;
+    RWKVX__UNROLL for (k = 0; k < RWKVX__NG; k++) w[k] = rwkvx__vfma(rwkvx__vi_float(rwkvx__nibbles16(b + 4, k)), d, m);
+}
+
+/* the 5-bit values of Q5_0 / Q5_1: nibble + 16 x bit v of the 32-bit qh for value v */
+RWKVX__INLINE rwkvx__vi rwkvx__q5(const unsigned char *qh, const unsigned char *qs, int k) {
+    uint32_t h;
+    memcpy(&h, qh, 4);
+    return rwkvx__vi_add(rwkvx__nibbles16(qs, k), rwkvx__vi_shl(rwkvx__vi_bits(h, k * RWKVX__LANES), 4));
+}
+
+/* Q5_0 {f16 d; u8 qh[4]; u8 qs[16]}: (q - 16) * d */
+RWKVX__INLINE void rwkvx__group_q5_0(const unsigned char *row, int64_t g, rwkvx__v *w) {
+    const unsigned char *b = row + g * 22;
+    rwkvx__v d = rwkvx__vset1(rwkvx__f16_at(b));
+    int k;
+    RWKVX__UNROLL for (k = 0; k < RWKVX__NG; k++)
+        w[k] = rwkvx__vmul(rwkvx__vi_float(rwkvx__vi_add(rwkvx__q5(b + 2, b + 6, k), rwkvx__vi_set1(-16))), d);
+}
+
+/* Q5_1 {f16 d, m; u8 qh[4]; u8 qs[16]}: q * d + m */
+RWKVX__INLINE void rwkvx__group_q5_1(const unsigned char *row, int64_t g, rwkvx__v *w) {
+    const unsigned char *b = row + g * 24;
+    rwkvx__v d = rwkvx__vset1(rwkvx__f16_at(b)), m = rwkvx__vset1(rwkvx__f16_at(b + 2));
+    int k;
+    RWKVX__UNROLL for (k = 0; k < RWKVX__NG; k++) w[k] = rwkvx__vfma(rwkvx__vi_float(rwkvx__q5(b + 4, b + 8, k)), d, m);
+}
+
+/* IQ4_NL {f16 d; u8 qs[16]}: d * level[q] */
+RWKVX__INLINE void rwkvx__group_iq4_nl(const unsigned char *row, int64_t g, rwkvx__v *w) {
+    const unsigned char *b = row + g * 18;
+    rwkvx__v d = rwkvx__vset1(rwkvx__f16_at(b));
+    int k;
+    RWKVX__UNROLL for (k = 0; k < RWKVX__NG; k++) w[k] = rwkvx__vmul(d, rwkvx__vlookup16(rwkvx__iq4_levels, rwkvx__nibbles16(b + 2, k)));
+}
+
+/* The K types: super-blocks of 256 values in 8 groups of 32; LANES <= 16
+   values share one sub-block scale. */
+
+/* Q2_K {u8 scales[16]; u8 qs[64]; f16 d, dmin}: value 128 n + 32 j + l is
+   bits 2j of qs[32 n + l], scaled by scales[8 n + 2 j + l / 16] = (s, m)
+   (low and high nibble): (d * s) * q - dmin * m */
+RWKVX__INLINE void rwkvx__group_q2_k(const unsigned char *row, int64_t g, rwkvx__v *w) {
+    const unsigned char *b = row + g / 8 * 84;
+    int sub = (int)(g % 8), n = sub / 4, j = sub % 4, k;
+    float d = rwkvx__f16_at(b + 80), dmin = rwkvx__f16_at(b + 82);
+    RWKVX__UNROLL for (k = 0; k < RWKVX__NG; k++) {
+        int l = k * RWKVX__LANES, sc = b[8 * n + 2 * j + l / 16];
+        rwkvx__v q = rwkvx__vi_float(rwkvx__vi_field(rwkvx__vi_u8(b + 16 + 32 * n + l), 2 * j, 2));
+        w[k] = rwkvx__vfma(rwkvx__vset1(d * (float)(sc & 15)), q, rwkvx__vset1(-(dmin * (float)(sc >> 4))));
+    }
+}
+
+/* Q3_K's 16 six-bit scales packed in 12 bytes (ggml's kmask shuffle, by index) */
+static int rwkvx__q3_k_scale(const unsigned char *s, int i) {
+    return (((s[i % 8] >> (4 * (i / 8))) & 15) | (((s[8 + i % 4] >> (2 * (i / 4))) & 3) << 4)) - 32;
+}
+
+/* Q3_K {u8 hmask[32]; u8 qs[64]; u8 scales[12]; f16 d}: value 128 n + 32 j + l
+   is bits 2j of qs[32 n + l] plus 4 x bit 4n + j of hmask[l], minus 4, times
+   d * scale(8 n + 2 j + l / 16) */
+RWKVX__INLINE void rwkvx__group_q3_k(const unsigned char *row, int64_t g, rwkvx__v *w) {
+    const unsigned char *b = row + g / 8 * 110;
+    int sub = (int)(g % 8), n = sub / 4, j = sub % 4, k;
+    float d = rwkvx__f16_at(b + 108);
+    RWKVX__UNROLL for (k = 0; k < RWKVX__NG; k++) {
+        int l = k * RWKVX__LANES;
+        rwkvx__vi lo = rwkvx__vi_field(rwkvx__vi_u8(b + 32 + 32 * n + l), 2 * j, 2);
+        rwkvx__vi hi = rwkvx__vi_shl(rwkvx__vi_field(rwkvx__vi_u8(b + l), 4 * n + j, 1), 2);
+        rwkvx__v q = rwkvx__vi_float(rwkvx__vi_add(rwkvx__vi_add(lo, hi), rwkvx__vi_set1(-4)));
+        w[k] = rwkvx__vmul(rwkvx__vset1(d * (float)rwkvx__q3_k_scale(b + 96, 8 * n + 2 * j + l / 16)), q);
+    }
+}
+
+/* Q4_K's and Q5_K's scale and minimum of sub-block j (ggml's get_scale_min_k4) */
+static void rwkvx__k4_scale_min(const unsigned char *s, int j, float d, float dmin, float *scale, float *min) {
+    int sc, m;
+    if (j < 4) sc = s[j] & 63, m = s[j + 4] & 63;
+    else sc = (s[j + 4] & 15) | ((s[j - 4] >> 6) << 4), m = (s[j + 4] >> 4) | ((s[j] >> 6) << 4);
+    *scale = d * (float)sc;
+    *min = dmin * (float)m;
+}
+
+/* Q4_K {f16 d, dmin; u8 scales[12]; u8 qs[128]}: group 2c + h is nibble h of
+   qs[32 c ..], times its scale minus its minimum */
+RWKVX__INLINE void rwkvx__group_q4_k(const unsigned char *row, int64_t g, rwkvx__v *w) {
+    const unsigned char *b = row + g / 8 * 144;
+    int sub = (int)(g % 8), k;
+    float scale, min;
+    rwkvx__v vs, vm;
+    rwkvx__k4_scale_min(b + 4, sub, rwkvx__f16_at(b), rwkvx__f16_at(b + 2), &scale, &min);
+    vs = rwkvx__vset1(scale), vm = rwkvx__vset1(-min);
+    RWKVX__UNROLL for (k = 0; k < RWKVX__NG; k++) {
+        rwkvx__vi q = rwkvx__vi_field(rwkvx__vi_u8(b + 16 + 32 * (sub / 2) + k * RWKVX__LANES), 4 * (sub % 2), 4);
+        w[k] = rwkvx__vfma(vs, rwkvx__vi_float(q), vm);
+    }
+}
+
+/* Q5_K {f16 d, dmin; u8 scales[12]; u8 qh[32]; u8 qs[128]}: Q4_K's nibbles
+   plus 16 x bit `sub` of qh[l] */
+RWKVX__INLINE void rwkvx__group_q5_k(const unsigned char *row, int64_t g, rwkvx__v *w) {
+    const unsigned char *b = row + g / 8 * 176;
+    int sub = (int)(g % 8), k;
+    float scale, min;
+    rwkvx__v vs, vm;
+    rwkvx__k4_scale_min(b + 4, sub, rwkvx__f16_at(b), rwkvx__f16_at(b + 2), &scale, &min);
+    vs = rwkvx__vset1(scale), vm = rwkvx__vset1(-min);
+    RWKVX__UNROLL for (k = 0; k < RWKVX__NG; k++) {
+        int l = k * RWKVX__LANES;
+        rwkvx__vi lo = rwkvx__vi_field(rwkvx__vi_u8(b + 48 + 32 * (sub / 2) + l), 4 * (sub % 2), 4);
+        rwkvx__vi hi = rwkvx__vi_shl(rwkvx__vi_field(rwkvx__vi_u8(b + 16 + l), sub, 1), 4);
+        w[k] = rwkvx__vfma(vs, rwkvx__vi_float(rwkvx__vi_add(lo, hi)), vm);
+    }
+}
+
+/* Q6_K {u8 ql[128]; u8 qh[64]; i8 scales[16]; f16 d}: value 128 n + 32 j + l
+   is nibble j / 2 of ql[64 n + 32 (j % 2) + l] plus 16 x bits 2j of
+   qh[32 n + l], minus 32, times (d * scales[8 n + 2 j + l / 16]) */
+RWKVX__INLINE void rwkvx__group_q6_k(const unsigned char *row, int64_t g, rwkvx__v *w) {
+    const unsigned char *b = row + g / 8 * 210;
+    int sub = (int)(g % 8), n = sub / 4, j = sub % 4, k;
+    float d = rwkvx__f16_at(b + 208);
+    RWKVX__UNROLL for (k = 0; k < RWKVX__NG; k++) {
+        int l = k * RWKVX__LANES;
+        rwkvx__vi lo = rwkvx__vi_field(rwkvx__vi_u8(b + 64 * n + 32 * (j % 2) + l), 4 * (j / 2), 4);
+        rwkvx__vi hi = rwkvx__vi_shl(rwkvx__vi_field(rwkvx__vi_u8(b + 128 + 32 * n + l), 2 * j, 2), 4);
+        rwkvx__v q = rwkvx__vi_float(rwkvx__vi_add(rwkvx__vi_add(lo, hi), rwkvx__vi_set1(-32)));
+        w[k] = rwkvx__vmul(rwkvx__vset1(d * (float)(signed char)b[192 + 8 * n + 2 * j + l / 16]), q);
+    }
+}
+
+/* IQ4_XS {f16 d; u16 scales_h; u8 scales_l[4]; u8 qs[128]}: group i is
+   (d * (s_i - 32)) * level[q], s_i six bits from scales_l and scales_h */
+RWKVX__INLINE void rwkvx__group_iq4_xs(const unsigned char *row, int64_t g, rwkvx__v *w) {
+    const unsigned char *b = row + g / 8 * 136;
+    int i = (int)(g % 8), k, s;
+    uint16_t sh;
+    rwkvx__v dl;
+    memcpy(&sh, b + 2, 2);
+    s = ((b[4 + i / 2] >> (4 * (i % 2))) & 15) | (((sh >> (2 * i)) & 3) << 4);
+    dl = rwkvx__vset1(rwkvx__f16_at(b) * (float)(s - 32));
+    RWKVX__UNROLL for (k = 0; k < RWKVX__NG; k++) w[k] = rwkvx__vmul(dl, rwkvx__vlookup16(rwkvx__iq4_levels, rwkvx__nibbles16(b + 8 + 16 * i, k)));
+}
+
+/* The group loader of `type`: a constant after inlining, so the switch goes. */
+RWKVX__INLINE void rwkvx__group(const unsigned char *row, rwkvx_type type, int64_t g, rwkvx__v *w) {
+#define RWKVX__GROUP_CASE(T, t, name, block, bytes, so, ns) \
+    case RWKVX_TYPE_##T: rwkvx__group_##t(row, g, w); return;
+    switch (type) {
+        RWKVX__TYPES(RWKVX__GROUP_CASE)
+    }
+    rwkvx__group_f32(row, g, w);
+}
+
+/* A plain type's value at column i (the tail of a row not a multiple of 32) */
+static float rwkvx__plain_at(const unsigned char *row, rwkvx_type type, int64_t i) {
+    uint16_t h;
+    float f;
+    if (type == RWKVX_TYPE_F32) { memcpy(&f, row + 4 * i, 4); return f; }
+    memcpy(&h, row + 2 * i, 2);
+    return type == RWKVX_TYPE_BF16 ? rwkvx__bf16_to_f32(h) : rwkvx__f16_to_f32(h);
+}
+
+/* rwkvx__to_f32_<name>: the groups' values stored (one instance per type) */
+RWKVX__INLINE void rwkvx__groups_to_f32(const unsigned char *row, rwkvx_type type, int64_t i0, int64_t n, float *out) {
+    rwkvx__v w[RWKVX__NG];
     int64_t i = 0;
-    switch (w->type) {
-    case RWKVX_TYPE_F32:
-        memcpy(out, (const float *)w->data + row * w->cols + i0, (size_t)n * sizeof(float));
-        break;
-    case RWKVX_TYPE_F16: {
-        const uint16_t *p = (const uint16_t *)w->data + row * w->cols + i0;
-#if defined(RWKVX__AVX512)
-        for (; i + 16 <= n; i += 16) _mm512_storeu_ps(out + i, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)(p + i))));
-#endif
-#if defined(RWKVX__AVX2)
-        for (; i + 8 <= n; i += 8) _mm256_storeu_ps(out + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)(p + i))));
-#elif defined(RWKVX__NEON)
-        for (; i + 4 <= n; i += 4) vst1q_f32(out + i, vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(p + i))));
-#endif
-        for (; i < n; i++) out[i] = rwkvx__f16_to_f32(p[i]);
-        break;
+    int k;
+    for (; i + 32 <= n; i += 32) {
+        rwkvx__group(row, type, (i0 + i) / 32, w);
+        RWKVX__UNROLL for (k = 0; k < RWKVX__NG; k++) rwkvx__vstore(out + i + k * RWKVX__LANES, w[k]);
     }
-    case RWKVX_TYPE_BF16: {
-        const uint16_t *p = (const uint16_t *)w->data + row * w->cols + i0;
-#if defined(RWKVX__AVX512)
-        for (; i + 16 <= n; i += 16) {
-            __m512i h = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(const void *)(p + i)));
-            _mm512_storeu_ps(out + i, _mm512_castsi512_ps(_mm512_slli_epi32(h, 16)));
-        }
-#endif
-#if defined(RWKVX__AVX2)
-        for (; i + 8 <= n; i += 8) {
-            __m256i h = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(const void *)(p + i)));
-            _mm256_storeu_ps(out + i, _mm256_castsi256_ps(_mm256_slli_epi32(h, 16)));
-        }
-#elif defined(RWKVX__NEON)
-        for (; i + 4 <= n; i += 4) vst1q_f32(out + i, vreinterpretq_f32_u32(vshll_n_u16(vld1_u16(p + i), 16)));
-#endif
-        for (; i < n; i++) out[i] = rwkvx__bf16_to_f32(p[i]);
-        break;
+    for (; i < n; i++) out[i] = rwkvx__plain_at(row, type, i0 + i); /* plain types only */
+}
+#define RWKVX__DEFINE_TO_F32(T, t, name, block, bytes, so, ns)                                  \
+    static void rwkvx__to_f32_##t(const unsigned char *row, int64_t i0, int64_t n, float *out) { \
+        rwkvx__groups_to_f32(row, RWKVX_TYPE_##T, i0, n, out);                                 \
     }
-    case RWKVX_TYPE_Q8_0: {
-        const unsigned char *blk = (const unsigned char *)w->data + (size_t)(row * (w->cols / 32) + i0 / 32) * 34;
-        int64_t b;
-        for (b = 0; b < n / 32; b++, blk += 34, out += 32) {
-            const signed char *q = (const signed char *)(blk + 2);
-            uint16_t dh;
-            float d;
-            memcpy(&dh, blk, 2);
-#if defined(RWKVX__AVX2)
-            d = _cvtsh_ss(dh);
-#else
-            d = rwkvx__f16_to_f32(dh);
-#endif
-#if defined(RWKVX__AVX512)
-            for (i = 0; i < 32; i += 16) {
-                __m512 v = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(const void *)(q + i))));
-                _mm512_storeu_ps(out + i, _mm512_mul_ps(v, _mm512_set1_ps(d)));
-            }
-#elif defined(RWKVX__AVX2)
-            for (i = 0; i < 32; i += 8) {
-                __m256 v = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)(q + i))));
-                _mm256_storeu_ps(out + i, _mm256_mul_ps(v, _mm256_set1_ps(d)));
-            }
-#elif defined(RWKVX__NEON)
-            for (i = 0; i < 32; i += 8) {
-                int16x8_t h = vmovl_s8(vld1_s8(q + i));
-                vst1q_f32(out + i, vmulq_n_f32(vcvtq_f32_s32(vmovl_s16(vget_low_s16(h))), d));
-                vst1q_f32(out + i + 4, vmulq_n_f32(vcvtq_f32_s32(vmovl_s16(vget_high_s16(h))), d));
-            }
-#else
-            for (i = 0; i < 32; i++) out[i] = d * (float)q[i];
-#endif
-        }
-        break;
-    }
-    }
+RWKVX__TYPES(RWKVX__DEFINE_TO_F32)
+
+/* Converts n weights of row `row`, starting at column i0, to f32: the values
+   the decode kernel's group loader gives. i0 is a multiple of 32, and so is n
+   unless it runs to the end of a row of a plain type (the loader checked that
+   rows are whole blocks). */
+static void rwkvx__row_to_f32(const rwkvx__mat *w, int64_t row, int64_t i0, int64_t n, float *out) {
+    const unsigned char *p = (const unsigned char *)w->data + (size_t)row * rwkvx__row_bytes(w);
+    rwkvx__type_of(w->type)->to_f32(p, i0, n, out);
 }
 
 /* f32 to f16, rounding to nearest even (as the F16C and NEON instructions
@@ -1779,36 +2132,20 @@ static void rwkvx__row_block_1(const rwkvx__job *job, int64_t o0, float *panel) 
     for (r = 0; r < RWKVX__ROWS && o0 + r < w->rows; r++) job->y[o0 + r] = sums[r];
 }
 
-/* LANES weights of a row, from column i (a multiple of LANES), as f32: the
-   values rwkvx__row_to_f32 writes, converted in registers. For Q8_0 a block
-   of 32 holds i (LANES divides 32) and each weight is d * q, exact in f32. */
-RWKVX__INLINE rwkvx__v rwkvx__vload_w(const unsigned char *row, rwkvx_type type, int64_t i) {
-    switch (type) {
-    case RWKVX_TYPE_F16: return rwkvx__vload_f16((const uint16_t *)(const void *)row + i);
-    case RWKVX_TYPE_BF16: return rwkvx__vload_bf16((const uint16_t *)(const void *)row + i);
-    case RWKVX_TYPE_Q8_0: {
-        const unsigned char *blk = row + (size_t)(i / 32) * 34;
-        uint16_t dh;
-        memcpy(&dh, blk, 2);
-        return rwkvx__vload_q8((const signed char *)(blk + 2) + i % 32, dh);
-    }
-    default: return rwkvx__vload((const float *)(const void *)row + i);
-    }
-}
-
 /* Decode (one token), rows o0 .. o0 + RWKVX__ROWS - 1 when every row length
    is a multiple of 32: the weights go straight from memory into registers
-   (no panel), the four rows side by side, and the weights of the rows
-   `ahead` blocks further on are requested meanwhile, a little per step, so
-   that the memory system keeps streaming. The sums follow the lane rule of
-   the other paths: decode, prefill and any thread count agree bit for bit. */
+   (no panel), a group of 32 columns of the four rows at a time through the
+   type's group loader, and the weights of the rows `ahead` blocks further on
+   are requested meanwhile, a little per step, so that the memory system
+   keeps streaming. The sums follow the lane rule of the other paths: decode,
+   prefill and any thread count agree bit for bit. */
 RWKVX__INLINE void rwkvx__dot_direct(const rwkvx__job *job, int64_t o0, rwkvx_type type) {
     const rwkvx__mat *w = job->w;
     size_t rb = rwkvx__row_bytes(w);
     const unsigned char *row[RWKVX__ROWS], *base = (const unsigned char *)w->data;
     const char *pf = (const char *)base + (size_t)(o0 + RWKVX__DECODE_AHEAD * RWKVX__ROWS) * rb;
-    int64_t i, left = w->rows - o0 - RWKVX__DECODE_AHEAD * RWKVX__ROWS, lines, per, line = 0, k;
-    rwkvx__v s[RWKVX__ROWS], xv;
+    int64_t g, groups = w->cols / 32, left = w->rows - o0 - RWKVX__DECODE_AHEAD * RWKVX__ROWS, lines, per, line = 0, k;
+    rwkvx__v s[RWKVX__ROWS], xv[RWKVX__NG], wv[RWKVX__NG];
     float sums[RWKVX__ROWS];
     int r, l;
     for (r = 0; r < RWKVX__ROWS; r++) { /* rows past the matrix: row o0 again, dropped */
@@ -1816,28 +2153,28 @@ RWKVX__INLINE void rwkvx__dot_direct(const rwkvx__job *job, int64_t o0, rwkvx_ty
         s[r] = rwkvx__vzero();
     }
     lines = left <= 0 ? 0 : ((left < RWKVX__ROWS ? left : RWKVX__ROWS) * (int64_t)rb + 63) / 64;
-    per = (lines + w->cols / 32 - 1) / (w->cols / 32);
+    per = (lines + groups - 1) / groups;
     (void)pf, (void)per, (void)line, (void)k;
-    for (i = 0; i < w->cols; i += 32) {
+    for (g = 0; g < groups; g++) {
 #if defined(__GNUC__) || defined(__clang__)
         for (k = 0; k < per && line < lines; k++, line++) __builtin_prefetch(pf + line * 64, 0, 3);
 #endif
-        RWKVX__UNROLL for (l = 0; l < 32; l += RWKVX__LANES) {
-            xv = rwkvx__vload(job->x + i + l);
-            RWKVX__UNROLL for (r = 0; r < RWKVX__ROWS; r++) s[r] = rwkvx__vfma(rwkvx__vload_w(row[r], type, i + l), xv, s[r]);
+        RWKVX__UNROLL for (l = 0; l < RWKVX__NG; l++) xv[l] = rwkvx__vload(job->x + g * 32 + l * RWKVX__LANES);
+        RWKVX__UNROLL for (r = 0; r < RWKVX__ROWS; r++) {
+            rwkvx__group(row[r], type, g, wv);
+            RWKVX__UNROLL for (l = 0; l < RWKVX__NG; l++) s[r] = rwkvx__vfma(wv[l], xv[l], s[r]);
         }
     }
     rwkvx__vsum4(s, sums);
     for (r = 0; r < RWKVX__ROWS && o0 + r < w->rows; r++) job->y[o0 + r] = sums[r];
 }
 
-/* one instance per weight type, each with its conversion inlined */
+/* one instance per weight type, each with its group loader inlined */
 static void rwkvx__row_block_direct(const rwkvx__job *job, int64_t o0) {
+#define RWKVX__DIRECT_CASE(T, t, name, block, bytes, so, ns) \
+    case RWKVX_TYPE_##T: rwkvx__dot_direct(job, o0, RWKVX_TYPE_##T); break;
     switch (job->w->type) {
-    case RWKVX_TYPE_F16: rwkvx__dot_direct(job, o0, RWKVX_TYPE_F16); break;
-    case RWKVX_TYPE_BF16: rwkvx__dot_direct(job, o0, RWKVX_TYPE_BF16); break;
-    case RWKVX_TYPE_Q8_0: rwkvx__dot_direct(job, o0, RWKVX_TYPE_Q8_0); break;
-    default: rwkvx__dot_direct(job, o0, RWKVX_TYPE_F32); break;
+        RWKVX__TYPES(RWKVX__DIRECT_CASE)
     }
 }
 
@@ -1845,7 +2182,7 @@ static void rwkvx__row_block_direct(const rwkvx__job *job, int64_t o0) {
 static void rwkvx__row_block(const rwkvx__job *job, int64_t o0, int T, float *work) {
     const rwkvx__mat *w = job->w;
     float *panel = work, *acc = work + RWKVX__ROWS * RWKVX__PANEL;
-    /* equal slices of at most about KC columns, multiples of 32 (Q8_0 blocks) */
+    /* equal slices of at most about KC columns, multiples of 32 (the group loaders' unit) */
     int64_t n_slices = (w->cols + RWKVX__KC - 1) / RWKVX__KC;
     int64_t width = ((w->cols + n_slices - 1) / n_slices + 31) / 32 * 32, c0;
     int t, r;
