@@ -141,3 +141,22 @@ $(BUILD)/test_kv_limit: tests/test_kv_limit.c rwkvx.h | $(BUILD)
 	$(CC) $(STD) $(CFLAGS) $(ARCH) $(OPENMP) -o $@ $< -lm
 $(BUILD)/test_kv_limit_asan: tests/test_kv_limit.c rwkvx.h | $(BUILD)
 	$(CC) $(STD) $(SAN) $(ARCH) -o $@ $< -lm
+
+# ---- ggml's block weight types (issue 13): tests/test_quant.c ----
+# Golden blocks made by ggml (tests/quant/make_golden_blocks.py, committed) and
+# whole models of every type; `make quant-neon` runs the block test built for
+# AArch64 under qemu-user (gcc-aarch64-linux-gnu, qemu-user).
+QUANT_TESTS = $(BUILD)/test_quant $(BUILD)/test_quant_asan $(BUILD)/test_quant_scalar $(BUILD)/test_quant_avx2
+test: $(QUANT_TESTS)
+$(BUILD)/test_quant: tests/test_quant.c rwkvx.h | $(BUILD)
+	$(CC) $(STD) $(CFLAGS) $(ARCH) $(OPENMP) -o $@ $< -lm
+$(BUILD)/test_quant_asan: tests/test_quant.c rwkvx.h | $(BUILD)
+	$(CC) $(STD) $(SAN) $(ARCH) -o $@ $< -lm
+$(BUILD)/test_quant_scalar: tests/test_quant.c rwkvx.h | $(BUILD)
+	$(CC) $(STD) $(CFLAGS) -DRWKVX_NO_SIMD $(OPENMP) -o $@ $< -lm
+$(BUILD)/test_quant_avx2: tests/test_quant.c rwkvx.h | $(BUILD)
+	$(CC) $(STD) $(CFLAGS) -march=x86-64-v3 $(OPENMP) -o $@ $< -lm
+.PHONY: quant-neon
+quant-neon: tests/test_quant.c rwkvx.h | $(BUILD)
+	aarch64-linux-gnu-gcc $(STD) $(CFLAGS) -o $(BUILD)/test_quant_neon $< -lm
+	qemu-aarch64 -L /usr/aarch64-linux-gnu $(BUILD)/test_quant_neon blocks tests/quant/*.blocks

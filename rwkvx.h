@@ -1344,6 +1344,25 @@ static size_t rwkvx__row_bytes(const rwkvx__mat *w) {
 }
 static size_t rwkvx__mat_bytes(const rwkvx__mat *w) { return rwkvx__row_bytes(w) * (size_t)w->rows; }
 
+/* The weight matrices of block `which` (an entry of m->order: i >= 0 RWKV
+   block i, -1 - j sparse block j) into mats; returns how many. */
+#define RWKVX__BLOCK_MATS 14
+static int rwkvx__block_mats(const rwkvx_model *m, int which, const rwkvx__mat **mats) {
+    int n = 0;
+    if (which >= 0) {
+        const rwkvx__rwkv_block *b = &m->rwkv[which];
+        mats[n++] = &b->wr, mats[n++] = &b->wk, mats[n++] = &b->wv, mats[n++] = &b->wo;
+        mats[n++] = &b->w1, mats[n++] = &b->w2, mats[n++] = &b->a1, mats[n++] = &b->a2;
+        mats[n++] = &b->g1, mats[n++] = &b->g2, mats[n++] = &b->ffn_key, mats[n++] = &b->ffn_value;
+        if (which > 0) mats[n++] = &b->v1, mats[n++] = &b->v2;
+    } else {
+        const rwkvx__sparse_block *b = &m->sparse[-1 - which];
+        mats[n++] = &b->wq, mats[n++] = &b->wk, mats[n++] = &b->wv, mats[n++] = &b->wo;
+        mats[n++] = &b->ffn_key, mats[n++] = &b->ffn_value;
+    }
+    return n;
+}
+
 RWKVX_API void rwkvx_model_info(const rwkvx_model *m, rwkvx_info *info) {
     double macs = 0;
     size_t bytes = rwkvx__mat_bytes(&m->head) + rwkvx__row_bytes(&m->emb);
@@ -1367,19 +1386,8 @@ RWKVX_API void rwkvx_model_info(const rwkvx_model *m, rwkvx_info *info) {
     info->n_nonfinite = m->n_nonfinite;
     info->nonfinite_tensor = m->n_nonfinite ? m->nonfinite_tensor : NULL;
     for (i = 0; i < m->n_rwkv + m->n_sparse; i++) {  /* the blocks that run */
-        const rwkvx__mat *mats[14];
-        int n = 0;
-        if (m->order[i] >= 0) {
-            const rwkvx__rwkv_block *b = &m->rwkv[m->order[i]];
-            mats[n++] = &b->wr, mats[n++] = &b->wk, mats[n++] = &b->wv, mats[n++] = &b->wo;
-            mats[n++] = &b->w1, mats[n++] = &b->w2, mats[n++] = &b->a1, mats[n++] = &b->a2;
-            mats[n++] = &b->g1, mats[n++] = &b->g2, mats[n++] = &b->ffn_key, mats[n++] = &b->ffn_value;
-            if (m->order[i] > 0) mats[n++] = &b->v1, mats[n++] = &b->v2;
-        } else {
-            const rwkvx__sparse_block *b = &m->sparse[-1 - m->order[i]];
-            mats[n++] = &b->wq, mats[n++] = &b->wk, mats[n++] = &b->wv, mats[n++] = &b->wo;
-            mats[n++] = &b->ffn_key, mats[n++] = &b->ffn_value;
-        }
+        const rwkvx__mat *mats[RWKVX__BLOCK_MATS];
+        int n = rwkvx__block_mats(m, m->order[i], mats);
         for (j = 0; j < n; j++) {
             bytes += rwkvx__mat_bytes(mats[j]);
             macs += (double)mats[j]->rows * (double)mats[j]->cols;

@@ -34,6 +34,22 @@ run "golden logits under ASan/UBSan" $B/test_model_asan tests/fixtures/cases.txt
 run "corrupt GGUF (f16 RWKV-7) under ASan/UBSan" $B/test_corrupt_asan "$T/rwkv7-tiny.f16.gguf"
 run "corrupt GGUF (q8_0 RWKV-X) under ASan/UBSan" $B/test_corrupt_asan "$T/rwkvx-last-st.q8_0.gguf"
 
+# ggml's block types (issue 13): dequantization bit-exact to ggml's on golden
+# blocks (every kernel build), then whole models of every type (C = 128: the
+# 32-value types; a random C = 256 hybrid for the K types) against f32 twins.
+QTYPES="q4_0 q4_1 q5_0 q5_1 q8_0 q2_K q3_K q4_K q5_K q6_K iq4_nl iq4_xs mixed"
+for v in "" _scalar _avx2 _asan; do
+    [ "$v" = _avx2 ] && ! grep -qw avx2 /proc/cpuinfo && continue
+    run "golden blocks of ggml's types (test_quant$v)" $B/test_quant$v blocks tests/quant/*.blocks
+done
+if [ ! -f "$T/rand256.f32.gguf" ]; then
+    python3 tools/make_random_checkpoint.py "$T/rand256.safetensors" --layers 2 --embd 256 --vocab 320 --sparse 1 --seed 3 > /dev/null &&
+        $B/rwkvx-convert "$T/rand256.safetensors" "$T/rand256.f32.gguf" --type f32 > /dev/null || bad "make the C = 256 random model"
+fi
+run "block types, whole models (C = 128)" $B/test_quant models "$T/rwkvx-tiny.f32.gguf" $QTYPES
+run "block types, whole models (C = 256)" $B/test_quant models "$T/rand256.f32.gguf" $QTYPES
+run "block types, whole models under ASan/UBSan" $B/test_quant_asan models "$T/rand256.f32.gguf" mixed q4_K
+
 # The command-line tools, end to end: converter output reproduced by rwkvx-logits.
 gcc -O2 -o $B/cmpf32 tests/cmpf32.c -lm
 tokens=$(awk '$1 == "rwkvx-tiny.pth" && $5 == 260 { for (i = 7; i <= NF; i++) printf "%s%s", $i, (i < NF ? "," : ""); exit }' tests/fixtures/cases.txt)

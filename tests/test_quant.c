@@ -1,0 +1,375 @@
+/* test_quant: ggml's block weight types, from single blocks to whole models.
+
+   test_quant blocks FILE.blocks...
+       Golden blocks made by ggml (tests/quant/make_golden_blocks.py): for each
+       block, rwkvx's dequantization (row_to_f32, i.e. the group loader that
+       the decode kernel inlines) equals ggml's f32 values bit for bit (any
+       NaN matches any NaN); the decode kernel (T = 1) and the prefill kernel
+       (T = 3) multiplying the blocks by one-hot inputs give those values too
+       (finite blocks; a zero's sign is not kept by a sum); each block is
+       read from an allocation of exactly its size (ASan builds catch a read
+       outside it); the load-time non-finite count equals the number of
+       non-finite values ggml writes.
+   test_quant models MODEL.f32.gguf TYPE...
+       For each TYPE (ggml's name, or "mixed": every matrix another type) the
+       model's matrices, embedding and head included, are replaced by blocks
+       of that type (random contents at the weights' scale; rows that are not
+       whole blocks of it fall back to q4_0, else stay f32), next to an f32
+       twin holding rwkvx's dequantization of those blocks. Both are loaded
+       from memory and run whole, token by token and in ragged pieces, with 1
+       and 2 threads: all logits must be identical (prefill == decode, any
+       thread count, and the block kernels == the f32 kernels on the same
+       values), finite, and token_bytes must count each matrix in its type.
+   Prints "N passed, N failed". */
+#define RWKVX_IMPLEMENTATION
+#include "../rwkvx.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int passed, failed;
+
+static void check(int ok, const char *what, const char *where) {
+    if (ok) passed++;
+    else {
+        failed++;
+        printf("FAIL %s: %s\n", where, what);
+    }
+}
+
+static unsigned char *read_file(const char *path, size_t *n) {
+    FILE *f = fopen(path, "rb");
+    unsigned char *buf = NULL;
+    long size;
+    if (!f) return NULL;
+    if (fseek(f, 0, SEEK_END) == 0 && (size = ftell(f)) > 0 && fseek(f, 0, SEEK_SET) == 0 &&
+        (buf = (unsigned char *)malloc((size_t)size)) && fread(buf, 1, (size_t)size, f) != (size_t)size) {
+        free(buf);
+        buf = NULL;
+    }
+    fclose(f);
+    *n = buf ? (size_t)size : 0;
+    return buf;
+}
+
+static int same_value(float a, float b) { /* bit for bit, any NaN matching any NaN */
+    uint32_t x, y;
+    if (a != a || b != b) return a != a && b != b;
+    memcpy(&x, &a, 4), memcpy(&y, &b, 4);
+    return x == y;
+}
+
+/* ---- golden blocks ---- */
+
+/* y = W x for one-hot inputs x = e_c, c < cols, through the matrix kernels
+   with T tokens (T = 1: the decode kernel): y[r] must be W[r][c]. */
+static int one_hot_products(const rwkvx__mat *w, int T, const float *expect, const int *finite_row) {
+    size_t stride = (rwkvx__work_floats((size_t)w->cols) + 15) / 16 * 16;
+    float *base = (float *)malloc((stride + 16) * sizeof(float)), *x = (float *)calloc((size_t)(T * w->cols), sizeof(float));
+    float *y = (float *)malloc((size_t)(T * w->rows) * sizeof(float));
+    rwkvx__work work;
+    int64_t c, r;
+    int t, ok = base && x && y;
+    work.base = base + (16 - (uintptr_t)base / sizeof(float) % 16) % 16; /* 64-byte aligned */
+    work.stride = stride;
+    for (c = 0; ok && c < w->cols; c++) {
+        for (t = 0; t < T; t++) x[t * w->cols + c] = 1.0f;
+        rwkvx__matmul(w, x, w->cols, y, w->rows, T, &work, 1);
+        for (t = 0; t < T; t++) x[t * w->cols + c] = 0.0f;
+        for (r = 0; r < w->rows; r++) {
+            float e = expect[r * w->cols + c];
+            if (!finite_row[r]) continue;
+            for (t = 0; t < T; t++)
+                if (!(y[t * w->rows + r] == e)) ok = 0;
+        }
+    }
+    free(base), free(x), free(y);
+    return ok;
+}
+
+static void check_blocks_file(const char *path) {
+    size_t n = 0, i, j, n_bad = 0;
+    unsigned char *file = read_file(path, &n);
+    uint32_t head[4];
+    const rwkvx__type_row *t;
+    const unsigned char *blocks;
+    float *ggml, *mine;
+    int *finite_row;
+    int exact = 1;
+    char where[512];
+    if (!file || n < 24 || memcmp(file, "RWKVXQB1", 8)) { check(0, "cannot read a golden block file", path); free(file); return; }
+    memcpy(head, file + 8, 16);
+    t = rwkvx__type_of(head[0]);
+    if (!t || (uint32_t)t->block != head[1] || (uint32_t)t->bytes != head[2] ||
+        n != 24 + (size_t)head[3] * (head[2] + 4 * (size_t)head[1])) {
+        check(0, "header does not match the type table", path);
+        free(file);
+        return;
+    }
+    snprintf(where, sizeof where, "%s (%s, %u blocks)", path, t->name, head[3]);
+    blocks = file + 24;
+    ggml = (float *)malloc((size_t)head[3] * head[1] * sizeof(float)); /* aligned copy */
+    memcpy(ggml, blocks + (size_t)head[3] * head[2], (size_t)head[3] * head[1] * sizeof(float));
+    mine = (float *)malloc((size_t)head[3] * head[1] * sizeof(float));
+    finite_row = (int *)malloc(head[3] * sizeof(int));
+    for (i = 0; i < head[3]; i++) {  /* each block alone, in an allocation of its size */
+        unsigned char *one = (unsigned char *)malloc(head[2]);
+        memcpy(one, blocks + i * head[2], head[2]);
+        t->to_f32(one, 0, head[1], mine + i * head[1]);
+        free(one);
+        finite_row[i] = 1;
+        for (j = 0; j < head[1]; j++) {
+            float v = ggml[i * head[1] + j];
+            if (!same_value(mine[i * head[1] + j], v)) {
+                if (exact) printf("  block %zu value %zu: rwkvx %.9g, ggml %.9g\n", i, j, mine[i * head[1] + j], v);
+                exact = 0;
+            }
+            if (!isfinite(v)) n_bad++, finite_row[i] = 0;
+        }
+    }
+    check(exact, "dequantized values differ from ggml's", where);
+    check(rwkvx__count_nonfinite(blocks, head[0], (size_t)head[3] * head[2]) == n_bad, "non-finite count differs", where);
+    {   /* the blocks as a matrix of one block per row, through the kernels */
+        rwkvx__mat w;
+        w.data = blocks, w.type = (rwkvx_type)head[0], w.rows = head[3], w.cols = head[1];
+        check(one_hot_products(&w, 1, ggml, finite_row), "decode kernel (T = 1) differs from ggml's values", where);
+        check(one_hot_products(&w, 3, ggml, finite_row), "prefill kernel (T = 3) differs from ggml's values", where);
+    }
+    printf("  %-8s %4u blocks, %5zu non-finite values: %s\n", t->name, head[3], n_bad, exact ? "bit-exact" : "DIFFERENT");
+    free(ggml), free(mine), free(finite_row), free(file);
+}
+
+/* ---- whole models ---- */
+
+static uint64_t rng = 0x9E3779B97F4A7C15ull;
+static uint32_t next_random(void) { rng ^= rng << 13; rng ^= rng >> 7; rng ^= rng << 17; return (uint32_t)(rng >> 32); }
+
+/* One block of `type` standing for the weights x of a block: a plain type
+   holds x rounded; a block type random bytes, then every f16 scale set to
+   one magnitude (random signs, so that minimums and offsets do not all push
+   one way) that gives the block x's RMS. */
+static void make_block(const rwkvx__type_row *t, unsigned char *b, const float *x) {
+    float v[256];
+    double sum = 0, want = 0, k;
+    int i, s;
+    uint16_t one = 0x3c00, scale;
+    if (t->block == 1) {
+        uint32_t bits;
+        memcpy(&bits, x, 4);
+        scale = !strcmp(t->name, "bf16") ? (uint16_t)(bits >> 16) : rwkvx__f32_to_f16(x[0]);
+        memcpy(b, &scale, 2);
+        return;
+    }
+    for (i = 0; i < t->bytes; i++) b[i] = (unsigned char)next_random();
+    for (s = 0; s < t->n_scales; s++) memcpy(b + t->scale_off + 2 * s, &one, 2);
+    t->to_f32(b, 0, t->block, v);
+    for (i = 0; i < t->block; i++) sum += (double)v[i] * v[i], want += (double)x[i] * x[i];
+    k = sum > 0 ? sqrt(want / sum) : 0;
+    if (k > 60000) k = 60000;
+    scale = rwkvx__f32_to_f16((float)k);
+    for (s = 0; s < t->n_scales; s++) {
+        uint16_t h = (uint16_t)(scale | (s && (next_random() & 1) ? 0x8000 : 0));
+        memcpy(b + t->scale_off + 2 * s, &h, 2);
+    }
+}
+
+/* Where make_pair put the first block of a block type (0: none), and its type */
+static size_t first_block_at;
+static const rwkvx__type_row *first_block_type;
+
+typedef struct {          /* a GGUF being written into memory */
+    unsigned char *p;
+    size_t n, cap;
+} buffer;
+
+static void put(buffer *b, const void *data, size_t n) {
+    if (b->n + n > b->cap) {
+        b->cap = (b->n + n) * 2;
+        b->p = (unsigned char *)realloc(b->p, b->cap);
+    }
+    if (data) memcpy(b->p + b->n, data, n);
+    else memset(b->p + b->n, 0, n);
+    b->n += n;
+}
+
+/* Is the tensor whose data the model holds at `data` one of its matrices? */
+static int is_matrix(const rwkvx_model *m, const void *data) {
+    const rwkvx__mat *mats[RWKVX__BLOCK_MATS];
+    int i, j, n;
+    if (data == m->emb.data || data == m->head.data) return 1;
+    for (i = 0; i < m->n_rwkv + m->n_sparse; i++)
+        for (n = rwkvx__block_mats(m, m->order[i], mats), j = 0; j < n; j++)
+            if (mats[j]->data == data) return 1;
+    return 0;
+}
+
+/* The f32 model's file with every matrix of `type` (mixed: type number
+   types[k % n_types] for the k-th matrix) as blocks in *quant and their
+   dequantized values in *twin; 0 if the file cannot be parsed. */
+static int make_pair(const unsigned char *file, size_t n, const rwkvx_model *m, const uint32_t *types, int n_types,
+                     buffer *quant, buffer *twin) {
+    rwkvx__gguf g;
+    rwkvx__cursor c;
+    uint32_t alignment = 32;
+    char err[RWKVX_ERROR_MAX];
+    size_t kv_end, off_q = 0, off_t = 0;
+    uint64_t i;
+    int pass, k;
+    memset(&g, 0, sizeof g);
+    g.err = err;
+    c.p = file, c.left = n;
+    if (rwkvx__gguf_parse_header(&g, &c, &alignment) != RWKVX_OK) return 0;
+    kv_end = (size_t)(c.p - file);
+    if (rwkvx__gguf_parse_tensors(&g, &c, file, n, alignment) != RWKVX_OK) return 0;
+    put(quant, file, kv_end), put(twin, file, kv_end);
+    for (pass = 0; pass < 2; pass++) {             /* 0: tensor infos, 1: data */
+        if (pass) {
+            put(quant, NULL, (alignment - quant->n % alignment) % alignment);
+            put(twin, NULL, (alignment - twin->n % alignment) % alignment);
+        }
+        for (k = 0, i = 0; i < g.n_t; i++) {
+            const rwkvx__tinfo *ti = &g.t[i];
+            const unsigned char *src = g.data + ti->offset;
+            uint32_t type = RWKVX_TYPE_F32;
+            const rwkvx__type_row *row;
+            size_t bytes, r, b;
+            if (ti->type == RWKVX_TYPE_F32 && ti->n_dims == 2 && is_matrix(m, m->file + (src - file))) {
+                type = types[k++ % n_types];
+                if (ti->ne[0] % (uint64_t)rwkvx__type_of(type)->block) type = ti->ne[0] % 32 ? RWKVX_TYPE_F32 : RWKVX_TYPE_Q4_0;
+            }
+            row = rwkvx__type_of(type);
+            bytes = (size_t)(ti->ne[0] * ti->ne[1] * ti->ne[2] * ti->ne[3]) / (size_t)row->block * (size_t)row->bytes;
+            if (!pass) {
+                uint32_t name_len[2] = {(uint32_t)ti->name_len, 0}, n_dims = (uint32_t)ti->n_dims;
+                uint64_t oq = off_q, ot = off_t;
+                uint32_t f32 = RWKVX_TYPE_F32;
+                put(quant, name_len, 8), put(quant, ti->name, ti->name_len), put(quant, &n_dims, 4);
+                put(quant, ti->ne, 8 * n_dims), put(quant, &type, 4), put(quant, &oq, 8);
+                put(twin, name_len, 8), put(twin, ti->name, ti->name_len), put(twin, &n_dims, 4);
+                put(twin, ti->ne, 8 * n_dims), put(twin, &f32, 4), put(twin, &ot, 8);
+                off_q += (bytes + alignment - 1) / alignment * alignment;
+                off_t += (ti->bytes + alignment - 1) / alignment * alignment;
+                continue;
+            }
+            if (type == RWKVX_TYPE_F32) {
+                put(quant, src, ti->bytes), put(twin, src, ti->bytes);
+            } else {
+                size_t q0 = quant->n, t0 = twin->n, cols = (size_t)ti->ne[0];
+                put(quant, NULL, bytes), put(twin, NULL, ti->bytes);
+                if (!first_block_at && row->block > 1) first_block_at = q0, first_block_type = row;
+                for (r = 0; r < (size_t)ti->ne[1]; r++)
+                    for (b = 0; b < cols / (size_t)row->block; b++) {
+                        const float *x = (const float *)(const void *)src + r * cols + b * (size_t)row->block;
+                        unsigned char *blk = quant->p + q0 + (r * cols / (size_t)row->block + b) * (size_t)row->bytes;
+                        make_block(row, blk, x);
+                        row->to_f32(blk, 0, row->block, (float *)(void *)(twin->p + t0) + r * cols + b * (size_t)row->block);
+                    }
+            }
+            put(quant, NULL, (alignment - bytes % alignment) % alignment);
+            put(twin, NULL, (alignment - ti->bytes % alignment) % alignment);
+        }
+    }
+    RWKVX_FREE(g.kv), RWKVX_FREE(g.t);
+    return 1;
+}
+
+enum { N_TOKENS = 40 };
+
+/* Logits of every position: mode 0 whole, 1 token by token, 2 ragged. */
+static int eval_all(const rwkvx_model *m, int mode, int threads, float *logits) {
+    static const int ragged[] = {7, 1, 13, 2, 3, 14};
+    int32_t tokens[N_TOKENS];
+    rwkvx_state *st = NULL;
+    int V = rwkvx_n_vocab(m), done = 0, k = 0, ok = 1;
+    for (k = 0; k < N_TOKENS; k++) tokens[k] = (int32_t)((k * 7919 + 13) % V);
+    if (rwkvx_state_new(m, &st) != RWKVX_OK) return 0;
+    rwkvx_state_set_threads(st, threads);
+    for (k = 0; ok && done < N_TOKENS; k++) {
+        int n = mode == 0 ? N_TOKENS : mode == 1 ? 1 : ragged[k % 6];
+        if (n > N_TOKENS - done) n = N_TOKENS - done;
+        ok = rwkvx_eval(st, tokens + done, (size_t)n, logits + (size_t)done * V, RWKVX_EVAL_ALL_LOGITS) == RWKVX_OK;
+        done += n;
+    }
+    rwkvx_state_free(st);
+    return ok;
+}
+
+static void check_model(const char *path, const char *type_name) {
+    static const uint32_t all[] = {RWKVX_TYPE_Q4_0, RWKVX_TYPE_Q4_1, RWKVX_TYPE_Q5_0, RWKVX_TYPE_Q5_1, RWKVX_TYPE_Q8_0,
+                                   RWKVX_TYPE_Q2_K, RWKVX_TYPE_Q3_K, RWKVX_TYPE_Q4_K, RWKVX_TYPE_Q5_K, RWKVX_TYPE_Q6_K,
+                                   RWKVX_TYPE_IQ4_NL, RWKVX_TYPE_IQ4_XS, RWKVX_TYPE_F16, RWKVX_TYPE_BF16};
+    size_t n = 0, V, count, i;
+    unsigned char *file = read_file(path, &n);
+    rwkvx_model *f32 = NULL, *mq = NULL, *mt = NULL;
+    buffer quant = {NULL, 0, 0}, twin = {NULL, 0, 0};
+    uint32_t one;
+    const uint32_t *types = &one;
+    int n_types = 1, mode, threads, finite = 1, t;
+    float *ref = NULL, *got = NULL;
+    char where[512], err[RWKVX_ERROR_MAX];
+    rwkvx_info info;
+    snprintf(where, sizeof where, "%s as %s", path, type_name);
+    if (!strcmp(type_name, "mixed")) types = all, n_types = (int)(sizeof all / sizeof *all);
+    else {
+        for (t = 0; t < 64 && !(rwkvx_type_name(t) && !strcmp(rwkvx_type_name(t), type_name)); t++) {}
+        if (t == 64) { check(0, "unknown type", where); free(file); return; }
+        one = (uint32_t)t;
+    }
+    if (!file || rwkvx_load_memory(&f32, file, n, NULL, err) != RWKVX_OK) { check(0, "cannot load the f32 model", where); free(file); return; }
+    first_block_at = 0;
+    if (!make_pair(file, n, f32, types, n_types, &quant, &twin)) check(0, "cannot rewrite the model", where);
+    else if (rwkvx_load_memory(&mq, quant.p, quant.n, NULL, err) != RWKVX_OK) check(0, err, where);
+    else if (rwkvx_load_memory(&mt, twin.p, twin.n, NULL, err) != RWKVX_OK) check(0, err, where);
+    if (mq && mt) {
+        V = (size_t)rwkvx_n_vocab(mq);
+        count = (size_t)N_TOKENS * V;
+        ref = (float *)malloc(count * sizeof(float));
+        got = (float *)malloc(count * sizeof(float));
+        check(eval_all(mt, 0, 2, ref), "f32 twin: whole prompt fails", where);
+        for (i = 0; i < count; i++) finite &= isfinite(ref[i]) != 0;
+        check(finite, "logits are not finite", where);
+        for (mode = 0; mode < 3; mode++)
+            for (threads = 1; threads <= 2; threads++) {
+                char what[128];
+                snprintf(what, sizeof what, "mode %d, %d threads: logits differ from the f32 twin's", mode, threads);
+                check(eval_all(mq, mode, threads, got) && !memcmp(got, ref, count * sizeof(float)), what, where);
+            }
+        rwkvx_model_info(mq, &info);
+        {   /* token_bytes in the blocks' own sizes: less than the twin's, by the file's shrinkage */
+            rwkvx_info ti;
+            rwkvx_model_info(mt, &ti);
+            check(info.token_bytes < ti.token_bytes && ti.token_bytes - info.token_bytes <= twin.n - quant.n,
+                  "token_bytes does not count the matrices in their types", where);
+        }
+        if (first_block_at) { /* a NaN scale: the block's values are counted at load */
+            uint16_t nan = 0x7e00;
+            rwkvx_model *bad = NULL;
+            memcpy(quant.p + first_block_at + first_block_type->scale_off, &nan, 2);
+            check(rwkvx_load_memory(&bad, quant.p, quant.n, NULL, err) == RWKVX_OK, "a NaN scale is refused", where);
+            if (bad) rwkvx_model_info(bad, &info);
+            check(bad && info.n_nonfinite == (uint64_t)first_block_type->block && info.nonfinite_tensor,
+                  "a NaN scale's block is not counted in n_nonfinite", where);
+            rwkvx_free(bad);
+        }
+        printf("  %-38s %-7s %7.2f MB (f32 twin %.2f MB), %zu logits identical in 6 runs\n", path, type_name,
+               quant.n / 1e6, twin.n / 1e6, count);
+    }
+    free(ref), free(got), free(quant.p), free(twin.p), free(file);
+    rwkvx_free(f32), rwkvx_free(mq), rwkvx_free(mt);
+}
+
+int main(int argc, char **argv) {
+    int i;
+    if (argc < 3 || (strcmp(argv[1], "blocks") && strcmp(argv[1], "models"))) {
+        fprintf(stderr, "usage: test_quant blocks FILE.blocks... | test_quant models MODEL.f32.gguf TYPE...\n");
+        return 2;
+    }
+    if (!strcmp(argv[1], "blocks"))
+        for (i = 2; i < argc; i++) check_blocks_file(argv[i]);
+    else
+        for (i = 3; i < argc; i++) check_model(argv[2], argv[i]);
+    printf("%d passed, %d failed\n", passed, failed);
+    return failed ? 1 : 0;
+}
