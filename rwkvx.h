@@ -1718,16 +1718,17 @@ static size_t rwkvx__work_floats(size_t max_cols) {
 }
 
 /* ---- Weight types: dequantization ----
-   rwkvx__group_<name>(row, g, w): the 32 values of columns 32 g .. 32 g + 31
-   of a row in w[0 .. RWKVX__NG), each an f32 equal bit for bit to what ggml's
+   rwkvx__group_<name>(b, sub, w): the 32 values of group `sub` of the block
+   at b (a block of 256 has 8 groups; one of 32 is its group 0; a plain type's
+   "block" is a run of 32 values) in w[0 .. RWKVX__NG), each an f32 equal bit for bit to what ggml's
    dequantize_row_<name> writes (the formulas below are ggml's, in its order
    of operations; every product in them is exact in f32, so the one rounding
    is that of an added minimum, which a fused multiply-add rounds the same).
-   Every byte read lies in the block of column 32 g, whatever its contents:
+   Every byte read lies in the block at b, whatever its contents:
    a hostile block only gives wrong weights (NaN counted at load). */
 #define RWKVX__NG (32 / RWKVX__LANES)      /* vectors per group of 32 values */
 
-static float rwkvx__f16_at(const unsigned char *p) {
+RWKVX__INLINE float rwkvx__f16_at(const unsigned char *p) {
     uint16_t h;
     memcpy(&h, p, 2);
 #if defined(RWKVX__AVX2)
@@ -1740,87 +1741,126 @@ static float rwkvx__f16_at(const unsigned char *p) {
 /* IQ4_NL's and IQ4_XS's 16 levels (ggml's kvalues_iq4nl) */
 static const float rwkvx__iq4_levels[16] = {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113};
 
-/* LANES 4-bit values from lane k of a group whose 32 values are the low then
-   the high nibbles of 16 bytes */
-RWKVX__INLINE rwkvx__vi rwkvx__nibbles16(const unsigned char *q, int k) {
+/* The 16 values a 4-bit code q stands for in one group ("levels"), made in
+   one of three ways, each the very operation ggml applies to every value:
+   (q + offset) * d, q * a + c (a fused multiply-add: the types whose product
+   q * a is exact), or d * table[q]. AVX-512 holds the 16 levels in a register
+   and a lookup is one permute (the bit field of a byte needs no mask: the
+   permute reads the low 4 bits); elsewhere a lookup computes the level. */
+enum { RWKVX__LEV_MUL, RWKVX__LEV_FMA, RWKVX__LEV_TABLE };
+#if defined(RWKVX__AVX512)
+typedef __m512 rwkvx__lev;
+RWKVX__INLINE rwkvx__lev rwkvx__lev_make(int kind, int offset, float a, float c, const float *table) {
+    __m512 q = _mm512_cvtepi32_ps(_mm512_add_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
+                                                   _mm512_set1_epi32(kind == RWKVX__LEV_MUL ? offset : 0)));
+    if (kind == RWKVX__LEV_MUL) return _mm512_mul_ps(q, _mm512_set1_ps(a));
+    if (kind == RWKVX__LEV_FMA) return _mm512_fmadd_ps(q, _mm512_set1_ps(a), _mm512_set1_ps(c));
+    return _mm512_mul_ps(_mm512_set1_ps(a), _mm512_loadu_ps(table));
+}
+RWKVX__INLINE rwkvx__v rwkvx__lev_nibble(rwkvx__lev lev, int kind, rwkvx__vi bytes, int shift) {
+    (void)kind;
+    return _mm512_permutexvar_ps(_mm512_srl_epi32(bytes, _mm_cvtsi32_si128(shift)), lev);
+}
+#else
+typedef struct { rwkvx__v a, c; rwkvx__vi offset; const float *table; } rwkvx__lev;
+RWKVX__INLINE rwkvx__lev rwkvx__lev_make(int kind, int offset, float a, float c, const float *table) {
+    rwkvx__lev lev;
+    lev.a = rwkvx__vset1(a), lev.c = rwkvx__vset1(c), lev.offset = rwkvx__vi_set1(offset), lev.table = table;
+    (void)kind;
+    return lev;
+}
+RWKVX__INLINE rwkvx__v rwkvx__lev_nibble(rwkvx__lev lev, int kind, rwkvx__vi bytes, int shift) {
+    rwkvx__vi q = rwkvx__vi_field(bytes, shift, 4);
+    if (kind == RWKVX__LEV_MUL) return rwkvx__vmul(rwkvx__vi_float(rwkvx__vi_add(q, lev.offset)), lev.a);
+    if (kind == RWKVX__LEV_FMA) return rwkvx__vfma(rwkvx__vi_float(q), lev.a, lev.c);
+    return rwkvx__vmul(lev.a, rwkvx__vlookup16(lev.table, q));
+}
+#endif
+
+/* Lane k of a group whose 32 values are the low then the high nibbles of 16
+   bytes at q, through the group's levels */
+RWKVX__INLINE rwkvx__v rwkvx__nibbles16(rwkvx__lev lev, int kind, const unsigned char *q, int k) {
     int j = k * RWKVX__LANES;
-    return rwkvx__vi_field(rwkvx__vi_u8(q + j % 16), j / 16 * 4, 4);
+    return rwkvx__lev_nibble(lev, kind, rwkvx__vi_u8(q + j % 16), j / 16 * 4);
 }
 
-RWKVX__INLINE void rwkvx__group_f32(const unsigned char *row, int64_t g, rwkvx__v *w) {
-    const float *p = (const float *)(const void *)row + g * 32;
+RWKVX__INLINE void rwkvx__group_f32(const unsigned char *b, int sub, rwkvx__v *w) {
+    const float *p = (const float *)(const void *)b;
     int k;
+    (void)sub;
     RWKVX__UNROLL for (k = 0; k < RWKVX__NG; k++) w[k] = rwkvx__vload(p + k * RWKVX__LANES);
 }
 
-RWKVX__INLINE void rwkvx__group_f16(const unsigned char *row, int64_t g, rwkvx__v *w) {
-    const uint16_t *p = (const uint16_t *)(const void *)row + g * 32;
+RWKVX__INLINE void rwkvx__group_f16(const unsigned char *b, int sub, rwkvx__v *w) {
+    const uint16_t *p = (const uint16_t *)(const void *)b;
     int k;
+    (void)sub;
     RWKVX__UNROLL for (k = 0; k < RWKVX__NG; k++) w[k] = rwkvx__vload_f16(p + k * RWKVX__LANES);
 }
 
-RWKVX__INLINE void rwkvx__group_bf16(const unsigned char *row, int64_t g, rwkvx__v *w) {
-    const uint16_t *p = (const uint16_t *)(const void *)row + g * 32;
+RWKVX__INLINE void rwkvx__group_bf16(const unsigned char *b, int sub, rwkvx__v *w) {
+    const uint16_t *p = (const uint16_t *)(const void *)b;
     int k;
+    (void)sub;
     RWKVX__UNROLL for (k = 0; k < RWKVX__NG; k++) w[k] = rwkvx__vload_bf16(p + k * RWKVX__LANES);
 }
 
 /* Q8_0 {f16 d; int8 q[32]}: d * q */
-RWKVX__INLINE void rwkvx__group_q8_0(const unsigned char *row, int64_t g, rwkvx__v *w) {
-    const unsigned char *b = row + g * 34;
+RWKVX__INLINE void rwkvx__group_q8_0(const unsigned char *b, int sub, rwkvx__v *w) {
     uint16_t dh;
     int k;
+    (void)sub;
     memcpy(&dh, b, 2);
     RWKVX__UNROLL for (k = 0; k < RWKVX__NG; k++) w[k] = rwkvx__vload_q8((const signed char *)(b + 2) + k * RWKVX__LANES, dh);
 }
 
 /* Q4_0 {f16 d; u8 qs[16]}: (q - 8) * d, q the low nibbles then the high ones */
-RWKVX__INLINE void rwkvx__group_q4_0(const unsigned char *row, int64_t g, rwkvx__v *w) {
-    const unsigned char *b = row + g * 18;
-    rwkvx__v d = rwkvx__vset1(rwkvx__f16_at(b));
+RWKVX__INLINE void rwkvx__group_q4_0(const unsigned char *b, int sub, rwkvx__v *w) {
+    rwkvx__lev lev = rwkvx__lev_make(RWKVX__LEV_MUL, -8, rwkvx__f16_at(b), 0, NULL);
     int k;
-    RWKVX__UNROLL for (k = 0; k < RWKVX__NG; k++)
-        w[k] = rwkvx__vmul(rwkvx__vi_float(rwkvx__vi_add(rwkvx__nibbles16(b + 2, k), rwkvx__vi_set1(-8))), d);
+    (void)sub;
+    RWKVX__UNROLL for (k = 0; k < RWKVX__NG; k++) w[k] = rwkvx__nibbles16(lev, RWKVX__LEV_MUL, b + 2, k);
 }
 
 /* Q4_1 {f16 d, m; u8 qs[16]}: q * d + m */
-RWKVX__INLINE void rwkvx__group_q4_1(const unsigned char *row, int64_t g, rwkvx__v *w) {
-    const unsigned char *b = row + g * 20;
-    rwkvx__v d = rwkvx__vset1(rwkvx__f16_at(b)), m = rwkvx__vset1(rwkvx__f16_at(b + 2));
+RWKVX__INLINE void rwkvx__group_q4_1(const unsigned char *b, int sub, rwkvx__v *w) {
+    rwkvx__lev lev = rwkvx__lev_make(RWKVX__LEV_FMA, 0, rwkvx__f16_at(b), rwkvx__f16_at(b + 2), NULL);
     int k;
-    RWKVX__UNROLL for (k = 0; k < RWKVX__NG; k++) w[k] = rwkvx__vfma(rwkvx__vi_float(rwkvx__nibbles16(b + 4, k)), d, m);
+    (void)sub;
+    RWKVX__UNROLL for (k = 0; k < RWKVX__NG; k++) w[k] = rwkvx__nibbles16(lev, RWKVX__LEV_FMA, b + 4, k);
 }
 
 /* the 5-bit values of Q5_0 / Q5_1: nibble + 16 x bit v of the 32-bit qh for value v */
 RWKVX__INLINE rwkvx__vi rwkvx__q5(const unsigned char *qh, const unsigned char *qs, int k) {
     uint32_t h;
     memcpy(&h, qh, 4);
-    return rwkvx__vi_add(rwkvx__nibbles16(qs, k), rwkvx__vi_shl(rwkvx__vi_bits(h, k * RWKVX__LANES), 4));
+    int j = k * RWKVX__LANES;
+    return rwkvx__vi_add(rwkvx__vi_field(rwkvx__vi_u8(qs + j % 16), j / 16 * 4, 4), rwkvx__vi_shl(rwkvx__vi_bits(h, j), 4));
 }
 
 /* Q5_0 {f16 d; u8 qh[4]; u8 qs[16]}: (q - 16) * d */
-RWKVX__INLINE void rwkvx__group_q5_0(const unsigned char *row, int64_t g, rwkvx__v *w) {
-    const unsigned char *b = row + g * 22;
+RWKVX__INLINE void rwkvx__group_q5_0(const unsigned char *b, int sub, rwkvx__v *w) {
     rwkvx__v d = rwkvx__vset1(rwkvx__f16_at(b));
     int k;
+    (void)sub;
     RWKVX__UNROLL for (k = 0; k < RWKVX__NG; k++)
         w[k] = rwkvx__vmul(rwkvx__vi_float(rwkvx__vi_add(rwkvx__q5(b + 2, b + 6, k), rwkvx__vi_set1(-16))), d);
 }
 
 /* Q5_1 {f16 d, m; u8 qh[4]; u8 qs[16]}: q * d + m */
-RWKVX__INLINE void rwkvx__group_q5_1(const unsigned char *row, int64_t g, rwkvx__v *w) {
-    const unsigned char *b = row + g * 24;
+RWKVX__INLINE void rwkvx__group_q5_1(const unsigned char *b, int sub, rwkvx__v *w) {
     rwkvx__v d = rwkvx__vset1(rwkvx__f16_at(b)), m = rwkvx__vset1(rwkvx__f16_at(b + 2));
     int k;
+    (void)sub;
     RWKVX__UNROLL for (k = 0; k < RWKVX__NG; k++) w[k] = rwkvx__vfma(rwkvx__vi_float(rwkvx__q5(b + 4, b + 8, k)), d, m);
 }
 
 /* IQ4_NL {f16 d; u8 qs[16]}: d * level[q] */
-RWKVX__INLINE void rwkvx__group_iq4_nl(const unsigned char *row, int64_t g, rwkvx__v *w) {
-    const unsigned char *b = row + g * 18;
-    rwkvx__v d = rwkvx__vset1(rwkvx__f16_at(b));
+RWKVX__INLINE void rwkvx__group_iq4_nl(const unsigned char *b, int sub, rwkvx__v *w) {
+    rwkvx__lev lev = rwkvx__lev_make(RWKVX__LEV_TABLE, 0, rwkvx__f16_at(b), 0, rwkvx__iq4_levels);
     int k;
-    RWKVX__UNROLL for (k = 0; k < RWKVX__NG; k++) w[k] = rwkvx__vmul(d, rwkvx__vlookup16(rwkvx__iq4_levels, rwkvx__nibbles16(b + 2, k)));
+    (void)sub;
+    RWKVX__UNROLL for (k = 0; k < RWKVX__NG; k++) w[k] = rwkvx__nibbles16(lev, RWKVX__LEV_TABLE, b + 2, k);
 }
 
 /* The K types: super-blocks of 256 values in 8 groups of 32; LANES <= 16
@@ -1829,9 +1869,8 @@ RWKVX__INLINE void rwkvx__group_iq4_nl(const unsigned char *row, int64_t g, rwkv
 /* Q2_K {u8 scales[16]; u8 qs[64]; f16 d, dmin}: value 128 n + 32 j + l is
    bits 2j of qs[32 n + l], scaled by scales[8 n + 2 j + l / 16] = (s, m)
    (low and high nibble): (d * s) * q - dmin * m */
-RWKVX__INLINE void rwkvx__group_q2_k(const unsigned char *row, int64_t g, rwkvx__v *w) {
-    const unsigned char *b = row + g / 8 * 84;
-    int sub = (int)(g % 8), n = sub / 4, j = sub % 4, k;
+RWKVX__INLINE void rwkvx__group_q2_k(const unsigned char *b, int sub, rwkvx__v *w) {
+    int n = sub / 4, j = sub % 4, k;
     float d = rwkvx__f16_at(b + 80), dmin = rwkvx__f16_at(b + 82);
     RWKVX__UNROLL for (k = 0; k < RWKVX__NG; k++) {
         int l = k * RWKVX__LANES, sc = b[8 * n + 2 * j + l / 16];
@@ -1841,16 +1880,15 @@ RWKVX__INLINE void rwkvx__group_q2_k(const unsigned char *row, int64_t g, rwkvx_
 }
 
 /* Q3_K's 16 six-bit scales packed in 12 bytes (ggml's kmask shuffle, by index) */
-static int rwkvx__q3_k_scale(const unsigned char *s, int i) {
+RWKVX__INLINE int rwkvx__q3_k_scale(const unsigned char *s, int i) {
     return (((s[i % 8] >> (4 * (i / 8))) & 15) | (((s[8 + i % 4] >> (2 * (i / 4))) & 3) << 4)) - 32;
 }
 
 /* Q3_K {u8 hmask[32]; u8 qs[64]; u8 scales[12]; f16 d}: value 128 n + 32 j + l
    is bits 2j of qs[32 n + l] plus 4 x bit 4n + j of hmask[l], minus 4, times
    d * scale(8 n + 2 j + l / 16) */
-RWKVX__INLINE void rwkvx__group_q3_k(const unsigned char *row, int64_t g, rwkvx__v *w) {
-    const unsigned char *b = row + g / 8 * 110;
-    int sub = (int)(g % 8), n = sub / 4, j = sub % 4, k;
+RWKVX__INLINE void rwkvx__group_q3_k(const unsigned char *b, int sub, rwkvx__v *w) {
+    int n = sub / 4, j = sub % 4, k;
     float d = rwkvx__f16_at(b + 108);
     RWKVX__UNROLL for (k = 0; k < RWKVX__NG; k++) {
         int l = k * RWKVX__LANES;
@@ -1862,7 +1900,7 @@ RWKVX__INLINE void rwkvx__group_q3_k(const unsigned char *row, int64_t g, rwkvx_
 }
 
 /* Q4_K's and Q5_K's scale and minimum of sub-block j (ggml's get_scale_min_k4) */
-static void rwkvx__k4_scale_min(const unsigned char *s, int j, float d, float dmin, float *scale, float *min) {
+RWKVX__INLINE void rwkvx__k4_scale_min(const unsigned char *s, int j, float d, float dmin, float *scale, float *min) {
     int sc, m;
     if (j < 4) sc = s[j] & 63, m = s[j + 4] & 63;
     else sc = (s[j + 4] & 15) | ((s[j - 4] >> 6) << 4), m = (s[j + 4] >> 4) | ((s[j] >> 6) << 4);
@@ -1872,24 +1910,20 @@ static void rwkvx__k4_scale_min(const unsigned char *s, int j, float d, float dm
 
 /* Q4_K {f16 d, dmin; u8 scales[12]; u8 qs[128]}: group 2c + h is nibble h of
    qs[32 c ..], times its scale minus its minimum */
-RWKVX__INLINE void rwkvx__group_q4_k(const unsigned char *row, int64_t g, rwkvx__v *w) {
-    const unsigned char *b = row + g / 8 * 144;
-    int sub = (int)(g % 8), k;
+RWKVX__INLINE void rwkvx__group_q4_k(const unsigned char *b, int sub, rwkvx__v *w) {
+    int k;
     float scale, min;
-    rwkvx__v vs, vm;
+    rwkvx__lev lev;
     rwkvx__k4_scale_min(b + 4, sub, rwkvx__f16_at(b), rwkvx__f16_at(b + 2), &scale, &min);
-    vs = rwkvx__vset1(scale), vm = rwkvx__vset1(-min);
-    RWKVX__UNROLL for (k = 0; k < RWKVX__NG; k++) {
-        rwkvx__vi q = rwkvx__vi_field(rwkvx__vi_u8(b + 16 + 32 * (sub / 2) + k * RWKVX__LANES), 4 * (sub % 2), 4);
-        w[k] = rwkvx__vfma(vs, rwkvx__vi_float(q), vm);
-    }
+    lev = rwkvx__lev_make(RWKVX__LEV_FMA, 0, scale, -min, NULL);
+    RWKVX__UNROLL for (k = 0; k < RWKVX__NG; k++)
+        w[k] = rwkvx__lev_nibble(lev, RWKVX__LEV_FMA, rwkvx__vi_u8(b + 16 + 32 * (sub / 2) + k * RWKVX__LANES), 4 * (sub % 2));
 }
 
 /* Q5_K {f16 d, dmin; u8 scales[12]; u8 qh[32]; u8 qs[128]}: Q4_K's nibbles
    plus 16 x bit `sub` of qh[l] */
-RWKVX__INLINE void rwkvx__group_q5_k(const unsigned char *row, int64_t g, rwkvx__v *w) {
-    const unsigned char *b = row + g / 8 * 176;
-    int sub = (int)(g % 8), k;
+RWKVX__INLINE void rwkvx__group_q5_k(const unsigned char *b, int sub, rwkvx__v *w) {
+    int k;
     float scale, min;
     rwkvx__v vs, vm;
     rwkvx__k4_scale_min(b + 4, sub, rwkvx__f16_at(b), rwkvx__f16_at(b + 2), &scale, &min);
@@ -1905,9 +1939,8 @@ RWKVX__INLINE void rwkvx__group_q5_k(const unsigned char *row, int64_t g, rwkvx_
 /* Q6_K {u8 ql[128]; u8 qh[64]; i8 scales[16]; f16 d}: value 128 n + 32 j + l
    is nibble j / 2 of ql[64 n + 32 (j % 2) + l] plus 16 x bits 2j of
    qh[32 n + l], minus 32, times (d * scales[8 n + 2 j + l / 16]) */
-RWKVX__INLINE void rwkvx__group_q6_k(const unsigned char *row, int64_t g, rwkvx__v *w) {
-    const unsigned char *b = row + g / 8 * 210;
-    int sub = (int)(g % 8), n = sub / 4, j = sub % 4, k;
+RWKVX__INLINE void rwkvx__group_q6_k(const unsigned char *b, int sub, rwkvx__v *w) {
+    int n = sub / 4, j = sub % 4, k;
     float d = rwkvx__f16_at(b + 208);
     RWKVX__UNROLL for (k = 0; k < RWKVX__NG; k++) {
         int l = k * RWKVX__LANES;
@@ -1920,25 +1953,42 @@ RWKVX__INLINE void rwkvx__group_q6_k(const unsigned char *row, int64_t g, rwkvx_
 
 /* IQ4_XS {f16 d; u16 scales_h; u8 scales_l[4]; u8 qs[128]}: group i is
    (d * (s_i - 32)) * level[q], s_i six bits from scales_l and scales_h */
-RWKVX__INLINE void rwkvx__group_iq4_xs(const unsigned char *row, int64_t g, rwkvx__v *w) {
-    const unsigned char *b = row + g / 8 * 136;
-    int i = (int)(g % 8), k, s;
+RWKVX__INLINE void rwkvx__group_iq4_xs(const unsigned char *b, int i, rwkvx__v *w) {
+    int k, s;
     uint16_t sh;
-    rwkvx__v dl;
+    rwkvx__lev lev;
     memcpy(&sh, b + 2, 2);
     s = ((b[4 + i / 2] >> (4 * (i % 2))) & 15) | (((sh >> (2 * i)) & 3) << 4);
-    dl = rwkvx__vset1(rwkvx__f16_at(b) * (float)(s - 32));
-    RWKVX__UNROLL for (k = 0; k < RWKVX__NG; k++) w[k] = rwkvx__vmul(dl, rwkvx__vlookup16(rwkvx__iq4_levels, rwkvx__nibbles16(b + 8 + 16 * i, k)));
+    lev = rwkvx__lev_make(RWKVX__LEV_TABLE, 0, rwkvx__f16_at(b) * (float)(s - 32), 0, rwkvx__iq4_levels);
+    RWKVX__UNROLL for (k = 0; k < RWKVX__NG; k++) w[k] = rwkvx__nibbles16(lev, RWKVX__LEV_TABLE, b + 8 + 16 * i, k);
 }
 
-/* The group loader of `type`: a constant after inlining, so the switch goes. */
-RWKVX__INLINE void rwkvx__group(const unsigned char *row, rwkvx_type type, int64_t g, rwkvx__v *w) {
+/* The group loader of `type`, and the bytes and groups of one of its blocks
+   (a plain type: a run of 32 values, one group); `type` is a constant after
+   inlining, so the switches go. */
+RWKVX__INLINE void rwkvx__group(const unsigned char *b, rwkvx_type type, int sub, rwkvx__v *w) {
 #define RWKVX__GROUP_CASE(T, t, name, block, bytes, so, ns) \
-    case RWKVX_TYPE_##T: rwkvx__group_##t(row, g, w); return;
+    case RWKVX_TYPE_##T: rwkvx__group_##t(b, sub, w); return;
     switch (type) {
         RWKVX__TYPES(RWKVX__GROUP_CASE)
     }
-    rwkvx__group_f32(row, g, w);
+    rwkvx__group_f32(b, sub, w);
+}
+RWKVX__INLINE size_t rwkvx__span_bytes(rwkvx_type type) {
+#define RWKVX__SPAN_CASE(T, t, name, block, bytes, so, ns) \
+    case RWKVX_TYPE_##T: return block == 1 ? 32 * bytes : bytes;
+    switch (type) {
+        RWKVX__TYPES(RWKVX__SPAN_CASE)
+    }
+    return 128;
+}
+RWKVX__INLINE int rwkvx__span_groups(rwkvx_type type) {
+#define RWKVX__GROUPS_CASE(T, t, name, block, bytes, so, ns) \
+    case RWKVX_TYPE_##T: return block == 1 ? 1 : block / 32;
+    switch (type) {
+        RWKVX__TYPES(RWKVX__GROUPS_CASE)
+    }
+    return 1;
 }
 
 /* A plain type's value at column i (the tail of a row not a multiple of 32) */
@@ -1956,7 +2006,9 @@ RWKVX__INLINE void rwkvx__groups_to_f32(const unsigned char *row, rwkvx_type typ
     int64_t i = 0;
     int k;
     for (; i + 32 <= n; i += 32) {
-        rwkvx__group(row, type, (i0 + i) / 32, w);
+        int64_t g = (i0 + i) / 32;
+        rwkvx__group(row + (size_t)(g / rwkvx__span_groups(type)) * rwkvx__span_bytes(type), type,
+                     (int)(g % rwkvx__span_groups(type)), w);
         RWKVX__UNROLL for (k = 0; k < RWKVX__NG; k++) rwkvx__vstore(out + i + k * RWKVX__LANES, w[k]);
     }
     for (; i < n; i++) out[i] = rwkvx__plain_at(row, type, i0 + i); /* plain types only */
@@ -2142,36 +2194,39 @@ static void rwkvx__row_block_1(const rwkvx__job *job, int64_t o0, float *panel) 
 
 /* Decode (one token), rows o0 .. o0 + RWKVX__ROWS - 1 when every row length
    is a multiple of 32: the weights go straight from memory into registers
-   (no panel), a group of 32 columns of the four rows at a time through the
-   type's group loader, and the weights of the rows `ahead` blocks further on
+   (no panel), block by block (a K type's 8 groups share its scales: they are
+   read once), one row after the other, through the type's group loader, and the weights of the rows `ahead` blocks further on
    are requested meanwhile, a little per step, so that the memory system
    keeps streaming. The sums follow the lane rule of the other paths: decode,
    prefill and any thread count agree bit for bit. */
 RWKVX__INLINE void rwkvx__dot_direct(const rwkvx__job *job, int64_t o0, rwkvx_type type) {
     const rwkvx__mat *w = job->w;
-    size_t rb = rwkvx__row_bytes(w);
+    size_t rb = rwkvx__row_bytes(w), span = rwkvx__span_bytes(type);
     const unsigned char *row[RWKVX__ROWS], *base = (const unsigned char *)w->data;
     const char *pf = (const char *)base + (size_t)(o0 + RWKVX__DECODE_AHEAD * RWKVX__ROWS) * rb;
-    int64_t g, groups = w->cols / 32, left = w->rows - o0 - RWKVX__DECODE_AHEAD * RWKVX__ROWS, lines, per, line = 0, k;
-    rwkvx__v s[RWKVX__ROWS], xv[RWKVX__NG], wv[RWKVX__NG];
+    int64_t b, spans = w->cols / 32 / rwkvx__span_groups(type), left = w->rows - o0 - RWKVX__DECODE_AHEAD * RWKVX__ROWS;
+    int64_t lines, per, line = 0, k;
+    rwkvx__v s[RWKVX__ROWS], wv[RWKVX__NG];
     float sums[RWKVX__ROWS];
-    int r, l;
+    int r, j, l;
     for (r = 0; r < RWKVX__ROWS; r++) { /* rows past the matrix: row o0 again, dropped */
         row[r] = base + (size_t)(o0 + r < w->rows ? o0 + r : o0) * rb;
         s[r] = rwkvx__vzero();
     }
     lines = left <= 0 ? 0 : ((left < RWKVX__ROWS ? left : RWKVX__ROWS) * (int64_t)rb + 63) / 64;
-    per = (lines + groups - 1) / groups;
+    per = (lines + spans - 1) / spans;
     (void)pf, (void)per, (void)line, (void)k;
-    for (g = 0; g < groups; g++) {
+    for (b = 0; b < spans; b++) {       /* a block of each row (a run of 32 values: plain types) */
+        const float *x = job->x + b * 32 * rwkvx__span_groups(type);
 #if defined(__GNUC__) || defined(__clang__)
         for (k = 0; k < per && line < lines; k++, line++) __builtin_prefetch(pf + line * 64, 0, 3);
 #endif
-        RWKVX__UNROLL for (l = 0; l < RWKVX__NG; l++) xv[l] = rwkvx__vload(job->x + g * 32 + l * RWKVX__LANES);
-        RWKVX__UNROLL for (r = 0; r < RWKVX__ROWS; r++) {
-            rwkvx__group(row[r], type, g, wv);
-            RWKVX__UNROLL for (l = 0; l < RWKVX__NG; l++) s[r] = rwkvx__vfma(wv[l], xv[l], s[r]);
-        }
+        RWKVX__UNROLL for (r = 0; r < RWKVX__ROWS; r++)
+            RWKVX__UNROLL for (j = 0; j < rwkvx__span_groups(type); j++) {
+                rwkvx__group(row[r] + (size_t)b * span, type, j, wv);
+                RWKVX__UNROLL for (l = 0; l < RWKVX__NG; l++)
+                    s[r] = rwkvx__vfma(wv[l], rwkvx__vload(x + j * 32 + l * RWKVX__LANES), s[r]);
+            }
     }
     rwkvx__vsum4(s, sums);
     for (r = 0; r < RWKVX__ROWS && o0 + r < w->rows; r++) job->y[o0 + r] = sums[r];

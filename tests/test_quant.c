@@ -10,7 +10,7 @@
        read from an allocation of exactly its size (ASan builds catch a read
        outside it); the load-time non-finite count equals the number of
        non-finite values ggml writes.
-   test_quant models MODEL.f32.gguf TYPE...
+   test_quant models MODEL.gguf TYPE...
        For each TYPE (ggml's name, or "mixed": every matrix another type) the
        model's matrices, embedding and head included, are replaced by blocks
        of that type (random contents at the weights' scale; rows that are not
@@ -19,7 +19,11 @@
        from memory and run whole, token by token and in ragged pieces, with 1
        and 2 threads: all logits must be identical (prefill == decode, any
        thread count, and the block kernels == the f32 kernels on the same
-       values), finite, and token_bytes must count each matrix in its type.
+       values), finite, and token_bytes must count each matrix in its type;
+       a NaN scale counts its block's values in n_nonfinite.
+   test_quant write MODEL.gguf TYPE OUT.gguf
+       Writes such a model (matrices of random blocks at the weights' scale)
+       for benchmarks: rwkvx-bench runs it like any other file.
    Prints "N passed, N failed". */
 #define RWKVX_IMPLEMENTATION
 #include "../rwkvx.h"
@@ -184,7 +188,8 @@ typedef struct {          /* a GGUF being written into memory */
     size_t n, cap;
 } buffer;
 
-static void put(buffer *b, const void *data, size_t n) {
+static void put(buffer *b, const void *data, size_t n) { /* b NULL: nothing */
+    if (!b) return;
     if (b->n + n > b->cap) {
         b->cap = (b->n + n) * 2;
         b->p = (unsigned char *)realloc(b->p, b->cap);
@@ -205,11 +210,12 @@ static int is_matrix(const rwkvx_model *m, const void *data) {
     return 0;
 }
 
-/* The f32 model's file with every matrix of `type` (mixed: type number
-   types[k % n_types] for the k-th matrix) as blocks in *quant and their
-   dequantized values in *twin; 0 if the file cannot be parsed. */
-static int make_pair(const unsigned char *file, size_t n, const rwkvx_model *m, const uint32_t *types, int n_types,
-                     buffer *quant, buffer *twin) {
+/* Model m's file with every matrix (of a plain type) in type types[k %
+   n_types] for the k-th matrix, as blocks in *quant, and their dequantized
+   values as f32 in *twin (may be NULL); 0 if the file cannot be parsed. */
+static int make_pair(const rwkvx_model *m, const uint32_t *types, int n_types, buffer *quant, buffer *twin) {
+    const unsigned char *file = m->file;
+    size_t n = m->file_bytes;
     rwkvx__gguf g;
     rwkvx__cursor c;
     uint32_t alignment = 32;
@@ -217,6 +223,7 @@ static int make_pair(const unsigned char *file, size_t n, const rwkvx_model *m, 
     size_t kv_end, off_q = 0, off_t = 0;
     uint64_t i;
     int pass, k;
+    float *source = NULL;
     memset(&g, 0, sizeof g);
     g.err = err;
     c.p = file, c.left = n;
@@ -227,51 +234,56 @@ static int make_pair(const unsigned char *file, size_t n, const rwkvx_model *m, 
     for (pass = 0; pass < 2; pass++) {             /* 0: tensor infos, 1: data */
         if (pass) {
             put(quant, NULL, (alignment - quant->n % alignment) % alignment);
-            put(twin, NULL, (alignment - twin->n % alignment) % alignment);
+            if (twin) put(twin, NULL, (alignment - twin->n % alignment) % alignment);
         }
         for (k = 0, i = 0; i < g.n_t; i++) {
             const rwkvx__tinfo *ti = &g.t[i];
             const unsigned char *src = g.data + ti->offset;
             uint32_t type = RWKVX_TYPE_F32;
             const rwkvx__type_row *row;
-            size_t bytes, r, b;
-            if (ti->type == RWKVX_TYPE_F32 && ti->n_dims == 2 && is_matrix(m, m->file + (src - file))) {
+            size_t bytes, r, b, twin_bytes = (size_t)(ti->ne[0] * ti->ne[1] * ti->ne[2] * ti->ne[3]) * 4;
+            if (rwkvx__type_of(ti->type)->block == 1 && ti->n_dims == 2 && is_matrix(m, src)) {
                 type = types[k++ % n_types];
-                if (ti->ne[0] % (uint64_t)rwkvx__type_of(type)->block) type = ti->ne[0] % 32 ? RWKVX_TYPE_F32 : RWKVX_TYPE_Q4_0;
-            }
+                if (ti->ne[0] % (uint64_t)rwkvx__type_of(type)->block) type = ti->ne[0] % 32 ? ti->type : RWKVX_TYPE_Q4_0;
+            } else type = ti->type;
+            if (type == ti->type) twin_bytes = ti->bytes;
             row = rwkvx__type_of(type);
             bytes = (size_t)(ti->ne[0] * ti->ne[1] * ti->ne[2] * ti->ne[3]) / (size_t)row->block * (size_t)row->bytes;
             if (!pass) {
                 uint32_t name_len[2] = {(uint32_t)ti->name_len, 0}, n_dims = (uint32_t)ti->n_dims;
                 uint64_t oq = off_q, ot = off_t;
-                uint32_t f32 = RWKVX_TYPE_F32;
+                uint32_t twin_type = type == ti->type ? type : RWKVX_TYPE_F32;
                 put(quant, name_len, 8), put(quant, ti->name, ti->name_len), put(quant, &n_dims, 4);
                 put(quant, ti->ne, 8 * n_dims), put(quant, &type, 4), put(quant, &oq, 8);
                 put(twin, name_len, 8), put(twin, ti->name, ti->name_len), put(twin, &n_dims, 4);
-                put(twin, ti->ne, 8 * n_dims), put(twin, &f32, 4), put(twin, &ot, 8);
+                put(twin, ti->ne, 8 * n_dims), put(twin, &twin_type, 4), put(twin, &ot, 8);
                 off_q += (bytes + alignment - 1) / alignment * alignment;
-                off_t += (ti->bytes + alignment - 1) / alignment * alignment;
+                off_t += (twin_bytes + alignment - 1) / alignment * alignment;
                 continue;
             }
-            if (type == RWKVX_TYPE_F32) {
+            if (type == ti->type) {
                 put(quant, src, ti->bytes), put(twin, src, ti->bytes);
             } else {
-                size_t q0 = quant->n, t0 = twin->n, cols = (size_t)ti->ne[0];
-                put(quant, NULL, bytes), put(twin, NULL, ti->bytes);
+                size_t q0 = quant->n, t0 = twin ? twin->n : 0, cols = (size_t)ti->ne[0];
+                const rwkvx__type_row *from = rwkvx__type_of(ti->type);
+                put(quant, NULL, bytes), put(twin, NULL, twin_bytes);
+                source = (float *)realloc(source, cols * sizeof(float));
                 if (!first_block_at && row->block > 1) first_block_at = q0, first_block_type = row;
-                for (r = 0; r < (size_t)ti->ne[1]; r++)
+                for (r = 0; r < (size_t)ti->ne[1]; r++) {
+                    from->to_f32(src + r * cols * (size_t)from->bytes, 0, (int64_t)cols, source);
                     for (b = 0; b < cols / (size_t)row->block; b++) {
-                        const float *x = (const float *)(const void *)src + r * cols + b * (size_t)row->block;
                         unsigned char *blk = quant->p + q0 + (r * cols / (size_t)row->block + b) * (size_t)row->bytes;
-                        make_block(row, blk, x);
-                        row->to_f32(blk, 0, row->block, (float *)(void *)(twin->p + t0) + r * cols + b * (size_t)row->block);
+                        make_block(row, blk, source + b * (size_t)row->block);
+                        if (twin) row->to_f32(blk, 0, row->block, (float *)(void *)(twin->p + t0) + r * cols + b * (size_t)row->block);
                     }
+                }
             }
             put(quant, NULL, (alignment - bytes % alignment) % alignment);
-            put(twin, NULL, (alignment - ti->bytes % alignment) % alignment);
+            put(twin, NULL, (alignment - twin_bytes % alignment) % alignment);
         }
     }
     RWKVX_FREE(g.kv), RWKVX_FREE(g.t);
+    free(source);
     return 1;
 }
 
@@ -296,30 +308,34 @@ static int eval_all(const rwkvx_model *m, int mode, int threads, float *logits) 
     return ok;
 }
 
-static void check_model(const char *path, const char *type_name) {
+/* The types a TYPE argument names: ggml's name of one, or "mixed" (all). */
+static int parse_types(const char *name, uint32_t *one, const uint32_t **types) {
     static const uint32_t all[] = {RWKVX_TYPE_Q4_0, RWKVX_TYPE_Q4_1, RWKVX_TYPE_Q5_0, RWKVX_TYPE_Q5_1, RWKVX_TYPE_Q8_0,
                                    RWKVX_TYPE_Q2_K, RWKVX_TYPE_Q3_K, RWKVX_TYPE_Q4_K, RWKVX_TYPE_Q5_K, RWKVX_TYPE_Q6_K,
                                    RWKVX_TYPE_IQ4_NL, RWKVX_TYPE_IQ4_XS, RWKVX_TYPE_F16, RWKVX_TYPE_BF16};
-    size_t n = 0, V, count, i;
-    unsigned char *file = read_file(path, &n);
+    int t;
+    *types = one;
+    if (!strcmp(name, "mixed")) { *types = all; return (int)(sizeof all / sizeof *all); }
+    for (t = 0; t < 64; t++)
+        if (rwkvx_type_name(t) && !strcmp(rwkvx_type_name(t), name)) { *one = (uint32_t)t; return 1; }
+    return 0;
+}
+
+static void check_model(const char *path, const char *type_name) {
+    size_t V, count, i;
     rwkvx_model *f32 = NULL, *mq = NULL, *mt = NULL;
     buffer quant = {NULL, 0, 0}, twin = {NULL, 0, 0};
     uint32_t one;
-    const uint32_t *types = &one;
-    int n_types = 1, mode, threads, finite = 1, t;
+    const uint32_t *types;
+    int n_types = parse_types(type_name, &one, &types), mode, threads, finite = 1;
     float *ref = NULL, *got = NULL;
     char where[512], err[RWKVX_ERROR_MAX];
     rwkvx_info info;
     snprintf(where, sizeof where, "%s as %s", path, type_name);
-    if (!strcmp(type_name, "mixed")) types = all, n_types = (int)(sizeof all / sizeof *all);
-    else {
-        for (t = 0; t < 64 && !(rwkvx_type_name(t) && !strcmp(rwkvx_type_name(t), type_name)); t++) {}
-        if (t == 64) { check(0, "unknown type", where); free(file); return; }
-        one = (uint32_t)t;
-    }
-    if (!file || rwkvx_load_memory(&f32, file, n, NULL, err) != RWKVX_OK) { check(0, "cannot load the f32 model", where); free(file); return; }
+    if (!n_types) { check(0, "unknown type", where); return; }
+    if (rwkvx_load_file(&f32, path, NULL, err) != RWKVX_OK) { check(0, err, where); return; }
     first_block_at = 0;
-    if (!make_pair(file, n, f32, types, n_types, &quant, &twin)) check(0, "cannot rewrite the model", where);
+    if (!make_pair(f32, types, n_types, &quant, &twin)) check(0, "cannot rewrite the model", where);
     else if (rwkvx_load_memory(&mq, quant.p, quant.n, NULL, err) != RWKVX_OK) check(0, err, where);
     else if (rwkvx_load_memory(&mt, twin.p, twin.n, NULL, err) != RWKVX_OK) check(0, err, where);
     if (mq && mt) {
@@ -356,14 +372,36 @@ static void check_model(const char *path, const char *type_name) {
         printf("  %-38s %-7s %7.2f MB (f32 twin %.2f MB), %zu logits identical in 6 runs\n", path, type_name,
                quant.n / 1e6, twin.n / 1e6, count);
     }
-    free(ref), free(got), free(quant.p), free(twin.p), free(file);
+    free(ref), free(got), free(quant.p), free(twin.p);
     rwkvx_free(f32), rwkvx_free(mq), rwkvx_free(mt);
+}
+
+/* test_quant write: a model of random blocks for benchmarks (not a test). */
+static int write_model(const char *in, const char *type_name, const char *out) {
+    rwkvx_model *m = NULL;
+    buffer quant = {NULL, 0, 0};
+    uint32_t one;
+    const uint32_t *types;
+    int n_types = parse_types(type_name, &one, &types), ok;
+    char err[RWKVX_ERROR_MAX];
+    FILE *f;
+    if (!n_types) { fprintf(stderr, "test_quant: unknown type '%s'\n", type_name); return 1; }
+    if (rwkvx_load_file(&m, in, NULL, err) != RWKVX_OK) { fprintf(stderr, "test_quant: %s\n", err); return 1; }
+    ok = make_pair(m, types, n_types, &quant, NULL) && (f = fopen(out, "wb")) != NULL;
+    ok = ok && fwrite(quant.p, 1, quant.n, f) == quant.n;
+    ok = ok && fclose(f) == 0;
+    if (!ok) fprintf(stderr, "test_quant: cannot write '%s'\n", out);
+    free(quant.p);
+    rwkvx_free(m);
+    return ok ? 0 : 1;
 }
 
 int main(int argc, char **argv) {
     int i;
+    if (argc == 5 && !strcmp(argv[1], "write")) return write_model(argv[2], argv[3], argv[4]);
     if (argc < 3 || (strcmp(argv[1], "blocks") && strcmp(argv[1], "models"))) {
-        fprintf(stderr, "usage: test_quant blocks FILE.blocks... | test_quant models MODEL.f32.gguf TYPE...\n");
+        fprintf(stderr, "usage: test_quant blocks FILE.blocks... | test_quant models MODEL.gguf TYPE...\n"
+                        "       test_quant write MODEL.gguf TYPE OUT.gguf\n");
         return 2;
     }
     if (!strcmp(argv[1], "blocks"))

@@ -287,13 +287,8 @@ static int fill_random(rwkvx_state *st, const rwkvx_info *in, long n) {
 /* ---- main ----------------------------------------------------------------- */
 
 static const char *type_name(rwkvx_type t) {
-    switch (t) {
-    case RWKVX_TYPE_F32: return "f32";
-    case RWKVX_TYPE_F16: return "f16";
-    case RWKVX_TYPE_BF16: return "bf16";
-    case RWKVX_TYPE_Q8_0: return "q8_0";
-    }
-    return "?";
+    const char *name = rwkvx_type_name((int)t);
+    return name ? name : "?";
 }
 
 static long peak_rss_bytes(void) {
