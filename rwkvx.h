@@ -61,7 +61,9 @@
      (rwkvx-bench) measures it against the machine's limits.
    - Hostile files: every count, offset and size is checked before use (see
      docs/HOSTILE.md). NaN or infinite weights load (the model then computes
-     NaN): rwkvx_info.n_nonfinite counts them so tools can warn.
+     NaN): rwkvx_info.n_nonfinite counts them so tools can warn (all the
+     values of a block whose scale is). A quantized block's bytes, whatever
+     they hold, never make a kernel read outside the block.
      rwkvx_options.max_context caps the tokens a state holds (an eval or
      state load past it is RWKVX_ERR_CONTEXT and changes nothing).
 
