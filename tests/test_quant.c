@@ -4,7 +4,7 @@
        Golden blocks made by ggml (tests/quant/make_golden_blocks.py): for each
        block, rwkvx's dequantization (row_to_f32, i.e. the group loader that
        the decode kernel inlines) equals ggml's f32 values bit for bit (any
-       NaN matches any NaN); the decode kernel (T = 1) and the prefill kernel
+       NaN matches any NaN), also converted from any group of 32 on; the decode kernel (T = 1) and the prefill kernel
        (T = 3) multiplying the blocks by one-hot inputs give those values too
        (finite blocks; a zero's sign is not kept by a sum); each block is
        read from an allocation of exactly its size (ASan builds catch a read
@@ -134,6 +134,18 @@ static void check_blocks_file(const char *path) {
         }
     }
     check(exact, "dequantized values differ from ggml's", where);
+    {   /* the blocks as one row, converted from every group on (prefill slices
+           start at any multiple of 32, inside a block of 256) */
+        size_t values = (size_t)head[3] * head[1], g;
+        float *part = (float *)malloc(values * sizeof(float));
+        int same = 1;
+        for (g = 0; g < values / 32 && g < 64; g++) {
+            t->to_f32(blocks, (int64_t)(32 * g), (int64_t)(values - 32 * g), part);
+            for (j = 0; j < values - 32 * g; j++) same &= same_value(part[j], mine[32 * g + j]);
+        }
+        check(same, "a row converted from a group inside a block differs", where);
+        free(part);
+    }
     check(rwkvx__count_nonfinite(blocks, head[0], (size_t)head[3] * head[2]) == n_bad, "non-finite count differs", where);
     {   /* the blocks as a matrix of one block per row, through the kernels */
         rwkvx__mat w;
