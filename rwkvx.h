@@ -2003,6 +2003,14 @@ RWKVX__INLINE size_t rwkvx__span_bytes(rwkvx_type type) {
     }
     return 128;
 }
+RWKVX__INLINE size_t rwkvx__bytes_of_row(rwkvx_type type, int64_t cols) { /* rwkvx__row_bytes, folded */
+#define RWKVX__ROW_CASE(T, t, name, block, bytes, so, ns) \
+    case RWKVX_TYPE_##T: return (size_t)cols / block * bytes;
+    switch (type) {
+        RWKVX__TYPES(RWKVX__ROW_CASE)
+    }
+    return (size_t)cols * 4;
+}
 RWKVX__INLINE int rwkvx__span_groups(rwkvx_type type) {
 #define RWKVX__GROUPS_CASE(T, t, name, block, bytes, so, ns) \
     case RWKVX_TYPE_##T: return block == 1 ? 1 : block / 32;
@@ -2222,12 +2230,12 @@ static void rwkvx__row_block_1(const rwkvx__job *job, int64_t o0, float *panel) 
    prefill and any thread count agree bit for bit. */
 RWKVX__INLINE void rwkvx__dot_direct(const rwkvx__job *job, int64_t o0, rwkvx_type type) {
     const rwkvx__mat *w = job->w;
-    size_t rb = rwkvx__row_bytes(w), span = rwkvx__span_bytes(type);
+    size_t rb = rwkvx__bytes_of_row(type, w->cols), span = rwkvx__span_bytes(type);
     const unsigned char *row[RWKVX__ROWS], *base = (const unsigned char *)w->data;
     const char *pf = (const char *)base + (size_t)(o0 + RWKVX__DECODE_AHEAD * RWKVX__ROWS) * rb;
     int64_t b, spans = w->cols / 32 / rwkvx__span_groups(type), left = w->rows - o0 - RWKVX__DECODE_AHEAD * RWKVX__ROWS;
     int64_t lines, per, line = 0, k;
-    rwkvx__v s[RWKVX__ROWS], wv[RWKVX__NG];
+    rwkvx__v s[RWKVX__ROWS], wv[RWKVX__NG], xv[RWKVX__NG];
     float sums[RWKVX__ROWS];
     int r, j, l;
     for (r = 0; r < RWKVX__ROWS; r++) { /* rows past the matrix: row o0 again, dropped */
@@ -2242,12 +2250,19 @@ RWKVX__INLINE void rwkvx__dot_direct(const rwkvx__job *job, int64_t o0, rwkvx_ty
 #if defined(__GNUC__) || defined(__clang__)
         for (k = 0; k < per && line < lines; k++, line++) __builtin_prefetch(pf + line * 64, 0, 3);
 #endif
-        RWKVX__UNROLL for (r = 0; r < RWKVX__ROWS; r++)
-            RWKVX__UNROLL for (j = 0; j < rwkvx__span_groups(type); j++) {
-                rwkvx__group(row[r] + (size_t)b * span, type, j, wv);
-                RWKVX__UNROLL for (l = 0; l < RWKVX__NG; l++)
-                    s[r] = rwkvx__vfma(wv[l], rwkvx__vload(x + j * 32 + l * RWKVX__LANES), s[r]);
+        if (rwkvx__span_groups(type) == 1) {   /* one group: its inputs stay in registers for the four rows */
+            RWKVX__UNROLL for (l = 0; l < RWKVX__NG; l++) xv[l] = rwkvx__vload(x + l * RWKVX__LANES);
+            RWKVX__UNROLL for (r = 0; r < RWKVX__ROWS; r++) {
+                rwkvx__group(row[r] + (size_t)b * span, type, 0, wv);
+                RWKVX__UNROLL for (l = 0; l < RWKVX__NG; l++) s[r] = rwkvx__vfma(wv[l], xv[l], s[r]);
             }
+        } else                                   /* a row's 8 groups in a row: its scales are read once */
+            RWKVX__UNROLL for (r = 0; r < RWKVX__ROWS; r++)
+                RWKVX__UNROLL for (j = 0; j < rwkvx__span_groups(type); j++) {
+                    rwkvx__group(row[r] + (size_t)b * span, type, j, wv);
+                    RWKVX__UNROLL for (l = 0; l < RWKVX__NG; l++)
+                        s[r] = rwkvx__vfma(wv[l], rwkvx__vload(x + j * 32 + l * RWKVX__LANES), s[r]);
+                }
     }
     rwkvx__vsum4(s, sums);
     for (r = 0; r < RWKVX__ROWS && o0 + r < w->rows; r++) job->y[o0 + r] = sums[r];
