@@ -2481,6 +2481,7 @@ typedef struct {
     uint32_t n;
     uint32_t n_real;        /* tokens before padding */
     const char *what;       /* for the summary */
+    int world;              /* the RWKV World vocabulary (token 261 is "\n\n") */
 } cv_vocab;
 
 static void vocab_free(cv_vocab *v)
@@ -2736,6 +2737,7 @@ static int vocab_world_text(cv_vocab *v, const char *path, const unsigned char *
 
     memset(v, 0, sizeof *v);
     v->what = "RWKV World";
+    v->world = 1;
     if (size > CV_MAX_VOCAB_FILE)
         return cv_fail(err, "vocabulary file '%s' is too large (%" PRIu64 " bytes)", path, size);
     for (i = 0; i < size; i++)
@@ -2799,7 +2801,7 @@ done:
 typedef struct {
     char name[64];
     uint32_t n_dims;
-    uint64_t ne[2];
+    uint64_t ne[4];
     int type;
     int n_parts;
     int32_t part[6];      /* source tensors, concatenated in this order */
@@ -2812,9 +2814,12 @@ typedef struct {
     cv_out *v;
     uint32_t n, cap;
     int weight_type;
+    int llama_cpp;        /* llama.cpp's rwkv7 layout (section 11b) */
     uint32_t n_fallback;  /* Q8_0 matrices written as F16 */
     uint64_t data_bytes;  /* padded sum */
 } cv_plan;
+
+static void llama_cpp_shape(cv_out *o);
 
 static int plan_add(cv_plan *plan, const cv_src_list *src, const char *name, cv_out_kind kind, const int32_t *parts,
                     int n_parts, cv_err *err)
@@ -2852,6 +2857,8 @@ static int plan_add(cv_plan *plan, const cv_src_list *src, const char *name, cv_
         o->type = plan->weight_type;
         break;
     }
+    if (plan->llama_cpp)
+        llama_cpp_shape(o);
     if (o->type == GGML_Q8_0 && o->ne[0] % Q8_0_BLOCK != 0) {
         o->type = GGML_F16;
         plan->n_fallback++;
@@ -2869,10 +2876,16 @@ static int plan_rwkv_block(cv_plan *plan, const cv_model *mdl, const cv_src_list
     int s;
     for (s = 0; s < R_N_SLOTS; s++) {
         const cv_slot *slot = &cv_rwkv_slots[s];
-        if (!slot->dst || (b == 0 && (s == R_V0 || s == R_V1 || s == R_V2)))
+        int from = s;
+        if (!slot->dst)
             continue;
+        if (b == 0 && (s == R_V0 || s == R_V1 || s == R_V2)) {
+            if (!plan->llama_cpp)
+                continue;
+            from = s - R_V0 + R_A0; /* llama.cpp wants placeholders: copies of a0/a1/a2 */
+        }
         snprintf(name, sizeof name, "blk.%u.%s", (unsigned)b, slot->dst);
-        if (!plan_add(plan, src, name, slot->out, &slots[s], slot->out == OUT_LERP ? 6 : 1, err))
+        if (!plan_add(plan, src, name, slot->out, &slots[from], slot->out == OUT_LERP ? 6 : 1, err))
             return 0;
     }
     return 1;
@@ -3015,6 +3028,21 @@ typedef struct {
     uint32_t chunk_size, topk;
 } cv_options_meta;
 
+/* The tokenizer keys, the same in both layouts. */
+static void gguf_vocab(cv_buf *b, const cv_vocab *vocab)
+{
+    uint32_t i;
+    if (vocab->n == 0)
+        return;
+    kv_str(b, "tokenizer.ggml.model", "rwkv");
+    kv_str_array(b, "tokenizer.ggml.tokens", vocab->text, vocab->n);
+    kv_key(b, "tokenizer.ggml.token_type", GGUF_ARRAY);
+    buf_u32(b, GGUF_I32);
+    buf_u64(b, vocab->n);
+    for (i = 0; i < vocab->n; i++)
+        buf_u32(b, (uint32_t)vocab->type[i]);
+}
+
 /* Metadata, exactly the keys and types of docs/FORMAT.md, in its order. */
 static void gguf_metadata(cv_buf *b, const cv_model *mdl, const cv_vocab *vocab, const cv_options_meta *meta)
 {
@@ -3036,17 +3064,72 @@ static void gguf_metadata(cv_buf *b, const cv_model *mdl, const cv_vocab *vocab,
     kv_u32(b, "rwkvx.attention.gate_lora_rank", (uint32_t)mdl->dim[DIM_DG]);
     kv_u32(b, "rwkvx.sparse.chunk_size", meta->chunk_size);
     kv_u32(b, "rwkvx.sparse.topk", meta->topk);
-    if (vocab->n > 0) {
-        kv_str(b, "tokenizer.ggml.model", "rwkv");
-        kv_str_array(b, "tokenizer.ggml.tokens", vocab->text, vocab->n);
-        kv_key(b, "tokenizer.ggml.token_type", GGUF_ARRAY);
-        buf_u32(b, GGUF_I32);
-        buf_u64(b, vocab->n);
-        {
-            uint32_t i;
-            for (i = 0; i < vocab->n; i++)
-                buf_u32(b, (uint32_t)vocab->type[i]);
-        }
+    gguf_vocab(b, vocab);
+}
+
+/* ========================================================================
+ * 11b. llama.cpp's rwkv7 layout (--llama-cpp), as its convert_hf_to_gguf.py
+ * writes a plain RWKV-7 model and src/models/rwkv7.cpp loads it: keys under
+ * "rwkv7.", no vocab_size (the embedding's rows), the fused lerp [C, 1, 1, 6],
+ * the FFN lerp [C, 1, 1], block 0's unused v0/v1/v2 as copies of a0/a1/a2,
+ * w1/w2 always F32 (llama-quantize leaves them too); docs/FORMAT.md.
+ * ======================================================================== */
+
+static int ends_with(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), k = strlen(suffix);
+    return n >= k && strcmp(s + n - k, suffix) == 0;
+}
+
+static void llama_cpp_shape(cv_out *o)
+{
+    if (ends_with(o->name, ".time_mix_lerp_fused.weight")) {
+        o->n_dims = 4;
+        o->ne[3] = o->ne[1];
+        o->ne[1] = o->ne[2] = 1;
+    } else if (ends_with(o->name, ".channel_mix_lerp_k.weight")) {
+        o->n_dims = 3;
+        o->ne[1] = o->ne[2] = 1;
+    } else if (ends_with(o->name, ".time_mix_w1.weight") || ends_with(o->name, ".time_mix_w2.weight")) {
+        o->type = GGML_F32;
+    }
+}
+
+/* llama.cpp's general.file_type (enum llama_ftype) of the matrix type. */
+static uint32_t llama_cpp_file_type(int type)
+{
+    switch (type) {
+    case GGML_F16: return 1;
+    case GGML_Q8_0: return 7;
+    case GGML_BF16: return 32;
+    default: return 0;
+    }
+}
+
+/* The keys llama.cpp's converter writes for a plain RWKV-7 model. */
+static void gguf_metadata_llama_cpp(cv_buf *b, const cv_model *mdl, const cv_vocab *vocab, const cv_options_meta *meta,
+                                    int weight_type)
+{
+    kv_str(b, "general.architecture", "rwkv7");
+    kv_str(b, "general.name", meta->name);
+    kv_u32(b, "general.alignment", CV_ALIGN);
+    kv_u32(b, "general.file_type", llama_cpp_file_type(weight_type));
+    kv_u32(b, "rwkv7.context_length", 1048576); /* RWKV is not context limited */
+    kv_u32(b, "rwkv7.embedding_length", (uint32_t)mdl->dim[DIM_C]);
+    kv_u32(b, "rwkv7.block_count", mdl->n_rwkv);
+    kv_f32(b, "rwkv7.attention.layer_norm_epsilon", 1e-5f);
+    kv_u32(b, "rwkv7.wkv.head_size", 64);
+    kv_u32(b, "rwkv7.attention.decay_lora_rank", (uint32_t)mdl->dim[DIM_DW]);
+    kv_u32(b, "rwkv7.attention.iclr_lora_rank", (uint32_t)mdl->dim[DIM_DA]);
+    kv_u32(b, "rwkv7.attention.value_residual_mix_lora_rank",
+           (uint32_t)(mdl->n_rwkv > 1 ? mdl->dim[DIM_DV] : mdl->dim[DIM_DA]));
+    kv_u32(b, "rwkv7.attention.gate_lora_rank", (uint32_t)mdl->dim[DIM_DG]);
+    kv_u32(b, "rwkv7.feed_forward_length", (uint32_t)mdl->dim[DIM_F]);
+    kv_u32(b, "rwkv7.attention.head_count", 0); /* required by llama.cpp, unused */
+    gguf_vocab(b, vocab);
+    if (vocab->world) { /* what llama.cpp's converter adds to the World vocabulary */
+        kv_u32(b, "tokenizer.ggml.eot_token_id", 261); /* "\n\n" ends a chat turn */
+        kv_str(b, "tokenizer.chat_template", "rwkv-world");
     }
 }
 
@@ -3174,7 +3257,10 @@ static int gguf_write(const char *path, cv_input *in, const cv_src_list *src, co
 
     memset(&head, 0, sizeof head);
     memset(&w, 0, sizeof w);
-    gguf_metadata(&head, mdl, vocab, meta);
+    if (plan->llama_cpp)
+        gguf_metadata_llama_cpp(&head, mdl, vocab, meta, plan->weight_type);
+    else
+        gguf_metadata(&head, mdl, vocab, meta);
     gguf_tensor_infos(&head, plan);
     if (head.oom) {
         free(head.p);
@@ -3229,13 +3315,14 @@ typedef struct {
     int weight_type;
     uint32_t chunk_size, topk;
     int chunk_given; /* --chunk-size or --chunk-topk was given */
+    int llama_cpp;   /* --llama-cpp: llama.cpp's rwkv7 layout */
 } cv_options;
 
 static void usage(FILE *f)
 {
     fprintf(f,
             "usage: rwkvx-convert IN OUT.gguf [--type f32|f16|bf16|q8_0] [--chunk-size B]\n"
-            "                     [--chunk-topk K] [--vocab VOCAB.txt|bytes]\n"
+            "                     [--chunk-topk K] [--vocab VOCAB.txt|bytes] [--llama-cpp]\n"
             "\n"
             "Converts an RWKV-7 or RWKV-X checkpoint (PyTorch .pth or .safetensors,\n"
             "recognised by content) into an rwkvx GGUF model file.\n"
@@ -3246,6 +3333,7 @@ static void usage(FILE *f)
             "  --chunk-topk K   chunks each query attends to, its own included (default 3)\n"
             "  --vocab FILE     embed an RWKV World vocabulary (rwkv_vocab_v20230424.txt)\n"
             "  --vocab bytes    embed a 256-token byte vocabulary (token id = byte)\n"
+            "  --llama-cpp      write llama.cpp's rwkv7 layout (plain RWKV-7 only, needs --vocab)\n"
             "  -h, --help       show this help\n");
 }
 
@@ -3281,6 +3369,10 @@ static int parse_args(int argc, char **argv, cv_options *opt, cv_err *err)
         char opt_name[32];
         if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0)
             return -1;
+        if (strcmp(a, "--llama-cpp") == 0) {
+            opt->llama_cpp = 1;
+            continue;
+        }
         if (strncmp(a, "--", 2) != 0 || a[2] == '\0') {
             if (a[0] == '-' && a[1] != '\0')
                 return cv_fail(err, "unknown option '%s' (see --help)", a);
@@ -3353,6 +3445,18 @@ static int read_checkpoint(cv_input *in, cv_src_list *src, cv_err *err)
     return cv_fail(err, "'%s' is neither a PyTorch .pth (ZIP) nor a safetensors file", in->path);
 }
 
+/* What llama.cpp cannot take: a sparse block, a file without a vocabulary. */
+static int llama_cpp_check(const cv_model *mdl, const cv_vocab *vocab, cv_err *err)
+{
+    if (mdl->n_sparse)
+        return cv_fail(err, "--llama-cpp: this RWKV-X model has %u sparse block%s; llama.cpp runs plain RWKV-7 only",
+                       (unsigned)mdl->n_sparse, mdl->n_sparse == 1 ? "" : "s");
+    if (vocab->n == 0)
+        return cv_fail(err, "--llama-cpp needs a vocabulary (--vocab rwkv_vocab_v20230424.txt or --vocab bytes): "
+                            "llama.cpp refuses a model without one");
+    return 1;
+}
+
 /* A model-file name for general.name: the input's base name, less extension. */
 static void model_name(const char *path, char *buf, size_t size)
 {
@@ -3382,8 +3486,9 @@ static void print_summary(const cv_options *opt, const cv_src_list *src, const c
                (unsigned)mdl->n_rwkv, mdl->n_rwkv == 1 ? "" : "s", (unsigned)mdl->n_sparse,
                mdl->n_sparse == 1 ? "" : "s", (unsigned)(mdl->n_rwkv / mdl->n_sparse));
     else
-        printf("layout:       %s, %u RWKV-7 block%s, no sparse blocks\n", mdl->prefixed ? "RWKV-X" : "RWKV-7",
-               (unsigned)mdl->n_rwkv, mdl->n_rwkv == 1 ? "" : "s");
+        printf("layout:       %s, %u RWKV-7 block%s, no sparse blocks%s\n", mdl->prefixed ? "RWKV-X" : "RWKV-7",
+               (unsigned)mdl->n_rwkv, mdl->n_rwkv == 1 ? "" : "s",
+               opt->llama_cpp ? " (written in llama.cpp's rwkv7 layout)" : "");
     printf("order:       ");
     for (i = 0; i < mdl->n_rwkv + mdl->n_sparse; i++) {
         char item[16];
@@ -3477,7 +3582,10 @@ int main(int argc, char **argv)
     if (opt.vocab && !(strcmp(opt.vocab, "bytes") == 0 ? vocab_bytes(&vocab, (uint32_t)mdl.dim[DIM_V], &err)
                                                        : vocab_world(&vocab, opt.vocab, (uint32_t)mdl.dim[DIM_V], &err)))
         goto done;
+    if (opt.llama_cpp && !llama_cpp_check(&mdl, &vocab, &err))
+        goto done;
     plan.weight_type = opt.weight_type;
+    plan.llama_cpp = opt.llama_cpp;
     if (!plan_build(&plan, &mdl, &src, &err))
         goto done;
 
