@@ -141,3 +141,11 @@ $(BUILD)/test_kv_limit: tests/test_kv_limit.c rwkvx.h | $(BUILD)
 	$(CC) $(STD) $(CFLAGS) $(ARCH) $(OPENMP) -o $@ $< -lm
 $(BUILD)/test_kv_limit_asan: tests/test_kv_limit.c rwkvx.h | $(BUILD)
 	$(CC) $(STD) $(SAN) $(ARCH) -o $@ $< -lm
+
+# ---- llama.cpp and Hugging Face files (issue 14) ----
+# `make interop` checks rwkvx against real llama.cpp (node-llama-cpp's prebuilt
+# CPU build, `npm ci` from tests/interop/package-lock.json into $(BUILD)/interop;
+# needs Node.js >= 20, npm, python3 and the network once): tests/interop/run.sh.
+.PHONY: interop
+interop: $(BUILD)/rwkvx-convert $(BUILD)/rwkvx-logits
+	BUILD=$(BUILD) bash tests/interop/run.sh
