@@ -663,6 +663,15 @@ static rwkvx_status rwkvx__gguf_parse_header(rwkvx__gguf *g, rwkvx__cursor *c, u
     return RWKVX_OK;
 }
 
+/* ggml's name of a tensor type, for messages about types we cannot run. */
+static const char *rwkvx__ggml_type_name(uint32_t type) {
+    static const char *const names[] = {"F32", "F16", "Q4_0", "Q4_1", "?", "?", "Q5_0", "Q5_1", "Q8_0", "Q8_1",
+                                        "Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K", "Q8_K", "IQ2_XXS", "IQ2_XS",
+                                        "IQ3_XXS", "IQ1_S", "IQ4_NL", "IQ3_S", "IQ2_S", "IQ4_XS", "I8", "I16",
+                                        "I32", "I64", "F64", "IQ1_M", "BF16", "?", "?", "?", "TQ1_0", "TQ2_0"};
+    return type < sizeof names / sizeof *names ? names[type] : "?";
+}
+
 static rwkvx_status rwkvx__gguf_parse_tensors(rwkvx__gguf *g, rwkvx__cursor *c, const unsigned char *file,
                                               size_t file_bytes, uint32_t alignment) {
     uint64_t i, j, expected_offset = 0;
@@ -689,8 +698,8 @@ static rwkvx_status rwkvx__gguf_parse_tensors(rwkvx__gguf *g, rwkvx__cursor *c, 
             return rwkvx__fail(g->err, RWKVX_ERR_FORMAT, "truncated tensor info '%.*s'", (int)t->name_len, t->name);
         t->bytes = rwkvx__type_bytes(t->type, n_elems, &ok);
         if (!ok || (t->type == RWKVX_TYPE_Q8_0 && t->ne[0] % 32))
-            return rwkvx__fail(g->err, RWKVX_ERR_UNSUPPORTED, "tensor '%.*s' has type %u with shape it cannot take (F32, F16, BF16, Q8_0 only)",
-                               (int)t->name_len, t->name, t->type);
+            return rwkvx__fail(g->err, RWKVX_ERR_UNSUPPORTED, "tensor '%.*s' has type %u (%s) or a shape it cannot take (F32, F16, BF16, Q8_0 only)",
+                               (int)t->name_len, t->name, t->type, rwkvx__ggml_type_name(t->type));
         if (t->offset != expected_offset)
             return rwkvx__fail(g->err, RWKVX_ERR_FORMAT, "tensor '%.*s' offset %llu is not the expected %llu",
                                (int)t->name_len, t->name, (unsigned long long)t->offset, (unsigned long long)expected_offset);

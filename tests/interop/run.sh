@@ -70,6 +70,22 @@ else
     bad "llama_model_quantize: $(tail -1 "$T/quantize.log")"
 fi
 
+# (c) llama.cpp's Q4_K_M of this tiny model (rows of 128 are too short for K-quants: llama.cpp
+# falls back to Q5_0 and Q8_0): while rwkvx lacks a type it refuses the file with one line naming
+# it; once it has them (the quantization work), it must agree with llama.cpp (a loose bound: the
+# 5-bit weights move these sensitive random models far more than q8_0 does).
+if python3 tests/interop/quantize.py "$LIBLLAMA" "$T/rwkv7-tiny.f32.gguf" "$T/llama-quantized.q4_k_m.gguf" 15 > "$T/quantize.log" 2>&1; then
+    if $B/rwkvx-logits "$T/llama-quantized.q4_k_m.gguf" --tokens 1 --out "$T/x.f32" > /dev/null 2> "$T/err.txt"; then
+        run "rwkvx loads a llama.cpp Q4_K_M file" compare "$T/llama-quantized.q4_k_m.gguf" "llama.cpp-quantized Q4_K_M" 2 0.8
+    else
+        [ "$(wc -l < "$T/err.txt")" -eq 1 ] && grep -Eq "type [0-9]+ \([A-Z0-9_]+\)" "$T/err.txt" && ok ||
+            bad "a Q4_K_M file: expected one line naming the type, got: $(head -2 "$T/err.txt")"
+        echo "== a llama.cpp Q4_K_M file is refused: $(cat "$T/err.txt")"
+    fi
+else
+    bad "llama_model_quantize Q4_K_M: $(tail -1 "$T/quantize.log")"
+fi
+
 echo
 echo "interop: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
