@@ -60,12 +60,13 @@ def tensor_bytes(kind, n):
     return {F32: 4 * n, F16: 2 * n, BF16: 2 * n, Q8_0: 34 * (n // 32)}[kind]
 
 
-def main(src, dst):
-    data = open(src, "rb").read()
+def parse_gguf(path):
+    """(key/value bytes, alignment, [(name, ne, type, raw bytes)]) of a GGUF v3 file."""
+    data = open(path, "rb").read()
     r = Reader(data)
     magic, version, n_tensors, n_kv = r.take("4s"), r.take("I"), r.take("Q"), r.take("Q")
     if magic != b"GGUF" or version != 3:
-        sys.exit(f"dequantize.py: {src} is not a GGUF v3 file")
+        sys.exit(f"{sys.argv[0]}: {path} is not a GGUF v3 file")
     kv_start, alignment = r.pos, 32
     for _ in range(n_kv):
         key = r.take(str(r.take("Q")) + "s")
@@ -74,26 +75,40 @@ def main(src, dst):
             alignment = struct.unpack_from("<I", data, r.pos)[0]
         r.skip_value(kind)
     kv_blob = data[kv_start:r.pos]
-    tensors = []
+    infos = []
     for _ in range(n_tensors):
         name = r.take(str(r.take("Q")) + "s")
         ne = [r.take("Q") for _ in range(r.take("I"))]
         kind, offset = r.take("I"), r.take("Q")
-        tensors.append((name, ne, kind, offset))
+        infos.append((name, ne, kind, offset))
     data_start = (r.pos + alignment - 1) // alignment * alignment
-
-    head, body, at = bytearray(), bytearray(), 0
-    for name, ne, kind, offset in tensors:
+    tensors = []
+    for name, ne, kind, offset in infos:
         n = 1
         for d in ne:
             n *= d
-        raw = data[data_start + offset:data_start + offset + tensor_bytes(kind, n)]
+        start = data_start + offset
+        tensors.append((name, ne, kind, data[start:start + tensor_bytes(kind, n)]))
+    return kv_blob, n_kv, alignment, tensors
+
+
+def read_gguf(path):
+    return parse_gguf(path)[3]
+
+
+def main(src, dst):
+    kv_blob, n_kv, alignment, tensors = parse_gguf(src)
+    head, body, at = bytearray(), bytearray(), 0
+    for name, ne, kind, raw in tensors:
+        n = 1
+        for d in ne:
+            n *= d
         values = f32_values(kind, raw, n)
         head += struct.pack("<Q", len(name)) + name + struct.pack("<I", len(ne))
         head += struct.pack(f"<{len(ne)}Q", *ne) + struct.pack("<IQ", F32, at)
         body += values + bytes(-len(values) % alignment)
         at += len(values) + (-len(values) % alignment)
-    out = bytearray(b"GGUF" + struct.pack("<IQQ", 3, n_tensors, n_kv)) + kv_blob + head
+    out = bytearray(b"GGUF" + struct.pack("<IQQ", 3, len(tensors), n_kv)) + kv_blob + head
     out += bytes(-len(out) % alignment)
     with open(dst, "wb") as f:
         f.write(out + body)

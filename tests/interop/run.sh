@@ -60,6 +60,34 @@ for spec in f32:1e-4:1 f16:2e-2:0.99 bf16:0.4:0.97 q8_0:0.8:0.94; do
         explained "$f" "rwkv7-tiny $type export against llama.cpp on its F32 copy"
 done
 
+# (a') the same on a trained model, the RWKV-7 passkey demo model (models/, byte-level, 6 blocks,
+# C=128): unconvert.py turns it back into a checkpoint, rwkvx-convert --llama-cpp exports it, and
+# llama.cpp and rwkvx read a 559-byte passkey prompt. Measured: f32 1.2e-5, f16 1.1e-2, bf16 0.11,
+# q8_0 0.19; the argmax agrees at every position in every type (no near-ties in a trained model).
+tokens260=$tokens
+tokens=$(printf '%s\n%s%s\n%s\n%s%s\n%s' \
+    "There is an important info hidden inside a lot of irrelevant text. Find it and memorize them. I will quiz you about the important information there." \
+    "The grass is green. The sky is blue. The sun is yellow. Here we go. There and back again. " \
+    "The grass is green. The sky is blue. The sun is yellow. Here we go. There and back again." \
+    "The pass key is 27339. Remember it. 27339 is the pass key." \
+    "The grass is green. The sky is blue. The sun is yellow. Here we go. There and back again. " \
+    "The grass is green. The sky is blue." "What is the pass key? The pass key is 27339." |
+    od -An -tu1 -v | tr -s ' \n' ',' | sed 's/^,//; s/,$//')
+if (cd tests/interop && python3 unconvert.py ../../models/rwkv7-passkey.gguf "../../$T/passkey.safetensors") > "$T/unconvert.log" 2>&1; then
+    for spec in f32:1e-4 f16:3e-2 bf16:0.25 q8_0:0.4; do
+        IFS=: read -r type bound <<< "$spec"
+        f=$T/rwkv7-passkey.$type.gguf
+        $B/rwkvx-convert "$T/passkey.safetensors" "$f" --llama-cpp --vocab bytes --type "$type" > "$T/convert.log" 2>&1 ||
+            { bad "convert the passkey model --llama-cpp --type $type: $(tail -1 "$T/convert.log")"; continue; }
+        run "trained passkey model, $type: llama.cpp and rwkvx agree" compare "$f" "passkey demo model $type" "$bound" 0.99
+        [ "$type" = f32 ] || run "trained passkey model, $type: the difference is llama.cpp's activation rounding" \
+            explained "$f" "passkey demo model $type against llama.cpp on its F32 copy"
+    done
+else
+    bad "unconvert.py models/rwkv7-passkey.gguf: $(tail -1 "$T/unconvert.log")"
+fi
+tokens=$tokens260
+
 # (b) a file llama.cpp's own quantizer made (llama_model_quantize: node-llama-cpp ships no
 # llama-quantize program) loads in rwkvx and gives llama.cpp's results. Measured 0.33.
 if python3 tests/interop/quantize.py "$LIBLLAMA" "$T/rwkv7-tiny.f32.gguf" "$T/llama-quantized.q8_0.gguf" 7 > "$T/quantize.log" 2>&1; then
