@@ -58,7 +58,7 @@ $(BUILD)/compile_cxx: tests/compile.c rwkvx.h | $(BUILD)
 # every crasher kept in fuzz/regressions/ under ASan/UBSan without libFuzzer.
 # Targets: the GGUF loader, state restore, the converter's .pth and
 # .safetensors readers, both vocabulary parsers, the tokenizer (fuzz/*.c).
-FUZZ_TARGETS = gguf state pth safetensors vocab tokenize
+FUZZ_TARGETS = gguf state pth safetensors vocab tokenize hfconfig
 FUZZ_SECONDS ?= 60
 FUZZ_CC      ?= clang
 FUZZ_DEPS    = rwkvx.h tools/convert.c fuzz/fuzz_convert.h

@@ -3640,6 +3640,31 @@ static int config_member(js_cursor *j, const char *key, void *ctx)
     return js_skip_value(j, 1);
 }
 
+/* Parses config.json's text (`path` names it in messages); the fuzzer calls this. */
+static int config_parse(const char *path, const char *text, size_t size, cv_hf_config *cfg, cv_err *err)
+{
+    js_cursor j;
+    memset(&j, 0, sizeof j);
+    j.p = j.begin = text;
+    j.end = text + size;
+    j.err = err;
+    j.file = path;
+    cfg->norm_eps = 1e-5; /* flash-linear-attention's defaults */
+    cfg->head_dim = 64;
+    if (!js_object(&j, config_member, cfg, 0))
+        return 0;
+    js_skip_ws(&j);
+    if (j.p != j.end)
+        return js_fail(&j, "unexpected data after the object");
+    if (cfg->head_dim != 64)
+        return cv_fail(err, "'%s': head_dim %" PRIu64 " (only 64 is supported)", path, cfg->head_dim);
+    if (!(cfg->norm_eps >= 1e-12 && cfg->norm_eps * 64 < 1)) /* the model file holds it as a positive f32 */
+        return cv_fail(err, "'%s': norm_eps %g is out of range [1e-12, 1/64)", path, cfg->norm_eps);
+    cfg->ln_eps = (float)cfg->norm_eps;
+    cfg->gn_eps = (float)(cfg->norm_eps * (double)cfg->head_dim);
+    return 1;
+}
+
 static int config_read(const char *path, cv_hf_config *cfg, cv_err *err)
 {
     js_cursor j;
@@ -3650,19 +3675,9 @@ static int config_read(const char *path, cv_hf_config *cfg, cv_err *err)
     text = json_file_read(path, &j, err);
     if (!text)
         return 0;
-    cfg->norm_eps = 1e-5; /* flash-linear-attention's defaults */
-    cfg->head_dim = 64;
-    ok = js_object(&j, config_member, cfg, 0);
+    ok = config_parse(path, text, (size_t)(j.end - j.begin), cfg, err);
     free(text);
-    if (!ok)
-        return 0;
-    if (cfg->head_dim != 64)
-        return cv_fail(err, "'%s': head_dim %" PRIu64 " (only 64 is supported)", path, cfg->head_dim);
-    if (!(cfg->norm_eps > 0 && cfg->norm_eps * 64 < 1))
-        return cv_fail(err, "'%s': norm_eps %g is out of range", path, cfg->norm_eps);
-    cfg->ln_eps = (float)cfg->norm_eps;
-    cfg->gn_eps = (float)(cfg->norm_eps * (double)cfg->head_dim);
-    return 1;
+    return ok;
 }
 
 /* --- model.safetensors.index.json: {"metadata": .., "weight_map": {tensor: shard}} --- */
