@@ -68,6 +68,17 @@ for type in f32 q8_0; do
         fi
     done
 done
+# the older fla layout: each layer's six lerps fused into attn.x_x (6, C). Made from the fixture by
+# merging the six (contiguous) header entries into one, padded with spaces to the same length.
+mkdir -p "$L/hf-v1" && cp tests/fixtures/hf-rwkv7-tiny/config.json "$L/hf-v1/"
+perl -0777 -pe 's/("model\.layers\.(\d+)\.attn\.)x_r":\{"dtype":"BF16","shape":\[1,1,128\],"data_offsets":\[(\d+),\d+\]\},(?:"model\.layers\.\2\.attn\.x_[wkva]":\{[^}]*\},){4}"model\.layers\.\2\.attn\.x_g":\{"dtype":"BF16","shape":\[1,1,128\],"data_offsets":\[\d+,(\d+)\]\}/my $o = $&; my $n = "$1x_x\":{\"dtype\":\"BF16\",\"shape\":[6,128],\"data_offsets\":[$3,$4]}"; $n . (" " x (length($o) - length($n)))/ge' \
+    tests/fixtures/hf-rwkv7-tiny/model.safetensors > "$L/hf-v1/model.safetensors"
+[ "$(grep -ac '"model.layers.1.attn.x_x"' "$L/hf-v1/model.safetensors")" -eq 1 ] && ok || bad "making the attn.x_x variant"
+if $B/rwkvx-convert "$L/hf-v1" "$L/hf-v1.f32.gguf" --type f32 > "$L/log" 2>&1; then
+    same_logits "fused attn.x_x = the .pth's" "$L/pth.f32.gguf" "$L/hf-v1.f32.gguf"
+else
+    bad "convert the attn.x_x variant: $(tail -1 "$L/log")"
+fi
 cp "$L/hf/hf-rwkv7-tiny-sharded.f32.gguf" "$L/hf/rwkv7-tiny.f32.gguf"
 run "golden logits from the sharded Hugging Face checkpoint" $B/test_model "$L/cases.txt" tests/fixtures "$L/hf" f32
 
