@@ -6,7 +6,8 @@
 # $BUILD/interop. For each file llama.cpp computes the next-token
 # probabilities after every position of a 260-token sequence and
 # tests/interop/compare.mjs compares them with rwkvx-logits --all on the same
-# file. Needs Node.js >= 20, npm and python3 (standard library only).
+# file. Needs npm, Node.js (20 or later, else Node.js 20 is installed from the
+# npm registry) and python3 (standard library only).
 set -u
 cd "$(dirname "$0")/../.."
 B=${BUILD:-build}
@@ -18,11 +19,24 @@ ok()  { passed=$((passed + 1)); }
 bad() { failed=$((failed + 1)); echo "FAIL: $*"; }
 run() { local name=$1; shift; echo "== $name"; if "$@"; then ok; else bad "$name"; fi; }
 
-node_major=$(node -p 'process.versions.node.split(".")[0]' 2> /dev/null || echo 0)
-if [ "$node_major" -lt 20 ] || ! command -v npm > /dev/null || ! command -v python3 > /dev/null; then
-    echo "make interop needs Node.js >= 20 (found: ${node_major}), npm and python3" >&2
+node_major() { "$1" -p 'process.versions.node.split(".")[0]' 2> /dev/null || echo 0; }
+if ! command -v npm > /dev/null || ! command -v python3 > /dev/null; then
+    echo "make interop needs npm, Node.js and python3 (Debian: apt-get install nodejs npm python3)" >&2
     exit 1
 fi
+# node-llama-cpp 3.21.1 wants Node.js >= 20; an older system Node.js (Debian 12 has 18) gets
+# Node.js 20.20.2 from the npm registry (tests/interop/runtime/package-lock.json) in $I/runtime.
+NODE=node
+if [ "$(node_major node)" -lt 20 ] || [ -n "${INTEROP_OWN_NODE:-}" ]; then
+    mkdir -p "$I/runtime"
+    if ! cmp -s tests/interop/runtime/package-lock.json "$I/runtime/package-lock.json" || [ ! -x "$I/runtime/node_modules/.bin/node" ]; then
+        cp tests/interop/runtime/package.json tests/interop/runtime/package-lock.json "$I/runtime/"
+        (cd "$I/runtime" && npm ci --no-audit --no-fund --loglevel=error) || exit 1
+    fi
+    NODE=$I/runtime/node_modules/.bin/node
+    [ "$(node_major "$NODE")" -ge 20 ] || { echo "make interop: could not get Node.js >= 20" >&2; exit 1; }
+fi
+echo "== llama.cpp: node-llama-cpp 3.21.1 under Node.js $("$NODE" --version)"
 # npm ci only when the lock file changed since the last install
 if ! cmp -s tests/interop/package-lock.json "$I/package-lock.json" || [ ! -d "$I/node_modules/node-llama-cpp" ]; then
     cp tests/interop/package.json tests/interop/package-lock.json "$I/"
@@ -35,14 +49,14 @@ tokens=$(awk '$1 == "rwkvx-tiny.pth" && $5 == 260 { for (i = 7; i <= NF; i++) pr
 # compare FILE LABEL MAX_DIFF MIN_ARGMAX: rwkvx and llama.cpp on FILE
 compare() {
     $B/rwkvx-logits "$1" --tokens "$tokens" --all --out "$1.logits" &&
-        node "$I/compare.mjs" "$1" "$1.logits" "$tokens" "$2" "$3" "$4"
+        "$NODE" "$I/compare.mjs" "$1" "$1.logits" "$tokens" "$2" "$3" "$4"
 }
 # explained FILE LABEL: rwkvx on FILE against llama.cpp on FILE's F32 copy
 # (the same values, no activation rounding in llama.cpp): within 1e-4, so the
 # difference on FILE itself is llama.cpp's rounding of its activations.
 explained() {
     python3 tests/interop/dequantize.py "$1" "$1.f32copy.gguf" &&
-        node "$I/compare.mjs" "$1.f32copy.gguf" "$1.logits" "$tokens" "$2" 1e-4 1
+        "$NODE" "$I/compare.mjs" "$1.f32copy.gguf" "$1.logits" "$tokens" "$2" 1e-4 1
 }
 
 # (a) llama.cpp-layout files exported by rwkvx-convert --llama-cpp from the golden RWKV-7 checkpoint.
