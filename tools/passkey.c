@@ -3,7 +3,7 @@
    rwkvx-passkey MODEL.gguf [--lengths 2k,4k,8k] [--depths 10] [--seeds 5]
                  [--csv FILE] [--svg FILE] [--title TEXT] [--threads N]
                  [--chunk-size B] [--chunk-topk K] [--require P[,P...]] [--quiet]
-                 [--no-share] [--kv-limit MAX[,KEEP[,WINDOW]]]
+                 [--no-share] [--kv-limit MAX[,KEEP[,WINDOW]]] [--from-csv FILE]
 
    The prompt, parts joined by newlines:
        There is an important info hidden inside a lot of irrelevant text. Find
@@ -23,18 +23,27 @@
    (the reference's keys), and 1 + splitmix64(s) % 50000 for s >= 5.
    The model then decodes greedily as many tokens as " N" has (the text that
    follows "The pass key is" in the prompt); the answer is correct when the
-   decoded text without surrounding white space is N.
+   decoded text without surrounding white space is N. A wrong answer is one
+   of: wrong digits (a number as long as N, some digits differ), wrong length
+   (a number of another length, or N followed by other text), no key (no
+   digit first).
 
    Work shared between prompts: per length, one trunk state reads the task
    line and the filler once, up to each depth in turn; each depth forks it
    (rwkvx_state_copy), reads what all seeds' prompts share, and forks again
    per seed. Every prompt's logits are those of a fresh state reading the
-   whole prompt (rwkvx_eval gives the same numbers for any split).
+   whole prompt (rwkvx_eval gives the same numbers for any split). With
+   --threads N > 1 the prompts of a group of depths run side by side, one
+   thread each (the answers do not depend on it).
 
-   Prints a table (depth down, length across, accuracy in %) and the overall
-   accuracy; --csv writes one row per prompt, --svg a heatmap. --require P
-   exits with status 2 when some length's accuracy is below P percent (one
-   P for all lengths, or one per length in the order of --lengths).
+   Prints a table (depth down, length across, accuracy in %, each depth's
+   accuracy over all lengths), each length's errors by kind and the overall
+   accuracy; --csv writes one row per prompt (answer, kind, digits wrong),
+   --svg a heatmap. --from-csv FILE takes the answers from --csv files of
+   earlier runs (several runs concatenated, such as one per length) instead
+   of evaluating, and reports the grid of the options. --require P exits
+   with status 2 when some length's accuracy is below P percent (one P for
+   all lengths, or one per length in the order of --lengths).
    --no-share reads every prompt from a fresh state (slow; a check of the
    sharing). The progress bar is shown when stderr is a terminal (--quiet
    hides it). Errors: one line on stderr, status 1. */
@@ -48,6 +57,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define MAX_LENGTHS 32
@@ -554,6 +564,14 @@ static int csv_next(const char **p, char *buf, size_t size) {
     return 1;
 }
 
+/* Whether two paths name one existing file (an output must not overwrite an input). */
+static int same_file(const char *a, const char *b) {
+    struct stat sa, sb;
+    if (!a || !b) return 0;
+    if (stat(a, &sa) != 0 || stat(b, &sb) != 0) return 0;
+    return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
 /* Fills results from CSV files written by --csv (one or several runs, such
    as one per length, concatenated): every prompt of the grid must be there
    with the grid's key; rows of other prompts are skipped. */
@@ -683,7 +701,7 @@ static void usage(FILE *f) {
     fprintf(f, "usage: rwkvx-passkey MODEL.gguf [--lengths 2k,4k,8k] [--depths 10] [--seeds 5]\n"
                "                     [--csv FILE] [--svg FILE] [--title TEXT] [--threads N]\n"
                "                     [--chunk-size B] [--chunk-topk K] [--require P[,P...]] [--quiet]\n"
-               "                     [--no-share] [--kv-limit MAX[,KEEP[,WINDOW]]]\n");
+               "                     [--no-share] [--kv-limit MAX[,KEEP[,WINDOW]]] [--from-csv FILE]\n");
 }
 
 int main(int argc, char **argv) {
@@ -784,6 +802,8 @@ int main(int argc, char **argv) {
         die("--require has %d values but --lengths has %d", n_require, n_len);
     for (i = 0; i < n_depth; i++) depth_value[i] = n_depth > 1 ? (double)i / (n_depth - 1) : 0.0;
 
+    if (from_csv && (same_file(from_csv, csv_path) || same_file(from_csv, svg_path)))
+        die("an output is the --from-csv input '%s'", from_csv);
     if (csv_path && !(csv_file = fopen(csv_path, "w"))) die("cannot write '%s': %s", csv_path, strerror(errno));
     if (svg_path && !(svg_file = fopen(svg_path, "w"))) die("cannot write '%s': %s", svg_path, strerror(errno));
     if (rwkvx_load_file(&model, model_path, &opt, err) != RWKVX_OK) die("%s", err);
