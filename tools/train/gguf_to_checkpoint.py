@@ -22,9 +22,14 @@ STRING, ARRAY = 8, 9
 
 # GGUF name (after "blk.N." / "sparse.J.") -> released name (after "blocks.N." / "moba.J.")
 # and how the released tensor is shaped from the stored one.
-RWKV = {
+# names that RWKV-7 and sparse blocks share
+BOTH = {
     "attn_norm.weight": "ln1.weight", "attn_norm.bias": "ln1.bias",
     "attn_norm_2.weight": "ln2.weight", "attn_norm_2.bias": "ln2.bias",
+    "channel_mix_lerp_k.weight": "ffn.x_k",
+    "channel_mix_key.weight": "ffn.key.weight", "channel_mix_value.weight": "ffn.value.weight",
+}
+RWKV = dict(BOTH, **{
     "time_mix_w0.weight": "att.w0", "time_mix_a0.weight": "att.a0", "time_mix_v0.weight": "att.v0",
     "time_mix_k_k.weight": "att.k_k", "time_mix_k_a.weight": "att.k_a",
     "time_mix_w1.weight": "att.w1", "time_mix_w2.weight": "att.w2",
@@ -35,17 +40,11 @@ RWKV = {
     "time_mix_receptance.weight": "att.receptance.weight", "time_mix_key.weight": "att.key.weight",
     "time_mix_value.weight": "att.value.weight", "time_mix_output.weight": "att.output.weight",
     "time_mix_ln.weight": "att.ln_x.weight", "time_mix_ln.bias": "att.ln_x.bias",
-    "channel_mix_lerp_k.weight": "ffn.x_k",
-    "channel_mix_key.weight": "ffn.key.weight", "channel_mix_value.weight": "ffn.value.weight",
-}
-SPARSE = {
-    "attn_norm.weight": "ln1.weight", "attn_norm.bias": "ln1.bias",
-    "attn_norm_2.weight": "ln2.weight", "attn_norm_2.bias": "ln2.bias",
+})
+SPARSE = dict(BOTH, **{
     "attn_q.weight": "att.receptance.weight", "attn_k.weight": "att.key.weight",
     "attn_v.weight": "att.value.weight", "attn_output.weight": "att.output.weight",
-    "channel_mix_lerp_k.weight": "ffn.x_k",
-    "channel_mix_key.weight": "ffn.key.weight", "channel_mix_value.weight": "ffn.value.weight",
-}
+})
 GLOBAL = {
     "token_embd.weight": "emb.weight", "token_embd_norm.weight": "blocks.0.ln0.weight",
     "token_embd_norm.bias": "blocks.0.ln0.bias", "output_norm.weight": "ln_out.weight",
