@@ -2388,7 +2388,7 @@ static void rwkvx__time_mix(rwkvx_state *st, int layer, int T) {
 }
 
 /* ---------------------------------------------------------------------- */
-/* Sparse attention (MoBA rule, DESIGN.md 1.4)                            */
+/* Sparse attention (MoBA rule, docs/MODEL.md 1.4)                        */
 /* ---------------------------------------------------------------------- */
 
 /* Appends keys and values of T positions (rows of C) to every head's
@@ -2566,7 +2566,7 @@ static int rwkvx__pick_chunks(const float *q, const float *means, size_t C, uint
 /* Attention of a batch's T queries (positions pos0 ..) for head h, into
    s->y. A query attends its selected chunks in increasing order, then its own
    chunk up to itself, or, when every earlier chunk is selected, one span from
-   position 0 (DESIGN.md 1.4); the queries sharing a span's start walk it
+   position 0 (docs/MODEL.md 1.4); the queries sharing a span's start walk it
    together (rwkvx__attend_group). qs: room for T queries. */
 static void rwkvx__attend_head(const rwkvx_model *m, const rwkvx__kv_cache *kv, const rwkvx__scratch *s, int h,
                                uint64_t pos0, int T, rwkvx__query *qs) {

@@ -1,4 +1,4 @@
-/* rwkvx-passkey: the passkey retrieval test of the RWKV-X paper (DESIGN.md 4).
+/* rwkvx-passkey: the passkey retrieval test of the RWKV-X paper (docs/MODEL.md 3.1).
 
    rwkvx-passkey MODEL.gguf [--lengths 2k,4k,8k] [--depths 10] [--seeds 5]
                  [--csv FILE] [--svg FILE] [--title TEXT] [--threads N]
