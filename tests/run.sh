@@ -13,6 +13,7 @@ run() { local name=$1; shift; echo "== $name"; if "$@"; then ok; else bad "$name
 
 run "header compiles as C99 -pedantic -Werror" $B/compile_c99
 run "header compiles as C++" $B/compile_cxx
+run "API conventions: NULL handling, names, version (ASan/UBSan)" $B/test_api_asan fuzz/corpus/gguf/r2s1-bytes-q8_0.gguf
 
 # Convert every golden checkpoint into every weight type (chunk settings of its case).
 TYPES="f32 f16 bf16 q8_0"
