@@ -146,3 +146,22 @@ $(BUILD)/test_kv_limit_asan: tests/test_kv_limit.c rwkvx.h | $(BUILD)
 test: $(BUILD)/test_api_asan
 $(BUILD)/test_api_asan: tests/test_api.c rwkvx.h | $(BUILD)
 	$(CC) $(STD) $(SAN) $(ARCH) -o $@ $< -lm
+
+# ---- Try the chat without downloading anything ----
+# `make chat-demo` makes a small model from RANDOM weights (one RWKV-7 block,
+# C = 64, made by tests/make_wide_model.c) that carries the World vocabulary,
+# and starts rwkvx-chat with it. Its replies are NONSENSE: it shows the
+# plumbing (tokenizer, chat format, sampler, state kept between turns)
+# working. A real model: README.md, "Chat and tokenizer".
+CHAT_DEMO_MODEL  = $(BUILD)/chat-demo-random.gguf
+CHAT_DEMO_FLAGS ?= -n 40
+.PHONY: chat-demo
+$(CHAT_DEMO_MODEL): $(BUILD)/make_wide_model $(BUILD)/rwkvx-convert tests/fixtures/rwkv_vocab_v20230424.txt
+	$(BUILD)/make_wide_model $(BUILD)/chat-demo-random.safetensors
+	$(BUILD)/rwkvx-convert $(BUILD)/chat-demo-random.safetensors $@ --type f16 \
+	    --vocab tests/fixtures/rwkv_vocab_v20230424.txt >&2
+	rm -f $(BUILD)/chat-demo-random.safetensors
+chat-demo: $(CHAT_DEMO_MODEL) $(BUILD)/rwkvx-chat
+	@echo "chat-demo: a model of RANDOM weights with the World vocabulary: its replies are NONSENSE." >&2
+	@echo "chat-demo: it shows the chat working; for a real model see README.md, 'Chat and tokenizer'." >&2
+	$(BUILD)/rwkvx-chat -m $(CHAT_DEMO_MODEL) $(CHAT_DEMO_FLAGS)

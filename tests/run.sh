@@ -72,6 +72,7 @@ fi
 
 [ -f tests/test_kv_limit.sh ] && . tests/test_kv_limit.sh   # the opt-in K/V limit (issue 6, item 3)
 [ -f tests/test_chat.sh ] && . tests/test_chat.sh   # tokenizer, sampler, rwkvx-tokenize, rwkvx-chat
+[ -f tests/test_chat_demo.sh ] && . tests/test_chat_demo.sh   # make chat-demo (a random World-vocabulary model)
 [ -f tests/test_hostile.sh ] && . tests/test_hostile.sh   # the catalogue of bad inputs (docs/HOSTILE.md)
 [ -f tests/test_passkey.sh ] && . tests/test_passkey.sh   # passkey retrieval on the demo models (issue 4)
 
