@@ -14,6 +14,16 @@ run() { local name=$1; shift; echo "== $name"; if "$@"; then ok; else bad "$name
 run "header compiles as C99 -pedantic -Werror" $B/compile_c99
 run "header compiles as C++" $B/compile_cxx
 run "API conventions: NULL handling, names, version (ASan/UBSan)" $B/test_api_asan fuzz/corpus/gguf/r2s1-bytes-q8_0.gguf
+# every tool's --version is the header's RWKVX_VERSION_STRING
+check_versions() {
+    local v t
+    v=$(sed -n 's/^#define RWKVX_VERSION_STRING "\(.*\)"$/\1/p' rwkvx.h)
+    [ -n "$v" ] || return 1
+    for t in logits bench passkey soak chat tokenize; do
+        [ "$($B/rwkvx-$t --version)" = "rwkvx-$t $v" ] || { echo "rwkvx-$t --version is not $v"; return 1; }
+    done
+}
+run "tools print the header's version (--version)" check_versions
 
 # Convert every golden checkpoint into every weight type (chunk settings of its case).
 TYPES="f32 f16 bf16 q8_0"

@@ -95,6 +95,7 @@ int main(int argc, char **argv) {
         if (strcmp(argv[i], "--decode") == 0) decode = 1;
         else if (strcmp(argv[i], "--bench") == 0) do_bench = 1;
         else if (strcmp(argv[i], "--vocab") == 0 && i + 1 < argc) vocab_path = argv[++i];
+        else if (strcmp(argv[i], "--version") == 0) { printf("rwkvx-tokenize %s\n", RWKVX_VERSION_STRING); return 0; }
         else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
             printf("usage: rwkvx-tokenize (MODEL.gguf | --vocab VOCAB.txt) [--decode] [--bench]\n"
                    "  bytes on stdin -> token ids on stdout; --decode: ids -> bytes;\n"
