@@ -35,7 +35,7 @@
    - rwkvx_eval takes a run of tokens of any length. With logits == NULL the
      head is skipped; with RWKVX_EVAL_ALL_LOGITS it writes n_tokens * n_vocab
      floats (every position), else n_vocab (the last position).
-   - State: reset, copy (fork a conversation), save to bytes and load them
+   - State: reset, clone (fork a conversation), save to bytes and load them
      back (versioned; a state from another model, chunk size or K/V limit
      setting is refused).
    - Text: rwkvx_model_tokenizer(m) is the World tokenizer of the vocabulary
