@@ -77,9 +77,11 @@
        be NULL) last. On failure the result is set to NULL.
      - NULL: a free function given NULL does nothing; a getter (a function
        that returns a value rather than a status) given a NULL object returns
-       0, NULL or a zeroed struct; a void function that changes an object does
-       nothing with NULL; a function that returns an rwkvx_status returns
-       RWKVX_ERR_ARGUMENT for a NULL object or a NULL pointer it needs.
+       0, NULL, a zeroed struct or its documented "none" value
+       (RWKVX_TOKEN_INVALID; -1 from rwkvx_sample); a void function that
+       changes an object does nothing with NULL; a function that returns an
+       rwkvx_status returns RWKVX_ERR_ARGUMENT for a NULL object or a NULL
+       pointer it needs.
      - Deprecated names, kept and tested, for programs written against 0.1:
        rwkvx_free (= rwkvx_model_free), rwkvx_state_new(model, &state) (=
        rwkvx_state_create(&state, model)), rwkvx_state_copy(src, &copy) (=
