@@ -68,7 +68,9 @@
        sampler and decoder; the verbs every program calls are short:
        rwkvx_load_file / rwkvx_load_memory (make a model), rwkvx_eval,
        rwkvx_n_vocab, rwkvx_token_bytes, rwkvx_tokenize, rwkvx_detokenize,
-       rwkvx_sample. Each object that is made is released by its own
+       rwkvx_sample (and two helpers: rwkvx_status_string, and
+       rwkvx_parse_kv_limit, which reads its text into rwkvx_options). Each
+       object that is made is released by its own
        rwkvx_<object>_free (rwkvx_model_free, rwkvx_state_free,
        rwkvx_tokenizer_free, rwkvx_sampler_free).
      - Arguments: the object a function works on comes first; a function
