@@ -60,7 +60,7 @@ explained() {
 }
 
 # (a) llama.cpp-layout files exported by rwkvx-convert --llama-cpp from the golden RWKV-7 checkpoint.
-# Bounds: measured max |log p diff| (AMD Zen 5, llama.cpp's AVX-512 build) f16 8.7e-3, bf16 0.20,
+# Bounds: measured max |log p diff| (AMD Zen 5, llama.cpp's zen4 AVX-512 CPU variant) f16 8.7e-3, bf16 0.20,
 # q8_0 0.40, about 2x asserted; same argmax at 259, 256 and 250 of 260 positions: these tiny random
 # models have near-ties, which rounding flips (the trained demo model below has none).
 for spec in f32:1e-4:1 f16:2e-2:0.99 bf16:0.4:0.97 q8_0:0.8:0.94; do
