@@ -3,15 +3,14 @@
 #
 #   bash tests/test_convert.sh [CONVERTER]      (default build/rwkvx-convert)
 #
-# FIXTURES (default ../shared/fixtures, else tests/fixtures) holds the golden
+# FIXTURES (default tests/fixtures) holds the golden
 # checkpoints.  tests/data/bad/ holds hostile inputs made by make_bad.py, with
 # the word each error message must contain in expect.txt.  Every conversion
 # runs under `timeout`, so a hang fails instead of blocking the suite.
 set -u
 
 CONVERT=${1:-build/rwkvx-convert}
-FIXTURES=${FIXTURES:-../shared/fixtures}
-[ -d "$FIXTURES" ] || FIXTURES=tests/fixtures
+FIXTURES=${FIXTURES:-tests/fixtures}
 BAD=tests/data/bad
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
@@ -138,7 +137,7 @@ expect_fail "--chunk-size 0" "--chunk-size" "$FIXTURES/rwkv7-tiny.pth" "$TMP/out
 expect_fail "--chunk-topk x" "--chunk-topk" "$FIXTURES/rwkv7-tiny.pth" "$TMP/out.gguf" --chunk-topk x
 expect_fail "--type without value" "needs a value" "$FIXTURES/rwkv7-tiny.pth" "$TMP/out.gguf" --type
 expect_fail "missing input" "cannot open" "$TMP/none.pth" "$TMP/out.gguf"
-expect_fail "input is a directory" "regular file" "$TMP" "$TMP/out.gguf"
+expect_fail "input is a directory without a checkpoint" "neither" "$TMP" "$TMP/out.gguf"
 expect_fail "input is not a checkpoint" "neither" "$FIXTURES/manifest.json" "$TMP/out.gguf"
 expect_fail "unwritable output" "cannot create" "$FIXTURES/rwkv7-tiny.pth" "$TMP/no/such/dir/out.gguf"
 expect_ok "--opt=value form" "$FIXTURES/rwkv7-tiny.pth" "$TMP/out.gguf" --type=bf16 --chunk-size=8 --chunk-topk=4
