@@ -488,21 +488,26 @@ CLI_FN int cli_output_commit(cli_output *o) {
     return 1;
 }
 
+static int cli_stdout_errno; /* the reason of the first failed write seen */
+
+/* 1 when writing standard output has failed so far (long runs stop early);
+   call it right after a write or fflush, while errno still says why. */
+CLI_FN int cli_stdout_failed(void) {
+    if (ferror(stdout) && !cli_stdout_errno) cli_stdout_errno = errno ? errno : EIO;
+    return ferror(stdout) != 0;
+}
+
 /* The program's exit status: `rc`, or 1 when standard output could not be
    written (a full disk, a closed pipe), with one line saying so. */
 CLI_FN int cli_finish(int rc) {
-    int bad;
     errno = 0;
-    bad = fflush(stdout) != 0 || ferror(stdout);
-    if (fclose(stdout) != 0) bad = 1;
-    if (bad) {
-        cli_fail("cannot write standard output: %s", errno ? strerror(errno) : "write error");
+    if (fflush(stdout) != 0) cli_stdout_errno = cli_stdout_errno ? cli_stdout_errno : errno ? errno : EIO;
+    if (cli_stdout_failed() | (fclose(stdout) != 0)) {
+        if (!cli_stdout_errno) cli_stdout_errno = errno ? errno : EIO;
+        cli_fail("cannot write standard output: %s", strerror(cli_stdout_errno));
         return 1;
     }
     return rc;
 }
-
-/* 1 when writing standard output has failed so far (long runs stop early). */
-CLI_FN int cli_stdout_failed(void) { return ferror(stdout) != 0; }
 
 #endif /* RWKVX_CLI_H */
