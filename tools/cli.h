@@ -429,7 +429,7 @@ CLI_FN FILE *cli_output_open(cli_output *o, const char *path, const char *const 
     if (!(o->tmp = (char *)malloc(strlen(path) + 16))) { cli_fail("out of memory"); return NULL; }
     sprintf(o->tmp, "%s.tmp-XXXXXX", path); /* same directory: the rename cannot cross file systems */
     if ((fd = mkstemp(o->tmp)) < 0) {
-        cli_fail("cannot write '%s': %s", path, strerror(errno));
+        cli_fail("cannot create '%s': %s", path, strerror(errno));
         free(o->tmp);
         o->tmp = NULL;
         return NULL;
