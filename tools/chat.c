@@ -226,7 +226,8 @@ static int generate(chat *c, long max, int chat_mode) {
     if (chat_mode || isatty(STDOUT_FILENO)) fputc('\n', stdout);
     fflush(stdout);
     if (interrupted) fprintf(stderr, "[interrupted]\n");
-    if (full) fprintf(stderr, "[the conversation is at --max-context (%d tokens): /reset starts a new one]\n", c->max_context);
+    if (full && chat_mode) fprintf(stderr, "[the conversation is at --max-context (%d tokens): /reset starts a new one]\n", c->max_context);
+    else if (full) fprintf(stderr, "[stopped at --max-context (%d tokens)]\n", c->max_context);
     fprintf(stderr, "[%ld tokens in %.2f s: %.1f tokens/s]\n", n_gen, dt, dt > 0 ? (double)n_gen / dt : 0.0);
     if (chat_mode && !blank) { /* close the turn so the next one starts in the format */
         int ends_nl = len > 0 && c->reply[len - 1] == '\n';
@@ -399,7 +400,7 @@ static struct termios tty_saved;
 static volatile sig_atomic_t tty_raw;
 
 static void tty_restore(void) {
-    if (tty_raw) tcsetattr(STDIN_FILENO, TCSAFLUSH, &tty_saved);
+    if (tty_raw) tcsetattr(STDIN_FILENO, TCSADRAIN, &tty_saved);
     tty_raw = 0;
 }
 
@@ -415,7 +416,7 @@ static int tty_make_raw(void) {
     raw.c_lflag &= ~(tcflag_t)(ICANON | ECHO);
     raw.c_cc[VMIN] = 1;
     raw.c_cc[VTIME] = 0;
-    if (tcsetattr(STDIN_FILENO, TCSAFLUSH, &raw) != 0) return 0;
+    if (tcsetattr(STDIN_FILENO, TCSADRAIN, &raw) != 0) return 0; /* keeps what was typed ahead */
     tty_raw = 1;
     return 1;
 }
@@ -437,13 +438,17 @@ static int tty_byte(void) {
     return tty_pending[tty_pending_at++];
 }
 
-/* Reads one line of any length from the terminal into *line (no newline).
-   Returns its length, -1 at the end of input, -2 on Ctrl-C. */
-static long tty_read_line(char **line, size_t *cap) {
+/* Shows `prompt` and reads one line of any length from the terminal into
+   *line (no newline). The prompt appears once the terminal is in
+   non-canonical mode, so nothing typed after it is cut. Returns the line's
+   length, -1 at the end of input, -2 on Ctrl-C. */
+static long tty_read_line(const char *prompt, char **line, size_t *cap) {
     size_t n = 0;
-    int ch, esc = 0;
+    int ch, esc = 0, raw = tty_make_raw();
     long r = -1;
-    if (!tty_make_raw()) { /* not a terminal after all: plain reading */
+    fputs(prompt, stdout);
+    fflush(stdout);
+    if (!raw) { /* not a terminal after all: plain reading */
         ssize_t got = getline(line, cap, stdin);
         if (got < 0) return errno == EINTR || interrupted ? -2 : -1;
         return (long)(got > 0 && (*line)[got - 1] == '\n' ? got - 1 : got);
@@ -483,9 +488,7 @@ static int read_message(chat *c, char **buf, size_t *cap, size_t *len) {
     *len = 0;
     for (;;) {
         if (c->tty_in) {
-            fputs(*len ? "... " : "User: ", stdout);
-            fflush(stdout);
-            n = tty_read_line(&line, &line_cap);
+            n = tty_read_line(*len ? "... " : "User: ", &line, &line_cap);
         } else {
             ssize_t got;
             errno = 0;
