@@ -62,6 +62,17 @@ static long bench_size(const char *name, const char *v) {
     return n;
 }
 
+/* How OpenMP threads wait: OMP_WAIT_POLICY (passive unless the user set it:
+   cli_robust_threads), or the spin count GOMP_SPINCOUNT gives. */
+static const char *wait_policy(void) {
+    static char buf[64];
+    const char *p = getenv("OMP_WAIT_POLICY"), *spin = getenv("GOMP_SPINCOUNT");
+    if (p) return p;
+    if (!spin) return "OpenMP default";
+    snprintf(buf, sizeof buf, "GOMP_SPINCOUNT=%.40s", spin);
+    return buf;
+}
+
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
     return x < y ? -1 : x > y;
@@ -301,6 +312,7 @@ int main(int argc, char **argv) {
     size_t bw_words = ((size_t)512 << 20) / 8, w;
     uint64_t *bw_buf = NULL;
 
+    cli_robust_threads(argv); /* before anything else: it may run the program again */
     cli_start("rwkvx-bench");
     memset(&opt, 0, sizeof opt);
     memset(&mo, 0, sizeof mo);
@@ -415,17 +427,19 @@ int main(int argc, char **argv) {
                "\"bw_gb_s\": %.2f, \"fma_gflop_s\": %.1f, \"fma_isa\": \"%s\", \"token_bytes\": %.0f, \"token_flops\": %.0f, "
                "\"bw_bound_tok_s\": %.2f, \"compute_bound_tok_s\": %.2f, \"decode_frac_of_bw_bound\": %.4f, "
                "\"prefill_frac_of_compute_bound\": %.4f, \"state_bytes\": %lu, \"peak_rss_bytes\": %ld, \"repeat\": %ld, "
-               "\"prefill_cpu_s\": %.4f, \"decode_cpu_ms_per_tok\": %.4f}\n",
+               "\"prefill_cpu_s\": %.4f, \"decode_cpu_ms_per_tok\": %.4f, \"omp_wait_policy\": \"%s\"}\n",
                path, type_name(in.weight_type), threads, prompt, gen, context, in.chunk_size, in.chunk_topk, in.n_rwkv,
                in.n_sparse, opt.skip_sparse ? "true" : "false", full ? "true" : "false", opt.kv_f16 ? "true" : "false", context == prompt ? "prompt" : random_fill ? "random" : "model",
                prefill_tok_s, decode_tok_s, 1e3 / decode_tok_s, fill_s > 0 ? (double)context / fill_s : 0.0, bw / 1e9,
                peak / 1e9, isa, tok_bytes, tok_flops, bw_bound, compute_bound, f_dec, f_pre, (unsigned long)rwkvx_state_save_bytes(st),
-               peak_rss_bytes(), repeat, median(pre_cpu, (int)repeat), 1e3 * median(dec_cpu, (int)repeat) / (double)gen);
+               peak_rss_bytes(), repeat, median(pre_cpu, (int)repeat), 1e3 * median(dec_cpu, (int)repeat) / (double)gen,
+               wait_policy());
     } else {
         printf("model      %s: %d RWKV-7 + %d sparse blocks%s, C=%d, V=%d, %s weights\n", path, in.n_rwkv, in.n_sparse,
                opt.skip_sparse ? " (sparse skipped)" : "", in.n_embd, in.n_vocab, type_name(in.weight_type));
-        printf("threads    %ld; chunk size %d, top-k %d; medians of %ld runs (fractions: each run against the\n"
-               "           ceiling measured just before it)\n", threads, in.chunk_size, in.chunk_topk, repeat);
+        printf("threads    %ld (OpenMP waiting: %s); chunk size %d, top-k %d; medians of %ld runs (fractions:\n"
+               "           each run against the ceiling measured just before it)\n", threads, wait_policy(), in.chunk_size,
+               in.chunk_topk, repeat);
         if (ceilings)
             printf("machine    read bandwidth %.1f GB/s, FMA peak %.1f GFLOP/s (%s)\n", bw / 1e9, peak / 1e9, isa);
         printf("prefill    %ld tokens: %.1f tok/s", prompt, prefill_tok_s);

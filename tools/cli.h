@@ -36,7 +36,9 @@
                         (a failed write of the output is status 1, one line)
 
    cli_start(NAME) names the program for messages and makes a write to a
-   closed pipe an error to report (EPIPE) instead of a silent SIGPIPE. */
+   closed pipe an error to report (EPIPE) instead of a silent SIGPIPE.
+   cli_robust_threads(argv), first in a program that runs a model, makes
+   OpenMP's threads sleep rather than spin while they wait (see there). */
 #ifndef RWKVX_CLI_H
 #define RWKVX_CLI_H
 
@@ -113,6 +115,25 @@ CLI_FN double cli_now(void) {
 CLI_FN void cli_start(const char *name) {
     cli_program = name;
     signal(SIGPIPE, SIG_IGN); /* a closed pipe is then EPIPE, reported by cli_finish */
+}
+
+/* OpenMP's default wait policy spins at every barrier for a while before it
+   sleeps; when other programs hold a core, a waiting thread burns the time
+   slice its late partner needs, and two threads run many times slower than
+   one (docs/PERFORMANCE.md: 10-60x under load). Passive waiting sleeps at
+   once. libgomp reads OMP_WAIT_POLICY when it is loaded, before main, so a
+   program that runs a model calls this first: unless the user chose a policy
+   (OMP_WAIT_POLICY or GOMP_SPINCOUNT set, to anything), it sets
+   OMP_WAIT_POLICY=passive and executes itself again (Linux; elsewhere, or if
+   that fails, it runs on as it is). */
+CLI_FN void cli_robust_threads(char **argv) {
+#if defined(_OPENMP) && defined(__linux__)
+    if (getenv("OMP_WAIT_POLICY") || getenv("GOMP_SPINCOUNT")) return;
+    if (setenv("OMP_WAIT_POLICY", "passive", 1) != 0) return;
+    execv("/proc/self/exe", argv);
+#else
+    (void)argv;
+#endif
 }
 
 /* ---- numbers ---------------------------------------------------------- */

@@ -394,6 +394,7 @@ int main(int argc, char **argv) {
     text t = {NULL, 0, 0};
     tokens answer_toks = {NULL, 0, 0};
 
+    cli_robust_threads(argv); /* before anything else: it may run the program again */
     cli_start("rwkvx-passkey");
     memset(&opt, 0, sizeof opt);
     memset(&mo, 0, sizeof mo);
