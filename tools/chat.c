@@ -297,7 +297,9 @@ static void save_chat(chat *c, const char *path) {
     cli_output out;
     inputs[0] = c->model_path, inputs[1] = NULL;
     if (!buf || rwkvx_state_save(c->state, buf, n) != RWKVX_OK) { fprintf(stderr, "cannot save the state\n"); free(buf); return; }
-    if (cli_check_output(path, inputs) && !may_replace(path))
+    if (!cli_check_output(path, inputs)) {
+        /* said why */
+    } else if (!may_replace(path))
         fprintf(stderr, "'%s' exists and is not a saved conversation: not overwritten (remove it or pick another name)\n", path);
     else if (cli_output_open(&out, path, inputs)) {
         fwrite("RWKVXCHT", 1, 8, out.f);
@@ -677,7 +679,7 @@ int main(int argc, char **argv) {
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGHUP, &sa, NULL);
     atexit(tty_restore);
-    print_summary(&c, mo.threads);
+    if (!prompt) print_summary(&c, mo.threads);
     if (prompt ? complete(&c, prompt) < 0 : chat_loop(&c) < 0) rc = 1;
     if (c.dump_logits && !cli_output_commit(&dump_logits_out)) rc = 1;
     if (c.dump_tokens && !cli_output_commit(&dump_tokens_out)) rc = 1;

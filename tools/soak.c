@@ -57,6 +57,7 @@ int main(int argc, char **argv) {
     cli_start("rwkvx-soak");
     memset(&opt, 0, sizeof opt);
     memset(&mo, 0, sizeof mo);
+    memset(&csv_out, 0, sizeof csv_out);
     mo.threads = 1;
     for (k = 1; k < argc; k++) {
         const char *a = argv[k];
