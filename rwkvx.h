@@ -325,7 +325,20 @@ RWKVX_API int32_t      rwkvx_sample(rwkvx_sampler *sampler, const float *logits)
 /* Instruction sets, chosen at compile time (see "Math kernels") */
 #if !defined(RWKVX_NO_SIMD) && defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
 #define RWKVX__AVX2 1          /* 8-wide f32, fused multiply-add, f16 conversion */
+#if defined(__cplusplus) && defined(__GNUC__) && !defined(__clang__) && __GNUC__ < 13
+/* g++ before 13 warns that AVX-512 intrinsics read an uninitialised value
+   (their _mm512_undefined_* pass-through: GCC bug 105593, fixed in 13 by the
+   same pragmas inside the intrinsic headers). Scoped to those headers: the
+   warnings are reported at their lines, and only when this header is the
+   first to include them. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <immintrin.h>
+#pragma GCC diagnostic pop
+#else
+#include <immintrin.h>
+#endif
 #if !defined(RWKVX_NO_AVX512) && defined(__AVX512F__)
 #define RWKVX__AVX512 1        /* 16-wide: the matrix kernels use it */
 #endif
@@ -562,8 +575,12 @@ static int rwkvx__take(rwkvx__cursor *c, void *out, size_t n) {
     return 1;
 }
 
+/* Sets *s and *len even when it fails (to an empty string), so that no caller
+   ever reads them uninitialised. */
 static int rwkvx__take_string(rwkvx__cursor *c, const char **s, size_t *len) {
     uint64_t n;
+    *s = "";
+    *len = 0;
     if (!rwkvx__take(c, &n, 8) || n > c->left) return 0;
     *s = (const char *)c->p;
     *len = (size_t)n;
@@ -1005,9 +1022,10 @@ static rwkvx_status rwkvx__read_vocab(rwkvx__gguf *g, rwkvx_model *m) {
     c.p = kv->value;
     c.left = (size_t)(g->data - kv->value);
     for (i = 0; i < kv->count; i++) {
-        const char *s;
-        size_t n;
-        rwkvx__take_string(&c, &s, &n); /* already bounds-checked by the parser */
+        const char *s = "";
+        size_t n = 0;
+        if (!rwkvx__take_string(&c, &s, &n)) /* bounds-checked by the parser: cannot fail */
+            return rwkvx__fail(g->err, RWKVX_ERR_FORMAT, "vocabulary token %zu is truncated", i);
         total += n;
     }
     m->n_tokens = (int)kv->count;
@@ -1018,10 +1036,11 @@ static rwkvx_status rwkvx__read_vocab(rwkvx__gguf *g, rwkvx_model *m) {
     c.p = kv->value;
     c.left = (size_t)(g->data - kv->value);
     for (i = 0; i < kv->count; i++) {
-        const char *s;
-        size_t n;
+        const char *s = "";
+        size_t n = 0;
         long k;
-        rwkvx__take_string(&c, &s, &n);
+        if (!rwkvx__take_string(&c, &s, &n))
+            return rwkvx__fail(g->err, RWKVX_ERR_FORMAT, "vocabulary token %zu is truncated", i);
         k = rwkvx__unescape(s, n, m->tok_bytes + m->tok_off[i]);
         if (k < 0) return rwkvx__fail(g->err, RWKVX_ERR_FORMAT, "token %zu has a malformed escape", i);
         m->tok_off[i + 1] = m->tok_off[i] + (uint32_t)k;
@@ -1880,10 +1899,9 @@ static void rwkvx__row_block(const rwkvx__job *job, int64_t o0, int T, float *wo
    computes a row never changes its value. */
 #define RWKVX__MAX_JOBS 8
 static void rwkvx__matmul_jobs(const rwkvx__job *jobs, int n_jobs, int T, const rwkvx__work *work, int n_threads) {
-    int64_t first[RWKVX__MAX_JOBS + 1], total, b, grain;
+    int64_t first[RWKVX__MAX_JOBS + 1] = {0}, total, b, grain; /* all set: the search below reads up to first[n_jobs] */
     double macs = 0;
     int j;
-    first[0] = 0;
     for (j = 0; j < n_jobs; j++) first[j + 1] = first[j] + (jobs[j].w->rows + RWKVX__ROWS - 1) / RWKVX__ROWS;
     total = first[n_jobs];
     for (j = 0; j < n_jobs; j++) macs += (double)jobs[j].w->rows * (double)jobs[j].w->cols * T;
