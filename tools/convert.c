@@ -3453,7 +3453,7 @@ int main(int argc, char **argv)
     const char *inputs[3];
     cli_output out;
     uint64_t out_bytes = 0;
-    int rc, ok = 0;
+    int rc, ok = 0, reported = 0; /* reported: cli.h has printed the error */
 
     memset(&err, 0, sizeof err);
     memset(&in, 0, sizeof in);
@@ -3476,7 +3476,7 @@ int main(int argc, char **argv)
     inputs[1] = opt.vocab && strcmp(opt.vocab, "bytes") != 0 ? opt.vocab : NULL;
     inputs[2] = NULL;
     if (!cli_output_open(&out, opt.out_path, inputs))
-        return 1; /* cli.h said why */
+        return 1; /* cli.h has printed the error */
     if (!input_open(&in, opt.in_path, &err) || !read_checkpoint(&in, &src, &err) || !model_build(&mdl, &src, &err))
         goto done;
     if (opt.vocab && !(strcmp(opt.vocab, "bytes") == 0 ? vocab_bytes(&vocab, (uint32_t)mdl.dim[DIM_V], &err)
@@ -3493,7 +3493,7 @@ int main(int argc, char **argv)
     if (!gguf_write_stream(out.f, opt.out_path, &in, &src, &mdl, &plan, &vocab, &meta, &out_bytes, &err))
         goto done;
     if (!cli_output_commit(&out)) {
-        rc = -1; /* cli.h said why */
+        reported = 1;
         goto done;
     }
     print_summary(&opt, &src, &mdl, &plan, &vocab, out_bytes);
@@ -3501,7 +3501,7 @@ int main(int argc, char **argv)
     ok = 1;
 done:
     cli_output_abort(&out);
-    if (!ok && rc != -1)
+    if (!ok && !reported)
         fprintf(stderr, "rwkvx-convert: %s\n", err.msg[0] ? err.msg : "failed");
     free(plan.v);
     vocab_free(&vocab);
