@@ -28,7 +28,7 @@ EXAMPLES = $(patsubst examples/%.c,$(BUILD)/%,$(wildcard examples/*.c))
 TEST_PROGRAMS = test_model test_model_scalar test_model_noomp test_model_asan \
                 test_corrupt_asan test_truncate_asan \
                 test_tokenizer_asan test_sampler test_sampler_asan test_chat_replay make_wide_model \
-                test_kv_limit test_kv_limit_asan \
+                test_kv_limit test_kv_limit_asan test_api_asan \
                 rwkvx-convert-asan rwkvx-chat-asan \
                 compile_c99 compile_cxx cmpf32
 # The quick tier's subset
@@ -36,7 +36,7 @@ CHECK_PROGRAMS = test_model compile_c99 compile_cxx cmpf32
 
 FUZZ_TARGETS = gguf state pth safetensors vocab tokenize
 
-.PHONY: all check test check-arm64 compilers fuzz tokbench demo clean
+.PHONY: all check test check-arm64 compilers fuzz tokbench demo chat-demo clean
 all: $(TOOLS) $(EXAMPLES)
 
 $(BUILD):
@@ -130,16 +130,44 @@ tokbench: $(BUILD)/rwkvx-tokenize
 	cat README.md docs/*.md | $(BUILD)/rwkvx-tokenize --vocab tests/fixtures/rwkv_vocab_v20230424.txt --bench
 
 # `make demo` runs the paper's passkey test on the two shipped byte-level demo
-# models (tools/train/ made them) and writes the heatmaps shown in README.md:
-# 1k to 64k tokens (4x the models' training length of 16k), about five
-# minutes on 2 cores (two threads: 1.6x one thread at these lengths).
-PASSKEY_GRID = --lengths 1k,2k,4k,8k,16k,32k,64k --depths 10 --seeds 5 --threads 2
-demo: $(BUILD)/rwkvx-passkey
-	$(BUILD)/rwkvx-passkey models/rwkvx-passkey.gguf $(PASSKEY_GRID) --svg docs/passkey-rwkvx.svg \
+# models (tools/train/ made them): 1k to 64k tokens, 11 depths (0, 10, ..
+# 100%) x the reference's 5 keys, tables on stdout and heatmaps in build/
+# (about 5 minutes on 2 cores). `make demo-full` is the grid of the README's
+# table and heatmaps (docs/passkey-*.svg): 21 depths (0, 5, .. 100%) x 10 keys
+# (about 20 minutes on 2 cores). Prompts run side by side, one per thread.
+PASSKEY_LENGTHS = --lengths 1k,2k,4k,8k,16k,32k,64k
+PASSKEY_GRID = $(PASSKEY_LENGTHS) --depths 11 --seeds 5 --threads 2
+PASSKEY_GRID_FULL = $(PASSKEY_LENGTHS) --depths 21 --seeds 10 --threads 2
+.PHONY: demo-full
+# $(call passkey_demo,GRID,SVG-DIR): both models, a table each, heatmaps in SVG-DIR, answers in build/
+define passkey_demo
+	$(BUILD)/rwkvx-passkey models/rwkvx-passkey.gguf $(1) --svg $(2)/passkey-rwkvx.svg --csv $(BUILD)/passkey-rwkvx.csv \
 	    --title "RWKV-X demo model: 4 RWKV-7 + 2 sparse blocks, C=128"
 	@echo
-	$(BUILD)/rwkvx-passkey models/rwkv7-passkey.gguf $(PASSKEY_GRID) --svg docs/passkey-rwkv7.svg \
+	$(BUILD)/rwkvx-passkey models/rwkv7-passkey.gguf $(1) --svg $(2)/passkey-rwkv7.svg --csv $(BUILD)/passkey-rwkv7.csv \
 	    --title "RWKV-7 demo model: 6 RWKV-7 blocks, C=128"
+endef
+demo: $(BUILD)/rwkvx-passkey
+	$(call passkey_demo,$(PASSKEY_GRID),$(BUILD))
+demo-full: $(BUILD)/rwkvx-passkey
+	$(call passkey_demo,$(PASSKEY_GRID_FULL),docs)
 
 # rwkvx-soak (tools/soak.c, docs/SOAK.md) decodes a million tokens and reports
 # speed and resident memory; make test runs only a short smoke run of it.
+
+# `make chat-demo` makes a small model from RANDOM weights (one RWKV-7 block,
+# C = 64, made by tests/make_wide_model.c) that carries the World vocabulary,
+# and starts rwkvx-chat with it. Its replies are NONSENSE: it shows the
+# plumbing (tokenizer, chat format, sampler, state kept between turns)
+# working. A real model: README.md, "Chat and tokenizer".
+CHAT_DEMO_MODEL  = $(BUILD)/chat-demo-random.gguf
+CHAT_DEMO_FLAGS ?= -n 40
+$(CHAT_DEMO_MODEL): $(BUILD)/make_wide_model $(BUILD)/rwkvx-convert tests/fixtures/rwkv_vocab_v20230424.txt
+	$(BUILD)/make_wide_model $(BUILD)/chat-demo-random.safetensors
+	$(BUILD)/rwkvx-convert $(BUILD)/chat-demo-random.safetensors $@ --type f16 \
+	    --vocab tests/fixtures/rwkv_vocab_v20230424.txt >&2
+	rm -f $(BUILD)/chat-demo-random.safetensors
+chat-demo: $(CHAT_DEMO_MODEL) $(BUILD)/rwkvx-chat
+	@echo "chat-demo: a model of RANDOM weights with the World vocabulary: its replies are NONSENSE." >&2
+	@echo "chat-demo: it shows the chat working; for a real model see README.md, 'Chat and tokenizer'." >&2
+	$(BUILD)/rwkvx-chat -m $(CHAT_DEMO_MODEL) $(CHAT_DEMO_FLAGS)

@@ -50,6 +50,21 @@ header_compiles() {
     run "header compiles as C++" $B/compile_cxx
 }
 
+# The header's API conventions (NULL handling, names, version) and every
+# tool's --version, which must be the header's RWKVX_VERSION_STRING
+api_conventions() {
+    run "API conventions: NULL handling, names, version (ASan/UBSan)" $B/test_api_asan fuzz/corpus/gguf/r2s1-bytes-q8_0.gguf
+    run "tools print the header's version (--version)" check_versions
+}
+check_versions() {
+    local v t
+    v=$(sed -n 's/^#define RWKVX_VERSION_STRING "\(.*\)"$/\1/p' rwkvx.h)
+    [ -n "$v" ] || return 1
+    for t in logits bench passkey soak chat tokenize; do
+        [ "$($B/rwkvx-$t --version)" = "rwkvx-$t $v" ] || { echo "rwkvx-$t --version is not $v"; return 1; }
+    done
+}
+
 # The command-line tools, end to end: converter output reproduced by rwkvx-logits.
 logits_tool() {
     local tokens mode
@@ -92,6 +107,7 @@ arm64_tier() {
 full_tier() {
     header_compiles
     run "header warning-free with -Werror on every compiler at hand (quick matrix)" bash tests/compilers.sh --quick
+    api_conventions
     convert_fixtures $ALL_TYPES
     run "golden logits, every case, mode and type" $B/test_model $CASES tests/fixtures "$T" $ALL_TYPES
     run "golden logits with the scalar kernels and no mmap" $B/test_model_scalar $CASES tests/fixtures "$T" $ALL_TYPES
@@ -107,6 +123,7 @@ full_tier() {
     run "converter tests (ASan/UBSan build)" bash tests/test_convert.sh $B/rwkvx-convert-asan
     . tests/test_kv_limit.sh   # the opt-in K/V limit and the soak tool's smoke run
     . tests/test_chat.sh       # tokenizer, sampler, rwkvx-tokenize, rwkvx-chat
+    . tests/test_chat_demo.sh  # make chat-demo (a random World-vocabulary model)
     . tests/test_hostile.sh    # the catalogue of bad inputs (docs/HOSTILE.md)
     . tests/test_tools.sh      # files, paths, signals and options of every tool (docs/HOSTILE.md)
     . tests/test_passkey.sh    # passkey retrieval on the demo models

@@ -325,6 +325,7 @@ int main(int argc, char **argv) {
                    "  sizes take k (1024) and m (1024^2) suffixes\n" CLI_MODEL_USAGE);
             return cli_finish(0);
         }
+        if (!strcmp(a, "--version")) { printf("%s %s\n", cli_program, RWKVX_VERSION_STRING); return cli_finish(0); }
         if (cli_model_option(argc, argv, &i, &mo)) continue;
         if (!strcmp(a, "--json")) json = 1;
         else if (!strcmp(a, "--skip-sparse")) opt.skip_sparse = 1;

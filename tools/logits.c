@@ -64,6 +64,7 @@ int main(int argc, char **argv) {
     for (i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(); return cli_finish(0); }
+        if (!strcmp(a, "--version")) { printf("%s %s\n", cli_program, RWKVX_VERSION_STRING); return cli_finish(0); }
         if (cli_model_option(argc, argv, &i, &mo)) continue;
         if (!strcmp(a, "--all")) all = 1;
         else if (!strcmp(a, "--tokens")) tokens_arg = cli_value(argc, argv, &i);

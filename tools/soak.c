@@ -66,6 +66,7 @@ int main(int argc, char **argv) {
                    "                  [model options; --threads defaults to 1 here]\n" CLI_MODEL_USAGE);
             return cli_finish(0);
         }
+        if (!strcmp(a, "--version")) { printf("%s %s\n", cli_program, RWKVX_VERSION_STRING); return cli_finish(0); }
         if (cli_model_option(argc, argv, &k, &mo)) continue;
         if (!strcmp(a, "--tokens")) tokens = cli_long_option(a, cli_value(argc, argv, &k), 1, 1L << 40, NULL);
         else if (!strcmp(a, "--every")) every = cli_long_option(a, cli_value(argc, argv, &k), 1, 1L << 40, NULL);
