@@ -155,7 +155,7 @@ for tool in soak bench passkey tokenize; do
     refuses "$tool: a directory as the model" "is a directory" $B/rwkvx-$tool "$W"
 done
 refuses "chat: a directory as the model" "is a directory" $B/rwkvx-chat -m "$W"
-refuses "convert: a directory as the checkpoint" "not a regular file" $B/rwkvx-convert "$W" "$W/x.gguf"
+refuses "convert: a directory that is not a Hugging Face checkpoint" "directory '$W' holds neither" $B/rwkvx-convert "$W" "$W/x.gguf"
 refuses "logits: a directory as --tokens-file" "is a directory" $B/rwkvx-logits "$TM" --tokens-file "$W" --out "$W/x.f32"
 
 # 9. token lists: empty items and signs refused, one line
