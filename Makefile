@@ -141,3 +141,10 @@ $(BUILD)/test_kv_limit: tests/test_kv_limit.c rwkvx.h | $(BUILD)
 	$(CC) $(STD) $(CFLAGS) $(ARCH) $(OPENMP) -o $@ $< -lm
 $(BUILD)/test_kv_limit_asan: tests/test_kv_limit.c rwkvx.h | $(BUILD)
 	$(CC) $(STD) $(SAN) $(ARCH) -o $@ $< -lm
+
+# ---- Batched evaluation and the OpenAI-compatible server (issue 15) ----
+test: $(BUILD)/test_batch $(BUILD)/test_batch_asan
+$(BUILD)/test_batch: tests/test_batch.c rwkvx.h | $(BUILD)
+	$(CC) $(STD) $(CFLAGS) $(ARCH) $(OPENMP) -o $@ $< -lm
+$(BUILD)/test_batch_asan: tests/test_batch.c rwkvx.h | $(BUILD)
+	$(CC) $(STD) $(SAN) $(ARCH) -o $@ $< -lm

@@ -31,6 +31,8 @@ run "golden logits, every case, mode and type" $B/test_model tests/fixtures/case
 run "golden logits with the scalar kernels and no mmap" $B/test_model_scalar tests/fixtures/cases.txt tests/fixtures "$T" $TYPES
 run "golden logits without OpenMP" $B/test_model_noomp tests/fixtures/cases.txt tests/fixtures "$T" f32 q8_0
 run "golden logits under ASan/UBSan" $B/test_model_asan tests/fixtures/cases.txt tests/fixtures "$T" $TYPES
+run "batched evaluation == one state at a time (f32, q8_0)" $B/test_batch tests/fixtures/cases.txt tests/fixtures "$T" f32 q8_0
+run "batched evaluation under ASan/UBSan (f16)" $B/test_batch_asan tests/fixtures/cases.txt tests/fixtures "$T" f16
 run "corrupt GGUF (f16 RWKV-7) under ASan/UBSan" $B/test_corrupt_asan "$T/rwkv7-tiny.f16.gguf"
 run "corrupt GGUF (q8_0 RWKV-X) under ASan/UBSan" $B/test_corrupt_asan "$T/rwkvx-last-st.q8_0.gguf"
 
