@@ -58,7 +58,7 @@ $(BUILD)/compile_cxx: tests/compile.c rwkvx.h | $(BUILD)
 # every crasher kept in fuzz/regressions/ under ASan/UBSan without libFuzzer.
 # Targets: the GGUF loader, state restore, the converter's .pth and
 # .safetensors readers, both vocabulary parsers, the tokenizer (fuzz/*.c).
-FUZZ_TARGETS = gguf state pth safetensors vocab tokenize
+FUZZ_TARGETS = gguf state pth safetensors vocab tokenize json
 FUZZ_SECONDS ?= 60
 FUZZ_CC      ?= clang
 FUZZ_DEPS    = rwkvx.h tools/convert.c fuzz/fuzz_convert.h
@@ -148,3 +148,4 @@ $(BUILD)/test_batch: tests/test_batch.c rwkvx.h | $(BUILD)
 	$(CC) $(STD) $(CFLAGS) $(ARCH) $(OPENMP) -o $@ $< -lm
 $(BUILD)/test_batch_asan: tests/test_batch.c rwkvx.h | $(BUILD)
 	$(CC) $(STD) $(SAN) $(ARCH) -o $@ $< -lm
+$(BUILD)/fuzz_json $(BUILD)/replay_json: tools/json.h   # the server's JSON reader

@@ -63,7 +63,7 @@ expect_error "logits: unwritable out" $B/rwkvx-logits $T/rwkv7-tiny.f16.gguf --t
 head -c 1000 "$T/rwkv7-tiny.f16.gguf" > "$T/truncated.gguf"
 expect_error "logits: truncated model" $B/rwkvx-logits $T/truncated.gguf --tokens 1 --out $T/x.f32
 
-for t in gguf state pth safetensors vocab tokenize; do
+for t in gguf state pth safetensors vocab tokenize json; do
     run "fuzz corpus and regressions replayed ($t, ASan/UBSan)" bash -c "$B/replay_$t fuzz/corpus/$t/* \$(ls fuzz/regressions/$t/* 2>/dev/null)"
 done
 
