@@ -149,3 +149,10 @@ $(BUILD)/test_batch: tests/test_batch.c rwkvx.h | $(BUILD)
 $(BUILD)/test_batch_asan: tests/test_batch.c rwkvx.h | $(BUILD)
 	$(CC) $(STD) $(SAN) $(ARCH) -o $@ $< -lm
 $(BUILD)/fuzz_json $(BUILD)/replay_json: tools/json.h   # the server's JSON reader
+# rwkvx-server needs libmicrohttpd (Debian: libmicrohttpd-dev); tests/need_microhttpd.sh installs it when missing.
+SERVER_LIBS = -lmicrohttpd -lpthread -lm
+all: $(BUILD)/rwkvx-server
+$(BUILD)/rwkvx-server: tools/server.c tools/json.h rwkvx.h | $(BUILD)
+	$(CC) $(STD) $(CFLAGS) $(ARCH) $(OPENMP) -o $@ $< $(SERVER_LIBS)
+$(BUILD)/rwkvx-server-asan: tools/server.c tools/json.h rwkvx.h | $(BUILD)
+	$(CC) $(STD) $(SAN) $(ARCH) -o $@ $< $(SERVER_LIBS)
