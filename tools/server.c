@@ -50,6 +50,9 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #define MAX_STOPS 5            /* 4 from the request, the chat's blank line */
 #define MAX_STOP_BYTES 256
@@ -1140,6 +1143,29 @@ static int open_model(const options *o) {
     return 1;
 }
 
+/* rwkvx_eval_batch keeps its logits buffer (a row per state of a call) in
+   the call's first state. Every slot comes first once now, with all of
+   them, so no call grows one later: memory stays where it starts. */
+static int reserve_batch_buffers(void) {
+    int np = (int)srv.opt.parallel, k, i, ok = 1;
+    rwkvx_state **states = (rwkvx_state **)malloc((size_t)np * sizeof *states);
+    const int32_t **tokens = (const int32_t **)malloc((size_t)np * sizeof *tokens);
+    size_t *counts = (size_t *)malloc((size_t)np * sizeof *counts);
+    float **logits = (float **)malloc((size_t)np * sizeof *logits);
+    static const int32_t zero = 0;
+    ok = states && tokens && counts && logits;
+    for (k = 0; ok && k < np && np > 1; k++) {
+        for (i = 0; i < np; i++) {
+            slot *s = &srv.slots[(k + i) % np];
+            states[i] = s->st, tokens[i] = &zero, counts[i] = 1, logits[i] = s->logits;
+        }
+        ok = rwkvx_eval_batch(states, tokens, counts, (size_t)np, logits, 0) == RWKVX_OK;
+        for (i = 0; i < np; i++) rwkvx_state_reset(states[i]);
+    }
+    free(states), free(tokens), free(counts), free(logits);
+    return ok;
+}
+
 static struct MHD_Daemon *start_http(const options *o) {
     struct sockaddr_in a4;
     struct sockaddr_in6 a6;
@@ -1169,11 +1195,18 @@ int main(int argc, char **argv) {
     int i, sig;
     if (!parse_options(argc, argv, &o)) return 1;
     srv.opt = o;
+#ifdef M_ARENA_MAX
+    mallopt(M_ARENA_MAX, 2); /* not an arena per connection thread: memory returns to where it was */
+#endif
     pthread_mutex_init(&srv.lock, NULL);
     pthread_cond_init(&srv.work, NULL);
     pthread_cond_init(&srv.progress, NULL);
     srv.queue_tail = &srv.queue;
     if (!open_model(&o)) return 1;
+    if (!reserve_batch_buffers()) {
+        fprintf(stderr, "rwkvx-server: out of memory for %ld slots\n", o.parallel);
+        return 1;
+    }
     signal(SIGPIPE, SIG_IGN);
     sigemptyset(&stop_signals); /* every thread started from here on leaves them to main's sigwait */
     sigaddset(&stop_signals, SIGINT);
