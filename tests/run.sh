@@ -75,6 +75,7 @@ fi
 [ -f tests/test_chat.sh ] && . tests/test_chat.sh   # tokenizer, sampler, rwkvx-tokenize, rwkvx-chat
 [ -f tests/test_hostile.sh ] && . tests/test_hostile.sh   # the catalogue of bad inputs (docs/HOSTILE.md)
 [ -f tests/test_passkey.sh ] && . tests/test_passkey.sh   # passkey retrieval on the demo models (issue 4)
+[ -f tests/test_server.sh ] && . tests/test_server.sh     # rwkvx-server with curl and the openai client (issue 15)
 
 echo
 echo "$passed passed, $failed failed"

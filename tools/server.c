@@ -1170,6 +1170,7 @@ static struct MHD_Daemon *start_http(const options *o) {
     struct sockaddr_in a4;
     struct sockaddr_in6 a6;
     struct sockaddr *addr;
+    struct MHD_Daemon *d;
     unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL;
     memset(&a4, 0, sizeof a4), memset(&a6, 0, sizeof a6);
     if (inet_pton(AF_INET, o->host, &a4.sin_addr) == 1) {
@@ -1180,10 +1181,12 @@ static struct MHD_Daemon *start_http(const options *o) {
         fprintf(stderr, "rwkvx-server: --host must be an IPv4 or IPv6 address: %s\n", o->host);
         return NULL;
     }
-    return MHD_start_daemon(flags, (uint16_t)o->port, NULL, NULL, on_request, NULL, MHD_OPTION_SOCK_ADDR, addr,
-                            MHD_OPTION_CONNECTION_LIMIT, (unsigned)o->max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
-                            (unsigned)o->timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)32768,
-                            MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_END);
+    d = MHD_start_daemon(flags, (uint16_t)o->port, NULL, NULL, on_request, NULL, MHD_OPTION_SOCK_ADDR, addr,
+                         MHD_OPTION_CONNECTION_LIMIT, (unsigned)o->max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
+                         (unsigned)o->timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)32768,
+                         MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_END);
+    if (!d) fprintf(stderr, "rwkvx-server: cannot listen on %s port %ld: %s\n", o->host, o->port, strerror(errno));
+    return d;
 }
 
 int main(int argc, char **argv) {
@@ -1216,10 +1219,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "rwkvx-server: cannot start the engine thread\n");
         return 1;
     }
-    if (!(d = start_http(&o))) {
-        fprintf(stderr, "rwkvx-server: cannot listen on %s port %ld: %s\n", o.host, o.port, strerror(errno));
-        return 1;
-    }
+    if (!(d = start_http(&o))) return 1;
     info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
     printf("rwkvx-server: %s on http://%s:%u (%ld slots, context %ld, cache %ld MiB)\n", srv.model_name, o.host,
            info ? (unsigned)info->port : (unsigned)o.port, o.parallel, o.max_context, o.cache_mb);
