@@ -149,10 +149,24 @@ $(BUILD)/test_batch: tests/test_batch.c rwkvx.h | $(BUILD)
 $(BUILD)/test_batch_asan: tests/test_batch.c rwkvx.h | $(BUILD)
 	$(CC) $(STD) $(SAN) $(ARCH) -o $@ $< -lm
 $(BUILD)/fuzz_json $(BUILD)/replay_json: tools/json.h   # the server's JSON reader
-# rwkvx-server needs libmicrohttpd (Debian: libmicrohttpd-dev); tests/need_microhttpd.sh installs it when missing.
+# rwkvx-server needs libmicrohttpd (Debian: libmicrohttpd-dev): `make` builds it
+# when the library is there, `make test` installs what the server and its tests
+# need when it is missing (tests/server/need_deps.sh: apt-get, sudo when not
+# root) or fails: the server tests are never skipped.
 SERVER_LIBS = -lmicrohttpd -lpthread -lm
+HAVE_MHD   := $(shell printf '\043include <microhttpd.h>\n' | $(CC) -E -x c - > /dev/null 2>&1 && echo yes)
+ifeq ($(HAVE_MHD),yes)
 all: $(BUILD)/rwkvx-server
-$(BUILD)/rwkvx-server: tools/server.c tools/json.h rwkvx.h | $(BUILD)
+endif
+all: $(BUILD)/rwkvx-batch-bench
+test: $(BUILD)/server-test-deps $(BUILD)/rwkvx-server $(BUILD)/rwkvx-server-asan
+$(BUILD)/server-build-deps: tests/server/need_deps.sh | $(BUILD)
+	bash tests/server/need_deps.sh build && touch $@
+$(BUILD)/server-test-deps: tests/server/need_deps.sh | $(BUILD)
+	bash tests/server/need_deps.sh test && touch $@
+$(BUILD)/rwkvx-batch-bench: tools/batch_bench.c rwkvx.h | $(BUILD)
+	$(CC) $(STD) $(CFLAGS) $(ARCH) $(OPENMP) -o $@ $< -lm
+$(BUILD)/rwkvx-server: tools/server.c tools/json.h rwkvx.h | $(BUILD) $(BUILD)/server-build-deps
 	$(CC) $(STD) $(CFLAGS) $(ARCH) $(OPENMP) -o $@ $< $(SERVER_LIBS)
-$(BUILD)/rwkvx-server-asan: tools/server.c tools/json.h rwkvx.h | $(BUILD)
+$(BUILD)/rwkvx-server-asan: tools/server.c tools/json.h rwkvx.h | $(BUILD) $(BUILD)/server-build-deps
 	$(CC) $(STD) $(SAN) $(ARCH) -o $@ $< $(SERVER_LIBS)
