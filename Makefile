@@ -21,14 +21,14 @@ $(BUILD):
 	mkdir -p $(BUILD)
 
 # Tools
-$(BUILD)/rwkvx-convert: tools/convert.c | $(BUILD)
+$(BUILD)/rwkvx-convert: tools/convert.c tools/cli.h | $(BUILD)
 	$(CC) $(STD) $(CFLAGS) -o $@ $< -lm
-$(BUILD)/rwkvx-logits: tools/logits.c rwkvx.h | $(BUILD)
+$(BUILD)/rwkvx-logits: tools/logits.c tools/cli.h rwkvx.h | $(BUILD)
 	$(CC) $(STD) $(CFLAGS) $(ARCH) $(OPENMP) -o $@ $< -lm
-$(BUILD)/rwkvx-bench: tools/bench.c rwkvx.h | $(BUILD)
+$(BUILD)/rwkvx-bench: tools/bench.c tools/cli.h rwkvx.h | $(BUILD)
 	$(CC) $(STD) $(CFLAGS) $(ARCH) $(OPENMP) -o $@ $< -lm
 $(BUILD)/embed: examples/embed.c rwkvx.h | $(BUILD)
-	$(CC) $(STD) $(CFLAGS) $(ARCH) $(OPENMP) -o $@ $< -lm
+	$(CC) $(STD) $(CFLAGS) $(ARCH) $(OPENMP) -I. -o $@ $< -lm
 
 # Tests: the same test program built four ways
 $(BUILD)/test_model: tests/test_model.c rwkvx.h | $(BUILD)
@@ -41,7 +41,7 @@ $(BUILD)/test_model_noomp: tests/test_model.c rwkvx.h | $(BUILD)
 	$(CC) $(STD) $(CFLAGS) $(ARCH) -o $@ $< -lm
 $(BUILD)/test_corrupt_asan: tests/test_corrupt.c rwkvx.h | $(BUILD)
 	$(CC) $(STD) $(SAN) $(ARCH) -o $@ $< -lm
-$(BUILD)/rwkvx-convert-asan: tools/convert.c | $(BUILD)
+$(BUILD)/rwkvx-convert-asan: tools/convert.c tools/cli.h | $(BUILD)
 	$(CC) $(STD) $(SAN) -o $@ $< -lm
 
 # The header must compile as C99 (pedantic, warnings as errors) and as C++.
@@ -61,7 +61,7 @@ $(BUILD)/compile_cxx: tests/compile.c rwkvx.h | $(BUILD)
 FUZZ_TARGETS = gguf state pth safetensors vocab tokenize json
 FUZZ_SECONDS ?= 60
 FUZZ_CC      ?= clang
-FUZZ_DEPS    = rwkvx.h tools/convert.c fuzz/fuzz_convert.h
+FUZZ_DEPS    = rwkvx.h tools/convert.c tools/cli.h fuzz/fuzz_convert.h
 $(BUILD)/fuzz_%: fuzz/fuzz_%.c $(FUZZ_DEPS) | $(BUILD)
 	$(FUZZ_CC) -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all $(ARCH) -o $@ $< -lm
 $(BUILD)/replay_%: fuzz/fuzz_%.c fuzz/replay.c $(FUZZ_DEPS) | $(BUILD)
@@ -85,11 +85,11 @@ CHAT_TESTS    = $(BUILD)/test_tokenizer_asan $(BUILD)/test_sampler $(BUILD)/test
 .PHONY: tokbench
 all: $(CHAT_PROGRAMS)
 test: $(CHAT_PROGRAMS) $(CHAT_TESTS)
-$(BUILD)/rwkvx-tokenize: tools/tokenize.c rwkvx.h | $(BUILD)
+$(BUILD)/rwkvx-tokenize: tools/tokenize.c tools/cli.h rwkvx.h | $(BUILD)
 	$(CC) $(STD) $(CFLAGS) $(ARCH) -o $@ $< -lm
-$(BUILD)/rwkvx-chat: tools/chat.c rwkvx.h | $(BUILD)
+$(BUILD)/rwkvx-chat: tools/chat.c tools/cli.h rwkvx.h | $(BUILD)
 	$(CC) $(STD) $(CFLAGS) $(ARCH) $(OPENMP) -o $@ $< -lm
-$(BUILD)/rwkvx-chat-asan: tools/chat.c rwkvx.h | $(BUILD)
+$(BUILD)/rwkvx-chat-asan: tools/chat.c tools/cli.h rwkvx.h | $(BUILD)
 	$(CC) $(STD) $(SAN) $(ARCH) -o $@ $< -lm
 $(BUILD)/minimal: examples/minimal.c rwkvx.h | $(BUILD)
 	$(CC) $(STD) $(CFLAGS) $(ARCH) $(OPENMP) -o $@ $< -lm
@@ -109,7 +109,7 @@ tokbench: $(BUILD)/rwkvx-tokenize
 
 # ---- Hostile inputs (issue 6): the catalogue in docs/HOSTILE.md ----
 test: $(BUILD)/test_truncate_asan
-$(BUILD)/test_truncate_asan: tests/test_truncate.c tools/convert.c | $(BUILD)
+$(BUILD)/test_truncate_asan: tests/test_truncate.c tools/convert.c tools/cli.h | $(BUILD)
 	$(CC) $(STD) $(SAN) -o $@ $< -lm
 
 # ---- Passkey retrieval (issue 4): rwkvx-passkey and the demo models in models/ ----
@@ -120,7 +120,7 @@ $(BUILD)/test_truncate_asan: tests/test_truncate.c tools/convert.c | $(BUILD)
 PASSKEY_GRID = --lengths 1k,2k,4k,8k,16k,32k,64k --depths 10 --seeds 5 --threads 2
 .PHONY: demo
 all: $(BUILD)/rwkvx-passkey
-$(BUILD)/rwkvx-passkey: tools/passkey.c rwkvx.h | $(BUILD)
+$(BUILD)/rwkvx-passkey: tools/passkey.c tools/cli.h rwkvx.h | $(BUILD)
 	$(CC) $(STD) $(CFLAGS) $(ARCH) $(OPENMP) -o $@ $< -lm
 demo: $(BUILD)/rwkvx-passkey
 	$(BUILD)/rwkvx-passkey models/rwkvx-passkey.gguf $(PASSKEY_GRID) --svg docs/passkey-rwkvx.svg \
@@ -135,7 +135,7 @@ demo: $(BUILD)/rwkvx-passkey
 KV_TESTS = $(BUILD)/test_kv_limit $(BUILD)/test_kv_limit_asan
 all: $(BUILD)/rwkvx-soak
 test: $(KV_TESTS) $(BUILD)/rwkvx-soak
-$(BUILD)/rwkvx-soak: tools/soak.c rwkvx.h | $(BUILD)
+$(BUILD)/rwkvx-soak: tools/soak.c tools/cli.h rwkvx.h | $(BUILD)
 	$(CC) $(STD) $(CFLAGS) $(ARCH) $(OPENMP) -o $@ $< -lm
 $(BUILD)/test_kv_limit: tests/test_kv_limit.c rwkvx.h | $(BUILD)
 	$(CC) $(STD) $(CFLAGS) $(ARCH) $(OPENMP) -o $@ $< -lm

@@ -175,10 +175,6 @@ typedef struct {
 
 RWKVX_API const char  *rwkvx_status_string(rwkvx_status s);
 
-/* The command-line form of the K/V limit, "MAX[,KEEP[,WINDOW]]" (whole numbers
-   >= 1), into opt->kv_max, kv_keep, kv_window; the parts left out become 0 (the
-   defaults). RWKVX_ERR_ARGUMENT for any other text; loading checks the values. */
-RWKVX_API rwkvx_status rwkvx_parse_kv_limit(const char *text, rwkvx_options *opt);
 RWKVX_API rwkvx_status rwkvx_load_file(rwkvx_model **model, const char *path,
                                        const rwkvx_options *opt, char *err);
 /* `data` must stay valid and unchanged until rwkvx_free (it is used in place
@@ -329,6 +325,7 @@ RWKVX_API int32_t      rwkvx_sample(rwkvx_sampler *sampler, const float *logits)
 #ifndef RWKVX_IMPLEMENTATION_DONE
 #define RWKVX_IMPLEMENTATION_DONE
 
+#include <errno.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -883,21 +880,6 @@ static void rwkvx__bind_sparse_block(rwkvx__binder *b, int j, rwkvx__sparse_bloc
 #undef RWKVX__N
 }
 
-RWKVX_API rwkvx_status rwkvx_parse_kv_limit(const char *text, rwkvx_options *opt) {
-    int value[3] = {0, 0, 0}, i;
-    for (i = 0; i < 3; i++) {
-        long v = 0;
-        const char *start = text;
-        while (*text >= '0' && *text <= '9' && v <= (1L << 30)) v = v * 10 + (*text++ - '0');
-        if (text == start || v < 1 || v > (1L << 30)) return RWKVX_ERR_ARGUMENT;
-        value[i] = (int)v;
-        if (*text == 0) break;
-        if (*text++ != ',' || i == 2) return RWKVX_ERR_ARGUMENT;
-    }
-    opt->kv_max = value[0], opt->kv_keep = value[1], opt->kv_window = value[2];
-    return RWKVX_OK;
-}
-
 /* The opt-in K/V limit: kv_max turns it on; kv_keep and kv_window default to
    the released code's proportions (16000 and 2000 of 20000). 2^30 positions
    per head is far past any use and keeps every size computation small. */
@@ -913,8 +895,8 @@ static rwkvx_status rwkvx__set_kv_limit(rwkvx_model *m, const rwkvx_options *opt
     if (!keep) keep = (int)((int64_t)max * 4 / 5);
     if (!window) window = max / 10;
     if (window < 1 || keep <= window || keep >= max)
-        return rwkvx__fail(err, RWKVX_ERR_ARGUMENT, "K/V limit needs 0 < kv_window < kv_keep < kv_max (got %d, %d, %d)",
-                           window, keep, max);
+        return rwkvx__fail(err, RWKVX_ERR_ARGUMENT, "K/V limit needs 0 < kv_window < kv_keep < kv_max (got kv_max %d, kv_keep %d, kv_window %d)",
+                           max, keep, window);
     m->kv_max = max, m->kv_keep = keep, m->kv_window = window;
     return RWKVX_OK;
 }
@@ -1219,7 +1201,12 @@ RWKVX_API rwkvx_status rwkvx_load_memory(rwkvx_model **out, const void *data, si
 static rwkvx_status rwkvx__read_file(rwkvx_model *m, const char *path, char *err) {
     FILE *f = fopen(path, "rb");
     long size;
-    if (!f) return rwkvx__fail(err, RWKVX_ERR_IO, "cannot open '%s'", path);
+    if (!f) return rwkvx__fail(err, RWKVX_ERR_IO, "cannot open '%s': %s", path, strerror(errno));
+    if (fgetc(f) == EOF && ferror(f)) { /* a directory opens, then cannot be read */
+        int e = errno;
+        fclose(f);
+        return rwkvx__fail(err, RWKVX_ERR_IO, "cannot read '%s': %s", path, strerror(e));
+    }
     if (fseek(f, 0, SEEK_END) || (size = ftell(f)) < 0 || fseek(f, 0, SEEK_SET)) {
         fclose(f);
         return rwkvx__fail(err, RWKVX_ERR_IO, "cannot size '%s'", path);
@@ -1247,7 +1234,12 @@ RWKVX_API rwkvx_status rwkvx_load_file(rwkvx_model **out, const char *path, cons
     if (!opt || !opt->no_mmap) {
         struct stat st;
         int fd = open(path, O_RDONLY);
-        if (fd < 0) { rwkvx_free(m); return rwkvx__fail(err, RWKVX_ERR_IO, "cannot open '%s'", path); }
+        if (fd < 0) { rwkvx_free(m); return rwkvx__fail(err, RWKVX_ERR_IO, "cannot open '%s': %s", path, strerror(errno)); }
+        if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+            close(fd);
+            rwkvx_free(m);
+            return rwkvx__fail(err, RWKVX_ERR_IO, "'%s' is a directory, not a model file", path);
+        }
         if (fstat(fd, &st) == 0 && st.st_size > 0) {
             void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
             if (p != MAP_FAILED) {

@@ -58,7 +58,7 @@ expect_error "logits: not a GGUF" $B/rwkvx-logits tests/fixtures/cases.txt --tok
 expect_error "logits: token out of range" $B/rwkvx-logits $T/rwkv7-tiny.f16.gguf --tokens 1,300 --out $T/x.f32
 expect_error "logits: bad token" $B/rwkvx-logits $T/rwkv7-tiny.f16.gguf --tokens 1,x --out $T/x.f32
 expect_error "logits: bad mode" $B/rwkvx-logits $T/rwkv7-tiny.f16.gguf --tokens 1 --out $T/x.f32 --mode fast
-expect_error "logits: bad threads" $B/rwkvx-logits $T/rwkv7-tiny.f16.gguf --tokens 1 --out $T/x.f32 --threads 0
+expect_error "logits: bad threads" $B/rwkvx-logits $T/rwkv7-tiny.f16.gguf --tokens 1 --out $T/x.f32 --threads 1025
 expect_error "logits: unwritable out" $B/rwkvx-logits $T/rwkv7-tiny.f16.gguf --tokens 1 --out /nonexistent/x.f32
 head -c 1000 "$T/rwkv7-tiny.f16.gguf" > "$T/truncated.gguf"
 expect_error "logits: truncated model" $B/rwkvx-logits $T/truncated.gguf --tokens 1 --out $T/x.f32
@@ -74,6 +74,7 @@ fi
 [ -f tests/test_kv_limit.sh ] && . tests/test_kv_limit.sh   # the opt-in K/V limit (issue 6, item 3)
 [ -f tests/test_chat.sh ] && . tests/test_chat.sh   # tokenizer, sampler, rwkvx-tokenize, rwkvx-chat
 [ -f tests/test_hostile.sh ] && . tests/test_hostile.sh   # the catalogue of bad inputs (docs/HOSTILE.md)
+[ -f tests/test_tools.sh ] && . tests/test_tools.sh   # files, paths, signals and options of every tool (issue 12)
 [ -f tests/test_passkey.sh ] && . tests/test_passkey.sh   # passkey retrieval on the demo models (issue 4)
 [ -f tests/test_server.sh ] && . tests/test_server.sh     # rwkvx-server with curl and the openai client (issue 15)
 

@@ -100,30 +100,8 @@ static void check_bad_options(const char *path) {
     }
 }
 
-/* the command-line form, "MAX[,KEEP[,WINDOW]]" */
-static void check_parse(void) {
-    static const char *bad[] = {"", ",", "0", "-5", "x", "12x", "1,", ",2", "1,,2", "1,2,3,", "1,2,3,4",
-                                "1073741825", "99999999999999999999", " 5", "5 "};
-    static const struct { const char *text; int max, keep, window; } good[] = {
-        {"20000", 20000, 0, 0}, {"1024,768", 1024, 768, 0}, {"1024,768,128", 1024, 768, 128},
-        {"1073741824,2,1", 1 << 30, 2, 1}};
-    size_t i;
-    for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        rwkvx_options opt;
-        char what[96];
-        memset(&opt, 0, sizeof opt);
-        snprintf(what, sizeof what, "--kv-limit text '%s' refused", bad[i]);
-        check(rwkvx_parse_kv_limit(bad[i], &opt) == RWKVX_ERR_ARGUMENT, what);
-    }
-    for (i = 0; i < sizeof good / sizeof good[0]; i++) {
-        rwkvx_options opt;
-        char what[96];
-        memset(&opt, 0xff, sizeof opt);
-        snprintf(what, sizeof what, "--kv-limit text '%s' read", good[i].text);
-        check(rwkvx_parse_kv_limit(good[i].text, &opt) == RWKVX_OK && opt.kv_max == good[i].max &&
-              opt.kv_keep == good[i].keep && opt.kv_window == good[i].window, what);
-    }
-}
+/* The command-line form, "MAX[,KEEP[,WINDOW]]", is read by tools/cli.h
+   (tests/test_tools.sh checks it through the tools). */
 
 /* eviction happens, the cache never exceeds kv_max, nothing allocates once full */
 static void check_bounded(rwkvx_model *m, const int32_t *tokens) {
@@ -259,7 +237,6 @@ int main(int argc, char **argv) {
         rng = rng * 6364136223846793005ull + 1442695040888963407ull;
         tokens[t] = 32 + (int32_t)((rng >> 33) % 95);
     }
-    check_parse();
     check_bad_options(argv[1]);
     m = load(argv[1], KV_MAX, KV_KEEP, KV_WINDOW, 0);
     exact = load(argv[1], 0, 0, 0, 0);
