@@ -2,7 +2,7 @@
 
    rwkvx-server -m MODEL.gguf [--host 127.0.0.1] [--port 8080] [--parallel N] [--threads N]
                 [--api-key KEY] [--max-context N] [--kv-limit MAX[,KEEP[,WINDOW]]]
-                [--max-tokens N] [--cache-mb N] [--timeout S] [--max-connections N] [--max-body KB]
+                [--chunk-size B] [--chunk-topk K] [--max-tokens N] [--cache-mb N] [--timeout S] [--max-connections N] [--max-body KB]
 
    Endpoints: POST /v1/chat/completions, POST /v1/completions (both also
    streaming, as server-sent events), GET /v1/models, GET /health.
@@ -33,6 +33,7 @@
    - A client that goes away is noticed within 100 ms (its socket polled
      while it waits): its generation stops and its slot is freed. */
 #define _GNU_SOURCE /* POLLRDHUP */
+#include "cli.h"
 #define RWKVX_IMPLEMENTATION
 #include "../rwkvx.h"
 #include "json.h"
@@ -64,83 +65,55 @@
 
 typedef struct {
     const char *model_path, *host, *api_key;
-    long port, parallel, threads, max_context, max_tokens, cache_mb, timeout_s, max_connections, max_body_kb;
-    rwkvx_options load;
+    long port, parallel, max_tokens, cache_mb, timeout_s, max_connections, max_body_kb;
+    long max_context;               /* 0: no limit */
+    cli_model_options model;        /* --threads, --max-context, --kv-limit, --chunk-size, --chunk-topk */
 } options;
 
-static void usage(FILE *f) {
-    fprintf(f,
-        "usage: rwkvx-server -m MODEL.gguf [options]\n"
-        "  -m MODEL.gguf          a model converted with a vocabulary (rwkvx-convert --vocab)\n"
-        "  --host ADDR            address to listen on (default 127.0.0.1; 0.0.0.0: every interface)\n"
-        "  --port N               TCP port (default 8080; 0: any free one, printed)\n"
-        "  --parallel N           requests generated at once, batched (default 4)\n"
-        "  --threads N            threads (default: all)\n"
-        "  --api-key KEY          every request needs \"Authorization: Bearer KEY\" (/health excepted)\n"
-        "  --max-context N        tokens a conversation may hold, prompt and reply (default 8192)\n"
-        "  --kv-limit MAX[,KEEP[,WINDOW]]  bounded K/V memory of sparse blocks (see rwkvx-chat)\n"
-        "  --max-tokens N         the most max_tokens a request may ask (default 4096)\n"
-        "  --cache-mb N           state cache size in MiB (default 256; 0: off)\n"
-        "  --timeout S            idle seconds before a connection is closed (default 30)\n"
-        "  --max-connections N    connections at once (default 64)\n"
-        "  --max-body KB          largest request body (default 1024)\n");
+static void usage(void) {
+    printf("usage: rwkvx-server -m MODEL.gguf [options]\n"
+           "  -m MODEL.gguf          a model converted with a vocabulary (rwkvx-convert --vocab)\n"
+           "  --host ADDR            address to listen on (default 127.0.0.1; 0.0.0.0: every interface)\n"
+           "  --port N               TCP port (default 8080; 0: any free one, printed)\n"
+           "  --parallel N           requests generated at once, batched (1 to 256, default 4)\n"
+           "  --api-key KEY          every request needs \"Authorization: Bearer KEY\" (/health excepted)\n"
+           "  --max-tokens N         the most max_tokens a request may ask (default 4096)\n"
+           "  --cache-mb N           state cache size in MiB (default 256; 0: off)\n"
+           "  --timeout S            idle seconds before a connection is closed (default 30)\n"
+           "  --max-connections N    connections at once (default 64)\n"
+           "  --max-body KB          largest request body (default 1024)\n"
+           CLI_MODEL_USAGE
+           "  (the server's default --max-context is 8192 tokens: prompt and reply)\n");
+    exit(0);
 }
 
-static int bad_option(const char *what, const char *arg) {
-    fprintf(stderr, "rwkvx-server: %s%s%s\n", what, arg ? ": " : "", arg ? arg : "");
-    return 0;
-}
-
-static int parse_long(const char *s, long lo, long hi, long *out) {
-    char *end;
-    long v;
-    errno = 0;
-    v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi) return 0;
-    *out = v;
-    return 1;
-}
-
-static int parse_options(int argc, char **argv, options *o) {
+/* Exits with one line on a bad option (cli.h). */
+static void parse_options(int argc, char **argv, options *o) {
     int i;
     memset(o, 0, sizeof *o);
-    o->host = "127.0.0.1", o->port = 8080, o->parallel = 4, o->max_context = 8192, o->max_tokens = 4096;
+    o->host = "127.0.0.1", o->port = 8080, o->parallel = 4, o->max_tokens = 4096;
     o->cache_mb = 256, o->timeout_s = 30, o->max_connections = 64, o->max_body_kb = 1024;
+    o->model.max_context = 8192;
     for (i = 1; i < argc; i++) {
-        static const struct { const char *name; long lo, hi; size_t at; } nums[] = {
-            {"--port", 0, 65535, offsetof(options, port)}, {"--parallel", 1, 64, offsetof(options, parallel)},
-            {"--threads", 1, 1024, offsetof(options, threads)}, {"--max-context", 2, 1L << 30, offsetof(options, max_context)},
-            {"--max-tokens", 1, 1L << 30, offsetof(options, max_tokens)}, {"--cache-mb", 0, 1L << 20, offsetof(options, cache_mb)},
-            {"--timeout", 1, 3600, offsetof(options, timeout_s)}, {"--max-connections", 1, 1000, offsetof(options, max_connections)},
-            {"--max-body", 1, 1L << 20, offsetof(options, max_body_kb)}};
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        size_t k;
-        int known = 0;
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(stdout); exit(0); }
-        if (!v) return bad_option("missing value after", a);
-        for (k = 0; k < sizeof nums / sizeof nums[0]; k++)
-            if (!strcmp(a, nums[k].name)) {
-                if (!parse_long(v, nums[k].lo, nums[k].hi, (long *)((char *)o + nums[k].at))) return bad_option("bad value for", a);
-                known = 1;
-            }
-        if (known) {
-        } else if (!strcmp(a, "-m")) {
-            o->model_path = v;
-        } else if (!strcmp(a, "--host")) {
-            o->host = v;
-        } else if (!strcmp(a, "--api-key")) {
-            if (!*v) return bad_option("empty --api-key", NULL);
-            o->api_key = v;
-        } else if (!strcmp(a, "--kv-limit")) {
-            if (rwkvx_parse_kv_limit(v, &o->load) != RWKVX_OK) return bad_option("bad value for --kv-limit", v);
-        } else {
-            return bad_option("unknown option", a);
-        }
-        i++;
+        const char *a = argv[i];
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) usage();
+        else if (cli_model_option(argc, argv, &i, &o->model)) continue;
+        else if (!strcmp(a, "-m")) o->model_path = cli_value(argc, argv, &i);
+        else if (!strcmp(a, "--host")) o->host = cli_value(argc, argv, &i);
+        else if (!strcmp(a, "--api-key") && !*(o->api_key = cli_value(argc, argv, &i))) cli_die("empty --api-key");
+        else if (!strcmp(a, "--api-key")) continue;
+        else if (!strcmp(a, "--port")) o->port = cli_long_option(a, cli_value(argc, argv, &i), 0, 65535, "0: any free port");
+        else if (!strcmp(a, "--parallel")) o->parallel = cli_long_option(a, cli_value(argc, argv, &i), 1, 256, NULL);
+        else if (!strcmp(a, "--max-tokens")) o->max_tokens = cli_long_option(a, cli_value(argc, argv, &i), 1, INT_MAX, NULL);
+        else if (!strcmp(a, "--cache-mb")) o->cache_mb = cli_long_option(a, cli_value(argc, argv, &i), 0, 1L << 20, "0: off");
+        else if (!strcmp(a, "--timeout")) o->timeout_s = cli_long_option(a, cli_value(argc, argv, &i), 1, 86400, NULL);
+        else if (!strcmp(a, "--max-connections")) o->max_connections = cli_long_option(a, cli_value(argc, argv, &i), 1, 10000, NULL);
+        else if (!strcmp(a, "--max-body")) o->max_body_kb = cli_long_option(a, cli_value(argc, argv, &i), 1, 1L << 20, NULL);
+        else cli_unknown(a);
     }
-    if (!o->model_path) return bad_option("no model (-m MODEL.gguf)", NULL);
-    o->load.max_context = (int)o->max_context;
-    return 1;
+    if (!o->model_path) cli_die("no model (-m MODEL.gguf; --help lists the options)");
+    if (!cli_check_input(o->model_path)) exit(1);
+    o->max_context = o->model.max_context;
 }
 
 /* ---------------------------------------------------------------------- */
@@ -729,11 +702,11 @@ static job *read_request(const char *body, size_t len, int chat, refusal *r) {
     pthread_mutex_unlock(&srv.lock);
     ok = chat ? read_chat(doc, j, r) : read_completion(doc, j, r);
     json_free(doc);
-    if (ok && (long)j->n_prompt >= srv.opt.max_context)
+    if (ok && srv.opt.max_context > 0 && (long)j->n_prompt >= srv.opt.max_context)
         ok = refuse(r, 400, "messages", "context_length_exceeded", "the prompt is %lu tokens; this server's context is %ld",
                     (unsigned long)j->n_prompt, srv.opt.max_context);
     if (ok) {
-        long room = srv.opt.max_context - (long)j->n_prompt;
+        long room = srv.opt.max_context > 0 ? srv.opt.max_context - (long)j->n_prompt : LONG_MAX;
         if (j->max_tokens > room)
             ok = refuse(r, 400, "max_tokens", "context_length_exceeded", "%lu prompt tokens + max_tokens %ld exceed the context of %ld",
                         (unsigned long)j->n_prompt, j->max_tokens, srv.opt.max_context);
@@ -1115,7 +1088,10 @@ static int open_model(const options *o) {
     char err[RWKVX_ERROR_MAX];
     const char *base = strrchr(o->model_path, '/');
     int i;
-    if (rwkvx_load_file(&srv.model, o->model_path, &o->load, err) != RWKVX_OK) {
+    rwkvx_options load;
+    memset(&load, 0, sizeof load);
+    CLI_SET_RWKVX_OPTIONS(load, o->model);
+    if (rwkvx_load_file(&srv.model, o->model_path, &load, err) != RWKVX_OK) {
         fprintf(stderr, "rwkvx-server: %s\n", err);
         return 0;
     }
@@ -1136,7 +1112,7 @@ static int open_model(const options *o) {
             fprintf(stderr, "rwkvx-server: out of memory for %ld slots\n", o->parallel);
             return 0;
         }
-        if (o->threads > 0) rwkvx_state_set_threads(s->st, (int)o->threads);
+        if (o->model.threads > 0) rwkvx_state_set_threads(s->st, o->model.threads);
         for (id = 1; id < srv.n_vocab; id++) /* padding tokens are never sampled; token 0 ends the text */
             if (rwkvx_tokenizer_token(srv.tok, id, NULL, NULL) != RWKVX_TOKEN_TEXT) rwkvx_sampler_ban(s->sampler, id, 1);
     }
@@ -1196,7 +1172,9 @@ int main(int argc, char **argv) {
     const union MHD_DaemonInfo *info;
     sigset_t stop_signals;
     int i, sig;
-    if (!parse_options(argc, argv, &o)) return 1;
+    cli_robust_threads(argv); /* OpenMP threads that sleep while they wait: the HTTP threads share the cores */
+    cli_start("rwkvx-server");
+    parse_options(argc, argv, &o);
     srv.opt = o;
 #ifdef M_ARENA_MAX
     mallopt(M_ARENA_MAX, 2); /* not an arena per connection thread: memory returns to where it was */
@@ -1210,7 +1188,6 @@ int main(int argc, char **argv) {
         fprintf(stderr, "rwkvx-server: out of memory for %ld slots\n", o.parallel);
         return 1;
     }
-    signal(SIGPIPE, SIG_IGN);
     sigemptyset(&stop_signals); /* every thread started from here on leaves them to main's sigwait */
     sigaddset(&stop_signals, SIGINT);
     sigaddset(&stop_signals, SIGTERM);
