@@ -166,7 +166,8 @@ $(BUILD)/server-test-deps: tests/server/need_deps.sh | $(BUILD)
 	bash tests/server/need_deps.sh test && touch $@
 $(BUILD)/rwkvx-batch-bench: tools/batch_bench.c rwkvx.h | $(BUILD)
 	$(CC) $(STD) $(CFLAGS) $(ARCH) $(OPENMP) -o $@ $< -lm
-$(BUILD)/rwkvx-server: tools/server.c tools/json.h rwkvx.h | $(BUILD) $(BUILD)/server-build-deps
+$(BUILD)/rwkvx-server: tools/server.c tools/json.h tools/cli.h tools/world_chat.h rwkvx.h | $(BUILD) $(BUILD)/server-build-deps
 	$(CC) $(STD) $(CFLAGS) $(ARCH) $(OPENMP) -o $@ $< $(SERVER_LIBS)
-$(BUILD)/rwkvx-server-asan: tools/server.c tools/json.h rwkvx.h | $(BUILD) $(BUILD)/server-build-deps
+$(BUILD)/rwkvx-server-asan: tools/server.c tools/json.h tools/cli.h tools/world_chat.h rwkvx.h | $(BUILD) $(BUILD)/server-build-deps
 	$(CC) $(STD) $(SAN) $(ARCH) -o $@ $< $(SERVER_LIBS)
+$(BUILD)/rwkvx-chat $(BUILD)/rwkvx-chat-asan: tools/world_chat.h   # the chat format, shared with the server

@@ -37,6 +37,7 @@
 #define RWKVX_IMPLEMENTATION
 #include "../rwkvx.h"
 #include "json.h"
+#include "world_chat.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -589,22 +590,6 @@ static int add_text(job *j, size_t *cap, const char *text, size_t n, refusal *r)
     return 1;
 }
 
-/* The reference demo's cleaning of a message (as rwkvx-chat): "\r\n" -> "\n",
-   runs of "\n" -> one, surrounding white space stripped. */
-static size_t clean_message(char *s, size_t n) {
-    size_t i, k = 0, a = 0;
-    for (i = 0; i < n; i++) {
-        if (s[i] == '\r' && i + 1 < n && s[i + 1] == '\n') continue;
-        if (s[i] == '\n' && k > 0 && s[k - 1] == '\n') continue;
-        s[k++] = s[i];
-    }
-    while (k > 0 && strchr(" \t\n\r\v\f", s[k - 1])) k--;
-    while (a < k && strchr(" \t\n\r\v\f", s[a])) a++;
-    memmove(s, s + a, k - a);
-    s[k - a] = 0;
-    return k - a;
-}
-
 /* A message's text: a string, or an array of {"type": "text", "text": ...} parts. */
 static int message_text(const json *content, jbuf *out, refusal *r) {
     const json *part;
@@ -649,7 +634,7 @@ static int read_chat(const json *body, job *j, refusal *r) {
         }
         jb_add(&text, "", 0);
         if (text.oom) { free(text.s); return refuse(r, 500, NULL, NULL, "out of memory"); }
-        text.len = text.s ? clean_message(text.s, text.len) : 0;
+        text.len = text.s ? world_chat_clean(text.s, text.len) : 0;
         ok = add_text(j, &cap, head, strlen(head), r);
         if (ok && assistant) { /* as the reply was generated: " TEXT" after "Assistant:" */
             jbuf tail = {0};
@@ -738,9 +723,16 @@ static enum MHD_Result send_text(struct MHD_Connection *c, int status, jbuf *b, 
     return ok;
 }
 
+/* Sends b as an application/json response and frees it. */
+static enum MHD_Result send_json(struct MHD_Connection *c, int status, jbuf *b) {
+    enum MHD_Result ok = send_text(c, status, b, "application/json");
+    free(b->s);
+    return ok;
+}
+
 static enum MHD_Result send_refusal(struct MHD_Connection *c, const refusal *r) {
     jbuf b = {0};
-    enum MHD_Result ok;
+
     jb_str(&b, "{\"error\":{\"message\":");
     jb_json_string(&b, r->message, strlen(r->message));
     jb_printf(&b, ",\"type\":\"%s\",\"param\":", r->type);
@@ -750,9 +742,7 @@ static enum MHD_Result send_refusal(struct MHD_Connection *c, const refusal *r) 
     if (r->code) jb_json_string(&b, r->code, strlen(r->code));
     else jb_str(&b, "null");
     jb_str(&b, "}}\n");
-    ok = send_text(c, r->status, &b, "application/json");
-    free(b.s);
-    return ok;
+    return send_json(c, r->status, &b);
 }
 
 static enum MHD_Result send_error(struct MHD_Connection *c, int status, const char *code, const char *message) {
@@ -959,25 +949,21 @@ static enum MHD_Result answer_whole(struct MHD_Connection *c, job *j) {
     job_release(j);
     pthread_mutex_unlock(&srv.lock);
     if (ok == MHD_NO) return send_error(c, 500, NULL, "generation failed");
-    ok = send_text(c, 200, &b, "application/json");
-    free(b.s);
-    return ok;
+    return send_json(c, 200, &b);
 }
 
 static enum MHD_Result answer_models(struct MHD_Connection *c) {
     jbuf b = {0};
-    enum MHD_Result ok;
+
     jb_str(&b, "{\"object\":\"list\",\"data\":[{\"id\":");
     jb_json_string(&b, srv.model_name, strlen(srv.model_name));
     jb_printf(&b, ",\"object\":\"model\",\"created\":0,\"owned_by\":\"rwkvx\"}]}\n");
-    ok = send_text(c, 200, &b, "application/json");
-    free(b.s);
-    return ok;
+    return send_json(c, 200, &b);
 }
 
 static enum MHD_Result answer_health(struct MHD_Connection *c) {
     jbuf b = {0};
-    enum MHD_Result ok;
+
     int i, busy = 0, queued = 0;
     job *j;
     pthread_mutex_lock(&srv.lock);
@@ -988,9 +974,7 @@ static enum MHD_Result answer_health(struct MHD_Connection *c) {
               srv.opt.parallel, busy, queued, srv.jobs_alive, srv.requests, srv.n_cache, (unsigned long)srv.cache_bytes, srv.cache_hits,
               srv.cache_misses);
     pthread_mutex_unlock(&srv.lock);
-    ok = send_text(c, 200, &b, "application/json");
-    free(b.s);
-    return ok;
+    return send_json(c, 200, &b);
 }
 
 /* ---------------------------------------------------------------------- */
