@@ -164,7 +164,7 @@ $(BUILD)/server-build-deps: tests/server/need_deps.sh | $(BUILD)
 	bash tests/server/need_deps.sh build && touch $@
 $(BUILD)/server-test-deps: tests/server/need_deps.sh | $(BUILD)
 	bash tests/server/need_deps.sh test && touch $@
-$(BUILD)/rwkvx-batch-bench: tools/batch_bench.c rwkvx.h | $(BUILD)
+$(BUILD)/rwkvx-batch-bench: tools/batch_bench.c tools/cli.h rwkvx.h | $(BUILD)
 	$(CC) $(STD) $(CFLAGS) $(ARCH) $(OPENMP) -o $@ $< -lm
 $(BUILD)/rwkvx-server: tools/server.c tools/json.h tools/cli.h tools/world_chat.h rwkvx.h | $(BUILD) $(BUILD)/server-build-deps
 	$(CC) $(STD) $(CFLAGS) $(ARCH) $(OPENMP) -o $@ $< $(SERVER_LIBS)

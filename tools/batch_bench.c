@@ -10,6 +10,7 @@
    runs, 3) and the ratio to the one-stream rate measured in the same run,
    and the same from CPU time (all threads), which other programs on a
    shared machine do not inflate. */
+#include "cli.h"
 #define RWKVX_IMPLEMENTATION
 #include "../rwkvx.h"
 
@@ -33,11 +34,6 @@ static double cpu_now(void) { /* all threads of the process */
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
     return x < y ? -1 : x > y;
-}
-
-static int fail(const char *what, const char *arg) {
-    fprintf(stderr, "rwkvx-batch-bench: %s%s%s\n", what, arg ? ": " : "", arg ? arg : "");
-    return 1;
 }
 
 /* tokens/s of S streams decoding `gen` steps after `context` tokens each;
@@ -78,18 +74,21 @@ int main(int argc, char **argv) {
     rwkvx_info info;
     char err[RWKVX_ERROR_MAX], list[256], *p;
     double one = 0, one_cpu = 0;
-    if (argc < 2 || argv[1][0] == '-') return fail("usage: rwkvx-batch-bench MODEL.gguf [--streams 1,2,4,8,16] [--threads N] [--context N] [--gen N] [--repeat R]", NULL);
+    cli_robust_threads(argv);
+    cli_start("rwkvx-batch-bench");
+    if (argc < 2 || argv[1][0] == '-')
+        return cli_fail("usage: rwkvx-batch-bench MODEL.gguf [--streams 1,2,4,8,16] [--threads N] [--context N] [--gen N] [--repeat R]");
     for (i = 2; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        int *target = !strcmp(a, "--threads") ? &threads : !strcmp(a, "--context") ? &context : !strcmp(a, "--gen") ? &gen
-                    : !strcmp(a, "--repeat") ? &repeat : NULL;
-        if (!v) return fail("missing value after", a);
-        if (!strcmp(a, "--streams")) streams = v;
-        else if (!target) return fail("unknown option", a);
-        else if ((*target = atoi(v)) < (target == &threads ? 0 : 1)) return fail("bad value for", a);
-        i++;
+        const char *a = argv[i];
+        if (!strcmp(a, "--streams")) streams = cli_value(argc, argv, &i);
+        else if (!strcmp(a, "--threads")) threads = cli_threads(cli_value(argc, argv, &i));
+        else if (!strcmp(a, "--context")) context = (int)cli_long_option(a, cli_value(argc, argv, &i), 1, 1L << 20, NULL);
+        else if (!strcmp(a, "--gen")) gen = (int)cli_long_option(a, cli_value(argc, argv, &i), 1, 1L << 20, NULL);
+        else if (!strcmp(a, "--repeat")) repeat = (int)cli_long_option(a, cli_value(argc, argv, &i), 1, 64, NULL);
+        else cli_unknown(a);
     }
-    if (rwkvx_load_file(&m, argv[1], NULL, err) != RWKVX_OK) return fail(err, NULL);
+    if (!cli_check_input(argv[1])) return 1;
+    if (rwkvx_load_file(&m, argv[1], NULL, err) != RWKVX_OK) return cli_fail("%s", err);
     rwkvx_model_info(m, &info);
     printf("model %s: %d blocks, C=%d, vocab %d; %d threads; context %d, %d decode steps, median of %d\n", argv[1],
            info.n_rwkv + info.n_sparse, info.n_embd, info.n_vocab, threads, context, gen, repeat);
@@ -99,9 +98,9 @@ int main(int argc, char **argv) {
     for (p = strtok(list, ","); p; p = strtok(NULL, ",")) {
         int S = atoi(p), r;
         double runs[64], cpu[64];
-        if (S < 1 || S > 4096) return fail("bad stream count", p);
-        for (r = 0; r < repeat && r < 64; r++)
-            if ((runs[r] = run(m, S, threads, context, gen, &cpu[r])) < 0) return fail("evaluation failed", NULL);
+        if (S < 1 || S > 4096) return cli_fail("bad stream count '%s' in --streams", p);
+        for (r = 0; r < repeat; r++)
+            if ((runs[r] = run(m, S, threads, context, gen, &cpu[r])) < 0) return cli_fail("evaluation failed");
         qsort(runs, (size_t)r, sizeof runs[0], cmp_double);
         qsort(cpu, (size_t)r, sizeof cpu[0], cmp_double);
         if (S == 1) one = runs[r / 2], one_cpu = cpu[r / 2];
