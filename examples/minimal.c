@@ -31,7 +31,7 @@ int main(int argc, char **argv) {
     logits = malloc(sizeof(float) * (size_t)rwkvx_n_vocab(model));
     if (!ids || !logits) return stop("out of memory", NULL);
     if ((s = rwkvx_tokenize(tok, argv[2], len, ids, len + 1, &n_ids)) != RWKVX_OK) return stop("cannot tokenize", rwkvx_status_string(s));
-    if ((s = rwkvx_state_new(model, &state)) != RWKVX_OK ||
+    if ((s = rwkvx_state_create(&state, model)) != RWKVX_OK ||
         (s = rwkvx_sampler_new(&sampler, rwkvx_n_vocab(model), tok, NULL, 42)) != RWKVX_OK) /* reference defaults, seed 42 */
         return stop("cannot start", rwkvx_status_string(s));
     rwkvx_decoder_init(&dec);
@@ -46,6 +46,6 @@ int main(int argc, char **argv) {
     }
     fwrite(text, 1, rwkvx_decoder_flush(&dec, text), stdout);
     printf("\n");
-    rwkvx_sampler_free(sampler); rwkvx_state_free(state); rwkvx_free(model); free(logits); free(ids);
+    rwkvx_sampler_free(sampler); rwkvx_state_free(state); rwkvx_model_free(model); free(logits); free(ids);
     return fflush(stdout) == 0 && !ferror(stdout) ? 0 : stop("cannot write standard output", NULL);
 }

@@ -94,7 +94,7 @@ static int streams_alone(streams *s, rwkvx_model *m, const test_case *c) {
         rwkvx_state *st;
         for (t = 0; t < c->T; t++) s->tokens[i][t] = c->tokens[(t + 17 * i) % c->T];
         s->alone[i] = (float *)malloc((size_t)c->T * V * sizeof(float));
-        if (!s->alone[i] || rwkvx_state_new(m, &st) != RWKVX_OK) return 0;
+        if (!s->alone[i] || rwkvx_state_create(&st, m) != RWKVX_OK) return 0;
         rwkvx_state_set_threads(st, 2);
         if (rwkvx_eval(st, s->tokens[i], (size_t)c->T, s->alone[i], RWKVX_EVAL_ALL_LOGITS) != RWKVX_OK) return 0;
         s->state_bytes[i] = rwkvx_state_save_bytes(st);
@@ -117,7 +117,7 @@ static int batch_matches(const streams *s, rwkvx_model *m, const char *where) {
     for (i = 0; i < N_STREAMS; i++) {
         done[i] = 0;
         out[i] = (float *)malloc(MAX_T * V * sizeof(float));
-        if (!out[i] || rwkvx_state_new(m, &st[i]) != RWKVX_OK) return 0;
+        if (!out[i] || rwkvx_state_create(&st[i], m) != RWKVX_OK) return 0;
     }
     while (left > 0) {
         rwkvx_state *bs[N_STREAMS];
@@ -204,7 +204,7 @@ static void check_refusals(rwkvx_model *m, const char *path, const test_case *c,
     rwkvx_state *pair[2];
     memset(&opt, 0, sizeof opt);
     opt.chunk_size = c->chunk + 1;
-    rwkvx_state_new(m, &a), rwkvx_state_new(m, &b);
+    rwkvx_state_create(&a, m), rwkvx_state_create(&b, m);
     rwkvx_eval(a, good, 2, NULL, 0);
     lg[0] = buf, lg[1] = buf + c->V;
     tk[0] = good, tk[1] = good;
@@ -218,7 +218,7 @@ static void check_refusals(rwkvx_model *m, const char *path, const test_case *c,
     check(rwkvx_eval_batch(NULL, tk, n, 2, lg, 0) == RWKVX_ERR_ARGUMENT && rwkvx_eval_batch(pair, NULL, n, 2, lg, 0) == RWKVX_ERR_ARGUMENT &&
               rwkvx_eval_batch(pair, tk, NULL, 2, lg, 0) == RWKVX_ERR_ARGUMENT && rwkvx_eval_batch(pair, tk, n, 0, lg, 0) == RWKVX_ERR_ARGUMENT,
           "NULL arrays and n = 0 refused", where);
-    if (rwkvx_load_file(&other, path, &opt, NULL) == RWKVX_OK && rwkvx_state_new(other, &o) == RWKVX_OK) {
+    if (rwkvx_load_file(&other, path, &opt, NULL) == RWKVX_OK && rwkvx_state_create(&o, other) == RWKVX_OK) {
         pair[1] = o;
         check(rwkvx_eval_batch(pair, tk, n, 2, lg, 0) == RWKVX_ERR_MISMATCH, "a state of the same file with another chunk size refused",
               where);
@@ -227,8 +227,8 @@ static void check_refusals(rwkvx_model *m, const char *path, const test_case *c,
     }
     memset(&opt, 0, sizeof opt);
     opt.max_context = 3;
-    if (rwkvx_load_file(&capped, path, &opt, NULL) == RWKVX_OK && rwkvx_state_new(capped, &k) == RWKVX_OK &&
-        rwkvx_state_new(capped, &k2) == RWKVX_OK) {
+    if (rwkvx_load_file(&capped, path, &opt, NULL) == RWKVX_OK && rwkvx_state_create(&k, capped) == RWKVX_OK &&
+        rwkvx_state_create(&k2, capped) == RWKVX_OK) {
         rwkvx_eval(k2, good, 2, NULL, 0);
         pair[0] = k, pair[1] = k2;
         check(rwkvx_eval_batch(pair, tk, n, 2, lg, 0) == RWKVX_ERR_CONTEXT, "a run past max_context refused", where);
@@ -241,7 +241,7 @@ static void check_refusals(rwkvx_model *m, const char *path, const test_case *c,
     check(rwkvx_eval_batch(pair, tk, n, 2, lg, 0) == RWKVX_OK && rwkvx_state_position(a) == 4 && rwkvx_state_position(b) == 2,
           "a good batch after refusals", where);
     rwkvx_state_free(a), rwkvx_state_free(b), rwkvx_state_free(o), rwkvx_state_free(k), rwkvx_state_free(k2);
-    rwkvx_free(other), rwkvx_free(capped);
+    rwkvx_model_free(other), rwkvx_model_free(capped);
     free(buf);
 }
 
@@ -279,7 +279,7 @@ static void run_case(const test_case *c, const char *fixtures, const char *ggufs
     streams_free(&s);
     free(gold);
     check_refusals(m, path, c, where);
-    rwkvx_free(m);
+    rwkvx_model_free(m);
     if (info.n_sparse > 0) { /* the K/V limit: evictions inside batches */
         char w2[700];
         opt.kv_max = 40, opt.kv_keep = 30, opt.kv_window = 8;
@@ -291,7 +291,7 @@ static void run_case(const test_case *c, const char *fixtures, const char *ggufs
         if (streams_alone(&s, m, c)) check(batch_matches(&s, m, w2), "batches == rwkvx_eval alone with evictions", w2);
         else check(0, "reference evaluation", w2);
         streams_free(&s);
-        rwkvx_free(m);
+        rwkvx_model_free(m);
     }
 }
 

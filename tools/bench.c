@@ -318,6 +318,7 @@ int main(int argc, char **argv) {
     memset(&mo, 0, sizeof mo);
     for (i = 1; i < argc; i++) {
         const char *a = argv[i];
+        if (!strcmp(a, "--version")) { printf("rwkvx-bench %s\n", RWKVX_VERSION_STRING); return cli_finish(0); }
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             printf("usage: rwkvx-bench MODEL.gguf [--prompt N] [--gen N] [--context N] [--full-attention]\n"
                    "                   [--skip-sparse] [--kv-f16] [--no-mmap] [--repeat R] [--fill model|random]\n"

@@ -616,6 +616,7 @@ int main(int argc, char **argv) {
     p.decay = 0.996f;
     for (i = 1; i < argc; i++) {
         const char *a = argv[i];
+        if (!strcmp(a, "--version")) { printf("rwkvx-chat %s\n", RWKVX_VERSION_STRING); return cli_finish(0); }
         if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) { usage(stdout); return cli_finish(0); }
         if (cli_model_option(argc, argv, &i, &mo)) continue;
         if (strcmp(a, "-m") == 0) c.model_path = cli_value(argc, argv, &i);

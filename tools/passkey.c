@@ -1,4 +1,4 @@
-/* rwkvx-passkey: the passkey retrieval test of the RWKV-X paper (DESIGN.md 4).
+/* rwkvx-passkey: the passkey retrieval test of the RWKV-X paper (docs/MODEL.md 3.1).
 
    rwkvx-passkey MODEL.gguf [--lengths 2k,4k,8k] [--depths 10] [--seeds 5]
                  [--csv FILE] [--svg FILE] [--title TEXT] [--threads N]
@@ -403,6 +403,7 @@ int main(int argc, char **argv) {
     prog.quiet = !isatty(2);
     for (i = 1; i < argc; i++) {
         const char *a = argv[i];
+        if (!strcmp(a, "--version")) { printf("rwkvx-passkey %s\n", RWKVX_VERSION_STRING); return cli_finish(0); }
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             usage(stdout);
             return cli_finish(0);

@@ -4,7 +4,7 @@ of concurrent streams, as a multiple of one stream (standard library only).
 
     python3 tools/plot_server.py OUT.svg "TITLE" "NAME=1:1.0,2:0.84,..." ["NAME=..." ...]
 
-Each series is a name and stream:ratio pairs (from rwkvx-batch-bench and
+Each series is a name and stream:ratio pairs (from rwkvx-batchbench and
 tests/server/throughput.mjs); the dotted line is the ideal (S streams cost one).
 """
 import math

@@ -1090,7 +1090,7 @@ static int open_model(const options *o) {
     for (i = 0; i < o->parallel; i++) {
         slot *s = &srv.slots[i];
         int32_t id;
-        if (rwkvx_state_new(srv.model, &s->st) != RWKVX_OK ||
+        if (rwkvx_state_create(&s->st, srv.model) != RWKVX_OK ||
             rwkvx_sampler_new(&s->sampler, srv.n_vocab, srv.tok, NULL, 0) != RWKVX_OK ||
             !(s->logits = (float *)malloc((size_t)srv.n_vocab * sizeof(float)))) {
             fprintf(stderr, "rwkvx-server: out of memory for %ld slots\n", o->parallel);
@@ -1207,7 +1207,7 @@ int main(int argc, char **argv) {
     while (srv.n_cache) cache_drop(0);
     free(srv.cache);
     free(srv.slots);
-    rwkvx_free(srv.model);
+    rwkvx_model_free(srv.model);
     printf("rwkvx-server: stopped\n");
     return 0;
 }

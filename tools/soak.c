@@ -61,6 +61,7 @@ int main(int argc, char **argv) {
     mo.threads = 1;
     for (k = 1; k < argc; k++) {
         const char *a = argv[k];
+        if (!strcmp(a, "--version")) { printf("rwkvx-soak %s\n", RWKVX_VERSION_STRING); return cli_finish(0); }
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             printf("usage: rwkvx-soak MODEL.gguf [--tokens N] [--every N] [--seed N] [--temp T] [--csv FILE]\n"
                    "                  [model options; --threads defaults to 1 here]\n" CLI_MODEL_USAGE);

@@ -1,7 +1,7 @@
-/* rwkvx-batch-bench: aggregate decode speed of several conversations at once
+/* rwkvx-batchbench: aggregate decode speed of several conversations at once
    through rwkvx_eval_batch, against one conversation at a time.
 
-   rwkvx-batch-bench MODEL.gguf [--streams 1,2,4,8,16] [--threads N] [--context N] [--gen N] [--repeat R]
+   rwkvx-batchbench MODEL.gguf [--streams 1,2,4,8,16] [--threads N] [--context N] [--gen N] [--repeat R]
 
    For each stream count S: S states are filled with --context tokens (64 by
    default, random ids), then decode --gen steps (32) with one rwkvx_eval_batch
@@ -48,7 +48,7 @@ static double run(rwkvx_model *m, int S, int threads, int context, int gen, doub
     double t0, c0, dt = -1;
     if (!st || !tk || !next || !prompt || !n || !lg) return -1;
     for (i = 0; i < S; i++) {
-        if (rwkvx_state_new(m, &st[i]) != RWKVX_OK || !(lg[i] = (float *)malloc((size_t)V * sizeof(float)))) goto done;
+        if (rwkvx_state_create(&st[i], m) != RWKVX_OK || !(lg[i] = (float *)malloc((size_t)V * sizeof(float)))) goto done;
         rwkvx_state_set_threads(st[i], threads);
         for (t = 0; t < context; t++) prompt[t] = (int32_t)((t * 7919 + i * 104729 + 1) % V);
         if (rwkvx_eval(st[i], prompt, (size_t)context, NULL, 0) != RWKVX_OK) goto done;
@@ -75,9 +75,9 @@ int main(int argc, char **argv) {
     char err[RWKVX_ERROR_MAX], list[256], *p;
     double one = 0, one_cpu = 0;
     cli_robust_threads(argv);
-    cli_start("rwkvx-batch-bench");
+    cli_start("rwkvx-batchbench");
     if (argc < 2 || argv[1][0] == '-')
-        return cli_fail("usage: rwkvx-batch-bench MODEL.gguf [--streams 1,2,4,8,16] [--threads N] [--context N] [--gen N] [--repeat R]");
+        return cli_fail("usage: rwkvx-batchbench MODEL.gguf [--streams 1,2,4,8,16] [--threads N] [--context N] [--gen N] [--repeat R]");
     for (i = 2; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--streams")) streams = cli_value(argc, argv, &i);
@@ -108,6 +108,6 @@ int main(int argc, char **argv) {
                one_cpu > 0 ? one_cpu / cpu[r / 2] : 0.0);
         fflush(stdout);
     }
-    rwkvx_free(m);
+    rwkvx_model_free(m);
     return 0;
 }
