@@ -60,7 +60,7 @@ check_versions() {
     local v t
     v=$(sed -n 's/^#define RWKVX_VERSION_STRING "\(.*\)"$/\1/p' rwkvx.h)
     [ -n "$v" ] || return 1
-    for t in logits bench passkey soak chat tokenize; do
+    for t in logits bench passkey soak chat tokenize server batchbench; do
         [ "$($B/rwkvx-$t --version)" = "rwkvx-$t $v" ] || { echo "rwkvx-$t --version is not $v"; return 1; }
     done
 }

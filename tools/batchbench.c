@@ -76,10 +76,12 @@ int main(int argc, char **argv) {
     double one = 0, one_cpu = 0;
     cli_robust_threads(argv);
     cli_start("rwkvx-batchbench");
+    if (argc == 2 && !strcmp(argv[1], "--version")) { printf("rwkvx-batchbench %s\n", RWKVX_VERSION_STRING); return cli_finish(0); }
     if (argc < 2 || argv[1][0] == '-')
         return cli_fail("usage: rwkvx-batchbench MODEL.gguf [--streams 1,2,4,8,16] [--threads N] [--context N] [--gen N] [--repeat R]");
     for (i = 2; i < argc; i++) {
         const char *a = argv[i];
+        if (!strcmp(a, "--version")) { printf("rwkvx-batchbench %s\n", RWKVX_VERSION_STRING); return cli_finish(0); }
         if (!strcmp(a, "--streams")) streams = cli_value(argc, argv, &i);
         else if (!strcmp(a, "--threads")) threads = cli_threads(cli_value(argc, argv, &i));
         else if (!strcmp(a, "--context")) context = (int)cli_long_option(a, cli_value(argc, argv, &i), 1, 1L << 20, NULL);

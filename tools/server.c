@@ -98,6 +98,7 @@ static void parse_options(int argc, char **argv, options *o) {
     for (i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) usage();
+        else if (!strcmp(a, "--version")) printf("rwkvx-server %s\n", RWKVX_VERSION_STRING), exit(cli_finish(0));
         else if (cli_model_option(argc, argv, &i, &o->model)) continue;
         else if (!strcmp(a, "-m")) o->model_path = cli_value(argc, argv, &i);
         else if (!strcmp(a, "--host")) o->host = cli_value(argc, argv, &i);
