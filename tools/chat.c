@@ -19,6 +19,7 @@
 #include "cli.h" /* first: it sets _POSIX_C_SOURCE (getline, sigaction, termios) */
 #define RWKVX_IMPLEMENTATION
 #include "../rwkvx.h"
+#include "world_chat.h"
 #include <termios.h>
 
 #define PROGRESS_MIN 512   /* prompts of at least this many tokens show a progress bar */
@@ -239,20 +240,8 @@ static int generate(chat *c, long max, int chat_mode) {
 
 /* ---- messages and commands ---- */
 
-/* The reference demo's cleaning: "\r\n" -> "\n", strip, runs of "\n" -> "\n". */
-static size_t clean(char *s, size_t n) {
-    size_t i, k = 0, a = 0;
-    for (i = 0; i < n; i++) {
-        if (s[i] == '\r' && i + 1 < n && s[i + 1] == '\n') continue;
-        if (s[i] == '\n' && k > 0 && s[k - 1] == '\n') continue;
-        s[k++] = s[i];
-    }
-    while (k > 0 && strchr(" \t\n\r\v\f", s[k - 1])) k--;
-    while (a < k && strchr(" \t\n\r\v\f", s[a])) a++;
-    memmove(s, s + a, k - a);
-    s[k - a] = 0;
-    return k - a;
-}
+/* The reference demo's cleaning (tools/world_chat.h) */
+static size_t clean(char *s, size_t n) { return world_chat_clean(s, n); }
 
 static int feed_system(chat *c) {
     char *text;
@@ -627,6 +616,7 @@ int main(int argc, char **argv) {
     p.decay = 0.996f;
     for (i = 1; i < argc; i++) {
         const char *a = argv[i];
+        if (!strcmp(a, "--version")) { printf("rwkvx-chat %s\n", RWKVX_VERSION_STRING); return cli_finish(0); }
         if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) { usage(stdout); return cli_finish(0); }
         if (strcmp(a, "--version") == 0) { printf("%s %s\n", cli_program, RWKVX_VERSION_STRING); return cli_finish(0); }
         if (cli_model_option(argc, argv, &i, &mo)) continue;

@@ -63,6 +63,7 @@ int main(int argc, char **argv) {
     memset(&opt, 0, sizeof opt);
     for (i = 1; i < argc; i++) {
         const char *a = argv[i];
+        if (!strcmp(a, "--version")) { printf("rwkvx-logits %s\n", RWKVX_VERSION_STRING); return cli_finish(0); }
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(); return cli_finish(0); }
         if (!strcmp(a, "--version")) { printf("%s %s\n", cli_program, RWKVX_VERSION_STRING); return cli_finish(0); }
         if (cli_model_option(argc, argv, &i, &mo)) continue;
