@@ -711,11 +711,7 @@ int main(int argc, char **argv) {
     prog.quiet = !isatty(2);
     for (i = 1; i < argc; i++) {
         const char *a = argv[i];
-<<<<<<< HEAD
         if (!strcmp(a, "--version")) { printf("%s %s\n", cli_program, RWKVX_VERSION_STRING); return cli_finish(0); }
-=======
-        if (!strcmp(a, "--version")) { printf("rwkvx-passkey %s\n", RWKVX_VERSION_STRING); return cli_finish(0); }
->>>>>>> server
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             usage(stdout);
             return cli_finish(0);
