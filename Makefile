@@ -6,7 +6,8 @@
 # as build/NAME, with no edit here (extra libraries: one line such as
 # `$(BUILD)/rwkvx-NAME: LDLIBS += -lfoo`). A test program tests/NAME.c is
 # built by naming it in TEST_PROGRAMS, plain or as a variant: NAME_asan
-# (ASan/UBSan), NAME_scalar (no SIMD, no mmap), NAME_noomp (no OpenMP).
+# (ASan/UBSan), NAME_scalar (no SIMD, no mmap), NAME_noomp (no OpenMP),
+# NAME_avx2 (x86-64: the AVX2 kernels, also on an AVX-512 machine).
 CC      ?= cc
 CXX     ?= c++
 ARCH    ?= -march=native
@@ -31,12 +32,17 @@ TEST_PROGRAMS = test_model test_model_scalar test_model_noomp test_model_asan \
                 test_kv_limit test_kv_limit_asan \
                 rwkvx-convert-asan rwkvx-chat-asan \
                 compile_c99 compile_cxx cmpf32
-# The quick tier's subset
-CHECK_PROGRAMS = test_model compile_c99 compile_cxx cmpf32
+# The quick tier's subset, and the golden-logit tests alone (every build of test_model)
+CHECK_PROGRAMS  = test_model compile_c99 compile_cxx cmpf32
+GOLDEN_PROGRAMS = test_model test_model_scalar test_model_noomp test_model_asan
+ifeq ($(shell uname -m),x86_64)
+TEST_PROGRAMS   += test_model_avx2
+GOLDEN_PROGRAMS += test_model_avx2
+endif
 
 FUZZ_TARGETS = gguf state pth safetensors vocab tokenize
 
-.PHONY: all check test check-arm64 compilers fuzz tokbench demo clean
+.PHONY: all check check-golden test check-arm64 compilers fuzz tokbench demo clean
 all: $(TOOLS) $(EXAMPLES)
 
 $(BUILD):
@@ -63,6 +69,8 @@ $(BUILD)/%_scalar: tests/%.c | $(BUILD)
 	$(BUILD_C) $(CFLAGS) -DRWKVX_NO_SIMD -DRWKVX_NO_MMAP $(OPENMP) $(LDLIBS)
 $(BUILD)/%_noomp: tests/%.c | $(BUILD)
 	$(BUILD_C) $(CFLAGS) $(ARCH) $(LDLIBS)
+$(BUILD)/%_avx2: tests/%.c | $(BUILD)
+	$(BUILD_C) $(CFLAGS) -march=x86-64-v3 $(OPENMP) $(LDLIBS)
 
 # The header as a program's only translation unit: C99 (also with RWKVX_STATIC
 # and the scalar kernels) and C++11, always with -Werror.
@@ -76,11 +84,13 @@ $(BUILD)/compile_cxx: tests/compile.c | $(BUILD)
 
 # ---- Test tiers ----
 # Both build with -Werror (target-specific, so it reaches what they build).
-check test: WERROR = -Werror
+check check-golden test: WERROR = -Werror
 check: $(BUILD)/rwkvx-convert $(BUILD)/rwkvx-logits $(CHECK_PROGRAMS:%=$(BUILD)/%)
 	BUILD=$(BUILD) bash tests/run.sh quick
+check-golden: $(BUILD)/rwkvx-convert $(GOLDEN_PROGRAMS:%=$(BUILD)/%)
+	BUILD=$(BUILD) bash tests/run.sh golden
 test: all $(TEST_PROGRAMS:%=$(BUILD)/%) $(FUZZ_TARGETS:%=$(BUILD)/replay_%)
-	BUILD=$(BUILD) bash tests/run.sh
+	BUILD=$(BUILD) ARM64_RUN="$(if $(HAVE_ARM64),$(ARM64_RUN))" bash tests/run.sh
 
 # The header warning-free on every compiler at hand, at every optimisation
 # level, as C99 and C++11, with and without -march=native, OpenMP and SIMD
@@ -111,12 +121,15 @@ fuzz: $(FUZZ_TARGETS:%=$(BUILD)/fuzz_%)
 	    -artifact_prefix=fuzz/regressions/$$t/ $(BUILD)/corpus/$$t fuzz/corpus/$$t || exit 1; done
 
 # ---- Other CPUs: the NEON kernels, cross-compiled and run under qemu-user ----
-# Needs gcc-aarch64-linux-gnu and qemu-user (make test runs this when both are
-# installed): the golden-logit tests of every weight type, on the fixtures
-# converted by the host's rwkvx-convert.
+# Needs gcc-aarch64-linux-gnu and qemu-user. make check-arm64 runs every
+# golden-logit case, mode and weight type (the fixtures converted by the
+# host's rwkvx-convert); make test, when both tools are installed, runs the
+# same on the three shortest cases (one per architecture: qemu is ~100x slower).
 ARM64_CC   ?= aarch64-linux-gnu-gcc
 ARM64_RUN  ?= qemu-aarch64 -L /usr/aarch64-linux-gnu
 ARM64      = $(BUILD)/arm64
+HAVE_ARM64 := $(shell command -v $(ARM64_CC) > /dev/null && command -v $(firstword $(ARM64_RUN)) > /dev/null && echo yes)
+test: $(if $(HAVE_ARM64),$(ARM64)/test_model)
 $(ARM64)/test_model: tests/test_model.c | $(BUILD)
 	mkdir -p $(ARM64)
 	$(ARM64_CC) $(STD) -Werror $(DEPFLAGS) -O2 $(OPENMP) -o $@ $< $(LDLIBS)
