@@ -83,7 +83,7 @@ $(BUILD)/compile_cxx: tests/compile.c | $(BUILD)
 -include $(wildcard $(BUILD)/*.d)
 
 # ---- Test tiers ----
-# Both build with -Werror (target-specific, so it reaches what they build).
+# The tiers build with -Werror (target-specific, so it reaches what they build).
 check check-golden test: WERROR = -Werror
 check: $(BUILD)/rwkvx-convert $(BUILD)/rwkvx-logits $(CHECK_PROGRAMS:%=$(BUILD)/%)
 	BUILD=$(BUILD) bash tests/run.sh quick

@@ -17,8 +17,13 @@ export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
 passed=0; failed=0
 ok()   { passed=$((passed + 1)); }
 bad()  { failed=$((failed + 1)); echo "FAIL: $*"; }
-# run NAME CMD...: a step that must exit 0
-run() { local name=$1; shift; echo "== $name"; if "$@"; then ok; else bad "$name"; fi; }
+# run NAME CMD...: a step that must exit 0 (its time is printed after it)
+run() {
+    local name=$1 start=$SECONDS; shift
+    echo "== $name"
+    if "$@"; then ok; else bad "$name"; fi
+    echo "   ($((SECONDS - start)) s)"
+}
 # expect_error NAME CMD...: must exit 1 with exactly one line on stderr
 expect_error() {
     local name=$1; shift
