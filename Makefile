@@ -29,7 +29,7 @@ EXAMPLES = $(patsubst examples/%.c,$(BUILD)/%,$(wildcard examples/*.c))
 TEST_PROGRAMS = test_model test_model_scalar test_model_noomp test_model_asan \
                 test_corrupt_asan test_truncate_asan \
                 test_tokenizer_asan test_sampler test_sampler_asan test_chat_replay make_wide_model \
-                test_kv_limit test_kv_limit_asan \
+                test_kv_limit test_kv_limit_asan test_api_asan \
                 rwkvx-convert-asan rwkvx-chat-asan \
                 compile_c99 compile_cxx cmpf32
 # The quick tier's subset, and the golden-logit tests alone (every build of test_model)
@@ -42,7 +42,7 @@ endif
 
 FUZZ_TARGETS = gguf state pth safetensors vocab tokenize
 
-.PHONY: all check check-golden test check-arm64 compilers fuzz tokbench demo clean
+.PHONY: all check check-golden test check-arm64 compilers fuzz tokbench demo chat-demo clean
 all: $(TOOLS) $(EXAMPLES)
 
 $(BUILD):
@@ -156,3 +156,20 @@ demo: $(BUILD)/rwkvx-passkey
 
 # rwkvx-soak (tools/soak.c, docs/SOAK.md) decodes a million tokens and reports
 # speed and resident memory; make test runs only a short smoke run of it.
+
+# `make chat-demo` makes a small model from RANDOM weights (one RWKV-7 block,
+# C = 64, made by tests/make_wide_model.c) that carries the World vocabulary,
+# and starts rwkvx-chat with it. Its replies are NONSENSE: it shows the
+# plumbing (tokenizer, chat format, sampler, state kept between turns)
+# working. A real model: README.md, "Chat and tokenizer".
+CHAT_DEMO_MODEL  = $(BUILD)/chat-demo-random.gguf
+CHAT_DEMO_FLAGS ?= -n 40
+$(CHAT_DEMO_MODEL): $(BUILD)/make_wide_model $(BUILD)/rwkvx-convert tests/fixtures/rwkv_vocab_v20230424.txt
+	$(BUILD)/make_wide_model $(BUILD)/chat-demo-random.safetensors
+	$(BUILD)/rwkvx-convert $(BUILD)/chat-demo-random.safetensors $@ --type f16 \
+	    --vocab tests/fixtures/rwkv_vocab_v20230424.txt >&2
+	rm -f $(BUILD)/chat-demo-random.safetensors
+chat-demo: $(CHAT_DEMO_MODEL) $(BUILD)/rwkvx-chat
+	@echo "chat-demo: a model of RANDOM weights with the World vocabulary: its replies are NONSENSE." >&2
+	@echo "chat-demo: it shows the chat working; for a real model see README.md, 'Chat and tokenizer'." >&2
+	$(BUILD)/rwkvx-chat -m $(CHAT_DEMO_MODEL) $(CHAT_DEMO_FLAGS)

@@ -56,6 +56,21 @@ header_compiles() {
     run "header compiles as C++" $B/compile_cxx
 }
 
+# The header's API conventions (NULL handling, names, version) and every
+# tool's --version, which must be the header's RWKVX_VERSION_STRING
+api_conventions() {
+    run "API conventions: NULL handling, names, version (ASan/UBSan)" $B/test_api_asan fuzz/corpus/gguf/r2s1-bytes-q8_0.gguf
+    run "tools print the header's version (--version)" check_versions
+}
+check_versions() {
+    local v t
+    v=$(sed -n 's/^#define RWKVX_VERSION_STRING "\(.*\)"$/\1/p' rwkvx.h)
+    [ -n "$v" ] || return 1
+    for t in logits bench passkey soak chat tokenize; do
+        [ "$($B/rwkvx-$t --version)" = "rwkvx-$t $v" ] || { echo "rwkvx-$t --version is not $v"; return 1; }
+    done
+}
+
 # The command-line tools, end to end: converter output reproduced by rwkvx-logits.
 logits_tool() {
     local tokens mode
@@ -115,6 +130,7 @@ golden_logits() {
 full_tier() {
     header_compiles
     run "header warning-free with -Werror on every compiler at hand (quick matrix)" bash tests/compilers.sh --quick
+    api_conventions
     golden_logits
     run "corrupt GGUF (f16 RWKV-7) under ASan/UBSan" $B/test_corrupt_asan "$T/rwkv7-tiny.f16.gguf"
     run "corrupt GGUF (q8_0 RWKV-X) under ASan/UBSan" $B/test_corrupt_asan "$T/rwkvx-last-st.q8_0.gguf"
@@ -126,6 +142,7 @@ full_tier() {
     run "converter tests (ASan/UBSan build)" bash tests/test_convert.sh $B/rwkvx-convert-asan
     . tests/test_kv_limit.sh   # the opt-in K/V limit and the soak tool's smoke run
     . tests/test_chat.sh       # tokenizer, sampler, rwkvx-tokenize, rwkvx-chat
+    . tests/test_chat_demo.sh  # make chat-demo (a random World-vocabulary model)
     . tests/test_hostile.sh    # the catalogue of bad inputs (docs/HOSTILE.md)
     . tests/test_passkey.sh    # passkey retrieval on the demo models
     if [ -n "${ARM64_RUN:-}" ]; then
