@@ -2,6 +2,7 @@
 # The test tiers, run by make after building what they need:
 #   tests/run.sh          the complete suite (make test; CI)
 #   tests/run.sh quick    the quick tier for development (make check)
+#   tests/run.sh golden   every golden-logit test (make check-golden)
 #   tests/run.sh arm64    the NEON build's golden logits under qemu-user (make check-arm64)
 set -u
 cd "$(dirname "$0")/.."
@@ -16,8 +17,13 @@ export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
 passed=0; failed=0
 ok()   { passed=$((passed + 1)); }
 bad()  { failed=$((failed + 1)); echo "FAIL: $*"; }
-# run NAME CMD...: a step that must exit 0
-run() { local name=$1; shift; echo "== $name"; if "$@"; then ok; else bad "$name"; fi; }
+# run NAME CMD...: a step that must exit 0 (its time is printed after it)
+run() {
+    local name=$1 start=$SECONDS; shift
+    echo "== $name"
+    if "$@"; then ok; else bad "$name"; fi
+    echo "   ($((SECONDS - start)) s)"
+}
 # expect_error NAME CMD...: must exit 1 with exactly one line on stderr
 expect_error() {
     local name=$1; shift
@@ -38,7 +44,7 @@ convert_fixtures() {
         case "$model" in \#*|"") continue ;; esac
         for type in "$@"; do
             out="$T/${model%.*}.$type.gguf"
-            [ -f "$out" ] && continue
+            [ "$out" -nt $B/rwkvx-convert ] && continue   # made by this converter already
             if $B/rwkvx-convert "tests/fixtures/$model" "$out" --type "$type" --chunk-size "$chunk" --chunk-topk "$topk" > "$T/convert.log" 2>&1
             then ok; else bad "convert $model --type $type: $(tail -1 "$T/convert.log")"; fi
         done
@@ -117,24 +123,36 @@ quick_tier() {
     finish
 }
 
-# The NEON kernels (aarch64 cross build) against the golden logits under qemu-user
-arm64_tier() {
+# The NEON kernels (aarch64 cross build, $B/arm64/test_model) against the
+# golden logits under qemu-user (ARM64_RUN): arm64_golden CASES NAME
+arm64_golden() {
     convert_fixtures $ALL_TYPES
-    run "golden logits on AArch64 (NEON, qemu-user), every case, mode and type" \
-        ${ARM64_RUN:-qemu-aarch64 -L /usr/aarch64-linux-gnu} $B/arm64/test_model $CASES tests/fixtures "$T" $ALL_TYPES
-    quant_blocks "${ARM64_RUN:-qemu-aarch64 -L /usr/aarch64-linux-gnu} $B/arm64/test_quant"
-    finish
+    run "golden logits on AArch64 (NEON, under qemu-user), $2, every mode and type" \
+        $ARM64_RUN $B/arm64/test_model "$1" tests/fixtures "$T" $ALL_TYPES
+}
+# The three shortest cases of different checkpoints (make test's share of the
+# qemu run: RWKV-7, RWKV-X with sparse blocks inside, RWKV-X ending in one)
+shortest_cases() {
+    awk '!/^#/ && NF && !seen[$1]++ { print $5, $0 }' <(sort -n -k5 $CASES) | sort -n | head -3 | cut -d' ' -f2-
+}
+
+# Every case, mode and weight type, with each build of the kernels
+golden_logits() {
+    convert_fixtures $ALL_TYPES
+    run "golden logits, every case, mode and type" $B/test_model $CASES tests/fixtures "$T" $ALL_TYPES
+    run "golden logits with the scalar kernels and no mmap" $B/test_model_scalar $CASES tests/fixtures "$T" $ALL_TYPES
+    run "golden logits without OpenMP" $B/test_model_noomp $CASES tests/fixtures "$T" f32 q8_0
+    run "golden logits under ASan/UBSan" $B/test_model_asan $CASES tests/fixtures "$T" $ALL_TYPES
+    if [ -x $B/test_model_avx2 ] && grep -qw avx2 /proc/cpuinfo 2> /dev/null; then
+        run "golden logits with the AVX2 kernels (-march=x86-64-v3)" $B/test_model_avx2 $CASES tests/fixtures "$T" $ALL_TYPES
+    fi
 }
 
 full_tier() {
     header_compiles
     run "header warning-free with -Werror on every compiler at hand (quick matrix)" bash tests/compilers.sh --quick
     api_conventions
-    convert_fixtures $ALL_TYPES
-    run "golden logits, every case, mode and type" $B/test_model $CASES tests/fixtures "$T" $ALL_TYPES
-    run "golden logits with the scalar kernels and no mmap" $B/test_model_scalar $CASES tests/fixtures "$T" $ALL_TYPES
-    run "golden logits without OpenMP" $B/test_model_noomp $CASES tests/fixtures "$T" f32 q8_0
-    run "golden logits under ASan/UBSan" $B/test_model_asan $CASES tests/fixtures "$T" $ALL_TYPES
+    golden_logits
     run "batched evaluation == one state at a time (f32, q8_0)" $B/test_batch $CASES tests/fixtures "$T" f32 q8_0
     run "batched evaluation under ASan/UBSan (f16)" $B/test_batch_asan $CASES tests/fixtures "$T" f16
     run "corrupt GGUF (f16 RWKV-7) under ASan/UBSan" $B/test_corrupt_asan "$T/rwkv7-tiny.f16.gguf"
@@ -157,12 +175,20 @@ full_tier() {
     . tests/test_passkey.sh    # passkey retrieval on the demo models
     . tests/test_interop.sh    # llama.cpp's rwkv7 layout, Hugging Face checkpoints (issue 14)
     . tests/test_server.sh     # rwkvx-server with curl and the openai client (issue 15)
+    if [ -n "${ARM64_RUN:-}" ]; then
+        shortest_cases > "$T/cases-arm64.txt"
+        arm64_golden "$T/cases-arm64.txt" "the shortest case of each model"
+        quant_blocks "$ARM64_RUN $B/arm64/test_quant"
+    else
+        echo "== (NEON build under qemu-user skipped: needs gcc-aarch64-linux-gnu and qemu-user)"
+    fi
     finish
 }
 
 case $TIER in
     quick) quick_tier ;;
-    arm64) arm64_tier ;;
+    golden) golden_logits; finish ;;
+    arm64) arm64_golden $CASES "every case"; quant_blocks "$ARM64_RUN $B/arm64/test_quant"; finish ;;
     full)  full_tier ;;
-    *) echo "usage: tests/run.sh [quick|arm64]" >&2; exit 2 ;;
+    *) echo "usage: tests/run.sh [quick|golden|arm64]" >&2; exit 2 ;;
 esac

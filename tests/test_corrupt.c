@@ -23,15 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int passed, failed;
-
-static void check(int ok, const char *what, size_t at) {
-    if (ok) passed++;
-    else {
-        failed++;
-        if (failed < 20) printf("FAIL %s (at %zu)\n", what, at);
-    }
-}
+#include "check.h"
 
 static unsigned char *read_all(const char *path, size_t *n) {
     FILE *f = fopen(path, "rb");
@@ -62,7 +54,7 @@ static rwkvx_status load_and_run(const unsigned char *data, size_t n, char *err)
         free(logits);
         rwkvx_free(m);
     } else {
-        check(strlen(err) > 0 && strchr(err, '\n') == NULL, "error message is one non-empty line", n);
+        CHECK(strlen(err) > 0 && strchr(err, '\n') == NULL, "error message is one non-empty line (at %zu)", n);
     }
     return s;
 }
@@ -176,12 +168,11 @@ static void put_u32(unsigned char *p, uint32_t v) { memcpy(p, &v, 4); }
 /* Loads a patched copy (bad) and checks the status and that the message
    contains `word`. */
 static void expect(const unsigned char *bad, size_t n, rwkvx_status want, const char *word, const char *what) {
-    char err[RWKVX_ERROR_MAX], label[320];
+    char err[RWKVX_ERROR_MAX];
     rwkvx_status s;
     err[0] = 0;
     s = try_load(bad, n, err);
-    snprintf(label, sizeof label, "%s: status %d (want %d), message '%s' (want '%s')", what, (int)s, (int)want, err, word);
-    check(s == want && strstr(err, word) != NULL, label, 0);
+    CHECK(s == want && strstr(err, word) != NULL, "%s: status %d (want %d), message '%s' (want '%s')", what, (int)s, (int)want, err, word);
 }
 
 /* Sets element k of a tensor to the non-finite value `bits` (for Q8_0, the
@@ -210,30 +201,31 @@ static void nonfinite_weights(const unsigned char *file, size_t n) {
     float *logits;
     int32_t tokens[3] = {1, 2, 3};
     memcpy(bad, file, n);
-    if (!t) { check(0, "model has blk.0.time_mix_key.weight", 0); free(bad); return; }
+    if (!t) { CHECK(0, "model has blk.0.time_mix_key.weight"); free(bad); return; }
     want = poison(bad, t, 0, 0x7fc00000u) + poison(bad, t, 2, 0x7f800000u) + poison(bad, t, 5, 0xff800000u);
-    check(rwkvx_load_memory(&m, bad, n, NULL, err) == RWKVX_OK, "a model with NaN/Inf weights loads", 0);
+    CHECK(rwkvx_load_memory(&m, bad, n, NULL, err) == RWKVX_OK, "a model with NaN/Inf weights loads");
     if (!m) { free(bad); return; }
     rwkvx_model_info(m, &info);
-    check(info.n_nonfinite == want, "rwkvx_info counts the NaN/Inf weights", (size_t)info.n_nonfinite);
-    check(info.nonfinite_tensor && !strcmp(info.nonfinite_tensor, t->name), "rwkvx_info names the first tensor holding one", 0);
+    CHECK(info.n_nonfinite == want, "rwkvx_info counts the NaN/Inf weights (%llu, want %llu)",
+          (unsigned long long)info.n_nonfinite, (unsigned long long)want);
+    CHECK(info.nonfinite_tensor && !strcmp(info.nonfinite_tensor, t->name), "rwkvx_info names the first tensor holding one");
     logits = (float *)malloc(3 * (size_t)rwkvx_n_vocab(m) * sizeof(float));
-    check(rwkvx_state_new(m, &st) == RWKVX_OK && rwkvx_eval(st, tokens, 3, logits, RWKVX_EVAL_ALL_LOGITS) == RWKVX_OK,
-          "tokens run through NaN/Inf weights", 0);
-    check(rwkvx_sampler_new(&sm, rwkvx_n_vocab(m), NULL, NULL, 1) == RWKVX_OK, "sampler", 0);
+    CHECK(rwkvx_state_new(m, &st) == RWKVX_OK && rwkvx_eval(st, tokens, 3, logits, RWKVX_EVAL_ALL_LOGITS) == RWKVX_OK,
+          "tokens run through NaN/Inf weights");
+    CHECK(rwkvx_sampler_new(&sm, rwkvx_n_vocab(m), NULL, NULL, 1) == RWKVX_OK, "sampler");
     if (sm) {
         int32_t id = rwkvx_sample(sm, logits);
-        check(id >= -1 && id < rwkvx_n_vocab(m), "sampling NaN logits gives a token or -1, no crash", (size_t)(id + 1));
+        CHECK(id >= -1 && id < rwkvx_n_vocab(m), "sampling NaN logits gives a token or -1, no crash (got %d)", (int)id);
     }
     rwkvx_sampler_free(sm);
     rwkvx_state_free(st);
     free(logits);
     rwkvx_free(m);
     /* and the intact file reports none */
-    check(rwkvx_load_memory(&m, file, n, NULL, err) == RWKVX_OK, "intact file loads", 0);
+    CHECK(rwkvx_load_memory(&m, file, n, NULL, err) == RWKVX_OK, "intact file loads");
     if (m) {
         rwkvx_model_info(m, &info);
-        check(info.n_nonfinite == 0 && info.nonfinite_tensor == NULL, "an intact model has no NaN/Inf weights", 0);
+        CHECK(info.n_nonfinite == 0 && info.nonfinite_tensor == NULL, "an intact model has no NaN/Inf weights");
         rwkvx_free(m);
     }
     free(bad);
@@ -252,30 +244,30 @@ static void context_limit(const unsigned char *file, size_t n) {
     size_t bytes;
     memset(&opt, 0, sizeof opt);
     opt.max_context = -1;
-    check(rwkvx_load_memory(&m, file, n, &opt, err) == RWKVX_ERR_ARGUMENT, "negative max_context refused", 0);
+    CHECK(rwkvx_load_memory(&m, file, n, &opt, err) == RWKVX_ERR_ARGUMENT, "negative max_context refused");
     opt.max_context = 4;
     if (rwkvx_load_memory(&m, file, n, &opt, err) != RWKVX_OK || rwkvx_state_new(m, &st) != RWKVX_OK) {
-        check(0, "load with max_context", 0);
+        CHECK(0, "load with max_context");
         rwkvx_free(m);
         return;
     }
     rwkvx_model_info(m, &info);
-    check(info.max_context == 4, "rwkvx_info reports max_context", 0);
-    check(rwkvx_eval(st, tokens, 5, NULL, 0) == RWKVX_ERR_CONTEXT && rwkvx_state_position(st) == 0,
-          "a prompt longer than the limit refused, state untouched", 0);
-    check(rwkvx_eval(st, tokens, 4, NULL, 0) == RWKVX_OK, "a prompt of exactly the limit runs", 0);
-    check(rwkvx_eval(st, tokens, 1, NULL, 0) == RWKVX_ERR_CONTEXT && rwkvx_state_position(st) == 4,
-          "one token past the limit refused", 0);
-    check(!strcmp(rwkvx_status_string(RWKVX_ERR_CONTEXT), "context limit reached"), "status string", 0);
+    CHECK(info.max_context == 4, "rwkvx_info reports max_context");
+    CHECK(rwkvx_eval(st, tokens, 5, NULL, 0) == RWKVX_ERR_CONTEXT && rwkvx_state_position(st) == 0,
+          "a prompt longer than the limit refused, state untouched");
+    CHECK(rwkvx_eval(st, tokens, 4, NULL, 0) == RWKVX_OK, "a prompt of exactly the limit runs");
+    CHECK(rwkvx_eval(st, tokens, 1, NULL, 0) == RWKVX_ERR_CONTEXT && rwkvx_state_position(st) == 4,
+          "one token past the limit refused");
+    CHECK(!strcmp(rwkvx_status_string(RWKVX_ERR_CONTEXT), "context limit reached"), "status string");
     /* a state of 6 tokens saved under a larger limit does not restore under this one */
     opt.max_context = 8;
     if (rwkvx_load_memory(&big, file, n, &opt, err) == RWKVX_OK && rwkvx_state_new(big, &sb) == RWKVX_OK &&
         rwkvx_eval(sb, tokens, 6, NULL, 0) == RWKVX_OK && (saved = (unsigned char *)malloc(bytes = rwkvx_state_save_bytes(sb))) &&
         rwkvx_state_save(sb, saved, bytes) == RWKVX_OK) {
-        check(rwkvx_state_load(st, saved, bytes) == RWKVX_ERR_CONTEXT && rwkvx_state_position(st) == 4,
-              "a saved state past the limit refused, state untouched", 0);
+        CHECK(rwkvx_state_load(st, saved, bytes) == RWKVX_ERR_CONTEXT && rwkvx_state_position(st) == 4,
+              "a saved state past the limit refused, state untouched");
     } else {
-        check(0, "save a state under max_context 8", 0);
+        CHECK(0, "save a state under max_context 8");
     }
     free(saved);
     rwkvx_state_free(sb);
@@ -294,9 +286,9 @@ static void hostile_headers(const unsigned char *file, size_t n) {
     /* truncated at every tensor's first and last byte */
     for (i = 0; i < n_tensors; i++) {
         size_t at = data_at + (size_t)tensors[i].offset;
-        check(try_load(file, at, err) != RWKVX_OK, "cut at a tensor's first byte refused", at);
-        check(try_load(file, at + tensors[i].bytes - 1, err) != RWKVX_OK, "cut before a tensor's last byte refused",
-              at + tensors[i].bytes - 1);
+        CHECK(try_load(file, at, err) != RWKVX_OK, "cut at a tensor's first byte refused (at %zu)", at);
+        CHECK(try_load(file, at + tensors[i].bytes - 1, err) != RWKVX_OK, "cut before a tensor's last byte refused (at %zu)",
+              (size_t)(at + tensors[i].bytes - 1));
     }
 #define PATCH(stmt, want, word, what) (memcpy(bad, file, n), (stmt), expect(bad, n, want, word, what))
     PATCH(put_u64(bad + last->offset_at, (uint64_t)1 << 62), RWKVX_ERR_FORMAT, "offset", "tensor offset past the end");
@@ -346,39 +338,38 @@ int main(int argc, char **argv) {
         fprintf(stderr, "usage: test_corrupt MODEL.gguf\n");
         return 2;
     }
-    check(try_load(file, n, err) == RWKVX_OK, "the intact file loads", n);
+    CHECK(try_load(file, n, err) == RWKVX_OK, "the intact file loads (%zu bytes)", n);
     hdr = header_bytes(file);
-    for (cut = 0; cut < hdr; cut++) check(try_load(file, cut, err) != RWKVX_OK, "truncated header refused", cut);
+    for (cut = 0; cut < hdr; cut++) CHECK(try_load(file, cut, err) != RWKVX_OK, "truncated header refused (at %zu)", cut);
     for (cut = hdr; cut + 64 < n; cut += 1 + (n - hdr) / 97)
-        check(try_load(file, cut, err) != RWKVX_OK, "truncated data refused", cut);
+        CHECK(try_load(file, cut, err) != RWKVX_OK, "truncated data refused (at %zu)", cut);
     for (i = 0; i < hdr; i++) { /* any outcome but a crash is fine */
         file[i] ^= 0xff;
         load_and_run(file, n, err);
         file[i] ^= 0x80 ^ 0xff;
         load_and_run(file, n, err);
         file[i] ^= 0x80;
-        passed++;
+        CHECK_PASS();
     }
     {   /* absurd counts: 2^63 tensors, 2^63 keys, a key of length 2^64-1 */
         unsigned char *bad = (unsigned char *)malloc(n);
         memcpy(bad, file, n);
         put_u64(bad + 8, (uint64_t)1 << 63);
-        check(try_load(bad, n, err) == RWKVX_ERR_FORMAT, "2^63 tensors refused", 8);
+        CHECK(try_load(bad, n, err) == RWKVX_ERR_FORMAT, "2^63 tensors refused (byte 8)");
         memcpy(bad, file, n);
         put_u64(bad + 16, (uint64_t)1 << 63);
-        check(try_load(bad, n, err) == RWKVX_ERR_FORMAT, "2^63 keys refused", 16);
+        CHECK(try_load(bad, n, err) == RWKVX_ERR_FORMAT, "2^63 keys refused (byte 16)");
         memcpy(bad, file, n);
         put_u64(bad + 24, ~(uint64_t)0);
-        check(try_load(bad, n, err) == RWKVX_ERR_FORMAT, "key length 2^64-1 refused", 24);
+        CHECK(try_load(bad, n, err) == RWKVX_ERR_FORMAT, "key length 2^64-1 refused (byte 24)");
         memcpy(bad, file, n);
         bad[4] = 2;
-        check(try_load(bad, n, err) == RWKVX_ERR_UNSUPPORTED, "GGUF v2 refused", 4);
+        CHECK(try_load(bad, n, err) == RWKVX_ERR_UNSUPPORTED, "GGUF v2 refused (byte 4)");
         free(bad);
     }
     hostile_headers(file, n);
     nonfinite_weights(file, n);
     context_limit(file, n);
     free(file);
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed ? 1 : 0;
+    return check_report("test_corrupt");
 }

@@ -29,18 +29,10 @@ static void *counting_realloc(void *p, size_t n) { n_allocs++; return realloc(p,
 #define RWKVX_FREE(p) free(p)
 #define RWKVX_IMPLEMENTATION
 #include "../rwkvx.h"
+#include "check.h"
 
 enum { N_TOK = 1500, KV_MAX = 300, KV_KEEP = 200, KV_WINDOW = 50 };
 
-static int passed, failed;
-
-static void check(int ok, const char *what) {
-    if (ok) passed++;
-    else {
-        failed++;
-        printf("FAIL %s\n", what);
-    }
-}
 
 static rwkvx_model *load(const char *path, int kv_max, int kv_keep, int kv_window, int kv_f16) {
     rwkvx_options opt;
@@ -87,15 +79,15 @@ static void check_bad_options(const char *path) {
         memset(&opt, 0, sizeof opt);
         opt.kv_max = bad[i][0], opt.kv_keep = bad[i][1], opt.kv_window = bad[i][2];
         snprintf(what, sizeof what, "kv limit %d/%d/%d refused", bad[i][0], bad[i][1], bad[i][2]);
-        check(rwkvx_load_file(&m, path, &opt, err) == RWKVX_ERR_ARGUMENT && m == NULL && err[0], what);
+        CHECK(rwkvx_load_file(&m, path, &opt, err) == RWKVX_ERR_ARGUMENT && m == NULL && err[0], "%s", what);
         rwkvx_free(m);
     }
     {
         rwkvx_model *m = load(path, 20000, 0, 0, 0);
         rwkvx_info info;
-        if (!m) { check(0, "load with the reference limit"); return; }
+        if (!m) { CHECK(0, "load with the reference limit"); return; }
         rwkvx_model_info(m, &info);
-        check(info.kv_max == 20000 && info.kv_keep == 16000 && info.kv_window == 2000, "defaults are the reference's 20000/16000/2000");
+        CHECK(info.kv_max == 20000 && info.kv_keep == 16000 && info.kv_window == 2000, "defaults are the reference's 20000/16000/2000");
         rwkvx_free(m);
     }
 }
@@ -113,15 +105,15 @@ static void check_parse(void) {
         char what[96];
         memset(&opt, 0, sizeof opt);
         snprintf(what, sizeof what, "--kv-limit text '%s' refused", bad[i]);
-        check(rwkvx_parse_kv_limit(bad[i], &opt) == RWKVX_ERR_ARGUMENT, what);
+        CHECK(rwkvx_parse_kv_limit(bad[i], &opt) == RWKVX_ERR_ARGUMENT, "%s", what);
     }
     for (i = 0; i < sizeof good / sizeof good[0]; i++) {
         rwkvx_options opt;
         char what[96];
         memset(&opt, 0xff, sizeof opt);
         snprintf(what, sizeof what, "--kv-limit text '%s' read", good[i].text);
-        check(rwkvx_parse_kv_limit(good[i].text, &opt) == RWKVX_OK && opt.kv_max == good[i].max &&
-              opt.kv_keep == good[i].keep && opt.kv_window == good[i].window, what);
+        CHECK(rwkvx_parse_kv_limit(good[i].text, &opt) == RWKVX_OK && opt.kv_max == good[i].max &&
+              opt.kv_keep == good[i].keep && opt.kv_window == good[i].window, "%s", what);
     }
 }
 
@@ -130,7 +122,7 @@ static void check_bounded(rwkvx_model *m, const int32_t *tokens) {
     rwkvx_state *st;
     int t, over = 0, evicted = 0;
     long allocs_when_full = -1;
-    if (rwkvx_state_new(m, &st) != RWKVX_OK) { check(0, "state_new"); return; }
+    if (rwkvx_state_new(m, &st) != RWKVX_OK) { CHECK(0, "state_new"); return; }
     rwkvx_state_set_threads(st, 1);
     for (t = 0; t < N_TOK; t++) {
         uint64_t before = rwkvx_state_kv_positions(st);
@@ -139,10 +131,10 @@ static void check_bounded(rwkvx_model *m, const int32_t *tokens) {
         if (rwkvx_state_kv_positions(st) < before) evicted++;
         if (allocs_when_full < 0 && rwkvx_state_kv_positions(st) == KV_MAX) allocs_when_full = n_allocs;
     }
-    check(rwkvx_state_position(st) == N_TOK, "position counts every token");
-    check(!over, "a head never holds more than kv_max positions");
-    check(evicted == (N_TOK - KV_MAX - 1) / (KV_MAX - KV_KEEP) + 1, "one eviction every kv_max - kv_keep tokens");
-    check(allocs_when_full >= 0 && n_allocs == allocs_when_full, "no allocation once the cache is full");
+    CHECK(rwkvx_state_position(st) == N_TOK, "position counts every token");
+    CHECK(!over, "a head never holds more than kv_max positions");
+    CHECK(evicted == (N_TOK - KV_MAX - 1) / (KV_MAX - KV_KEEP) + 1, "one eviction every kv_max - kv_keep tokens");
+    CHECK(allocs_when_full >= 0 && n_allocs == allocs_when_full, "no allocation once the cache is full");
     rwkvx_state_free(st);
 }
 
@@ -154,13 +146,13 @@ static void check_selection(rwkvx_model *m, const int32_t *tokens) {
     static float votes[P], score[P], before[KV_MAX][64], expect[KV_KEEP][64];
     rwkvx_state *st;
     int j, h, i, a, n, all_ok = 1;
-    if (rwkvx_state_new(m, &st) != RWKVX_OK) { check(0, "state_new"); return; }
+    if (rwkvx_state_new(m, &st) != RWKVX_OK) { CHECK(0, "state_new"); return; }
     rwkvx_state_set_threads(st, 1);
     rwkvx_eval(st, tokens, KV_MAX, NULL, 0);
     for (j = 0; j < m->n_sparse; j++)
         for (h = 0; h < m->n_head; h++) {
             rwkvx_state *copy;
-            if (rwkvx_state_copy(st, &copy) != RWKVX_OK) { check(0, "copy"); continue; }
+            if (rwkvx_state_copy(st, &copy) != RWKVX_OK) { CHECK(0, "copy"); continue; }
             rwkvx__kv_votes(m, &copy->kv[j], h, copy->n_pos, P, votes, score);
             memcpy(before, copy->kv[j].k[h], sizeof before);
             for (n = 0, i = 0; i < KV_MAX; i++) {
@@ -174,7 +166,7 @@ static void check_selection(rwkvx_model *m, const int32_t *tokens) {
                 all_ok = 0;
             rwkvx_state_free(copy);
         }
-    check(all_ok, "eviction keeps the most-voted entries in order, then the window");
+    CHECK(all_ok, "eviction keeps the most-voted entries in order, then the window");
     rwkvx_state_free(st);
 }
 
@@ -185,52 +177,52 @@ static void check_state(rwkvx_model *m, rwkvx_model *exact, rwkvx_model *other_l
     unsigned char *saved = NULL, *again = NULL;
     float *out = (float *)malloc((N_TOK - half) * V * sizeof(float));
     if (!out || rwkvx_state_new(m, &a) || rwkvx_state_new(m, &b) || rwkvx_state_new(exact, &e) || rwkvx_state_new(other_limit, &o)) {
-        check(0, "state_new");
+        CHECK(0, "state_new");
         goto done;
     }
     rwkvx_state_set_threads(a, 1);
     rwkvx_state_set_threads(b, 1);
     rwkvx_eval(a, tokens, half, NULL, 0);
-    check(rwkvx_state_kv_positions(a) < rwkvx_state_position(a), "the state was compacted");
+    CHECK(rwkvx_state_kv_positions(a) < rwkvx_state_position(a), "the state was compacted");
     bytes = rwkvx_state_save_bytes(a);
     saved = (unsigned char *)malloc(bytes);
     again = (unsigned char *)malloc(bytes);
-    if (!saved || !again || rwkvx_state_save(a, saved, bytes) != RWKVX_OK) { check(0, "save"); goto done; }
-    check(rwkvx_state_load(b, saved, bytes) == RWKVX_OK, "restore a compacted state");
-    check(rwkvx_state_save_bytes(b) == bytes && rwkvx_state_save(b, again, bytes) == RWKVX_OK && !memcmp(saved, again, bytes),
+    if (!saved || !again || rwkvx_state_save(a, saved, bytes) != RWKVX_OK) { CHECK(0, "save"); goto done; }
+    CHECK(rwkvx_state_load(b, saved, bytes) == RWKVX_OK, "restore a compacted state");
+    CHECK(rwkvx_state_save_bytes(b) == bytes && rwkvx_state_save(b, again, bytes) == RWKVX_OK && !memcmp(saved, again, bytes),
           "a restored state saves back to the same bytes");
-    check(rwkvx_state_copy(a, &fork) == RWKVX_OK, "fork a compacted state");
+    CHECK(rwkvx_state_copy(a, &fork) == RWKVX_OK, "fork a compacted state");
     {
         rwkvx_state *each[3];
         int s;
         each[0] = a, each[1] = b, each[2] = fork;
         for (s = 0; s < 3; s++) {
-            check(rwkvx_eval(each[s], tokens + half, N_TOK - half, out, RWKVX_EVAL_ALL_LOGITS) == RWKVX_OK &&
+            CHECK(rwkvx_eval(each[s], tokens + half, N_TOK - half, out, RWKVX_EVAL_ALL_LOGITS) == RWKVX_OK &&
                   same(out, expect + half * V, (N_TOK - half) * V),
-                  s == 0 ? "continuation" : s == 1 ? "restored state continues bit-exactly" : "forked state continues bit-exactly");
+                  "%s", s == 0 ? "continuation" : s == 1 ? "restored state continues bit-exactly" : "forked state continues bit-exactly");
         }
     }
     /* another setting, or none, refuses it; and the reverse */
-    check(rwkvx_state_load(e, saved, bytes) == RWKVX_ERR_MISMATCH, "a limited state refused by an exact model");
-    check(rwkvx_state_load(o, saved, bytes) == RWKVX_ERR_MISMATCH, "a state of another limit refused");
-    check(rwkvx_state_load(b, saved, bytes - 1) == RWKVX_ERR_FORMAT, "a truncated limited state refused");
+    CHECK(rwkvx_state_load(e, saved, bytes) == RWKVX_ERR_MISMATCH, "a limited state refused by an exact model");
+    CHECK(rwkvx_state_load(o, saved, bytes) == RWKVX_ERR_MISMATCH, "a state of another limit refused");
+    CHECK(rwkvx_state_load(b, saved, bytes - 1) == RWKVX_ERR_FORMAT, "a truncated limited state refused");
     memcpy(again, saved, bytes);
     again[52] = 1; /* the reserved word */
-    check(rwkvx_state_load(b, again, bytes) == RWKVX_ERR_FORMAT, "a nonzero reserved word refused");
+    CHECK(rwkvx_state_load(b, again, bytes) == RWKVX_ERR_FORMAT, "a nonzero reserved word refused");
     memcpy(again, saved, bytes);
     again[32] = (unsigned char)(KV_MAX + 1), again[33] = (unsigned char)((KV_MAX + 1) >> 8); /* entries > kv_max */
-    check(rwkvx_state_load(b, again, bytes) == RWKVX_ERR_FORMAT, "more entries than kv_max refused");
+    CHECK(rwkvx_state_load(b, again, bytes) == RWKVX_ERR_FORMAT, "more entries than kv_max refused");
     memcpy(again, saved, bytes);
     again[24] = 1, again[25] = again[26] = again[27] = 0; /* positions < entries */
-    check(rwkvx_state_load(b, again, bytes) == RWKVX_ERR_FORMAT, "more entries than positions refused");
+    CHECK(rwkvx_state_load(b, again, bytes) == RWKVX_ERR_FORMAT, "more entries than positions refused");
     {
         size_t eb;
         unsigned char *ebuf;
         rwkvx_eval(e, tokens, 10, NULL, 0);
         eb = rwkvx_state_save_bytes(e);
         ebuf = (unsigned char *)malloc(eb);
-        check(ebuf && rwkvx_state_save(e, ebuf, eb) == RWKVX_OK && ebuf[8] == 1, "an exact state is still version 1");
-        check(ebuf && rwkvx_state_load(b, ebuf, eb) == RWKVX_ERR_MISMATCH, "an exact (version 1) state refused by a limited model");
+        CHECK(ebuf && rwkvx_state_save(e, ebuf, eb) == RWKVX_OK && ebuf[8] == 1, "an exact state is still version 1");
+        CHECK(ebuf && rwkvx_state_load(b, ebuf, eb) == RWKVX_ERR_MISMATCH, "an exact (version 1) state refused by a limited model");
         free(ebuf);
     }
 done:
@@ -278,26 +270,25 @@ int main(int argc, char **argv) {
     single = run(m, tokens, N_TOK, 1, 1);
     ragged = run(m, tokens, N_TOK, -1, 1);
     two = run(m, tokens, N_TOK, 0, 2);
-    check(same(whole, single, n), "limited: whole prompt and token by token identical");
-    check(same(whole, ragged, n), "limited: whole prompt and ragged pieces identical");
-    check(same(whole, two, n), "limited: 1 and 2 threads identical");
+    CHECK(same(whole, single, n), "limited: whole prompt and token by token identical");
+    CHECK(same(whole, ragged, n), "limited: whole prompt and ragged pieces identical");
+    CHECK(same(whole, two, n), "limited: 1 and 2 threads identical");
     x = run(exact, tokens, N_TOK, 0, 1);
-    check(x && whole && memcmp(x, whole, KV_MAX * V * sizeof(float)) == 0, "limited = exact before the first eviction");
-    check(x && whole && !same(x, whole, n), "limited != exact after it");
+    CHECK(x && whole && memcmp(x, whole, KV_MAX * V * sizeof(float)) == 0, "limited = exact before the first eviction");
+    CHECK(x && whole && !same(x, whole, n), "limited != exact after it");
     free(two);
     two = run(big, tokens, N_TOK, 0, 1);
-    check(same(x, two, n), "a limit never reached = the exact rule, bit for bit");
+    CHECK(same(x, two, n), "a limit never reached = the exact rule, bit for bit");
     check_state(m, exact, other, tokens, whole);
     free(single), free(ragged), free(two), free(x);
     whole = (free(whole), run(f16, tokens, N_TOK, 0, 1));
     single = run(f16, tokens, N_TOK, 1, 1);
-    check(same(whole, single, n), "limited with kv_f16: whole and token by token identical");
+    CHECK(same(whole, single, n), "limited with kv_f16: whole and token by token identical");
     free(whole), free(single);
     whole = run(r7, tokens, 600, 0, 1);
     single = run(r7_limited, tokens, 600, 1, 1);
-    check(same(whole, single, 600 * (size_t)rwkvx_n_vocab(r7)), "no sparse block: the limit changes nothing");
+    CHECK(same(whole, single, 600 * (size_t)rwkvx_n_vocab(r7)), "no sparse block: the limit changes nothing");
     free(whole), free(single);
     rwkvx_free(m), rwkvx_free(exact), rwkvx_free(big), rwkvx_free(other), rwkvx_free(f16), rwkvx_free(r7), rwkvx_free(r7_limited);
-    printf("test_kv_limit: %d passed, %d failed\n", passed, failed);
-    return failed ? 1 : 0;
+    return check_report("test_kv_limit");
 }

@@ -12,9 +12,10 @@
    - a state from another model, a truncated state, bad tokens are refused.
    --whole (the quick tier, make check) evaluates the whole prompt only and
    skips the comparisons between modes and the f16 keys and values.
-   Prints the worst difference per type and "N passed, N failed". */
+   Prints the worst difference per type and "test_model: N passed, N failed". */
 #define RWKVX_IMPLEMENTATION
 #include "../rwkvx.h"
+#include "check.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -27,15 +28,6 @@ typedef struct {
     int32_t tokens[4096];
 } test_case;
 
-static int passed, failed;
-
-static void check(int ok, const char *what, const char *where) {
-    if (ok) passed++;
-    else {
-        failed++;
-        printf("FAIL %s: %s\n", where, what);
-    }
-}
 
 /* The bound each weight type is held to (max |diff| over all logits).
    f32 is the design's 1e-3. The checkpoints are bf16, and their values are
@@ -131,32 +123,32 @@ static void check_state_round_trip(rwkvx_model *m, const test_case *c, const flo
     size_t V = (size_t)c->V, bytes;
     float *out = (float *)malloc((size_t)c->T * V * sizeof(float));
     void *saved = NULL;
-    if (rwkvx_state_new(m, &a) || rwkvx_state_new(m, &b) || !out) { check(0, "state_new", where); goto done; }
-    check(rwkvx_eval(a, c->tokens, (size_t)half, out, RWKVX_EVAL_ALL_LOGITS) == RWKVX_OK, "eval first half", where);
-    check(rwkvx_state_position(a) == (uint64_t)half, "position counter", where);
+    if (rwkvx_state_new(m, &a) || rwkvx_state_new(m, &b) || !out) { CHECK(0, "%s: state_new", where); goto done; }
+    CHECK(rwkvx_eval(a, c->tokens, (size_t)half, out, RWKVX_EVAL_ALL_LOGITS) == RWKVX_OK, "%s: eval first half", where);
+    CHECK(rwkvx_state_position(a) == (uint64_t)half, "%s: position counter", where);
     bytes = rwkvx_state_save_bytes(a);
     saved = malloc(bytes);
-    check(saved && rwkvx_state_save(a, saved, bytes) == RWKVX_OK, "save", where);
-    check(rwkvx_state_save(a, saved, bytes - 1) == RWKVX_ERR_ARGUMENT, "save into a short buffer refused", where);
-    check(rwkvx_state_load(b, saved, bytes - 1) == RWKVX_ERR_FORMAT, "truncated state refused", where);
-    check(rwkvx_state_load(b, saved, bytes) == RWKVX_OK, "restore", where);
-    check(rwkvx_state_copy(a, &fork) == RWKVX_OK, "fork", where);
+    CHECK(saved && rwkvx_state_save(a, saved, bytes) == RWKVX_OK, "%s: save", where);
+    CHECK(rwkvx_state_save(a, saved, bytes - 1) == RWKVX_ERR_ARGUMENT, "%s: save into a short buffer refused", where);
+    CHECK(rwkvx_state_load(b, saved, bytes - 1) == RWKVX_ERR_FORMAT, "%s: truncated state refused", where);
+    CHECK(rwkvx_state_load(b, saved, bytes) == RWKVX_OK, "%s: restore", where);
+    CHECK(rwkvx_state_copy(a, &fork) == RWKVX_OK, "%s: fork", where);
     {
         rwkvx_state *each[3];
         int s;
         each[0] = a, each[1] = b, each[2] = fork;
         for (s = 0; s < 3 && fork; s++) {
             memset(out + (size_t)half * V, 0, (size_t)rest * V * sizeof(float));
-            check(rwkvx_eval(each[s], c->tokens + half, (size_t)rest, out + (size_t)half * V, RWKVX_EVAL_ALL_LOGITS) == RWKVX_OK,
-                  "eval second half", where);
-            check(max_diff(out + (size_t)half * V, expect + (size_t)half * V, (size_t)rest * V) == 0,
-                  s == 0 ? "continuation differs from one run" : s == 1 ? "restored state continues differently" : "forked state continues differently", where);
+            CHECK(rwkvx_eval(each[s], c->tokens + half, (size_t)rest, out + (size_t)half * V, RWKVX_EVAL_ALL_LOGITS) == RWKVX_OK,
+                  "%s: eval second half", where);
+            CHECK(max_diff(out + (size_t)half * V, expect + (size_t)half * V, (size_t)rest * V) == 0,
+                  "%s: %s", where, s == 0 ? "continuation differs from one run" : s == 1 ? "restored state continues differently" : "forked state continues differently");
         }
     }
     /* reset gives a fresh state again */
     rwkvx_state_reset(b);
-    check(rwkvx_eval(b, c->tokens, (size_t)c->T, out, RWKVX_EVAL_ALL_LOGITS) == RWKVX_OK && max_diff(out, expect, (size_t)c->T * V) == 0,
-          "reset state differs from a new one", where);
+    CHECK(rwkvx_eval(b, c->tokens, (size_t)c->T, out, RWKVX_EVAL_ALL_LOGITS) == RWKVX_OK && max_diff(out, expect, (size_t)c->T * V) == 0,
+          "%s: reset state differs from a new one", where);
 done:
     rwkvx_state_free(a);
     rwkvx_state_free(b);
@@ -179,14 +171,14 @@ static void check_kv_f16(const char *path, const test_case *c, const float *gold
     int mode;
     memset(&opt, 0, sizeof opt);
     opt.chunk_size = c->chunk, opt.chunk_topk = c->topk, opt.kv_f16 = 1;
-    if (rwkvx_load_file(&m, path, &opt, err) != RWKVX_OK) { check(0, err, where); return; }
+    if (rwkvx_load_file(&m, path, &opt, err) != RWKVX_OK) { CHECK(0, "%s: %s", where, err); return; }
     for (mode = 0; mode < 3; mode++) {
         got[mode] = (float *)malloc(n * sizeof(float));
-        check(eval_mode(m, c, mode, got[mode]), "eval (kv_f16)", where);
+        CHECK(eval_mode(m, c, mode, got[mode]), "%s: eval (kv_f16)", where);
     }
     printf("  %-28s f16 keys and values: max|diff| %.3g\n", c->model, max_diff(got[0], golden, n));
-    check(max_diff(got[0], golden, n) < 1e3, "kv_f16 logits not finite", where);
-    check(max_diff(got[0], got[1], n) == 0 && max_diff(got[0], got[2], n) == 0, "kv_f16: whole, single and ragged differ", where);
+    CHECK(max_diff(got[0], golden, n) < 1e3, "%s: kv_f16 logits not finite", where);
+    CHECK(max_diff(got[0], got[1], n) == 0 && max_diff(got[0], got[2], n) == 0, "%s: kv_f16: whole, single and ragged differ", where);
     check_state_round_trip(m, c, got[0], where);
     for (mode = 0; mode < 3; mode++) free(got[mode]);
     rwkvx_free(m);
@@ -196,13 +188,13 @@ static void check_bad_calls(rwkvx_model *m, const test_case *c, const char *wher
     rwkvx_state *st = NULL;
     int32_t bad[2];
     float logit;
-    if (rwkvx_state_new(m, &st) != RWKVX_OK) { check(0, "state_new", where); return; }
+    if (rwkvx_state_new(m, &st) != RWKVX_OK) { CHECK(0, "%s: state_new", where); return; }
     bad[0] = c->tokens[0], bad[1] = c->V;
-    check(rwkvx_eval(st, bad, 2, NULL, 0) == RWKVX_ERR_ARGUMENT, "token id = vocab size refused", where);
+    CHECK(rwkvx_eval(st, bad, 2, NULL, 0) == RWKVX_ERR_ARGUMENT, "%s: token id = vocab size refused", where);
     bad[1] = -1;
-    check(rwkvx_eval(st, bad, 2, NULL, 0) == RWKVX_ERR_ARGUMENT, "negative token id refused", where);
-    check(rwkvx_eval(st, bad, 0, &logit, 0) == RWKVX_ERR_ARGUMENT, "empty run refused", where);
-    check(rwkvx_state_position(st) == 0, "refused calls leave the state alone", where);
+    CHECK(rwkvx_eval(st, bad, 2, NULL, 0) == RWKVX_ERR_ARGUMENT, "%s: negative token id refused", where);
+    CHECK(rwkvx_eval(st, bad, 0, &logit, 0) == RWKVX_ERR_ARGUMENT, "%s: empty run refused", where);
+    CHECK(rwkvx_state_position(st) == 0, "%s: refused calls leave the state alone", where);
     rwkvx_state_free(st);
 }
 
@@ -212,14 +204,14 @@ static void check_foreign_state(rwkvx_model *a, rwkvx_model *b, const char *wher
     int32_t tok = 1;
     void *buf = NULL;
     size_t bytes;
-    if (rwkvx_state_new(a, &sa) || rwkvx_state_new(b, &sb)) { check(0, "state_new", where); goto done; }
+    if (rwkvx_state_new(a, &sa) || rwkvx_state_new(b, &sb)) { CHECK(0, "%s: state_new", where); goto done; }
     rwkvx_eval(sa, &tok, 1, NULL, 0);
     bytes = rwkvx_state_save_bytes(sa);
     buf = malloc(bytes);
-    if (!buf || rwkvx_state_save(sa, buf, bytes) != RWKVX_OK) { check(0, "save", where); goto done; }
-    check(rwkvx_state_load(sb, buf, bytes) == RWKVX_ERR_MISMATCH, "state from another model refused", where);
+    if (!buf || rwkvx_state_save(sa, buf, bytes) != RWKVX_OK) { CHECK(0, "%s: save", where); goto done; }
+    CHECK(rwkvx_state_load(sb, buf, bytes) == RWKVX_ERR_MISMATCH, "%s: state from another model refused", where);
     ((unsigned char *)buf)[0] ^= 1;
-    check(rwkvx_state_load(sa, buf, bytes) == RWKVX_ERR_FORMAT, "state with a bad magic refused", where);
+    CHECK(rwkvx_state_load(sa, buf, bytes) == RWKVX_ERR_FORMAT, "%s: state with a bad magic refused", where);
 done:
     free(buf);
     rwkvx_state_free(sa);
@@ -260,7 +252,7 @@ int main(int argc, char **argv) {
             opt.chunk_size = c->chunk;
             opt.chunk_topk = c->topk;
             if (rwkvx_load_file(&m, path, &opt, err) != RWKVX_OK) {
-                check(0, err, where);
+                CHECK(0, "%s: %s", where, err);
                 free(golden);
                 continue;
             }
@@ -268,16 +260,16 @@ int main(int argc, char **argv) {
             for (mode = 0; mode < (whole_only ? 1 : 3); mode++) {
                 double d;
                 got[mode] = (float *)malloc(n * sizeof(float));
-                check(eval_mode(m, c, mode, got[mode]), "eval", where);
+                CHECK(eval_mode(m, c, mode, got[mode]), "%s: eval", where);
                 d = max_diff(got[mode], golden, n);
                 if (d > worst) worst = d;
                 printf("  %-28s %-5s T=%-4d %-6s max|diff| %.3g\n", c->model, type, c->T, mode == 0 ? "whole" : mode == 1 ? "single" : "ragged", d);
-                check(d <= bound_for(type), "logits differ from the reference beyond the bound", where);
+                CHECK(d <= bound_for(type), "%s: logits differ from the reference beyond the bound", where);
             }
             /* whole (2 threads) vs single (1 thread) vs ragged: prefill == decode, any thread count */
             if (!whole_only) {
-                check(max_diff(got[0], got[1], n) == 0, "whole prompt and token-by-token differ", where);
-                check(max_diff(got[0], got[2], n) == 0, "whole prompt and ragged pieces differ", where);
+                CHECK(max_diff(got[0], got[1], n) == 0, "%s: whole prompt and token-by-token differ", where);
+                CHECK(max_diff(got[0], got[2], n) == 0, "%s: whole prompt and ragged pieces differ", where);
             }
             check_state_round_trip(m, c, got[0], where);
             if (!strcmp(type, "f32") && !whole_only) check_kv_f16(path, c, golden, where);
@@ -296,10 +288,9 @@ int main(int argc, char **argv) {
         }
         fclose(f);
         printf("%s: %d cases, worst max|diff| %.3g (bound %.g)\n", type, n_cases, worst, bound_for(type));
-        if (n_cases == 0) check(0, "no cases ran", type);
+        if (n_cases == 0) CHECK(0, "%s: no cases ran", type);
     }
     rwkvx_free(previous);
     free(c);
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed ? 1 : 0;
+    return check_report("test_model");
 }

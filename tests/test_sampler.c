@@ -17,9 +17,7 @@ static void *count_realloc(void *p, size_t n) { n_allocs++; return realloc(p, n)
 #define RWKVX_IMPLEMENTATION
 #include "../rwkvx.h"
 
-static int failures;
-#define CHECK(cond, ...) do { if (!(cond)) { failures++; fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__); \
-    fprintf(stderr, __VA_ARGS__); fprintf(stderr, "\n"); } } while (0)
+#include "check.h"
 
 static rwkvx_sampler_params plain(float temperature) {
     rwkvx_sampler_params p;
@@ -281,6 +279,5 @@ int main(void) {
     test_penalties();
     test_seed();
     test_no_alloc();
-    printf(failures ? "%d failures\n" : "sampler: all passed\n", failures);
-    return failures != 0;
+    return check_report("test_sampler");
 }

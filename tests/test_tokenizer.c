@@ -13,9 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int failures;
-#define CHECK(cond, ...) do { if (!(cond)) { failures++; fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__); \
-    fprintf(stderr, __VA_ARGS__); fprintf(stderr, "\n"); } } while (0)
+#include "check.h"
 
 static uint64_t rng = 88172645463325252ull;
 static uint32_t next_u32(void) { rng ^= rng << 13; rng ^= rng >> 7; rng ^= rng << 17; return (uint32_t)(rng >> 16); }
@@ -282,6 +280,5 @@ int main(int argc, char **argv) {
         rwkvx_free(m);
     }
     rwkvx_tokenizer_free(world);
-    printf(failures ? "%d failures\n" : "tokenizer: all passed\n", failures);
-    return failures != 0;
+    return check_report("test_tokenizer");
 }

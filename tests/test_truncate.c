@@ -12,7 +12,7 @@
 #include "../tools/convert.c"
 #undef main
 
-static int passed, failed;
+#include "check.h"
 
 typedef int (*reader_fn)(cv_input *, cv_src_list *, cv_err *);
 
@@ -35,10 +35,8 @@ static int try_read(const unsigned char *data, uint64_t n, reader_fn reader, cv_
     in.map = copy;
     in.size = n;
     ok = reader(&in, &src, &err) && model_build(&mdl, &src, &err);
-    if (!ok && (!err.msg[0] || strchr(err.msg, '\n'))) {
-        failed++;
-        printf("FAIL: cut at %" PRIu64 " refused without a one-line message\n", n);
-    }
+    if (!ok)
+        CHECK(err.msg[0] && !strchr(err.msg, '\n'), "cut at %" PRIu64 " refused with a one-line message", n);
     model_free(&mdl);
     if (ok && keep)
         *keep = src;
@@ -50,13 +48,7 @@ static int try_read(const unsigned char *data, uint64_t n, reader_fn reader, cv_
 
 static void cut(const unsigned char *data, uint64_t at, reader_fn reader, const char *path)
 {
-    if (try_read(data, at, reader, NULL)) {
-        failed++;
-        if (failed < 20)
-            printf("FAIL: %s cut to %" PRIu64 " bytes was not refused\n", path, at);
-    } else {
-        passed++;
-    }
+    CHECK(!try_read(data, at, reader, NULL), "%s cut to %" PRIu64 " bytes refused", path, at);
 }
 
 int main(int argc, char **argv)
@@ -95,6 +87,5 @@ int main(int argc, char **argv)
         src_list_free(&src);
         free(data);
     }
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed ? 1 : 0;
+    return check_report("test_truncate");
 }
