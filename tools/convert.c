@@ -4079,16 +4079,24 @@ static int tensor_copy(cv_writer *w, cv_input *in, const cv_src *t, cv_out *o, c
     return 1;
 }
 
-/* Warned about later for the float types; a block type cannot hold NaN or
- * infinity at all, and a finite value whose block scale overflows f16 would
- * silently become one: both are refused. */
+/* NaN and infinity are warned about later for the float types; a block type
+ * cannot hold them at all, and a finite value whose block scale overflows
+ * f16 would silently become one: both are refused (the latter after
+ * encoding, from the scales).  Values beyond 1e18 are refused here: no type
+ * can represent them (f16 scales end at 65504) and the quantisers' sums of
+ * squares would overflow to NaN scales, which would zero their group
+ * silently instead of overflowing. */
 static int check_quantizable(const cv_out *o, const float *x, cv_err *err)
 {
     uint64_t i;
-    for (i = 0; i < o->n_elems; i++)
+    for (i = 0; i < o->n_elems; i++) {
         if (!isfinite(x[i]))
             return cv_fail(err, "tensor '%s' holds a non-finite value, which %s cannot store", o->name,
                            type_info(o->type)->label);
+        if (fabsf(x[i]) > 1e18f)
+            return cv_fail(err, "tensor '%s' holds a value too large for %s (its f16 block scale overflows)",
+                           o->name, type_info(o->type)->label);
+    }
     return 1;
 }
 
@@ -4460,7 +4468,12 @@ static int gguf_read(cv_input *in, cv_src_list *src, cv_buf *kv, char *arch, siz
     data_start = cv_align_up(c.pos, alignment);
     for (i = 0; i < src->n; i++) {
         cv_src *t = &src->v[i];
-        uint64_t n_bytes = ggml_bytes(t->ggml_type, t->n_elems), at;
+        const cv_type *type = type_info(t->ggml_type);
+        uint64_t n_bytes, at;
+        /* Checked here so that no later size computation can overflow: the
+         * data lies in the file, so n_elems is at most a few times its size. */
+        if (!cv_mul(t->n_elems / type->block, type->bytes, &n_bytes))
+            return cv_fail(err, "GGUF tensor '%s': byte size overflows", t->name);
         if (t->offset % alignment != 0)
             return cv_fail(err, "GGUF tensor '%s': offset %" PRIu64 " is not a multiple of the alignment %u", t->name,
                            t->offset, (unsigned)alignment);

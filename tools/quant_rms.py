@@ -17,6 +17,14 @@ counts the tensors whose quantised bytes are identical to ggml's.
 
 Prints one line per type (worst ratio and its tensor, bytes identical) and
 exits 1 when a bound is broken.  Needs only the Python standard library.
+
+    python3 tools/quant_rms.py --make-golden tests/data/quant
+
+writes the fixtures of tests/test_quant_convert.sh instead: synthetic.gguf (a
+small f32 file of random and adversarial rows of 256) and golden.txt, per type
+the size and SHA-256 of ggml's quantised tensor data (the data section of the
+file rwkvx-convert writes, tensors padded to 32 bytes) and of ggml's
+dequantisation of it (the data section of the f32 file it dequantises to).
 """
 
 import argparse
@@ -52,6 +60,7 @@ TO_FLOAT = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int
 
 class Ggml:
     def __init__(self, path):
+        self.path = path
         self.lib = ctypes.CDLL(path)
         self.lib.ggml_get_type_traits.restype = ctypes.POINTER(Traits)
         self.lib.ggml_get_type_traits.argtypes = [ctypes.c_int]
@@ -153,8 +162,9 @@ def write_f32_gguf(path, tensors):
             f.write(b + b"\0" * ((-len(b)) % 32))
 
 
-def synthetic_rows(seed=13):
-    """Rows of 256 (every type's block divides them) that stress the quantisers."""
+def synthetic_rows(seed=13, scale=1):
+    """Rows of 256 (every type's block divides them) that stress the quantisers;
+    scale divides the row counts (the committed test fixture is small)."""
     rnd = random.Random(seed)
     rows = {
         "gaussian": [[rnd.gauss(0, 0.02) for _ in range(256)] for _ in range(64)],
@@ -175,6 +185,7 @@ def synthetic_rows(seed=13):
     }
     out = []
     for name, rs in rows.items():
+        rs = rs[:max(1, len(rs) // scale)]
         v = array.array("f", [x for r in rs for x in r])
         out.append(("synthetic." + name + ".weight", 256, len(rs), v))
     return out
@@ -190,6 +201,30 @@ def run(cmd):
         sys.exit("quant_rms: %s failed: %s" % (" ".join(cmd), r.stderr.decode().strip()))
 
 
+def padded(blob):
+    return blob + b"\0" * ((-len(blob)) % 32)
+
+
+def make_golden(ggml, outdir, types):
+    """The fixtures of tests/test_quant_convert.sh (see the module note)."""
+    import hashlib
+    os.makedirs(outdir, exist_ok=True)
+    tensors = synthetic_rows(scale=8)
+    write_f32_gguf(os.path.join(outdir, "synthetic.gguf"), tensors)
+    lines = ["# type  data_bytes  sha256(ggml quantised data)  f32_bytes  sha256(ggml dequantised data)",
+             "# made by tools/quant_rms.py --make-golden from synthetic.gguf with %s" % os.path.basename(ggml.path)]
+    for t in types:
+        q = d = b""
+        for _, ne0, ne1, v in tensors:
+            blob = ggml.quantize(TYPES[t], v, ne0)
+            q += padded(blob)
+            d += padded(ggml.dequantize(TYPES[t], blob, ne0 * ne1).tobytes())
+        lines.append("%s %d %s %d %s" % (t, len(q), hashlib.sha256(q).hexdigest(), len(d),
+                                         hashlib.sha256(d).hexdigest()))
+    with open(os.path.join(outdir, "golden.txt"), "w") as f:
+        f.write("\n".join(lines) + "\n")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     libs = sorted(glob.glob("/work/npm-llama/node_modules/@node-llama-cpp/linux-x64/bins/linux-x64/libggml-base.so"))
@@ -197,11 +232,15 @@ def main():
     ap.add_argument("--convert", default="build/rwkvx-convert")
     ap.add_argument("--types", default=",".join(QUANT_TYPES))
     ap.add_argument("--bound", type=float, default=1.01)
+    ap.add_argument("--make-golden", metavar="DIR")
     ap.add_argument("models", nargs="*", default=sorted(glob.glob("models/*.gguf")))
     a = ap.parse_args()
     if not a.lib or not os.path.exists(a.lib):
         sys.exit("quant_rms: libggml-base.so not found (--lib or GGML_BASE_LIB)")
     ggml = Ggml(a.lib)
+    if a.make_golden:
+        make_golden(ggml, a.make_golden, a.types.split(","))
+        return
     tmp = tempfile.mkdtemp(prefix="quant_rms.")
     synth = os.path.join(tmp, "synthetic.gguf")
     write_f32_gguf(synth, synthetic_rows())
