@@ -68,6 +68,8 @@ done
 if [ -f tests/test_convert.sh ]; then
     run "converter tests (ASan/UBSan build)" bash tests/test_convert.sh $B/rwkvx-convert-asan
 fi
+[ -f tests/test_quant_convert.sh ] &&   # every weight type, bit-identical to ggml's quantiser; GGUF input (issue 13)
+    run "quantiser tests (ASan/UBSan build)" bash tests/test_quant_convert.sh $B/rwkvx-convert-asan
 
 [ -f tests/test_kv_limit.sh ] && . tests/test_kv_limit.sh   # the opt-in K/V limit (issue 6, item 3)
 [ -f tests/test_chat.sh ] && . tests/test_chat.sh   # tokenizer, sampler, rwkvx-tokenize, rwkvx-chat
