@@ -78,12 +78,10 @@ data_sha() {
     tail -c "$2" "$1" | sha256sum | cut -d' ' -f1
 }
 
-echo "== every type: a checkpoint and both demo models"
+echo "== every type: a checkpoint and a demo model"
 for type in f32 f16 bf16 $TYPES q4_k_m q5_k_m; do
     convert "rwkvx-tiny.pth --type $type" "$FIXTURES/rwkvx-tiny.pth" "$TMP/out.gguf" --type "$type" --chunk-size 16
-    for model in models/rwkv7-passkey.gguf models/rwkvx-passkey.gguf; do
-        convert "$model --type $type" "$model" "$TMP/out.gguf" --type "$type"
-    done
+    convert "rwkv7-passkey.gguf --type $type" models/rwkv7-passkey.gguf "$TMP/out.gguf" --type "$type"
 done
 
 echo "== the types chosen (demo model: C = 128, F = 512, LoRA ranks 16)"
