@@ -1,127 +1,139 @@
-# rwkvx: `make` builds everything into build/, `make test` runs every test.
+# rwkvx: `make` builds the tools and examples into build/; `make check` is the
+# quick tier for development (about a minute); `make test` is the complete
+# suite that CI runs. README.md ("Building and testing") says what each covers.
+#
+# Adding a program: tools/NAME.c is built as build/rwkvx-NAME and examples/NAME.c
+# as build/NAME, with no edit here (extra libraries: one line such as
+# `$(BUILD)/rwkvx-NAME: LDLIBS += -lfoo`). A test program tests/NAME.c is
+# built by naming it in TEST_PROGRAMS, plain or as a variant: NAME_asan
+# (ASan/UBSan), NAME_scalar (no SIMD, no mmap), NAME_noomp (no OpenMP).
 CC      ?= cc
 CXX     ?= c++
 ARCH    ?= -march=native
 CFLAGS  ?= -O2
 OPENMP  ?= -fopenmp
-STD      = -std=c99 -Wall -Wextra -pedantic -Werror -D_POSIX_C_SOURCE=200809L
+LDLIBS  ?= -lm
+# A user's build never stops on a warning (a newer compiler may add one); the
+# project's checks (make check, make test, .ci/run) add -Werror.
+WERROR  ?=
+STD      = -std=c99 -Wall -Wextra -pedantic -D_POSIX_C_SOURCE=200809L $(WERROR)
 SAN      = -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+DEPFLAGS = -MMD -MP
 BUILD    = build
 
-PROGRAMS = $(BUILD)/rwkvx-convert $(BUILD)/rwkvx-logits $(BUILD)/rwkvx-bench
-TESTS    = $(BUILD)/test_model $(BUILD)/test_model_asan $(BUILD)/test_model_scalar \
-           $(BUILD)/test_model_noomp $(BUILD)/test_corrupt_asan \
-           $(BUILD)/rwkvx-convert-asan $(BUILD)/compile_c99 $(BUILD)/compile_cxx
-EXAMPLES = $(BUILD)/embed
+TOOLS    = $(patsubst tools/%.c,$(BUILD)/rwkvx-%,$(wildcard tools/*.c))
+EXAMPLES = $(patsubst examples/%.c,$(BUILD)/%,$(wildcard examples/*.c))
 
-.PHONY: all test clean fuzz
-all: $(PROGRAMS) $(EXAMPLES)
+# What the test scripts run (tests/run.sh), besides the tools and examples
+TEST_PROGRAMS = test_model test_model_scalar test_model_noomp test_model_asan \
+                test_corrupt_asan test_truncate_asan \
+                test_tokenizer_asan test_sampler test_sampler_asan test_chat_replay make_wide_model \
+                test_kv_limit test_kv_limit_asan test_api_asan \
+                rwkvx-convert-asan rwkvx-chat-asan \
+                compile_c99 compile_cxx cmpf32
+# The quick tier's subset
+CHECK_PROGRAMS = test_model compile_c99 compile_cxx cmpf32
+
+FUZZ_TARGETS = gguf state pth safetensors vocab tokenize
+
+.PHONY: all check test check-arm64 compilers fuzz tokbench demo chat-demo clean
+all: $(TOOLS) $(EXAMPLES)
 
 $(BUILD):
 	mkdir -p $(BUILD)
 
-# Tools
-$(BUILD)/rwkvx-convert: tools/convert.c | $(BUILD)
-	$(CC) $(STD) $(CFLAGS) -o $@ $< -lm
-$(BUILD)/rwkvx-logits: tools/logits.c rwkvx.h | $(BUILD)
-	$(CC) $(STD) $(CFLAGS) $(ARCH) $(OPENMP) -o $@ $< -lm
-$(BUILD)/rwkvx-bench: tools/bench.c rwkvx.h | $(BUILD)
-	$(CC) $(STD) $(CFLAGS) $(ARCH) $(OPENMP) -o $@ $< -lm
-$(BUILD)/embed: examples/embed.c rwkvx.h | $(BUILD)
-	$(CC) $(STD) $(CFLAGS) $(ARCH) $(OPENMP) -o $@ $< -lm
+# ---- Programs: tools, examples, test programs and their variants ----
+# Every program is one C file with the header (or tools/convert.c) included;
+# -MMD records what it includes, so a program is rebuilt only when one of its
+# own sources changes.
+BUILD_C   = $(CC) $(STD) $(DEPFLAGS) -o $@ $<
+OPTIMISED = $(CFLAGS) $(ARCH) $(OPENMP)
 
-# Tests: the same test program built four ways
-$(BUILD)/test_model: tests/test_model.c rwkvx.h | $(BUILD)
-	$(CC) $(STD) $(CFLAGS) $(ARCH) $(OPENMP) -o $@ $< -lm
-$(BUILD)/test_model_asan: tests/test_model.c rwkvx.h | $(BUILD)
-	$(CC) $(STD) $(SAN) $(ARCH) -o $@ $< -lm
-$(BUILD)/test_model_scalar: tests/test_model.c rwkvx.h | $(BUILD)
-	$(CC) $(STD) $(CFLAGS) -DRWKVX_NO_SIMD -DRWKVX_NO_MMAP $(OPENMP) -o $@ $< -lm
-$(BUILD)/test_model_noomp: tests/test_model.c rwkvx.h | $(BUILD)
-	$(CC) $(STD) $(CFLAGS) $(ARCH) -o $@ $< -lm
-$(BUILD)/test_corrupt_asan: tests/test_corrupt.c rwkvx.h | $(BUILD)
-	$(CC) $(STD) $(SAN) $(ARCH) -o $@ $< -lm
-$(BUILD)/rwkvx-convert-asan: tools/convert.c | $(BUILD)
-	$(CC) $(STD) $(SAN) -o $@ $< -lm
+$(BUILD)/rwkvx-%: tools/%.c | $(BUILD)
+	$(BUILD_C) $(OPTIMISED) $(LDLIBS)
+$(BUILD)/rwkvx-%-asan: tools/%.c | $(BUILD)
+	$(BUILD_C) $(SAN) $(ARCH) $(LDLIBS)
+$(BUILD)/%: examples/%.c | $(BUILD)
+	$(BUILD_C) $(OPTIMISED) $(LDLIBS)
+$(BUILD)/%: tests/%.c | $(BUILD)
+	$(BUILD_C) $(OPTIMISED) $(LDLIBS)
+$(BUILD)/%_asan: tests/%.c | $(BUILD)
+	$(BUILD_C) $(SAN) $(ARCH) $(LDLIBS)
+$(BUILD)/%_scalar: tests/%.c | $(BUILD)
+	$(BUILD_C) $(CFLAGS) -DRWKVX_NO_SIMD -DRWKVX_NO_MMAP $(OPENMP) $(LDLIBS)
+$(BUILD)/%_noomp: tests/%.c | $(BUILD)
+	$(BUILD_C) $(CFLAGS) $(ARCH) $(LDLIBS)
 
-# The header must compile as C99 (pedantic, warnings as errors) and as C++.
-$(BUILD)/compile_c99: tests/compile.c rwkvx.h | $(BUILD)
-	$(CC) -std=c99 -Wall -Wextra -pedantic -Werror $(ARCH) -o $@ $< -lm
+# The header as a program's only translation unit: C99 (also with RWKVX_STATIC
+# and the scalar kernels) and C++11, always with -Werror.
+$(BUILD)/compile_c99: tests/compile.c | $(BUILD)
+	$(CC) -std=c99 -Wall -Wextra -pedantic -Werror $(DEPFLAGS) $(ARCH) -o $@ $< $(LDLIBS)
 	$(CC) -std=c99 -Wall -Wextra -pedantic -Werror -DRWKVX_STATIC -DRWKVX_NO_SIMD -c -o $@.o $<
-$(BUILD)/compile_cxx: tests/compile.c rwkvx.h | $(BUILD)
-	$(CXX) -x c++ -std=c++11 -Wall -Wextra -pedantic -Werror $(ARCH) $(OPENMP) -o $@ $< -lm
+$(BUILD)/compile_cxx: tests/compile.c | $(BUILD)
+	$(CXX) -x c++ -std=c++11 -Wall -Wextra -pedantic -Werror $(DEPFLAGS) $(ARCH) $(OPENMP) -o $@ $< $(LDLIBS)
 
-# Fuzzing (clang and libclang-rt-14-dev): `make fuzz` runs each target for
-# FUZZ_SECONDS on its committed seed corpus and fuzz/TARGET.dict if there is
-# one (new inputs go to $(BUILD)/corpus,
-# crashers to fuzz/regressions/TARGET/); `make test` replays the corpora and
-# every crasher kept in fuzz/regressions/ under ASan/UBSan without libFuzzer.
+-include $(wildcard $(BUILD)/*.d)
+
+# ---- Test tiers ----
+# Both build with -Werror (target-specific, so it reaches what they build).
+check test: WERROR = -Werror
+check: $(BUILD)/rwkvx-convert $(BUILD)/rwkvx-logits $(CHECK_PROGRAMS:%=$(BUILD)/%)
+	BUILD=$(BUILD) bash tests/run.sh quick
+test: all $(TEST_PROGRAMS:%=$(BUILD)/%) $(FUZZ_TARGETS:%=$(BUILD)/replay_%)
+	BUILD=$(BUILD) bash tests/run.sh
+
+# The header warning-free on every compiler at hand, at every optimisation
+# level, as C99 and C++11, with and without -march=native, OpenMP and SIMD
+# (tests/compilers.sh; make test runs its --quick subset).
+compilers:
+	bash tests/compilers.sh
+
+clean:
+	rm -rf $(BUILD)
+
+# ---- Fuzzing (clang and libclang-rt-14-dev) ----
+# `make fuzz` runs each target for FUZZ_SECONDS on its committed seed corpus and
+# fuzz/TARGET.dict if there is one (new inputs go to $(BUILD)/corpus, crashers
+# to fuzz/regressions/TARGET/); `make test` replays the corpora and every
+# crasher kept in fuzz/regressions/ under ASan/UBSan without libFuzzer.
 # Targets: the GGUF loader, state restore, the converter's .pth and
 # .safetensors readers, both vocabulary parsers, the tokenizer (fuzz/*.c).
-FUZZ_TARGETS = gguf state pth safetensors vocab tokenize
 FUZZ_SECONDS ?= 60
 FUZZ_CC      ?= clang
-FUZZ_DEPS    = rwkvx.h tools/convert.c fuzz/fuzz_convert.h
-$(BUILD)/fuzz_%: fuzz/fuzz_%.c $(FUZZ_DEPS) | $(BUILD)
-	$(FUZZ_CC) -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all $(ARCH) -o $@ $< -lm
-$(BUILD)/replay_%: fuzz/fuzz_%.c fuzz/replay.c $(FUZZ_DEPS) | $(BUILD)
-	$(CC) $(STD) $(SAN) $(ARCH) -o $@ $< fuzz/replay.c -lm
+$(BUILD)/fuzz_%: fuzz/fuzz_%.c | $(BUILD)
+	$(FUZZ_CC) -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all $(DEPFLAGS) $(ARCH) -o $@ $< $(LDLIBS)
+$(BUILD)/replay_%: fuzz/fuzz_%.c fuzz/replay.c | $(BUILD)
+	$(CC) $(STD) $(SAN) $(DEPFLAGS) $(ARCH) -o $@ $< fuzz/replay.c $(LDLIBS)
 fuzz: $(FUZZ_TARGETS:%=$(BUILD)/fuzz_%)
 	for t in $(FUZZ_TARGETS); do mkdir -p $(BUILD)/corpus/$$t fuzz/regressions/$$t; \
 	  dict=; [ -f fuzz/$$t.dict ] && dict=-dict=fuzz/$$t.dict; \
 	  $(BUILD)/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -max_len=250000 -timeout=30 -print_final_stats=1 $$dict \
 	    -artifact_prefix=fuzz/regressions/$$t/ $(BUILD)/corpus/$$t fuzz/corpus/$$t || exit 1; done
 
-test: all $(TESTS) $(FUZZ_TARGETS:%=$(BUILD)/replay_%)
-	BUILD=$(BUILD) bash tests/run.sh
+# ---- Other CPUs: the NEON kernels, cross-compiled and run under qemu-user ----
+# Needs gcc-aarch64-linux-gnu and qemu-user (make test runs this when both are
+# installed): the golden-logit tests of every weight type, on the fixtures
+# converted by the host's rwkvx-convert.
+ARM64_CC   ?= aarch64-linux-gnu-gcc
+ARM64_RUN  ?= qemu-aarch64 -L /usr/aarch64-linux-gnu
+ARM64      = $(BUILD)/arm64
+$(ARM64)/test_model: tests/test_model.c | $(BUILD)
+	mkdir -p $(ARM64)
+	$(ARM64_CC) $(STD) -Werror $(DEPFLAGS) -O2 $(OPENMP) -o $@ $< $(LDLIBS)
+check-arm64: $(BUILD)/rwkvx-convert $(ARM64)/test_model
+	BUILD=$(BUILD) ARM64_RUN="$(ARM64_RUN)" bash tests/run.sh arm64
+-include $(wildcard $(ARM64)/*.d)
 
-clean:
-	rm -rf $(BUILD)
-
-# ---- Tokenizer, sampler and chat (issue 3) ----
-CHAT_PROGRAMS = $(BUILD)/rwkvx-tokenize $(BUILD)/rwkvx-chat $(BUILD)/minimal
-CHAT_TESTS    = $(BUILD)/test_tokenizer_asan $(BUILD)/test_sampler $(BUILD)/test_sampler_asan \
-                $(BUILD)/test_chat_replay $(BUILD)/make_wide_model $(BUILD)/rwkvx-chat-asan
-.PHONY: tokbench
-all: $(CHAT_PROGRAMS)
-test: $(CHAT_PROGRAMS) $(CHAT_TESTS)
-$(BUILD)/rwkvx-tokenize: tools/tokenize.c rwkvx.h | $(BUILD)
-	$(CC) $(STD) $(CFLAGS) $(ARCH) -o $@ $< -lm
-$(BUILD)/rwkvx-chat: tools/chat.c rwkvx.h | $(BUILD)
-	$(CC) $(STD) $(CFLAGS) $(ARCH) $(OPENMP) -o $@ $< -lm
-$(BUILD)/rwkvx-chat-asan: tools/chat.c rwkvx.h | $(BUILD)
-	$(CC) $(STD) $(SAN) $(ARCH) -o $@ $< -lm
-$(BUILD)/minimal: examples/minimal.c rwkvx.h | $(BUILD)
-	$(CC) $(STD) $(CFLAGS) $(ARCH) $(OPENMP) -o $@ $< -lm
-$(BUILD)/test_tokenizer_asan: tests/test_tokenizer.c rwkvx.h | $(BUILD)
-	$(CC) $(STD) $(SAN) $(ARCH) -o $@ $< -lm
-$(BUILD)/test_sampler: tests/test_sampler.c rwkvx.h | $(BUILD)
-	$(CC) $(STD) $(CFLAGS) $(ARCH) -o $@ $< -lm
-$(BUILD)/test_sampler_asan: tests/test_sampler.c rwkvx.h | $(BUILD)
-	$(CC) $(STD) $(SAN) $(ARCH) -o $@ $< -lm
-$(BUILD)/test_chat_replay: tests/test_chat_replay.c rwkvx.h | $(BUILD)
-	$(CC) $(STD) $(CFLAGS) $(ARCH) -o $@ $< -lm
-$(BUILD)/make_wide_model: tests/make_wide_model.c | $(BUILD)
-	$(CC) $(STD) $(CFLAGS) -o $@ $< -lm
-# Encoding speed of the World tokenizer on English text (not a test: a measurement)
+# ---- Measurements and demonstrations (not tests) ----
+# Encoding speed of the World tokenizer on English text
 tokbench: $(BUILD)/rwkvx-tokenize
 	cat README.md docs/*.md | $(BUILD)/rwkvx-tokenize --vocab tests/fixtures/rwkv_vocab_v20230424.txt --bench
 
-# ---- Hostile inputs (issue 6): the catalogue in docs/HOSTILE.md ----
-test: $(BUILD)/test_truncate_asan
-$(BUILD)/test_truncate_asan: tests/test_truncate.c tools/convert.c | $(BUILD)
-	$(CC) $(STD) $(SAN) -o $@ $< -lm
-
-# ---- Passkey retrieval (issue 4): rwkvx-passkey and the demo models in models/ ----
 # `make demo` runs the paper's passkey test on the two shipped byte-level demo
 # models (tools/train/ made them) and writes the heatmaps shown in README.md:
 # 1k to 64k tokens (4x the models' training length of 16k), about five
 # minutes on 2 cores (two threads: 1.6x one thread at these lengths).
 PASSKEY_GRID = --lengths 1k,2k,4k,8k,16k,32k,64k --depths 10 --seeds 5 --threads 2
-.PHONY: demo
-all: $(BUILD)/rwkvx-passkey
-$(BUILD)/rwkvx-passkey: tools/passkey.c rwkvx.h | $(BUILD)
-	$(CC) $(STD) $(CFLAGS) $(ARCH) $(OPENMP) -o $@ $< -lm
 demo: $(BUILD)/rwkvx-passkey
 	$(BUILD)/rwkvx-passkey models/rwkvx-passkey.gguf $(PASSKEY_GRID) --svg docs/passkey-rwkvx.svg \
 	    --title "RWKV-X demo model: 4 RWKV-7 + 2 sparse blocks, C=128"
@@ -129,15 +141,22 @@ demo: $(BUILD)/rwkvx-passkey
 	$(BUILD)/rwkvx-passkey models/rwkv7-passkey.gguf $(PASSKEY_GRID) --svg docs/passkey-rwkv7.svg \
 	    --title "RWKV-7 demo model: 6 RWKV-7 blocks, C=128"
 
-# ---- Bounded K/V memory (issue 6, items 3 and 4): the opt-in limit and the soak test ----
-# rwkvx-soak decodes a million tokens and reports speed and resident memory
-# (tools/soak.c, docs/SOAK.md); make test runs only a short smoke run of it.
-KV_TESTS = $(BUILD)/test_kv_limit $(BUILD)/test_kv_limit_asan
-all: $(BUILD)/rwkvx-soak
-test: $(KV_TESTS) $(BUILD)/rwkvx-soak
-$(BUILD)/rwkvx-soak: tools/soak.c rwkvx.h | $(BUILD)
-	$(CC) $(STD) $(CFLAGS) $(ARCH) $(OPENMP) -o $@ $< -lm
-$(BUILD)/test_kv_limit: tests/test_kv_limit.c rwkvx.h | $(BUILD)
-	$(CC) $(STD) $(CFLAGS) $(ARCH) $(OPENMP) -o $@ $< -lm
-$(BUILD)/test_kv_limit_asan: tests/test_kv_limit.c rwkvx.h | $(BUILD)
-	$(CC) $(STD) $(SAN) $(ARCH) -o $@ $< -lm
+# rwkvx-soak (tools/soak.c, docs/SOAK.md) decodes a million tokens and reports
+# speed and resident memory; make test runs only a short smoke run of it.
+
+# `make chat-demo` makes a small model from RANDOM weights (one RWKV-7 block,
+# C = 64, made by tests/make_wide_model.c) that carries the World vocabulary,
+# and starts rwkvx-chat with it. Its replies are NONSENSE: it shows the
+# plumbing (tokenizer, chat format, sampler, state kept between turns)
+# working. A real model: README.md, "Chat and tokenizer".
+CHAT_DEMO_MODEL  = $(BUILD)/chat-demo-random.gguf
+CHAT_DEMO_FLAGS ?= -n 40
+$(CHAT_DEMO_MODEL): $(BUILD)/make_wide_model $(BUILD)/rwkvx-convert tests/fixtures/rwkv_vocab_v20230424.txt
+	$(BUILD)/make_wide_model $(BUILD)/chat-demo-random.safetensors
+	$(BUILD)/rwkvx-convert $(BUILD)/chat-demo-random.safetensors $@ --type f16 \
+	    --vocab tests/fixtures/rwkv_vocab_v20230424.txt >&2
+	rm -f $(BUILD)/chat-demo-random.safetensors
+chat-demo: $(CHAT_DEMO_MODEL) $(BUILD)/rwkvx-chat
+	@echo "chat-demo: a model of RANDOM weights with the World vocabulary: its replies are NONSENSE." >&2
+	@echo "chat-demo: it shows the chat working; for a real model see README.md, 'Chat and tokenizer'." >&2
+	$(BUILD)/rwkvx-chat -m $(CHAT_DEMO_MODEL) $(CHAT_DEMO_FLAGS)

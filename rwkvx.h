@@ -20,12 +20,12 @@
        rwkvx_model *m; rwkvx_state *s; char err[RWKVX_ERROR_MAX];
        if (rwkvx_load_file(&m, "model.gguf", NULL, err) != RWKVX_OK)
            { fprintf(stderr, "%s\n", err); return 1; }
-       rwkvx_state_new(m, &s);                     // one per conversation
+       rwkvx_state_create(&s, m);                  // one per conversation
        float *logits = malloc(rwkvx_n_vocab(m) * sizeof(float));
        int32_t prompt[] = {510, 4600, 33};
        rwkvx_eval(s, prompt, 3, logits, 0);        // logits of the last token
        ...                                         // pick a token, eval it, ...
-       rwkvx_state_free(s); rwkvx_free(m);
+       rwkvx_state_free(s); rwkvx_model_free(m);
 
    - A model is immutable once loaded: share it between threads. A state is
      one sequence (a conversation): use one per thread.
@@ -35,7 +35,7 @@
    - rwkvx_eval takes a run of tokens of any length. With logits == NULL the
      head is skipped; with RWKVX_EVAL_ALL_LOGITS it writes n_tokens * n_vocab
      floats (every position), else n_vocab (the last position).
-   - State: reset, copy (fork a conversation), save to bytes and load them
+   - State: reset, clone (fork a conversation), save to bytes and load them
      back (versioned; a state from another model, chunk size or K/V limit
      setting is refused).
    - Text: rwkvx_model_tokenizer(m) is the World tokenizer of the vocabulary
@@ -63,6 +63,35 @@
      rwkvx_options.max_context caps the tokens a state holds (an eval or
      state load past it is RWKVX_ERR_CONTEXT and changes nothing).
 
+   API CONVENTIONS (one rule for every function)
+     - Names: rwkvx_<object>_<verb> for the objects model, state, tokenizer,
+       sampler and decoder; the verbs every program calls are short:
+       rwkvx_load_file / rwkvx_load_memory (make a model), rwkvx_eval,
+       rwkvx_n_vocab, rwkvx_token_bytes, rwkvx_tokenize, rwkvx_detokenize,
+       rwkvx_sample (and two helpers: rwkvx_status_string, and
+       rwkvx_parse_kv_limit, which reads its text into rwkvx_options). Each
+       object that is made is released by its own
+       rwkvx_<object>_free (rwkvx_model_free, rwkvx_state_free,
+       rwkvx_tokenizer_free, rwkvx_sampler_free).
+     - Arguments: the object a function works on comes first; a function
+       that makes an object takes the address of the result first, then its
+       inputs, then `err` (a RWKVX_ERROR_MAX buffer for a one-line reason, may
+       be NULL) last. On failure the result is set to NULL.
+     - NULL: a free function given NULL does nothing; a getter (a function
+       that returns a value rather than a status) given a NULL object returns
+       0, NULL, a zeroed struct or its documented "none" value
+       (RWKVX_TOKEN_INVALID; -1 from rwkvx_sample); a void function that
+       changes an object does nothing with NULL; a function that returns an
+       rwkvx_status returns RWKVX_ERR_ARGUMENT for a NULL object or a NULL
+       pointer it needs.
+     - Deprecated names, kept and tested, for programs written against 0.1:
+       rwkvx_free (= rwkvx_model_free), rwkvx_state_new(model, &state) (=
+       rwkvx_state_create(&state, model)), rwkvx_state_copy(src, &copy) (=
+       rwkvx_state_clone(&copy, src)). They will stay at least until 1.0.
+
+   VERSION: RWKVX_VERSION_MAJOR / _MINOR / _PATCH and RWKVX_VERSION_STRING
+   below (semantic versioning; CHANGELOG.md lists what each release changed).
+
    CONFIGURATION (define before the implementation)
        RWKVX_STATIC     make every function static
        RWKVX_NO_SIMD    use only the portable scalar kernels (the reference)
@@ -77,6 +106,11 @@
 
 #include <stddef.h>
 #include <stdint.h>
+
+#define RWKVX_VERSION_MAJOR 0
+#define RWKVX_VERSION_MINOR 2
+#define RWKVX_VERSION_PATCH 0
+#define RWKVX_VERSION_STRING "0.2.0"
 
 #if defined(RWKVX_STATIC) && (defined(__GNUC__) || defined(__clang__))
 #define RWKVX_API static __attribute__((unused)) /* a program need not use it all */
@@ -167,20 +201,22 @@ RWKVX_API const char  *rwkvx_status_string(rwkvx_status s);
 RWKVX_API rwkvx_status rwkvx_parse_kv_limit(const char *text, rwkvx_options *opt);
 RWKVX_API rwkvx_status rwkvx_load_file(rwkvx_model **model, const char *path,
                                        const rwkvx_options *opt, char *err);
-/* `data` must stay valid and unchanged until rwkvx_free (it is used in place
+/* `data` must stay valid and unchanged until rwkvx_model_free (it is used in place
    when suitably aligned, else copied). */
 RWKVX_API rwkvx_status rwkvx_load_memory(rwkvx_model **model, const void *data, size_t bytes,
                                          const rwkvx_options *opt, char *err);
-RWKVX_API void         rwkvx_free(rwkvx_model *model);
+RWKVX_API void         rwkvx_model_free(rwkvx_model *model);
 RWKVX_API void         rwkvx_model_info(const rwkvx_model *model, rwkvx_info *info);
 RWKVX_API int          rwkvx_n_vocab(const rwkvx_model *model);
 /* Bytes of token `id` of the embedded vocabulary, or NULL (no vocabulary, bad id). */
 RWKVX_API const char  *rwkvx_token_bytes(const rwkvx_model *model, int id, size_t *len);
 
-RWKVX_API rwkvx_status rwkvx_state_new(const rwkvx_model *model, rwkvx_state **state);
+/* A fresh state of `model` (which must outlive it). */
+RWKVX_API rwkvx_status rwkvx_state_create(rwkvx_state **state, const rwkvx_model *model);
 RWKVX_API void         rwkvx_state_free(rwkvx_state *state);
 RWKVX_API void         rwkvx_state_reset(rwkvx_state *state);
-RWKVX_API rwkvx_status rwkvx_state_copy(const rwkvx_state *src, rwkvx_state **copy);
+/* A new state equal to `src` (forks a conversation). */
+RWKVX_API rwkvx_status rwkvx_state_clone(rwkvx_state **copy, const rwkvx_state *src);
 RWKVX_API uint64_t     rwkvx_state_position(const rwkvx_state *state); /* tokens seen */
 /* Positions each sparse-block head holds: the tokens seen, or fewer once the
    K/V limit (rwkvx_options.kv_max) has evicted some. */
@@ -192,6 +228,11 @@ RWKVX_API rwkvx_status rwkvx_state_load(rwkvx_state *state, const void *buf, siz
 
 RWKVX_API rwkvx_status rwkvx_eval(rwkvx_state *state, const int32_t *tokens, size_t n_tokens,
                                   float *logits, int flags);
+
+/* Deprecated names (0.1), the same functions: see API CONVENTIONS above. */
+RWKVX_API void         rwkvx_free(rwkvx_model *model);                                 /* rwkvx_model_free */
+RWKVX_API rwkvx_status rwkvx_state_new(const rwkvx_model *model, rwkvx_state **state); /* rwkvx_state_create */
+RWKVX_API rwkvx_status rwkvx_state_copy(const rwkvx_state *src, rwkvx_state **copy);   /* rwkvx_state_clone */
 
 /* ---- Tokenizer (World vocabulary embedded in the model file) ---- */
 
@@ -292,7 +333,7 @@ RWKVX_API void         rwkvx_sampler_seed(rwkvx_sampler *sampler, uint64_t seed)
 RWKVX_API uint64_t     rwkvx_sampler_rng(const rwkvx_sampler *sampler);     /* save the RNG ... */
 RWKVX_API void         rwkvx_sampler_set_rng(rwkvx_sampler *sampler, uint64_t rng); /* ... restore it */
 /* Picks the next token from n_vocab logits (not modified) and counts it for
-   the penalties. -1 when every token is banned. */
+   the penalties. -1 when every token is banned (or sampler or logits is NULL). */
 RWKVX_API int32_t      rwkvx_sample(rwkvx_sampler *sampler, const float *logits);
 
 #ifdef __cplusplus
@@ -328,7 +369,20 @@ RWKVX_API int32_t      rwkvx_sample(rwkvx_sampler *sampler, const float *logits)
 /* Instruction sets, chosen at compile time (see "Math kernels") */
 #if !defined(RWKVX_NO_SIMD) && defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
 #define RWKVX__AVX2 1          /* 8-wide f32, fused multiply-add, f16 conversion */
+#if defined(__cplusplus) && defined(__GNUC__) && !defined(__clang__) && __GNUC__ < 13
+/* g++ before 13 warns that AVX-512 intrinsics read an uninitialised value
+   (their _mm512_undefined_* pass-through: GCC bug 105593, fixed in 13 by the
+   same pragmas inside the intrinsic headers). Scoped to those headers: the
+   warnings are reported at their lines, and only when this header is the
+   first to include them. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <immintrin.h>
+#pragma GCC diagnostic pop
+#else
+#include <immintrin.h>
+#endif
 #if !defined(RWKVX_NO_AVX512) && defined(__AVX512F__)
 #define RWKVX__AVX512 1        /* 16-wide: the matrix kernels use it */
 #endif
@@ -565,8 +619,12 @@ static int rwkvx__take(rwkvx__cursor *c, void *out, size_t n) {
     return 1;
 }
 
+/* Sets *s and *len even when it fails (to an empty string), so that no caller
+   ever reads them uninitialised. */
 static int rwkvx__take_string(rwkvx__cursor *c, const char **s, size_t *len) {
     uint64_t n;
+    *s = "";
+    *len = 0;
     if (!rwkvx__take(c, &n, 8) || n > c->left) return 0;
     *s = (const char *)c->p;
     *len = (size_t)n;
@@ -863,6 +921,7 @@ static void rwkvx__bind_sparse_block(rwkvx__binder *b, int j, rwkvx__sparse_bloc
 
 RWKVX_API rwkvx_status rwkvx_parse_kv_limit(const char *text, rwkvx_options *opt) {
     int value[3] = {0, 0, 0}, i;
+    if (!text || !opt) return RWKVX_ERR_ARGUMENT;
     for (i = 0; i < 3; i++) {
         long v = 0;
         const char *start = text;
@@ -1023,9 +1082,10 @@ static rwkvx_status rwkvx__read_vocab(rwkvx__gguf *g, rwkvx_model *m) {
     c.p = kv->value;
     c.left = (size_t)(g->data - kv->value);
     for (i = 0; i < kv->count; i++) {
-        const char *s;
-        size_t n;
-        rwkvx__take_string(&c, &s, &n); /* already bounds-checked by the parser */
+        const char *s = "";
+        size_t n = 0;
+        if (!rwkvx__take_string(&c, &s, &n)) /* bounds-checked by the parser: cannot fail */
+            return rwkvx__fail(g->err, RWKVX_ERR_FORMAT, "vocabulary token %zu is truncated", i);
         total += n;
     }
     m->n_tokens = (int)kv->count;
@@ -1036,10 +1096,11 @@ static rwkvx_status rwkvx__read_vocab(rwkvx__gguf *g, rwkvx_model *m) {
     c.p = kv->value;
     c.left = (size_t)(g->data - kv->value);
     for (i = 0; i < kv->count; i++) {
-        const char *s;
-        size_t n;
+        const char *s = "";
+        size_t n = 0;
         long k;
-        rwkvx__take_string(&c, &s, &n);
+        if (!rwkvx__take_string(&c, &s, &n))
+            return rwkvx__fail(g->err, RWKVX_ERR_FORMAT, "vocabulary token %zu is truncated", i);
         k = rwkvx__unescape(s, n, m->tok_bytes + m->tok_off[i]);
         if (k < 0) return rwkvx__fail(g->err, RWKVX_ERR_FORMAT, "token %zu has a malformed escape", i);
         m->tok_off[i + 1] = m->tok_off[i] + (uint32_t)k;
@@ -1151,7 +1212,7 @@ static rwkvx_status rwkvx__load_image(rwkvx_model *m, const rwkvx_options *opt, 
     return s;
 }
 
-RWKVX_API void rwkvx_free(rwkvx_model *m) {
+RWKVX_API void rwkvx_model_free(rwkvx_model *m) {
     if (!m) return;
 #ifdef RWKVX__HAVE_MMAP
     if (m->mapped) munmap(m->mapped, m->mapped_bytes);
@@ -1169,7 +1230,7 @@ RWKVX_API void rwkvx_free(rwkvx_model *m) {
 static rwkvx_status rwkvx__finish_load(rwkvx_model *m, rwkvx_model **out, const rwkvx_options *opt, char *err) {
     rwkvx_status s = rwkvx__load_image(m, opt, err);
     if (s != RWKVX_OK) {
-        rwkvx_free(m);
+        rwkvx_model_free(m);
         return s;
     }
     *out = m;
@@ -1178,13 +1239,13 @@ static rwkvx_status rwkvx__finish_load(rwkvx_model *m, rwkvx_model **out, const 
 
 RWKVX_API rwkvx_status rwkvx_load_memory(rwkvx_model **out, const void *data, size_t bytes, const rwkvx_options *opt, char *err) {
     rwkvx_model *m;
+    if (out) *out = NULL;
     if (!out || (!data && bytes)) return rwkvx__fail(err, RWKVX_ERR_ARGUMENT, "rwkvx_load_memory: NULL argument");
-    *out = NULL;
     m = (rwkvx_model *)rwkvx__calloc(1, sizeof *m);
     if (!m) return rwkvx__fail(err, RWKVX_ERR_NOMEM, "out of memory");
     if ((uintptr_t)data % 32) { /* tensors are read in place: they need the file's alignment */
         m->owned = RWKVX_MALLOC(bytes ? bytes : 1);
-        if (!m->owned) { rwkvx_free(m); return rwkvx__fail(err, RWKVX_ERR_NOMEM, "out of memory copying the model"); }
+        if (!m->owned) { rwkvx_model_free(m); return rwkvx__fail(err, RWKVX_ERR_NOMEM, "out of memory copying the model"); }
         if (bytes) memcpy(m->owned, data, bytes);
         data = m->owned;
     }
@@ -1217,15 +1278,15 @@ static rwkvx_status rwkvx__read_file(rwkvx_model *m, const char *path, char *err
 RWKVX_API rwkvx_status rwkvx_load_file(rwkvx_model **out, const char *path, const rwkvx_options *opt, char *err) {
     rwkvx_model *m;
     rwkvx_status s = RWKVX_ERR_IO;
+    if (out) *out = NULL;
     if (!out || !path) return rwkvx__fail(err, RWKVX_ERR_ARGUMENT, "rwkvx_load_file: NULL argument");
-    *out = NULL;
     m = (rwkvx_model *)rwkvx__calloc(1, sizeof *m);
     if (!m) return rwkvx__fail(err, RWKVX_ERR_NOMEM, "out of memory");
 #ifdef RWKVX__HAVE_MMAP
     if (!opt || !opt->no_mmap) {
         struct stat st;
         int fd = open(path, O_RDONLY);
-        if (fd < 0) { rwkvx_free(m); return rwkvx__fail(err, RWKVX_ERR_IO, "cannot open '%s'", path); }
+        if (fd < 0) { rwkvx_model_free(m); return rwkvx__fail(err, RWKVX_ERR_IO, "cannot open '%s'", path); }
         if (fstat(fd, &st) == 0 && st.st_size > 0) {
             void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
             if (p != MAP_FAILED) {
@@ -1240,7 +1301,7 @@ RWKVX_API rwkvx_status rwkvx_load_file(rwkvx_model **out, const char *path, cons
     }
 #endif
     if (s != RWKVX_OK && (s = rwkvx__read_file(m, path, err)) != RWKVX_OK) {
-        rwkvx_free(m);
+        rwkvx_model_free(m);
         return s;
     }
     return rwkvx__finish_load(m, out, opt, err);
@@ -1259,9 +1320,11 @@ static size_t rwkvx__mat_bytes(const rwkvx__mat *w) { return rwkvx__row_bytes(w)
 
 RWKVX_API void rwkvx_model_info(const rwkvx_model *m, rwkvx_info *info) {
     double macs = 0;
-    size_t bytes = rwkvx__mat_bytes(&m->head) + rwkvx__row_bytes(&m->emb);
+    size_t bytes = m ? rwkvx__mat_bytes(&m->head) + rwkvx__row_bytes(&m->emb) : 0;
     int i, j;
+    if (!info) return;
     memset(info, 0, sizeof *info);
+    if (!m) return;
     info->n_embd = m->n_embd;
     info->n_head = m->n_head;
     info->n_ffn = m->n_ffn;
@@ -1302,10 +1365,10 @@ RWKVX_API void rwkvx_model_info(const rwkvx_model *m, rwkvx_info *info) {
     info->token_flops = 2 * macs;
 }
 
-RWKVX_API int rwkvx_n_vocab(const rwkvx_model *m) { return m->n_vocab; }
+RWKVX_API int rwkvx_n_vocab(const rwkvx_model *m) { return m ? m->n_vocab : 0; }
 
 RWKVX_API const char *rwkvx_token_bytes(const rwkvx_model *m, int id, size_t *len) {
-    if (id < 0 || id >= m->n_tokens) return NULL;
+    if (!m || id < 0 || id >= m->n_tokens) return NULL;
     if (len) *len = m->tok_off[id + 1] - m->tok_off[id];
     return m->tok_bytes + m->tok_off[id];
 }
@@ -1888,10 +1951,9 @@ static void rwkvx__row_block(const rwkvx__job *job, int64_t o0, int T, float *wo
    computes a row never changes its value. */
 #define RWKVX__MAX_JOBS 8
 static void rwkvx__matmul_jobs(const rwkvx__job *jobs, int n_jobs, int T, const rwkvx__work *work, int n_threads) {
-    int64_t first[RWKVX__MAX_JOBS + 1], total, b, grain;
+    int64_t first[RWKVX__MAX_JOBS + 1] = {0}, total, b, grain; /* all set: the search below reads up to first[n_jobs] */
     double macs = 0;
     int j;
-    first[0] = 0;
     for (j = 0; j < n_jobs; j++) first[j + 1] = first[j] + (jobs[j].w->rows + RWKVX__ROWS - 1) / RWKVX__ROWS;
     total = first[n_jobs];
     for (j = 0; j < n_jobs; j++) macs += (double)jobs[j].w->rows * (double)jobs[j].w->cols * T;
@@ -2084,9 +2146,11 @@ static rwkvx_status rwkvx__kv_reserve(rwkvx_state *st, uint64_t positions) {
 }
 
 RWKVX_API void rwkvx_state_reset(rwkvx_state *st) {
-    const rwkvx_model *m = st->model;
-    size_t C = (size_t)m->n_embd;
+    const rwkvx_model *m;
+    size_t C;
     int j;
+    if (!st) return;
+    m = st->model, C = (size_t)m->n_embd;
     st->n_pos = 0;
     st->kv_len = 0;
     memset(st->att_prev, 0, (size_t)m->n_rwkv * C * sizeof(float));
@@ -2098,13 +2162,15 @@ RWKVX_API void rwkvx_state_reset(rwkvx_state *st) {
     }
 }
 
-RWKVX_API rwkvx_status rwkvx_state_new(const rwkvx_model *m, rwkvx_state **out) {
+RWKVX_API rwkvx_status rwkvx_state_create(rwkvx_state **out, const rwkvx_model *m) {
     rwkvx_state *st;
-    size_t C = (size_t)m->n_embd, B = RWKVX__BATCH, per_token;
+    size_t C, B = RWKVX__BATCH, per_token;
     int j, ok = 1;
     float *p;
     if (!out) return RWKVX_ERR_ARGUMENT;
     *out = NULL;
+    if (!m) return RWKVX_ERR_ARGUMENT;
+    C = (size_t)m->n_embd;
     st = (rwkvx_state *)rwkvx__calloc(1, sizeof *st);
     if (!st) return RWKVX_ERR_NOMEM;
     st->model = m;
@@ -2163,9 +2229,9 @@ RWKVX_API rwkvx_status rwkvx_state_new(const rwkvx_model *m, rwkvx_state **out) 
     return RWKVX_OK;
 }
 
-RWKVX_API void rwkvx_state_set_threads(rwkvx_state *st, int n) { st->n_threads = n; }
-RWKVX_API uint64_t rwkvx_state_position(const rwkvx_state *st) { return st->n_pos; }
-RWKVX_API uint64_t rwkvx_state_kv_positions(const rwkvx_state *st) { return st->kv_len; }
+RWKVX_API void rwkvx_state_set_threads(rwkvx_state *st, int n) { if (st) st->n_threads = n; }
+RWKVX_API uint64_t rwkvx_state_position(const rwkvx_state *st) { return st ? st->n_pos : 0; }
+RWKVX_API uint64_t rwkvx_state_kv_positions(const rwkvx_state *st) { return st ? st->kv_len : 0; }
 
 static int rwkvx__threads(const rwkvx_state *st) {
     return st->n_threads <= 0 || st->n_threads > st->max_threads ? st->max_threads : st->n_threads;
@@ -2388,7 +2454,7 @@ static void rwkvx__time_mix(rwkvx_state *st, int layer, int T) {
 }
 
 /* ---------------------------------------------------------------------- */
-/* Sparse attention (MoBA rule, DESIGN.md 1.4)                            */
+/* Sparse attention (MoBA rule, docs/MODEL.md 1.4)                        */
 /* ---------------------------------------------------------------------- */
 
 /* Appends keys and values of T positions (rows of C) to every head's
@@ -2566,7 +2632,7 @@ static int rwkvx__pick_chunks(const float *q, const float *means, size_t C, uint
 /* Attention of a batch's T queries (positions pos0 ..) for head h, into
    s->y. A query attends its selected chunks in increasing order, then its own
    chunk up to itself, or, when every earlier chunk is selected, one span from
-   position 0 (DESIGN.md 1.4); the queries sharing a span's start walk it
+   position 0 (docs/MODEL.md 1.4); the queries sharing a span's start walk it
    together (rwkvx__attend_group). qs: room for T queries. */
 static void rwkvx__attend_head(const rwkvx_model *m, const rwkvx__kv_cache *kv, const rwkvx__scratch *s, int h,
                                uint64_t pos0, int T, rwkvx__query *qs) {
@@ -2907,6 +2973,7 @@ static size_t rwkvx__state_floats(const rwkvx_model *m, uint64_t n, int *overflo
 
 RWKVX_API size_t rwkvx_state_save_bytes(const rwkvx_state *st) {
     int overflow = 0;
+    if (!st) return 0;
     return rwkvx__state_header_bytes(st->model) + rwkvx__state_floats(st->model, st->kv_len, &overflow) * sizeof(float);
 }
 
@@ -2949,13 +3016,15 @@ static const unsigned char *rwkvx__get_wkv(const unsigned char *p, float *St, in
 }
 
 RWKVX_API rwkvx_status rwkvx_state_save(const rwkvx_state *st, void *buf, size_t bytes) {
-    const rwkvx_model *m = st->model;
-    size_t C = (size_t)m->n_embd;
-    uint32_t version = rwkvx__kv_limited(m) ? RWKVX__STATE_VERSION_LIMITED : RWKVX__STATE_VERSION;
-    uint32_t chunk = (uint32_t)m->chunk_size;
+    const rwkvx_model *m;
+    size_t C;
+    uint32_t version, chunk;
     unsigned char *p = (unsigned char *)buf;
     int i;
-    if (!buf || bytes < rwkvx_state_save_bytes(st)) return RWKVX_ERR_ARGUMENT;
+    if (!st || !buf || bytes < rwkvx_state_save_bytes(st)) return RWKVX_ERR_ARGUMENT;
+    m = st->model, C = (size_t)m->n_embd;
+    version = rwkvx__kv_limited(m) ? RWKVX__STATE_VERSION_LIMITED : RWKVX__STATE_VERSION;
+    chunk = (uint32_t)m->chunk_size;
     p = rwkvx__put(p, "RWKVXST1", 8);
     p = rwkvx__put(p, &version, 4);
     p = rwkvx__put(p, &chunk, 4);
@@ -3025,7 +3094,7 @@ RWKVX_API rwkvx_status rwkvx_state_load(rwkvx_state *st, const void *buf, size_t
     size_t C, floats, header;
     int i, overflow = 0;
     rwkvx_status s;
-    if (!st || !buf) return RWKVX_ERR_FORMAT;
+    if (!st || (!buf && bytes)) return RWKVX_ERR_ARGUMENT;
     m = st->model;
     C = (size_t)m->n_embd;
     if ((s = rwkvx__state_header(m, p, bytes, &n_pos, &n_kv, &header)) != RWKVX_OK) return s;
@@ -3056,13 +3125,17 @@ RWKVX_API rwkvx_status rwkvx_state_load(rwkvx_state *st, const void *buf, size_t
     return RWKVX_OK;
 }
 
-RWKVX_API rwkvx_status rwkvx_state_copy(const rwkvx_state *src, rwkvx_state **out) {
-    const rwkvx_model *m = src->model;
-    size_t C = (size_t)m->n_embd;
+RWKVX_API rwkvx_status rwkvx_state_clone(rwkvx_state **out, const rwkvx_state *src) {
+    const rwkvx_model *m;
+    size_t C;
     rwkvx_state *st;
-    rwkvx_status s = rwkvx_state_new(m, &st);
+    rwkvx_status s;
     int j;
-    if (s != RWKVX_OK) return s;
+    if (!out) return RWKVX_ERR_ARGUMENT;
+    *out = NULL;
+    if (!src) return RWKVX_ERR_ARGUMENT;
+    m = src->model, C = (size_t)m->n_embd;
+    if ((s = rwkvx_state_create(&st, m)) != RWKVX_OK) return s;
     if ((s = rwkvx__kv_reserve(st, src->kv_len)) != RWKVX_OK) {
         rwkvx_state_free(st);
         return s;
@@ -3090,6 +3163,17 @@ RWKVX_API rwkvx_status rwkvx_state_copy(const rwkvx_state *src, rwkvx_state **ou
     *out = st;
     return RWKVX_OK;
 }
+
+/* ---------------------------------------------------------------------- */
+/* Deprecated names (0.1): the same functions under the names of the      */
+/* API conventions (manual); kept so that older programs still build.     */
+/* ---------------------------------------------------------------------- */
+
+RWKVX_API void rwkvx_free(rwkvx_model *model) { rwkvx_model_free(model); }
+RWKVX_API rwkvx_status rwkvx_state_new(const rwkvx_model *model, rwkvx_state **state) {
+    return rwkvx_state_create(state, model);
+}
+RWKVX_API rwkvx_status rwkvx_state_copy(const rwkvx_state *src, rwkvx_state **copy) { return rwkvx_state_clone(copy, src); }
 
 /* ---------------------------------------------------------------------- */
 /* Tokenizer                                                              */
@@ -3324,7 +3408,7 @@ RWKVX_API rwkvx_status rwkvx_detokenize(const rwkvx_tokenizer *tk, const int32_t
     return n > max_bytes ? RWKVX_ERR_ARGUMENT : RWKVX_OK;
 }
 
-RWKVX_API void rwkvx_decoder_init(rwkvx_decoder *d) { memset(d, 0, sizeof *d); }
+RWKVX_API void rwkvx_decoder_init(rwkvx_decoder *d) { if (d) memset(d, 0, sizeof *d); }
 
 /* How many of the last bytes of p[0..n) begin a UTF-8 character that more
    bytes could still complete (0 to 3). */
@@ -3366,7 +3450,9 @@ RWKVX_API rwkvx_status rwkvx_decoder_push(rwkvx_decoder *d, const rwkvx_tokenize
 }
 
 RWKVX_API size_t rwkvx_decoder_flush(rwkvx_decoder *d, char out[4]) {
-    size_t n = (size_t)d->n_held;
+    size_t n;
+    if (!d || !out) return 0;
+    n = (size_t)d->n_held;
     memcpy(out, d->held, n);
     d->n_held = 0;
     return n;
@@ -3475,8 +3561,8 @@ RWKVX_API rwkvx_status rwkvx_tokenizer_from_vocab(rwkvx_tokenizer **out, const c
     size_t pos = 0, used = 3, line_no = 0, i;
     long max_id = 0;
     rwkvx_status s = RWKVX_OK;
+    if (out) *out = NULL;
     if (!out || (!text && len)) return rwkvx__fail(err, RWKVX_ERR_ARGUMENT, "rwkvx_tokenizer_from_vocab: NULL argument");
-    *out = NULL;
     /* pass 1: the largest id, so the tables can be sized */
     while (pos < len) {
         const char *line = text + pos, *nl = (const char *)memchr(line, '\n', len - pos);
@@ -3599,6 +3685,7 @@ struct rwkvx_sampler {
 };
 
 RWKVX_API void rwkvx_sampler_defaults(rwkvx_sampler_params *p) {
+    if (!p) return;
     p->temperature = 1.0f;
     p->top_p = 0.85f;
     p->top_k = 0;
@@ -3619,7 +3706,11 @@ RWKVX_API rwkvx_status rwkvx_sampler_set_params(rwkvx_sampler *s, const rwkvx_sa
     return RWKVX_OK;
 }
 
-RWKVX_API void rwkvx_sampler_get_params(const rwkvx_sampler *s, rwkvx_sampler_params *p) { *p = s->p; }
+RWKVX_API void rwkvx_sampler_get_params(const rwkvx_sampler *s, rwkvx_sampler_params *p) {
+    if (!p) return;
+    if (s) *p = s->p;
+    else memset(p, 0, sizeof *p);
+}
 
 RWKVX_API void rwkvx_sampler_free(rwkvx_sampler *s) {
     if (!s) return;
@@ -3631,17 +3722,17 @@ RWKVX_API void rwkvx_sampler_free(rwkvx_sampler *s) {
     RWKVX_FREE(s);
 }
 
-RWKVX_API void rwkvx_sampler_seed(rwkvx_sampler *s, uint64_t seed) { s->rng = seed; }
-RWKVX_API uint64_t rwkvx_sampler_rng(const rwkvx_sampler *s) { return s->rng; }
-RWKVX_API void rwkvx_sampler_set_rng(rwkvx_sampler *s, uint64_t rng) { s->rng = rng; }
+RWKVX_API void rwkvx_sampler_seed(rwkvx_sampler *s, uint64_t seed) { if (s) s->rng = seed; }
+RWKVX_API uint64_t rwkvx_sampler_rng(const rwkvx_sampler *s) { return s ? s->rng : 0; }
+RWKVX_API void rwkvx_sampler_set_rng(rwkvx_sampler *s, uint64_t rng) { if (s) s->rng = rng; }
 
 RWKVX_API rwkvx_status rwkvx_sampler_new(rwkvx_sampler **out, int n_vocab, const rwkvx_tokenizer *tk,
                                          const rwkvx_sampler_params *p, uint64_t seed) {
     rwkvx_sampler *s;
     rwkvx_sampler_params def;
     int i;
+    if (out) *out = NULL;
     if (!out || n_vocab <= 0) return RWKVX_ERR_ARGUMENT;
-    *out = NULL;
     if (!p) rwkvx_sampler_defaults(&def), p = &def;
     s = (rwkvx_sampler *)rwkvx__calloc(1, sizeof *s);
     if (!s) return RWKVX_ERR_NOMEM;
@@ -3682,6 +3773,7 @@ RWKVX_API rwkvx_status rwkvx_sampler_ban(rwkvx_sampler *s, int32_t id, int banne
 
 RWKVX_API void rwkvx_sampler_reset(rwkvx_sampler *s) {
     int k;
+    if (!s) return;
     for (k = 0; k < s->n_seen; k++) {
         s->flags[s->seen[k]] &= (unsigned char)~RWKVX__SEEN;
         s->count[s->seen[k]] = 0;
@@ -3741,12 +3833,14 @@ static int32_t rwkvx__draw(rwkvx_sampler *s, const rwkvx__cand *c, long n, float
 }
 
 RWKVX_API int32_t rwkvx_sample(rwkvx_sampler *s, const float *logits) {
-    const rwkvx_sampler_params *p = &s->p;
-    float *l = s->logit, lmax;
-    rwkvx__cand *c = s->cand;
-    int n = s->n_vocab, i, best = -1, n_valid = 0;
+    const rwkvx_sampler_params *p;
+    float *l, lmax;
+    rwkvx__cand *c;
+    int n, i, best = -1, n_valid = 0;
     int32_t token;
     long nc = 0, keep, k;
+    if (!s || !logits) return -1;
+    p = &s->p, l = s->logit, c = s->cand, n = s->n_vocab;
     for (i = 0; i < n; i++) {
         float x = logits[i];
         l[i] = (s->flags[i] & RWKVX__BANNED) || !rwkvx__finite(x) ? -INFINITY : x;

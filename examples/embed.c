@@ -13,7 +13,7 @@ int main(int argc, char **argv) {
     float *logits;
     if (argc < 2) { fprintf(stderr, "usage: embed MODEL.gguf [FIRST_TOKEN]\n"); return 1; }
     if (rwkvx_load_file(&model, argv[1], NULL, err) != RWKVX_OK) { fprintf(stderr, "%s\n", err); return 1; }
-    if (rwkvx_state_new(model, &state) != RWKVX_OK) return 1;
+    if (rwkvx_state_create(&state, model) != RWKVX_OK) return 1;
     logits = malloc(sizeof(float) * (size_t)rwkvx_n_vocab(model));
     for (i = 0; i < 16; i++) {                      /* 16 greedy steps */
         if (rwkvx_eval(state, &token, 1, logits, 0) != RWKVX_OK) return 1;
@@ -22,6 +22,6 @@ int main(int argc, char **argv) {
         printf("%d ", (int)token);
     }
     printf("\n");
-    free(logits); rwkvx_state_free(state); rwkvx_free(model);
+    free(logits); rwkvx_state_free(state); rwkvx_model_free(model);
     return 0;
 }

@@ -19,7 +19,7 @@ int main(int argc, char **argv) {
     const rwkvx_tokenizer *tok = rwkvx_model_tokenizer(model);         /* NULL: no vocabulary */
     float *logits = malloc(sizeof(float) * (size_t)rwkvx_n_vocab(model));
     if (!tok || rwkvx_tokenize(tok, argv[2], strlen(argv[2]), ids, 1024, &n_ids) != RWKVX_OK) return 1;
-    rwkvx_state_new(model, &state);
+    rwkvx_state_create(&state, model);
     rwkvx_sampler_new(&sampler, rwkvx_n_vocab(model), tok, NULL, 42);  /* reference defaults, seed 42 */
     rwkvx_decoder_init(&dec);
     rwkvx_eval(state, ids, n_ids, logits, 0);                          /* the prompt at once */
@@ -32,6 +32,6 @@ int main(int argc, char **argv) {
     }
     fwrite(text, 1, rwkvx_decoder_flush(&dec, text), stdout);
     printf("\n");
-    rwkvx_sampler_free(sampler); rwkvx_state_free(state); rwkvx_free(model); free(logits);
+    rwkvx_sampler_free(sampler); rwkvx_state_free(state); rwkvx_model_free(model); free(logits);
     return 0;
 }

@@ -3,15 +3,14 @@
 #
 #   bash tests/test_convert.sh [CONVERTER]      (default build/rwkvx-convert)
 #
-# FIXTURES (default ../shared/fixtures, else tests/fixtures) holds the golden
+# FIXTURES (default tests/fixtures) holds the golden
 # checkpoints.  tests/data/bad/ holds hostile inputs made by make_bad.py, with
 # the word each error message must contain in expect.txt.  Every conversion
 # runs under `timeout`, so a hang fails instead of blocking the suite.
 set -u
 
 CONVERT=${1:-build/rwkvx-convert}
-FIXTURES=${FIXTURES:-../shared/fixtures}
-[ -d "$FIXTURES" ] || FIXTURES=tests/fixtures
+FIXTURES=${FIXTURES:-tests/fixtures}
 BAD=tests/data/bad
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT

@@ -1,4 +1,4 @@
-/* Tokenizer tests: the reference cases of ../shared/fixtures/tokenizer.json,
+/* Tokenizer tests: the reference cases of tests/fixtures/tokenizer.json,
    every vocabulary token encoding to itself, decode(encode(x)) == x for random
    byte strings (whole and through the streaming decoder, which must never end
    a chunk in half a UTF-8 character), the vocabulary parser's errors, and the

@@ -328,6 +328,7 @@ int main(int argc, char **argv) {
         if (!strcmp(a, "--no-mmap")) { opt.no_mmap = 1; continue; }
         if (!strcmp(a, "--full-attention")) { full = 1; continue; }
         if (!strcmp(a, "--no-ceilings")) { ceilings = 0; continue; }
+        if (!strcmp(a, "--version")) { printf("rwkvx-bench %s\n", RWKVX_VERSION_STRING); return 0; }
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             printf("usage: rwkvx-bench MODEL.gguf [--threads N] [--prompt N] [--gen N] [--context N]\n"
                    "                   [--chunk-size B] [--chunk-topk K] [--full-attention] [--skip-sparse] [--kv-f16]\n"

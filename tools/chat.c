@@ -469,6 +469,7 @@ int main(int argc, char **argv) {
                     strcmp(a, "--threads") == 0 || strcmp(a, "--chunk-size") == 0 || strcmp(a, "--chunk-topk") == 0 ||
                     strcmp(a, "-p") == 0 || strcmp(a, "-n") == 0 || strcmp(a, "--dump-logits") == 0 ||
                     strcmp(a, "--dump-tokens") == 0 || strcmp(a, "--max-context") == 0 || strcmp(a, "--kv-limit") == 0;
+        if (strcmp(a, "--version") == 0) { printf("rwkvx-chat %s\n", RWKVX_VERSION_STRING); return 0; }
         if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) { usage(stdout); return 0; }
         if (!takes) return bad_arg(a[0] == '-' ? "unknown option" : "unexpected argument", a);
         if (!val) return bad_arg("missing value after", a);

@@ -98,6 +98,7 @@ int main(int argc, char **argv) {
     for (i = 1; i < argc; i++) {
         const char *a = argv[i], *next = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--all")) { all = 1; continue; }
+        if (!strcmp(a, "--version")) { printf("rwkvx-logits %s\n", RWKVX_VERSION_STRING); return 0; }
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             printf("usage: rwkvx-logits MODEL.gguf (--tokens 1,2,3 | --tokens-file F) --out F.f32\n"
                    "                    [--all] [--mode whole|single|ragged] [--threads N]\n"

@@ -1,4 +1,4 @@
-/* rwkvx-passkey: the passkey retrieval test of the RWKV-X paper (DESIGN.md 4).
+/* rwkvx-passkey: the passkey retrieval test of the RWKV-X paper (docs/MODEL.md 3.1).
 
    rwkvx-passkey MODEL.gguf [--lengths 2k,4k,8k] [--depths 10] [--seeds 5]
                  [--csv FILE] [--svg FILE] [--title TEXT] [--threads N]
@@ -413,6 +413,7 @@ int main(int argc, char **argv) {
     for (i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *val = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "--version")) { printf("rwkvx-passkey %s\n", RWKVX_VERSION_STRING); return 0; }
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             usage(stdout);
             return 0;

@@ -81,6 +81,7 @@ int main(int argc, char **argv) {
     memset(&opt, 0, sizeof opt);
     for (i = 1; i < argc; i++) {
         const char *a = argv[i], *next = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "--version")) { printf("rwkvx-soak %s\n", RWKVX_VERSION_STRING); return 0; }
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             printf("usage: rwkvx-soak MODEL.gguf [--tokens N] [--every N] [--kv-limit MAX[,KEEP[,WINDOW]]]\n"
                    "                  [--seed N] [--threads N] [--temp T] [--csv FILE]\n");

@@ -1,4 +1,4 @@
-"""An independent fp32 reference of DESIGN.md section 1 (RWKV-7 blocks, sparse
+"""An independent fp32 reference of docs/MODEL.md section 1 (RWKV-7 blocks, sparse
 blocks with the MoBA rule), written from the formulas, for making extra golden
 fixtures (other chunk sizes and top-k values) beyond those in tests/fixtures.
 

@@ -1,7 +1,7 @@
 """RWKV-7 and RWKV-X (RWKV-7 + MoBA sparse blocks) in plain PyTorch, for
 training the passkey demo models (tools/train/train_passkey.py).
 
-Computes exactly what ../../../shared/DESIGN.md section 1 says the C engine
+Computes exactly what docs/MODEL.md section 1 says the C engine
 computes (rwkvx.h), with two trainable rewrites that give the same numbers:
 
 * the WKV-7 recurrence in chunks of L positions (wkv7_chunked), checked
@@ -197,7 +197,7 @@ class Block(nn.Module):
 
 def moba_select(q, k, chunk, topk):
     """(B, H, T, nc) bool: the earlier complete chunks each query selects
-    (DESIGN 1.4 steps 1-3: gate = q . mean key, the top k-1 per head and
+    (docs/MODEL.md 1.4 steps 1-3: gate = q . mean key, the top k-1 per head and
     query). Selection is discrete: no gradient flows through the gate."""
     B, H, T, N = q.shape
     nc = (T + chunk - 1) // chunk
@@ -228,7 +228,7 @@ def moba_rows_mask(sel, start, end, chunk):
 
 def moba_mask(q, k, chunk, topk):
     """(B, H, T, T) bool: which positions each query attends to under the
-    MoBA rule (DESIGN 1.4), per head. q, k: (B, H, T, N)."""
+    MoBA rule (docs/MODEL.md 1.4), per head. q, k: (B, H, T, N)."""
     return moba_rows_mask(moba_select(q, k, chunk, topk), 0, q.shape[2], chunk)
 
 
@@ -301,7 +301,7 @@ class Model(nn.Module):
         self.ln_out = nn.LayerNorm(C, eps=1e-5)
         self.head = nn.Linear(C, vocab, bias=False)
         nn.init.normal_(self.head.weight, std=0.5 / math.sqrt(C))
-        # DESIGN 1: one sparse block after each run of n_rwkv / n_sparse RWKV
+        # docs/MODEL.md 1: one sparse block after each run of n_rwkv / n_sparse RWKV
         # blocks (RWKV-7 block i is i, sparse block j is -1-j)
         self.order = []
         for i in range(n_rwkv):
@@ -320,7 +320,7 @@ class Model(nn.Module):
         return self.head(self.ln_out(x))
 
     def official_state_dict(self, dtype=torch.float32):
-        """The released checkpoint layout (DESIGN 2.1)."""
+        """The released checkpoint layout (docs/MODEL.md 2.1)."""
         out = {}
         pre = "rwkv." if self.n_sparse else ""
         for name, t in self.state_dict().items():

@@ -17,7 +17,7 @@ The two models (the defaults below, both byte-level: token id = byte value)
     rwkv7: C = 128, 6 RWKV-7 blocks (same width, same number of blocks)
     LoRA ranks (decay, iclr, value-residual, gate) = 16, 16, 8, 32; FFN 4C.
 
-Data (generated on the fly, `passkey_sample`): the protocol of DESIGN.md 4 with
+Data (generated on the fly, `passkey_sample`): the protocol of docs/MODEL.md 3.1 with
 variations. Every sample is the task line, filler, the line "The pass key is
 N. Remember it. N is the pass key." at a uniformly random depth, filler, and
 "What is the pass key? The pass key is", parts joined by newlines, followed by
