@@ -2305,25 +2305,33 @@ static float fit_scale_min(int n, int nmax, const float *x, const float *weights
     return scale;
 }
 
+/* Symmetric levels round(iscale * x) in -nmax..nmax-1 of n <= 32 values,
+ * with the x^2-weighted sums of x * l and l^2 (the symmetric fits' trials). */
+static void symmetric_levels(int n, int nmax, const float *x, float iscale, int8_t *l8, float *sumlx, float *suml2)
+{
+    int i;
+    *sumlx = *suml2 = 0.0f;
+    for (i = 0; i < n; i++) {
+        int l = clamp_int(nearest_int(iscale * x[i]), -nmax, nmax - 1);
+        float w = x[i] * x[i];
+        l8[i] = (int8_t)l;
+        *sumlx += w * x[i] * (float)l;
+        *suml2 += w * (float)l * (float)l;
+    }
+}
+
 /* ggml's make_q3_quants (with its error-reducing passes): symmetric levels
  * -nmax..nmax-1 for one group, stored with +nmax in L; returns the scale. */
 static float fit_scale_q3(int n, int nmax, const float *x, uint8_t *L)
 {
     int8_t l8[32];
-    float amax, max = signed_absmax(x, n, &amax), iscale, sumlx = 0.0f, suml2 = 0.0f;
+    float amax, max = signed_absmax(x, n, &amax), sumlx, suml2;
     int i, pass;
     if (amax < GROUP_MAX_EPS) {
         memset(L, 0, (size_t)n);
         return 0.0f;
     }
-    iscale = -(float)nmax / max;
-    for (i = 0; i < n; i++) {
-        int l = clamp_int(nearest_int(iscale * x[i]), -nmax, nmax - 1);
-        float w = x[i] * x[i];
-        l8[i] = (int8_t)l;
-        sumlx += w * x[i] * (float)l;
-        suml2 += w * (float)l * (float)l;
-    }
+    symmetric_levels(n, nmax, x, -(float)nmax / max, l8, &sumlx, &suml2);
     for (pass = 0; pass < 5; pass++) {
         int changed = 0;
         for (i = 0; i < n; i++) {
@@ -2355,36 +2363,25 @@ static float fit_scale_q3(int n, int nmax, const float *x, uint8_t *L)
  * -nmax..nmax-1 stored with +nmax, best of 19 candidate scales. */
 static float fit_scale_symmetric(int n, int nmax, const float *x, uint8_t *L)
 {
-    float amax, max = signed_absmax(x, n, &amax), iscale, sumlx = 0.0f, suml2 = 0.0f, scale, best;
+    int8_t l8[32];
+    float amax, max = signed_absmax(x, n, &amax), sumlx, suml2, scale, best;
     int i, is;
     if (amax < GROUP_MAX_EPS) {
         memset(L, 0, (size_t)n);
         return 0.0f;
     }
-    iscale = -(float)nmax / max;
-    for (i = 0; i < n; i++) {
-        int l = clamp_int(nearest_int(iscale * x[i]), -nmax, nmax - 1);
-        float w = x[i] * x[i];
-        L[i] = (uint8_t)(l + nmax);
-        sumlx += w * x[i] * (float)l;
-        suml2 += w * (float)l * (float)l;
-    }
+    symmetric_levels(n, nmax, x, -(float)nmax / max, l8, &sumlx, &suml2);
+    for (i = 0; i < n; i++)
+        L[i] = (uint8_t)(l8[i] + nmax);
     scale = suml2 != 0.0f ? sumlx / suml2 : 0.0f;
     best = scale * sumlx;
     for (is = -9; is <= 9; is++) {
         if (is == 0)
             continue;
-        iscale = -((float)nmax + 0.1f * (float)is) / max;
-        sumlx = suml2 = 0.0f;
-        for (i = 0; i < n; i++) {
-            int l = clamp_int(nearest_int(iscale * x[i]), -nmax, nmax - 1);
-            float w = x[i] * x[i];
-            sumlx += w * x[i] * (float)l;
-            suml2 += w * (float)l * (float)l;
-        }
+        symmetric_levels(n, nmax, x, -((float)nmax + 0.1f * (float)is) / max, l8, &sumlx, &suml2);
         if (suml2 > 0.0f && sumlx * sumlx > best * suml2) {
             for (i = 0; i < n; i++)
-                L[i] = (uint8_t)(nmax + clamp_int(nearest_int(iscale * x[i]), -nmax, nmax - 1));
+                L[i] = (uint8_t)(l8[i] + nmax);
             scale = sumlx / suml2;
             best = scale * sumlx;
         }
