@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Quality of every weight type on the trained demo models (issue 13).
 
-    python3 tools/quant_quality.py [--types q8_0,...] [--lengths 1k,4k] [--depths 5] [--seeds 2]
+    python3 tools/quant_quality.py [--types q8_0,...] [--lengths 4k] [--depths 3] [--seeds 2]
                                    [--bytes 4096] [--threads 2] [--out docs/quant-quality.md] [MODEL.gguf ...]
 
 For each model (default: models/*.gguf, f32 files) and each type, rwkvx-convert
