@@ -1,10 +1,12 @@
 /* rwkvx-convert: turn an RWKV-7 or RWKV-X checkpoint into an rwkvx GGUF file.
  *
- *   rwkvx-convert IN OUT.gguf [--type f32|f16|bf16|q8_0] [--chunk-size B]
+ *   rwkvx-convert IN OUT.gguf [--type TYPE] [--head-type TYPE] [--chunk-size B]
  *                 [--chunk-topk K] [--vocab VOCAB.txt|bytes]
  *
- * IN is a PyTorch checkpoint (a .pth: the ZIP archive torch.save writes) or a
- * .safetensors file; the format is recognised by content, not by extension.
+ * IN is a PyTorch checkpoint (a .pth: the ZIP archive torch.save writes), a
+ * .safetensors file, or a GGUF file to re-quantise; the format is recognised
+ * by content, not by extension.  TYPE: f32, f16, bf16, ggml's block types
+ * (q8_0, q4_0 ... iq4_xs) or llama.cpp's mixes q4_k_m, q5_k_m (docs/QUANT.md).
  * Nothing inside IN is ever executed: the pickle in a .pth is interpreted by a
  * small machine that knows about thirty opcodes and an allow-list of six
  * globals, and every count, offset and size is checked against the file.
