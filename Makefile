@@ -130,16 +130,27 @@ tokbench: $(BUILD)/rwkvx-tokenize
 	cat README.md docs/*.md | $(BUILD)/rwkvx-tokenize --vocab tests/fixtures/rwkv_vocab_v20230424.txt --bench
 
 # `make demo` runs the paper's passkey test on the two shipped byte-level demo
-# models (tools/train/ made them) and writes the heatmaps shown in README.md:
-# 1k to 64k tokens (4x the models' training length of 16k), about five
-# minutes on 2 cores (two threads: 1.6x one thread at these lengths).
-PASSKEY_GRID = --lengths 1k,2k,4k,8k,16k,32k,64k --depths 10 --seeds 5 --threads 2
-demo: $(BUILD)/rwkvx-passkey
-	$(BUILD)/rwkvx-passkey models/rwkvx-passkey.gguf $(PASSKEY_GRID) --svg docs/passkey-rwkvx.svg \
+# models (tools/train/ made them): 1k to 64k tokens, 11 depths (0, 10, ..
+# 100%) x the reference's 5 keys, tables on stdout and heatmaps in build/
+# (about 5 minutes on 2 cores). `make demo-full` is the grid of the README's
+# table and heatmaps (docs/passkey-*.svg): 21 depths (0, 5, .. 100%) x 10 keys
+# (about 20 minutes on 2 cores). Prompts run side by side, one per thread.
+PASSKEY_LENGTHS = --lengths 1k,2k,4k,8k,16k,32k,64k
+PASSKEY_GRID = $(PASSKEY_LENGTHS) --depths 11 --seeds 5 --threads 2
+PASSKEY_GRID_FULL = $(PASSKEY_LENGTHS) --depths 21 --seeds 10 --threads 2
+.PHONY: demo-full
+# $(call passkey_demo,GRID,SVG-DIR): both models, a table each, heatmaps in SVG-DIR, answers in build/
+define passkey_demo
+	$(BUILD)/rwkvx-passkey models/rwkvx-passkey.gguf $(1) --svg $(2)/passkey-rwkvx.svg --csv $(BUILD)/passkey-rwkvx.csv \
 	    --title "RWKV-X demo model: 4 RWKV-7 + 2 sparse blocks, C=128"
 	@echo
-	$(BUILD)/rwkvx-passkey models/rwkv7-passkey.gguf $(PASSKEY_GRID) --svg docs/passkey-rwkv7.svg \
+	$(BUILD)/rwkvx-passkey models/rwkv7-passkey.gguf $(1) --svg $(2)/passkey-rwkv7.svg --csv $(BUILD)/passkey-rwkv7.csv \
 	    --title "RWKV-7 demo model: 6 RWKV-7 blocks, C=128"
+endef
+demo: $(BUILD)/rwkvx-passkey
+	$(call passkey_demo,$(PASSKEY_GRID),$(BUILD))
+demo-full: $(BUILD)/rwkvx-passkey
+	$(call passkey_demo,$(PASSKEY_GRID_FULL),docs)
 
 # rwkvx-soak (tools/soak.c, docs/SOAK.md) decodes a million tokens and reports
 # speed and resident memory; make test runs only a short smoke run of it.

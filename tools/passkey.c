@@ -3,7 +3,7 @@
    rwkvx-passkey MODEL.gguf [--lengths 2k,4k,8k] [--depths 10] [--seeds 5]
                  [--csv FILE] [--svg FILE] [--title TEXT] [--threads N]
                  [--chunk-size B] [--chunk-topk K] [--require P[,P...]] [--quiet]
-                 [--no-share] [--kv-limit MAX[,KEEP[,WINDOW]]]
+                 [--no-share] [--kv-limit MAX[,KEEP[,WINDOW]]] [--from-csv FILE]
 
    The prompt, parts joined by newlines:
        There is an important info hidden inside a lot of irrelevant text. Find
@@ -23,18 +23,27 @@
    (the reference's keys), and 1 + splitmix64(s) % 50000 for s >= 5.
    The model then decodes greedily as many tokens as " N" has (the text that
    follows "The pass key is" in the prompt); the answer is correct when the
-   decoded text without surrounding white space is N.
+   decoded text without surrounding white space is N. A wrong answer is one
+   of: wrong digits (a number as long as N, some digits differ), wrong length
+   (a number of another length, or N followed by other text), no key (no
+   digit first).
 
    Work shared between prompts: per length, one trunk state reads the task
    line and the filler once, up to each depth in turn; each depth forks it
    (rwkvx_state_copy), reads what all seeds' prompts share, and forks again
    per seed. Every prompt's logits are those of a fresh state reading the
-   whole prompt (rwkvx_eval gives the same numbers for any split).
+   whole prompt (rwkvx_eval gives the same numbers for any split). With
+   --threads N > 1 the prompts of a group of depths run side by side, one
+   thread each (the answers do not depend on it).
 
-   Prints a table (depth down, length across, accuracy in %) and the overall
-   accuracy; --csv writes one row per prompt, --svg a heatmap. --require P
-   exits with status 2 when some length's accuracy is below P percent (one
-   P for all lengths, or one per length in the order of --lengths).
+   Prints a table (depth down, length across, accuracy in %, each depth's
+   accuracy over all lengths), each length's errors by kind and the overall
+   accuracy; --csv writes one row per prompt (answer, kind, digits wrong),
+   --svg a heatmap. --from-csv FILE takes the answers from --csv files of
+   earlier runs (several runs concatenated, such as one per length) instead
+   of evaluating, and reports the grid of the options. --require P exits
+   with status 2 when some length's accuracy is below P percent (one P for
+   all lengths, or one per length in the order of --lengths).
    --no-share reads every prompt from a fresh state (slow; a check of the
    sharing). The progress bar is shown when stderr is a terminal (--quiet
    hides it). Errors: one line on stderr, status 1. */
@@ -48,6 +57,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define MAX_LENGTHS 32
@@ -219,7 +229,7 @@ static int prompt_for_length(const rwkvx_tokenizer *tok, long L, double depth, i
     return 1;
 }
 
-/* ---- evaluation ------------------------------------------------------- */
+/* ---- progress and states --------------------------------------------- */
 
 typedef struct {
     int threads;
@@ -234,7 +244,7 @@ static double now_seconds(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-static void progress_show(progress *p, const char *label) {
+static void progress_show(const progress *p, const char *label) {
     enum { WIDTH = 30 };
     char bar[WIDTH + 1];
     int i, fill;
@@ -249,12 +259,23 @@ static void progress_show(progress *p, const char *label) {
     fflush(stderr);
 }
 
-static void eval_or_die(rwkvx_state *s, const int32_t *ids, size_t n, float *logits, progress *p) {
+/* Counts work done (from any thread) and redraws the bar. */
+static void progress_add(progress *p, long n_tokens, long n_prompts, const char *label) {
+#ifdef _OPENMP
+#pragma omp critical(passkey_progress)
+#endif
+    {
+        p->done_tokens += n_tokens;
+        p->done_prompts += n_prompts;
+        progress_show(p, label);
+    }
+}
+
+static void eval_or_die(rwkvx_state *s, const int32_t *ids, size_t n, float *logits) {
     rwkvx_status st;
     if (n == 0) return;
     st = rwkvx_eval(s, ids, n, logits, 0);
     if (st != RWKVX_OK) die("evaluation failed: %s", rwkvx_status_string(st));
-    p->done_tokens += (long)n;
 }
 
 static rwkvx_state *fork_or_die(const rwkvx_state *s, int threads) {
@@ -279,22 +300,319 @@ static size_t common_prefix(const tokens *a, const tokens *b) {
 
 static int is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
 
-/* text without surrounding white space equals the decimal key */
-static int answer_is(const char *s, size_t n, int key) {
+/* How an answer compares with the key, on the decoded text without
+   surrounding white space: the key itself; a number of the key's length
+   with some digits wrong; a number of another length or the key with other
+   text after it; or text that does not start with a digit. */
+typedef enum { ANSWER_RIGHT, ANSWER_WRONG_DIGITS, ANSWER_WRONG_LENGTH, ANSWER_NO_KEY, ANSWER_KINDS } answer_kind;
+
+static const char *const ANSWER_KIND_NAME[ANSWER_KINDS] = {"none", "wrong-digits", "wrong-length", "no-key"};
+
+static answer_kind classify_answer(const char *s, size_t n, int key, int *wrong_digits) {
     char want[16];
-    size_t a = 0, b = n;
+    size_t a = 0, b = n, digits = 0, i, len;
     while (a < b && is_space(s[a])) a++;
     while (b > a && is_space(s[b - 1])) b--;
+    while (a + digits < b && s[a + digits] >= '0' && s[a + digits] <= '9') digits++;
     snprintf(want, sizeof want, "%d", key);
-    return b - a == strlen(want) && memcmp(s + a, want, b - a) == 0;
+    len = strlen(want);
+    *wrong_digits = 0;
+    if (digits == 0) return ANSWER_NO_KEY;
+    if (digits != len || b - a != len) return ANSWER_WRONG_LENGTH;
+    for (i = 0; i < len; i++) *wrong_digits += s[a + i] != want[i];
+    return *wrong_digits ? ANSWER_WRONG_DIGITS : ANSWER_RIGHT;
 }
 
 typedef struct {
     long length;
-    int depth, seed, key, correct;
+    int depth, seed, key, correct, wrong_digits;
+    answer_kind kind;
     size_t n_tokens;
     char answer[64];
 } result;
+
+/* ---- evaluation ------------------------------------------------------- */
+
+/* Answers one prompt from state `st`, which has read its first `from`
+   tokens (then frees it): reads the rest, decodes greedily `n_answer`
+   tokens and classifies the text. Returns the tokens evaluated. */
+static long answer_prompt(rwkvx_state *st, const rwkvx_tokenizer *tok, int n_vocab, const tokens *p, size_t from,
+                          int key, int n_answer, result *r) {
+    float *logits = (float *)xmalloc((size_t)n_vocab * sizeof(float));
+    char out[64];
+    size_t out_len = 0;
+    long n_eval = (long)(p->len - from);
+    int k;
+    eval_or_die(st, p->ids + from, p->len - from, logits);
+    for (k = 0; k < n_answer; k++) {
+        int32_t id = argmax(logits, n_vocab);
+        const char *bytes;
+        size_t n = 0;
+        if (rwkvx_tokenizer_token(tok, id, &bytes, &n) != RWKVX_TOKEN_TEXT) n = 0;
+        if (out_len + n < sizeof out) memcpy(out + out_len, bytes, n), out_len += n;
+        if (k + 1 < n_answer) eval_or_die(st, &id, 1, logits), n_eval++;
+    }
+    out[out_len] = 0;
+    r->key = key, r->n_tokens = p->len;
+    r->kind = classify_answer(out, out_len, key, &r->wrong_digits);
+    r->correct = r->kind == ANSWER_RIGHT;
+    snprintf(r->answer, sizeof r->answer, "%s", out);
+    free(logits);
+    rwkvx_state_free(st);
+    return n_eval;
+}
+
+static int available_threads(int threads) {
+#ifdef _OPENMP
+    return threads > 0 ? threads : omp_get_max_threads();
+#else
+    (void)threads;
+    return 1;
+#endif
+}
+
+/* Every prompt of length L: out[d * n_seed + s] for depth d and seed s.
+
+   Work shared between prompts: one trunk state reads the task line and the
+   filler once, up to each depth in turn; each depth forks it and reads what
+   all seeds' prompts share; each prompt forks that. The prompts are
+   independent, so with several threads they run side by side, one thread
+   each, over a group of depths at a time (enough prompts to keep the
+   threads busy; a bounded number of depth states held at once). */
+static void evaluate_length(const rwkvx_model *model, long L, int n_depth, const double *depth_value, int n_seed,
+                            int threads, int no_share, progress *prog, result *out) {
+    const rwkvx_tokenizer *tok = rwkvx_model_tokenizer(model);
+    rwkvx_info info;
+    int jobs = available_threads(threads), group, d0, d, s, n_answer[MAX_SEEDS];
+    size_t trunk_len = 0, *shared_len = (size_t *)xmalloc((size_t)n_depth * sizeof(size_t));
+    tokens *all = (tokens *)calloc((size_t)n_depth * n_seed, sizeof(tokens)), answer_toks = {NULL, 0, 0};
+    rwkvx_state *trunk, *at_depth[MAX_DEPTHS];
+    text t = {NULL, 0, 0};
+    char label[32];
+    if (!all) die("out of memory");
+    rwkvx_model_info(model, &info);
+    length_label(L, label, sizeof label);
+    for (s = 0; s < n_seed; s++) { /* the tokens of " N" set how many the model decodes */
+        char want[32];
+        snprintf(want, sizeof want, " %d", passkey_of_seed(s));
+        tokenize(tok, want, strlen(want), &answer_toks);
+        n_answer[s] = (int)answer_toks.len;
+    }
+    /* every prompt of this length, and what each depth's prompts share */
+    for (d = 0; d < n_depth; d++) {
+        for (s = 0; s < n_seed; s++) {
+            tokens *p = &all[d * n_seed + s];
+            if (!prompt_for_length(tok, L, depth_value[d], passkey_of_seed(s), &t, p))
+                die("length %ld is too short: the prompt without filler has %lu tokens", L, (unsigned long)p->len);
+        }
+        /* shared by all seeds, leaving each at least its last token (that gives the logits) */
+        shared_len[d] = all[d * n_seed].len - 1;
+        for (s = 1; s < n_seed; s++) {
+            size_t c = common_prefix(&all[d * n_seed], &all[d * n_seed + s]);
+            if (c > all[d * n_seed + s].len - 1) c = all[d * n_seed + s].len - 1;
+            if (c < shared_len[d]) shared_len[d] = c;
+        }
+    }
+    group = (4 * jobs + n_seed - 1) / n_seed;
+    if (group > n_depth) group = n_depth;
+    if (rwkvx_state_new(model, &trunk) != RWKVX_OK) die("out of memory (state)");
+    rwkvx_state_set_threads(trunk, threads);
+    for (d0 = 0; d0 < n_depth; d0 += group) {
+        int n_group = d0 + group <= n_depth ? group : n_depth - d0, item;
+        for (d = d0; d < d0 + n_group; d++) {
+            const tokens *first = &all[d * n_seed];
+            /* The trunk reads as far as this depth's prompts and the next
+               depth's agree, so what it holds is always a prefix of the
+               current prompts; it restarts only if that point moves back
+               (a tokenizer merging across the cut). */
+            size_t keep = shared_len[d];
+            if (d + 1 < n_depth) {
+                size_t c = common_prefix(first, &all[(d + 1) * n_seed]);
+                if (c < keep) keep = c;
+            }
+            if (no_share) keep = 0;
+            if (keep < trunk_len) {
+                rwkvx_state_reset(trunk);
+                trunk_len = 0;
+            }
+            eval_or_die(trunk, first->ids + trunk_len, keep - trunk_len, NULL);
+            progress_add(prog, (long)(keep - trunk_len), 0, label);
+            trunk_len = keep;
+            at_depth[d - d0] = fork_or_die(trunk, threads);
+            eval_or_die(at_depth[d - d0], first->ids + keep, shared_len[d] - keep, NULL);
+            progress_add(prog, (long)(shared_len[d] - keep), 0, label);
+        }
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(jobs) schedule(dynamic, 1) if (jobs > 1)
+#endif
+        for (item = 0; item < n_group * n_seed; item++) {
+            int dd = d0 + item / n_seed, ss = item % n_seed;
+            rwkvx_state *st = fork_or_die(at_depth[dd - d0], jobs > 1 ? 1 : threads);
+            size_t from = shared_len[dd];
+            result *r = &out[dd * n_seed + ss];
+            long n_eval;
+            if (no_share) { /* a fresh state reads the whole prompt */
+                rwkvx_state_reset(st);
+                from = 0;
+            }
+            r->length = L, r->depth = dd, r->seed = ss;
+            n_eval = answer_prompt(st, tok, info.n_vocab, &all[dd * n_seed + ss], from, passkey_of_seed(ss),
+                                   n_answer[ss], r);
+            progress_add(prog, n_eval, 1, label);
+        }
+        for (d = 0; d < n_group; d++) rwkvx_state_free(at_depth[d]);
+    }
+    rwkvx_state_free(trunk);
+    for (d = 0; d < n_depth * n_seed; d++) free(all[d].ids);
+    free(all);
+    free(shared_len);
+    free(t.buf);
+    free(answer_toks.ids);
+}
+
+/* ---- reporting -------------------------------------------------------- */
+
+/* acc[depth * n_len + length] and len_acc[length] (fractions), the number right */
+static void summarize(const result *res, int n_len, int n_depth, int n_seed, double *acc, double *len_acc,
+                      long *correct) {
+    int j, d, s;
+    *correct = 0;
+    for (j = 0; j < n_len; j++) {
+        len_acc[j] = 0;
+        for (d = 0; d < n_depth; d++) {
+            int right = 0;
+            for (s = 0; s < n_seed; s++) right += res[((size_t)j * n_depth + d) * n_seed + s].correct;
+            acc[d * n_len + j] = (double)right / n_seed;
+            len_acc[j] += right;
+            *correct += right;
+        }
+        len_acc[j] /= (double)n_depth * n_seed;
+    }
+}
+
+/* Depth down, length across, accuracy in %; the last column is each
+   depth's accuracy over all lengths, the last row each length's. */
+static void print_table(const long *lengths, int n_len, int n_depth, const double *depth_value, const double *acc,
+                        const double *len_acc) {
+    char label[32];
+    int j, d;
+    printf("%8s", "depth");
+    for (j = 0; j < n_len; j++) {
+        length_label(lengths[j], label, sizeof label);
+        printf(" %6s", label);
+    }
+    printf(" %8s\n", "depth-all");
+    for (d = 0; d < n_depth; d++) {
+        double sum = 0;
+        printf("%7.0f%%", 100 * depth_value[d]);
+        for (j = 0; j < n_len; j++) printf(" %6.0f", 100 * acc[d * n_len + j]), sum += acc[d * n_len + j];
+        printf(" %8.1f\n", 100 * sum / n_len);
+    }
+    printf("%8s", "all");
+    for (j = 0; j < n_len; j++) printf(" %6.1f", 100 * len_acc[j]);
+    printf("\n");
+}
+
+/* The wrong answers of each length by kind (counts of prompts). */
+static void print_errors(const result *res, const long *lengths, int n_len, int per_length) {
+    static const char *const row_name[4] = {"1 wrong digit", "2+ wrong digits", "wrong length", "no key"};
+    long count[4][MAX_LENGTHS], total[4] = {0, 0, 0, 0};
+    char label[32];
+    int j, i, k;
+    memset(count, 0, sizeof count);
+    for (j = 0; j < n_len; j++)
+        for (i = 0; i < per_length; i++) {
+            const result *r = &res[(size_t)j * per_length + i];
+            k = r->kind == ANSWER_WRONG_DIGITS ? (r->wrong_digits == 1 ? 0 : 1)
+                : r->kind == ANSWER_WRONG_LENGTH ? 2 : r->kind == ANSWER_NO_KEY ? 3 : -1;
+            if (k >= 0) count[k][j]++, total[k]++;
+        }
+    printf("errors: %-16s", "(prompts)");
+    for (j = 0; j < n_len; j++) {
+        length_label(lengths[j], label, sizeof label);
+        printf(" %6s", label);
+    }
+    printf(" %6s\n", "total");
+    for (k = 0; k < 4; k++) {
+        printf("  %-22s", row_name[k]);
+        for (j = 0; j < n_len; j++) printf(" %6ld", count[k][j]);
+        printf(" %6ld\n", total[k]);
+    }
+}
+
+/* ---- answers from earlier runs ---------------------------------------- */
+
+/* One CSV field at *p (quoted with "" inside, or plain up to a comma) into
+   buf; moves *p past it and its comma. Returns 0 at the end of the line. */
+static int csv_next(const char **p, char *buf, size_t size) {
+    const char *s = *p;
+    size_t n = 0;
+    if (!*s || *s == '\n' || *s == '\r') return 0;
+    if (*s == '"') {
+        for (s++; *s && !(*s == '"' && s[1] != '"'); s++) {
+            if (*s == '"') s++;
+            if (n + 1 < size) buf[n++] = *s;
+        }
+        if (*s == '"') s++;
+    } else {
+        for (; *s && *s != ',' && *s != '\n' && *s != '\r'; s++)
+            if (n + 1 < size) buf[n++] = *s;
+    }
+    buf[n] = 0;
+    if (*s == ',') s++;
+    *p = s;
+    return 1;
+}
+
+/* Whether two paths name one existing file (an output must not overwrite an input). */
+static int same_file(const char *a, const char *b) {
+    struct stat sa, sb;
+    if (!a || !b) return 0;
+    if (stat(a, &sa) != 0 || stat(b, &sb) != 0) return 0;
+    return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
+/* Fills results from CSV files written by --csv (one or several runs, such
+   as one per length, concatenated): every prompt of the grid must be there
+   with the grid's key; rows of other prompts are skipped. */
+static void load_answers(const char *path, const long *lengths, int n_len, int n_depth, const double *depth_value,
+                         int n_seed, result *results) {
+    FILE *f = fopen(path, "r");
+    char line[512], field[9][64]; /* an answer field fits result.answer */
+    long n_line = 0, missing = 0, cell;
+    unsigned char *seen = (unsigned char *)calloc((size_t)n_len * n_depth * n_seed, 1);
+    if (!f) die("cannot read '%s': %s", path, strerror(errno));
+    if (!seen) die("out of memory");
+    while (fgets(line, sizeof line, f)) {
+        const char *q = line;
+        int n_field = 0, j, d, seed;
+        long L;
+        double depth;
+        result *r;
+        n_line++;
+        if (!strncmp(line, "length,", 7)) continue; /* a header */
+        while (n_field < 9 && csv_next(&q, field[n_field], sizeof field[0])) n_field++;
+        if (n_field < 7) die("%s:%ld: not a row of rwkvx-passkey --csv", path, n_line);
+        L = atol(field[0]), depth = atof(field[1]), seed = atoi(field[2]);
+        for (j = 0; j < n_len && lengths[j] != L; j++) {}
+        for (d = 0; d < n_depth && fabs(depth_value[d] - depth) > 5e-5; d++) {}
+        if (j == n_len || d == n_depth || seed < 0 || seed >= n_seed) continue;
+        if (atoi(field[3]) != passkey_of_seed(seed)) die("%s:%ld: seed %d has another key", path, n_line, seed);
+        cell = ((long)j * n_depth + d) * n_seed + seed;
+        r = &results[cell];
+        r->length = L, r->depth = d, r->seed = seed, r->key = passkey_of_seed(seed);
+        r->n_tokens = (size_t)atol(field[4]);
+        snprintf(r->answer, sizeof r->answer, "%s", field[5]);
+        r->kind = classify_answer(r->answer, strlen(r->answer), r->key, &r->wrong_digits);
+        r->correct = r->kind == ANSWER_RIGHT;
+        seen[cell] = 1;
+    }
+    fclose(f);
+    for (cell = 0; cell < (long)n_len * n_depth * n_seed; cell++) missing += !seen[cell];
+    if (missing) die("'%s' lacks the answers of %ld of the grid's %ld prompts", path, missing,
+                     (long)n_len * n_depth * n_seed);
+    free(seen);
+}
 
 /* ---- output ----------------------------------------------------------- */
 
@@ -383,14 +701,14 @@ static void usage(FILE *f) {
     fprintf(f, "usage: rwkvx-passkey MODEL.gguf [--lengths 2k,4k,8k] [--depths 10] [--seeds 5]\n"
                "                     [--csv FILE] [--svg FILE] [--title TEXT] [--threads N]\n"
                "                     [--chunk-size B] [--chunk-topk K] [--require P[,P...]] [--quiet]\n"
-               "                     [--no-share] [--kv-limit MAX[,KEEP[,WINDOW]]]\n");
+               "                     [--no-share] [--kv-limit MAX[,KEEP[,WINDOW]]] [--from-csv FILE]\n");
 }
 
 int main(int argc, char **argv) {
-    const char *model_path = NULL, *csv_path = NULL, *svg_path = NULL, *title = NULL;
+    const char *model_path = NULL, *csv_path = NULL, *svg_path = NULL, *title = NULL, *from_csv = NULL;
     FILE *csv_file = NULL, *svg_file = NULL;
     long lengths[MAX_LENGTHS], v;
-    int n_len = 3, n_depth = 10, n_seed = 5, threads = 0, i, j, s, d, failed_require = 0;
+    int n_len = 3, n_depth = 10, n_seed = 5, threads = 0, i, j, failed_require = 0;
     double require[MAX_LENGTHS], depth_value[MAX_DEPTHS];
     int n_require = 0, no_share = 0;
     rwkvx_options opt;
@@ -398,13 +716,10 @@ int main(int argc, char **argv) {
     rwkvx_info info;
     const rwkvx_tokenizer *tok;
     char err[RWKVX_ERROR_MAX], label[32];
-    float *logits;
     result *results;
-    long n_results = 0, correct_all = 0;
-    double *acc, *len_acc;
+    long n_results, correct_all = 0;
+    double acc[MAX_DEPTHS * MAX_LENGTHS], len_acc[MAX_LENGTHS], elapsed;
     progress prog;
-    text t = {NULL, 0, 0};
-    tokens answer_toks = {NULL, 0, 0};
 
     memset(&opt, 0, sizeof opt);
     lengths[0] = 2048, lengths[1] = 4096, lengths[2] = 8192;
@@ -433,7 +748,7 @@ int main(int argc, char **argv) {
         }
         if (strcmp(a, "--lengths") && strcmp(a, "--depths") && strcmp(a, "--seeds") && strcmp(a, "--threads") &&
             strcmp(a, "--chunk-size") && strcmp(a, "--chunk-topk") && strcmp(a, "--require") && strcmp(a, "--csv") &&
-            strcmp(a, "--svg") && strcmp(a, "--title") && strcmp(a, "--kv-limit"))
+            strcmp(a, "--svg") && strcmp(a, "--title") && strcmp(a, "--kv-limit") && strcmp(a, "--from-csv"))
             die("unknown option '%s' (see --help)", a);
         if (!val) die("option %s needs a value", a);
         i++;
@@ -475,6 +790,8 @@ int main(int argc, char **argv) {
             }
         } else if (!strcmp(a, "--csv")) {
             csv_path = val;
+        } else if (!strcmp(a, "--from-csv")) {
+            from_csv = val;
         } else if (!strcmp(a, "--svg")) {
             svg_path = val;
         } else {
@@ -486,6 +803,8 @@ int main(int argc, char **argv) {
         die("--require has %d values but --lengths has %d", n_require, n_len);
     for (i = 0; i < n_depth; i++) depth_value[i] = n_depth > 1 ? (double)i / (n_depth - 1) : 0.0;
 
+    if (from_csv && (same_file(from_csv, csv_path) || same_file(from_csv, svg_path)))
+        die("an output is the --from-csv input '%s'", from_csv);
     if (csv_path && !(csv_file = fopen(csv_path, "w"))) die("cannot write '%s': %s", csv_path, strerror(errno));
     if (svg_path && !(svg_file = fopen(svg_path, "w"))) die("cannot write '%s': %s", svg_path, strerror(errno));
     if (rwkvx_load_file(&model, model_path, &opt, err) != RWKVX_OK) die("%s", err);
@@ -496,136 +815,39 @@ int main(int argc, char **argv) {
         if (info.max_context > 0 && lengths[j] + 16 > info.max_context)
             die("length %ld is beyond the model's context limit %d", lengths[j], info.max_context);
 
-    logits = (float *)xmalloc((size_t)info.n_vocab * sizeof(float));
     results = (result *)xmalloc((size_t)n_len * n_depth * n_seed * sizeof(result));
-    acc = (double *)calloc((size_t)n_depth * n_len, sizeof(double));
-    len_acc = (double *)calloc((size_t)n_len, sizeof(double));
-    if (!acc || !len_acc) die("out of memory");
-    prog.threads = threads;
     prog.total_prompts = (long)n_len * n_depth * n_seed;
     prog.t_start = now_seconds();
-
-    for (j = 0; j < n_len; j++) {
-        long L = lengths[j];
-        rwkvx_state *trunk;
-        size_t trunk_len = 0, *shared_len = (size_t *)xmalloc((size_t)n_depth * sizeof(size_t));
-        tokens *all = (tokens *)calloc((size_t)n_depth * n_seed, sizeof(tokens));
-        if (!all) die("out of memory");
-        length_label(L, label, sizeof label);
-        /* every prompt of this length, and what each depth's prompts share */
-        for (d = 0; d < n_depth; d++) {
-            for (s = 0; s < n_seed; s++) {
-                tokens *p = &all[d * n_seed + s];
-                if (!prompt_for_length(tok, L, depth_value[d], passkey_of_seed(s), &t, p))
-                    die("length %ld is too short: the prompt without filler has %lu tokens", L,
-                        (unsigned long)p->len);
-            }
-            /* shared by all seeds, leaving each at least its last token (that gives the logits) */
-            shared_len[d] = all[d * n_seed].len - 1;
-            for (s = 1; s < n_seed; s++) {
-                size_t c = common_prefix(&all[d * n_seed], &all[d * n_seed + s]);
-                if (c > all[d * n_seed + s].len - 1) c = all[d * n_seed + s].len - 1;
-                if (c < shared_len[d]) shared_len[d] = c;
-            }
-        }
-        if (rwkvx_state_new(model, &trunk) != RWKVX_OK) die("out of memory (state)");
-        rwkvx_state_set_threads(trunk, threads);
-        for (d = 0; d < n_depth; d++) {
-            const tokens *first = &all[d * n_seed];
-            rwkvx_state *at_depth;
-            /* The trunk reads as far as this depth's prompts and the next
-               depth's agree, so what it holds is always a prefix of the
-               current prompts; it restarts only if that point moves back
-               (a tokenizer merging across the cut). */
-            size_t keep = shared_len[d];
-            if (d + 1 < n_depth) {
-                size_t c = common_prefix(first, &all[(d + 1) * n_seed]);
-                if (c < keep) keep = c;
-            }
-            if (no_share) keep = 0;
-            if (keep < trunk_len) {
-                rwkvx_state_reset(trunk);
-                trunk_len = 0;
-            }
-            progress_show(&prog, label);
-            eval_or_die(trunk, first->ids + trunk_len, keep - trunk_len, NULL, &prog);
-            trunk_len = keep;
-            at_depth = fork_or_die(trunk, threads);
-            eval_or_die(at_depth, first->ids + keep, shared_len[d] - keep, NULL, &prog);
-            for (s = 0; s < n_seed; s++) {
-                const tokens *p = &all[d * n_seed + s];
-                int key = passkey_of_seed(s), k;
-                rwkvx_state *st = s + 1 < n_seed ? fork_or_die(at_depth, threads) : at_depth;
-                size_t from = shared_len[d];
-                if (no_share) { /* a fresh state reads the whole prompt */
-                    rwkvx_state_reset(st);
-                    from = 0;
-                }
-                result *r = &results[n_results++];
-                char want[32], out[64];
-                size_t out_len = 0;
-                snprintf(want, sizeof want, " %d", key);
-                tokenize(tok, want, strlen(want), &answer_toks);
-                eval_or_die(st, p->ids + from, p->len - from, logits, &prog);
-                for (k = 0; k < (int)answer_toks.len; k++) {
-                    int32_t id = argmax(logits, info.n_vocab);
-                    const char *bytes;
-                    size_t n = 0;
-                    if (rwkvx_tokenizer_token(tok, id, &bytes, &n) != RWKVX_TOKEN_TEXT) n = 0;
-                    if (out_len + n < sizeof out) memcpy(out + out_len, bytes, n), out_len += n;
-                    if (k + 1 < (int)answer_toks.len) eval_or_die(st, &id, 1, logits, &prog);
-                }
-                out[out_len] = 0;
-                r->length = L, r->depth = d, r->seed = s, r->key = key, r->n_tokens = p->len;
-                r->correct = answer_is(out, out_len, key);
-                snprintf(r->answer, sizeof r->answer, "%s", out);
-                acc[d * n_len + j] += r->correct;
-                len_acc[j] += r->correct;
-                correct_all += r->correct;
-                rwkvx_state_free(st);
-                prog.done_prompts++;
-                progress_show(&prog, label);
-            }
-            acc[d * n_len + j] /= n_seed;
-        }
-        len_acc[j] /= (double)n_depth * n_seed;
-        rwkvx_state_free(trunk);
-        for (i = 0; i < n_depth * n_seed; i++) free(all[i].ids);
-        free(all);
-        free(shared_len);
-    }
+    if (from_csv)
+        load_answers(from_csv, lengths, n_len, n_depth, depth_value, n_seed, results);
+    else
+        for (j = 0; j < n_len; j++)
+            evaluate_length(model, lengths[j], n_depth, depth_value, n_seed, threads, no_share, &prog,
+                            results + (size_t)j * n_depth * n_seed);
     if (!prog.quiet) fprintf(stderr, "\r%*s\r", 78, "");
+    elapsed = now_seconds() - prog.t_start;
 
-    /* the table */
     printf("%s: %s, %d RWKV-7 + %d sparse blocks, C=%d", g_prog, model_path, info.n_rwkv, info.n_sparse, info.n_embd);
     if (info.n_sparse) printf(", chunk %d, top-k %d", info.chunk_size, info.chunk_topk);
     if (info.n_sparse && info.kv_max) printf(", K/V limit %d/%d/%d", info.kv_max, info.kv_keep, info.kv_window);
-    printf("\naccuracy (%%) over %d pass key%s per cell; %.1f s, %.0f tokens/s\n", n_seed, n_seed > 1 ? "s" : "",
-           now_seconds() - prog.t_start, (double)prog.done_tokens / (now_seconds() - prog.t_start + 1e-9));
-    printf("%8s", "depth");
-    for (j = 0; j < n_len; j++) {
-        length_label(lengths[j], label, sizeof label);
-        printf(" %6s", label);
-    }
-    printf("\n");
-    for (d = 0; d < n_depth; d++) {
-        printf("%7.0f%%", 100 * depth_value[d]);
-        for (j = 0; j < n_len; j++) printf(" %6.0f", 100 * acc[d * n_len + j]);
-        printf("\n");
-    }
-    printf("%8s", "all");
-    for (j = 0; j < n_len; j++) printf(" %6.1f", 100 * len_acc[j]);
-    printf("\noverall accuracy: %.1f%% (%ld/%ld)\n", 100.0 * correct_all / n_results, correct_all, n_results);
+    printf("\naccuracy (%%) over %d pass key%s per cell; ", n_seed, n_seed > 1 ? "s" : "");
+    if (from_csv) printf("answers from %s\n", from_csv);
+    else printf("%.1f s, %.0f tokens/s\n", elapsed, (double)prog.done_tokens / (elapsed + 1e-9));
+    summarize(results, n_len, n_depth, n_seed, acc, len_acc, &correct_all);
+    print_table(lengths, n_len, n_depth, depth_value, acc, len_acc);
+    print_errors(results, lengths, n_len, n_depth * n_seed);
+    n_results = (long)n_len * n_depth * n_seed;
+    printf("overall accuracy: %.1f%% (%ld/%ld)\n", 100.0 * correct_all / n_results, correct_all, n_results);
 
     if (csv_file) {
         FILE *f = csv_file;
         long r;
-        fprintf(f, "length,depth,seed,passkey,prompt_tokens,answer,correct\n");
+        fprintf(f, "length,depth,seed,passkey,prompt_tokens,answer,correct,error,wrong_digits\n");
         for (r = 0; r < n_results; r++) {
             fprintf(f, "%ld,%.4f,%d,%d,%lu,", results[r].length, depth_value[results[r].depth], results[r].seed,
                     results[r].key, (unsigned long)results[r].n_tokens);
             csv_field(f, results[r].answer);
-            fprintf(f, ",%d\n", results[r].correct);
+            fprintf(f, ",%d,%s,%d\n", results[r].correct, ANSWER_KIND_NAME[results[r].kind], results[r].wrong_digits);
         }
         if (fclose(f) != 0) die("cannot write '%s'", csv_path);
     }
@@ -645,12 +867,7 @@ int main(int argc, char **argv) {
             failed_require = 1;
         }
     }
-    free(logits);
     free(results);
-    free(acc);
-    free(len_acc);
-    free(t.buf);
-    free(answer_toks.ids);
     rwkvx_free(model);
     return failed_require ? 2 : 0;
 }
