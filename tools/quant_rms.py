@@ -212,7 +212,7 @@ def make_golden(ggml, outdir, types):
     tensors = synthetic_rows(scale=8)
     write_f32_gguf(os.path.join(outdir, "synthetic.gguf"), tensors)
     lines = ["# type  data_bytes  sha256(ggml quantised data)  f32_bytes  sha256(ggml dequantised data)",
-             "# made by tools/quant_rms.py --make-golden from synthetic.gguf with %s" % os.path.basename(ggml.path)]
+             "# made by tools/quant_rms.py --make-golden from synthetic.gguf with %s" % ggml.path.split("node_modules/")[-1]]
     for t in types:
         q = d = b""
         for _, ne0, ne1, v in tensors:
