@@ -34,7 +34,7 @@ TEST_PROGRAMS = test_model test_model_scalar test_model_noomp test_model_asan \
 # The quick tier's subset
 CHECK_PROGRAMS = test_model compile_c99 compile_cxx cmpf32
 
-FUZZ_TARGETS = gguf state pth safetensors vocab tokenize
+FUZZ_TARGETS = gguf state pth safetensors vocab tokenize hfconfig
 
 .PHONY: all check test check-arm64 compilers fuzz tokbench demo chat-demo clean
 all: $(TOOLS) $(EXAMPLES)
@@ -171,3 +171,11 @@ chat-demo: $(CHAT_DEMO_MODEL) $(BUILD)/rwkvx-chat
 	@echo "chat-demo: a model of RANDOM weights with the World vocabulary: its replies are NONSENSE." >&2
 	@echo "chat-demo: it shows the chat working; for a real model see README.md, 'Chat and tokenizer'." >&2
 	$(BUILD)/rwkvx-chat -m $(CHAT_DEMO_MODEL) $(CHAT_DEMO_FLAGS)
+
+# ---- llama.cpp and Hugging Face files (issue 14) ----
+# `make interop` checks rwkvx against real llama.cpp (node-llama-cpp's prebuilt
+# CPU build, `npm ci` from tests/interop/package-lock.json into $(BUILD)/interop;
+# needs npm, Node.js (Node.js 20 is fetched when older), python3, the network once).
+.PHONY: interop
+interop: $(BUILD)/rwkvx-convert $(BUILD)/rwkvx-logits
+	BUILD=$(BUILD) bash tests/interop/run.sh

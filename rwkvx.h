@@ -721,6 +721,15 @@ static rwkvx_status rwkvx__gguf_parse_header(rwkvx__gguf *g, rwkvx__cursor *c, u
     return RWKVX_OK;
 }
 
+/* ggml's name of a tensor type, for messages about types we cannot run. */
+static const char *rwkvx__ggml_type_name(uint32_t type) {
+    static const char *const names[] = {"F32", "F16", "Q4_0", "Q4_1", "?", "?", "Q5_0", "Q5_1", "Q8_0", "Q8_1",
+                                        "Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K", "Q8_K", "IQ2_XXS", "IQ2_XS",
+                                        "IQ3_XXS", "IQ1_S", "IQ4_NL", "IQ3_S", "IQ2_S", "IQ4_XS", "I8", "I16",
+                                        "I32", "I64", "F64", "IQ1_M", "BF16", "?", "?", "?", "TQ1_0", "TQ2_0"};
+    return type < sizeof names / sizeof *names ? names[type] : "?";
+}
+
 static rwkvx_status rwkvx__gguf_parse_tensors(rwkvx__gguf *g, rwkvx__cursor *c, const unsigned char *file,
                                               size_t file_bytes, uint32_t alignment) {
     uint64_t i, j, expected_offset = 0;
@@ -747,8 +756,8 @@ static rwkvx_status rwkvx__gguf_parse_tensors(rwkvx__gguf *g, rwkvx__cursor *c, 
             return rwkvx__fail(g->err, RWKVX_ERR_FORMAT, "truncated tensor info '%.*s'", (int)t->name_len, t->name);
         t->bytes = rwkvx__type_bytes(t->type, n_elems, &ok);
         if (!ok || (t->type == RWKVX_TYPE_Q8_0 && t->ne[0] % 32))
-            return rwkvx__fail(g->err, RWKVX_ERR_UNSUPPORTED, "tensor '%.*s' has type %u with shape it cannot take (F32, F16, BF16, Q8_0 only)",
-                               (int)t->name_len, t->name, t->type);
+            return rwkvx__fail(g->err, RWKVX_ERR_UNSUPPORTED, "tensor '%.*s' has type %u (%s) or a shape it cannot take (F32, F16, BF16, Q8_0 only)",
+                               (int)t->name_len, t->name, t->type, rwkvx__ggml_type_name(t->type));
         if (t->offset != expected_offset)
             return rwkvx__fail(g->err, RWKVX_ERR_FORMAT, "tensor '%.*s' offset %llu is not the expected %llu",
                                (int)t->name_len, t->name, (unsigned long long)t->offset, (unsigned long long)expected_offset);
@@ -956,45 +965,102 @@ static rwkvx_status rwkvx__set_kv_limit(rwkvx_model *m, const rwkvx_options *opt
     return RWKVX_OK;
 }
 
-/* Reads the hyper-parameters and checks they describe a model we can run. */
-static rwkvx_status rwkvx__read_hparams(rwkvx__gguf *g, rwkvx_model *m, const rwkvx_options *opt) {
+/* The architecture key names the layout: ours ("rwkvx", also for plain RWKV-7)
+   or llama.cpp's plain RWKV-7 ("rwkv7"); docs/FORMAT.md sets them side by side. */
+static rwkvx_status rwkvx__read_arch(rwkvx__gguf *g, int *llama) {
     const rwkvx__kv *arch = rwkvx__find_kv(g, "general.architecture");
-    rwkvx_status s;
-    const int big = 1 << 24;
+    const char *name;
+    int n;
     if (!arch || arch->is_array || arch->type != RWKVX__GGUF_STRING)
         return rwkvx__fail(g->err, RWKVX_ERR_FORMAT, "missing general.architecture");
     {
-        uint64_t n;
-        memcpy(&n, arch->value, 8);
-        if (!rwkvx__name_eq((const char *)arch->value + 8, (size_t)n, "rwkvx"))
-            return rwkvx__fail(g->err, RWKVX_ERR_UNSUPPORTED, "architecture '%.*s' is not rwkvx (convert with rwkvx-convert)",
-                               (int)(n > 64 ? 64 : n), (const char *)arch->value + 8);
+        uint64_t len;
+        memcpy(&len, arch->value, 8);
+        name = (const char *)arch->value + 8;
+        n = (int)(len > 64 ? 64 : len);
     }
+    *llama = rwkvx__name_eq(name, (size_t)n, "rwkv7");
+    if (*llama || rwkvx__name_eq(name, (size_t)n, "rwkvx")) return RWKVX_OK;
+    if (rwkvx__name_eq(name, (size_t)n, "arwkv7"))
+        return rwkvx__fail(g->err, RWKVX_ERR_UNSUPPORTED,
+                           "architecture 'arwkv7' (RWKV-7 time-mix in a Qwen2 transformer, RMS norms) is not supported");
+    return rwkvx__fail(g->err, RWKVX_ERR_UNSUPPORTED,
+                       "architecture '%.*s' is neither rwkvx nor llama.cpp's rwkv7 (convert with rwkvx-convert)", n, name);
+}
+
+/* What a llama.cpp file says differently: no vocab_size (the embedding's rows
+   are the vocabulary), a context length, token_shift_count 2, the ln_x epsilon
+   fixed at 64e-5 by llama.cpp's graph (not a key), an optional eot token. */
+static rwkvx_status rwkvx__read_llama_hparams(rwkvx__gguf *g, rwkvx_model *m, int big) {
+    uint64_t i;
+    int ignored = 0, shifts = 2, eot = 0;
+    rwkvx_status s;
+    for (i = 0; i < g->n_t; i++)
+        if (rwkvx__name_eq(g->t[i].name, g->t[i].name_len, "token_embd.weight")) break;
+    if (i == g->n_t) return rwkvx__fail(g->err, RWKVX_ERR_FORMAT, "missing tensor 'token_embd.weight'");
+    if (g->t[i].n_dims != 2 || g->t[i].ne[1] > (uint64_t)big)
+        return rwkvx__fail(g->err, RWKVX_ERR_FORMAT, "tensor 'token_embd.weight' is not a [C, V] matrix with V <= %d", big);
+    m->n_vocab = (int)g->t[i].ne[1];
+    m->gn_eps = 64e-5f;
+    if ((s = rwkvx__get_int(g, "rwkv7.context_length", 0, 1, INT32_MAX, &ignored)) ||
+        (s = rwkvx__get_int(g, "rwkv7.token_shift_count", 0, 0, 1 << 16, &shifts)) ||
+        (s = rwkvx__get_int(g, "tokenizer.ggml.eot_token_id", 0, 0, (int64_t)m->n_vocab - 1, &eot)))
+        return s;
+    if (shifts != 2)
+        return rwkvx__fail(g->err, RWKVX_ERR_UNSUPPORTED, "rwkv7.token_shift_count %d (an RWKV-7 block shifts 2 vectors)", shifts);
+    if (rwkvx__find_kv(g, "rwkv7.attention.layer_norm_rms_epsilon"))
+        return rwkvx__fail(g->err, RWKVX_ERR_UNSUPPORTED, "rwkv7 file with RMS norms (rwkv7.attention.layer_norm_rms_epsilon) is not supported");
+    return RWKVX_OK;
+}
+
+/* Reads the hyper-parameters and checks they describe a model we can run. */
+static rwkvx_status rwkvx__read_hparams(rwkvx__gguf *g, rwkvx_model *m, const rwkvx_options *opt) {
+    rwkvx_status s;
+    const int big = 1 << 24;
+    int llama = 0;
+    char k[10][64];
+    const char *pre;
+    if ((s = rwkvx__read_arch(g, &llama))) return s;
+    pre = llama ? "rwkv7" : "rwkvx";
     m->chunk_size = 2048;
     m->chunk_topk = 3;
     m->ln_eps = 1e-5f;
     m->gn_eps = 64e-5f;
-    if ((s = rwkvx__get_int(g, "rwkvx.embedding_length", 1, 64, 1 << 16, &m->n_embd)) ||
-        (s = rwkvx__get_int(g, "rwkvx.vocab_size", 1, 1, big, &m->n_vocab)) ||
-        (s = rwkvx__get_int(g, "rwkvx.feed_forward_length", 1, 1, 1 << 20, &m->n_ffn)) ||
-        (s = rwkvx__get_int(g, "rwkvx.block_count", 1, 1, 4096, &m->n_rwkv)) ||
-        (s = rwkvx__get_int(g, "rwkvx.sparse_block_count", 0, 0, 4096, &m->n_sparse)) ||
-        (s = rwkvx__get_int(g, "rwkvx.attention.decay_lora_rank", 1, 1, 1 << 16, &m->lora_w)) ||
-        (s = rwkvx__get_int(g, "rwkvx.attention.iclr_lora_rank", 1, 1, 1 << 16, &m->lora_a)) ||
-        (s = rwkvx__get_int(g, "rwkvx.attention.value_residual_mix_lora_rank", 0, 0, 1 << 16, &m->lora_v)) ||
-        (s = rwkvx__get_int(g, "rwkvx.attention.gate_lora_rank", 1, 1, 1 << 16, &m->lora_g)) ||
-        (s = rwkvx__get_int(g, "rwkvx.sparse.chunk_size", 0, 1, big, &m->chunk_size)) ||
-        (s = rwkvx__get_int(g, "rwkvx.sparse.topk", 0, 1, big, &m->chunk_topk)) ||
-        (s = rwkvx__get_f32(g, "rwkvx.attention.layer_norm_epsilon", &m->ln_eps)) ||
-        (s = rwkvx__get_f32(g, "rwkvx.attention.group_norm_epsilon", &m->gn_eps)))
+    if (llama && (s = rwkvx__read_llama_hparams(g, m, big))) return s;
+    /* the same keys under either prefix (llama.cpp's names, which ours follow) */
+    snprintf(k[0], sizeof k[0], "%s.embedding_length", pre);
+    snprintf(k[1], sizeof k[1], "%s.vocab_size", pre);
+    snprintf(k[2], sizeof k[2], "%s.feed_forward_length", pre);
+    snprintf(k[3], sizeof k[3], "%s.block_count", pre);
+    snprintf(k[4], sizeof k[4], "%s.attention.decay_lora_rank", pre);
+    snprintf(k[5], sizeof k[5], "%s.attention.iclr_lora_rank", pre);
+    snprintf(k[6], sizeof k[6], "%s.attention.value_residual_mix_lora_rank", pre);
+    snprintf(k[7], sizeof k[7], "%s.attention.gate_lora_rank", pre);
+    snprintf(k[8], sizeof k[8], "%s.attention.layer_norm_epsilon", pre);
+    snprintf(k[9], sizeof k[9], "%s.wkv.head_size", pre);
+    if ((s = rwkvx__get_int(g, k[0], 1, 64, 1 << 16, &m->n_embd)) ||
+        (s = rwkvx__get_int(g, k[1], !llama, 1, big, &m->n_vocab)) ||
+        (s = rwkvx__get_int(g, k[2], 1, 1, 1 << 20, &m->n_ffn)) ||
+        (s = rwkvx__get_int(g, k[3], 1, 1, 4096, &m->n_rwkv)) ||
+        (s = rwkvx__get_int(g, k[4], 1, 1, 1 << 16, &m->lora_w)) ||
+        (s = rwkvx__get_int(g, k[5], 1, 1, 1 << 16, &m->lora_a)) ||
+        (s = rwkvx__get_int(g, k[6], 0, 0, 1 << 16, &m->lora_v)) ||
+        (s = rwkvx__get_int(g, k[7], 1, 1, 1 << 16, &m->lora_g)) ||
+        (s = rwkvx__get_f32(g, k[8], &m->ln_eps)))
+        return s;
+    if (!llama &&
+        ((s = rwkvx__get_int(g, "rwkvx.sparse_block_count", 0, 0, 4096, &m->n_sparse)) ||
+         (s = rwkvx__get_int(g, "rwkvx.sparse.chunk_size", 0, 1, big, &m->chunk_size)) ||
+         (s = rwkvx__get_int(g, "rwkvx.sparse.topk", 0, 1, big, &m->chunk_topk)) ||
+         (s = rwkvx__get_f32(g, "rwkvx.attention.group_norm_epsilon", &m->gn_eps))))
         return s;
     {
         int head = RWKVX__HEAD;
-        if ((s = rwkvx__get_int(g, "rwkvx.wkv.head_size", 0, 1, 1 << 16, &head))) return s;
+        if ((s = rwkvx__get_int(g, k[9], 0, 1, 1 << 16, &head))) return s;
         if (head != RWKVX__HEAD) return rwkvx__fail(g->err, RWKVX_ERR_UNSUPPORTED, "head size %d (only 64 is supported)", head);
     }
     if (m->n_embd % RWKVX__HEAD) return rwkvx__fail(g->err, RWKVX_ERR_FORMAT, "embedding length %d is not a multiple of 64", m->n_embd);
-    if (m->n_rwkv > 1 && m->lora_v == 0) return rwkvx__fail(g->err, RWKVX_ERR_FORMAT, "missing key 'rwkvx.attention.value_residual_mix_lora_rank'");
+    if (m->n_rwkv > 1 && m->lora_v == 0) return rwkvx__fail(g->err, RWKVX_ERR_FORMAT, "missing key '%s'", k[6]);
     m->n_head = m->n_embd / RWKVX__HEAD;
     if (opt && opt->chunk_size < 0) return rwkvx__fail(g->err, RWKVX_ERR_ARGUMENT, "chunk size must be positive");
     if (opt && opt->chunk_topk < 0) return rwkvx__fail(g->err, RWKVX_ERR_ARGUMENT, "chunk top-k must be positive");

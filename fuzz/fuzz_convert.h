@@ -92,6 +92,8 @@ static void fuzz_convert(const uint8_t *data, size_t size, int (*reader)(cv_inpu
         meta.name = "fuzz";
         meta.chunk_size = 4;
         meta.topk = 2;
+        meta.ln_eps = 1e-5f; /* what a released checkpoint (no config.json) records */
+        meta.gn_eps = 64e-5f;
         ok = plan_build(&plan, &mdl, &src, &err) &&
              gguf_write(fuzz_out_path(), &in, &src, &mdl, &plan, &vocab, &meta, &out_bytes, &err);
         if (ok) fuzz_load_back(fuzz_out_path());

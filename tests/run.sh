@@ -117,7 +117,7 @@ full_tier() {
     run "corrupt GGUF (q8_0 RWKV-X) under ASan/UBSan" $B/test_corrupt_asan "$T/rwkvx-last-st.q8_0.gguf"
     logits_tool whole single ragged
     local t
-    for t in gguf state pth safetensors vocab tokenize; do
+    for t in gguf state pth safetensors vocab tokenize hfconfig; do
         run "fuzz corpus and regressions replayed ($t, ASan/UBSan)" bash -c "$B/replay_$t fuzz/corpus/$t/* \$(ls fuzz/regressions/$t/* 2>/dev/null)"
     done
     run "converter tests (ASan/UBSan build)" bash tests/test_convert.sh $B/rwkvx-convert-asan
@@ -128,6 +128,7 @@ full_tier() {
     . tests/test_chat_demo.sh  # make chat-demo (a random World-vocabulary model)
     . tests/test_hostile.sh    # the catalogue of bad inputs (docs/HOSTILE.md)
     . tests/test_passkey.sh    # passkey retrieval on the demo models
+    . tests/test_interop.sh    # llama.cpp's rwkv7 layout, Hugging Face checkpoints (issue 14)
     finish
 }
 

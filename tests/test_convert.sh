@@ -137,7 +137,7 @@ expect_fail "--chunk-size 0" "--chunk-size" "$FIXTURES/rwkv7-tiny.pth" "$TMP/out
 expect_fail "--chunk-topk x" "--chunk-topk" "$FIXTURES/rwkv7-tiny.pth" "$TMP/out.gguf" --chunk-topk x
 expect_fail "--type without value" "needs a value" "$FIXTURES/rwkv7-tiny.pth" "$TMP/out.gguf" --type
 expect_fail "missing input" "cannot open" "$TMP/none.pth" "$TMP/out.gguf"
-expect_fail "input is a directory" "regular file" "$TMP" "$TMP/out.gguf"
+expect_fail "input is a directory without a checkpoint" "neither" "$TMP" "$TMP/out.gguf"
 expect_fail "input is not a checkpoint" "neither" "$FIXTURES/manifest.json" "$TMP/out.gguf"
 expect_fail "unwritable output" "cannot create" "$FIXTURES/rwkv7-tiny.pth" "$TMP/no/such/dir/out.gguf"
 expect_ok "--opt=value form" "$FIXTURES/rwkv7-tiny.pth" "$TMP/out.gguf" --type=bf16 --chunk-size=8 --chunk-topk=4

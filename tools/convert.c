@@ -30,8 +30,8 @@
  *    8. number formats: f16, bf16 and ggml's block types (quantisers)
  *    9. model layout: names, shapes, block order
  *   10. vocabulary
- *   11. output plan and GGUF writer
- *  11b. GGUF input: re-quantising a GGUF file
+ *   11. output plan and GGUF writer (11b: llama.cpp's layout; 11c: Hugging Face input)
+ *  11d. GGUF input: re-quantising a GGUF file
  *   12. command line, summary, main
  */
 
@@ -205,7 +205,7 @@ static const char *cv_basename(const char *path)
  * 2. Input file: mmap with a stdio fallback
  * ======================================================================== */
 
-typedef struct {
+typedef struct cv_input {
     const char *path;
     FILE *fp;
     const unsigned char *map;   /* the whole file when mmap worked, else NULL */
@@ -310,6 +310,8 @@ typedef struct {
     uint64_t shape[CV_MAX_DIMS];
     uint64_t n_elems;
     uint64_t offset;   /* file offset of the first element */
+    struct cv_input *in; /* the file holding it (a shard), NULL: the one input */
+    int transposed;    /* holds the transpose of `shape` (Hugging Face LoRAs) */
 } cv_src;
 
 typedef struct {
@@ -396,10 +398,13 @@ static void src_list_free(cv_src_list *list)
 typedef struct {
     const char *p, *begin, *end;
     cv_err *err;
+    const char *file;   /* a JSON file (config.json) rather than a safetensors header */
 } js_cursor;
 
 static int js_fail(js_cursor *j, const char *what)
 {
+    if (j->file)
+        return cv_fail(j->err, "'%s': %s at offset %lu", j->file, what, (unsigned long)(j->p - j->begin));
     /* The header starts at file offset 8: report file offsets. */
     return cv_fail(j->err, "safetensors header: %s at file offset %lu", what,
                    (unsigned long)(j->p - j->begin) + 8ul);
@@ -720,6 +725,7 @@ static int st_read(cv_input *in, cv_src_list *out, cv_err *err)
     j.p = j.begin = header;
     j.end = header + header_len;
     j.err = err;
+    j.file = NULL;
 
     if (!js_expect(&j, '{'))
         goto done;
@@ -3315,6 +3321,7 @@ typedef struct {
     uint32_t n;
     uint32_t n_real;        /* tokens before padding */
     const char *what;       /* for the summary */
+    int world;              /* the RWKV World vocabulary (token 261 is "\n\n") */
 } cv_vocab;
 
 static void vocab_free(cv_vocab *v)
@@ -3570,6 +3577,7 @@ static int vocab_world_text(cv_vocab *v, const char *path, const unsigned char *
 
     memset(v, 0, sizeof *v);
     v->what = "RWKV World";
+    v->world = 1;
     if (size > CV_MAX_VOCAB_FILE)
         return cv_fail(err, "vocabulary file '%s' is too large (%" PRIu64 " bytes)", path, size);
     for (i = 0; i < size; i++)
@@ -3662,10 +3670,13 @@ typedef struct {
     cv_out *v;
     uint32_t n, cap;
     cv_quant quant;
+    int llama_cpp;        /* llama.cpp's rwkv7 layout (section 11b) */
     cv_fallback fallback[8];
     uint32_t n_fallback;  /* entries used in fallback[] */
     uint64_t data_bytes;  /* padded sum */
 } cv_plan;
+
+static void llama_cpp_shape(cv_out *o);
 
 typedef enum { ROLE_VECTOR, ROLE_LORA, ROLE_HEAD, ROLE_MATRIX } cv_role;
 
@@ -3783,6 +3794,8 @@ static int plan_add(cv_plan *plan, const cv_src_list *src, const char *name, cv_
     if (!choose_type(plan, o, kind == OUT_VECTOR || kind == OUT_LERP ? ROLE_VECTOR : tensor_role(o->name, o->n_dims),
                      err))
         return 0;
+    if (plan->llama_cpp)
+        llama_cpp_shape(o);
     o->n_bytes = ggml_bytes(o->type, o->n_elems);
     o->offset = plan->data_bytes;
     plan->data_bytes += cv_align_up(o->n_bytes, CV_ALIGN);
@@ -3796,10 +3809,16 @@ static int plan_rwkv_block(cv_plan *plan, const cv_model *mdl, const cv_src_list
     int s;
     for (s = 0; s < R_N_SLOTS; s++) {
         const cv_slot *slot = &cv_rwkv_slots[s];
-        if (!slot->dst || (b == 0 && (s == R_V0 || s == R_V1 || s == R_V2)))
+        int from = s;
+        if (!slot->dst)
             continue;
+        if (b == 0 && (s == R_V0 || s == R_V1 || s == R_V2)) {
+            if (!plan->llama_cpp)
+                continue;
+            from = s - R_V0 + R_A0; /* llama.cpp wants placeholders: copies of a0/a1/a2 */
+        }
         snprintf(name, sizeof name, "blk.%u.%s", (unsigned)b, slot->dst);
-        if (!plan_add(plan, src, name, slot->out, &slots[s], slot->out == OUT_LERP ? 6 : 1, err))
+        if (!plan_add(plan, src, name, slot->out, &slots[from], slot->out == OUT_LERP ? 6 : 1, err))
             return 0;
     }
     return 1;
@@ -3941,7 +3960,23 @@ typedef struct {
     const char *name;           /* general.name */
     uint32_t chunk_size, topk;
     const cv_buf *kv_copy;      /* a GGUF input's key/values, written instead */
+    float ln_eps, gn_eps;       /* LayerNorm and ln_x GroupNorm epsilons */
 } cv_options_meta;
+
+/* The tokenizer keys, the same in both layouts. */
+static void gguf_vocab(cv_buf *b, const cv_vocab *vocab)
+{
+    uint32_t i;
+    if (vocab->n == 0)
+        return;
+    kv_str(b, "tokenizer.ggml.model", "rwkv");
+    kv_str_array(b, "tokenizer.ggml.tokens", vocab->text, vocab->n);
+    kv_key(b, "tokenizer.ggml.token_type", GGUF_ARRAY);
+    buf_u32(b, GGUF_I32);
+    buf_u64(b, vocab->n);
+    for (i = 0; i < vocab->n; i++)
+        buf_u32(b, (uint32_t)vocab->type[i]);
+}
 
 /* Metadata, exactly the keys and types of docs/FORMAT.md, in its order. */
 static void gguf_metadata(cv_buf *b, const cv_model *mdl, const cv_vocab *vocab, const cv_options_meta *meta)
@@ -3956,25 +3991,94 @@ static void gguf_metadata(cv_buf *b, const cv_model *mdl, const cv_vocab *vocab,
     kv_u32(b, "rwkvx.block_count", mdl->n_rwkv);
     kv_u32(b, "rwkvx.sparse_block_count", mdl->n_sparse);
     kv_i32_array(b, "rwkvx.block_order", mdl->order, mdl->n_rwkv + mdl->n_sparse);
-    kv_f32(b, "rwkvx.attention.layer_norm_epsilon", 1e-5f);
-    kv_f32(b, "rwkvx.attention.group_norm_epsilon", 64e-5f);
+    kv_f32(b, "rwkvx.attention.layer_norm_epsilon", meta->ln_eps);
+    kv_f32(b, "rwkvx.attention.group_norm_epsilon", meta->gn_eps);
     kv_u32(b, "rwkvx.attention.decay_lora_rank", (uint32_t)mdl->dim[DIM_DW]);
     kv_u32(b, "rwkvx.attention.iclr_lora_rank", (uint32_t)mdl->dim[DIM_DA]);
     kv_u32(b, "rwkvx.attention.value_residual_mix_lora_rank", (uint32_t)mdl->dim[DIM_DV]);
     kv_u32(b, "rwkvx.attention.gate_lora_rank", (uint32_t)mdl->dim[DIM_DG]);
     kv_u32(b, "rwkvx.sparse.chunk_size", meta->chunk_size);
     kv_u32(b, "rwkvx.sparse.topk", meta->topk);
-    if (vocab->n > 0) {
-        kv_str(b, "tokenizer.ggml.model", "rwkv");
-        kv_str_array(b, "tokenizer.ggml.tokens", vocab->text, vocab->n);
-        kv_key(b, "tokenizer.ggml.token_type", GGUF_ARRAY);
-        buf_u32(b, GGUF_I32);
-        buf_u64(b, vocab->n);
-        {
-            uint32_t i;
-            for (i = 0; i < vocab->n; i++)
-                buf_u32(b, (uint32_t)vocab->type[i]);
-        }
+    gguf_vocab(b, vocab);
+}
+
+/* ========================================================================
+ * 11b. llama.cpp's rwkv7 layout (--llama-cpp), as its convert_hf_to_gguf.py
+ * writes a plain RWKV-7 model and src/models/rwkv7.cpp loads it: keys under
+ * "rwkv7.", no vocab_size (the embedding's rows), the fused lerp [C, 1, 1, 6],
+ * the FFN lerp [C, 1, 1], block 0's unused v0/v1/v2 as copies of a0/a1/a2,
+ * w1/w2 always F32 (llama-quantize leaves them too); docs/FORMAT.md.
+ * ======================================================================== */
+
+static int ends_with(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), k = strlen(suffix);
+    return n >= k && strcmp(s + n - k, suffix) == 0;
+}
+
+static void llama_cpp_shape(cv_out *o)
+{
+    if (ends_with(o->name, ".time_mix_lerp_fused.weight")) {
+        o->n_dims = 4;
+        o->ne[3] = o->ne[1];
+        o->ne[1] = o->ne[2] = 1;
+    } else if (ends_with(o->name, ".channel_mix_lerp_k.weight")) {
+        o->n_dims = 3;
+        o->ne[1] = o->ne[2] = 1;
+    } else if (ends_with(o->name, ".time_mix_w1.weight") || ends_with(o->name, ".time_mix_w2.weight")) {
+        o->type = GGML_F32;
+    }
+}
+
+/* llama.cpp's general.file_type (enum llama_ftype) of the matrix type; a
+ * single K type is llama.cpp's _S variant, the mixes its _M (Q3_K: Q3_K_S). */
+static uint32_t llama_cpp_file_type(const cv_quant *q)
+{
+    if (q->mix)
+        return q->matrix_type == GGML_Q4_K ? 15 : 17;
+    switch (q->matrix_type) {
+    case GGML_F16: return 1;
+    case GGML_Q4_0: return 2;
+    case GGML_Q4_1: return 3;
+    case GGML_Q8_0: return 7;
+    case GGML_Q5_0: return 8;
+    case GGML_Q5_1: return 9;
+    case GGML_Q2_K: return 10;
+    case GGML_Q3_K: return 11;
+    case GGML_Q4_K: return 14;
+    case GGML_Q5_K: return 16;
+    case GGML_Q6_K: return 18;
+    case GGML_IQ4_NL: return 25;
+    case GGML_IQ4_XS: return 30;
+    case GGML_BF16: return 32;
+    default: return 0;
+    }
+}
+
+/* The keys llama.cpp's converter writes for a plain RWKV-7 model. */
+static void gguf_metadata_llama_cpp(cv_buf *b, const cv_model *mdl, const cv_vocab *vocab, const cv_options_meta *meta,
+                                    const cv_quant *quant)
+{
+    kv_str(b, "general.architecture", "rwkv7");
+    kv_str(b, "general.name", meta->name);
+    kv_u32(b, "general.alignment", CV_ALIGN);
+    kv_u32(b, "general.file_type", llama_cpp_file_type(quant));
+    kv_u32(b, "rwkv7.context_length", 1048576); /* RWKV is not context limited */
+    kv_u32(b, "rwkv7.embedding_length", (uint32_t)mdl->dim[DIM_C]);
+    kv_u32(b, "rwkv7.block_count", mdl->n_rwkv);
+    kv_f32(b, "rwkv7.attention.layer_norm_epsilon", meta->ln_eps);
+    kv_u32(b, "rwkv7.wkv.head_size", 64);
+    kv_u32(b, "rwkv7.attention.decay_lora_rank", (uint32_t)mdl->dim[DIM_DW]);
+    kv_u32(b, "rwkv7.attention.iclr_lora_rank", (uint32_t)mdl->dim[DIM_DA]);
+    kv_u32(b, "rwkv7.attention.value_residual_mix_lora_rank",
+           (uint32_t)(mdl->n_rwkv > 1 ? mdl->dim[DIM_DV] : mdl->dim[DIM_DA]));
+    kv_u32(b, "rwkv7.attention.gate_lora_rank", (uint32_t)mdl->dim[DIM_DG]);
+    kv_u32(b, "rwkv7.feed_forward_length", (uint32_t)mdl->dim[DIM_F]);
+    kv_u32(b, "rwkv7.attention.head_count", 0); /* required by llama.cpp, unused */
+    gguf_vocab(b, vocab);
+    if (vocab->world) { /* what llama.cpp's converter adds to the World vocabulary */
+        kv_u32(b, "tokenizer.ggml.eot_token_id", 261); /* "\n\n" ends a chat turn */
+        kv_str(b, "tokenizer.chat_template", "rwkv-world");
     }
 }
 
@@ -4027,10 +4131,11 @@ static int tensor_gather_f32(cv_input *in, const cv_src_list *src, const cv_out 
         const cv_src *t = &src->v[o->part[k]];
         uint64_t n_bytes = ggml_bytes(t->ggml_type, t->n_elems);
         const unsigned char *bytes;
-        if (in->map && input_has(in, t->offset, n_bytes)) {
-            bytes = in->map + t->offset;
+        cv_input *tin = t->in ? t->in : in;
+        if (tin->map && input_has(tin, t->offset, n_bytes)) {
+            bytes = tin->map + t->offset;
         } else {
-            raw = input_read_alloc(in, t->offset, n_bytes, err);
+            raw = input_read_alloc(tin, t->offset, n_bytes, err);
             if (!raw)
                 return 0;
             bytes = raw;
@@ -4040,7 +4145,7 @@ static int tensor_gather_f32(cv_input *in, const cv_src_list *src, const cv_out 
         raw = NULL;
         at += t->n_elems;
     }
-    if (o->transpose) {
+    if (o->transpose && !src->v[o->part[0]].transposed) { /* a transposed source is already in output order */
         const cv_src *t = &src->v[o->part[0]];
         uint64_t rows = t->shape[0], cols = t->shape[1], r, c;
         tmp = cv_malloc(o->n_elems * sizeof *tmp, err);
@@ -4155,6 +4260,8 @@ static int gguf_write(const char *path, cv_input *in, const cv_src_list *src, co
     if (meta->kv_copy) {
         buf_put(&head, meta->kv_copy->p, meta->kv_copy->n);
         head.n_kv = meta->kv_copy->n_kv;
+    } else if (plan->llama_cpp) {
+        gguf_metadata_llama_cpp(&head, mdl, vocab, meta, &plan->quant);
     } else {
         gguf_metadata(&head, mdl, vocab, meta);
     }
@@ -4204,7 +4311,638 @@ done:
 }
 
 /* ========================================================================
- * 11b. GGUF input: re-quantising a GGUF file
+ * 11c. Hugging Face checkpoints: flash-linear-attention's RWKV7ForCausalLM
+ *
+ * A directory holding config.json and model.safetensors, or the shards
+ * model-0000i-of-0000n.safetensors that model.safetensors.index.json lists,
+ * or one such .safetensors file (config.json beside it). The names are
+ * mapped back to the released ones, the inverse of flash-linear-attention's
+ * utils/convert_from_rwkv7.py: model.embeddings / model.norm / lm_head are
+ * emb / ln_out / head, model.layers.N is blocks.N with pre_norm / attn_norm /
+ * ffn_norm for ln0 / ln1 / ln2, attn.{r,k,v,o}_proj and attn.g_norm for
+ * att.receptance / key / value / output and att.ln_x, and the LoRAs
+ * attn.X_lora.lora.{2.bias, 0.weight, 2.weight} for att.X0 / X1 / X2 with
+ * X1 and X2 stored transposed; vectors are squeezed to (C,) and an older
+ * version fuses the six lerps into attn.x_x (6, C). config.json supplies
+ * the norms (LayerNorm eps norm_eps, ln_x GroupNorm eps head_dim * norm_eps)
+ * and is checked against the tensors.
+ * ======================================================================== */
+
+enum { CV_MAX_SHARDS = 256, CV_MAX_JSON_DEPTH = 32 };
+
+static int read_checkpoint(cv_input *in, cv_src_list *src, cv_err *err); /* section 12 */
+#define CV_MAX_JSON_FILE ((uint64_t)64 << 20) /* config.json, the shard index */
+
+typedef struct {
+    cv_input in[CV_MAX_SHARDS];
+    char *path[CV_MAX_SHARDS];
+    uint32_t n;
+} cv_inputs;
+
+typedef struct {
+    int hf;                       /* the checkpoint uses flash-linear-attention names */
+    uint64_t hidden, layers, vocab, ffn, head_dim; /* 0 when config.json leaves them out (or null) */
+    uint64_t rank[4];             /* decay, a, v, gate LoRA ranks */
+    double norm_eps;
+    float ln_eps, gn_eps;         /* what the model file records */
+} cv_hf_config;
+
+static void inputs_close(cv_inputs *ins)
+{
+    uint32_t i;
+    for (i = 0; i < ins->n; i++) {
+        input_close(&ins->in[i]);
+        free(ins->path[i]);
+    }
+    ins->n = 0;
+}
+
+static char *path_join(const char *dir, const char *name)
+{
+    size_t n = strlen(dir);
+    char *p = malloc(n + strlen(name) + 2);
+    if (p)
+        sprintf(p, "%s%s%s", dir, n && dir[n - 1] != '/' ? "/" : "", name);
+    return p;
+}
+
+static int path_is_dir(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+static int path_exists(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
+/* Opens `path` (owned by ins from here on) and reads its tensors into src. */
+static int inputs_add(cv_inputs *ins, char *path, cv_src_list *src, cv_err *err)
+{
+    uint32_t first = src->n, i;
+    cv_input *in;
+    if (!path)
+        return cv_fail(err, "out of memory");
+    if (ins->n == CV_MAX_SHARDS) {
+        free(path);
+        return cv_fail(err, "more than %d checkpoint files", CV_MAX_SHARDS);
+    }
+    in = &ins->in[ins->n];
+    ins->path[ins->n++] = path;
+    if (!input_open(in, path, err) || !read_checkpoint(in, src, err))
+        return 0;
+    for (i = first; i < src->n; i++)
+        src->v[i].in = in;
+    return 1;
+}
+
+/* --- a whole JSON file, any values (config.json, the shard index) --- */
+
+static char *json_file_read(const char *path, js_cursor *j, cv_err *err)
+{
+    cv_input in;
+    char *text = NULL;
+    memset(j, 0, sizeof *j);
+    if (input_open(&in, path, err)) {
+        if (in.size > CV_MAX_JSON_FILE)
+            cv_fail(err, "'%s' is too large (%" PRIu64 " bytes)", path, in.size);
+        else
+            text = (char *)input_read_alloc(&in, 0, in.size, err);
+        j->p = j->begin = text;
+        j->end = text ? text + in.size : NULL;
+    }
+    input_close(&in);
+    j->err = err;
+    j->file = path;
+    return text;
+}
+
+static int js_literal(js_cursor *j, const char *word)
+{
+    size_t n = strlen(word);
+    js_skip_ws(j);
+    if ((size_t)(j->end - j->p) < n || memcmp(j->p, word, n) != 0)
+        return js_fail(j, "unexpected value");
+    j->p += n;
+    return 1;
+}
+
+/* A JSON number (any form) as a double. */
+static int js_number(js_cursor *j, double *out)
+{
+    char buf[64], *end;
+    size_t n = 0;
+    js_skip_ws(j);
+    while (j->p + n < j->end && n < sizeof buf - 1 && strchr("+-0123456789.eE", j->p[n]))
+        n++;
+    memcpy(buf, j->p, n);
+    buf[n] = 0;
+    *out = strtod(buf, &end);
+    if (n == 0 || end != buf + n || !isfinite(*out))
+        return js_fail(j, "expected a number");
+    j->p += n;
+    return 1;
+}
+
+/* Calls `member` on each key of an object (the cursor then at its value). */
+typedef int (*js_member_fn)(js_cursor *j, const char *key, void *ctx);
+
+static int js_skip_value(js_cursor *j, int depth);
+
+static int js_object(js_cursor *j, js_member_fn member, void *ctx, int depth)
+{
+    char *key;
+    size_t n;
+    if (depth > CV_MAX_JSON_DEPTH)
+        return js_fail(j, "nested too deeply");
+    if (!js_expect(j, '{'))
+        return 0;
+    if (js_peek(j, '}'))
+        return j->p++, 1;
+    for (;;) {
+        int ok;
+        if (!js_string(j, &key, &n))
+            return 0;
+        ok = js_expect(j, ':') && (member ? member(j, key, ctx) : js_skip_value(j, depth + 1));
+        free(key);
+        if (!ok)
+            return 0;
+        if (js_peek(j, '}'))
+            return j->p++, 1;
+        if (!js_expect(j, ','))
+            return 0;
+    }
+}
+
+static int js_skip_value(js_cursor *j, int depth)
+{
+    double num;
+    char *s;
+    size_t n;
+    if (depth > CV_MAX_JSON_DEPTH)
+        return js_fail(j, "nested too deeply");
+    js_skip_ws(j);
+    if (j->p >= j->end)
+        return js_fail(j, "unexpected end");
+    switch (*j->p) {
+    case '{': return js_object(j, NULL, NULL, depth + 1);
+    case '[':
+        j->p++;
+        if (js_peek(j, ']'))
+            return j->p++, 1;
+        for (;;) {
+            if (!js_skip_value(j, depth + 1))
+                return 0;
+            if (js_peek(j, ']'))
+                return j->p++, 1;
+            if (!js_expect(j, ','))
+                return 0;
+        }
+    case '"':
+        if (!js_string(j, &s, &n))
+            return 0;
+        free(s);
+        return 1;
+    case 't': return js_literal(j, "true");
+    case 'f': return js_literal(j, "false");
+    case 'n': return js_literal(j, "null");
+    default: return js_number(j, &num);
+    }
+}
+
+static int js_is_null(js_cursor *j)
+{
+    js_skip_ws(j);
+    if ((size_t)(j->end - j->p) >= 4 && memcmp(j->p, "null", 4) == 0)
+        return j->p += 4, 1;
+    return 0;
+}
+
+/* A positive integer, or null (0). */
+static int js_size(js_cursor *j, const char *key, uint64_t *out)
+{
+    double v;
+    if (js_is_null(j))
+        return *out = 0, 1;
+    if (!js_number(j, &v))
+        return 0;
+    if (v < 1 || v > 1e9 || v != floor(v))
+        return cv_fail(j->err, "'%s': \"%s\" is %g, not a positive integer", j->file, key, v);
+    *out = (uint64_t)v;
+    return 1;
+}
+
+static int js_bool(js_cursor *j, int *out)
+{
+    js_skip_ws(j);
+    if (j->p < j->end && *j->p == 't')
+        return *out = 1, js_literal(j, "true");
+    return *out = 0, js_literal(j, "false");
+}
+
+/* --- config.json --- */
+
+static int config_architectures(js_cursor *j)
+{
+    char *s;
+    size_t n;
+    int found = 0;
+    if (!js_expect(j, '['))
+        return 0;
+    while (!js_peek(j, ']')) {
+        if (!js_string(j, &s, &n))
+            return 0;
+        found |= strcmp(s, "RWKV7ForCausalLM") == 0 || strcmp(s, "Rwkv7ForCausalLM") == 0;
+        if (!found) {
+            cv_fail(j->err, "'%s': architecture '%s' is not RWKV7ForCausalLM (flash-linear-attention's RWKV-7)", j->file, s);
+            free(s);
+            return 0;
+        }
+        free(s);
+        if (!js_peek(j, ']') && !js_expect(j, ','))
+            return 0;
+    }
+    j->p++;
+    return 1;
+}
+
+/* "value_dim": null, a number, or one number per layer: each must be C. */
+static int config_value_dim(js_cursor *j, cv_hf_config *cfg)
+{
+    uint64_t v;
+    if (!js_peek(j, '['))
+        return js_size(j, "value_dim", &v) && (v == 0 || v == cfg->hidden || cfg->hidden == 0 ||
+                                                cv_fail(j->err, "'%s': value_dim %" PRIu64 " differs from hidden_size",
+                                                        j->file, v));
+    j->p++;
+    while (!js_peek(j, ']')) {
+        if (!js_size(j, "value_dim", &v))
+            return 0;
+        if (cfg->hidden && v != cfg->hidden)
+            return cv_fail(j->err, "'%s': value_dim %" PRIu64 " differs from hidden_size %" PRIu64 " (not supported)",
+                           j->file, v, cfg->hidden);
+        if (!js_peek(j, ']') && !js_expect(j, ','))
+            return 0;
+    }
+    j->p++;
+    return 1;
+}
+
+static int config_member(js_cursor *j, const char *key, void *ctx)
+{
+    static const char *const ranks[4] = {"decay_low_rank_dim", "a_low_rank_dim", "v_low_rank_dim", "gate_low_rank_dim"};
+    cv_hf_config *cfg = ctx;
+    char *s;
+    size_t n;
+    int flag, i, ok;
+    for (i = 0; i < 4; i++)
+        if (strcmp(key, ranks[i]) == 0)
+            return js_size(j, key, &cfg->rank[i]);
+    if (strcmp(key, "architectures") == 0)
+        return config_architectures(j);
+    if (strcmp(key, "hidden_size") == 0)
+        return js_size(j, key, &cfg->hidden);
+    if (strcmp(key, "num_hidden_layers") == 0)
+        return js_size(j, key, &cfg->layers);
+    if (strcmp(key, "vocab_size") == 0)
+        return js_size(j, key, &cfg->vocab);
+    if (strcmp(key, "intermediate_size") == 0)
+        return js_size(j, key, &cfg->ffn);
+    if (strcmp(key, "head_dim") == 0)
+        return js_size(j, key, &cfg->head_dim);
+    if (strcmp(key, "value_dim") == 0)
+        return config_value_dim(j, cfg);
+    if (strcmp(key, "norm_eps") == 0)
+        return js_number(j, &cfg->norm_eps);
+    if (strcmp(key, "attn") == 0) /* softmax-attention layers in a hybrid: not an RWKV-7 block */
+        return js_is_null(j) || cv_fail(j->err, "'%s': \"attn\" makes some layers softmax attention (a hybrid "
+                                                "flash-linear-attention model), which rwkvx cannot run", j->file);
+    if (strcmp(key, "norm_bias") == 0 || strcmp(key, "norm_first") == 0) {
+        if (!js_bool(j, &flag))
+            return 0;
+        return flag || cv_fail(j->err, "'%s': \"%s\" is false; RWKV-7 has biased LayerNorms before each block",
+                               j->file, key);
+    }
+    if (strcmp(key, "hidden_act") == 0) {
+        if (!js_string(j, &s, &n))
+            return 0;
+        ok = strcmp(s, "sqrelu") == 0 ||
+             cv_fail(j->err, "'%s': hidden_act '%s' (RWKV-7's channel mix is sqrelu)", j->file, s);
+        free(s);
+        return ok;
+    }
+    return js_skip_value(j, 1);
+}
+
+/* Parses config.json's text (`path` names it in messages); the fuzzer calls this. */
+static int config_parse(const char *path, const char *text, size_t size, cv_hf_config *cfg, cv_err *err)
+{
+    js_cursor j;
+    memset(&j, 0, sizeof j);
+    j.p = j.begin = text;
+    j.end = text + size;
+    j.err = err;
+    j.file = path;
+    cfg->norm_eps = 1e-5; /* flash-linear-attention's defaults */
+    cfg->head_dim = 64;
+    if (!js_object(&j, config_member, cfg, 0))
+        return 0;
+    js_skip_ws(&j);
+    if (j.p != j.end)
+        return js_fail(&j, "unexpected data after the object");
+    if (cfg->head_dim != 64)
+        return cv_fail(err, "'%s': head_dim %" PRIu64 " (only 64 is supported)", path, cfg->head_dim);
+    if (!(cfg->norm_eps >= 1e-12 && cfg->norm_eps * 64 < 1)) /* the model file holds it as a positive f32 */
+        return cv_fail(err, "'%s': norm_eps %g is out of range [1e-12, 1/64)", path, cfg->norm_eps);
+    cfg->ln_eps = (float)cfg->norm_eps;
+    cfg->gn_eps = (float)(cfg->norm_eps * (double)cfg->head_dim);
+    return 1;
+}
+
+static int config_read(const char *path, cv_hf_config *cfg, cv_err *err)
+{
+    js_cursor j;
+    char *text;
+    int ok;
+    if (!path_exists(path))
+        return cv_fail(err, "'%s' is missing: a Hugging Face checkpoint needs its config.json (sizes and norms)", path);
+    text = json_file_read(path, &j, err);
+    if (!text)
+        return 0;
+    ok = config_parse(path, text, (size_t)(j.end - j.begin), cfg, err);
+    free(text);
+    return ok;
+}
+
+/* --- model.safetensors.index.json: {"metadata": .., "weight_map": {tensor: shard}} --- */
+
+typedef struct {
+    cv_inputs *ins;
+    const char *dir;
+    cv_src_list *src;
+    uint32_t n_listed;
+} cv_index;
+
+static int index_weight(js_cursor *j, const char *tensor, void *ctx)
+{
+    cv_index *x = ctx;
+    char *file;
+    size_t n;
+    uint32_t i;
+    (void)tensor;
+    if (!js_string(j, &file, &n))
+        return 0;
+    x->n_listed++;
+    for (i = 0; i < x->ins->n; i++)
+        if (strcmp(cv_basename(x->ins->path[i]), file) == 0)
+            break;
+    if (i == x->ins->n) { /* a shard not yet read */
+        if (strchr(file, '/') || strcmp(file, ".") == 0 || strcmp(file, "..") == 0 || n == 0) {
+            cv_fail(j->err, "'%s': shard name '%s' is not a file name in the checkpoint's directory", j->file, file);
+            free(file);
+            return 0;
+        }
+        if (!inputs_add(x->ins, path_join(x->dir, file), x->src, j->err)) {
+            free(file);
+            return 0;
+        }
+    }
+    free(file);
+    return 1;
+}
+
+static int index_member(js_cursor *j, const char *key, void *ctx)
+{
+    return strcmp(key, "weight_map") == 0 ? js_object(j, index_weight, ctx, 1) : js_skip_value(j, 1);
+}
+
+static int index_read(const char *path, const char *dir, cv_inputs *ins, cv_src_list *src, cv_err *err)
+{
+    js_cursor j;
+    cv_index x;
+    char *text = json_file_read(path, &j, err);
+    int ok;
+    if (!text)
+        return 0;
+    x.ins = ins, x.dir = dir, x.src = src, x.n_listed = 0;
+    ok = js_object(&j, index_member, &x, 0);
+    free(text);
+    if (ok && x.n_listed != src->n)
+        return cv_fail(err, "'%s' lists %u tensors but its shards hold %u", path, (unsigned)x.n_listed, (unsigned)src->n);
+    if (ok && ins->n == 0)
+        return cv_fail(err, "'%s' lists no shards", path);
+    return ok;
+}
+
+/* --- names --- */
+
+static int hf_is_layout(const cv_src_list *src)
+{
+    uint32_t i;
+    for (i = 0; i < src->n; i++)
+        if (strncmp(src->v[i].name, "model.layers.", 13) == 0 || strcmp(src->v[i].name, "model.embeddings.weight") == 0)
+            return 1;
+    return 0;
+}
+
+/* The released name of a name after "model.layers.N."; *transposed for a
+ * LoRA matrix, *unsqueeze for a vector fla stores as (C,). */
+static const char *hf_block_name(const char *rest, char *buf, size_t size, int *transposed, int *unsqueeze)
+{
+    static const char *const same[] = {"attn.x_r", "attn.x_w", "attn.x_k", "attn.x_v", "attn.x_a", "attn.x_g",
+                                       "attn.k_k", "attn.k_a", "attn.r_k", "ffn.x_k", "ffn.key.weight", "ffn.value.weight"};
+    static const char *const renamed[][2] = {
+        {"pre_norm.", "ln0."}, {"attn_norm.", "ln1."}, {"ffn_norm.", "ln2."}, {"attn.g_norm.", "att.ln_x."},
+        {"attn.r_proj.", "att.receptance."}, {"attn.k_proj.", "att.key."}, {"attn.v_proj.", "att.value."},
+        {"attn.o_proj.", "att.output."}};
+    size_t i;
+    *transposed = *unsqueeze = 0;
+    for (i = 0; i < sizeof same / sizeof *same; i++)
+        if (strcmp(rest, same[i]) == 0) {
+            *unsqueeze = strcmp(rest, "attn.r_k") != 0 && !strstr(rest, ".weight");
+            snprintf(buf, size, "%s%s", rest[0] == 'a' ? "att." : "", rest[0] == 'a' ? rest + 5 : rest);
+            return buf;
+        }
+    for (i = 0; i < sizeof renamed / sizeof *renamed; i++) {
+        size_t n = strlen(renamed[i][0]);
+        if (strncmp(rest, renamed[i][0], n) == 0 && (strcmp(rest + n, "weight") == 0 || strcmp(rest + n, "bias") == 0)) {
+            snprintf(buf, size, "%s%s", renamed[i][1], rest + n);
+            return buf;
+        }
+    }
+    if (strncmp(rest, "attn.", 5) == 0 && strchr("wavg", rest[5]) && strncmp(rest + 6, "_lora.lora.", 11) == 0) {
+        const char *which = rest + 17;
+        char num = strcmp(which, "2.bias") == 0 ? '0' : strcmp(which, "0.weight") == 0 ? '1'
+                 : strcmp(which, "2.weight") == 0 ? '2' : 0;
+        if (!num || (rest[5] == 'g' && num == '0'))
+            return NULL;
+        *transposed = num != '0';
+        *unsqueeze = num == '0';
+        snprintf(buf, size, "att.%c%c", rest[5], num);
+        return buf;
+    }
+    return NULL;
+}
+
+/* Adds one translated tensor to `out`: the released name, the released shape. */
+static int hf_add(cv_src_list *out, const cv_src *t, const char *name, int transposed, int unsqueeze, cv_err *err)
+{
+    uint64_t shape[CV_MAX_DIMS];
+    int ndim = t->ndim;
+    memcpy(shape, t->shape, sizeof shape);
+    if (unsqueeze && ndim == 1)
+        shape[2] = shape[0], shape[0] = shape[1] = 1, ndim = 3;
+    if (transposed) {
+        if (ndim != 2)
+            return cv_fail(err, "tensor '%s' should be a matrix", t->name);
+        shape[0] = t->shape[1], shape[1] = t->shape[0];
+    }
+    if (!src_add(out, name, strlen(name), t->dtype, ndim, shape, t->offset, err))
+        return 0;
+    out->v[out->n - 1].in = t->in;
+    out->v[out->n - 1].transposed = transposed;
+    return 1;
+}
+
+/* attn.x_x (6, C), an older flash-linear-attention layout: the six lerps. */
+static int hf_split_lerps(cv_src_list *out, const cv_src *t, uint32_t block, cv_err *err)
+{
+    static const char lerps[] = "rwkvag";
+    char name[64];
+    cv_src row = *t;
+    int i;
+    if (t->ndim != 2 || t->shape[0] != 6)
+        return cv_fail(err, "tensor '%s' should have shape (6, C)", t->name);
+    row.ndim = 1;
+    row.shape[0] = t->shape[1];
+    for (i = 0; i < 6; i++) {
+        row.offset = t->offset + (uint64_t)i * t->shape[1] * cv_dtype_size(t->dtype);
+        snprintf(name, sizeof name, "blocks.%u.att.x_%c", (unsigned)block, lerps[i]);
+        if (!hf_add(out, &row, name, 0, 1, err))
+            return 0;
+    }
+    return 1;
+}
+
+/* Replaces src by its translation; a name that has no released counterpart is refused. */
+static int hf_translate(cv_src_list *src, cv_err *err)
+{
+    static const char *const global[][2] = {{"model.embeddings.weight", "emb.weight"},
+                                            {"model.norm.weight", "ln_out.weight"},
+                                            {"model.norm.bias", "ln_out.bias"},
+                                            {"lm_head.weight", "head.weight"}};
+    cv_src_list out;
+    uint32_t i, block;
+    int ok = 1;
+    memset(&out, 0, sizeof out);
+    out.format = src->format;
+    for (i = 0; i < src->n && ok; i++) {
+        const cv_src *t = &src->v[i];
+        char name[160], part[128];
+        const char *rest, *mapped = NULL;
+        int transposed = 0, unsqueeze = 0;
+        size_t g;
+        for (g = 0; g < sizeof global / sizeof *global; g++)
+            if (strcmp(t->name, global[g][0]) == 0)
+                mapped = global[g][1];
+        if (!mapped && strncmp(t->name, "model.layers.", 13) == 0 && parse_index(t->name + 13, &block, &rest)) {
+            if (strcmp(rest, "attn.x_x") == 0) {
+                ok = hf_split_lerps(&out, t, block, err);
+                continue;
+            }
+            if (hf_block_name(rest, part, sizeof part, &transposed, &unsqueeze)) {
+                snprintf(name, sizeof name, "blocks.%u.%s", (unsigned)block, part);
+                mapped = name;
+            }
+        }
+        if (!mapped) {
+            ok = cv_fail(err, "unknown tensor '%s' (not in flash-linear-attention's RWKV-7 layout)", t->name);
+            break;
+        }
+        ok = hf_add(&out, t, mapped, transposed, unsqueeze, err);
+    }
+    if (ok) {
+        out.format = "Hugging Face safetensors (flash-linear-attention RWKV7ForCausalLM)";
+        src_list_free(src);
+        *src = out;
+    } else {
+        src_list_free(&out);
+    }
+    return ok;
+}
+
+/* config.json must describe the tensors it came with. */
+static int hf_check_config(const cv_hf_config *cfg, const cv_model *mdl, cv_err *err)
+{
+    static const char *const what[] = {"hidden_size", "vocab_size", "intermediate_size", "num_hidden_layers",
+                                       "decay_low_rank_dim", "a_low_rank_dim", "v_low_rank_dim", "gate_low_rank_dim"};
+    uint64_t said[8], have[8];
+    int i;
+    said[0] = cfg->hidden, said[1] = cfg->vocab, said[2] = cfg->ffn, said[3] = cfg->layers;
+    have[0] = mdl->dim[DIM_C], have[1] = mdl->dim[DIM_V], have[2] = mdl->dim[DIM_F], have[3] = mdl->n_rwkv;
+    for (i = 0; i < 4; i++)
+        said[4 + i] = cfg->rank[i];
+    have[4] = mdl->dim[DIM_DW], have[5] = mdl->dim[DIM_DA], have[6] = mdl->n_rwkv > 1 ? mdl->dim[DIM_DV] : 0,
+    have[7] = mdl->dim[DIM_DG];
+    for (i = 0; i < 8; i++)
+        if (said[i] && have[i] && said[i] != have[i])
+            return cv_fail(err, "config.json says %s %" PRIu64 " but the tensors have %" PRIu64, what[i], said[i], have[i]);
+    return 1;
+}
+
+/* Reads a checkpoint file, or a Hugging Face directory or .safetensors file. */
+static int read_input(const char *path, cv_inputs *ins, cv_src_list *src, cv_hf_config *cfg, cv_err *err)
+{
+    char *dir, *index = NULL, *config = NULL, *slash;
+    int ok = 1, is_dir = path_is_dir(path);
+    memset(cfg, 0, sizeof *cfg);
+    cfg->ln_eps = 1e-5f; /* what the released checkpoints use */
+    cfg->gn_eps = 64e-5f;
+    if (!is_dir) {
+        if (!inputs_add(ins, cv_strndup(path, strlen(path)), src, err))
+            return 0;
+        if (!hf_is_layout(src))
+            return 1; /* a released checkpoint */
+    }
+    dir = cv_strndup(path, strlen(path)); /* where config.json is */
+    if (dir && !is_dir) {
+        slash = strrchr(dir, '/');
+        if (slash)
+            slash[1] = 0;
+        else
+            strcpy(dir, ".");
+    }
+    if (dir) {
+        index = path_join(dir, "model.safetensors.index.json");
+        config = path_join(dir, "config.json");
+    }
+    if (!index || !config) {
+        ok = cv_fail(err, "out of memory");
+    } else if (is_dir && path_exists(index)) {
+        ok = index_read(index, dir, ins, src, err);
+    } else if (is_dir) {
+        char *single = path_join(dir, "model.safetensors");
+        if (single && !path_exists(single)) {
+            free(single);
+            ok = cv_fail(err, "directory '%s' holds neither model.safetensors nor model.safetensors.index.json", path);
+        } else {
+            ok = inputs_add(ins, single, src, err);
+        }
+    }
+    if (ok && !hf_is_layout(src))
+        ok = cv_fail(err, "'%s' does not hold flash-linear-attention RWKV-7 tensors (no model.layers.N.*)", path);
+    cfg->hf = 1;
+    ok = ok && config_read(config, cfg, err) && hf_translate(src, err);
+    free(dir);
+    free(index);
+    free(config);
+    return ok;
+}
+
+/* ========================================================================
+ * 11d. GGUF input: re-quantising a GGUF file
  *
  * IN may be a GGUF file (ours, or llama.cpp's), so that an f32 or f16 model
  * can be re-quantised without its checkpoint: every tensor is decoded to
@@ -4513,10 +5251,25 @@ static int plan_from_gguf(cv_plan *plan, const cv_src_list *src, cv_err *err)
     return 1;
 }
 
-static int input_is_gguf(cv_input *in, cv_err *err)
+/* Does the file at path start with GGUF's magic?  (Errors are left to the
+ * reader that then opens it.) */
+static int path_is_gguf(const char *path)
 {
     unsigned char magic[4];
-    return in->size >= 4 && input_read(in, 0, magic, 4, err) && memcmp(magic, "GGUF", 4) == 0;
+    FILE *f = fopen(path, "rb");
+    int yes = f && fread(magic, 1, 4, f) == 4 && memcmp(magic, "GGUF", 4) == 0;
+    if (f)
+        fclose(f);
+    return yes;
+}
+
+static int gguf_open(cv_inputs *ins, const char *path, cv_err *err)
+{
+    ins->path[0] = cv_strndup(path, strlen(path));
+    if (!ins->path[0])
+        return cv_fail(err, "out of memory");
+    ins->n = 1;
+    return input_open(&ins->in[0], ins->path[0], err);
 }
 
 /* ========================================================================
@@ -4528,13 +5281,14 @@ typedef struct {
     cv_quant quant;
     uint32_t chunk_size, topk;
     int chunk_given; /* --chunk-size or --chunk-topk was given */
+    int llama_cpp;   /* --llama-cpp: llama.cpp's rwkv7 layout */
 } cv_options;
 
 static void usage(FILE *f)
 {
     fprintf(f,
             "usage: rwkvx-convert IN OUT.gguf [--type TYPE] [--head-type TYPE] [--chunk-size B]\n"
-            "                     [--chunk-topk K] [--vocab VOCAB.txt|bytes]\n"
+            "                     [--chunk-topk K] [--vocab VOCAB.txt|bytes] [--llama-cpp]\n"
             "\n"
             "Converts an RWKV-7 or RWKV-X checkpoint (PyTorch .pth or .safetensors,\n"
             "recognised by content) into an rwkvx GGUF model file, or re-quantises a\n"
@@ -4551,6 +5305,7 @@ static void usage(FILE *f)
             "  --chunk-topk K   chunks each query attends to, its own included (default 3)\n"
             "  --vocab FILE     embed an RWKV World vocabulary (rwkv_vocab_v20230424.txt)\n"
             "  --vocab bytes    embed a 256-token byte vocabulary (token id = byte)\n"
+            "  --llama-cpp      write llama.cpp's rwkv7 layout (plain RWKV-7 only, needs --vocab)\n"
             "  -h, --help       show this help\n");
 }
 
@@ -4608,6 +5363,10 @@ static int parse_args(int argc, char **argv, cv_options *opt, cv_err *err)
         char opt_name[32];
         if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0)
             return -1;
+        if (strcmp(a, "--llama-cpp") == 0) {
+            opt->llama_cpp = 1;
+            continue;
+        }
         if (strncmp(a, "--", 2) != 0 || a[2] == '\0') {
             if (a[0] == '-' && a[1] != '\0')
                 return cv_fail(err, "unknown option '%s' (see --help)", a);
@@ -4676,6 +5435,20 @@ static int read_checkpoint(cv_input *in, cv_src_list *src, cv_err *err)
         return cv_fail(err, "'%s' is a bare pickle (legacy torch.save format); re-save it with a current torch.save",
                        in->path);
     return cv_fail(err, "'%s' is neither a PyTorch .pth (ZIP) nor a safetensors file", in->path);
+}
+
+/* What llama.cpp cannot take: a sparse block, a file without a vocabulary. */
+static int llama_cpp_check(const cv_model *mdl, const cv_vocab *vocab, float gn_eps, cv_err *err)
+{
+    if (gn_eps != 64e-5f)
+        return cv_fail(err, "--llama-cpp: this model's ln_x epsilon is %g; llama.cpp fixes it at 64e-5", gn_eps);
+    if (mdl->n_sparse)
+        return cv_fail(err, "--llama-cpp: this RWKV-X model has %u sparse block%s; llama.cpp runs plain RWKV-7 only",
+                       (unsigned)mdl->n_sparse, mdl->n_sparse == 1 ? "" : "s");
+    if (vocab->n == 0)
+        return cv_fail(err, "--llama-cpp needs a vocabulary (--vocab rwkv_vocab_v20230424.txt or --vocab bytes): "
+                            "llama.cpp refuses a model without one");
+    return 1;
 }
 
 /* A model-file name for general.name: the input's base name, less extension. */
@@ -4763,8 +5536,9 @@ static void print_summary(const cv_options *opt, const cv_src_list *src, const c
                (unsigned)mdl->n_rwkv, mdl->n_rwkv == 1 ? "" : "s", (unsigned)mdl->n_sparse,
                mdl->n_sparse == 1 ? "" : "s", (unsigned)(mdl->n_rwkv / mdl->n_sparse));
     else
-        printf("layout:       %s, %u RWKV-7 block%s, no sparse blocks\n", mdl->prefixed ? "RWKV-X" : "RWKV-7",
-               (unsigned)mdl->n_rwkv, mdl->n_rwkv == 1 ? "" : "s");
+        printf("layout:       %s, %u RWKV-7 block%s, no sparse blocks%s\n", mdl->prefixed ? "RWKV-X" : "RWKV-7",
+               (unsigned)mdl->n_rwkv, mdl->n_rwkv == 1 ? "" : "s",
+               opt->llama_cpp ? " (written in llama.cpp's rwkv7 layout)" : "");
     printf("order:       ");
     for (i = 0; i < mdl->n_rwkv + mdl->n_sparse; i++) {
         char item[16];
@@ -4826,7 +5600,8 @@ int main(int argc, char **argv)
 {
     cv_err err;
     cv_options opt;
-    cv_input in;
+    cv_inputs ins;
+    cv_hf_config cfg;
     cv_src_list src;
     cv_model mdl;
     cv_plan plan;
@@ -4839,7 +5614,8 @@ int main(int argc, char **argv)
     int rc, ok = 0, tmp_created = 0;
 
     memset(&err, 0, sizeof err);
-    memset(&in, 0, sizeof in);
+    memset(&ins, 0, sizeof ins);
+    memset(&cfg, 0, sizeof cfg);
     memset(&src, 0, sizeof src);
     memset(&mdl, 0, sizeof mdl);
     memset(&plan, 0, sizeof plan);
@@ -4854,24 +5630,28 @@ int main(int argc, char **argv)
     }
     if (rc == 0)
         goto done;
-    if (!input_open(&in, opt.in_path, &err))
-        goto done;
     plan.quant = opt.quant;
-    from_gguf = input_is_gguf(&in, &err);
+    plan.llama_cpp = opt.llama_cpp;
+    from_gguf = path_is_gguf(opt.in_path);
     if (from_gguf) {
-        if (opt.vocab || opt.chunk_given) {
-            cv_fail(&err, "a GGUF input keeps its metadata: --vocab, --chunk-size and --chunk-topk apply to checkpoints");
+        if (opt.vocab || opt.chunk_given || opt.llama_cpp) {
+            cv_fail(&err, "a GGUF input keeps its metadata: --vocab, --chunk-size, --chunk-topk and --llama-cpp apply "
+                          "to checkpoints");
             goto done;
         }
-        if (!gguf_read(&in, &src, &kv_copy, arch, sizeof arch, &err) || !plan_from_gguf(&plan, &src, &err))
+        if (!gguf_open(&ins, opt.in_path, &err) || !gguf_read(&ins.in[0], &src, &kv_copy, arch, sizeof arch, &err) ||
+            !plan_from_gguf(&plan, &src, &err))
             goto done;
         meta.kv_copy = &kv_copy;
     } else {
-        if (!read_checkpoint(&in, &src, &err) || !model_build(&mdl, &src, &err))
+        if (!read_input(opt.in_path, &ins, &src, &cfg, &err) || !model_build(&mdl, &src, &err) ||
+            (cfg.hf && !hf_check_config(&cfg, &mdl, &err)))
             goto done;
         if (opt.vocab &&
             !(strcmp(opt.vocab, "bytes") == 0 ? vocab_bytes(&vocab, (uint32_t)mdl.dim[DIM_V], &err)
                                               : vocab_world(&vocab, opt.vocab, (uint32_t)mdl.dim[DIM_V], &err)))
+            goto done;
+        if (opt.llama_cpp && !llama_cpp_check(&mdl, &vocab, cfg.gn_eps, &err))
             goto done;
         if (!plan_build(&plan, &mdl, &src, &err))
             goto done;
@@ -4881,6 +5661,8 @@ int main(int argc, char **argv)
     meta.name = name;
     meta.chunk_size = opt.chunk_size;
     meta.topk = opt.topk;
+    meta.ln_eps = cfg.ln_eps;
+    meta.gn_eps = cfg.gn_eps;
     tmp_path = malloc(strlen(opt.out_path) + 5);
     if (!tmp_path) {
         cv_fail(&err, "out of memory");
@@ -4888,7 +5670,7 @@ int main(int argc, char **argv)
     }
     sprintf(tmp_path, "%s.tmp", opt.out_path);
     tmp_created = 1;
-    if (!gguf_write(tmp_path, &in, &src, &mdl, &plan, &vocab, &meta, &out_bytes, &err))
+    if (!gguf_write(tmp_path, &ins.in[0], &src, &mdl, &plan, &vocab, &meta, &out_bytes, &err))
         goto done;
     if (rename(tmp_path, opt.out_path) != 0) {
         cv_fail(&err, "cannot rename '%s' to '%s': %s", tmp_path, opt.out_path, strerror(errno));
@@ -4912,6 +5694,6 @@ done:
     vocab_free(&vocab);
     model_free(&mdl);
     src_list_free(&src);
-    input_close(&in);
+    inputs_close(&ins);
     return ok ? 0 : 1;
 }
