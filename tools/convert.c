@@ -2417,6 +2417,13 @@ static void requantize_symmetric(const float *x, int n, float d, int lo, int hi,
         L[i] = (uint8_t)(clamp_int(nearest_int(x[i] / d), -lo, hi) + lo);
 }
 
+/* A group's scale (or minimum) v as a level 0..top of the super-block's
+ * largest, max (Q2_K's 4-bit and Q4_K/Q5_K's 6-bit group scales). */
+static int scale_level(float v, float max, int top)
+{
+    return max > 0.0f ? clamp_int(nearest_int((float)top / max * v), 0, top) : 0;
+}
+
 /* Four 2-bit levels per byte: byte l of each 128-value half holds values
  * l, l + 32, l + 64, l + 96 (Q2_K, and the low bits of Q3_K). */
 static void pack_2bit_k(const uint8_t *L, unsigned char *qs)
@@ -2446,9 +2453,7 @@ static void quantize_q2_k(const float *x, unsigned char *b)
             max_min = mins[j];
     }
     for (j = 0; j < 16; j++) {
-        int ls = max_scale > 0.0f ? clamp_int(nearest_int(15.0f / max_scale * scales[j]), 0, 15) : 0;
-        int lm = max_min > 0.0f ? clamp_int(nearest_int(15.0f / max_min * mins[j]), 0, 15) : 0;
-        b[j] = (unsigned char)(ls | lm << 4);
+        b[j] = (unsigned char)(scale_level(scales[j], max_scale, 15) | scale_level(mins[j], max_min, 15) << 4);
     }
     put16(b + 80, max_scale > 0.0f ? f32_to_f16(max_scale / 15.0f) : 0);
     put16(b + 82, max_min > 0.0f ? f32_to_f16(max_min / 15.0f) : 0);
@@ -2546,9 +2551,7 @@ static void quantize_k_scale_min(const float *x, int top, float rmin, int nstep,
             max_min = mins[j];
     }
     for (j = 0; j < 8; j++) {
-        int ls = max_scale > 0.0f ? clamp_int(nearest_int(63.0f / max_scale * scales[j]), 0, 63) : 0;
-        int lm = max_min > 0.0f ? clamp_int(nearest_int(63.0f / max_min * mins[j]), 0, 63) : 0;
-        k4_pack_scale_min(b + 4, j, ls, lm);
+        k4_pack_scale_min(b + 4, j, scale_level(scales[j], max_scale, 63), scale_level(mins[j], max_min, 63));
     }
     put16(b, f32_to_f16(max_scale / 63.0f));
     put16(b + 2, f32_to_f16(max_min / 63.0f));
