@@ -23,6 +23,10 @@ BUILD    = build
 
 TOOLS    = $(patsubst tools/%.c,$(BUILD)/rwkvx-%,$(wildcard tools/*.c))
 EXAMPLES = $(patsubst examples/%.c,$(BUILD)/%,$(wildcard examples/*.c))
+# rwkvx-server needs libmicrohttpd (Debian: libmicrohttpd-dev): `make` builds it
+# where the library is installed; `make test` installs it when missing.
+HAVE_MHD := $(shell printf '\043include <microhttpd.h>\n' | $(CC) -E -x c - > /dev/null 2>&1 && echo yes)
+TOOLS    := $(if $(HAVE_MHD),$(TOOLS),$(filter-out $(BUILD)/rwkvx-server,$(TOOLS)))
 
 # What the test scripts run (tests/run.sh), besides the tools and examples
 TEST_PROGRAMS = test_model test_model_scalar test_model_noomp test_model_asan \
@@ -34,7 +38,7 @@ TEST_PROGRAMS = test_model test_model_scalar test_model_noomp test_model_asan \
 # The quick tier's subset
 CHECK_PROGRAMS = test_model compile_c99 compile_cxx cmpf32
 
-FUZZ_TARGETS = gguf state pth safetensors vocab tokenize hfconfig
+FUZZ_TARGETS = gguf state pth safetensors vocab tokenize hfconfig json
 
 .PHONY: all check test check-arm64 compilers fuzz tokbench demo chat-demo clean
 all: $(TOOLS) $(EXAMPLES)
@@ -54,7 +58,7 @@ $(BUILD)/rwkvx-%: tools/%.c | $(BUILD)
 $(BUILD)/rwkvx-%-asan: tools/%.c | $(BUILD)
 	$(BUILD_C) $(SAN) $(ARCH) $(LDLIBS)
 $(BUILD)/%: examples/%.c | $(BUILD)
-	$(BUILD_C) $(OPTIMISED) $(LDLIBS)
+	$(BUILD_C) -I. $(OPTIMISED) $(LDLIBS)
 $(BUILD)/%: tests/%.c | $(BUILD)
 	$(BUILD_C) $(OPTIMISED) $(LDLIBS)
 $(BUILD)/%_asan: tests/%.c | $(BUILD)
@@ -179,3 +183,17 @@ chat-demo: $(CHAT_DEMO_MODEL) $(BUILD)/rwkvx-chat
 .PHONY: interop
 interop: $(BUILD)/rwkvx-convert $(BUILD)/rwkvx-logits
 	BUILD=$(BUILD) bash tests/interop/run.sh
+
+# ---- Batched evaluation and the OpenAI-compatible server (issue 15) ----
+# tests/test_batch.c: rwkvx_eval_batch against rwkvx_eval; tools/server.c
+# (rwkvx-server, docs/SERVER.md) links libmicrohttpd. make test installs what
+# the server and its tests need when it is missing (tests/server/need_deps.sh:
+# apt-get, through sudo when not root: libmicrohttpd-dev, curl, nodejs, npm)
+# or fails: the server tests are never skipped.
+test: $(BUILD)/test_batch $(BUILD)/test_batch_asan $(BUILD)/server-test-deps $(BUILD)/rwkvx-server $(BUILD)/rwkvx-server-asan
+$(BUILD)/rwkvx-server $(BUILD)/rwkvx-server-asan: LDLIBS += -lmicrohttpd -lpthread
+$(BUILD)/rwkvx-server $(BUILD)/rwkvx-server-asan: | $(BUILD)/server-build-deps
+$(BUILD)/server-build-deps: tests/server/need_deps.sh | $(BUILD)
+	bash tests/server/need_deps.sh build && touch $@
+$(BUILD)/server-test-deps: tests/server/need_deps.sh | $(BUILD)
+	bash tests/server/need_deps.sh test && touch $@

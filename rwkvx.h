@@ -35,6 +35,19 @@
    - rwkvx_eval takes a run of tokens of any length. With logits == NULL the
      head is skipped; with RWKVX_EVAL_ALL_LOGITS it writes n_tokens * n_vocab
      floats (every position), else n_vocab (the last position).
+   - Many conversations at once: rwkvx_eval_batch advances several states,
+     each by its own run of tokens (decode steps of many conversations, a
+     prompt beside them), in passes of up to 64 tokens in all, reading each
+     weight once per pass: 8 decode steps cost little more than one (the
+     products take every state's tokens as rows; the recurrence, token shift
+     and sparse attention run per state). Every state's logits and new state
+     are bit for bit those of rwkvx_eval on it alone, in any batch and order.
+       rwkvx_state *st[2] = {chat_a, chat_b};
+       const int32_t *tk[2] = {&next_a, prompt_b};  size_t n[2] = {1, n_prompt};
+       float *lg[2] = {logits_a, logits_b};        // n_vocab floats each
+       rwkvx_eval_batch(st, tk, n, 2, lg, 0);      // one decode step + a prompt
+     The states must come from one model (else RWKVX_ERR_MISMATCH); the
+     first one keeps a buffer of up to 64 rows of logits for such calls.
    - State: reset, clone (fork a conversation), save to bytes and load them
      back (versioned; a state from another model, chunk size or K/V limit
      setting is refused).
@@ -50,7 +63,8 @@
    - Memory: the model is mapped (mmap) or read once; a state allocates at
      creation, and its sparse-block K/V storage grows geometrically as the
      context grows (2*C floats per token per sparse block, half that with
-     rwkvx_options.kv_f16). Nothing else allocates during rwkvx_eval.
+     rwkvx_options.kv_f16). Nothing else allocates during rwkvx_eval
+     (rwkvx_eval_batch: the first state's logits buffer, when it grows).
      rwkvx_options.kv_max bounds that storage (opt-in, an approximation:
      older positions the recent queries attend to least are evicted).
    - Speed (docs/PERFORMANCE.md): SIMD kernels chosen at compile time
@@ -67,9 +81,9 @@
      - Names: rwkvx_<object>_<verb> for the objects model, state, tokenizer,
        sampler and decoder; the verbs every program calls are short:
        rwkvx_load_file / rwkvx_load_memory (make a model), rwkvx_eval,
+       rwkvx_eval_batch,
        rwkvx_n_vocab, rwkvx_token_bytes, rwkvx_tokenize, rwkvx_detokenize,
-       rwkvx_sample (and two helpers: rwkvx_status_string, and
-       rwkvx_parse_kv_limit, which reads its text into rwkvx_options). Each
+       rwkvx_sample (and one helper, rwkvx_status_string). Each
        object that is made is released by its own
        rwkvx_<object>_free (rwkvx_model_free, rwkvx_state_free,
        rwkvx_tokenizer_free, rwkvx_sampler_free).
@@ -87,7 +101,9 @@
      - Deprecated names, kept and tested, for programs written against 0.1:
        rwkvx_free (= rwkvx_model_free), rwkvx_state_new(model, &state) (=
        rwkvx_state_create(&state, model)), rwkvx_state_copy(src, &copy) (=
-       rwkvx_state_clone(&copy, src)). They will stay at least until 1.0.
+       rwkvx_state_clone(&copy, src)), and rwkvx_parse_kv_limit (the text
+       "MAX[,KEEP[,WINDOW]]" into rwkvx_options: the tools read their
+       command lines with tools/cli.h now). They will stay at least until 1.0.
 
    VERSION: RWKVX_VERSION_MAJOR / _MINOR / _PATCH and RWKVX_VERSION_STRING
    below (semantic versioning; CHANGELOG.md lists what each release changed).
@@ -195,10 +211,6 @@ typedef struct {
 
 RWKVX_API const char  *rwkvx_status_string(rwkvx_status s);
 
-/* The command-line form of the K/V limit, "MAX[,KEEP[,WINDOW]]" (whole numbers
-   >= 1), into opt->kv_max, kv_keep, kv_window; the parts left out become 0 (the
-   defaults). RWKVX_ERR_ARGUMENT for any other text; loading checks the values. */
-RWKVX_API rwkvx_status rwkvx_parse_kv_limit(const char *text, rwkvx_options *opt);
 RWKVX_API rwkvx_status rwkvx_load_file(rwkvx_model **model, const char *path,
                                        const rwkvx_options *opt, char *err);
 /* `data` must stay valid and unchanged until rwkvx_model_free (it is used in place
@@ -228,11 +240,23 @@ RWKVX_API rwkvx_status rwkvx_state_load(rwkvx_state *state, const void *buf, siz
 
 RWKVX_API rwkvx_status rwkvx_eval(rwkvx_state *state, const int32_t *tokens, size_t n_tokens,
                                   float *logits, int flags);
+/* Advances n distinct states of one model in one call: state i by its run of
+   counts[i] >= 1 tokens (tokens[i]), logits as rwkvx_eval into logits[i]
+   (NULL, or a NULL entry: none). Bit-identical to n rwkvx_eval calls. The
+   call borrows every state (use none of them elsewhere meanwhile) and keeps,
+   in states[0], room for a pass's logits. RWKVX_ERR_MISMATCH: a state of
+   another model; any failure changes no state. */
+RWKVX_API rwkvx_status rwkvx_eval_batch(rwkvx_state *const *states, const int32_t *const *tokens, const size_t *counts,
+                                        size_t n, float *const *logits, int flags);
 
 /* Deprecated names (0.1), the same functions: see API CONVENTIONS above. */
 RWKVX_API void         rwkvx_free(rwkvx_model *model);                                 /* rwkvx_model_free */
 RWKVX_API rwkvx_status rwkvx_state_new(const rwkvx_model *model, rwkvx_state **state); /* rwkvx_state_create */
 RWKVX_API rwkvx_status rwkvx_state_copy(const rwkvx_state *src, rwkvx_state **copy);   /* rwkvx_state_clone */
+/* "MAX[,KEEP[,WINDOW]]" (whole numbers >= 1) into opt->kv_max, kv_keep,
+   kv_window, the parts left out 0; RWKVX_ERR_ARGUMENT for any other text
+   (loading checks the values). */
+RWKVX_API rwkvx_status rwkvx_parse_kv_limit(const char *text, rwkvx_options *opt);
 
 /* ---- Tokenizer (World vocabulary embedded in the model file) ---- */
 
@@ -348,6 +372,7 @@ RWKVX_API int32_t      rwkvx_sample(rwkvx_sampler *sampler, const float *logits)
 #ifndef RWKVX_IMPLEMENTATION_DONE
 #define RWKVX_IMPLEMENTATION_DONE
 
+#include <errno.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -928,22 +953,6 @@ static void rwkvx__bind_sparse_block(rwkvx__binder *b, int j, rwkvx__sparse_bloc
 #undef RWKVX__N
 }
 
-RWKVX_API rwkvx_status rwkvx_parse_kv_limit(const char *text, rwkvx_options *opt) {
-    int value[3] = {0, 0, 0}, i;
-    if (!text || !opt) return RWKVX_ERR_ARGUMENT;
-    for (i = 0; i < 3; i++) {
-        long v = 0;
-        const char *start = text;
-        while (*text >= '0' && *text <= '9' && v <= (1L << 30)) v = v * 10 + (*text++ - '0');
-        if (text == start || v < 1 || v > (1L << 30)) return RWKVX_ERR_ARGUMENT;
-        value[i] = (int)v;
-        if (*text == 0) break;
-        if (*text++ != ',' || i == 2) return RWKVX_ERR_ARGUMENT;
-    }
-    opt->kv_max = value[0], opt->kv_keep = value[1], opt->kv_window = value[2];
-    return RWKVX_OK;
-}
-
 /* The opt-in K/V limit: kv_max turns it on; kv_keep and kv_window default to
    the released code's proportions (16000 and 2000 of 20000). 2^30 positions
    per head is far past any use and keeps every size computation small. */
@@ -959,8 +968,8 @@ static rwkvx_status rwkvx__set_kv_limit(rwkvx_model *m, const rwkvx_options *opt
     if (!keep) keep = (int)((int64_t)max * 4 / 5);
     if (!window) window = max / 10;
     if (window < 1 || keep <= window || keep >= max)
-        return rwkvx__fail(err, RWKVX_ERR_ARGUMENT, "K/V limit needs 0 < kv_window < kv_keep < kv_max (got %d, %d, %d)",
-                           window, keep, max);
+        return rwkvx__fail(err, RWKVX_ERR_ARGUMENT, "K/V limit needs 0 < kv_window < kv_keep < kv_max (got kv_max %d, kv_keep %d, kv_window %d)",
+                           max, keep, window);
     m->kv_max = max, m->kv_keep = keep, m->kv_window = window;
     return RWKVX_OK;
 }
@@ -1324,7 +1333,12 @@ RWKVX_API rwkvx_status rwkvx_load_memory(rwkvx_model **out, const void *data, si
 static rwkvx_status rwkvx__read_file(rwkvx_model *m, const char *path, char *err) {
     FILE *f = fopen(path, "rb");
     long size;
-    if (!f) return rwkvx__fail(err, RWKVX_ERR_IO, "cannot open '%s'", path);
+    if (!f) return rwkvx__fail(err, RWKVX_ERR_IO, "cannot open '%s': %s", path, strerror(errno));
+    if (fgetc(f) == EOF && ferror(f)) { /* a directory opens, then cannot be read */
+        int e = errno;
+        fclose(f);
+        return rwkvx__fail(err, RWKVX_ERR_IO, "cannot read '%s': %s", path, strerror(e));
+    }
     if (fseek(f, 0, SEEK_END) || (size = ftell(f)) < 0 || fseek(f, 0, SEEK_SET)) {
         fclose(f);
         return rwkvx__fail(err, RWKVX_ERR_IO, "cannot size '%s'", path);
@@ -1352,7 +1366,12 @@ RWKVX_API rwkvx_status rwkvx_load_file(rwkvx_model **out, const char *path, cons
     if (!opt || !opt->no_mmap) {
         struct stat st;
         int fd = open(path, O_RDONLY);
-        if (fd < 0) { rwkvx_model_free(m); return rwkvx__fail(err, RWKVX_ERR_IO, "cannot open '%s'", path); }
+        if (fd < 0) { rwkvx_model_free(m); return rwkvx__fail(err, RWKVX_ERR_IO, "cannot open '%s': %s", path, strerror(errno)); }
+        if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+            close(fd);
+            rwkvx_model_free(m);
+            return rwkvx__fail(err, RWKVX_ERR_IO, "'%s' is a directory, not a model file", path);
+        }
         if (fstat(fd, &st) == 0 && st.st_size > 0) {
             void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
             if (p != MAP_FAILED) {
@@ -2122,6 +2141,9 @@ struct rwkvx_state {
     int *evict_heap;             /* [threads][kv_keep] the best positions so far */
     unsigned char *evict_kept;   /* [threads][kv_max] which positions stay */
     rwkvx__scratch s;
+    size_t batch_done;           /* in rwkvx_eval_batch: 1 + its tokens done; else 0 */
+    float *stage;                /* rwkvx_eval_batch's logits of a pass's rows (first state) */
+    size_t stage_rows;
 };
 
 static size_t rwkvx__lora_sum(const rwkvx_model *m) {
@@ -2157,6 +2179,7 @@ RWKVX_API void rwkvx_state_free(rwkvx_state *st) {
     RWKVX_FREE(st->s.sel);
     RWKVX_FREE(st->s.n_sel);
     RWKVX_FREE(st->s.queries);
+    RWKVX_FREE(st->stage);
     RWKVX_FREE(st);
 }
 
@@ -2303,6 +2326,37 @@ static int rwkvx__threads(const rwkvx_state *st) {
     return st->n_threads <= 0 || st->n_threads > st->max_threads ? st->max_threads : st->n_threads;
 }
 
+/* One forward pass runs up to RWKVX__BATCH rows (tokens) through the model.
+   The rows may belong to several states (rwkvx_eval_batch), each owning a run
+   of consecutive rows: the matrix products take every row at once (each
+   weight is read once per pass, and a row's result does not depend on the
+   other rows), the per-sequence parts (token shift, the WKV recurrence, the
+   sparse blocks' K/V memory and attention) run on each state's rows with its
+   own recurrent state. rwkvx_eval is the one-state case. */
+typedef struct {
+    rwkvx_state *st;
+    size_t idx;                  /* its place in rwkvx_eval_batch's arrays */
+    int row, T;                  /* its rows: row .. row + T - 1 */
+} rwkvx__seg;
+
+typedef struct {
+    const rwkvx_model *m;
+    rwkvx__scratch *s;           /* the rows' buffers: the first state's scratch */
+    rwkvx__seg seg[RWKVX__BATCH];
+    unsigned char seg_of[RWKVX__BATCH]; /* row -> its segment */
+    int32_t token[RWKVX__BATCH]; /* row -> its token */
+    int n_seg, T, nt;            /* segments, rows, threads */
+} rwkvx__pass;
+
+/* The previous token's normalized input of a block's token shift: time-mix
+   (att_prev) or channel-mix (ffn_prev) of block `id` (m->order's numbering:
+   >= 0 an RWKV-7 block, < 0 a sparse block, channel-mix only). */
+static float *rwkvx__shift_prev(rwkvx_state *st, int id, int ffn) {
+    size_t C = (size_t)st->model->n_embd;
+    if (!ffn) return st->att_prev + (size_t)id * C;
+    return id >= 0 ? st->ffn_prev + (size_t)id * C : st->kv[-1 - id].ffn_prev;
+}
+
 /* ---------------------------------------------------------------------- */
 /* RWKV-7 time-mix and channel-mix                                        */
 /* ---------------------------------------------------------------------- */
@@ -2356,23 +2410,37 @@ static void rwkvx__relu_sq(float *h, int n) {
     }
 }
 
-/* x += Wv relu(Wk (u + d * x_k))^2, with u = LN2(x) */
-static void rwkvx__channel_mix(rwkvx_state *st, const float *ln_w, const float *ln_b, const float *lerp,
-                               const rwkvx__mat *key, const rwkvx__mat *value, float *prev, int T) {
-    const rwkvx_model *m = st->model;
-    int C = m->n_embd, F = m->n_ffn, t, i, nt = rwkvx__threads(st);
-    float *u = st->s.u, *d = st->s.r, *kx = st->s.k, *h = st->s.ffn, *out = st->s.y;
-    rwkvx__norm_shift(st->s.x, u, d, prev, ln_w, ln_b, T, C, m->ln_eps, nt);
+/* norm_shift of every segment's rows of x into u and d, each from its
+   state's previous token (rwkvx__shift_prev). */
+static void rwkvx__norm_shift_rows(const rwkvx__pass *p, float *d, int id, int ffn, const float *w, const float *b) {
+    size_t C = (size_t)p->m->n_embd;
+    int i;
+    for (i = 0; i < p->n_seg; i++) {
+        const rwkvx__seg *g = &p->seg[i];
+        size_t o = (size_t)g->row * C;
+        rwkvx__norm_shift(p->s->x + o, p->s->u + o, d + o, rwkvx__shift_prev(g->st, id, ffn), w, b, g->T, (int)C,
+                          p->m->ln_eps, p->nt);
+    }
+}
+
+/* x += Wv relu(Wk (u + d * x_k))^2, with u = LN2(x), for block `id` */
+static void rwkvx__channel_mix(const rwkvx__pass *p, const float *ln_w, const float *ln_b, const float *lerp,
+                               const rwkvx__mat *key, const rwkvx__mat *value, int id) {
+    const rwkvx_model *m = p->m;
+    rwkvx__scratch *s = p->s;
+    int C = m->n_embd, F = m->n_ffn, T = p->T, t, i, nt = p->nt;
+    float *u = s->u, *d = s->r, *kx = s->k, *h = s->ffn, *out = s->y;
+    rwkvx__norm_shift_rows(p, d, id, 1, ln_w, ln_b);
     for (t = 0; t < T; t++)
         for (i = 0; i < C; i++) kx[(size_t)t * C + i] = u[(size_t)t * C + i] + d[(size_t)t * C + i] * lerp[i];
-    rwkvx__matmul(key, kx, C, h, F, T, &st->s.work, nt);
+    rwkvx__matmul(key, kx, C, h, F, T, &s->work, nt);
     nt = rwkvx__par(nt, (double)T * F);
 #ifdef _OPENMP
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
 #endif
     for (t = 0; t < T; t++) rwkvx__relu_sq(h + (size_t)t * F, F);
-    rwkvx__matmul(value, h, F, out, C, T, &st->s.work, nt);
-    for (i = 0; i < T * C; i++) st->s.x[i] += out[i];
+    rwkvx__matmul(value, h, F, out, C, T, &s->work, nt);
+    for (i = 0; i < T * C; i++) s->x[i] += out[i];
 }
 
 /* y[t] = W x[t] for every token of the batch, rows of x and y contiguous */
@@ -2386,12 +2454,12 @@ static rwkvx__job rwkvx__job_of(const rwkvx__mat *w, const float *x, float *y) {
    the token-shifted inputs) in one parallel pass, the LoRA squashes, then the
    LoRA second layers in another: w and a get their bases added later, mixv
    is v's residual mix. Layer 0 has no value LoRA. */
-static void rwkvx__time_mix_products(rwkvx_state *st, const rwkvx__rwkv_block *blk, int layer, float *mixv, int T) {
-    rwkvx__scratch *s = &st->s;
-    size_t TC = (size_t)T * (size_t)st->model->n_embd, i;
+static void rwkvx__time_mix_products(const rwkvx__pass *p, const rwkvx__rwkv_block *blk, int layer, float *mixv) {
+    rwkvx__scratch *s = p->s;
+    size_t TC = (size_t)p->T * (size_t)p->m->n_embd, i;
     const float *xr = s->mix, *xw = xr + TC, *xk = xw + TC, *xv = xk + TC, *xa = xv + TC, *xg = xa + TC;
     rwkvx__job first[7], second[4];
-    int n1 = 0, n2 = 0, nt = rwkvx__threads(st);
+    int n1 = 0, n2 = 0, nt = p->nt, T = p->T;
     first[n1++] = rwkvx__job_of(&blk->wr, xr, s->r);
     first[n1++] = rwkvx__job_of(&blk->wk, xk, s->k);
     first[n1++] = rwkvx__job_of(&blk->wv, xv, s->v);
@@ -2416,10 +2484,11 @@ static void rwkvx__time_mix_products(rwkvx_state *st, const rwkvx__rwkv_block *b
      sa     = sum_j St[j] kk_j                      (the old state)
      St[j]  = St[j] w_j + sa (-kk_j a_j) + v k_j    for every key j
      y      = sum_j St[j] r_j                       (the new state) */
-static void rwkvx__wkv_head(const rwkvx_model *m, const rwkvx__rwkv_block *blk, float *St, const rwkvx__scratch *s, int h, int T) {
+static void rwkvx__wkv_head(const rwkvx_model *m, const rwkvx__rwkv_block *blk, float *St, const rwkvx__scratch *s, int h, int row,
+                            int T) {
     enum { NV = RWKVX__HEAD / RWKVX__LANES };     /* vectors per value row */
     int C = m->n_embd, t, i, j, c;
-    for (t = 0; t < T; t++) {
+    for (t = row; t < row + T; t++) {
         size_t o = (size_t)t * C + (size_t)h * RWKVX__HEAD;
         const float *r = s->r + o, *k = s->k + o, *v = s->v + o, *w = s->w + o, *kk = s->kk + o, *a = s->a + o;
         float *y = s->y + o, mean = 0, var = 0, inv, bonus = 0;
@@ -2483,18 +2552,17 @@ static void rwkvx__time_mix_token(const rwkvx__rwkv_block *blk, const rwkvx__scr
     }
 }
 
-static void rwkvx__time_mix(rwkvx_state *st, int layer, int T) {
-    const rwkvx_model *m = st->model;
+static void rwkvx__time_mix(const rwkvx__pass *p, int layer) {
+    const rwkvx_model *m = p->m;
     const rwkvx__rwkv_block *blk = &m->rwkv[layer];
-    rwkvx__scratch *s = &st->s;
-    int C = m->n_embd, H = m->n_head, nt = rwkvx__threads(st), t, i, h;
+    rwkvx__scratch *s = p->s;
+    int C = m->n_embd, H = m->n_head, nt = p->nt, T = p->T, t, i, pair;
     int nt_mix = rwkvx__par(nt, 6.0 * T * C), nt_token = rwkvx__par(nt, 32.0 * T * C);
     int nt_wkv = rwkvx__par(nt, 4.0 * T * H * RWKVX__HEAD * RWKVX__HEAD);
     size_t TC = (size_t)T * C;
     float *d = s->y;
-    float *S = st->wkv + (size_t)layer * C * RWKVX__HEAD;
 
-    rwkvx__norm_shift(s->x, s->u, d, st->att_prev + (size_t)layer * C, blk->ln1_w, blk->ln1_b, T, C, m->ln_eps, nt);
+    rwkvx__norm_shift_rows(p, d, layer, 0, blk->ln1_w, blk->ln1_b);
     (void)nt_mix, (void)nt_token, (void)nt_wkv;
 #ifdef _OPENMP
 #pragma omp parallel for num_threads(nt_mix) schedule(static) if (nt_mix > 1)
@@ -2505,7 +2573,7 @@ static void rwkvx__time_mix(rwkvx_state *st, int layer, int T) {
             for (c = 0; c < C; c++)
                 s->mix[q * TC + (size_t)t * C + c] = s->u[(size_t)t * C + c] + d[(size_t)t * C + c] * blk->lerp[q * C + c];
     }
-    rwkvx__time_mix_products(st, blk, layer, s->kk, T);
+    rwkvx__time_mix_products(p, blk, layer, s->kk);
 #ifdef _OPENMP
 #pragma omp parallel for num_threads(nt_token) schedule(static) if (nt_token > 1)
 #endif
@@ -2513,7 +2581,11 @@ static void rwkvx__time_mix(rwkvx_state *st, int layer, int T) {
 #ifdef _OPENMP
 #pragma omp parallel for num_threads(nt_wkv) schedule(static) if (nt_wkv > 1)
 #endif
-    for (h = 0; h < H; h++) rwkvx__wkv_head(m, blk, S + (size_t)h * RWKVX__HEAD * RWKVX__HEAD, s, h, T);
+    for (pair = 0; pair < p->n_seg * H; pair++) { /* (segment, head): independent */
+        const rwkvx__seg *g = &p->seg[pair / H];
+        float *S = g->st->wkv + ((size_t)layer * C + (size_t)(pair % H) * RWKVX__HEAD) * RWKVX__HEAD;
+        rwkvx__wkv_head(m, blk, S, s, pair % H, g->row, g->T);
+    }
     for (i = 0; i < (int)TC; i++) s->y[i] *= s->g[i];
     rwkvx__matmul(&blk->wo, s->y, C, s->u, C, T, &s->work, nt);
     for (i = 0; i < (int)TC; i++) s->x[i] += s->u[i];
@@ -2737,19 +2809,42 @@ static void rwkvx__attend_head(const rwkvx_model *m, const rwkvx__kv_cache *kv, 
 
 static void rwkvx__kv_remember_queries(const rwkvx_model *m, rwkvx__kv_cache *kv, uint64_t pos, const float *q, int T);
 
-static void rwkvx__sparse_attention_block(rwkvx_state *st, int j, int T) {
-    const rwkvx_model *m = st->model;
+/* Each query's chunks, per head, for every row of the pass: into its own
+   state's selection scratch (n_sel, sel, indexed by the row within its run). */
+static void rwkvx__select_chunks(const rwkvx__pass *p, int j, int nt) {
+    const rwkvx_model *m = p->m;
+    const rwkvx__scratch *s = p->s;
+    int C = m->n_embd, H = m->n_head, pair;
+    (void)nt;
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+#endif
+    for (pair = 0; pair < p->T * H; pair++) {
+        int row = pair / H, h = pair % H, tid = rwkvx__thread_id();
+        const rwkvx__seg *g = &p->seg[p->seg_of[row]];
+        rwkvx_state *st = g->st;
+        int local = (row - g->row) * H + h;
+        size_t chunks = st->kv_capacity / (size_t)m->chunk_size + 1;
+        uint64_t pos = st->kv_len + (uint64_t)(row - g->row), c = pos / (uint64_t)m->chunk_size, want = (uint64_t)m->chunk_topk - 1;
+        int *picked = st->s.picked + (size_t)tid * chunks;
+        if (want >= c) {
+            st->s.n_sel[local] = -1;
+        } else {
+            st->s.n_sel[local] = rwkvx__pick_chunks(s->r + (size_t)row * C + (size_t)h * RWKVX__HEAD,
+                                                    st->kv[j].chunk_mean + (size_t)h * RWKVX__HEAD, (size_t)C, c, want,
+                                                    st->s.gates + (size_t)tid * chunks, picked);
+            memcpy(st->s.sel + (size_t)local * (size_t)st->s.sel_max, picked, (size_t)st->s.n_sel[local] * sizeof(int));
+        }
+    }
+}
+
+static void rwkvx__sparse_attention_block(const rwkvx__pass *p, int j) {
+    const rwkvx_model *m = p->m;
     const rwkvx__sparse_block *blk = &m->sparse[j];
-    rwkvx__kv_cache *kv = &st->kv[j];
-    rwkvx__scratch *s = &st->s;
-    int C = m->n_embd, H = m->n_head, nt = rwkvx__threads(st), t, pair, nt_gate, nt_attend;
-    size_t chunks = st->kv_capacity / (size_t)m->chunk_size + 1;
-    uint64_t end = st->n_pos + (uint64_t)T, span = (uint64_t)m->chunk_topk * (uint64_t)m->chunk_size;
-    /* the parallel loops' work: gates (one 64-dot per complete chunk) and
-       the attention (two 64-multiply-adds per attended position) */
-    nt_gate = rwkvx__par(nt, (double)T * H * (double)(end / (uint64_t)m->chunk_size) * RWKVX__HEAD);
-    nt_attend = rwkvx__par(nt, (double)T * H * (double)(end < span ? end : span) * 2 * RWKVX__HEAD);
-    (void)nt_gate, (void)nt_attend;
+    rwkvx__scratch *s = p->s;
+    int C = m->n_embd, H = m->n_head, T = p->T, t, i, pair, nt_gate, nt_attend;
+    uint64_t span = (uint64_t)m->chunk_topk * (uint64_t)m->chunk_size;
+    double gate_work = 0, attend_work = 0;
     for (t = 0; t < T; t++)
         rwkvx__layer_norm(s->x + (size_t)t * C, s->u + (size_t)t * C, blk->ln1_w, blk->ln1_b, C, m->ln_eps);
     {
@@ -2757,36 +2852,41 @@ static void rwkvx__sparse_attention_block(rwkvx_state *st, int j, int T) {
         qkv[0] = rwkvx__job_of(&blk->wq, s->u, s->r);
         qkv[1] = rwkvx__job_of(&blk->wk, s->u, s->k);
         qkv[2] = rwkvx__job_of(&blk->wv, s->u, s->v);
-        rwkvx__matmul_jobs(qkv, 3, T, &s->work, nt);
+        rwkvx__matmul_jobs(qkv, 3, T, &s->work, p->nt);
     }
     /* positions below are cache entries (kv_len): equal to token positions
        until the K/V limit evicts (chunks are then runs of kept entries) */
-    rwkvx__kv_append(m, kv, st->kv_len, s->k, s->v, T);
-    if (m->kv_max > 0) rwkvx__kv_remember_queries(m, kv, st->n_pos, s->r, T);
-#ifdef _OPENMP
-#pragma omp parallel for num_threads(nt_gate) schedule(static) if (nt_gate > 1)
-#endif
-    for (pair = 0; pair < T * H; pair++) { /* each query's chunks, per head */
-        int tt = pair / H, h = pair % H, tid = rwkvx__thread_id();
-        uint64_t pos = st->kv_len + (uint64_t)tt, c = pos / (uint64_t)m->chunk_size, want = (uint64_t)m->chunk_topk - 1;
-        int *picked = s->picked + (size_t)tid * chunks;
-        if (want >= c) {
-            s->n_sel[pair] = -1;
-        } else {
-            s->n_sel[pair] = rwkvx__pick_chunks(s->r + (size_t)tt * C + (size_t)h * RWKVX__HEAD, kv->chunk_mean + (size_t)h * RWKVX__HEAD,
-                                                (size_t)C, c, want, s->gates + (size_t)tid * chunks, picked);
-            memcpy(s->sel + (size_t)pair * (size_t)s->sel_max, picked, (size_t)s->n_sel[pair] * sizeof(int));
-        }
+    for (i = 0; i < p->n_seg; i++) {
+        const rwkvx__seg *g = &p->seg[i];
+        rwkvx_state *st = g->st;
+        uint64_t end = st->n_pos + (uint64_t)g->T;
+        size_t o = (size_t)g->row * C;
+        rwkvx__kv_append(m, &st->kv[j], st->kv_len, s->k + o, s->v + o, g->T);
+        if (m->kv_max > 0) rwkvx__kv_remember_queries(m, &st->kv[j], st->n_pos, s->r + o, g->T);
+        /* the parallel loops' work: gates (one 64-dot per complete chunk) and
+           the attention (two 64-multiply-adds per attended position) */
+        gate_work += (double)g->T * H * (double)(end / (uint64_t)m->chunk_size) * RWKVX__HEAD;
+        attend_work += (double)g->T * H * (double)(end < span ? end : span) * 2 * RWKVX__HEAD;
     }
+    nt_gate = rwkvx__par(p->nt, gate_work);
+    nt_attend = rwkvx__par(p->nt, attend_work);
+    (void)nt_attend;
+    rwkvx__select_chunks(p, j, nt_gate);
 #ifdef _OPENMP
 #pragma omp parallel for num_threads(nt_attend) schedule(dynamic, 1) if (nt_attend > 1)
 #endif
-    for (pair = 0; pair < H; pair++) /* the heads */
-        rwkvx__attend_head(m, kv, s, pair, st->kv_len, T,
-                           s->queries + (size_t)rwkvx__thread_id() * RWKVX__BATCH);
-    rwkvx__matmul(&blk->wo, s->y, C, s->u, C, T, &s->work, nt);
+    for (pair = 0; pair < p->n_seg * H; pair++) { /* (segment, head) */
+        const rwkvx__seg *g = &p->seg[pair / H];
+        rwkvx_state *st = g->st;
+        rwkvx__scratch view = st->s; /* its selections, the pass's rows */
+        view.r = s->r + (size_t)g->row * C;
+        view.y = s->y + (size_t)g->row * C;
+        rwkvx__attend_head(m, &st->kv[j], &view, pair % H, st->kv_len, g->T,
+                           st->s.queries + (size_t)rwkvx__thread_id() * RWKVX__BATCH);
+    }
+    rwkvx__matmul(&blk->wo, s->y, C, s->u, C, T, &s->work, p->nt);
     for (t = 0; t < T * C; t++) s->x[t] += s->u[t];
-    rwkvx__channel_mix(st, blk->ln2_w, blk->ln2_b, blk->ffn_lerp, &blk->ffn_key, &blk->ffn_value, kv->ffn_prev, T);
+    rwkvx__channel_mix(p, blk->ln2_w, blk->ln2_b, blk->ffn_lerp, &blk->ffn_key, &blk->ffn_value, -1 - j);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -2940,65 +3040,178 @@ static void rwkvx__kv_evict(rwkvx_state *st) {
 /* Forward pass                                                           */
 /* ---------------------------------------------------------------------- */
 
-/* logits of positions t0 .. t0+T-1 of the current batch, V floats each */
-static void rwkvx__head(rwkvx_state *st, int t0, int T, float *logits) {
-    const rwkvx_model *m = st->model;
-    int C = m->n_embd, t;
-    for (t = 0; t < T; t++)
-        rwkvx__layer_norm(st->s.x + (size_t)(t0 + t) * C, st->s.u + (size_t)t * C, m->lnout_w, m->lnout_b, C, m->ln_eps);
-    rwkvx__matmul(&m->head, st->s.u, C, logits, m->n_vocab, T, &st->s.work, rwkvx__threads(st));
+/* Logits of n rows of the pass, rows[i] into out + i * V. */
+static void rwkvx__head(const rwkvx__pass *p, const int *rows, int n, float *out) {
+    const rwkvx_model *m = p->m;
+    int C = m->n_embd, i;
+    for (i = 0; i < n; i++)
+        rwkvx__layer_norm(p->s->x + (size_t)rows[i] * C, p->s->u + (size_t)i * C, m->lnout_w, m->lnout_b, C, m->ln_eps);
+    rwkvx__matmul(&m->head, p->s->u, C, out, m->n_vocab, n, &p->s->work, p->nt);
 }
 
-/* Runs T <= RWKVX__BATCH tokens through every block. */
-static void rwkvx__forward_batch(rwkvx_state *st, const int32_t *tokens, int T) {
-    const rwkvx_model *m = st->model;
+/* Runs the pass's rows through every block and advances its states. */
+static void rwkvx__forward(const rwkvx__pass *p) {
+    const rwkvx_model *m = p->m;
     int C = m->n_embd, t, b;
-    for (t = 0; t < T; t++) {
-        float *x = st->s.x + (size_t)t * C;
-        rwkvx__row_to_f32(&m->emb, tokens[t], 0, C, x);
+    for (t = 0; t < p->T; t++) {
+        float *x = p->s->x + (size_t)t * C;
+        rwkvx__row_to_f32(&m->emb, p->token[t], 0, C, x);
         rwkvx__layer_norm(x, x, m->ln0_w, m->ln0_b, C, m->ln_eps);
     }
     for (b = 0; b < m->n_rwkv + m->n_sparse; b++) {
         int id = m->order[b];
         if (id >= 0) {
             const rwkvx__rwkv_block *blk = &m->rwkv[id];
-            rwkvx__time_mix(st, id, T);
-            rwkvx__channel_mix(st, blk->ln2_w, blk->ln2_b, blk->ffn_lerp, &blk->ffn_key, &blk->ffn_value,
-                               st->ffn_prev + (size_t)id * C, T);
+            rwkvx__time_mix(p, id);
+            rwkvx__channel_mix(p, blk->ln2_w, blk->ln2_b, blk->ffn_lerp, &blk->ffn_key, &blk->ffn_value, id);
         } else {
-            rwkvx__sparse_attention_block(st, -1 - id, T);
+            rwkvx__sparse_attention_block(p, -1 - id);
         }
     }
-    st->n_pos += (uint64_t)T;
-    st->kv_len += (uint64_t)T;
+    for (t = 0; t < p->n_seg; t++) {
+        p->seg[t].st->n_pos += (uint64_t)p->seg[t].T;
+        p->seg[t].st->kv_len += (uint64_t)p->seg[t].T;
+    }
 }
 
-RWKVX_API rwkvx_status rwkvx_eval(rwkvx_state *st, const int32_t *tokens, size_t n, float *logits, int flags) {
-    const rwkvx_model *m;
-    size_t i, done;
+/* Checks one state's part of a call and makes room for its tokens (a failure
+   changes nothing the state computes with). */
+static rwkvx_status rwkvx__eval_check(rwkvx_state *st, const rwkvx_model *m, const int32_t *tokens, size_t n) {
+    size_t i;
     uint64_t need;
-    rwkvx_status s;
-    if (!st || !tokens || n == 0) return RWKVX_ERR_ARGUMENT;
-    m = st->model;
+    if (!st || st->model != m) return st ? RWKVX_ERR_MISMATCH : RWKVX_ERR_ARGUMENT;
+    if (!tokens || n == 0 || st->batch_done) return RWKVX_ERR_ARGUMENT; /* batch_done: listed twice */
     for (i = 0; i < n; i++)
         if (tokens[i] < 0 || tokens[i] >= m->n_vocab) return RWKVX_ERR_ARGUMENT;
     if (st->n_pos + n < st->n_pos) return RWKVX_ERR_ARGUMENT;
     if (m->max_context > 0 && st->n_pos + n > (uint64_t)m->max_context) return RWKVX_ERR_CONTEXT;
     need = st->kv_len + n;
     if (rwkvx__kv_limited(m) && need > (uint64_t)m->kv_max) need = (uint64_t)m->kv_max;
-    if ((s = rwkvx__kv_reserve(st, need)) != RWKVX_OK) return s;
-    for (done = 0; done < n;) {
-        int T = n - done < RWKVX__BATCH ? (int)(n - done) : RWKVX__BATCH;
-        if (rwkvx__kv_limited(m)) { /* evict at a full cache only; a batch never runs past one */
-            if (st->kv_len == (uint64_t)m->kv_max) rwkvx__kv_evict(st);
-            if ((uint64_t)T > (uint64_t)m->kv_max - st->kv_len) T = (int)((uint64_t)m->kv_max - st->kv_len);
-        }
-        rwkvx__forward_batch(st, tokens + done, T);
-        if (logits && (flags & RWKVX_EVAL_ALL_LOGITS)) rwkvx__head(st, 0, T, logits + done * (size_t)m->n_vocab);
-        done += (size_t)T;
-        if (logits && !(flags & RWKVX_EVAL_ALL_LOGITS) && done == n) rwkvx__head(st, T - 1, 1, logits);
-    }
+    return rwkvx__kv_reserve(st, need);
+}
+
+/* Room in `st` for `rows` rows of logits of a pass shared by several states. */
+static rwkvx_status rwkvx__stage_reserve(rwkvx_state *st, size_t rows) {
+    float *p;
+    int overflow = 0;
+    size_t bytes = rwkvx__mul(rwkvx__mul(rows, (size_t)st->model->n_vocab, &overflow), sizeof(float), &overflow);
+    if (rows <= st->stage_rows) return RWKVX_OK;
+    if (overflow || !(p = (float *)RWKVX_REALLOC(st->stage, bytes))) return RWKVX_ERR_NOMEM;
+    st->stage = p;
+    st->stage_rows = rows;
     return RWKVX_OK;
+}
+
+/* The next pass: each state with tokens left gets as many rows as remain (in
+   the order given), within RWKVX__BATCH rows. With the K/V limit a state's
+   run stops at a full cache, which is evicted before the next pass, exactly
+   as when it is evaluated alone. Returns the number of rows. */
+static int rwkvx__plan_pass(rwkvx__pass *p, rwkvx_state *const *states, const int32_t *const *tokens, const size_t *counts,
+                            size_t n) {
+    const rwkvx_model *m = p->m;
+    size_t i;
+    p->n_seg = 0, p->T = 0;
+    for (i = 0; i < n && p->T < RWKVX__BATCH; i++) {
+        rwkvx_state *st = states[i];
+        size_t left = counts[i] - (st->batch_done - 1), T = (size_t)(RWKVX__BATCH - p->T), t;
+        rwkvx__seg *g = &p->seg[p->n_seg];
+        if (left == 0) continue;
+        if (rwkvx__kv_limited(m)) {
+            if (st->kv_len == (uint64_t)m->kv_max) rwkvx__kv_evict(st);
+            if (T > (uint64_t)m->kv_max - st->kv_len) T = (size_t)((uint64_t)m->kv_max - st->kv_len);
+        }
+        if (T > left) T = left;
+        g->st = st, g->idx = i, g->row = p->T, g->T = (int)T;
+        for (t = 0; t < T; t++) {
+            p->seg_of[p->T + (int)t] = (unsigned char)p->n_seg;
+            p->token[p->T + (int)t] = tokens[i][st->batch_done - 1 + t];
+        }
+        p->T += (int)T, p->n_seg++;
+    }
+    return p->T;
+}
+
+/* The logits a pass owes: every row's (RWKVX_EVAL_ALL_LOGITS) or the row of
+   each state's last token. A pass of one state writes straight into its
+   buffer; rows of several go through `stage` and are copied out. */
+static void rwkvx__pass_logits(const rwkvx__pass *p, const size_t *counts, float *const *logits, int flags, float *stage) {
+    size_t V = (size_t)p->m->n_vocab;
+    int rows[RWKVX__BATCH], n = 0, i, t, all = flags & RWKVX_EVAL_ALL_LOGITS;
+    if (!logits) return;
+    for (i = 0; i < p->n_seg; i++) {
+        const rwkvx__seg *g = &p->seg[i];
+        size_t before = g->st->batch_done - 1; /* its tokens done before this pass */
+        if (!logits[g->idx]) continue;
+        if (all)
+            for (t = 0; t < g->T; t++) rows[n++] = g->row + t;
+        else if (before + (size_t)g->T == counts[g->idx])
+            rows[n++] = g->row + g->T - 1;
+    }
+    if (n == 0) return;
+    if (p->n_seg == 1) {
+        const rwkvx__seg *g = &p->seg[0];
+        rwkvx__head(p, rows, n, logits[g->idx] + (all ? (g->st->batch_done - 1) * V : 0));
+        return;
+    }
+    rwkvx__head(p, rows, n, stage);
+    for (n = 0, i = 0; i < p->n_seg; i++) {
+        const rwkvx__seg *g = &p->seg[i];
+        size_t before = g->st->batch_done - 1;
+        if (!logits[g->idx]) continue;
+        if (all) {
+            memcpy(logits[g->idx] + before * V, stage + (size_t)n * V, (size_t)g->T * V * sizeof(float));
+            n += g->T;
+        } else if (before + (size_t)g->T == counts[g->idx]) {
+            memcpy(logits[g->idx], stage + (size_t)n++ * V, V * sizeof(float));
+        }
+    }
+}
+
+/* Checks every state's part of a call and marks it (batch_done = 1: in this
+   call, no token done yet); on failure unmarks them and changes nothing. */
+static rwkvx_status rwkvx__batch_begin(rwkvx_state *const *states, const int32_t *const *tokens, const size_t *counts, size_t n,
+                                       float *const *logits, int flags) {
+    const rwkvx_model *m = states[0]->model;
+    rwkvx_status s = RWKVX_OK;
+    size_t i, total = 0, rows;
+    for (i = 0; i < n && s == RWKVX_OK; i++)
+        if ((s = rwkvx__eval_check(states[i], m, tokens[i], counts[i])) == RWKVX_OK) {
+            states[i]->batch_done = 1;
+            total += counts[i];
+        }
+    if (s == RWKVX_OK && n > 1 && logits) { /* the stage: up to a pass's rows of logits */
+        rows = flags & RWKVX_EVAL_ALL_LOGITS ? total : n;
+        s = rwkvx__stage_reserve(states[0], rows < RWKVX__BATCH ? rows : RWKVX__BATCH);
+    }
+    if (s != RWKVX_OK)
+        while (i-- > 0) states[i]->batch_done = 0;
+    return s;
+}
+
+RWKVX_API rwkvx_status rwkvx_eval_batch(rwkvx_state *const *states, const int32_t *const *tokens, const size_t *counts, size_t n,
+                                        float *const *logits, int flags) {
+    rwkvx__pass p;
+    rwkvx_status s;
+    size_t i;
+    int k;
+    if (!states || !tokens || !counts || n == 0 || !states[0]) return RWKVX_ERR_ARGUMENT;
+    if ((s = rwkvx__batch_begin(states, tokens, counts, n, logits, flags)) != RWKVX_OK) return s;
+    p.m = states[0]->model;
+    p.s = &states[0]->s;
+    p.nt = rwkvx__threads(states[0]); /* the fewest of any state: each one's scratch is per thread */
+    for (i = 1; i < n; i++)
+        if (rwkvx__threads(states[i]) < p.nt) p.nt = rwkvx__threads(states[i]);
+    while (rwkvx__plan_pass(&p, states, tokens, counts, n) > 0) {
+        rwkvx__forward(&p);
+        rwkvx__pass_logits(&p, counts, logits, flags, states[0]->stage);
+        for (k = 0; k < p.n_seg; k++) p.seg[k].st->batch_done += (size_t)p.seg[k].T;
+    }
+    for (i = 0; i < n; i++) states[i]->batch_done = 0;
+    return RWKVX_OK;
+}
+
+RWKVX_API rwkvx_status rwkvx_eval(rwkvx_state *st, const int32_t *tokens, size_t n, float *logits, int flags) {
+    return rwkvx_eval_batch(&st, &tokens, &n, 1, &logits, flags);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -3240,6 +3453,21 @@ RWKVX_API rwkvx_status rwkvx_state_new(const rwkvx_model *model, rwkvx_state **s
     return rwkvx_state_create(state, model);
 }
 RWKVX_API rwkvx_status rwkvx_state_copy(const rwkvx_state *src, rwkvx_state **copy) { return rwkvx_state_clone(copy, src); }
+RWKVX_API rwkvx_status rwkvx_parse_kv_limit(const char *text, rwkvx_options *opt) {
+    int value[3] = {0, 0, 0}, i;
+    if (!text || !opt) return RWKVX_ERR_ARGUMENT;
+    for (i = 0; i < 3; i++) {
+        long v = 0;
+        const char *start = text;
+        while (*text >= '0' && *text <= '9' && v <= (1L << 30)) v = v * 10 + (*text++ - '0');
+        if (text == start || v < 1 || v > (1L << 30)) return RWKVX_ERR_ARGUMENT;
+        value[i] = (int)v;
+        if (*text == 0) break;
+        if (*text++ != ',' || i == 2) return RWKVX_ERR_ARGUMENT;
+    }
+    opt->kv_max = value[0], opt->kv_keep = value[1], opt->kv_window = value[2];
+    return RWKVX_OK;
+}
 
 /* ---------------------------------------------------------------------- */
 /* Tokenizer                                                              */

@@ -38,6 +38,17 @@ static const char *fuzz_out_path(void) {
     return path;
 }
 
+/* The converter's GGUF writer into a new file at `path`. */
+static int fuzz_write_gguf(const char *path, cv_input *in, const cv_src_list *src, const cv_model *mdl, cv_plan *plan,
+                           const cv_vocab *vocab, const cv_options_meta *meta, uint64_t *size, cv_err *err) {
+    FILE *fp = fopen(path, "wb");
+    int ok;
+    if (!fp) return cv_fail(err, "cannot create '%s'", path);
+    ok = gguf_write_stream(fp, path, in, src, mdl, plan, vocab, meta, size, err);
+    if (fclose(fp) != 0 && ok) ok = cv_fail(err, "cannot write '%s'", path);
+    return ok;
+}
+
 /* Loads the converted file and runs two tokens through it. */
 static void fuzz_load_back(const char *path) {
     char err[RWKVX_ERROR_MAX];
@@ -95,7 +106,7 @@ static void fuzz_convert(const uint8_t *data, size_t size, int (*reader)(cv_inpu
         meta.ln_eps = 1e-5f; /* what a released checkpoint (no config.json) records */
         meta.gn_eps = 64e-5f;
         ok = plan_build(&plan, &mdl, &src, &err) &&
-             gguf_write(fuzz_out_path(), &in, &src, &mdl, &plan, &vocab, &meta, &out_bytes, &err);
+             fuzz_write_gguf(fuzz_out_path(), &in, &src, &mdl, &plan, &vocab, &meta, &out_bytes, &err);
         if (ok) fuzz_load_back(fuzz_out_path());
         remove(fuzz_out_path());
     }

@@ -60,7 +60,7 @@ check_versions() {
     local v t
     v=$(sed -n 's/^#define RWKVX_VERSION_STRING "\(.*\)"$/\1/p' rwkvx.h)
     [ -n "$v" ] || return 1
-    for t in logits bench passkey soak chat tokenize; do
+    for t in logits bench passkey soak chat tokenize server batchbench; do
         [ "$($B/rwkvx-$t --version)" = "rwkvx-$t $v" ] || { echo "rwkvx-$t --version is not $v"; return 1; }
     done
 }
@@ -82,7 +82,7 @@ logits_tool() {
     expect_error "logits: token out of range" $B/rwkvx-logits $T/rwkv7-tiny.f16.gguf --tokens 1,300 --out $T/x.f32
     expect_error "logits: bad token" $B/rwkvx-logits $T/rwkv7-tiny.f16.gguf --tokens 1,x --out $T/x.f32
     expect_error "logits: bad mode" $B/rwkvx-logits $T/rwkv7-tiny.f16.gguf --tokens 1 --out $T/x.f32 --mode fast
-    expect_error "logits: bad threads" $B/rwkvx-logits $T/rwkv7-tiny.f16.gguf --tokens 1 --out $T/x.f32 --threads 0
+    expect_error "logits: bad threads" $B/rwkvx-logits $T/rwkv7-tiny.f16.gguf --tokens 1 --out $T/x.f32 --threads 1025
     expect_error "logits: unwritable out" $B/rwkvx-logits $T/rwkv7-tiny.f16.gguf --tokens 1 --out /nonexistent/x.f32
     head -c 1000 "$T/rwkv7-tiny.f16.gguf" > "$T/truncated.gguf"
     expect_error "logits: truncated model" $B/rwkvx-logits $T/truncated.gguf --tokens 1 --out $T/x.f32
@@ -113,11 +113,13 @@ full_tier() {
     run "golden logits with the scalar kernels and no mmap" $B/test_model_scalar $CASES tests/fixtures "$T" $ALL_TYPES
     run "golden logits without OpenMP" $B/test_model_noomp $CASES tests/fixtures "$T" f32 q8_0
     run "golden logits under ASan/UBSan" $B/test_model_asan $CASES tests/fixtures "$T" $ALL_TYPES
+    run "batched evaluation == one state at a time (f32, q8_0)" $B/test_batch $CASES tests/fixtures "$T" f32 q8_0
+    run "batched evaluation under ASan/UBSan (f16)" $B/test_batch_asan $CASES tests/fixtures "$T" f16
     run "corrupt GGUF (f16 RWKV-7) under ASan/UBSan" $B/test_corrupt_asan "$T/rwkv7-tiny.f16.gguf"
     run "corrupt GGUF (q8_0 RWKV-X) under ASan/UBSan" $B/test_corrupt_asan "$T/rwkvx-last-st.q8_0.gguf"
     logits_tool whole single ragged
     local t
-    for t in gguf state pth safetensors vocab tokenize hfconfig; do
+    for t in gguf state pth safetensors vocab tokenize hfconfig json; do
         run "fuzz corpus and regressions replayed ($t, ASan/UBSan)" bash -c "$B/replay_$t fuzz/corpus/$t/* \$(ls fuzz/regressions/$t/* 2>/dev/null)"
     done
     run "converter tests (ASan/UBSan build)" bash tests/test_convert.sh $B/rwkvx-convert-asan
@@ -127,8 +129,10 @@ full_tier() {
     . tests/test_chat.sh       # tokenizer, sampler, rwkvx-tokenize, rwkvx-chat
     . tests/test_chat_demo.sh  # make chat-demo (a random World-vocabulary model)
     . tests/test_hostile.sh    # the catalogue of bad inputs (docs/HOSTILE.md)
+    . tests/test_tools.sh      # files, paths, signals and options of every tool (docs/HOSTILE.md)
     . tests/test_passkey.sh    # passkey retrieval on the demo models
     . tests/test_interop.sh    # llama.cpp's rwkv7 layout, Hugging Face checkpoints (issue 14)
+    . tests/test_server.sh     # rwkvx-server with curl and the openai client (issue 15)
     finish
 }
 

@@ -51,7 +51,7 @@ expect_msg "logits: empty tokens file" 1 "no tokens" $B/rwkvx-logits "$HM" --tok
 expect_msg "logits: prompt longer than --max-context" 1 "context limit" \
     $B/rwkvx-logits "$HM" --tokens 1,2,3,4,5 --max-context 4 --out "$T/x.f32"
 run "logits: a prompt of exactly --max-context runs" $B/rwkvx-logits "$HM" --tokens 1,2,3,4 --max-context 4 --out "$T/x.f32"
-expect_error "logits: bad --max-context" $B/rwkvx-logits "$HM" --tokens 1 --max-context 0 --out "$T/x.f32"
+expect_error "logits: bad --max-context" $B/rwkvx-logits "$HM" --tokens 1 --max-context -1 --out "$T/x.f32"
 
 # rwkvx-tokenize: invalid UTF-8 is text like any other (bytes in, the same bytes back)
 printf 'ok \xff\xfe \xc3( \xe4\xbd \xed\xa0\x80 \xf0\x9f\x98 end\n' > "$T/bad_utf8.txt"

@@ -23,9 +23,9 @@ expect_error "logits: --kv-limit zero" $B/rwkvx-logits models/rwkvx-passkey.gguf
 expect_error "passkey: --kv-limit too small" $B/rwkvx-passkey models/rwkvx-passkey.gguf --lengths 1k --kv-limit 5
 expect_error "chat: --kv-limit keep >= max" $B/rwkvx-chat -m models/rwkvx-passkey.gguf -p x --kv-limit 10,20
 expect_error "chat: --max-context not a number" $B/rwkvx-chat -m models/rwkvx-passkey.gguf -p x --max-context x
-run "chat: --max-context stops a completion at the limit" bash -c \
-    "! $B/rwkvx-chat -m models/rwkvx-passkey.gguf -p 'The pass key is' -n 40 --max-context 30 --seed 1 > /dev/null 2> $T/chat-ctx.txt &&
-     grep -q 'context limit' $T/chat-ctx.txt"
+run "chat: --max-context stops a completion at the limit (status 0, 30 tokens fed)" bash -c \
+    "$B/rwkvx-chat -m models/rwkvx-passkey.gguf -p 'The pass key is' -n 40 --max-context 30 --seed 1 --dump-tokens $T/chat-ctx.tok > /dev/null 2> $T/chat-ctx.txt &&
+     grep -q 'stopped at --max-context' $T/chat-ctx.txt && [ \$(wc -l < $T/chat-ctx.tok) -eq 30 ]"
 run "chat: --kv-limit completes past the limit" bash -c \
     "$B/rwkvx-chat -m models/rwkvx-passkey.gguf -p 'The pass key is' -n 400 --kv-limit 128 --seed 1 > $T/chat-kv.txt 2> /dev/null"
 # soak smoke run: with the limit, resident memory is flat once the cache is full

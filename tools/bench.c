@@ -29,6 +29,7 @@
    enough that every query attends to every earlier position; --kv-f16 keeps
    the sparse blocks' keys and values in f16.
    --json prints one JSON object instead of the table. */
+#include "cli.h" /* first: it sets _POSIX_C_SOURCE */
 #define RWKVX_IMPLEMENTATION
 #include "../rwkvx.h"
 
@@ -45,19 +46,6 @@
 #include <immintrin.h>
 #endif
 
-static int fail(const char *fmt, const char *arg) {
-    fprintf(stderr, "rwkvx-bench: ");
-    fprintf(stderr, fmt, arg);
-    fputc('\n', stderr);
-    return 1;
-}
-
-static double now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
 /* CPU seconds used by the whole process (all threads). On a machine shared
    with other programs, a 1-thread run's wall time includes the time slices
    they get; its CPU time does not, so long sweeps report both. */
@@ -67,18 +55,22 @@ static double cpu_now(void) {
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
-/* "512", "64k", "1m": a count, k = 1024 */
-static int parse_size(const char *s, long lo, long *out) {
-    char *end;
-    long v;
-    errno = 0;
-    v = strtol(s, &end, 10);
-    if (end == s || errno || v < 0) return 0;
-    if (*end == 'k' || *end == 'K') v *= 1024, end++;
-    else if (*end == 'm' || *end == 'M') v *= 1024 * 1024, end++;
-    if (*end || v < lo || v > (1L << 30)) return 0;
-    *out = v;
-    return 1;
+/* --prompt, --gen, --context: 1 to 2^30 tokens, k and m suffixes */
+static long bench_size(const char *name, const char *v) {
+    long n;
+    if (!cli_parse_count(v, 1, 1L << 30, &n)) cli_die("bad %s '%s' (a count from 1 to 1m, k = 1024)", name, v);
+    return n;
+}
+
+/* How OpenMP threads wait: OMP_WAIT_POLICY (passive unless the user set it:
+   cli_robust_threads), or the spin count GOMP_SPINCOUNT gives. */
+static const char *wait_policy(void) {
+    static char buf[64];
+    const char *p = getenv("OMP_WAIT_POLICY"), *spin = getenv("GOMP_SPINCOUNT");
+    if (p) return p;
+    if (!spin) return "OpenMP default";
+    snprintf(buf, sizeof buf, "GOMP_SPINCOUNT=%.40s", spin);
+    return buf;
 }
 
 static int cmp_double(const void *a, const void *b) {
@@ -100,7 +92,7 @@ static double read_bandwidth(int n, const uint64_t *buf, size_t words, int passe
     double best = 0;
     int pass;
     for (pass = 0; pass < passes; pass++) {
-        double t0 = now(), t;
+        double t0 = cli_now(), t;
         long chunk;
 #ifdef _OPENMP
 #pragma omp parallel for num_threads(n) schedule(static) reduction(^ : sink)
@@ -135,7 +127,7 @@ static double read_bandwidth(int n, const uint64_t *buf, size_t words, int passe
             sink ^= a ^ b ^ c ^ d;
 #endif
         }
-        t = now() - t0;
+        t = cli_now() - t0;
         if ((double)words * 8 / t > best) best = (double)words * 8 / t;
     }
     if (sink == 42) fputc(' ', stderr); /* keeps the loads */
@@ -161,7 +153,7 @@ static double fma_peak(int n, int runs, const char **isa) {
     *isa = "scalar";
 #endif
     for (run = 0; run < runs; run++) {
-        double t0 = now(), t;
+        double t0 = cli_now(), t;
         int th;
 #ifdef _OPENMP
 #pragma omp parallel for num_threads(n) schedule(static)
@@ -211,7 +203,7 @@ static double fma_peak(int n, int runs, const char **isa) {
 #endif
             sink = sink + out;
         }
-        t = now() - t0;
+        t = cli_now() - t0;
         if (flops_per_iter * (double)iters * n / t > best) best = flops_per_iter * (double)iters * n / t;
     }
     (void)sink;
@@ -235,7 +227,7 @@ static void random_tokens(int32_t *t, long n, int vocab) {
    line on a terminal. Returns seconds, or -1. */
 static double fill_by_model(rwkvx_state *st, long n, int vocab) {
     int32_t *t = (int32_t *)malloc(4096 * sizeof *t);
-    double t0 = now(), last = t0;
+    double t0 = cli_now(), last = t0;
     long done = 0;
     if (!t) return -1;
     while (done < n) {
@@ -243,14 +235,14 @@ static double fill_by_model(rwkvx_state *st, long n, int vocab) {
         random_tokens(t, k, vocab);
         if (rwkvx_eval(st, t, (size_t)k, NULL, 0) != RWKVX_OK) { free(t); return -1; }
         done += k;
-        if (isatty(2) && now() - last > 1) {
-            last = now();
+        if (isatty(2) && cli_now() - last > 1) {
+            last = cli_now();
             fprintf(stderr, "\rfilling the context: %ld / %ld tokens, %.0f tok/s   ", done, n, done / (last - t0));
         }
     }
     if (isatty(2)) fputc('\n', stderr);
     free(t);
-    return now() - t0;
+    return cli_now() - t0;
 }
 
 /* Loads a saved state of `n` positions whose keys and values are random and
@@ -304,7 +296,8 @@ static long peak_rss_bytes(void) {
 
 int main(int argc, char **argv) {
     const char *path = NULL, *isa = "none";
-    long prompt = 512, gen = 64, context = -1, repeat = 3, threads = 0, v;
+    long prompt = 512, gen = 64, context = -1, repeat = 3, threads;
+    cli_model_options mo;
     int json = 0, ceilings = 1, full = 0, random_fill = 0, i, r;
     rwkvx_options opt;
     rwkvx_model *m = NULL;
@@ -319,64 +312,61 @@ int main(int argc, char **argv) {
     size_t bw_words = ((size_t)512 << 20) / 8, w;
     uint64_t *bw_buf = NULL;
 
+    cli_robust_threads(argv); /* before anything else: it may run the program again */
+    cli_start("rwkvx-bench");
     memset(&opt, 0, sizeof opt);
+    memset(&mo, 0, sizeof mo);
     for (i = 1; i < argc; i++) {
-        const char *a = argv[i], *next = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(a, "--json")) { json = 1; continue; }
-        if (!strcmp(a, "--skip-sparse")) { opt.skip_sparse = 1; continue; }
-        if (!strcmp(a, "--kv-f16")) { opt.kv_f16 = 1; continue; }
-        if (!strcmp(a, "--no-mmap")) { opt.no_mmap = 1; continue; }
-        if (!strcmp(a, "--full-attention")) { full = 1; continue; }
-        if (!strcmp(a, "--no-ceilings")) { ceilings = 0; continue; }
-        if (!strcmp(a, "--version")) { printf("rwkvx-bench %s\n", RWKVX_VERSION_STRING); return 0; }
+        const char *a = argv[i];
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            printf("usage: rwkvx-bench MODEL.gguf [--threads N] [--prompt N] [--gen N] [--context N]\n"
-                   "                   [--chunk-size B] [--chunk-topk K] [--full-attention] [--skip-sparse] [--kv-f16]\n"
-                   "                   [--repeat R] [--fill model|random] [--no-ceilings] [--json]\n"
-                   "                   [--kv-limit MAX[,KEEP[,WINDOW]]]\n");
-            return 0;
+            printf("usage: rwkvx-bench MODEL.gguf [--prompt N] [--gen N] [--context N] [--full-attention]\n"
+                   "                   [--skip-sparse] [--kv-f16] [--no-mmap] [--repeat R] [--fill model|random]\n"
+                   "                   [--no-ceilings] [--json] [model options]\n"
+                   "  sizes take k (1024) and m (1024^2) suffixes\n" CLI_MODEL_USAGE);
+            return cli_finish(0);
         }
-        if (a[0] != '-') {
-            if (path) return fail("more than one model given ('%s')", a);
-            path = a;
-            continue;
-        }
-        if (!next) return fail("%s needs a value", a);
-        i++;
-        if (!strcmp(a, "--fill")) {
-            if (!strcmp(next, "random")) random_fill = 1;
-            else if (strcmp(next, "model")) return fail("bad --fill '%s' (model or random)", next);
-        } else if (!strcmp(a, "--threads")) { if (!parse_size(next, 1, &threads) || threads > 1024) return fail("bad --threads '%s'", next); }
-        else if (!strcmp(a, "--prompt")) { if (!parse_size(next, 1, &prompt)) return fail("bad --prompt '%s'", next); }
-        else if (!strcmp(a, "--gen")) { if (!parse_size(next, 1, &gen)) return fail("bad --gen '%s'", next); }
-        else if (!strcmp(a, "--context")) { if (!parse_size(next, 1, &context)) return fail("bad --context '%s'", next); }
-        else if (!strcmp(a, "--repeat")) { if (!parse_size(next, 1, &repeat) || repeat > 32) return fail("bad --repeat '%s' (1 to 32)", next); }
-        else if (!strcmp(a, "--chunk-size")) { if (!parse_size(next, 1, &v)) return fail("bad --chunk-size '%s'", next); opt.chunk_size = (int)v; }
-        else if (!strcmp(a, "--chunk-topk")) { if (!parse_size(next, 1, &v)) return fail("bad --chunk-topk '%s'", next); opt.chunk_topk = (int)v; }
-        else if (!strcmp(a, "--kv-limit")) { /* the library checks the combination when loading */
-            if (rwkvx_parse_kv_limit(next, &opt) != RWKVX_OK) return fail("bad --kv-limit '%s' (MAX[,KEEP[,WINDOW]])", next); }
-        else return fail("unknown option '%s'", a);
+        if (!strcmp(a, "--version")) { printf("%s %s\n", cli_program, RWKVX_VERSION_STRING); return cli_finish(0); }
+        if (cli_model_option(argc, argv, &i, &mo)) continue;
+        if (!strcmp(a, "--json")) json = 1;
+        else if (!strcmp(a, "--skip-sparse")) opt.skip_sparse = 1;
+        else if (!strcmp(a, "--kv-f16")) opt.kv_f16 = 1;
+        else if (!strcmp(a, "--no-mmap")) opt.no_mmap = 1;
+        else if (!strcmp(a, "--full-attention")) full = 1;
+        else if (!strcmp(a, "--no-ceilings")) ceilings = 0;
+        else if (!strcmp(a, "--fill")) {
+            const char *v = cli_value(argc, argv, &i);
+            if (!strcmp(v, "random")) random_fill = 1;
+            else if (strcmp(v, "model")) cli_die("bad --fill '%s' (model or random)", v);
+        } else if (!strcmp(a, "--prompt")) prompt = bench_size(a, cli_value(argc, argv, &i));
+        else if (!strcmp(a, "--gen")) gen = bench_size(a, cli_value(argc, argv, &i));
+        else if (!strcmp(a, "--context")) context = bench_size(a, cli_value(argc, argv, &i));
+        else if (!strcmp(a, "--repeat")) repeat = cli_long_option(a, cli_value(argc, argv, &i), 1, 32, NULL);
+        else if (a[0] != '-' && !path) path = a;
+        else cli_unknown(a);
     }
-    if (!path) return fail("%s", "no model given (rwkvx-bench MODEL.gguf ...; --help)");
+    if (!path) return cli_fail("no model given (rwkvx-bench MODEL.gguf ...; --help)");
+    if (!cli_check_input(path)) return 1;
+    threads = mo.threads;
+    CLI_SET_RWKVX_OPTIONS(opt, mo);
     if (context < 0) context = prompt;
     if (full) { /* top-k covering every chunk: plain causal attention */
-        if (rwkvx_load_file(&m, path, &opt, err) != RWKVX_OK) return fail("%s", err);
+        if (rwkvx_load_file(&m, path, &opt, err) != RWKVX_OK) return cli_fail("cannot load '%s': %s", path, err);
         rwkvx_model_info(m, &in);
         rwkvx_free(m);
         opt.chunk_topk = (int)((context > prompt ? context : prompt) + gen) / in.chunk_size + 2;
     }
-    if (rwkvx_load_file(&m, path, &opt, err) != RWKVX_OK) return fail("%s", err);
+    if (rwkvx_load_file(&m, path, &opt, err) != RWKVX_OK) return cli_fail("cannot load '%s': %s", path, err);
     rwkvx_model_info(m, &in);
     if (threads == 0) threads = rwkvx__max_threads();
     tokens = (int32_t *)malloc((size_t)(prompt > gen ? prompt : gen) * sizeof *tokens);
     logits = (float *)malloc((size_t)in.n_vocab * sizeof *logits);
-    if (!tokens || !logits || rwkvx_state_new(m, &st) != RWKVX_OK) return fail("%s", "out of memory");
+    if (!tokens || !logits || rwkvx_state_new(m, &st) != RWKVX_OK) return cli_fail("out of memory");
     rwkvx_state_set_threads(st, (int)threads);
 
     tok_bytes = (double)in.token_bytes;
     tok_flops = in.token_flops;
     if (ceilings) { /* a buffer 16x the last-level caches of most machines */
-        if (!(bw_buf = (uint64_t *)malloc(bw_words * sizeof *bw_buf))) return fail("%s", "out of memory");
+        if (!(bw_buf = (uint64_t *)malloc(bw_words * sizeof *bw_buf))) return cli_fail("out of memory");
         for (w = 0; w < bw_words; w++) bw_buf[w] = w;
         read_bandwidth((int)threads, bw_buf, bw_words, 1);
     }
@@ -392,9 +382,9 @@ int main(int argc, char **argv) {
         if (ceilings) peaks[r] = fma_peak((int)threads, 2, &isa);
         rwkvx_state_reset(st);
         c0 = cpu_now();
-        t0 = now();
-        if (rwkvx_eval(st, tokens, (size_t)prompt, logits, 0) != RWKVX_OK) return fail("%s", "eval failed (prefill)");
-        pre[r] = now() - t0;
+        t0 = cli_now();
+        if (rwkvx_eval(st, tokens, (size_t)prompt, logits, 0) != RWKVX_OK) return cli_fail("eval failed (prefill)");
+        pre[r] = cli_now() - t0;
         pre_cpu[r] = cpu_now() - c0;
         if (ceilings) frac_pre[r] = (double)prompt / pre[r] / (peaks[r] / tok_flops);
     }
@@ -402,9 +392,9 @@ int main(int argc, char **argv) {
     if (context != prompt) {
         rwkvx_state_reset(st);
         if (random_fill) {
-            if (!fill_random(st, &in, context)) return fail("%s", "could not build a random state (out of memory?)");
+            if (!fill_random(st, &in, context)) return cli_fail("could not build a random state (out of memory?)");
         } else if ((fill_s = fill_by_model(st, context, in.n_vocab)) < 0) {
-            return fail("%s", "eval failed (filling the context)");
+            return cli_fail("eval failed (filling the context)");
         }
     }
     for (r = 0; r < repeat; r++) {
@@ -412,10 +402,10 @@ int main(int argc, char **argv) {
         if (ceilings) bws[r] = read_bandwidth((int)threads, bw_buf, bw_words, 2);
         random_tokens(tokens, gen, in.n_vocab);
         c0 = cpu_now();
-        t0 = now();
+        t0 = cli_now();
         for (i = 0; i < gen; i++)
-            if (rwkvx_eval(st, tokens + i, 1, logits, 0) != RWKVX_OK) return fail("%s", "eval failed (decode)");
-        dec[r] = now() - t0;
+            if (rwkvx_eval(st, tokens + i, 1, logits, 0) != RWKVX_OK) return cli_fail("eval failed (decode)");
+        dec[r] = cli_now() - t0;
         dec_cpu[r] = cpu_now() - c0;
         if (ceilings) frac_dec[r] = (double)gen / dec[r] / (bws[r] / tok_bytes);
     }
@@ -438,17 +428,19 @@ int main(int argc, char **argv) {
                "\"bw_gb_s\": %.2f, \"fma_gflop_s\": %.1f, \"fma_isa\": \"%s\", \"token_bytes\": %.0f, \"token_flops\": %.0f, "
                "\"bw_bound_tok_s\": %.2f, \"compute_bound_tok_s\": %.2f, \"decode_frac_of_bw_bound\": %.4f, "
                "\"prefill_frac_of_compute_bound\": %.4f, \"state_bytes\": %lu, \"peak_rss_bytes\": %ld, \"repeat\": %ld, "
-               "\"prefill_cpu_s\": %.4f, \"decode_cpu_ms_per_tok\": %.4f}\n",
+               "\"prefill_cpu_s\": %.4f, \"decode_cpu_ms_per_tok\": %.4f, \"omp_wait_policy\": \"%s\"}\n",
                path, type_name(in.weight_type), threads, prompt, gen, context, in.chunk_size, in.chunk_topk, in.n_rwkv,
                in.n_sparse, opt.skip_sparse ? "true" : "false", full ? "true" : "false", opt.kv_f16 ? "true" : "false", context == prompt ? "prompt" : random_fill ? "random" : "model",
                prefill_tok_s, decode_tok_s, 1e3 / decode_tok_s, fill_s > 0 ? (double)context / fill_s : 0.0, bw / 1e9,
                peak / 1e9, isa, tok_bytes, tok_flops, bw_bound, compute_bound, f_dec, f_pre, (unsigned long)rwkvx_state_save_bytes(st),
-               peak_rss_bytes(), repeat, median(pre_cpu, (int)repeat), 1e3 * median(dec_cpu, (int)repeat) / (double)gen);
+               peak_rss_bytes(), repeat, median(pre_cpu, (int)repeat), 1e3 * median(dec_cpu, (int)repeat) / (double)gen,
+               wait_policy());
     } else {
         printf("model      %s: %d RWKV-7 + %d sparse blocks%s, C=%d, V=%d, %s weights\n", path, in.n_rwkv, in.n_sparse,
                opt.skip_sparse ? " (sparse skipped)" : "", in.n_embd, in.n_vocab, type_name(in.weight_type));
-        printf("threads    %ld; chunk size %d, top-k %d; medians of %ld runs (fractions: each run against the\n"
-               "           ceiling measured just before it)\n", threads, in.chunk_size, in.chunk_topk, repeat);
+        printf("threads    %ld (OpenMP waiting: %s); chunk size %d, top-k %d; medians of %ld runs (fractions:\n"
+               "           each run against the ceiling measured just before it)\n", threads, wait_policy(), in.chunk_size,
+               in.chunk_topk, repeat);
         if (ceilings)
             printf("machine    read bandwidth %.1f GB/s, FMA peak %.1f GFLOP/s (%s)\n", bw / 1e9, peak / 1e9, isa);
         printf("prefill    %ld tokens: %.1f tok/s", prompt, prefill_tok_s);
@@ -467,5 +459,5 @@ int main(int argc, char **argv) {
     rwkvx_free(m);
     free(tokens);
     free(logits);
-    return 0;
+    return cli_finish(0);
 }

@@ -12,7 +12,9 @@
  * globals, and every count, offset and size is checked against the file.
  *
  * OUT follows docs/FORMAT.md (GGUF v3, tensors aligned to 32).  It is written
- * to OUT.tmp and renamed when complete, so a failed run leaves no OUT behind.
+ * to a temporary file made by mkstemp next to it and renamed over OUT when
+ * complete (tools/cli.h): a failed or interrupted run leaves OUT as it was and
+ * no temporary file; an OUT that is the input (or the vocabulary) is refused.
  * Any error prints one line starting with "rwkvx-convert: " and exits with 1.
  *
  * Build: cc -std=c99 -O2 -o rwkvx-convert tools/convert.c -lm
@@ -51,6 +53,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+
+#include "cli.h" /* option ranges, safe output (no rwkvx.h needed) */
 
 #if !defined(CV_NO_MMAP) && (defined(__unix__) || defined(__APPLE__))
 #include <sys/mman.h>
@@ -4246,10 +4250,11 @@ done:
     return ok;
 }
 
-/* Writes the whole file; returns its size through *size. */
-static int gguf_write(const char *path, cv_input *in, const cv_src_list *src, const cv_model *mdl,
-                      cv_plan *plan, const cv_vocab *vocab, const cv_options_meta *meta, uint64_t *size,
-                      cv_err *err)
+/* Writes the whole file to `fp` (named `path` in messages), which it does
+ * not close; returns its size through *size. */
+static int gguf_write_stream(FILE *fp, const char *path, cv_input *in, const cv_src_list *src, const cv_model *mdl,
+                             cv_plan *plan, const cv_vocab *vocab, const cv_options_meta *meta, uint64_t *size,
+                             cv_err *err)
 {
     cv_buf head;
     cv_writer w;
@@ -4274,11 +4279,7 @@ static int gguf_write(const char *path, cv_input *in, const cv_src_list *src, co
         return cv_fail(err, "out of memory");
     }
     w.path = path;
-    w.fp = fopen(path, "wb");
-    if (!w.fp) {
-        free(head.p);
-        return cv_fail(err, "cannot create '%s': %s", path, strerror(errno));
-    }
+    w.fp = fp;
     memcpy(fixed, "GGUF", 4);
     put32(fixed + 4, 3);
     put32(fixed + 8, plan->n);
@@ -4306,9 +4307,6 @@ static int gguf_write(const char *path, cv_input *in, const cv_src_list *src, co
     *size = w.pos;
     ok = 1;
 done:
-    if (fclose(w.fp) != 0 && ok) {
-        ok = cv_fail(err, "cannot write '%s': %s", path, strerror(errno));
-    }
     free(head.p);
     return ok;
 }
@@ -5304,29 +5302,23 @@ static void usage(FILE *f)
             "                   vectors and the fused time-mix lerp are always f32; rows\n"
             "                   that do not fit a type's blocks take llama.cpp's fallback\n"
             "  --head-type T    type of the head (output.weight), overriding --type\n"
-            "  --chunk-size B   sparse attention chunk size stored in the file (default 2048)\n"
-            "  --chunk-topk K   chunks each query attends to, its own included (default 3)\n"
+            "  --chunk-size B   sparse attention chunk size stored in the file, 1 to 2^24\n"
+            "                   (default 2048)\n"
+            "  --chunk-topk K   chunks each query attends to, its own included, 1 to 2^24\n"
+            "                   (default 3)\n"
             "  --vocab FILE     embed an RWKV World vocabulary (rwkv_vocab_v20230424.txt)\n"
             "  --vocab bytes    embed a 256-token byte vocabulary (token id = byte)\n"
             "  --llama-cpp      write llama.cpp's rwkv7 layout (plain RWKV-7 only, needs --vocab)\n"
             "  -h, --help       show this help\n");
 }
 
-static int parse_u32(const char *s, uint32_t min, uint32_t *out)
+/* --chunk-size and --chunk-topk: the range the loader accepts (cli.h), so
+ * the converter never writes a file the library then refuses. */
+static int parse_chunk_option(const char *name, const char *val, uint32_t *out, cv_err *err)
 {
-    uint64_t v = 0;
-    const char *p;
-    if (!*s)
-        return 0;
-    for (p = s; *p; p++) {
-        if (*p < '0' || *p > '9')
-            return 0;
-        v = v * 10 + (uint64_t)(*p - '0');
-        if (v > UINT32_MAX)
-            return 0;
-    }
-    if (v < min)
-        return 0;
+    long v;
+    if (!cli_parse_long(val, 1, CLI_CHUNK_MAX, &v))
+        return cv_fail(err, "bad %s '%s' (a whole number from 1 to %ld)", name, val, CLI_CHUNK_MAX);
     *out = (uint32_t)v;
     return 1;
 }
@@ -5403,12 +5395,12 @@ static int parse_args(int argc, char **argv, cv_options *opt, cv_err *err)
                 return cv_fail(err, "--head-type must be one of %s, not '%s'", type_names, val);
             opt->quant.head_type = t->id;
         } else if (strcmp(opt_name, "--chunk-size") == 0) {
-            if (!parse_u32(val, 1, &opt->chunk_size))
-                return cv_fail(err, "--chunk-size must be an integer from 1 to 4294967295, not '%s'", val);
+            if (!parse_chunk_option(opt_name, val, &opt->chunk_size, err))
+                return 0;
             opt->chunk_given = 1;
         } else if (strcmp(opt_name, "--chunk-topk") == 0) {
-            if (!parse_u32(val, 1, &opt->topk))
-                return cv_fail(err, "--chunk-topk must be an integer from 1 to 4294967295, not '%s'", val);
+            if (!parse_chunk_option(opt_name, val, &opt->topk, err))
+                return 0;
             opt->chunk_given = 1;
         } else {
             if (!*val)
@@ -5563,10 +5555,13 @@ static void print_summary(const cv_options *opt, const cv_src_list *src, const c
            mdl->dropped_v_first ? " (block 0 v0/v1/v2 dropped)" : "");
     /* A checkpoint does not record the chunk size and top-k it was trained
      * with, and a hybrid run with others is another model: say so. */
-    printf("sparse:       chunk size %u, top-k %u%s\n", (unsigned)opt->chunk_size, (unsigned)opt->topk,
-           mdl->n_sparse && !opt->chunk_given
-               ? " (defaults: checkpoints do not record them; --chunk-size, --chunk-topk if trained otherwise)"
-               : "");
+    if (mdl->n_sparse)
+        printf("sparse:       chunk size %u, top-k %u%s\n", (unsigned)opt->chunk_size, (unsigned)opt->topk,
+               !opt->chunk_given
+                   ? " (defaults: checkpoints do not record them; --chunk-size, --chunk-topk if trained otherwise)"
+                   : "");
+    else
+        printf("sparse:       none\n");
     printf("parameters:   %" PRIu64 "\n", n_params);
     print_weights(plan);
     if (vocab->n)
@@ -5599,6 +5594,18 @@ static void warn_nonfinite(const cv_plan *plan)
                 values == 1 ? "is" : "are");
 }
 
+/* A model directory's files are inputs too: the output may not be one of
+ * them (cli.h compares device and inode). */
+static int check_output_not_shard(const char *out_path, const cv_inputs *ins)
+{
+    const char *inputs[CV_MAX_SHARDS + 1];
+    uint32_t i;
+    for (i = 0; i < ins->n; i++)
+        inputs[i] = ins->path[i];
+    inputs[ins->n] = NULL;
+    return cli_check_output(out_path, inputs);
+}
+
 int main(int argc, char **argv)
 {
     cv_err err;
@@ -5611,10 +5618,11 @@ int main(int argc, char **argv)
     cv_vocab vocab;
     cv_options_meta meta;
     cv_buf kv_copy;
-    char name[256], arch[64] = "", *tmp_path = NULL;
-    int from_gguf = 0;
+    char name[256], arch[64] = "";
+    const char *inputs[3];
+    cli_output out;
     uint64_t out_bytes = 0;
-    int rc, ok = 0, tmp_created = 0;
+    int rc, ok = 0, reported = 0, from_gguf = 0; /* reported: cli.h has printed the error */
 
     memset(&err, 0, sizeof err);
     memset(&ins, 0, sizeof ins);
@@ -5625,6 +5633,8 @@ int main(int argc, char **argv)
     memset(&vocab, 0, sizeof vocab);
     memset(&kv_copy, 0, sizeof kv_copy);
     memset(&meta, 0, sizeof meta);
+    memset(&out, 0, sizeof out);
+    cli_start("rwkvx-convert");
 
     rc = parse_args(argc, argv, &opt, &err);
     if (rc < 0) {
@@ -5633,6 +5643,12 @@ int main(int argc, char **argv)
     }
     if (rc == 0)
         goto done;
+    /* the output is checked (and its temporary file made) before any work */
+    inputs[0] = opt.in_path;
+    inputs[1] = opt.vocab && strcmp(opt.vocab, "bytes") != 0 ? opt.vocab : NULL;
+    inputs[2] = NULL;
+    if (!cli_output_open(&out, opt.out_path, inputs))
+        return 1; /* cli.h has printed the error */
     plan.quant = opt.quant;
     plan.llama_cpp = opt.llama_cpp;
     from_gguf = path_is_gguf(opt.in_path);
@@ -5650,6 +5666,10 @@ int main(int argc, char **argv)
         if (!read_input(opt.in_path, &ins, &src, &cfg, &err) || !model_build(&mdl, &src, &err) ||
             (cfg.hf && !hf_check_config(&cfg, &mdl, &err)))
             goto done;
+        if (!check_output_not_shard(opt.out_path, &ins)) {
+            reported = 1;
+            goto done;
+        }
         if (opt.vocab &&
             !(strcmp(opt.vocab, "bytes") == 0 ? vocab_bytes(&vocab, (uint32_t)mdl.dim[DIM_V], &err)
                                               : vocab_world(&vocab, opt.vocab, (uint32_t)mdl.dim[DIM_V], &err)))
@@ -5666,20 +5686,12 @@ int main(int argc, char **argv)
     meta.topk = opt.topk;
     meta.ln_eps = cfg.ln_eps;
     meta.gn_eps = cfg.gn_eps;
-    tmp_path = malloc(strlen(opt.out_path) + 5);
-    if (!tmp_path) {
-        cv_fail(&err, "out of memory");
+    if (!gguf_write_stream(out.f, opt.out_path, &ins.in[0], &src, &mdl, &plan, &vocab, &meta, &out_bytes, &err))
+        goto done;
+    if (!cli_output_commit(&out)) {
+        reported = 1;
         goto done;
     }
-    sprintf(tmp_path, "%s.tmp", opt.out_path);
-    tmp_created = 1;
-    if (!gguf_write(tmp_path, &ins.in[0], &src, &mdl, &plan, &vocab, &meta, &out_bytes, &err))
-        goto done;
-    if (rename(tmp_path, opt.out_path) != 0) {
-        cv_fail(&err, "cannot rename '%s' to '%s': %s", tmp_path, opt.out_path, strerror(errno));
-        goto done;
-    }
-    tmp_created = 0;
     if (from_gguf)
         print_gguf_summary(&opt, &src, arch, &plan, out_bytes);
     else
@@ -5687,16 +5699,14 @@ int main(int argc, char **argv)
     warn_nonfinite(&plan);
     ok = 1;
 done:
-    if (tmp_created)
-        remove(tmp_path);
-    if (!ok)
+    cli_output_abort(&out);
+    if (!ok && !reported)
         fprintf(stderr, "rwkvx-convert: %s\n", err.msg[0] ? err.msg : "failed");
-    free(tmp_path);
     free(plan.v);
     free(kv_copy.p);
     vocab_free(&vocab);
     model_free(&mdl);
     src_list_free(&src);
     inputs_close(&ins);
-    return ok ? 0 : 1;
+    return ok ? cli_finish(0) : 1;
 }

@@ -47,6 +47,7 @@
    --no-share reads every prompt from a fresh state (slow; a check of the
    sharing). The progress bar is shown when stderr is a terminal (--quiet
    hides it). Errors: one line on stderr, status 1. */
+#include "cli.h" /* first: it sets _POSIX_C_SOURCE */
 #define RWKVX_IMPLEMENTATION
 #include "../rwkvx.h"
 
@@ -70,17 +71,7 @@ static const char FILLER[] = "The grass is green. The sky is blue. The sun is ye
 static const char QUESTION[] = "What is the pass key? The pass key is";
 static const int REFERENCE_KEYS[5] = {2733, 33004, 23721, 5995, 17531};
 
-static const char *g_prog = "rwkvx-passkey";
-
-static void die(const char *fmt, ...) {
-    va_list ap;
-    fprintf(stderr, "%s: ", g_prog);
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputc('\n', stderr);
-    exit(1);
-}
+#define die cli_die
 
 static void *xmalloc(size_t n) {
     void *p = malloc(n ? n : 1);
@@ -100,34 +91,36 @@ static int passkey_of_seed(int seed) {
 
 /* ---- options ---------------------------------------------------------- */
 
-static int parse_int(const char *s, long lo, long hi, long *out) {
-    char *end;
-    long v;
-    errno = 0;
-    v = strtol(s, &end, 10);
-    if (end == s || *end || errno || v < lo || v > hi) return 0;
-    *out = v;
-    return 1;
-}
-
 /* "2k,4k,8000" -> lengths (k = 1024, m = 1048576) */
 static int parse_lengths(const char *s, long *out, int max) {
+    char buf[32];
     int n = 0;
-    while (*s) {
-        char *end;
-        long v;
-        errno = 0;
-        v = strtol(s, &end, 10);
-        if (end == s || errno || v <= 0) return -1;
-        if (*end == 'k' || *end == 'K') v *= 1024, end++;
-        else if (*end == 'm' || *end == 'M') v *= 1048576, end++;
-        if (v <= 0 || v > (1L << 26) || n == max) return -1;
-        out[n++] = v;
-        if (*end == ',') end++;
-        else if (*end) return -1;
-        s = end;
+    for (;;) {
+        size_t len = strcspn(s, ",");
+        if (n == max || len >= sizeof buf) return -1;
+        memcpy(buf, s, len);
+        buf[len] = 0;
+        if (!cli_parse_count(buf, 1, 1L << 26, &out[n++])) return -1;
+        if (!s[len]) return n;
+        s += len + 1;
     }
-    return n;
+}
+
+/* --require P[,P...]: percentages from 0 to 100; returns how many */
+static int parse_require(const char *val, double *require) {
+    char buf[32];
+    const char *p = val;
+    int n = 0;
+    for (;;) {
+        size_t len = strcspn(p, ",");
+        if (n == MAX_LENGTHS) die("bad --require '%s' (too many values)", val);
+        snprintf(buf, sizeof buf, "%.*s", (int)(len < sizeof buf - 1 ? len : sizeof buf - 1), p);
+        if (len >= sizeof buf || !cli_parse_double(buf, 0, 100, &require[n]))
+            die("bad --require '%s' (percentages 0 to 100, separated by commas)", val);
+        n++;
+        if (!p[len]) return n;
+        p += len + 1;
+    }
 }
 
 static void length_label(long L, char *buf, size_t size) {
@@ -238,12 +231,6 @@ typedef struct {
     long done_tokens, total_prompts, done_prompts;
 } progress;
 
-static double now_seconds(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 static void progress_show(const progress *p, const char *label) {
     enum { WIDTH = 30 };
     char bar[WIDTH + 1];
@@ -253,7 +240,7 @@ static void progress_show(const progress *p, const char *label) {
     fill = p->total_prompts ? (int)(WIDTH * p->done_prompts / p->total_prompts) : 0;
     for (i = 0; i < WIDTH; i++) bar[i] = i < fill ? '#' : '.';
     bar[WIDTH] = 0;
-    el = now_seconds() - p->t_start;
+    el = cli_now() - p->t_start;
     fprintf(stderr, "\r[%s] %ld/%ld prompts  length %-6s %6.0f tokens/s ", bar, p->done_prompts, p->total_prompts,
             label, el > 0 ? (double)p->done_tokens / el : 0.0);
     fflush(stderr);
@@ -565,13 +552,6 @@ static int csv_next(const char **p, char *buf, size_t size) {
 }
 
 /* Whether two paths name one existing file (an output must not overwrite an input). */
-static int same_file(const char *a, const char *b) {
-    struct stat sa, sb;
-    if (!a || !b) return 0;
-    if (stat(a, &sa) != 0 || stat(b, &sb) != 0) return 0;
-    return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
-}
-
 /* Fills results from CSV files written by --csv (one or several runs, such
    as one per length, concatenated): every prompt of the grid must be there
    with the grid's key; rows of other prompts are skipped. */
@@ -645,7 +625,7 @@ static void heat_colour(double acc, char *buf, size_t size) {
     snprintf(buf, size, "#%02x%02x%02x", c[0], c[1], c[2]);
 }
 
-static void write_svg(FILE *f, const char *path, const char *title, const long *lengths, int n_len, int n_depth,
+static void write_svg(FILE *f, const char *title, const long *lengths, int n_len, int n_depth,
                       const double *depth_value, const double *acc /* [depth][len] */, const double *len_acc,
                       double overall) {
     int cw = 64, ch = 30, left = 74, top = 58, i, j, W, H, legend_x;
@@ -692,7 +672,6 @@ static void write_svg(FILE *f, const char *path, const char *title, const long *
             fprintf(f, "<text x=\"%d\" y=\"%d\" font-size=\"10\">%d%%</text>\n", legend_x + 18, y + h / 2 + 4, 10 * i);
     }
     fprintf(f, "</svg>\n");
-    if (fclose(f) != 0) die("cannot write '%s'", path);
 }
 
 /* ---- main ------------------------------------------------------------- */
@@ -707,7 +686,9 @@ static void usage(FILE *f) {
 int main(int argc, char **argv) {
     const char *model_path = NULL, *csv_path = NULL, *svg_path = NULL, *title = NULL, *from_csv = NULL;
     FILE *csv_file = NULL, *svg_file = NULL;
-    long lengths[MAX_LENGTHS], v;
+    cli_output csv_out, svg_out;
+    cli_model_options mo;
+    long lengths[MAX_LENGTHS];
     int n_len = 3, n_depth = 10, n_seed = 5, threads = 0, i, j, failed_require = 0;
     double require[MAX_LENGTHS], depth_value[MAX_DEPTHS];
     int n_require = 0, no_share = 0;
@@ -721,93 +702,56 @@ int main(int argc, char **argv) {
     double acc[MAX_DEPTHS * MAX_LENGTHS], len_acc[MAX_LENGTHS], elapsed;
     progress prog;
 
+    cli_robust_threads(argv); /* before anything else: it may run the program again */
+    cli_start("rwkvx-passkey");
     memset(&opt, 0, sizeof opt);
+    memset(&mo, 0, sizeof mo);
     lengths[0] = 2048, lengths[1] = 4096, lengths[2] = 8192;
     memset(&prog, 0, sizeof prog);
     prog.quiet = !isatty(2);
     for (i = 1; i < argc; i++) {
         const char *a = argv[i];
-        const char *val = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(a, "--version")) { printf("rwkvx-passkey %s\n", RWKVX_VERSION_STRING); return 0; }
+        if (!strcmp(a, "--version")) { printf("%s %s\n", cli_program, RWKVX_VERSION_STRING); return cli_finish(0); }
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             usage(stdout);
-            return 0;
-        } else if (a[0] != '-') {
-            if (model_path) die("more than one model given ('%s' and '%s')", model_path, a);
-            model_path = a;
-            continue;
-        } else if (!strcmp(a, "--quiet")) {
-            prog.quiet = 1;
-            continue;
-        } else if (!strcmp(a, "--progress")) {
-            prog.quiet = 0;
-            continue;
-        } else if (!strcmp(a, "--no-share")) {
-            no_share = 1;
-            continue;
+            return cli_finish(0);
         }
-        if (strcmp(a, "--lengths") && strcmp(a, "--depths") && strcmp(a, "--seeds") && strcmp(a, "--threads") &&
-            strcmp(a, "--chunk-size") && strcmp(a, "--chunk-topk") && strcmp(a, "--require") && strcmp(a, "--csv") &&
-            strcmp(a, "--svg") && strcmp(a, "--title") && strcmp(a, "--kv-limit") && strcmp(a, "--from-csv"))
-            die("unknown option '%s' (see --help)", a);
-        if (!val) die("option %s needs a value", a);
-        i++;
-        if (!strcmp(a, "--lengths")) {
+        if (cli_model_option(argc, argv, &i, &mo)) continue;
+        if (!strcmp(a, "--quiet")) prog.quiet = 1;
+        else if (!strcmp(a, "--progress")) prog.quiet = 0;
+        else if (!strcmp(a, "--no-share")) no_share = 1;
+        else if (!strcmp(a, "--lengths")) {
+            const char *val = cli_value(argc, argv, &i);
             if ((n_len = parse_lengths(val, lengths, MAX_LENGTHS)) <= 0)
                 die("bad --lengths '%s' (comma-separated token counts such as 2k,4k,8000; at most %d)", val, MAX_LENGTHS);
-        } else if (!strcmp(a, "--depths")) {
-            if (!parse_int(val, 1, MAX_DEPTHS, &v)) die("bad --depths '%s' (1 to %d)", val, MAX_DEPTHS);
-            n_depth = (int)v;
-        } else if (!strcmp(a, "--seeds")) {
-            if (!parse_int(val, 1, MAX_SEEDS, &v)) die("bad --seeds '%s' (1 to %d)", val, MAX_SEEDS);
-            n_seed = (int)v;
-        } else if (!strcmp(a, "--threads")) {
-            if (!parse_int(val, 0, 1024, &v)) die("bad --threads '%s' (0 = all cores, up to 1024)", val);
-            threads = (int)v;
-        } else if (!strcmp(a, "--chunk-size")) {
-            if (!parse_int(val, 1, 1 << 24, &v)) die("bad --chunk-size '%s'", val);
-            opt.chunk_size = (int)v;
-        } else if (!strcmp(a, "--chunk-topk")) {
-            if (!parse_int(val, 1, 1 << 20, &v)) die("bad --chunk-topk '%s'", val);
-            opt.chunk_topk = (int)v;
-        } else if (!strcmp(a, "--kv-limit")) { /* the library checks the combination when loading */
-            if (rwkvx_parse_kv_limit(val, &opt) != RWKVX_OK)
-                die("bad --kv-limit '%s' (MAX[,KEEP[,WINDOW]], positions per head)", val);
-        } else if (!strcmp(a, "--require")) {
-            const char *p = val;
-            n_require = 0;
-            for (;;) {
-                char *end;
-                errno = 0;
-                if (n_require == MAX_LENGTHS) die("bad --require '%s' (too many values)", val);
-                require[n_require] = strtod(p, &end);
-                if (end == p || errno || !(require[n_require] >= 0 && require[n_require] <= 100) ||
-                    (*end && *end != ','))
-                    die("bad --require '%s' (percentages 0 to 100, separated by commas)", val);
-                n_require++;
-                if (!*end) break;
-                p = end + 1;
-            }
-        } else if (!strcmp(a, "--csv")) {
-            csv_path = val;
-        } else if (!strcmp(a, "--from-csv")) {
-            from_csv = val;
-        } else if (!strcmp(a, "--svg")) {
-            svg_path = val;
-        } else {
-            title = val;
-        }
+        } else if (!strcmp(a, "--depths")) n_depth = (int)cli_long_option(a, cli_value(argc, argv, &i), 1, MAX_DEPTHS, NULL);
+        else if (!strcmp(a, "--seeds")) n_seed = (int)cli_long_option(a, cli_value(argc, argv, &i), 1, MAX_SEEDS, NULL);
+        else if (!strcmp(a, "--require")) n_require = parse_require(cli_value(argc, argv, &i), require);
+        else if (!strcmp(a, "--csv")) csv_path = cli_value(argc, argv, &i);
+        else if (!strcmp(a, "--from-csv")) from_csv = cli_value(argc, argv, &i);
+        else if (!strcmp(a, "--svg")) svg_path = cli_value(argc, argv, &i);
+        else if (!strcmp(a, "--title")) title = cli_value(argc, argv, &i);
+        else if (a[0] != '-' && !model_path) model_path = a;
+        else cli_unknown(a);
     }
     if (!model_path) die("no model given (usage: rwkvx-passkey MODEL.gguf [options], see --help)");
     if (n_require > 1 && n_require != n_len)
         die("--require has %d values but --lengths has %d", n_require, n_len);
     for (i = 0; i < n_depth; i++) depth_value[i] = n_depth > 1 ? (double)i / (n_depth - 1) : 0.0;
 
-    if (from_csv && (same_file(from_csv, csv_path) || same_file(from_csv, svg_path)))
-        die("an output is the --from-csv input '%s'", from_csv);
-    if (csv_path && !(csv_file = fopen(csv_path, "w"))) die("cannot write '%s': %s", csv_path, strerror(errno));
-    if (svg_path && !(svg_file = fopen(svg_path, "w"))) die("cannot write '%s': %s", svg_path, strerror(errno));
-    if (rwkvx_load_file(&model, model_path, &opt, err) != RWKVX_OK) die("%s", err);
+    threads = mo.threads;
+    CLI_SET_RWKVX_OPTIONS(opt, mo);
+    /* everything is checked, and the outputs' temporary files made, before
+       the run: a failed or interrupted run leaves the previous results */
+    if (!cli_check_input(model_path) || (from_csv && !cli_check_input(from_csv))) return 1;
+    if (csv_path && svg_path && !strcmp(csv_path, svg_path)) die("--csv and --svg name the same file '%s'", csv_path);
+    {
+        const char *inputs[3];
+        inputs[0] = model_path, inputs[1] = from_csv, inputs[2] = NULL;
+        if (csv_path && !(csv_file = cli_output_open(&csv_out, csv_path, inputs))) return 1;
+        if (svg_path && !(svg_file = cli_output_open(&svg_out, svg_path, inputs))) return 1;
+    }
+    if (rwkvx_load_file(&model, model_path, &opt, err) != RWKVX_OK) die("cannot load '%s': %s", model_path, err);
     rwkvx_model_info(model, &info);
     tok = rwkvx_model_tokenizer(model);
     if (!tok) die("'%s' has no vocabulary (convert it with --vocab)", model_path);
@@ -817,7 +761,7 @@ int main(int argc, char **argv) {
 
     results = (result *)xmalloc((size_t)n_len * n_depth * n_seed * sizeof(result));
     prog.total_prompts = (long)n_len * n_depth * n_seed;
-    prog.t_start = now_seconds();
+    prog.t_start = cli_now();
     if (from_csv)
         load_answers(from_csv, lengths, n_len, n_depth, depth_value, n_seed, results);
     else
@@ -825,9 +769,9 @@ int main(int argc, char **argv) {
             evaluate_length(model, lengths[j], n_depth, depth_value, n_seed, threads, no_share, &prog,
                             results + (size_t)j * n_depth * n_seed);
     if (!prog.quiet) fprintf(stderr, "\r%*s\r", 78, "");
-    elapsed = now_seconds() - prog.t_start;
+    elapsed = cli_now() - prog.t_start;
 
-    printf("%s: %s, %d RWKV-7 + %d sparse blocks, C=%d", g_prog, model_path, info.n_rwkv, info.n_sparse, info.n_embd);
+    printf("%s: %s, %d RWKV-7 + %d sparse blocks, C=%d", cli_program, model_path, info.n_rwkv, info.n_sparse, info.n_embd);
     if (info.n_sparse) printf(", chunk %d, top-k %d", info.chunk_size, info.chunk_topk);
     if (info.n_sparse && info.kv_max) printf(", K/V limit %d/%d/%d", info.kv_max, info.kv_keep, info.kv_window);
     printf("\naccuracy (%%) over %d pass key%s per cell; ", n_seed, n_seed > 1 ? "s" : "");
@@ -849,25 +793,26 @@ int main(int argc, char **argv) {
             csv_field(f, results[r].answer);
             fprintf(f, ",%d,%s,%d\n", results[r].correct, ANSWER_KIND_NAME[results[r].kind], results[r].wrong_digits);
         }
-        if (fclose(f) != 0) die("cannot write '%s'", csv_path);
+        if (!cli_output_commit(&csv_out)) return 1;
     }
     if (svg_path) {
         char def[512];
         const char *base = strrchr(model_path, '/');
         snprintf(def, sizeof def, "%s: pass key retrieval", base ? base + 1 : model_path);
-        write_svg(svg_file, svg_path, title ? title : def, lengths, n_len, n_depth, depth_value, acc, len_acc,
+        write_svg(svg_file, title ? title : def, lengths, n_len, n_depth, depth_value, acc, len_acc,
                   (double)correct_all / n_results);
+        if (!cli_output_commit(&svg_out)) return 1;
     }
     for (j = 0; j < n_len && n_require; j++) {
         double want = require[n_require > 1 ? j : 0];
         if (100 * len_acc[j] < want - 1e-9 && !failed_require) {
             length_label(lengths[j], label, sizeof label);
-            fprintf(stderr, "%s: accuracy at length %s is %.1f%%, below the required %.1f%%\n", g_prog, label,
+            fprintf(stderr, "%s: accuracy at length %s is %.1f%%, below the required %.1f%%\n", cli_program, label,
                     100 * len_acc[j], want);
             failed_require = 1;
         }
     }
     free(results);
     rwkvx_free(model);
-    return failed_require ? 2 : 0;
+    return cli_finish(failed_require ? 2 : 0);
 }

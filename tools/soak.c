@@ -14,31 +14,9 @@
    memory should grow by that and nothing else; with --kv-limit it should
    stay flat once the cache is full. --csv writes the rows. docs/SOAK.md has
    the measurements; tools/plot_soak.py draws them. */
+#include "cli.h" /* first: it sets _POSIX_C_SOURCE */
 #define RWKVX_IMPLEMENTATION
 #include "../rwkvx.h"
-
-#include <errno.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <time.h>
-
-static int fail(const char *fmt, const char *arg) {
-    fprintf(stderr, "rwkvx-soak: ");
-    fprintf(stderr, fmt, arg);
-    fputc('\n', stderr);
-    return 1;
-}
-
-static int parse_long(const char *s, long lo, long hi, long *out) {
-    char *end;
-    long v;
-    errno = 0;
-    v = strtol(s, &end, 10);
-    if (end == s || *end || errno || v < lo || v > hi) return 0;
-    *out = v;
-    return 1;
-}
 
 /* Resident memory in bytes (VmRSS), or -1 where /proc is not there. */
 static long long resident_bytes(void) {
@@ -55,15 +33,10 @@ static long long resident_bytes(void) {
     return kib < 0 ? -1 : kib * 1024;
 }
 
-static double now_seconds(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 int main(int argc, char **argv) {
     const char *path = NULL, *csv_path = NULL;
-    long tokens = 1000000, every = 50000, seed = 1, threads = 1, v, i;
+    long tokens = 1000000, every = 50000, seed = 1, threads, i;
+    int k;
     double temp = -1;
     rwkvx_options opt;
     rwkvx_model *m = NULL;
@@ -73,48 +46,57 @@ int main(int argc, char **argv) {
     char err[RWKVX_ERROR_MAX];
     float *logits = NULL;
     FILE *csv = NULL;
+    cli_output csv_out;
+    cli_model_options mo;
     int32_t token;
     double t0, t_last, sx = 0, sy = 0, sxx = 0, sxy = 0;
     long long rss;
     int rc = 1, n_rows = 0;
 
+    cli_robust_threads(argv); /* before anything else: it may run the program again */
+    cli_start("rwkvx-soak");
     memset(&opt, 0, sizeof opt);
-    for (i = 1; i < argc; i++) {
-        const char *a = argv[i], *next = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(a, "--version")) { printf("rwkvx-soak %s\n", RWKVX_VERSION_STRING); return 0; }
+    memset(&mo, 0, sizeof mo);
+    memset(&csv_out, 0, sizeof csv_out);
+    mo.threads = 1;
+    for (k = 1; k < argc; k++) {
+        const char *a = argv[k];
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            printf("usage: rwkvx-soak MODEL.gguf [--tokens N] [--every N] [--kv-limit MAX[,KEEP[,WINDOW]]]\n"
-                   "                  [--seed N] [--threads N] [--temp T] [--csv FILE]\n");
-            return 0;
+            printf("usage: rwkvx-soak MODEL.gguf [--tokens N] [--every N] [--seed N] [--temp T] [--csv FILE]\n"
+                   "                  [model options; --threads defaults to 1 here]\n" CLI_MODEL_USAGE);
+            return cli_finish(0);
         }
-        if (a[0] != '-') {
-            if (path) return fail("more than one model given ('%s')", a);
-            path = a;
-            continue;
-        }
-        if (!next) return fail("%s needs a value", a);
-        i++;
-        if (!strcmp(a, "--tokens")) { if (!parse_long(next, 1, 1L << 40, &tokens)) return fail("bad --tokens '%s'", next); }
-        else if (!strcmp(a, "--every")) { if (!parse_long(next, 1, 1L << 40, &every)) return fail("bad --every '%s'", next); }
-        else if (!strcmp(a, "--seed")) { if (!parse_long(next, 0, 1L << 62, &seed)) return fail("bad --seed '%s'", next); }
-        else if (!strcmp(a, "--threads")) { if (!parse_long(next, 1, 1024, &threads)) return fail("bad --threads '%s'", next); }
-        else if (!strcmp(a, "--kv-limit")) { if (rwkvx_parse_kv_limit(next, &opt) != RWKVX_OK) return fail("bad --kv-limit '%s' (MAX[,KEEP[,WINDOW]])", next); }
-        else if (!strcmp(a, "--csv")) csv_path = next;
+        if (!strcmp(a, "--version")) { printf("%s %s\n", cli_program, RWKVX_VERSION_STRING); return cli_finish(0); }
+        if (cli_model_option(argc, argv, &k, &mo)) continue;
+        if (!strcmp(a, "--tokens")) tokens = cli_long_option(a, cli_value(argc, argv, &k), 1, 1L << 40, NULL);
+        else if (!strcmp(a, "--every")) every = cli_long_option(a, cli_value(argc, argv, &k), 1, 1L << 40, NULL);
+        else if (!strcmp(a, "--seed")) seed = cli_long_option(a, cli_value(argc, argv, &k), 0, 1L << 62, NULL);
+        else if (!strcmp(a, "--csv")) csv_path = cli_value(argc, argv, &k);
         else if (!strcmp(a, "--temp")) {
-            char *end;
-            temp = strtod(next, &end);
-            if (end == next || *end || !(temp >= 0 && temp <= 100)) return fail("bad --temp '%s'", next);
-        } else return fail("unknown option %s", a);
+            const char *v = cli_value(argc, argv, &k);
+            if (!cli_parse_double(v, 0, 100, &temp)) cli_die("bad --temp '%s' (a number from 0 to 100)", v);
+        } else if (a[0] != '-' && !path) path = a;
+        else cli_unknown(a);
     }
-    if (!path) return fail("%s", "no model given (rwkvx-soak --help)");
-    (void)v;
-
-    if (rwkvx_load_file(&m, path, &opt, err) != RWKVX_OK) return fail("%s", err);
+    if (!path) return cli_fail("no model given (rwkvx-soak --help)");
+    threads = mo.threads;
+    CLI_SET_RWKVX_OPTIONS(opt, mo);
+    if (!cli_check_input(path)) return 1;
+    {
+        const char *inputs[2];
+        inputs[0] = path, inputs[1] = NULL;
+        if (csv_path && !cli_output_open(&csv_out, csv_path, inputs)) return 1;
+        csv = csv_out.f;
+    }
+    if (rwkvx_load_file(&m, path, &opt, err) != RWKVX_OK) {
+        cli_fail("cannot load '%s': %s", path, err);
+        goto done;
+    }
     rwkvx_model_info(m, &info);
     logits = (float *)malloc(sizeof(float) * (size_t)info.n_vocab);
     if (!logits || rwkvx_state_new(m, &st) != RWKVX_OK ||
         rwkvx_sampler_new(&sampler, info.n_vocab, rwkvx_model_tokenizer(m), NULL, (uint64_t)seed) != RWKVX_OK) {
-        fail("%s", "out of memory");
+        cli_fail("out of memory");
         goto done;
     }
     if (temp >= 0) {
@@ -124,7 +106,6 @@ int main(int argc, char **argv) {
         rwkvx_sampler_set_params(sampler, &p);
     }
     rwkvx_state_set_threads(st, (int)threads);
-    if (csv_path && !(csv = fopen(csv_path, "w"))) { fail("cannot write '%s'", csv_path); goto done; }
 
     printf("# %s: %d RWKV-7 + %d sparse blocks, C = %d, chunk %d, top-k %d; %ld tokens, seed %ld, %ld thread%s\n", path,
            info.n_rwkv, info.n_sparse, info.n_embd, info.chunk_size, info.chunk_topk, tokens, seed, threads, threads == 1 ? "" : "s");
@@ -137,22 +118,23 @@ int main(int argc, char **argv) {
     if (csv) fprintf(csv, "tokens,seconds,tokens_per_s,rss_bytes,kv_positions,kv_bytes\n");
 
     token = 0; /* the first token: end of text, as a document starts */
-    t0 = t_last = now_seconds();
+    t0 = t_last = cli_now();
     for (i = 1; i <= tokens; i++) {
         rwkvx_status s = rwkvx_eval(st, &token, 1, logits, 0);
         if (s != RWKVX_OK) {
-            fprintf(stderr, "rwkvx-soak: eval failed at token %ld: %s\n", i, rwkvx_status_string(s));
+            cli_fail("eval failed at token %ld: %s", i, rwkvx_status_string(s));
             goto done;
         }
         token = rwkvx_sample(sampler, logits);
         if (token < 0) token = 0; /* nothing left to draw (NaN logits): go on with end of text */
         if (i % every == 0 || i == tokens) {
-            double t = now_seconds(), rate = (double)(i % every ? i % every : every) / (t - t_last);
+            double t = cli_now(), rate = (double)(i % every ? i % every : every) / (t - t_last);
             uint64_t kv = rwkvx_state_kv_positions(st);
             double kv_bytes = (double)kv * info.kv_token_bytes;
             rss = resident_bytes();
             printf("%10ld %10.0f %12.2f %12llu %12.2f\n", i, rate, (double)rss / 1048576.0, (unsigned long long)kv, kv_bytes / 1048576.0);
             fflush(stdout);
+            if (cli_stdout_failed()) goto done; /* cli_finish says why */
             if (csv) fprintf(csv, "%ld,%.3f,%.1f,%lld,%llu,%.0f\n", i, t - t0, rate, rss, (unsigned long long)kv, kv_bytes);
             sx += (double)i, sy += (double)rss, sxx += (double)i * (double)i, sxy += (double)i * (double)rss;
             n_rows++;
@@ -164,13 +146,13 @@ int main(int argc, char **argv) {
         printf("# resident memory slope (least squares over the rows): %.1f bytes/token; K/V bytes per token %.2f%s\n", slope,
                info.kv_token_bytes, info.kv_max ? " until the cache is full, then 0" : "");
     }
-    printf("# %ld tokens in %.1f s (%.0f tokens/s)\n", tokens, now_seconds() - t0, (double)tokens / (now_seconds() - t0));
-    rc = 0;
+    printf("# %ld tokens in %.1f s (%.0f tokens/s)\n", tokens, cli_now() - t0, (double)tokens / (cli_now() - t0));
+    rc = csv && !cli_output_commit(&csv_out);
 done:
-    if (csv && fclose(csv) != 0 && rc == 0) rc = fail("cannot write '%s'", csv_path);
+    if (csv) cli_output_abort(&csv_out);
     rwkvx_sampler_free(sampler);
     rwkvx_state_free(st);
     rwkvx_free(m);
     free(logits);
-    return rc;
+    return cli_finish(rc);
 }
