@@ -167,6 +167,8 @@ full_tier() {
         run "fuzz corpus and regressions replayed ($t, ASan/UBSan)" bash -c "$B/replay_$t fuzz/corpus/$t/* \$(ls fuzz/regressions/$t/* 2>/dev/null)"
     done
     run "converter tests (ASan/UBSan build)" bash tests/test_convert.sh $B/rwkvx-convert-asan
+    run "quantiser tests: every weight type, bit-identical to ggml's; GGUF input (ASan/UBSan build)" \
+        bash tests/test_quant_convert.sh $B/rwkvx-convert-asan
     . tests/test_kv_limit.sh   # the opt-in K/V limit and the soak tool's smoke run
     . tests/test_chat.sh       # tokenizer, sampler, rwkvx-tokenize, rwkvx-chat
     . tests/test_chat_demo.sh  # make chat-demo (a random World-vocabulary model)

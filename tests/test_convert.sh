@@ -132,7 +132,7 @@ echo "== command line"
 expect_fail "no arguments" "expected" 
 expect_fail "one argument" "expected" "$FIXTURES/rwkv7-tiny.pth"
 expect_fail "unknown option" "unknown option" "$FIXTURES/rwkv7-tiny.pth" "$TMP/out.gguf" --fast
-expect_fail "bad --type" "--type" "$FIXTURES/rwkv7-tiny.pth" "$TMP/out.gguf" --type q4_0
+expect_fail "bad --type" "--type" "$FIXTURES/rwkv7-tiny.pth" "$TMP/out.gguf" --type q4_z
 expect_fail "--chunk-size 0" "--chunk-size" "$FIXTURES/rwkv7-tiny.pth" "$TMP/out.gguf" --chunk-size 0
 expect_fail "--chunk-topk x" "--chunk-topk" "$FIXTURES/rwkv7-tiny.pth" "$TMP/out.gguf" --chunk-topk x
 expect_fail "--type without value" "needs a value" "$FIXTURES/rwkv7-tiny.pth" "$TMP/out.gguf" --type

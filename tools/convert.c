@@ -1,10 +1,12 @@
 /* rwkvx-convert: turn an RWKV-7 or RWKV-X checkpoint into an rwkvx GGUF file.
  *
- *   rwkvx-convert IN OUT.gguf [--type f32|f16|bf16|q8_0] [--chunk-size B]
+ *   rwkvx-convert IN OUT.gguf [--type TYPE] [--head-type TYPE] [--chunk-size B]
  *                 [--chunk-topk K] [--vocab VOCAB.txt|bytes]
  *
- * IN is a PyTorch checkpoint (a .pth: the ZIP archive torch.save writes) or a
- * .safetensors file; the format is recognised by content, not by extension.
+ * IN is a PyTorch checkpoint (a .pth: the ZIP archive torch.save writes), a
+ * .safetensors file, or a GGUF file to re-quantise; the format is recognised
+ * by content, not by extension.  TYPE: f32, f16, bf16, ggml's block types
+ * (q8_0, q4_0 ... iq4_xs) or llama.cpp's mixes q4_k_m, q5_k_m (docs/QUANT.md).
  * Nothing inside IN is ever executed: the pickle in a .pth is interpreted by a
  * small machine that knows about thirty opcodes and an allow-list of six
  * globals, and every count, offset and size is checked against the file.
@@ -27,10 +29,11 @@
  *    5. ZIP reader (stored entries only, ZIP64 aware)
  *    6. restricted pickle machine
  *    7. .pth reader: ZIP + pickle -> source tensors
- *    8. number formats: f16, bf16, Q8_0
+ *    8. number formats: f16, bf16 and ggml's block types (quantisers)
  *    9. model layout: names, shapes, block order
  *   10. vocabulary
- *   11. output plan and GGUF writer
+ *   11. output plan and GGUF writer (11b: llama.cpp's layout; 11c: Hugging Face input)
+ *  11d. GGUF input: re-quantising a GGUF file
  *   12. command line, summary, main
  */
 
@@ -306,6 +309,7 @@ static uint64_t cv_dtype_size(cv_dtype t)
 typedef struct {
     char *name;
     cv_dtype dtype;
+    int ggml_type;     /* the same as a ggml type, or a GGUF input's ggml type */
     int ndim;
     uint64_t shape[CV_MAX_DIMS];
     uint64_t n_elems;
@@ -317,7 +321,7 @@ typedef struct {
 typedef struct {
     cv_src *v;
     uint32_t n, cap;
-    const char *format;   /* "PyTorch .pth (ZIP + pickle)" or "safetensors" */
+    const char *format;   /* "PyTorch .pth (ZIP + pickle)", "safetensors" or "GGUF" */
 } cv_src_list;
 
 /* Product of the dimensions, or 0 with an error on overflow. */
@@ -367,6 +371,7 @@ static int src_add(cv_src_list *list, const char *name, size_t name_len, cv_dtyp
         return cv_fail(err, "out of memory");
     list->n++;
     t->dtype = dtype;
+    t->ggml_type = dtype == SRC_F32 ? 0 : dtype == SRC_F16 ? 1 : 30; /* GGML_F32, GGML_F16, GGML_BF16 */
     t->ndim = ndim;
     memcpy(t->shape, shape, (size_t)ndim * sizeof *shape);
     t->offset = offset;
@@ -1875,11 +1880,23 @@ done:
 }
 
 /* ========================================================================
- * 8. Number formats: f16, bf16, Q8_0
+ * 8. Number formats: f16, bf16 and ggml's block types
+ *
+ * The quantised types are ggml's, with its numbers and byte layouts, so the
+ * files are interchangeable with llama.cpp's.  The quantisers follow the
+ * published formulas of ggml's reference quantisers without importance
+ * matrix (quantize_row_*_ref, and quantize_iq4_nl/xs with no weights); the
+ * code is our own.  tools/quant_rms.py compares their round-trip error with
+ * ggml's own, tensor by tensor (docs/QUANT.md has the figures).
  * ======================================================================== */
 
-enum { GGML_F32 = 0, GGML_F16 = 1, GGML_Q8_0 = 8, GGML_BF16 = 30 };
-enum { Q8_0_BLOCK = 32, Q8_0_BYTES = 34 };
+enum {
+    GGML_F32 = 0, GGML_F16 = 1, GGML_Q4_0 = 2, GGML_Q4_1 = 3, GGML_Q5_0 = 6, GGML_Q5_1 = 7, GGML_Q8_0 = 8,
+    GGML_Q2_K = 10, GGML_Q3_K = 11, GGML_Q4_K = 12, GGML_Q5_K = 13, GGML_Q6_K = 14, GGML_IQ4_NL = 20,
+    GGML_IQ4_XS = 23, GGML_BF16 = 30
+};
+enum { QK = 32, QK_K = 256 };   /* values per block: the small types, the K types */
+#define GROUP_MAX_EPS 1e-15f    /* a group whose largest |x| is below this is all zero */
 
 static uint32_t f32_bits(float f)
 {
@@ -1988,54 +2005,845 @@ static void put32(unsigned char *p, uint32_t v)
     put16(p + 2, (uint16_t)(v >> 16));
 }
 
-/* ggml's reference Q8_0 quantiser: per block of 32, d = max|x| / 127,
- * q = round(x / d), d stored as f16.  n is a multiple of 32 and finite. */
-static void quantize_q8_0(const float *x, uint64_t n, unsigned char *out)
+/* --- helpers shared by the quantisers --- */
+
+/* Nearest integer, ties to even (ggml's nearest_int).  Out-of-range and NaN
+ * arguments, which only hostile data produce, are clamped instead of being
+ * undefined behaviour. */
+static int nearest_int(float x)
 {
-    uint64_t b;
+    if (!(x > -4194303.0f))
+        return x == x ? -4194303 : 0;
+    if (x > 4194303.0f)
+        return 4194303;
+    return (int)lrintf(x);
+}
+
+static int clamp_int(int v, int lo, int hi)
+{
+    return v < lo ? lo : v > hi ? hi : v;
+}
+
+/* (int)v for a level computed as x * id + offset, kept inside [0, top]: the
+ * truncating conversion of ggml's 32-value quantisers, defined for any v. */
+static int trunc_level(float v, int top)
+{
+    if (!(v > 0.0f))
+        return 0;
+    return v >= (float)top ? top : (int)v;
+}
+
+/* The value of largest magnitude (the first of equals), and that magnitude. */
+static float signed_absmax(const float *x, int n, float *amax)
+{
+    float max = 0.0f;
+    int i;
+    *amax = 0.0f;
+    for (i = 0; i < n; i++)
+        if (fabsf(x[i]) > *amax) {
+            *amax = fabsf(x[i]);
+            max = x[i];
+        }
+    return max;
+}
+
+/* Packs 32 levels of 0..15 as ggml's 32-value types do: byte j holds value j
+ * in its low nibble and value j + 16 in its high nibble. */
+static void pack_nibbles32(const uint8_t *l, unsigned char *qs)
+{
     int j;
-    for (b = 0; b < n / Q8_0_BLOCK; b++) {
-        const float *xb = x + b * Q8_0_BLOCK;
-        unsigned char *ob = out + b * Q8_0_BYTES;
-        float amax = 0.0f, d, id;
-        for (j = 0; j < Q8_0_BLOCK; j++)
-            if (fabsf(xb[j]) > amax)
-                amax = fabsf(xb[j]);
-        d = amax / 127.0f;
-        id = d != 0.0f ? 1.0f / d : 0.0f;
-        put16(ob, f32_to_f16(d));
-        for (j = 0; j < Q8_0_BLOCK; j++) {
-            /* 1 / d overflows when d is subnormal: divide instead.  Either
-             * way |q| <= 127 up to rounding; the clamp keeps the cast defined. */
-            float q = isfinite(id) ? roundf(xb[j] * id) : roundf(xb[j] / d);
-            ob[2 + j] = (unsigned char)(int8_t)(q > 127.0f ? 127.0f : q < -127.0f ? -127.0f : q);
+    for (j = 0; j < 16; j++)
+        qs[j] = (unsigned char)((l[j] & 15) | (l[j + 16] & 15) << 4);
+}
+
+/* The fifth bits of 32 levels of 0..31 (bit j of value j), little-endian. */
+static void pack_high_bits32(const uint8_t *l, unsigned char *qh)
+{
+    uint32_t h = 0;
+    int j;
+    for (j = 0; j < 32; j++)
+        h |= (uint32_t)((l[j] >> 4) & 1) << j;
+    put32(qh, h);
+}
+
+/* --- the 32-value types --- */
+
+/* Symmetric: d = max / -(levels / 2), value = (q - levels / 2) * d, where max
+ * is the value of largest magnitude (so it maps to level 0 exactly). */
+static void quantize_symmetric32(const float *x, int levels, unsigned char *d_out, uint8_t *l)
+{
+    float amax, max = signed_absmax(x, QK, &amax);
+    float d = max / -(float)(levels / 2), id = d != 0.0f ? 1.0f / d : 0.0f;
+    int j;
+    put16(d_out, f32_to_f16(d));
+    for (j = 0; j < QK; j++)
+        l[j] = (uint8_t)trunc_level(x[j] * id + ((float)(levels / 2) + 0.5f), levels - 1);
+}
+
+/* Affine: d = (max - min) / (levels - 1), value = q * d + min. */
+static void quantize_affine32(const float *x, int levels, unsigned char *dm_out, uint8_t *l)
+{
+    float min = x[0], max = x[0], d, id;
+    int j;
+    for (j = 1; j < QK; j++) {
+        if (x[j] < min)
+            min = x[j];
+        if (x[j] > max)
+            max = x[j];
+    }
+    d = (max - min) / (float)(levels - 1);
+    id = d != 0.0f ? 1.0f / d : 0.0f;
+    put16(dm_out, f32_to_f16(d));
+    put16(dm_out + 2, f32_to_f16(min));
+    for (j = 0; j < QK; j++)
+        l[j] = (uint8_t)trunc_level((x[j] - min) * id + 0.5f, levels - 1);
+}
+
+static void quantize_q4_0(const float *x, unsigned char *b)
+{
+    uint8_t l[QK];
+    quantize_symmetric32(x, 16, b, l);
+    pack_nibbles32(l, b + 2);
+}
+
+static void quantize_q4_1(const float *x, unsigned char *b)
+{
+    uint8_t l[QK];
+    quantize_affine32(x, 16, b, l);
+    pack_nibbles32(l, b + 4);
+}
+
+static void quantize_q5_0(const float *x, unsigned char *b)
+{
+    uint8_t l[QK];
+    quantize_symmetric32(x, 32, b, l);
+    pack_high_bits32(l, b + 2);
+    pack_nibbles32(l, b + 6);
+}
+
+static void quantize_q5_1(const float *x, unsigned char *b)
+{
+    uint8_t l[QK];
+    quantize_affine32(x, 32, b, l);
+    pack_high_bits32(l, b + 4);
+    pack_nibbles32(l, b + 8);
+}
+
+/* d = max|x| / 127, q = round(x / d) (half away from zero, as ggml). */
+static void quantize_q8_0(const float *x, unsigned char *b)
+{
+    float amax, d, id;
+    int j;
+    signed_absmax(x, QK, &amax);
+    d = amax / 127.0f;
+    id = d != 0.0f ? 1.0f / d : 0.0f;
+    put16(b, f32_to_f16(d));
+    for (j = 0; j < QK; j++) {
+        /* 1 / d overflows when d is subnormal: divide instead.  Either way
+         * |q| <= 127 up to rounding; the clamp keeps the cast defined. */
+        float q = isfinite(id) ? roundf(x[j] * id) : roundf(x[j] / d);
+        b[2 + j] = (unsigned char)(int8_t)(q > 127.0f ? 127.0f : q < -127.0f ? -127.0f : q);
+    }
+}
+
+/* The 16 non-uniform levels of IQ4_NL and IQ4_XS. */
+static const int8_t iq4_levels[16] = {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113};
+
+/* Index of the level nearest to v (the lower one on a tie). */
+static int iq4_nearest(float v)
+{
+    int lo = 0, hi = 15;
+    if (!(v > iq4_levels[0]))
+        return 0;
+    if (v >= iq4_levels[15])
+        return 15;
+    while (hi - lo > 1) {
+        int mid = (lo + hi) / 2;
+        if (v < iq4_levels[mid])
+            hi = mid;
+        else
+            lo = mid;
+    }
+    return v - iq4_levels[hi - 1] < iq4_levels[hi] - v ? hi - 1 : hi;
+}
+
+/* The scale of one group of 32 for the IQ4 levels: try 15 scales around
+ * max / -127 and keep the least-squares one with the smallest x^2-weighted
+ * error.  Returns 0 for a group that is all (nearly) zero. */
+static float iq4_group_scale(const float *x)
+{
+    float amax, max = signed_absmax(x, QK, &amax), d, id, sumqx = 0.0f, sumq2 = 0.0f, best;
+    int j, t;
+    if (amax < GROUP_MAX_EPS)
+        return 0.0f;
+    d = max / 127.0f; /* -max / levels[0] */
+    id = 1.0f / d;
+    for (j = 0; j < QK; j++) {
+        float q = iq4_levels[iq4_nearest(id * x[j])], w = x[j] * x[j];
+        sumqx += w * q * x[j];
+        sumq2 += w * q * q;
+    }
+    d = sumqx / sumq2;
+    best = d * sumqx;
+    for (t = -7; t <= 7; t++) {
+        id = ((float)t + iq4_levels[0]) / max;
+        sumqx = sumq2 = 0.0f;
+        for (j = 0; j < QK; j++) {
+            float q = iq4_levels[iq4_nearest(id * x[j])], w = x[j] * x[j];
+            sumqx += w * q * x[j];
+            sumq2 += w * q * q;
+        }
+        if (sumq2 > 0.0f && sumqx * sumqx > best * sumq2) {
+            d = sumqx / sumq2;
+            best = d * sumqx;
+        }
+    }
+    return d;
+}
+
+/* Levels of 32 values for the group scale d (index of the level of x / d). */
+static void iq4_levels32(const float *x, float d, uint8_t *l)
+{
+    float id = d != 0.0f ? 1.0f / d : 0.0f;
+    int j;
+    for (j = 0; j < QK; j++)
+        l[j] = (uint8_t)iq4_nearest(id * x[j]);
+}
+
+static void quantize_iq4_nl(const float *x, unsigned char *b)
+{
+    uint8_t l[QK];
+    float d = iq4_group_scale(x);
+    put16(b, f32_to_f16(d));
+    iq4_levels32(x, d, l);
+    pack_nibbles32(l, b + 2);
+}
+
+/* IQ4_XS: eight groups of 32 with 6-bit group scales (offset 32) under one
+ * f16 super-block scale d = -max_scale / 32. */
+static void quantize_iq4_xs(const float *x, unsigned char *b)
+{
+    float scales[8], max_scale = 0.0f, amax_scale = 0.0f, d, id;
+    uint16_t scales_h = 0;
+    uint8_t l[QK];
+    int g;
+    for (g = 0; g < 8; g++) {
+        scales[g] = iq4_group_scale(x + QK * g);
+        if (fabsf(scales[g]) > amax_scale) {
+            amax_scale = fabsf(scales[g]);
+            max_scale = scales[g];
+        }
+    }
+    d = -max_scale / 32.0f;
+    put16(b, f32_to_f16(d));
+    id = d != 0.0f ? 1.0f / d : 0.0f;
+    memset(b + 4, 0, 4);
+    for (g = 0; g < 8; g++) {
+        int ls = clamp_int(nearest_int(id * scales[g]), -32, 31);
+        iq4_levels32(x + QK * g, d * (float)ls, l);
+        pack_nibbles32(l, b + 8 + 16 * g);
+        ls += 32;
+        b[4 + g / 2] |= (unsigned char)((ls & 15) << (4 * (g % 2)));
+        scales_h |= (uint16_t)((ls >> 4) << (2 * g));
+    }
+    put16(b + 2, scales_h);
+}
+
+/* --- the K types: super-blocks of 256 in groups of 16 or 32 --- */
+
+/* ggml's make_qkx2_quants: levels 0..nmax with a scale and a minimum (min
+ * <= 0) for one group, fitted by weighted least squares over nstep + 1
+ * candidate scales; L gets the levels, *neg_min the minimum negated.  The
+ * error is weighted |diff| (use_mad) or diff^2. */
+static float fit_scale_min(int n, int nmax, const float *x, const float *weights, uint8_t *L, float *neg_min,
+                           uint8_t *Laux, float rmin, float rdelta, int nstep, int use_mad)
+{
+    float min = x[0], max = x[0], sum_w = weights[0], sum_x = sum_w * x[0], iscale, scale, best_error = 0.0f;
+    int i, is;
+    for (i = 1; i < n; i++) {
+        if (x[i] < min)
+            min = x[i];
+        if (x[i] > max)
+            max = x[i];
+        sum_w += weights[i];
+        sum_x += weights[i] * x[i];
+    }
+    if (min > 0.0f)
+        min = 0.0f;
+    if (max == min) {
+        memset(L, 0, (size_t)n);
+        *neg_min = -min;
+        return 0.0f;
+    }
+    iscale = (float)nmax / (max - min);
+    scale = 1.0f / iscale;
+    for (i = 0; i < n; i++) {
+        float diff;
+        L[i] = (uint8_t)clamp_int(nearest_int(iscale * (x[i] - min)), 0, nmax);
+        diff = scale * L[i] + min - x[i];
+        best_error += weights[i] * (use_mad ? fabsf(diff) : diff * diff);
+    }
+    for (is = 0; is <= nstep; is++) {
+        float sum_l = 0.0f, sum_l2 = 0.0f, sum_xl = 0.0f, D;
+        iscale = (rmin + rdelta * (float)is + (float)nmax) / (max - min);
+        for (i = 0; i < n; i++) {
+            int l = clamp_int(nearest_int(iscale * (x[i] - min)), 0, nmax);
+            Laux[i] = (uint8_t)l;
+            sum_l += weights[i] * (float)l;
+            sum_l2 += weights[i] * (float)l * (float)l;
+            sum_xl += weights[i] * (float)l * x[i];
+        }
+        D = sum_w * sum_l2 - sum_l * sum_l;
+        if (D > 0.0f) {
+            float this_scale = (sum_w * sum_xl - sum_x * sum_l) / D;
+            float this_min = (sum_l2 * sum_x - sum_l * sum_xl) / D, error = 0.0f;
+            if (this_min > 0.0f) {
+                this_min = 0.0f;
+                this_scale = sum_xl / sum_l2;
+            }
+            for (i = 0; i < n; i++) {
+                float diff = this_scale * Laux[i] + this_min - x[i];
+                error += weights[i] * (use_mad ? fabsf(diff) : diff * diff);
+            }
+            if (error < best_error) {
+                memcpy(L, Laux, (size_t)n);
+                best_error = error;
+                scale = this_scale;
+                min = this_min;
+            }
+        }
+    }
+    *neg_min = -min;
+    return scale;
+}
+
+/* Symmetric levels round(iscale * x) in -nmax..nmax-1 of n <= 32 values,
+ * with the x^2-weighted sums of x * l and l^2 (the symmetric fits' trials). */
+static void symmetric_levels(int n, int nmax, const float *x, float iscale, int8_t *l8, float *sumlx, float *suml2)
+{
+    int i;
+    *sumlx = *suml2 = 0.0f;
+    for (i = 0; i < n; i++) {
+        int l = clamp_int(nearest_int(iscale * x[i]), -nmax, nmax - 1);
+        float w = x[i] * x[i];
+        l8[i] = (int8_t)l;
+        *sumlx += w * x[i] * (float)l;
+        *suml2 += w * (float)l * (float)l;
+    }
+}
+
+/* ggml's make_q3_quants (with its error-reducing passes): symmetric levels
+ * -nmax..nmax-1 for one group, stored with +nmax in L; returns the scale. */
+static float fit_scale_q3(int n, int nmax, const float *x, uint8_t *L)
+{
+    int8_t l8[32];
+    float amax, max = signed_absmax(x, n, &amax), sumlx, suml2;
+    int i, pass;
+    if (amax < GROUP_MAX_EPS) {
+        memset(L, 0, (size_t)n);
+        return 0.0f;
+    }
+    symmetric_levels(n, nmax, x, -(float)nmax / max, l8, &sumlx, &suml2);
+    for (pass = 0; pass < 5; pass++) {
+        int changed = 0;
+        for (i = 0; i < n; i++) {
+            float w = x[i] * x[i], slx = sumlx - w * x[i] * l8[i];
+            if (slx > 0.0f) {
+                float sl2 = suml2 - w * (float)l8[i] * (float)l8[i];
+                int new_l = clamp_int(nearest_int(x[i] * sl2 / slx), -nmax, nmax - 1);
+                if (new_l != l8[i]) {
+                    slx += w * x[i] * (float)new_l;
+                    sl2 += w * (float)new_l * (float)new_l;
+                    if (sl2 > 0.0f && slx * slx * suml2 > sumlx * sumlx * sl2) {
+                        l8[i] = (int8_t)new_l;
+                        sumlx = slx;
+                        suml2 = sl2;
+                        changed++;
+                    }
+                }
+            }
+        }
+        if (!changed)
+            break;
+    }
+    for (i = 0; i < n; i++)
+        L[i] = (uint8_t)(l8[i] + nmax);
+    return sumlx / suml2;
+}
+
+/* ggml's make_qx_quants with x^2 weights (rmse_type 1): symmetric levels
+ * -nmax..nmax-1 stored with +nmax, best of 19 candidate scales. */
+static float fit_scale_symmetric(int n, int nmax, const float *x, uint8_t *L)
+{
+    int8_t l8[32];
+    float amax, max = signed_absmax(x, n, &amax), sumlx, suml2, scale, best;
+    int i, is;
+    if (amax < GROUP_MAX_EPS) {
+        memset(L, 0, (size_t)n);
+        return 0.0f;
+    }
+    symmetric_levels(n, nmax, x, -(float)nmax / max, l8, &sumlx, &suml2);
+    for (i = 0; i < n; i++)
+        L[i] = (uint8_t)(l8[i] + nmax);
+    scale = suml2 != 0.0f ? sumlx / suml2 : 0.0f;
+    best = scale * sumlx;
+    for (is = -9; is <= 9; is++) {
+        if (is == 0)
+            continue;
+        symmetric_levels(n, nmax, x, -((float)nmax + 0.1f * (float)is) / max, l8, &sumlx, &suml2);
+        if (suml2 > 0.0f && sumlx * sumlx > best * suml2) {
+            for (i = 0; i < n; i++)
+                L[i] = (uint8_t)(l8[i] + nmax);
+            scale = sumlx / suml2;
+            best = scale * sumlx;
+        }
+    }
+    return scale;
+}
+
+/* Levels 0..top of n values for a group stored as value = d * l - dm. */
+static void requantize_affine(const float *x, int n, float d, float dm, int top, uint8_t *L)
+{
+    int i;
+    if (d == 0.0f)
+        return; /* keep the levels of the fit: they multiply a zero scale */
+    for (i = 0; i < n; i++)
+        L[i] = (uint8_t)clamp_int(nearest_int((x[i] + dm) / d), 0, top);
+}
+
+/* Levels -lo..hi of n values stored with +lo for a group value = d * l. */
+static void requantize_symmetric(const float *x, int n, float d, int lo, int hi, uint8_t *L)
+{
+    int i;
+    if (d == 0.0f)
+        return;
+    for (i = 0; i < n; i++)
+        L[i] = (uint8_t)(clamp_int(nearest_int(x[i] / d), -lo, hi) + lo);
+}
+
+/* A group's scale (or minimum) v as a level 0..top of the super-block's
+ * largest, max (Q2_K's 4-bit and Q4_K/Q5_K's 6-bit group scales). */
+static int scale_level(float v, float max, int top)
+{
+    return max > 0.0f ? clamp_int(nearest_int((float)top / max * v), 0, top) : 0;
+}
+
+/* Four 2-bit levels per byte: byte l of each 128-value half holds values
+ * l, l + 32, l + 64, l + 96 (Q2_K, and the low bits of Q3_K). */
+static void pack_2bit_k(const uint8_t *L, unsigned char *qs)
+{
+    int h, l;
+    for (h = 0; h < QK_K; h += 128)
+        for (l = 0; l < 32; l++)
+            qs[h / 4 + l] = (unsigned char)((L[h + l] & 3) | (L[h + l + 32] & 3) << 2 | (L[h + l + 64] & 3) << 4 |
+                                            (L[h + l + 96] & 3) << 6);
+}
+
+/* Q2_K: 16 groups of 16, levels 0..3, 4-bit scale and 4-bit minimum per
+ * group under the f16 super-scales d and dmin.  Layout: scales[16] (low
+ * nibble scale, high nibble minimum), qs[64], d, dmin. */
+static void quantize_q2_k(const float *x, unsigned char *b)
+{
+    uint8_t L[QK_K], Laux[16];
+    float weights[16], mins[16], scales[16], max_scale = 0.0f, max_min = 0.0f, d, dmin;
+    int j, i;
+    for (j = 0; j < 16; j++) {
+        for (i = 0; i < 16; i++)
+            weights[i] = fabsf(x[16 * j + i]);
+        scales[j] = fit_scale_min(16, 3, x + 16 * j, weights, L + 16 * j, &mins[j], Laux, -0.5f, 0.1f, 15, 1);
+        if (scales[j] > max_scale)
+            max_scale = scales[j];
+        if (mins[j] > max_min)
+            max_min = mins[j];
+    }
+    for (j = 0; j < 16; j++) {
+        b[j] = (unsigned char)(scale_level(scales[j], max_scale, 15) | scale_level(mins[j], max_min, 15) << 4);
+    }
+    put16(b + 80, max_scale > 0.0f ? f32_to_f16(max_scale / 15.0f) : 0);
+    put16(b + 82, max_min > 0.0f ? f32_to_f16(max_min / 15.0f) : 0);
+    d = f16_to_f32(rd16(b + 80));
+    dmin = f16_to_f32(rd16(b + 82));
+    for (j = 0; j < 16; j++)
+        requantize_affine(x + 16 * j, 16, d * (float)(b[j] & 15), dmin * (float)(b[j] >> 4), 3, L + 16 * j);
+    pack_2bit_k(L, b + 16);
+}
+
+/* Q3_K: 16 groups of 16, levels -4..3, 6-bit signed group scales (offset
+ * 32) under one f16 scale.  Layout: hmask[32] (bit 2 of the level + 4: bit
+ * k of byte m for value 32 k + m), qs[64] (low 2 bits), scales[12], d. */
+static void quantize_q3_k(const float *x, unsigned char *b)
+{
+    uint8_t L[QK_K];
+    float scales[16], amax = 0.0f, max_scale = 0.0f, d;
+    int j;
+    for (j = 0; j < 16; j++) {
+        scales[j] = fit_scale_q3(16, 4, x + 16 * j, L + 16 * j);
+        if (fabsf(scales[j]) > amax) {
+            amax = fabsf(scales[j]);
+            max_scale = scales[j];
+        }
+    }
+    memset(b, 0, 110);
+    if (max_scale != 0.0f) {
+        float iscale = -32.0f / max_scale;
+        for (j = 0; j < 16; j++) {
+            int l = clamp_int(nearest_int(iscale * scales[j]), -32, 31) + 32;
+            b[96 + j % 8] |= (unsigned char)((l & 15) << (4 * (j / 8)));
+            b[96 + 8 + j % 4] |= (unsigned char)((l >> 4) << (2 * (j / 4)));
+        }
+        put16(b + 108, f32_to_f16(1.0f / iscale));
+    }
+    d = f16_to_f32(rd16(b + 108));
+    for (j = 0; j < 16; j++) {
+        int sc = (b[96 + j % 8] >> (4 * (j / 8)) & 15) | ((b[104 + j % 4] >> (2 * (j / 4)) & 3) << 4);
+        requantize_symmetric(x + 16 * j, 16, d * (float)(sc - 32), 4, 3, L + 16 * j);
+    }
+    for (j = 0; j < QK_K; j++)
+        if (L[j] > 3) {
+            b[j % 32] |= (unsigned char)(1 << (j / 32));
+            L[j] -= 4;
+        }
+    pack_2bit_k(L, b + 32);
+}
+
+/* The 6-bit scale and minimum of group j (of 8) in Q4_K's and Q5_K's 12
+ * scale bytes: groups 0-3 in the low 6 bits of bytes j and j + 4, groups 4-7
+ * in the nibbles of byte j + 4 and the top 2 bits of bytes j - 4 and j. */
+static void k4_scale_min(const unsigned char *s, int j, int *sc, int *m)
+{
+    if (j < 4) {
+        *sc = s[j] & 63;
+        *m = s[j + 4] & 63;
+    } else {
+        *sc = (s[j + 4] & 15) | ((s[j - 4] >> 6) << 4);
+        *m = (s[j + 4] >> 4) | ((s[j] >> 6) << 4);
+    }
+}
+
+static void k4_pack_scale_min(unsigned char *s, int j, int sc, int m)
+{
+    if (j < 4) {
+        s[j] = (unsigned char)sc;
+        s[j + 4] = (unsigned char)m;
+    } else {
+        s[j + 4] = (unsigned char)((sc & 15) | (m & 15) << 4);
+        s[j - 4] |= (unsigned char)((sc >> 4) << 6);
+        s[j] |= (unsigned char)((m >> 4) << 6);
+    }
+}
+
+/* Q4_K and Q5_K: 8 groups of 32, levels 0..top, 6-bit scales and minimums
+ * under f16 d and dmin (bytes 0..3), the 12 scale bytes at 4; L gets the
+ * levels.  The fit weights are |x| + the group's RMS, as in ggml. */
+static void quantize_k_scale_min(const float *x, int top, float rmin, int nstep, unsigned char *b, uint8_t *L)
+{
+    uint8_t Laux[32];
+    float weights[32], mins[8], scales[8], max_scale = 0.0f, max_min = 0.0f, d, dmin;
+    int j, i;
+    for (j = 0; j < 8; j++) {
+        const float *xg = x + 32 * j;
+        float sum_x2 = 0.0f, av_x;
+        for (i = 0; i < 32; i++)
+            sum_x2 += xg[i] * xg[i];
+        av_x = sqrtf(sum_x2 / 32.0f);
+        for (i = 0; i < 32; i++)
+            weights[i] = av_x + fabsf(xg[i]);
+        scales[j] = fit_scale_min(32, top, xg, weights, L + 32 * j, &mins[j], Laux, rmin, 0.1f, nstep, 0);
+        if (scales[j] > max_scale)
+            max_scale = scales[j];
+        if (mins[j] > max_min)
+            max_min = mins[j];
+    }
+    for (j = 0; j < 8; j++) {
+        k4_pack_scale_min(b + 4, j, scale_level(scales[j], max_scale, 63), scale_level(mins[j], max_min, 63));
+    }
+    put16(b, f32_to_f16(max_scale / 63.0f));
+    put16(b + 2, f32_to_f16(max_min / 63.0f));
+    d = f16_to_f32(rd16(b));
+    dmin = f16_to_f32(rd16(b + 2));
+    for (j = 0; j < 8; j++) {
+        int sc, m;
+        k4_scale_min(b + 4, j, &sc, &m);
+        requantize_affine(x + 32 * j, 32, d * (float)sc, dmin * (float)m, top, L + 32 * j);
+    }
+}
+
+/* Q4_K layout: d, dmin, scales[12], qs[128] (byte l of each 64-value
+ * quarter: value l in the low nibble, value l + 32 in the high one). */
+static void quantize_q4_k(const float *x, unsigned char *b)
+{
+    uint8_t L[QK_K];
+    int q, l;
+    quantize_k_scale_min(x, 15, -1.0f, 20, b, L);
+    for (q = 0; q < QK_K; q += 64)
+        for (l = 0; l < 32; l++)
+            b[16 + q / 2 + l] = (unsigned char)(L[q + l] | L[q + l + 32] << 4);
+}
+
+/* Q5_K layout: d, dmin, scales[12], qh[32] (bits 2k and 2k+1 of byte l: the
+ * fifth bits of values 64k + l and 64k + l + 32), qs[128] as Q4_K's. */
+static void quantize_q5_k(const float *x, unsigned char *b)
+{
+    uint8_t L[QK_K];
+    int q, l;
+    quantize_k_scale_min(x, 31, -0.5f, 15, b, L);
+    memset(b + 16, 0, 32);
+    for (q = 0; q < QK_K; q += 64)
+        for (l = 0; l < 32; l++) {
+            uint8_t lo = L[q + l], hi = L[q + l + 32];
+            b[16 + l] |= (unsigned char)((lo >> 4) << (q / 32) | (hi >> 4) << (q / 32 + 1));
+            b[48 + q / 2 + l] = (unsigned char)((lo & 15) | (hi & 15) << 4);
+        }
+}
+
+/* Q6_K: 16 groups of 16, levels -32..31, int8 group scales under one f16
+ * scale.  Layout: ql[128], qh[64], scales[16], d; in each 128-value half, ql
+ * byte l holds the low nibbles of values l (low) and l + 64 (high), byte l +
+ * 32 those of l + 32 and l + 96, and qh byte l their top 2 bits in order. */
+static void quantize_q6_k(const float *x, unsigned char *b)
+{
+    uint8_t L[QK_K];
+    float scales[16], max_scale = 0.0f, amax = 0.0f, iscale, d;
+    int j, h, l;
+    for (j = 0; j < 16; j++) {
+        scales[j] = fit_scale_symmetric(16, 32, x + 16 * j, L + 16 * j);
+        if (fabsf(scales[j]) > amax) {
+            amax = fabsf(scales[j]);
+            max_scale = scales[j];
+        }
+    }
+    memset(b, 0, 210);
+    if (amax < GROUP_MAX_EPS)
+        return;
+    iscale = -128.0f / max_scale;
+    put16(b + 208, f32_to_f16(1.0f / iscale));
+    d = f16_to_f32(rd16(b + 208));
+    for (j = 0; j < 16; j++) {
+        int sc = nearest_int(iscale * scales[j]);
+        b[192 + j] = (unsigned char)(int8_t)clamp_int(sc, -128, 127);
+        requantize_symmetric(x + 16 * j, 16, d * (float)(int8_t)b[192 + j], 32, 31, L + 16 * j);
+    }
+    for (h = 0; h < QK_K; h += 128) {
+        unsigned char *ql = b + h / 2, *qh = b + 128 + h / 4;
+        const uint8_t *Lh = L + h;
+        for (l = 0; l < 32; l++) {
+            ql[l] = (unsigned char)((Lh[l] & 15) | (Lh[l + 64] & 15) << 4);
+            ql[l + 32] = (unsigned char)((Lh[l + 32] & 15) | (Lh[l + 96] & 15) << 4);
+            qh[l] = (unsigned char)((Lh[l] >> 4) | (Lh[l + 32] >> 4) << 2 | (Lh[l + 64] >> 4) << 4 |
+                                    (Lh[l + 96] >> 4) << 6);
         }
     }
 }
 
-/* Bytes a tensor of n elements takes in a GGML type. */
-static uint64_t ggml_bytes(int type, uint64_t n)
+/* --- dequantisation, as ggml's dequantize_row_* --- */
+
+static void unpack_nibbles32(const unsigned char *qs, int *l)
 {
-    switch (type) {
-    case GGML_F32: return 4 * n;
-    case GGML_Q8_0: return n / Q8_0_BLOCK * Q8_0_BYTES;
-    default: return 2 * n;
+    int j;
+    for (j = 0; j < 16; j++) {
+        l[j] = qs[j] & 15;
+        l[j + 16] = qs[j] >> 4;
     }
+}
+
+static void dequantize_q4_0(const unsigned char *b, float *y)
+{
+    float d = f16_to_f32(rd16(b));
+    int l[QK], j;
+    unpack_nibbles32(b + 2, l);
+    for (j = 0; j < QK; j++)
+        y[j] = (float)(l[j] - 8) * d;
+}
+
+static void dequantize_q4_1(const unsigned char *b, float *y)
+{
+    float d = f16_to_f32(rd16(b)), m = f16_to_f32(rd16(b + 2));
+    int l[QK], j;
+    unpack_nibbles32(b + 4, l);
+    for (j = 0; j < QK; j++)
+        y[j] = (float)l[j] * d + m;
+}
+
+static void dequantize_q5_0(const unsigned char *b, float *y)
+{
+    float d = f16_to_f32(rd16(b));
+    uint32_t qh = rd32(b + 2);
+    int l[QK], j;
+    unpack_nibbles32(b + 6, l);
+    for (j = 0; j < QK; j++)
+        y[j] = (float)((l[j] | (int)((qh >> j) & 1) << 4) - 16) * d;
+}
+
+static void dequantize_q5_1(const unsigned char *b, float *y)
+{
+    float d = f16_to_f32(rd16(b)), m = f16_to_f32(rd16(b + 2));
+    uint32_t qh = rd32(b + 4);
+    int l[QK], j;
+    unpack_nibbles32(b + 8, l);
+    for (j = 0; j < QK; j++)
+        y[j] = (float)(l[j] | (int)((qh >> j) & 1) << 4) * d + m;
+}
+
+static void dequantize_q8_0(const unsigned char *b, float *y)
+{
+    float d = f16_to_f32(rd16(b));
+    int j;
+    for (j = 0; j < QK; j++)
+        y[j] = (float)(int8_t)b[2 + j] * d;
+}
+
+static void dequantize_iq4_nl(const unsigned char *b, float *y)
+{
+    float d = f16_to_f32(rd16(b));
+    int l[QK], j;
+    unpack_nibbles32(b + 2, l);
+    for (j = 0; j < QK; j++)
+        y[j] = d * (float)iq4_levels[l[j]];
+}
+
+static void dequantize_iq4_xs(const unsigned char *b, float *y)
+{
+    float d = f16_to_f32(rd16(b));
+    uint16_t scales_h = rd16(b + 2);
+    int g, j, l[QK];
+    for (g = 0; g < 8; g++) {
+        int ls = ((b[4 + g / 2] >> (4 * (g % 2))) & 15) | ((scales_h >> (2 * g)) & 3) << 4;
+        float dl = d * (float)(ls - 32);
+        unpack_nibbles32(b + 8 + 16 * g, l);
+        for (j = 0; j < QK; j++)
+            y[QK * g + j] = dl * (float)iq4_levels[l[j]];
+    }
+}
+
+static void dequantize_q2_k(const unsigned char *b, float *y)
+{
+    float d = f16_to_f32(rd16(b + 80)), dmin = f16_to_f32(rd16(b + 82));
+    int i;
+    for (i = 0; i < QK_K; i++) {
+        int h = i / 128, k = i % 128 / 32, l = i % 32, g = i / 16;
+        int q = b[16 + 32 * h + l] >> (2 * k) & 3;
+        y[i] = d * (float)(b[g] & 15) * (float)q - dmin * (float)(b[g] >> 4);
+    }
+}
+
+static void dequantize_q3_k(const unsigned char *b, float *y)
+{
+    float d = f16_to_f32(rd16(b + 108));
+    int i;
+    for (i = 0; i < QK_K; i++) {
+        int h = i / 128, k = i % 128 / 32, l = i % 32, g = i / 16;
+        int sc = (b[96 + g % 8] >> (4 * (g / 8)) & 15) | ((b[104 + g % 4] >> (2 * (g / 4)) & 3) << 4);
+        int q = (b[32 + 32 * h + l] >> (2 * k) & 3) - ((b[l] >> (i / 32) & 1) ? 0 : 4);
+        y[i] = d * (float)(sc - 32) * (float)q;
+    }
+}
+
+static void dequantize_q4_k(const unsigned char *b, float *y)
+{
+    float d = f16_to_f32(rd16(b)), dmin = f16_to_f32(rd16(b + 2));
+    int i;
+    for (i = 0; i < QK_K; i++) {
+        int sc, m, q = b[16 + i / 64 * 32 + i % 32] >> (4 * (i / 32 % 2)) & 15;
+        k4_scale_min(b + 4, i / 32, &sc, &m);
+        y[i] = d * (float)sc * (float)q - dmin * (float)m;
+    }
+}
+
+static void dequantize_q5_k(const unsigned char *b, float *y)
+{
+    float d = f16_to_f32(rd16(b)), dmin = f16_to_f32(rd16(b + 2));
+    int i;
+    for (i = 0; i < QK_K; i++) {
+        int sc, m, q = (b[48 + i / 64 * 32 + i % 32] >> (4 * (i / 32 % 2)) & 15) | (b[16 + i % 32] >> (i / 32) & 1) << 4;
+        k4_scale_min(b + 4, i / 32, &sc, &m);
+        y[i] = d * (float)sc * (float)q - dmin * (float)m;
+    }
+}
+
+static void dequantize_q6_k(const unsigned char *b, float *y)
+{
+    float d = f16_to_f32(rd16(b + 208));
+    int i;
+    for (i = 0; i < QK_K; i++) {
+        int h = i / 128, k = i % 128 / 32, l = i % 32;
+        int lo = b[64 * h + 32 * (k % 2) + l] >> (4 * (k / 2)) & 15, hi = b[128 + 32 * h + l] >> (2 * k) & 3;
+        y[i] = d * (float)(int8_t)b[192 + i / 16] * (float)((lo | hi << 4) - 32);
+    }
+}
+
+/* --- the table of types --- */
+
+typedef void (*cv_quantize_fn)(const float *x, unsigned char *block);
+typedef void (*cv_dequantize_fn)(const unsigned char *block, float *y);
+
+typedef struct {
+    int id;                       /* ggml's number */
+    const char *name, *label;     /* for options ("q4_k"), for messages ("Q4_K") */
+    uint32_t block, bytes;        /* values per block, bytes per block */
+    int scale_at[2];              /* byte offsets of the block's f16 scales, -1: none */
+    int fallback;                 /* llama.cpp's type for rows not a multiple of block, -1: none */
+    cv_quantize_fn quantize;      /* NULL for the float types */
+    cv_dequantize_fn dequantize;
+} cv_type;
+
+/* The fallbacks are llama.cpp's (llama_tensor_get_type): the K types and
+ * IQ4_XS go to a 32-value type of about the same size; a row that is not a
+ * multiple of 32 either is stored as F16. */
+static const cv_type cv_types[] = {
+    {GGML_F32, "f32", "F32", 1, 4, {-1, -1}, -1, NULL, NULL},
+    {GGML_F16, "f16", "F16", 1, 2, {-1, -1}, -1, NULL, NULL},
+    {GGML_BF16, "bf16", "BF16", 1, 2, {-1, -1}, -1, NULL, NULL},
+    {GGML_Q4_0, "q4_0", "Q4_0", QK, 18, {0, -1}, GGML_F16, quantize_q4_0, dequantize_q4_0},
+    {GGML_Q4_1, "q4_1", "Q4_1", QK, 20, {0, 2}, GGML_F16, quantize_q4_1, dequantize_q4_1},
+    {GGML_Q5_0, "q5_0", "Q5_0", QK, 22, {0, -1}, GGML_F16, quantize_q5_0, dequantize_q5_0},
+    {GGML_Q5_1, "q5_1", "Q5_1", QK, 24, {0, 2}, GGML_F16, quantize_q5_1, dequantize_q5_1},
+    {GGML_Q8_0, "q8_0", "Q8_0", QK, 34, {0, -1}, GGML_F16, quantize_q8_0, dequantize_q8_0},
+    {GGML_Q2_K, "q2_k", "Q2_K", QK_K, 84, {80, 82}, GGML_IQ4_NL, quantize_q2_k, dequantize_q2_k},
+    {GGML_Q3_K, "q3_k", "Q3_K", QK_K, 110, {108, -1}, GGML_IQ4_NL, quantize_q3_k, dequantize_q3_k},
+    {GGML_Q4_K, "q4_k", "Q4_K", QK_K, 144, {0, 2}, GGML_Q5_0, quantize_q4_k, dequantize_q4_k},
+    {GGML_Q5_K, "q5_k", "Q5_K", QK_K, 176, {0, 2}, GGML_Q5_1, quantize_q5_k, dequantize_q5_k},
+    {GGML_Q6_K, "q6_k", "Q6_K", QK_K, 210, {208, -1}, GGML_Q8_0, quantize_q6_k, dequantize_q6_k},
+    {GGML_IQ4_NL, "iq4_nl", "IQ4_NL", QK, 18, {0, -1}, GGML_F16, quantize_iq4_nl, dequantize_iq4_nl},
+    {GGML_IQ4_XS, "iq4_xs", "IQ4_XS", QK_K, 136, {0, -1}, GGML_IQ4_NL, quantize_iq4_xs, dequantize_iq4_xs},
+};
+#define CV_N_TYPES (sizeof cv_types / sizeof cv_types[0])
+
+/* The type with ggml number id, or NULL. */
+static const cv_type *type_info(int id)
+{
+    size_t i;
+    for (i = 0; i < CV_N_TYPES; i++)
+        if (cv_types[i].id == id)
+            return &cv_types[i];
+    return NULL;
+}
+
+static const cv_type *type_by_name(const char *name)
+{
+    size_t i;
+    for (i = 0; i < CV_N_TYPES; i++)
+        if (strcmp(cv_types[i].name, name) == 0)
+            return &cv_types[i];
+    return NULL;
 }
 
 static const char *ggml_type_name(int type)
 {
-    switch (type) {
-    case GGML_F32: return "f32";
-    case GGML_F16: return "f16";
-    case GGML_Q8_0: return "q8_0";
-    default: return "bf16";
-    }
+    const cv_type *t = type_info(type);
+    return t ? t->name : "?";
 }
 
-/* Encodes n f32 values (n a multiple of 32 for Q8_0) into dst. */
+/* Bytes a tensor of n elements (a multiple of the type's block) takes. */
+static uint64_t ggml_bytes(int type, uint64_t n)
+{
+    const cv_type *t = type_info(type);
+    return n / t->block * t->bytes;
+}
+
+/* Encodes n f32 values (n a multiple of the type's block) into dst. */
 static void encode_f32(int type, const float *x, uint64_t n, unsigned char *dst)
 {
+    const cv_type *t = type_info(type);
     uint64_t i;
     switch (type) {
     case GGML_F32:
@@ -2051,16 +2859,41 @@ static void encode_f32(int type, const float *x, uint64_t n, unsigned char *dst)
             put16(dst + 2 * i, f32_to_bf16(x[i]));
         break;
     default:
-        quantize_q8_0(x, n, dst);
+        for (i = 0; i < n / t->block; i++)
+            t->quantize(x + i * t->block, dst + i * t->bytes);
         break;
     }
 }
 
-/* Elements of an encoded run of n values that are NaN or infinite (for Q8_0,
- * the 32 values of each block whose f16 scale is). */
+/* Decodes n values (a multiple of the type's block) of any type to f32. */
+static void decode_to_f32(int type, const unsigned char *src, uint64_t n, float *dst)
+{
+    const cv_type *t = type_info(type);
+    uint64_t i;
+    switch (type) {
+    case GGML_F32:
+        src_to_f32(SRC_F32, src, n, dst);
+        break;
+    case GGML_F16:
+        src_to_f32(SRC_F16, src, n, dst);
+        break;
+    case GGML_BF16:
+        src_to_f32(SRC_BF16, src, n, dst);
+        break;
+    default:
+        for (i = 0; i < n / t->block; i++)
+            t->dequantize(src + i * t->bytes, dst + i * t->block);
+        break;
+    }
+}
+
+/* Elements of an encoded run of n values that are NaN or infinite (for a
+ * block type, the values of each block with a non-finite f16 scale). */
 static uint64_t count_nonfinite(int type, const unsigned char *p, uint64_t n)
 {
+    const cv_type *t = type_info(type);
     uint64_t i, bad = 0;
+    int k;
     switch (type) {
     case GGML_F32:
         for (i = 0; i < n; i++)
@@ -2075,8 +2908,12 @@ static uint64_t count_nonfinite(int type, const unsigned char *p, uint64_t n)
             bad += (rd16(p + 2 * i) & 0x7f80u) == 0x7f80u;
         break;
     default:
-        for (i = 0; i < n / Q8_0_BLOCK; i++)
-            bad += (rd16(p + Q8_0_BYTES * i) & 0x7c00u) == 0x7c00u ? Q8_0_BLOCK : 0;
+        for (i = 0; i < n / t->block; i++)
+            for (k = 0; k < 2; k++)
+                if (t->scale_at[k] >= 0 && (rd16(p + i * t->bytes + (unsigned)t->scale_at[k]) & 0x7c00u) == 0x7c00u) {
+                    bad += t->block;
+                    break;
+                }
         break;
     }
     return bad;
@@ -2813,6 +3650,7 @@ typedef struct {
     uint32_t n_dims;
     uint64_t ne[4];
     int type;
+    int copy;             /* a GGUF input tensor already in its output type: copied */
     int n_parts;
     int32_t part[6];      /* source tensors, concatenated in this order */
     int transpose;        /* write the (rows, cols) source as (cols, rows) */
@@ -2820,16 +3658,112 @@ typedef struct {
     uint64_t n_nonfinite; /* NaN or infinite values written (warned about) */
 } cv_out;
 
+/* What the user asked for: one type for every matrix, or one of llama.cpp's
+ * mixes, and optionally the head's type. */
+typedef struct {
+    const char *name;     /* as given to --type: "q4_0", "q4_k_m", ... */
+    int matrix_type;      /* ggml type of the 2-D matrices */
+    int mix;              /* q4_k_m or q5_k_m: llama.cpp's recipe */
+    int head_type;        /* --head-type, -1 when not given */
+} cv_quant;
+
+/* Matrices whose rows did not fit the chosen type's blocks, by (from, to). */
+typedef struct {
+    int from, to;
+    uint32_t count;
+} cv_fallback;
+
 typedef struct {
     cv_out *v;
     uint32_t n, cap;
-    int weight_type;
+    cv_quant quant;
     int llama_cpp;        /* llama.cpp's rwkv7 layout (section 11b) */
-    uint32_t n_fallback;  /* Q8_0 matrices written as F16 */
+    cv_fallback fallback[8];
+    uint32_t n_fallback;  /* entries used in fallback[] */
     uint64_t data_bytes;  /* padded sum */
 } cv_plan;
 
 static void llama_cpp_shape(cv_out *o);
+
+typedef enum { ROLE_VECTOR, ROLE_LORA, ROLE_HEAD, ROLE_MATRIX } cv_role;
+
+/* What a tensor is, from its GGUF name (ours or llama.cpp's) and rank.  The
+ * LoRA names are those llama.cpp's quantiser keeps unquantised for RWKV
+ * ("do not quantize RWKV's small yet 2D weights"); the remaining names of
+ * that list (w0, a0, v0, time_mix_first, the fused lerp) are vectors. */
+static cv_role tensor_role(const char *name, uint32_t n_dims)
+{
+    static const char *const lora[] = {"time_mix_w1.weight", "time_mix_w2.weight", "time_mix_a1.weight",
+                                       "time_mix_a2.weight", "time_mix_v1.weight", "time_mix_v2.weight",
+                                       "time_mix_g1.weight", "time_mix_g2.weight", "time_mix_decay_w1.weight",
+                                       "time_mix_decay_w2.weight"};
+    static const char *const vector[] = {"time_mix_lerp_fused.weight", "time_mix_first.weight",
+                                         "time_mix_w0.weight", "time_mix_a0.weight", "time_mix_v0.weight"};
+    size_t i, len = strlen(name);
+    if (n_dims < 2)
+        return ROLE_VECTOR;
+    for (i = 0; i < sizeof vector / sizeof vector[0]; i++)
+        if (len >= strlen(vector[i]) && strcmp(name + len - strlen(vector[i]), vector[i]) == 0)
+            return ROLE_VECTOR;
+    for (i = 0; i < sizeof lora / sizeof lora[0]; i++)
+        if (len >= strlen(lora[i]) && strcmp(name + len - strlen(lora[i]), lora[i]) == 0)
+            return ROLE_LORA;
+    return strcmp(name, "output.weight") == 0 ? ROLE_HEAD : ROLE_MATRIX;
+}
+
+static void note_fallback(cv_plan *plan, int from, int to)
+{
+    uint32_t i;
+    for (i = 0; i < plan->n_fallback; i++)
+        if (plan->fallback[i].from == from && plan->fallback[i].to == to) {
+            plan->fallback[i].count++;
+            return;
+        }
+    if (plan->n_fallback < sizeof plan->fallback / sizeof plan->fallback[0]) {
+        plan->fallback[plan->n_fallback].from = from;
+        plan->fallback[plan->n_fallback].to = to;
+        plan->fallback[plan->n_fallback++].count = 1;
+    }
+}
+
+/* The output type of a tensor.  The mixes follow llama.cpp's quantiser for
+ * the rwkv7 architecture (llama_model_quantize_impl, llama_tensor_get_type):
+ * its name-based bumps (attn_v, ffn_down, attn_qkv) never match RWKV-7's
+ * tensor names, so every matrix takes the mix's type, the LoRAs stay
+ * unquantised (F32 here) and the head is Q6_K (Q8_0 when its rows do not
+ * fit 256-value blocks); the embedding takes the mix's type.  Our sparse
+ * blocks have no llama.cpp counterpart and are treated like the RWKV-7
+ * matrices.  A single type (--type q4_0, ...) applies to every matrix,
+ * LoRAs and head included.  Rows that do not fit the type's blocks take
+ * llama.cpp's fallback chain, except for a type the user gave for that
+ * tensor (--head-type), which is refused. */
+static int choose_type(cv_plan *plan, cv_out *o, cv_role role, cv_err *err)
+{
+    const cv_quant *q = &plan->quant;
+    int type = q->matrix_type, given = 0;
+    if (role == ROLE_VECTOR) {
+        o->type = GGML_F32;
+        return 1;
+    }
+    if (role == ROLE_LORA && q->mix)
+        type = GGML_F32;
+    if (role == ROLE_HEAD && q->head_type >= 0) {
+        type = q->head_type;
+        given = 1;
+    } else if (role == ROLE_HEAD && q->mix) {
+        type = GGML_Q6_K;
+    }
+    while (o->ne[0] % type_info(type)->block != 0) {
+        int next = type_info(type)->fallback;
+        if (given)
+            return cv_fail(err, "tensor '%s' has rows of %" PRIu64 " values, not a multiple of %s's blocks of %u",
+                           o->name, o->ne[0], type_info(type)->label, (unsigned)type_info(type)->block);
+        note_fallback(plan, type, next);
+        type = next;
+    }
+    o->type = type;
+    return 1;
+}
 
 static int plan_add(cv_plan *plan, const cv_src_list *src, const char *name, cv_out_kind kind, const int32_t *parts,
                     int n_parts, cv_err *err)
@@ -2850,13 +3784,11 @@ static int plan_add(cv_plan *plan, const cv_src_list *src, const char *name, cv_
     case OUT_VECTOR:
         o->n_dims = 1;
         o->ne[0] = o->n_elems;
-        o->type = GGML_F32;
         break;
     case OUT_LERP: /* six (1,1,C) rows -> [C, 6]; F32 like every vector (docs/FORMAT.md) */
         o->n_dims = 2;
         o->ne[0] = t0->n_elems;
         o->ne[1] = (uint64_t)n_parts;
-        o->type = GGML_F32;
         break;
     case OUT_MATRIX: /* (rows, cols) -> ne [cols, rows] */
     case OUT_MATRIX_T: /* transposed: ne [rows, cols] */
@@ -2864,15 +3796,13 @@ static int plan_add(cv_plan *plan, const cv_src_list *src, const char *name, cv_
         o->transpose = kind == OUT_MATRIX_T;
         o->ne[0] = o->transpose ? t0->shape[0] : t0->shape[1];
         o->ne[1] = o->transpose ? t0->shape[1] : t0->shape[0];
-        o->type = plan->weight_type;
         break;
     }
+    if (!choose_type(plan, o, kind == OUT_VECTOR || kind == OUT_LERP ? ROLE_VECTOR : tensor_role(o->name, o->n_dims),
+                     err))
+        return 0;
     if (plan->llama_cpp)
         llama_cpp_shape(o);
-    if (o->type == GGML_Q8_0 && o->ne[0] % Q8_0_BLOCK != 0) {
-        o->type = GGML_F16;
-        plan->n_fallback++;
-    }
     o->n_bytes = ggml_bytes(o->type, o->n_elems);
     o->offset = plan->data_bytes;
     plan->data_bytes += cv_align_up(o->n_bytes, CV_ALIGN);
@@ -3036,6 +3966,7 @@ static void kv_str_array(cv_buf *b, const char *key, char *const *v, uint32_t n)
 typedef struct {
     const char *name;           /* general.name */
     uint32_t chunk_size, topk;
+    const cv_buf *kv_copy;      /* a GGUF input's key/values, written instead */
     float ln_eps, gn_eps;       /* LayerNorm and ln_x GroupNorm epsilons */
 } cv_options_meta;
 
@@ -3106,12 +4037,26 @@ static void llama_cpp_shape(cv_out *o)
     }
 }
 
-/* llama.cpp's general.file_type (enum llama_ftype) of the matrix type. */
-static uint32_t llama_cpp_file_type(int type)
+/* llama.cpp's general.file_type (enum llama_ftype) of the matrix type; a
+ * single K type is llama.cpp's _S variant, the mixes its _M (Q3_K: Q3_K_S). */
+static uint32_t llama_cpp_file_type(const cv_quant *q)
 {
-    switch (type) {
+    if (q->mix)
+        return q->matrix_type == GGML_Q4_K ? 15 : 17;
+    switch (q->matrix_type) {
     case GGML_F16: return 1;
+    case GGML_Q4_0: return 2;
+    case GGML_Q4_1: return 3;
     case GGML_Q8_0: return 7;
+    case GGML_Q5_0: return 8;
+    case GGML_Q5_1: return 9;
+    case GGML_Q2_K: return 10;
+    case GGML_Q3_K: return 11;
+    case GGML_Q4_K: return 14;
+    case GGML_Q5_K: return 16;
+    case GGML_Q6_K: return 18;
+    case GGML_IQ4_NL: return 25;
+    case GGML_IQ4_XS: return 30;
     case GGML_BF16: return 32;
     default: return 0;
     }
@@ -3119,12 +4064,12 @@ static uint32_t llama_cpp_file_type(int type)
 
 /* The keys llama.cpp's converter writes for a plain RWKV-7 model. */
 static void gguf_metadata_llama_cpp(cv_buf *b, const cv_model *mdl, const cv_vocab *vocab, const cv_options_meta *meta,
-                                    int weight_type)
+                                    const cv_quant *quant)
 {
     kv_str(b, "general.architecture", "rwkv7");
     kv_str(b, "general.name", meta->name);
     kv_u32(b, "general.alignment", CV_ALIGN);
-    kv_u32(b, "general.file_type", llama_cpp_file_type(weight_type));
+    kv_u32(b, "general.file_type", llama_cpp_file_type(quant));
     kv_u32(b, "rwkv7.context_length", 1048576); /* RWKV is not context limited */
     kv_u32(b, "rwkv7.embedding_length", (uint32_t)mdl->dim[DIM_C]);
     kv_u32(b, "rwkv7.block_count", mdl->n_rwkv);
@@ -3191,7 +4136,7 @@ static int tensor_gather_f32(cv_input *in, const cv_src_list *src, const cv_out 
     uint64_t at = 0;
     for (k = 0; k < o->n_parts; k++) {
         const cv_src *t = &src->v[o->part[k]];
-        uint64_t n_bytes = t->n_elems * cv_dtype_size(t->dtype);
+        uint64_t n_bytes = ggml_bytes(t->ggml_type, t->n_elems);
         const unsigned char *bytes;
         cv_input *tin = t->in ? t->in : in;
         if (tin->map && input_has(tin, t->offset, n_bytes)) {
@@ -3202,7 +4147,7 @@ static int tensor_gather_f32(cv_input *in, const cv_src_list *src, const cv_out 
                 return 0;
             bytes = raw;
         }
-        src_to_f32(t->dtype, bytes, t->n_elems, dst + at);
+        decode_to_f32(t->ggml_type, bytes, t->n_elems, dst + at);
         free(raw);
         raw = NULL;
         at += t->n_elems;
@@ -3222,27 +4167,77 @@ static int tensor_gather_f32(cv_input *in, const cv_src_list *src, const cv_out 
     return 1;
 }
 
+/* A GGUF input tensor already in its output type goes through unchanged
+ * (as llama.cpp's quantiser does): re-quantising would only add error.  Its
+ * NaN or infinite values (or block scales) are counted for the warning. */
+static int tensor_copy(cv_writer *w, cv_input *in, const cv_src *t, cv_out *o, cv_err *err)
+{
+    const cv_type *type = type_info(o->type);
+    uint64_t piece_blocks = (1u << 20) / type->bytes, at, n_blocks = o->n_elems / type->block;
+    unsigned char *buf = cv_malloc(piece_blocks * type->bytes, err);
+    if (!buf)
+        return 0;
+    for (at = 0; at < n_blocks; at += piece_blocks) {
+        uint64_t n = n_blocks - at < piece_blocks ? n_blocks - at : piece_blocks;
+        if (!input_read(in, t->offset + at * type->bytes, buf, n * type->bytes, err)) {
+            free(buf);
+            return 0;
+        }
+        o->n_nonfinite += count_nonfinite(o->type, buf, n * type->block);
+        w_put(w, buf, (size_t)(n * type->bytes));
+    }
+    free(buf);
+    return 1;
+}
+
+/* NaN and infinity are warned about later for the float types; a block type
+ * cannot hold them at all, and a finite value whose block scale overflows
+ * f16 would silently become one: both are refused (the latter after
+ * encoding, from the scales).  Values beyond 1e18 are refused here: no type
+ * can represent them (f16 scales end at 65504) and the quantisers' sums of
+ * squares would overflow to NaN scales, which would zero their group
+ * silently instead of overflowing. */
+static int check_quantizable(const cv_out *o, const float *x, cv_err *err)
+{
+    uint64_t i;
+    for (i = 0; i < o->n_elems; i++) {
+        if (!isfinite(x[i]))
+            return cv_fail(err, "tensor '%s' holds a non-finite value, which %s cannot store", o->name,
+                           type_info(o->type)->label);
+        if (fabsf(x[i]) > 1e18f)
+            return cv_fail(err, "tensor '%s' holds a value too large for %s (its f16 block scale overflows)",
+                           o->name, type_info(o->type)->label);
+    }
+    return 1;
+}
+
 static int tensor_write(cv_writer *w, cv_input *in, const cv_src_list *src, cv_out *o, cv_err *err)
 {
-    enum { PIECE = 1 << 16 }; /* elements encoded at a time: a multiple of 32 */
-    float *x = cv_malloc(o->n_elems * sizeof *x, err);
-    unsigned char *piece = cv_malloc(PIECE * 4, err);
+    enum { PIECE = 1 << 16 }; /* elements encoded at a time: a multiple of 256 */
+    const cv_type *type = type_info(o->type);
+    float *x;
+    unsigned char *piece;
     uint64_t i;
     int ok = 0;
+    if (o->copy) {
+        if (!tensor_copy(w, in, &src->v[o->part[0]], o, err))
+            return 0;
+        w_pad(w);
+        return 1;
+    }
+    x = cv_malloc(o->n_elems * sizeof *x, err);
+    piece = cv_malloc(PIECE * 4, err);
     if (!x || !piece || !tensor_gather_f32(in, src, o, x, err))
         goto done;
-    if (o->type == GGML_Q8_0)
-        for (i = 0; i < o->n_elems; i++)
-            if (!isfinite(x[i])) {
-                cv_fail(err, "tensor '%s' holds a non-finite value, which Q8_0 cannot store", o->name);
-                goto done;
-            }
+    if (type->quantize && !check_quantizable(o, x, err))
+        goto done;
     for (i = 0; i < o->n_elems; i += PIECE) {
         uint64_t n = o->n_elems - i < PIECE ? o->n_elems - i : PIECE;
         encode_f32(o->type, x + i, n, piece);
         o->n_nonfinite += count_nonfinite(o->type, piece, n);
-        if (o->type == GGML_Q8_0 && o->n_nonfinite) {
-            cv_fail(err, "tensor '%s' holds a value too large for Q8_0 (its f16 block scale overflows)", o->name);
+        if (type->quantize && o->n_nonfinite) {
+            cv_fail(err, "tensor '%s' holds a value too large for %s (its f16 block scale overflows)", o->name,
+                    type->label);
             goto done;
         }
         w_put(w, piece, (size_t)ggml_bytes(o->type, n));
@@ -3270,10 +4265,14 @@ static int gguf_write_stream(FILE *fp, const char *path, cv_input *in, const cv_
 
     memset(&head, 0, sizeof head);
     memset(&w, 0, sizeof w);
-    if (plan->llama_cpp)
-        gguf_metadata_llama_cpp(&head, mdl, vocab, meta, plan->weight_type);
-    else
+    if (meta->kv_copy) {
+        buf_put(&head, meta->kv_copy->p, meta->kv_copy->n);
+        head.n_kv = meta->kv_copy->n_kv;
+    } else if (plan->llama_cpp) {
+        gguf_metadata_llama_cpp(&head, mdl, vocab, meta, &plan->quant);
+    } else {
         gguf_metadata(&head, mdl, vocab, meta);
+    }
     gguf_tensor_infos(&head, plan);
     if (head.oom) {
         free(head.p);
@@ -3944,12 +4943,343 @@ static int read_input(const char *path, cv_inputs *ins, cv_src_list *src, cv_hf_
 }
 
 /* ========================================================================
+ * 11d. GGUF input: re-quantising a GGUF file
+ *
+ * IN may be a GGUF file (ours, or llama.cpp's), so that an f32 or f16 model
+ * can be re-quantised without its checkpoint: every tensor is decoded to
+ * f32 (dequantised) and encoded in the type the options choose for it by
+ * name; one already in that type is copied.  The key/values are copied as
+ * they are, except general.alignment (the output's is 32) and
+ * general.file_type (llama.cpp's summary of the old types, now wrong).
+ * Every count, length and offset is checked against the file.
+ * ======================================================================== */
+
+enum { GGUF_TYPE_COUNT = 13, GGUF_MAX_KV = 1 << 20, GGUF_MAX_KEY = 1 << 16, GGUF_MAX_TENSOR_NAME = 63 };
+
+typedef struct {
+    cv_input *in;
+    uint64_t pos;
+    cv_err *err;
+} gg_cursor;
+
+static int gg_read(gg_cursor *c, void *dst, uint64_t n, const char *what)
+{
+    if (!input_has(c->in, c->pos, n))
+        return cv_fail(c->err, "'%s': truncated GGUF file (%s at offset %" PRIu64 " runs past the end)", c->in->path,
+                       what, c->pos);
+    if (!input_read(c->in, c->pos, dst, n, c->err))
+        return 0;
+    c->pos += n;
+    return 1;
+}
+
+static int gg_u32(gg_cursor *c, uint32_t *v, const char *what)
+{
+    unsigned char b[4];
+    if (!gg_read(c, b, 4, what))
+        return 0;
+    *v = rd32(b);
+    return 1;
+}
+
+static int gg_u64(gg_cursor *c, uint64_t *v, const char *what)
+{
+    unsigned char b[8];
+    if (!gg_read(c, b, 8, what))
+        return 0;
+    *v = rd64(b);
+    return 1;
+}
+
+/* A string of at most max bytes into a fresh NUL-terminated buffer (out
+ * NULL: skipped). */
+static int gg_string(gg_cursor *c, uint64_t max, char **out, const char *what)
+{
+    uint64_t len;
+    if (!gg_u64(c, &len, what))
+        return 0;
+    if (len > max)
+        return cv_fail(c->err, "'%s': GGUF %s of %" PRIu64 " bytes (at most %" PRIu64 ")", c->in->path, what, len, max);
+    if (!out) {
+        if (!input_has(c->in, c->pos, len))
+            return cv_fail(c->err, "'%s': truncated GGUF file (%s at offset %" PRIu64 " runs past the end)",
+                           c->in->path, what, c->pos);
+        c->pos += len;
+        return 1;
+    }
+    *out = cv_malloc(len + 1, c->err);
+    if (!*out)
+        return 0;
+    if (!gg_read(c, *out, len, what)) {
+        free(*out);
+        *out = NULL;
+        return 0;
+    }
+    (*out)[len] = '\0';
+    if (strlen(*out) != len) {
+        free(*out);
+        *out = NULL;
+        return cv_fail(c->err, "'%s': GGUF %s contains a NUL byte", c->in->path, what);
+    }
+    return 1;
+}
+
+/* Skips one value of GGUF type `type` (arrays of scalars or strings). */
+static int gg_skip_value(gg_cursor *c, uint32_t type, int in_array, const char *key)
+{
+    static const uint8_t size[GGUF_TYPE_COUNT] = {1, 1, 2, 2, 4, 4, 4, 1, 0, 0, 8, 8, 8};
+    uint32_t elem;
+    uint64_t count, i, bytes;
+    if (type >= GGUF_TYPE_COUNT)
+        return cv_fail(c->err, "'%s': GGUF key '%s' has unknown value type %u", c->in->path, key, (unsigned)type);
+    if (type == GGUF_STRING)
+        return gg_string(c, UINT64_MAX, NULL, "string value");
+    if (type != GGUF_ARRAY) {
+        if (!input_has(c->in, c->pos, size[type]))
+            return cv_fail(c->err, "'%s': truncated GGUF file (value of '%s' runs past the end)", c->in->path, key);
+        c->pos += size[type];
+        return 1;
+    }
+    if (in_array)
+        return cv_fail(c->err, "'%s': GGUF key '%s' holds an array of arrays (not supported)", c->in->path, key);
+    if (!gg_u32(c, &elem, "array type") || !gg_u64(c, &count, "array length"))
+        return 0;
+    if (elem == GGUF_STRING) {
+        for (i = 0; i < count; i++)
+            if (!gg_skip_value(c, elem, 1, key))
+                return 0;
+        return 1;
+    }
+    if (elem >= GGUF_TYPE_COUNT || elem == GGUF_ARRAY)
+        return gg_skip_value(c, elem, 1, key);
+    if (!cv_mul(count, size[elem], &bytes) || !input_has(c->in, c->pos, bytes))
+        return cv_fail(c->err, "'%s': GGUF array '%s' of %" PRIu64 " values runs past the end of the file", c->in->path,
+                       key, count);
+    c->pos += bytes;
+    return 1;
+}
+
+/* Appends bytes [from, to) of the input to b. */
+static int gg_copy(gg_cursor *c, cv_buf *b, uint64_t from, uint64_t to)
+{
+    unsigned char *p = input_read_alloc(c->in, from, to - from, c->err);
+    if (!p)
+        return 0;
+    buf_put(b, p, (size_t)(to - from));
+    free(p);
+    return 1;
+}
+
+/* Reads the key/values, copying them to kv; *alignment gets general.alignment. */
+static int gg_read_kv(gg_cursor *c, uint64_t n_kv, cv_buf *kv, uint32_t *alignment, char *arch, size_t arch_size)
+{
+    uint64_t i;
+    for (i = 0; i < n_kv; i++) {
+        uint64_t start = c->pos;
+        char *key = NULL;
+        uint32_t type, v;
+        int ok;
+        if (!gg_string(c, GGUF_MAX_KEY, &key, "key"))
+            return 0;
+        ok = gg_u32(c, &type, "value type");
+        if (ok && strcmp(key, "general.alignment") == 0) {
+            ok = type == GGUF_U32 ? gg_u32(c, &v, "value")
+                                  : cv_fail(c->err, "'%s': GGUF general.alignment is not a u32", c->in->path);
+            if (ok && (v == 0 || (v & (v - 1)) != 0 || v > 65536))
+                ok = cv_fail(c->err, "'%s': GGUF general.alignment %u is not a power of two up to 65536",
+                             c->in->path, (unsigned)v);
+            if (ok) {
+                *alignment = v;
+                kv_u32(kv, "general.alignment", CV_ALIGN);
+            }
+        } else if (ok && strcmp(key, "general.architecture") == 0 && type == GGUF_STRING) {
+            char *value = NULL;
+            ok = gg_string(c, 256, &value, "general.architecture");
+            if (ok) {
+                snprintf(arch, arch_size, "%s", value);
+                ok = gg_copy(c, kv, start, c->pos);
+                kv->n_kv++;
+            }
+            free(value);
+        } else if (ok) {
+            ok = gg_skip_value(c, type, 0, key);
+            if (ok && strcmp(key, "general.file_type") != 0) {
+                ok = gg_copy(c, kv, start, c->pos);
+                kv->n_kv++;
+            }
+        }
+        free(key);
+        if (!ok)
+            return 0;
+    }
+    return 1;
+}
+
+static int gg_name_cmp(const void *a, const void *b)
+{
+    return strcmp((*(const cv_src *const *)a)->name, (*(const cv_src *const *)b)->name);
+}
+
+/* Tensor names must be unique: the loader finds tensors by name. */
+static int gg_check_unique(const cv_src_list *src, cv_err *err)
+{
+    const cv_src **sorted = cv_malloc((uint64_t)src->n * sizeof *sorted, err);
+    uint32_t i;
+    int ok = 1;
+    if (!sorted)
+        return 0;
+    for (i = 0; i < src->n; i++)
+        sorted[i] = &src->v[i];
+    qsort(sorted, src->n, sizeof *sorted, gg_name_cmp);
+    for (i = 1; i < src->n && ok; i++)
+        if (strcmp(sorted[i - 1]->name, sorted[i]->name) == 0)
+            ok = cv_fail(err, "GGUF tensor name '%s' appears twice", sorted[i]->name);
+    free(sorted);
+    return ok;
+}
+
+/* One tensor info: name, dimensions (ggml order: ne[0] is the row length),
+ * type and offset; the offset is made absolute once the data start is known. */
+static int gg_read_tensor_info(gg_cursor *c, cv_src_list *src)
+{
+    char *name = NULL;
+    uint32_t n_dims, type, d;
+    uint64_t ne[CV_MAX_DIMS], offset;
+    const cv_type *t;
+    int ok;
+    if (!gg_string(c, GGUF_MAX_TENSOR_NAME, &name, "tensor name"))
+        return 0;
+    ok = gg_u32(c, &n_dims, "tensor dimension count");
+    if (ok && (n_dims < 1 || n_dims > CV_MAX_DIMS))
+        ok = cv_fail(c->err, "GGUF tensor '%s' has %u dimensions (1 to %d supported)", name, (unsigned)n_dims,
+                     CV_MAX_DIMS);
+    for (d = 0; ok && d < n_dims; d++) {
+        ok = gg_u64(c, &ne[d], "tensor dimension");
+        if (ok && (ne[d] == 0 || ne[d] > ((uint64_t)1 << 40)))
+            ok = cv_fail(c->err, "GGUF tensor '%s' has dimension %u of %" PRIu64, name, (unsigned)d, ne[d]);
+    }
+    ok = ok && gg_u32(c, &type, "tensor type") && gg_u64(c, &offset, "tensor offset");
+    if (ok && !(t = type_info((int)type)))
+        ok = cv_fail(c->err, "GGUF tensor '%s' has ggml type %u, which rwkvx-convert cannot read", name, (unsigned)type);
+    if (ok && ne[0] % t->block != 0)
+        ok = cv_fail(c->err, "GGUF tensor '%s' has rows of %" PRIu64 " values, not a multiple of %s's blocks of %u",
+                     name, ne[0], t->label, (unsigned)t->block);
+    if (ok && src_add(src, name, strlen(name), SRC_F32, (int)n_dims, ne, offset, c->err))
+        src->v[src->n - 1].ggml_type = (int)type;
+    else
+        ok = 0;
+    free(name);
+    return ok;
+}
+
+/* Reads a GGUF file's key/values (copied to kv) and tensor list. */
+static int gguf_read(cv_input *in, cv_src_list *src, cv_buf *kv, char *arch, size_t arch_size, cv_err *err)
+{
+    gg_cursor c;
+    unsigned char magic[4];
+    uint32_t version, alignment = CV_ALIGN, i;
+    uint64_t n_tensors, n_kv, data_start;
+    c.in = in;
+    c.pos = 0;
+    c.err = err;
+    src->format = "GGUF";
+    if (!gg_read(&c, magic, 4, "magic") || !gg_u32(&c, &version, "version"))
+        return 0;
+    if (version != 2 && version != 3)
+        return cv_fail(err, "'%s': GGUF version %u (2 and 3 are supported)", in->path, (unsigned)version);
+    if (!gg_u64(&c, &n_tensors, "tensor count") || !gg_u64(&c, &n_kv, "key/value count"))
+        return 0;
+    if (n_tensors == 0 || n_tensors > CV_MAX_TENSORS)
+        return cv_fail(err, "'%s': GGUF tensor count %" PRIu64 " (1 to %d supported)", in->path, n_tensors,
+                       CV_MAX_TENSORS);
+    if (n_kv > GGUF_MAX_KV)
+        return cv_fail(err, "'%s': GGUF key/value count %" PRIu64 " (at most %d)", in->path, n_kv, GGUF_MAX_KV);
+    if (!gg_read_kv(&c, n_kv, kv, &alignment, arch, arch_size))
+        return 0;
+    if (kv->oom)
+        return cv_fail(err, "out of memory");
+    for (i = 0; i < n_tensors; i++)
+        if (!gg_read_tensor_info(&c, src))
+            return 0;
+    if (!gg_check_unique(src, err))
+        return 0;
+    data_start = cv_align_up(c.pos, alignment);
+    for (i = 0; i < src->n; i++) {
+        cv_src *t = &src->v[i];
+        const cv_type *type = type_info(t->ggml_type);
+        uint64_t n_bytes, at;
+        /* Checked here so that no later size computation can overflow: the
+         * data lies in the file, so n_elems is at most a few times its size. */
+        if (!cv_mul(t->n_elems / type->block, type->bytes, &n_bytes))
+            return cv_fail(err, "GGUF tensor '%s': byte size overflows", t->name);
+        if (t->offset % alignment != 0)
+            return cv_fail(err, "GGUF tensor '%s': offset %" PRIu64 " is not a multiple of the alignment %u", t->name,
+                           t->offset, (unsigned)alignment);
+        if (!cv_add(data_start, t->offset, &at) || !input_has(in, at, n_bytes))
+            return cv_fail(err, "GGUF tensor '%s' runs past the end of the file (truncated?)", t->name);
+        t->offset = at;
+    }
+    return 1;
+}
+
+/* The output plan of a GGUF input: its tensors in their order, each in the
+ * type the options choose for its name. */
+static int plan_from_gguf(cv_plan *plan, const cv_src_list *src, cv_err *err)
+{
+    uint32_t i;
+    for (i = 0; i < src->n; i++) {
+        const cv_src *t = &src->v[i];
+        cv_out *o;
+        void *p = cv_grow(plan->v, &plan->cap, plan->n + 1, sizeof *plan->v);
+        if (!p)
+            return cv_fail(err, "out of memory");
+        plan->v = p;
+        o = &plan->v[plan->n++];
+        memset(o, 0, sizeof *o);
+        snprintf(o->name, sizeof o->name, "%s", t->name);
+        o->n_dims = (uint32_t)t->ndim;
+        memcpy(o->ne, t->shape, (size_t)t->ndim * sizeof *t->shape);
+        o->part[0] = (int32_t)i;
+        o->n_parts = 1;
+        o->n_elems = t->n_elems;
+        if (!choose_type(plan, o, tensor_role(o->name, o->n_dims), err))
+            return 0;
+        o->copy = o->type == t->ggml_type;
+        o->n_bytes = ggml_bytes(o->type, o->n_elems);
+        o->offset = plan->data_bytes;
+        plan->data_bytes += cv_align_up(o->n_bytes, CV_ALIGN);
+    }
+    return 1;
+}
+
+/* Does the file at path start with GGUF's magic?  (Errors are left to the
+ * reader that then opens it.) */
+static int path_is_gguf(const char *path)
+{
+    unsigned char magic[4];
+    FILE *f = fopen(path, "rb");
+    int yes = f && fread(magic, 1, 4, f) == 4 && memcmp(magic, "GGUF", 4) == 0;
+    if (f)
+        fclose(f);
+    return yes;
+}
+
+static int gguf_open(cv_inputs *ins, const char *path, cv_err *err)
+{
+    ins->path[0] = cv_strndup(path, strlen(path));
+    if (!ins->path[0])
+        return cv_fail(err, "out of memory");
+    ins->n = 1;
+    return input_open(&ins->in[0], ins->path[0], err);
+}
+
+/* ========================================================================
  * 12. Command line, summary, main
  * ======================================================================== */
 
 typedef struct {
     const char *in_path, *out_path, *vocab;
-    int weight_type;
+    cv_quant quant;
     uint32_t chunk_size, topk;
     int chunk_given; /* --chunk-size or --chunk-topk was given */
     int llama_cpp;   /* --llama-cpp: llama.cpp's rwkv7 layout */
@@ -3958,14 +5288,20 @@ typedef struct {
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: rwkvx-convert IN OUT.gguf [--type f32|f16|bf16|q8_0] [--chunk-size B]\n"
+            "usage: rwkvx-convert IN OUT.gguf [--type TYPE] [--head-type TYPE] [--chunk-size B]\n"
             "                     [--chunk-topk K] [--vocab VOCAB.txt|bytes] [--llama-cpp]\n"
             "\n"
             "Converts an RWKV-7 or RWKV-X checkpoint (PyTorch .pth or .safetensors,\n"
-            "recognised by content) into an rwkvx GGUF model file.\n"
+            "recognised by content) into an rwkvx GGUF model file, or re-quantises a\n"
+            "GGUF model file (its metadata is kept).\n"
             "\n"
-            "  --type T         matrix type: f32, f16 (default), bf16 or q8_0\n"
-            "                   (vectors and the fused time-mix lerp are always f32)\n"
+            "  --type T         matrix type: f32, f16 (default), bf16, q8_0, q4_0, q4_1,\n"
+            "                   q5_0, q5_1, q2_k, q3_k, q4_k, q5_k, q6_k, iq4_nl, iq4_xs\n"
+            "                   (every matrix, LoRAs and head included), or llama.cpp's\n"
+            "                   mixes q4_k_m, q5_k_m (that type, q6_k head, f32 LoRAs);\n"
+            "                   vectors and the fused time-mix lerp are always f32; rows\n"
+            "                   that do not fit a type's blocks take llama.cpp's fallback\n"
+            "  --head-type T    type of the head (output.weight), overriding --type\n"
             "  --chunk-size B   sparse attention chunk size stored in the file, 1 to 2^24\n"
             "                   (default 2048)\n"
             "  --chunk-topk K   chunks each query attends to, its own included, 1 to 2^24\n"
@@ -3987,12 +5323,34 @@ static int parse_chunk_option(const char *name, const char *val, uint32_t *out, 
     return 1;
 }
 
+/* The names --type and --head-type accept, for messages. */
+static const char type_names[] = "f32, f16, bf16, q4_0, q4_1, q5_0, q5_1, q8_0, q2_k, q3_k, q4_k, q5_k, q6_k, "
+                                 "iq4_nl, iq4_xs";
+
+/* A --type value: a ggml type, or one of the mixes q4_k_m and q5_k_m. */
+static int parse_type(const char *val, cv_quant *q)
+{
+    const cv_type *t = type_by_name(val);
+    q->mix = 0;
+    if (strcmp(val, "q4_k_m") == 0 || strcmp(val, "q5_k_m") == 0) {
+        t = type_info(val[1] == '4' ? GGML_Q4_K : GGML_Q5_K);
+        q->mix = 1;
+    }
+    if (!t)
+        return 0;
+    q->name = val;
+    q->matrix_type = t->id;
+    return 1;
+}
+
 /* Returns 1 to run, 0 on error, -1 when help was printed. */
 static int parse_args(int argc, char **argv, cv_options *opt, cv_err *err)
 {
     int i, n_pos = 0;
     memset(opt, 0, sizeof *opt);
-    opt->weight_type = GGML_F16;
+    opt->quant.name = "f16";
+    opt->quant.matrix_type = GGML_F16;
+    opt->quant.head_type = -1;
     opt->chunk_size = 2048;
     opt->topk = 3;
     for (i = 1; i < argc; i++) {
@@ -4019,7 +5377,8 @@ static int parse_args(int argc, char **argv, cv_options *opt, cv_err *err)
         eq = strchr(a, '=');
         snprintf(opt_name, sizeof opt_name, "%.*s", (int)(eq ? eq - a : (long)strlen(a)), a);
         if (strcmp(opt_name, "--type") != 0 && strcmp(opt_name, "--chunk-size") != 0 &&
-            strcmp(opt_name, "--chunk-topk") != 0 && strcmp(opt_name, "--vocab") != 0)
+            strcmp(opt_name, "--chunk-topk") != 0 && strcmp(opt_name, "--vocab") != 0 &&
+            strcmp(opt_name, "--head-type") != 0)
             return cv_fail(err, "unknown option '%s' (see --help)", a);
         if (eq)
             val = eq + 1;
@@ -4028,16 +5387,13 @@ static int parse_args(int argc, char **argv, cv_options *opt, cv_err *err)
         else
             return cv_fail(err, "option '%s' needs a value", opt_name);
         if (strcmp(opt_name, "--type") == 0) {
-            if (strcmp(val, "f32") == 0)
-                opt->weight_type = GGML_F32;
-            else if (strcmp(val, "f16") == 0)
-                opt->weight_type = GGML_F16;
-            else if (strcmp(val, "bf16") == 0)
-                opt->weight_type = GGML_BF16;
-            else if (strcmp(val, "q8_0") == 0)
-                opt->weight_type = GGML_Q8_0;
-            else
-                return cv_fail(err, "--type must be f32, f16, bf16 or q8_0, not '%s'", val);
+            if (!parse_type(val, &opt->quant))
+                return cv_fail(err, "--type must be one of %s, q4_k_m, q5_k_m, not '%s'", type_names, val);
+        } else if (strcmp(opt_name, "--head-type") == 0) {
+            const cv_type *t = type_by_name(val);
+            if (!t)
+                return cv_fail(err, "--head-type must be one of %s, not '%s'", type_names, val);
+            opt->quant.head_type = t->id;
         } else if (strcmp(opt_name, "--chunk-size") == 0) {
             if (!parse_chunk_option(opt_name, val, &opt->chunk_size, err))
                 return 0;
@@ -4098,6 +5454,62 @@ static void model_name(const char *path, char *buf, size_t size)
     snprintf(buf, size, "%.*s", (int)(n < size ? n : size - 1), base);
 }
 
+/* The types chosen: what was asked, how many tensors of each type, and the
+ * fallbacks taken for rows that did not fit the blocks. */
+static void print_weights(const cv_plan *plan)
+{
+    const cv_quant *q = &plan->quant;
+    uint32_t count[CV_N_TYPES] = {0}, i, k, vectors = 0;
+    int first = 1;
+    if (q->mix)
+        printf("weights:      %s (llama.cpp's mix: %s matrices, %s head, f32 LoRAs), f32 vectors and lerps\n",
+               q->name, ggml_type_name(q->matrix_type), ggml_type_name(q->head_type >= 0 ? q->head_type : GGML_Q6_K));
+    else if (q->head_type >= 0)
+        printf("weights:      %s matrices, %s head, f32 vectors and lerps\n", ggml_type_name(q->matrix_type),
+               ggml_type_name(q->head_type));
+    else
+        printf("weights:      %s matrices, f32 vectors and lerps\n", ggml_type_name(q->matrix_type));
+    for (i = 0; i < plan->n; i++) {
+        if (tensor_role(plan->v[i].name, plan->v[i].n_dims) == ROLE_VECTOR) {
+            vectors++;
+            continue;
+        }
+        for (k = 0; k < CV_N_TYPES; k++)
+            count[k] += cv_types[k].id == plan->v[i].type;
+    }
+    printf("types:       ");
+    for (k = 0; k < CV_N_TYPES; k++)
+        if (count[k]) {
+            printf("%s %u %s", first ? "" : ",", (unsigned)count[k], cv_types[k].name);
+            first = 0;
+        }
+    printf("%s matrices, %u f32 vectors\n", first ? " no" : "", (unsigned)vectors);
+    for (i = 0; i < plan->n_fallback; i++) {
+        const cv_fallback *f = &plan->fallback[i];
+        printf("fallback:     %u matri%s with rows not a multiple of %u stored as %s instead of %s (as llama.cpp)\n",
+               (unsigned)f->count, f->count == 1 ? "x" : "ces", (unsigned)type_info(f->from)->block,
+               ggml_type_name(f->to), ggml_type_name(f->from));
+    }
+}
+
+/* The summary of a re-quantised GGUF file. */
+static void print_gguf_summary(const cv_options *opt, const cv_src_list *src, const char *arch, const cv_plan *plan,
+                               uint64_t out_bytes)
+{
+    uint32_t count[CV_N_TYPES] = {0}, i, k;
+    for (i = 0; i < src->n; i++)
+        for (k = 0; k < CV_N_TYPES; k++)
+            count[k] += cv_types[k].id == src->v[i].ggml_type;
+    printf("input:        %s (GGUF, architecture %s, %u tensors:", opt->in_path, arch[0] ? arch : "unknown",
+           (unsigned)src->n);
+    for (k = 0; k < CV_N_TYPES; k++)
+        if (count[k])
+            printf(" %u %s", (unsigned)count[k], cv_types[k].name);
+    printf(")\n");
+    print_weights(plan);
+    printf("output:       %s, %u tensors, %" PRIu64 " bytes\n", opt->out_path, (unsigned)plan->n, out_bytes);
+}
+
 static void print_summary(const cv_options *opt, const cv_src_list *src, const cv_model *mdl, const cv_plan *plan,
                           const cv_vocab *vocab, uint64_t out_bytes)
 {
@@ -4151,10 +5563,7 @@ static void print_summary(const cv_options *opt, const cv_src_list *src, const c
     else
         printf("sparse:       none\n");
     printf("parameters:   %" PRIu64 "\n", n_params);
-    printf("weights:      %s matrices, f32 vectors and lerps", ggml_type_name(plan->weight_type));
-    if (plan->n_fallback)
-        printf(" (%u matrices with rows not a multiple of 32 stored as f16)", (unsigned)plan->n_fallback);
-    printf("\n");
+    print_weights(plan);
     if (vocab->n)
         printf("vocabulary:   %s, %u tokens (+%u padding up to V)\n", vocab->what, (unsigned)vocab->n_real,
                (unsigned)(vocab->n - vocab->n_real));
@@ -4208,18 +5617,22 @@ int main(int argc, char **argv)
     cv_plan plan;
     cv_vocab vocab;
     cv_options_meta meta;
-    char name[256];
+    cv_buf kv_copy;
+    char name[256], arch[64] = "";
     const char *inputs[3];
     cli_output out;
     uint64_t out_bytes = 0;
-    int rc, ok = 0, reported = 0; /* reported: cli.h has printed the error */
+    int rc, ok = 0, reported = 0, from_gguf = 0; /* reported: cli.h has printed the error */
 
     memset(&err, 0, sizeof err);
     memset(&ins, 0, sizeof ins);
+    memset(&cfg, 0, sizeof cfg);
     memset(&src, 0, sizeof src);
     memset(&mdl, 0, sizeof mdl);
     memset(&plan, 0, sizeof plan);
     memset(&vocab, 0, sizeof vocab);
+    memset(&kv_copy, 0, sizeof kv_copy);
+    memset(&meta, 0, sizeof meta);
     memset(&out, 0, sizeof out);
     cli_start("rwkvx-convert");
 
@@ -4236,22 +5649,36 @@ int main(int argc, char **argv)
     inputs[2] = NULL;
     if (!cli_output_open(&out, opt.out_path, inputs))
         return 1; /* cli.h has printed the error */
-    if (!read_input(opt.in_path, &ins, &src, &cfg, &err) || !model_build(&mdl, &src, &err) ||
-        (cfg.hf && !hf_check_config(&cfg, &mdl, &err)))
-        goto done;
-    if (!check_output_not_shard(opt.out_path, &ins)) {
-        reported = 1;
-        goto done;
-    }
-    if (opt.vocab && !(strcmp(opt.vocab, "bytes") == 0 ? vocab_bytes(&vocab, (uint32_t)mdl.dim[DIM_V], &err)
-                                                       : vocab_world(&vocab, opt.vocab, (uint32_t)mdl.dim[DIM_V], &err)))
-        goto done;
-    if (opt.llama_cpp && !llama_cpp_check(&mdl, &vocab, cfg.gn_eps, &err))
-        goto done;
-    plan.weight_type = opt.weight_type;
+    plan.quant = opt.quant;
     plan.llama_cpp = opt.llama_cpp;
-    if (!plan_build(&plan, &mdl, &src, &err))
-        goto done;
+    from_gguf = path_is_gguf(opt.in_path);
+    if (from_gguf) {
+        if (opt.vocab || opt.chunk_given || opt.llama_cpp) {
+            cv_fail(&err, "a GGUF input keeps its metadata: --vocab, --chunk-size, --chunk-topk and --llama-cpp apply "
+                          "to checkpoints");
+            goto done;
+        }
+        if (!gguf_open(&ins, opt.in_path, &err) || !gguf_read(&ins.in[0], &src, &kv_copy, arch, sizeof arch, &err) ||
+            !plan_from_gguf(&plan, &src, &err))
+            goto done;
+        meta.kv_copy = &kv_copy;
+    } else {
+        if (!read_input(opt.in_path, &ins, &src, &cfg, &err) || !model_build(&mdl, &src, &err) ||
+            (cfg.hf && !hf_check_config(&cfg, &mdl, &err)))
+            goto done;
+        if (!check_output_not_shard(opt.out_path, &ins)) {
+            reported = 1;
+            goto done;
+        }
+        if (opt.vocab &&
+            !(strcmp(opt.vocab, "bytes") == 0 ? vocab_bytes(&vocab, (uint32_t)mdl.dim[DIM_V], &err)
+                                              : vocab_world(&vocab, opt.vocab, (uint32_t)mdl.dim[DIM_V], &err)))
+            goto done;
+        if (opt.llama_cpp && !llama_cpp_check(&mdl, &vocab, cfg.gn_eps, &err))
+            goto done;
+        if (!plan_build(&plan, &mdl, &src, &err))
+            goto done;
+    }
 
     model_name(opt.in_path, name, sizeof name);
     meta.name = name;
@@ -4265,7 +5692,10 @@ int main(int argc, char **argv)
         reported = 1;
         goto done;
     }
-    print_summary(&opt, &src, &mdl, &plan, &vocab, out_bytes);
+    if (from_gguf)
+        print_gguf_summary(&opt, &src, arch, &plan, out_bytes);
+    else
+        print_summary(&opt, &src, &mdl, &plan, &vocab, out_bytes);
     warn_nonfinite(&plan);
     ok = 1;
 done:
@@ -4273,6 +5703,7 @@ done:
     if (!ok && !reported)
         fprintf(stderr, "rwkvx-convert: %s\n", err.msg[0] ? err.msg : "failed");
     free(plan.v);
+    free(kv_copy.p);
     vocab_free(&vocab);
     model_free(&mdl);
     src_list_free(&src);
