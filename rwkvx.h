@@ -2920,11 +2920,11 @@ static void rwkvx__wkv_head(const rwkvx_model *m, const rwkvx__rwkv_block *blk, 
         }
         for (j = 0; j < RWKVX__HEAD; j++) {
             rwkvx__v wj = rwkvx__vset1(w[j]), bj = rwkvx__vset1(-kk[j] * a[j]), kj = rwkvx__vset1(k[j]), rj = rwkvx__vset1(r[j]);
-            float *row = St + j * RWKVX__HEAD;
+            float *state_row = St + j * RWKVX__HEAD;
             for (c = 0; c < NV; c++) {
                 rwkvx__v x = rwkvx__vfma(sa[c], bj, rwkvx__vmul(vv[c], kj));
-                x = rwkvx__vfma(rwkvx__vload(row + c * RWKVX__LANES), wj, x);
-                rwkvx__vstore(row + c * RWKVX__LANES, x);
+                x = rwkvx__vfma(rwkvx__vload(state_row + c * RWKVX__LANES), wj, x);
+                rwkvx__vstore(state_row + c * RWKVX__LANES, x);
                 acc[c] = rwkvx__vfma(x, rj, acc[c]);
             }
         }
