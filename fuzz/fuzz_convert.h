@@ -99,7 +99,9 @@ static void fuzz_convert(const uint8_t *data, size_t size, int (*reader)(cv_inpu
     in.size = size;
     ok = reader(&in, &src, &err) && model_build(&mdl, &src, &err);
     if (ok) {
-        plan.weight_type = types[size % 4];
+        plan.quant.name = "fuzz";
+        plan.quant.matrix_type = types[size % 4];
+        plan.quant.head_type = -1;
         meta.name = "fuzz";
         meta.chunk_size = 4;
         meta.topk = 2;
