@@ -313,7 +313,7 @@ static void hostile_headers(const unsigned char *file, size_t n) {
     if (t && t->type == 0)
         PATCH((put_u32(bad + t->type_at, 1), put_u64(bad + t->ne_at, 2 * t->ne[0])), RWKVX_ERR_FORMAT, "F32",
               "F16 where an F32 vector belongs");
-    PATCH(put_u32(bad + first->type_at, 2), RWKVX_ERR_UNSUPPORTED, "type", "type Q4_0 (unsupported)");
+    PATCH(put_u32(bad + first->type_at, 16), RWKVX_ERR_UNSUPPORTED, "type", "type IQ2_XXS (a ggml type rwkvx lacks)");
     PATCH(put_u32(bad + first->type_at, 1000), RWKVX_ERR_UNSUPPORTED, "type", "unknown type 1000");
     /* absurd array counts: 2^40 entries */
     kv = find_kv("rwkvx.block_order");
