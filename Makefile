@@ -38,7 +38,7 @@ TEST_PROGRAMS = test_model test_model_scalar test_model_noomp test_model_asan \
                 compile_c99 compile_cxx cmpf32 \
                 test_quant test_quant_asan test_quant_scalar test_quant_avx2
 # The quick tier's subset, and the golden-logit tests alone (every build of test_model)
-CHECK_PROGRAMS  = test_model compile_c99 compile_cxx cmpf32
+CHECK_PROGRAMS  = test_model test_quant compile_c99 compile_cxx cmpf32
 GOLDEN_PROGRAMS = test_model test_model_scalar test_model_noomp test_model_asan
 ifeq ($(shell uname -m),x86_64)
 TEST_PROGRAMS   += test_model_avx2
