@@ -67,12 +67,11 @@ f16=$L/llama/rwkv7-tiny.f16.gguf
 gguf_edit "$f16" "$L/bad/arwkv7.gguf" "kv = kv.replace(b'\x05' + bytes(7) + b'rwkv7', b'\x06' + bytes(7) + b'arwkv7', 1)"
 refuse "llama.cpp's arwkv7 (RWKV-7 time-mix in a Qwen2 transformer)" "architecture 'arwkv7'" \
     $B/rwkvx-logits "$L/bad/arwkv7.gguf" --tokens 1 --out "$L/x.f32"
-gguf_edit "$f16" "$L/bad/rms.gguf" "kv += d.struct.pack('<Q', 39) + b'rwkv7.attention.layer_norm_rms_epsilon' + d.struct.pack('<If', 6, 1e-6); n_kv += 1"
-refuse "an rwkv7 file with RMS norms" "layer_norm_rms_epsilon" $B/rwkvx-logits "$L/bad/rms.gguf" --tokens 1 --out "$L/x.f32"
-gguf_edit "$f16" "$L/bad/shift.gguf" "kv = kv.replace(b'rwkv7.token_shift_count' + d.struct.pack('<II', 4, 2), b'rwkv7.token_shift_count' + d.struct.pack('<II', 4, 1), 1)"
+gguf_edit "$f16" "$L/bad/rms.gguf" "k = b'rwkv7.attention.layer_norm_rms_epsilon'; kv += d.struct.pack('<Q', len(k)) + k + d.struct.pack('<If', 6, 1e-6); n_kv += 1"
+refuse "an rwkv7 file with RMS norms" "with RMS norms" $B/rwkvx-logits "$L/bad/rms.gguf" --tokens 1 --out "$L/x.f32"
+gguf_edit "$f16" "$L/bad/shift.gguf" "k = b'rwkv7.token_shift_count'; kv += d.struct.pack('<Q', len(k)) + k + d.struct.pack('<II', 4, 1); n_kv += 1"
 refuse "an rwkv7 file with token_shift_count 1" "token_shift_count 1" $B/rwkvx-logits "$L/bad/shift.gguf" --tokens 1 --out "$L/x.f32"
-# a weight type rwkvx cannot read (IQ2_XXS, 16; same byte count as the F16 it replaces is not
-# needed: the type is refused before the size is checked), named in the message
+# a weight type rwkvx cannot read (IQ2_XXS, 16), named: the type is refused before the size is checked
 gguf_edit "$f16" "$L/bad/iq2.gguf" "ts = [(n, ne, 16 if n == b'blk.0.time_mix_key.weight' else k, r) for n, ne, k, r in ts]"
 refuse "an rwkv7 file with an unsupported weight type" "IQ2_XXS" $B/rwkvx-logits "$L/bad/iq2.gguf" --tokens 1 --out "$L/x.f32"
 # no head: llama.cpp's rwkv7 loader needs output.weight (it does not tie it to token_embd.weight)
