@@ -533,6 +533,16 @@ static int rwkvx__max_threads(void) {
 #endif
 static int rwkvx__par(int nt, double work) { return work >= RWKVX__PAR_MIN ? nt : 1; }
 
+/* RWKVX__PARALLEL_FOR(nt, schedule): the for loop that follows runs on nt
+   threads (one: no team is started) with OpenMP's schedule(...), or as a
+   plain loop without OpenMP. */
+#ifdef _OPENMP
+#define RWKVX__PRAGMA(text) _Pragma(#text)
+#define RWKVX__PARALLEL_FOR(nt, ...) RWKVX__PRAGMA(omp parallel for num_threads(nt) schedule(__VA_ARGS__) if ((nt) > 1))
+#else
+#define RWKVX__PARALLEL_FOR(nt, ...) (void)(nt);
+#endif
+
 static int rwkvx__thread_id(void) {
 #ifdef _OPENMP
     return omp_get_thread_num();
@@ -1856,6 +1866,78 @@ RWKVX__INLINE rwkvx__v rwkvx__vi_float(rwkvx__vi v) { rwkvx__v r; int l; for (l 
 RWKVX__INLINE rwkvx__v rwkvx__vlookup16(const float *table, rwkvx__vi i) { rwkvx__v r; int l; for (l = 0; l < 8; l++) r.f[l] = table[i.i[l] & 15]; return r; }
 #endif
 
+/* The layer's element-wise operations (activations, softmax, f16 storage):
+   a + b, a - b; max(a, b) as x86's maxps computes it, a > b ? a : b (so max(0, h)
+   is h for NaN and -0); the store of LANES values as f16 (round to nearest
+   even); and e^x (rwkvx__vexp, below). */
+#if defined(RWKVX__AVX512)
+RWKVX__INLINE rwkvx__v rwkvx__vadd(rwkvx__v a, rwkvx__v b) { return _mm512_add_ps(a, b); }
+RWKVX__INLINE rwkvx__v rwkvx__vsub(rwkvx__v a, rwkvx__v b) { return _mm512_sub_ps(a, b); }
+RWKVX__INLINE rwkvx__v rwkvx__vmax(rwkvx__v a, rwkvx__v b) { return _mm512_max_ps(a, b); }
+RWKVX__INLINE void rwkvx__vstore_f16(uint16_t *p, rwkvx__v v) {
+    _mm256_storeu_si256((__m256i *)(void *)p, _mm512_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT));
+}
+RWKVX__INLINE rwkvx__v rwkvx__vround(rwkvx__v v) { return _mm512_roundscale_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
+RWKVX__INLINE rwkvx__v rwkvx__vscale2(rwkvx__v v, rwkvx__v n) { return _mm512_scalef_ps(v, n); }
+#elif defined(RWKVX__AVX2)
+RWKVX__INLINE rwkvx__v rwkvx__vadd(rwkvx__v a, rwkvx__v b) { return _mm256_add_ps(a, b); }
+RWKVX__INLINE rwkvx__v rwkvx__vsub(rwkvx__v a, rwkvx__v b) { return _mm256_sub_ps(a, b); }
+RWKVX__INLINE rwkvx__v rwkvx__vmax(rwkvx__v a, rwkvx__v b) { return _mm256_max_ps(a, b); }
+RWKVX__INLINE void rwkvx__vstore_f16(uint16_t *p, rwkvx__v v) {
+    _mm_storeu_si128((__m128i *)(void *)p, _mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT));
+}
+RWKVX__INLINE rwkvx__v rwkvx__vround(rwkvx__v v) { return _mm256_round_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
+RWKVX__INLINE rwkvx__v rwkvx__vscale2(rwkvx__v v, rwkvx__v n) { /* v 2^n, n an integer in the normal exponent range */
+    return _mm256_mul_ps(v, _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23)));
+}
+#elif defined(RWKVX__NEON)
+RWKVX__INLINE rwkvx__v rwkvx__vadd(rwkvx__v a, rwkvx__v b) { a.lo = vaddq_f32(a.lo, b.lo), a.hi = vaddq_f32(a.hi, b.hi); return a; }
+RWKVX__INLINE rwkvx__v rwkvx__vsub(rwkvx__v a, rwkvx__v b) { a.lo = vsubq_f32(a.lo, b.lo), a.hi = vsubq_f32(a.hi, b.hi); return a; }
+RWKVX__INLINE rwkvx__v rwkvx__vmax(rwkvx__v a, rwkvx__v b) { /* not vmaxq_f32: it returns the NaN and +0 for (0, -0) */
+    a.lo = vbslq_f32(vcgtq_f32(a.lo, b.lo), a.lo, b.lo), a.hi = vbslq_f32(vcgtq_f32(a.hi, b.hi), a.hi, b.hi);
+    return a;
+}
+RWKVX__INLINE void rwkvx__vstore_f16(uint16_t *p, rwkvx__v v) {
+    vst1_u16(p, vreinterpret_u16_f16(vcvt_f16_f32(v.lo)));
+    vst1_u16(p + 4, vreinterpret_u16_f16(vcvt_f16_f32(v.hi)));
+}
+#else
+RWKVX__INLINE rwkvx__v rwkvx__vadd(rwkvx__v a, rwkvx__v b) { int l; for (l = 0; l < 8; l++) a.f[l] += b.f[l]; return a; }
+RWKVX__INLINE rwkvx__v rwkvx__vsub(rwkvx__v a, rwkvx__v b) { int l; for (l = 0; l < 8; l++) a.f[l] -= b.f[l]; return a; }
+RWKVX__INLINE rwkvx__v rwkvx__vmax(rwkvx__v a, rwkvx__v b) { int l; for (l = 0; l < 8; l++) a.f[l] = a.f[l] > b.f[l] ? a.f[l] : b.f[l]; return a; }
+static uint16_t rwkvx__f32_to_f16(float x);
+RWKVX__INLINE void rwkvx__vstore_f16(uint16_t *p, rwkvx__v v) { int l; for (l = 0; l < 8; l++) p[l] = rwkvx__f32_to_f16(v.f[l]); }
+#endif
+
+/* e^x for x <= 0 (the softmax weights). On x86: x below -87.33 (the
+   smallest normal float) is taken as -87.33, x = n ln2 + r, |r| <= ln2/2, e^r by
+   Cephes' degree-6 polynomial, times 2^n, about 2 ulp. Elsewhere expf of each
+   lane, as the portable build has always computed it. */
+#if defined(RWKVX__AVX2)
+RWKVX__INLINE rwkvx__v rwkvx__vexp(rwkvx__v x) {
+    rwkvx__v n, r, p;
+    x = rwkvx__vmax(x, rwkvx__vset1(-87.33f));
+    n = rwkvx__vround(rwkvx__vmul(x, rwkvx__vset1(1.44269504f)));
+    r = rwkvx__vfma(n, rwkvx__vset1(-0.693359375f), x);      /* ln2 in two parts: exact n * hi */
+    r = rwkvx__vfma(n, rwkvx__vset1(2.12194440e-4f), r);
+    p = rwkvx__vfma(rwkvx__vset1(1.9875691500e-4f), r, rwkvx__vset1(1.3981999507e-3f));
+    p = rwkvx__vfma(p, r, rwkvx__vset1(8.3334519073e-3f));
+    p = rwkvx__vfma(p, r, rwkvx__vset1(4.1665795894e-2f));
+    p = rwkvx__vfma(p, r, rwkvx__vset1(1.6666665459e-1f));
+    p = rwkvx__vfma(p, r, rwkvx__vset1(5.0000001201e-1f));
+    p = rwkvx__vfma(p, rwkvx__vmul(r, r), rwkvx__vadd(r, rwkvx__vset1(1.0f)));
+    return rwkvx__vscale2(p, n);
+}
+#else
+RWKVX__INLINE rwkvx__v rwkvx__vexp(rwkvx__v x) {
+    float f[RWKVX__LANES];
+    int l;
+    rwkvx__vstore(f, x);
+    for (l = 0; l < RWKVX__LANES; l++) f[l] = expf(f[l]);
+    return rwkvx__vload(f);
+}
+#endif
+
 typedef struct {                 /* scratch of the matrix products */
     float *base;                 /* [threads][stride], 64-byte aligned */
     size_t stride;               /* floats per thread, a multiple of 16 */
@@ -2215,12 +2297,7 @@ static uint16_t rwkvx__f32_to_f16(float f) {
 
 static void rwkvx__f32_to_f16_row(const float *x, uint16_t *out, int n) {
     int i = 0;
-#if defined(RWKVX__AVX2)
-    for (; i + 8 <= n; i += 8)
-        _mm_storeu_si128((__m128i *)(void *)(out + i), _mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT));
-#elif defined(RWKVX__NEON)
-    for (; i + 4 <= n; i += 4) vst1_u16(out + i, vreinterpret_u16_f16(vcvt_f16_f32(vld1q_f32(x + i))));
-#endif
+    for (; i + RWKVX__LANES <= n; i += RWKVX__LANES) rwkvx__vstore_f16(out + i, rwkvx__vload(x + i));
     for (; i < n; i++) out[i] = rwkvx__f32_to_f16(x[i]);
 }
 
@@ -2466,9 +2543,7 @@ static void rwkvx__matmul_jobs(const rwkvx__job *jobs, int n_jobs, int T, const 
     grain = total / ((int64_t)n_threads * 8);
     if (grain < 1) grain = 1;
     (void)grain;
-#ifdef _OPENMP
-#pragma omp parallel for num_threads(n_threads) schedule(dynamic, grain) if (n_threads > 1)
-#endif
+    RWKVX__PARALLEL_FOR(n_threads, dynamic, grain)
     for (b = 0; b < total; b++) {
         int k = 0;
         while (b >= first[k + 1]) k++;
@@ -2791,14 +2866,9 @@ static void rwkvx__norm_shift(const float *x, float *u, float *d, float *prev, c
                               int nt) {
     int t;
     nt = rwkvx__par(nt, 4.0 * T * C);
-    (void)nt;
-#ifdef _OPENMP
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-#endif
+    RWKVX__PARALLEL_FOR(nt, static)
     for (t = 0; t < T; t++) rwkvx__layer_norm(x + (size_t)t * C, u + (size_t)t * C, w, b, C, eps);
-#ifdef _OPENMP
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-#endif
+    RWKVX__PARALLEL_FOR(nt, static)
     for (t = 0; t < T; t++) {
         const float *before = t ? u + (size_t)(t - 1) * C : prev;
         int i;
@@ -2813,17 +2883,10 @@ static void rwkvx__norm_shift(const float *x, float *u, float *d, float *prev, c
    exactly what `h < 0 ? 0 : h` gives. */
 static void rwkvx__relu_sq(float *h, int n) {
     int i = 0;
-#if defined(RWKVX__AVX512)
-    for (; i + 16 <= n; i += 16) {
-        __m512 v = _mm512_max_ps(_mm512_setzero_ps(), _mm512_loadu_ps(h + i));
-        _mm512_storeu_ps(h + i, _mm512_mul_ps(v, v));
+    for (; i + RWKVX__LANES <= n; i += RWKVX__LANES) {
+        rwkvx__v v = rwkvx__vmax(rwkvx__vzero(), rwkvx__vload(h + i));
+        rwkvx__vstore(h + i, rwkvx__vmul(v, v));
     }
-#elif defined(RWKVX__AVX2)
-    for (; i + 8 <= n; i += 8) {
-        __m256 v = _mm256_max_ps(_mm256_setzero_ps(), _mm256_loadu_ps(h + i));
-        _mm256_storeu_ps(h + i, _mm256_mul_ps(v, v));
-    }
-#endif
     for (; i < n; i++) {
         float v = h[i] < 0.0f ? 0.0f : h[i];
         h[i] = v * v;
@@ -2855,9 +2918,7 @@ static void rwkvx__channel_mix(const rwkvx__pass *p, const float *ln_w, const fl
         for (i = 0; i < C; i++) kx[(size_t)t * C + i] = u[(size_t)t * C + i] + d[(size_t)t * C + i] * lerp[i];
     rwkvx__matmul(key, kx, C, h, F, T, &s->work, nt);
     nt = rwkvx__par(nt, (double)T * F);
-#ifdef _OPENMP
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-#endif
+    RWKVX__PARALLEL_FOR(nt, static)
     for (t = 0; t < T; t++) rwkvx__relu_sq(h + (size_t)t * F, F);
     rwkvx__matmul(value, h, F, out, C, T, &s->work, nt);
     for (i = 0; i < T * C; i++) s->x[i] += out[i];
@@ -2983,10 +3044,7 @@ static void rwkvx__time_mix(const rwkvx__pass *p, int layer) {
     float *d = s->y;
 
     rwkvx__norm_shift_rows(p, d, layer, 0, blk->ln1_w, blk->ln1_b);
-    (void)nt_mix, (void)nt_token, (void)nt_wkv;
-#ifdef _OPENMP
-#pragma omp parallel for num_threads(nt_mix) schedule(static) if (nt_mix > 1)
-#endif
+    RWKVX__PARALLEL_FOR(nt_mix, static)
     for (t = 0; t < T; t++) { /* xr, xw, xk, xv, xa, xg = u + d * x_q */
         int q, c;
         for (q = 0; q < 6; q++)
@@ -2994,13 +3052,9 @@ static void rwkvx__time_mix(const rwkvx__pass *p, int layer) {
                 s->mix[q * TC + (size_t)t * C + c] = s->u[(size_t)t * C + c] + d[(size_t)t * C + c] * blk->lerp[q * C + c];
     }
     rwkvx__time_mix_products(p, blk, layer, s->kk);
-#ifdef _OPENMP
-#pragma omp parallel for num_threads(nt_token) schedule(static) if (nt_token > 1)
-#endif
+    RWKVX__PARALLEL_FOR(nt_token, static)
     for (t = 0; t < T; t++) rwkvx__time_mix_token(blk, s, layer, C, (size_t)t * C);
-#ifdef _OPENMP
-#pragma omp parallel for num_threads(nt_wkv) schedule(static) if (nt_wkv > 1)
-#endif
+    RWKVX__PARALLEL_FOR(nt_wkv, static)
     for (pair = 0; pair < p->n_seg * H; pair++) { /* (segment, head): independent */
         const rwkvx__seg *g = &p->seg[pair / H];
         float *S = g->st->wkv + ((size_t)layer * C + (size_t)(pair % H) * RWKVX__HEAD) * RWKVX__HEAD;
@@ -3054,52 +3108,11 @@ static void rwkvx__kv_row(const rwkvx_model *m, const void *base, uint64_t pos, 
     else for (i = 0; i < RWKVX__HEAD; i++) out[i] = rwkvx__f16_to_f32(((const uint16_t *)base)[at + i]);
 }
 
-/* e^x for the softmax weights (x <= 0; below -87.33, the smallest normal
-   float): x = n ln2 + r, |r| <= ln2/2, e^r by Cephes' degree-6 polynomial,
-   times 2^n. About 2 ulp, vectorized; prefill and decode use the same code. */
-#if defined(RWKVX__AVX512)
-static __m512 rwkvx__exp16(__m512 x) {
-    __m512 n, r, p;
-    x = _mm512_max_ps(x, _mm512_set1_ps(-87.33f));
-    n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
-    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
-    p = _mm512_fmadd_ps(_mm512_set1_ps(1.9875691500e-4f), r, _mm512_set1_ps(1.3981999507e-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
-    p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
-    return _mm512_scalef_ps(p, n);
-}
-#elif defined(RWKVX__AVX2)
-static __m256 rwkvx__exp8(__m256 x) {
-    __m256 n, r, p;
-    x = _mm256_max_ps(x, _mm256_set1_ps(-87.33f));
-    n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
-    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
-    p = _mm256_fmadd_ps(_mm256_set1_ps(1.9875691500e-4f), r, _mm256_set1_ps(1.3981999507e-3f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
-    p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
-    return _mm256_mul_ps(p, _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23)));
-}
-#endif
-
 /* p[j] = e^(score[j] - max) for j < 16 (all 16 are computed; the caller uses n) */
 static void rwkvx__softmax_weights(const float *score, float max, float *p) {
-#if defined(RWKVX__AVX512)
-    _mm512_storeu_ps(p, rwkvx__exp16(_mm512_sub_ps(_mm512_loadu_ps(score), _mm512_set1_ps(max))));
-#elif defined(RWKVX__AVX2)
-    _mm256_storeu_ps(p, rwkvx__exp8(_mm256_sub_ps(_mm256_loadu_ps(score), _mm256_set1_ps(max))));
-    _mm256_storeu_ps(p + 8, rwkvx__exp8(_mm256_sub_ps(_mm256_loadu_ps(score + 8), _mm256_set1_ps(max))));
-#else
     int j;
-    for (j = 0; j < 16; j++) p[j] = expf(score[j] - max);
-#endif
+    for (j = 0; j < 16; j += RWKVX__LANES)
+        rwkvx__vstore(p + j, rwkvx__vexp(rwkvx__vsub(rwkvx__vload(score + j), rwkvx__vset1(max))));
 }
 
 /* One tile of n <= 16 positions (keys K and values V, [n][64], f32 or f16)
@@ -3235,10 +3248,7 @@ static void rwkvx__select_chunks(const rwkvx__pass *p, int j, int nt) {
     const rwkvx_model *m = p->m;
     const rwkvx__scratch *s = p->s;
     int C = m->n_embd, H = m->n_head, pair;
-    (void)nt;
-#ifdef _OPENMP
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-#endif
+    RWKVX__PARALLEL_FOR(nt, static)
     for (pair = 0; pair < p->T * H; pair++) {
         int row = pair / H, h = pair % H, tid = rwkvx__thread_id();
         const rwkvx__seg *g = &p->seg[p->seg_of[row]];
@@ -3290,11 +3300,8 @@ static void rwkvx__sparse_attention_block(const rwkvx__pass *p, int j) {
     }
     nt_gate = rwkvx__par(p->nt, gate_work);
     nt_attend = rwkvx__par(p->nt, attend_work);
-    (void)nt_attend;
     rwkvx__select_chunks(p, j, nt_gate);
-#ifdef _OPENMP
-#pragma omp parallel for num_threads(nt_attend) schedule(dynamic, 1) if (nt_attend > 1)
-#endif
+    RWKVX__PARALLEL_FOR(nt_attend, dynamic, 1)
     for (pair = 0; pair < p->n_seg * H; pair++) { /* (segment, head) */
         const rwkvx__seg *g = &p->seg[pair / H];
         rwkvx_state *st = g->st;
@@ -3439,9 +3446,7 @@ static void rwkvx__kv_evict(rwkvx_state *st) {
     const rwkvx_model *m = st->model;
     size_t len = (size_t)st->kv_len, W = (size_t)m->kv_window, P = len - W, K = (size_t)m->kv_keep - W;
     int nt = rwkvx__threads(st), pair, j;
-#ifdef _OPENMP
-#pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
-#endif
+    RWKVX__PARALLEL_FOR(nt, dynamic, 1)
     for (pair = 0; pair < m->n_sparse * m->n_head; pair++) { /* (block, head): independent */
         int tid = rwkvx__thread_id(), h = pair % m->n_head;
         rwkvx__kv_cache *kv = &st->kv[pair / m->n_head];
@@ -3451,7 +3456,6 @@ static void rwkvx__kv_evict(rwkvx_state *st) {
         rwkvx__kv_pick(votes, P, K, st->evict_heap + (size_t)tid * (size_t)m->kv_keep, kept);
         rwkvx__kv_compact(m, kv, h, P, len, kept);
     }
-    (void)nt;
     for (j = 0; j < m->n_sparse; j++) rwkvx__kv_rebuild_means(m, &st->kv[j], (uint64_t)m->kv_keep);
     st->kv_len = (uint64_t)m->kv_keep;
 }
