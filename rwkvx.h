@@ -2609,9 +2609,27 @@ typedef struct {                 /* one query's attention in progress, one head 
     uint64_t end;                /* the span being attended ends before this position */
 } rwkvx__query;
 
-typedef struct {                 /* buffers for one block of up to RWKVX__BATCH tokens */
-    float *x, *u, *mix, *r, *k, *v, *w, *a, *g, *kk, *y, *v_first, *ffn;
-    float *lora_w, *lora_a, *lora_g, *lora_v;   /* LoRA hidden layers */
+/* Per-call scratch: the numbers of one forward pass over up to RWKVX__BATCH
+   rows (tokens). Each row buffer is [rows][width], rows contiguous, and has
+   one role in every block; nothing here outlives a pass (what does is the
+   state's persistent part). C = n_embd, F = n_ffn. */
+typedef struct {
+    float *x;                    /* [C] the residual stream (embedding in, last block out) */
+    float *xn;                   /* [C] layer-normed x: the input of a block's half */
+    float *shift;                /* [C] token shift: the previous row's xn minus this row's */
+    float *mix;                  /* [6][rows][C] time-mix inputs xn + shift * lerp, for r w k v a g */
+    float *r, *k, *v;            /* [C] receptance, key, value (RWKV-7 time-mix) */
+    float *w, *a, *g;            /* [C] decay, in-context learning rate, output gate */
+    float *v_gate;               /* [C] value-residual LoRA output, before its sigmoid (layer > 0) */
+    float *kk;                   /* [C] the removal key: k * k_k, L2-normalized per head */
+    float *v_first;              /* [C] layer 0's values, mixed back in by later layers */
+    float *q;                    /* [C] a sparse block's queries (its keys and values use k, v) */
+    float *att;                  /* [C] attention output: the WKV heads' or the sparse heads' */
+    float *out;                  /* [C] a half's output projection, added to x */
+    float *ffn_in;               /* [C] channel-mix input xn + shift * ffn_lerp */
+    float *ffn;                  /* [F] channel-mix hidden layer, relu^2 */
+    float *lora_w, *lora_a, *lora_g, *lora_v;   /* [rank] LoRA hidden layers */
+    float *rows_block;           /* the row buffers' one allocation */
     rwkvx__work work;            /* the matrix products' scratch */
     void *work_block;            /* its allocation */
     float *gates;                /* [threads][max chunks] gate values */
@@ -2667,7 +2685,7 @@ RWKVX_API void rwkvx_state_free(rwkvx_state *st) {
     RWKVX_FREE(st->att_prev);
     RWKVX_FREE(st->ffn_prev);
     RWKVX_FREE(st->wkv);
-    RWKVX_FREE(st->s.x);
+    RWKVX_FREE(st->s.rows_block);
     RWKVX_FREE(st->s.work_block);
     RWKVX_FREE(st->s.gates);
     RWKVX_FREE(st->s.picked);
@@ -2746,11 +2764,27 @@ RWKVX_API void rwkvx_state_reset(rwkvx_state *st) {
     }
 }
 
+/* The row buffers of the scratch, each with its width (floats per row): one
+   list gives their total (floats per row, returned) and, with a block of
+   RWKVX__BATCH times that many floats, where each one starts. */
+static size_t rwkvx__scratch_rows(const rwkvx_model *m, rwkvx__scratch *s, float *block) {
+    size_t C = (size_t)m->n_embd, total = 0, i;
+    struct { float **at; size_t width; } rows[] = {
+        {&s->x, C}, {&s->xn, C}, {&s->shift, C}, {&s->mix, 6 * C}, {&s->r, C}, {&s->k, C}, {&s->v, C},
+        {&s->w, C}, {&s->a, C}, {&s->g, C}, {&s->v_gate, C}, {&s->kk, C}, {&s->v_first, C}, {&s->q, C},
+        {&s->att, C}, {&s->out, C}, {&s->ffn_in, C}, {&s->ffn, (size_t)m->n_ffn}, {&s->lora_w, (size_t)m->lora_w},
+        {&s->lora_a, (size_t)m->lora_a}, {&s->lora_g, (size_t)m->lora_g}, {&s->lora_v, (size_t)m->lora_v}};
+    for (i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        if (block) *rows[i].at = block + RWKVX__BATCH * total;
+        total += rows[i].width;
+    }
+    return total;
+}
+
 RWKVX_API rwkvx_status rwkvx_state_create(rwkvx_state **out, const rwkvx_model *m) {
     rwkvx_state *st;
     size_t C, B = RWKVX__BATCH, per_token;
     int j, ok = 1;
-    float *p;
     if (!out) return RWKVX_ERR_ARGUMENT;
     *out = NULL;
     if (!m) return RWKVX_ERR_ARGUMENT;
@@ -2779,9 +2813,8 @@ RWKVX_API rwkvx_status rwkvx_state_create(rwkvx_state **out, const rwkvx_model *
         st->evict_kept = (unsigned char *)rwkvx__calloc(threads * (size_t)m->kv_max, 1);
         ok = st->evict_votes && st->evict_heap && st->evict_kept;
     }
-    /* scratch: x u r k v w a g kk y v_first (11 C), mix (6 C), the LoRA hidden layers, ffn */
-    per_token = 17 * C + rwkvx__lora_sum(m) + (size_t)m->n_ffn;
-    if (ok) ok = (st->s.x = (float *)rwkvx__calloc(B * per_token, sizeof(float))) != NULL;
+    per_token = rwkvx__scratch_rows(m, &st->s, NULL);
+    if (ok) ok = (st->s.rows_block = (float *)rwkvx__calloc(B * per_token, sizeof(float))) != NULL;
     st->s.work.stride = rwkvx__work_floats(C + (size_t)m->n_ffn + rwkvx__lora_sum(m)); /* >= any matrix's columns */
     if (ok) ok = (st->s.work_block = rwkvx__calloc((size_t)st->max_threads * st->s.work.stride + 16, sizeof(float))) != NULL;
     if (ok) ok = (st->s.n_sel = (int *)rwkvx__calloc(B * (size_t)m->n_head, sizeof(int))) != NULL;
@@ -2790,25 +2823,8 @@ RWKVX_API rwkvx_status rwkvx_state_create(rwkvx_state **out, const rwkvx_model *
         rwkvx_state_free(st);
         return RWKVX_ERR_NOMEM;
     }
-    p = st->s.x;
-    st->s.x = p, p += B * C;
-    st->s.u = p, p += B * C;
-    st->s.r = p, p += B * C;
-    st->s.k = p, p += B * C;
-    st->s.v = p, p += B * C;
-    st->s.w = p, p += B * C;
-    st->s.a = p, p += B * C;
-    st->s.g = p, p += B * C;
-    st->s.kk = p, p += B * C;
-    st->s.y = p, p += B * C;
-    st->s.v_first = p, p += B * C;
-    st->s.mix = p, p += 6 * B * C;
-    st->s.lora_w = p, p += B * (size_t)m->lora_w;
-    st->s.lora_a = p, p += B * (size_t)m->lora_a;
-    st->s.lora_g = p, p += B * (size_t)m->lora_g;
-    st->s.lora_v = p, p += B * (size_t)m->lora_v;
+    rwkvx__scratch_rows(m, &st->s, st->s.rows_block);
     st->s.work.base = (float *)st->s.work_block + (16 - (uintptr_t)st->s.work_block / sizeof(float) % 16) % 16;
-    st->s.ffn = p;
     *out = st;
     return RWKVX_OK;
 }
@@ -2893,35 +2909,54 @@ static void rwkvx__relu_sq(float *h, int n) {
     }
 }
 
-/* norm_shift of every segment's rows of x into u and d, each from its
+/* norm_shift of every segment's rows of x into xn and shift, each from its
    state's previous token (rwkvx__shift_prev). */
-static void rwkvx__norm_shift_rows(const rwkvx__pass *p, float *d, int id, int ffn, const float *w, const float *b) {
+static void rwkvx__norm_shift_rows(const rwkvx__pass *p, int id, int ffn, const float *w, const float *b) {
     size_t C = (size_t)p->m->n_embd;
     int i;
     for (i = 0; i < p->n_seg; i++) {
         const rwkvx__seg *g = &p->seg[i];
         size_t o = (size_t)g->row * C;
-        rwkvx__norm_shift(p->s->x + o, p->s->u + o, d + o, rwkvx__shift_prev(g->st, id, ffn), w, b, g->T, (int)C,
+        rwkvx__norm_shift(p->s->x + o, p->s->xn + o, p->s->shift + o, rwkvx__shift_prev(g->st, id, ffn), w, b, g->T, (int)C,
                           p->m->ln_eps, p->nt);
     }
 }
 
-/* x += Wv relu(Wk (u + d * x_k))^2, with u = LN2(x), for block `id` */
-static void rwkvx__channel_mix(const rwkvx__pass *p, const float *ln_w, const float *ln_b, const float *lerp,
-                               const rwkvx__mat *key, const rwkvx__mat *value, int id) {
+/* A block's channel-mix weights (both kinds of block end with one). */
+typedef struct {
+    const float *ln_w, *ln_b, *lerp;
+    const rwkvx__mat *key, *value;
+} rwkvx__ffn_weights;
+
+/* those of block `id` (m->order's numbering: >= 0 RWKV-7, < 0 sparse) */
+static rwkvx__ffn_weights rwkvx__ffn_of(const rwkvx_model *m, int id) {
+    rwkvx__ffn_weights f;
+    if (id >= 0) {
+        const rwkvx__rwkv_block *blk = &m->rwkv[id];
+        f.ln_w = blk->ln2_w, f.ln_b = blk->ln2_b, f.lerp = blk->ffn_lerp, f.key = &blk->ffn_key, f.value = &blk->ffn_value;
+    } else {
+        const rwkvx__sparse_block *blk = &m->sparse[-1 - id];
+        f.ln_w = blk->ln2_w, f.ln_b = blk->ln2_b, f.lerp = blk->ffn_lerp, f.key = &blk->ffn_key, f.value = &blk->ffn_value;
+    }
+    return f;
+}
+
+/* The second half of every block: x += Wv relu(Wk (xn + shift * lerp))^2,
+   with xn = LN2(x). */
+static void rwkvx__channel_mix(const rwkvx__pass *p, int id) {
     const rwkvx_model *m = p->m;
+    const rwkvx__ffn_weights f = rwkvx__ffn_of(m, id);
     rwkvx__scratch *s = p->s;
     int C = m->n_embd, F = m->n_ffn, T = p->T, t, i, nt = p->nt;
-    float *u = s->u, *d = s->r, *kx = s->k, *h = s->ffn, *out = s->y;
-    rwkvx__norm_shift_rows(p, d, id, 1, ln_w, ln_b);
+    rwkvx__norm_shift_rows(p, id, 1, f.ln_w, f.ln_b);
     for (t = 0; t < T; t++)
-        for (i = 0; i < C; i++) kx[(size_t)t * C + i] = u[(size_t)t * C + i] + d[(size_t)t * C + i] * lerp[i];
-    rwkvx__matmul(key, kx, C, h, F, T, &s->work, nt);
+        for (i = 0; i < C; i++) s->ffn_in[(size_t)t * C + i] = s->xn[(size_t)t * C + i] + s->shift[(size_t)t * C + i] * f.lerp[i];
+    rwkvx__matmul(f.key, s->ffn_in, C, s->ffn, F, T, &s->work, nt);
     nt = rwkvx__par(nt, (double)T * F);
     RWKVX__PARALLEL_FOR(nt, static)
-    for (t = 0; t < T; t++) rwkvx__relu_sq(h + (size_t)t * F, F);
-    rwkvx__matmul(value, h, F, out, C, T, &s->work, nt);
-    for (i = 0; i < T * C; i++) s->x[i] += out[i];
+    for (t = 0; t < T; t++) rwkvx__relu_sq(s->ffn + (size_t)t * F, F);
+    rwkvx__matmul(f.value, s->ffn, F, s->out, C, T, &s->work, nt);
+    for (i = 0; i < T * C; i++) s->x[i] += s->out[i];
 }
 
 /* y[t] = W x[t] for every token of the batch, rows of x and y contiguous */
@@ -2933,9 +2968,9 @@ static rwkvx__job rwkvx__job_of(const rwkvx__mat *w, const float *x, float *y) {
 
 /* The block's products: r, k, v and the LoRA first layers (all of them read
    the token-shifted inputs) in one parallel pass, the LoRA squashes, then the
-   LoRA second layers in another: w and a get their bases added later, mixv
-   is v's residual mix. Layer 0 has no value LoRA. */
-static void rwkvx__time_mix_products(const rwkvx__pass *p, const rwkvx__rwkv_block *blk, int layer, float *mixv) {
+   LoRA second layers in another: w and a get their bases added later, v_gate
+   is v's residual gate. Layer 0 has no value LoRA. */
+static void rwkvx__time_mix_products(const rwkvx__pass *p, const rwkvx__rwkv_block *blk, int layer) {
     rwkvx__scratch *s = p->s;
     size_t TC = (size_t)p->T * (size_t)p->m->n_embd, i;
     const float *xr = s->mix, *xw = xr + TC, *xk = xw + TC, *xv = xk + TC, *xa = xv + TC, *xg = xa + TC;
@@ -2954,7 +2989,7 @@ static void rwkvx__time_mix_products(const rwkvx__pass *p, const rwkvx__rwkv_blo
     second[n2++] = rwkvx__job_of(&blk->w2, s->lora_w, s->w);
     second[n2++] = rwkvx__job_of(&blk->a2, s->lora_a, s->a);
     second[n2++] = rwkvx__job_of(&blk->g2, s->lora_g, s->g);
-    if (layer > 0) second[n2++] = rwkvx__job_of(&blk->v2, s->lora_v, mixv);
+    if (layer > 0) second[n2++] = rwkvx__job_of(&blk->v2, s->lora_v, s->v_gate);
     rwkvx__matmul_jobs(second, n2, T, &s->work, nt);
 }
 
@@ -2965,14 +3000,14 @@ static void rwkvx__time_mix_products(const rwkvx__pass *p, const rwkvx__rwkv_blo
      sa     = sum_j St[j] kk_j                      (the old state)
      St[j]  = St[j] w_j + sa (-kk_j a_j) + v k_j    for every key j
      y      = sum_j St[j] r_j                       (the new state) */
-static void rwkvx__wkv_head(const rwkvx_model *m, const rwkvx__rwkv_block *blk, float *St, const rwkvx__scratch *s, int h, int row,
-                            int T) {
+static void rwkvx__wkv_head(const rwkvx_model *m, const rwkvx__rwkv_block *blk, float *St, const rwkvx__scratch *s, int head,
+                            int row, int T) {
     enum { NV = RWKVX__HEAD / RWKVX__LANES };     /* vectors per value row */
     int C = m->n_embd, t, i, j, c;
     for (t = row; t < row + T; t++) {
-        size_t o = (size_t)t * C + (size_t)h * RWKVX__HEAD;
+        size_t o = (size_t)t * C + (size_t)head * RWKVX__HEAD;
         const float *r = s->r + o, *k = s->k + o, *v = s->v + o, *w = s->w + o, *kk = s->kk + o, *a = s->a + o;
-        float *y = s->y + o, mean = 0, var = 0, inv, bonus = 0;
+        float *y = s->att + o, mean = 0, var = 0, inv, bonus = 0;
         rwkvx__v sa[NV], acc[NV], vv[NV];
         for (c = 0; c < NV; c++) sa[c] = rwkvx__vzero(), acc[c] = rwkvx__vzero(), vv[c] = rwkvx__vload(v + c * RWKVX__LANES);
         for (j = 0; j < RWKVX__HEAD; j++) {
@@ -2995,9 +3030,9 @@ static void rwkvx__wkv_head(const rwkvx_model *m, const rwkvx__rwkv_block *blk, 
         for (i = 0; i < RWKVX__HEAD; i++) var += (y[i] - mean) * (y[i] - mean);
         var /= RWKVX__HEAD;
         inv = 1.0f / sqrtf(var + m->gn_eps);
-        for (j = 0; j < RWKVX__HEAD; j++) bonus += r[j] * k[j] * blk->r_k[h * RWKVX__HEAD + j];
+        for (j = 0; j < RWKVX__HEAD; j++) bonus += r[j] * k[j] * blk->r_k[head * RWKVX__HEAD + j];
         for (i = 0; i < RWKVX__HEAD; i++) {
-            int ch = h * RWKVX__HEAD + i;
+            int ch = head * RWKVX__HEAD + i;
             y[i] = (y[i] - mean) * inv * blk->lnx_w[ch] + blk->lnx_b[ch] + bonus * v[i];
         }
     }
@@ -3008,17 +3043,17 @@ static void rwkvx__wkv_head(const rwkvx_model *m, const rwkvx__rwkv_block *blk, 
    offset in the batch buffers). */
 static void rwkvx__time_mix_token(const rwkvx__rwkv_block *blk, const rwkvx__scratch *s, int layer, int C, size_t o) {
     float *w = s->w + o, *a = s->a + o, *v = s->v + o, *k = s->k + o, *kk = s->kk + o;
-    const float *mixv = s->kk + o; /* the value LoRA's output, before kk overwrites it */
-    int i, h;
+    const float *v_gate = s->v_gate + o;
+    int i, head;
     for (i = 0; i < C; i++) {
         w[i] = expf(-0.606531f * rwkvx__sigmoid(blk->w0[i] + w[i]));
         a[i] = rwkvx__sigmoid(blk->a0[i] + a[i]);
     }
     if (layer == 0) memcpy(s->v_first + o, v, (size_t)C * sizeof(float));
     else /* value residual: v += (v_first - v) * sigmoid(v0 + (xv @ v1) @ v2) */
-        for (i = 0; i < C; i++) v[i] += (s->v_first[o + i] - v[i]) * rwkvx__sigmoid(blk->v0[i] + mixv[i]);
-    for (h = 0; h < C / RWKVX__HEAD; h++) { /* kk = per-head L2 normalize(k * k_k); k *= 1 + (a - 1) * k_a */
-        int c0 = h * RWKVX__HEAD;
+        for (i = 0; i < C; i++) v[i] += (s->v_first[o + i] - v[i]) * rwkvx__sigmoid(blk->v0[i] + v_gate[i]);
+    for (head = 0; head < C / RWKVX__HEAD; head++) { /* kk = per-head L2 normalize(k * k_k); k *= 1 + (a - 1) * k_a */
+        int c0 = head * RWKVX__HEAD;
         float norm = 0;
         for (i = c0; i < c0 + RWKVX__HEAD; i++) {
             kk[i] = k[i] * blk->k_k[i];
@@ -3033,6 +3068,8 @@ static void rwkvx__time_mix_token(const rwkvx__rwkv_block *blk, const rwkvx__scr
     }
 }
 
+/* The first half of an RWKV-7 block: x += Wo (g * WKV(r, w, k, v, kk, a)),
+   all from the token-shifted xn = LN1(x). */
 static void rwkvx__time_mix(const rwkvx__pass *p, int layer) {
     const rwkvx_model *m = p->m;
     const rwkvx__rwkv_block *blk = &m->rwkv[layer];
@@ -3041,28 +3078,28 @@ static void rwkvx__time_mix(const rwkvx__pass *p, int layer) {
     int nt_mix = rwkvx__par(nt, 6.0 * T * C), nt_token = rwkvx__par(nt, 32.0 * T * C);
     int nt_wkv = rwkvx__par(nt, 4.0 * T * H * RWKVX__HEAD * RWKVX__HEAD);
     size_t TC = (size_t)T * C;
-    float *d = s->y;
 
-    rwkvx__norm_shift_rows(p, d, layer, 0, blk->ln1_w, blk->ln1_b);
+    rwkvx__norm_shift_rows(p, layer, 0, blk->ln1_w, blk->ln1_b);
     RWKVX__PARALLEL_FOR(nt_mix, static)
-    for (t = 0; t < T; t++) { /* xr, xw, xk, xv, xa, xg = u + d * x_q */
+    for (t = 0; t < T; t++) { /* xr, xw, xk, xv, xa, xg = xn + shift * lerp_q */
         int q, c;
         for (q = 0; q < 6; q++)
             for (c = 0; c < C; c++)
-                s->mix[q * TC + (size_t)t * C + c] = s->u[(size_t)t * C + c] + d[(size_t)t * C + c] * blk->lerp[q * C + c];
+                s->mix[q * TC + (size_t)t * C + c] = s->xn[(size_t)t * C + c] + s->shift[(size_t)t * C + c] * blk->lerp[q * C + c];
     }
-    rwkvx__time_mix_products(p, blk, layer, s->kk);
+    rwkvx__time_mix_products(p, blk, layer);
     RWKVX__PARALLEL_FOR(nt_token, static)
     for (t = 0; t < T; t++) rwkvx__time_mix_token(blk, s, layer, C, (size_t)t * C);
     RWKVX__PARALLEL_FOR(nt_wkv, static)
     for (pair = 0; pair < p->n_seg * H; pair++) { /* (segment, head): independent */
         const rwkvx__seg *g = &p->seg[pair / H];
-        float *S = g->st->wkv + ((size_t)layer * C + (size_t)(pair % H) * RWKVX__HEAD) * RWKVX__HEAD;
-        rwkvx__wkv_head(m, blk, S, s, pair % H, g->row, g->T);
+        int head = pair % H;
+        float *S = g->st->wkv + ((size_t)layer * C + (size_t)head * RWKVX__HEAD) * RWKVX__HEAD;
+        rwkvx__wkv_head(m, blk, S, s, head, g->row, g->T);
     }
-    for (i = 0; i < (int)TC; i++) s->y[i] *= s->g[i];
-    rwkvx__matmul(&blk->wo, s->y, C, s->u, C, T, &s->work, nt);
-    for (i = 0; i < (int)TC; i++) s->x[i] += s->u[i];
+    for (i = 0; i < (int)TC; i++) s->att[i] *= s->g[i];
+    rwkvx__matmul(&blk->wo, s->att, C, s->out, C, T, &s->work, nt);
+    for (i = 0; i < (int)TC; i++) s->x[i] += s->out[i];
 }
 
 /* ---------------------------------------------------------------------- */
@@ -3200,21 +3237,23 @@ static int rwkvx__pick_chunks(const float *q, const float *means, size_t C, uint
     return n;
 }
 
-/* Attention of a batch's T queries (positions pos0 ..) for head h, into
-   s->y. A query attends its selected chunks in increasing order, then its own
+/* Attention of T queries q (rows of C, positions pos0 ..) for head h, into
+   out (rows of C); their chunk selections are in sel_of (the state's
+   n_sel and sel, rows from 0). A query attends its selected chunks in increasing order, then its own
    chunk up to itself, or, when every earlier chunk is selected, one span from
    position 0 (docs/MODEL.md 1.4); the queries sharing a span's start walk it
    together (rwkvx__attend_group). qs: room for T queries. */
-static void rwkvx__attend_head(const rwkvx_model *m, const rwkvx__kv_cache *kv, const rwkvx__scratch *s, int h,
-                               uint64_t pos0, int T, rwkvx__query *qs) {
+static void rwkvx__attend_head(const rwkvx_model *m, const rwkvx__kv_cache *kv, const rwkvx__scratch *sel_of, const float *q,
+                               float *out, int h, uint64_t pos0, int T, rwkvx__query *qs) {
+    const rwkvx__scratch *s = sel_of;
     size_t C = (size_t)m->n_embd, B = (size_t)m->chunk_size, row = RWKVX__HEAD * rwkvx__kv_elem_bytes(m);
     const char *K = (const char *)kv->k[h], *V = (const char *)kv->v[h];
     rwkvx__query *g[RWKVX__BATCH];
     int cursor[RWKVX__BATCH], t, i, n;
     uint64_t j;
     for (t = 0; t < T; t++) {
-        qs[t].q = s->r + (size_t)t * C + (size_t)h * RWKVX__HEAD;
-        qs[t].acc = s->y + (size_t)t * C + (size_t)h * RWKVX__HEAD;
+        qs[t].q = q + (size_t)t * C + (size_t)h * RWKVX__HEAD;
+        qs[t].acc = out + (size_t)t * C + (size_t)h * RWKVX__HEAD;
         qs[t].max = -INFINITY, qs[t].sum = 0;
         memset(qs[t].acc, 0, RWKVX__HEAD * sizeof(float));
         cursor[t] = 0;
@@ -3260,7 +3299,7 @@ static void rwkvx__select_chunks(const rwkvx__pass *p, int j, int nt) {
         if (want >= c) {
             st->s.n_sel[local] = -1;
         } else {
-            st->s.n_sel[local] = rwkvx__pick_chunks(s->r + (size_t)row * C + (size_t)h * RWKVX__HEAD,
+            st->s.n_sel[local] = rwkvx__pick_chunks(s->q + (size_t)row * C + (size_t)h * RWKVX__HEAD,
                                                     st->kv[j].chunk_mean + (size_t)h * RWKVX__HEAD, (size_t)C, c, want,
                                                     st->s.gates + (size_t)tid * chunks, picked);
             memcpy(st->s.sel + (size_t)local * (size_t)st->s.sel_max, picked, (size_t)st->s.n_sel[local] * sizeof(int));
@@ -3268,7 +3307,9 @@ static void rwkvx__select_chunks(const rwkvx__pass *p, int j, int nt) {
     }
 }
 
-static void rwkvx__sparse_attention_block(const rwkvx__pass *p, int j) {
+/* The first half of a sparse block: x += Wo attention(q, k, v), all from
+   xn = LN1(x) (no token shift), each query over its chosen chunks. */
+static void rwkvx__sparse_attention(const rwkvx__pass *p, int j) {
     const rwkvx_model *m = p->m;
     const rwkvx__sparse_block *blk = &m->sparse[j];
     rwkvx__scratch *s = p->s;
@@ -3276,12 +3317,12 @@ static void rwkvx__sparse_attention_block(const rwkvx__pass *p, int j) {
     uint64_t span = (uint64_t)m->chunk_topk * (uint64_t)m->chunk_size;
     double gate_work = 0, attend_work = 0;
     for (t = 0; t < T; t++)
-        rwkvx__layer_norm(s->x + (size_t)t * C, s->u + (size_t)t * C, blk->ln1_w, blk->ln1_b, C, m->ln_eps);
+        rwkvx__layer_norm(s->x + (size_t)t * C, s->xn + (size_t)t * C, blk->ln1_w, blk->ln1_b, C, m->ln_eps);
     {
         rwkvx__job qkv[3];
-        qkv[0] = rwkvx__job_of(&blk->wq, s->u, s->r);
-        qkv[1] = rwkvx__job_of(&blk->wk, s->u, s->k);
-        qkv[2] = rwkvx__job_of(&blk->wv, s->u, s->v);
+        qkv[0] = rwkvx__job_of(&blk->wq, s->xn, s->q);
+        qkv[1] = rwkvx__job_of(&blk->wk, s->xn, s->k);
+        qkv[2] = rwkvx__job_of(&blk->wv, s->xn, s->v);
         rwkvx__matmul_jobs(qkv, 3, T, &s->work, p->nt);
     }
     /* positions below are cache entries (kv_len): equal to token positions
@@ -3292,7 +3333,7 @@ static void rwkvx__sparse_attention_block(const rwkvx__pass *p, int j) {
         uint64_t end = st->n_pos + (uint64_t)g->T;
         size_t o = (size_t)g->row * C;
         rwkvx__kv_append(m, &st->kv[j], st->kv_len, s->k + o, s->v + o, g->T);
-        if (m->kv_max > 0) rwkvx__kv_remember_queries(m, &st->kv[j], st->n_pos, s->r + o, g->T);
+        if (m->kv_max > 0) rwkvx__kv_remember_queries(m, &st->kv[j], st->n_pos, s->q + o, g->T);
         /* the parallel loops' work: gates (one 64-dot per complete chunk) and
            the attention (two 64-multiply-adds per attended position) */
         gate_work += (double)g->T * H * (double)(end / (uint64_t)m->chunk_size) * RWKVX__HEAD;
@@ -3305,15 +3346,12 @@ static void rwkvx__sparse_attention_block(const rwkvx__pass *p, int j) {
     for (pair = 0; pair < p->n_seg * H; pair++) { /* (segment, head) */
         const rwkvx__seg *g = &p->seg[pair / H];
         rwkvx_state *st = g->st;
-        rwkvx__scratch view = st->s; /* its selections, the pass's rows */
-        view.r = s->r + (size_t)g->row * C;
-        view.y = s->y + (size_t)g->row * C;
-        rwkvx__attend_head(m, &st->kv[j], &view, pair % H, st->kv_len, g->T,
+        size_t o = (size_t)g->row * C;
+        rwkvx__attend_head(m, &st->kv[j], &st->s, s->q + o, s->att + o, pair % H, st->kv_len, g->T,
                            st->s.queries + (size_t)rwkvx__thread_id() * RWKVX__BATCH);
     }
-    rwkvx__matmul(&blk->wo, s->y, C, s->u, C, T, &s->work, p->nt);
-    for (t = 0; t < T * C; t++) s->x[t] += s->u[t];
-    rwkvx__channel_mix(p, blk->ln2_w, blk->ln2_b, blk->ffn_lerp, &blk->ffn_key, &blk->ffn_value, -1 - j);
+    rwkvx__matmul(&blk->wo, s->att, C, s->out, C, T, &s->work, p->nt);
+    for (t = 0; t < T * C; t++) s->x[t] += s->out[t];
 }
 
 /* ---------------------------------------------------------------------- */
@@ -3469,8 +3507,8 @@ static void rwkvx__head(const rwkvx__pass *p, const int *rows, int n, float *out
     const rwkvx_model *m = p->m;
     int C = m->n_embd, i;
     for (i = 0; i < n; i++)
-        rwkvx__layer_norm(p->s->x + (size_t)rows[i] * C, p->s->u + (size_t)i * C, m->lnout_w, m->lnout_b, C, m->ln_eps);
-    rwkvx__matmul(&m->head, p->s->u, C, out, m->n_vocab, n, &p->s->work, p->nt);
+        rwkvx__layer_norm(p->s->x + (size_t)rows[i] * C, p->s->xn + (size_t)i * C, m->lnout_w, m->lnout_b, C, m->ln_eps);
+    rwkvx__matmul(&m->head, p->s->xn, C, out, m->n_vocab, n, &p->s->work, p->nt);
 }
 
 /* Runs the pass's rows through every block and advances its states. */
@@ -3482,15 +3520,11 @@ static void rwkvx__forward(const rwkvx__pass *p) {
         rwkvx__row_to_f32(&m->emb, p->token[t], 0, C, x);
         rwkvx__layer_norm(x, x, m->ln0_w, m->ln0_b, C, m->ln_eps);
     }
-    for (b = 0; b < m->n_rwkv + m->n_sparse; b++) {
+    for (b = 0; b < m->n_rwkv + m->n_sparse; b++) { /* each block: its attention half, then channel mix */
         int id = m->order[b];
-        if (id >= 0) {
-            const rwkvx__rwkv_block *blk = &m->rwkv[id];
-            rwkvx__time_mix(p, id);
-            rwkvx__channel_mix(p, blk->ln2_w, blk->ln2_b, blk->ffn_lerp, &blk->ffn_key, &blk->ffn_value, id);
-        } else {
-            rwkvx__sparse_attention_block(p, -1 - id);
-        }
+        if (id >= 0) rwkvx__time_mix(p, id);
+        else rwkvx__sparse_attention(p, -1 - id);
+        rwkvx__channel_mix(p, id);
     }
     for (t = 0; t < p->n_seg; t++) {
         p->seg[t].st->n_pos += (uint64_t)p->seg[t].T;
