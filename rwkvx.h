@@ -2596,11 +2596,39 @@ typedef struct {                 /* one sparse block's memory of the context */
                                     it moves or touches no other head's memory, so
                                     resident memory is what the positions fill */
     float *chunk_mean;           /* [capacity / B][C] mean key of each complete chunk */
-    float *chunk_sum;            /* [C] running key sum of the current chunk */
-    float *ffn_prev;             /* [C] */
-    float *recent_q;             /* K/V limit only: [kv_window][C] the queries of the
-                                    last kv_window tokens, token t in row t % kv_window */
+    float *chunk_sum;            /* its part CHUNK_SUM (below) */
+    float *recent_q;             /* its part RECENT_Q, or NULL without the K/V limit */
 } rwkvx__kv_cache;
+
+/* The persistent state of a sequence, described once: each part, the kind
+   of block that has one, and how a saved state holds it. This list drives
+   creation, reset, clone, save and restore (a new part is a row here, its
+   size in rwkvx__part_floats); the fixed-size parts share one allocation.
+   KV is a sparse block's keys and values: they grow with the context
+   (rwkvx__kv_cache) and only mark where they go in the saved layout, which
+   is the list's order, block by block. Everything else a state holds is
+   per-call scratch (rwkvx__scratch) or capacity that follows the context.
+     X(PART, kind of block, saving) */
+#define RWKVX__PARTS(X)                                                                        \
+    X(ATT_PREV, RWKV, SAVED)          /* [C] time-mix token shift: the previous token's xn */  \
+    X(FFN_PREV, RWKV, SAVED)          /* [C] channel-mix token shift */                        \
+    X(WKV, RWKV, TRANSPOSED)          /* [H][64][64] the WKV state, kept transposed */          \
+    X(SPARSE_FFN_PREV, SPARSE, SAVED) /* [C] a sparse block's channel-mix token shift */       \
+    X(KV, SPARSE, KEYS_VALUES)        /* [n][C] keys, then values, as f32 */                   \
+    X(RECENT_Q, SPARSE, SAVED)        /* [kv_window][C] K/V limit: the last kv_window tokens' \
+                                         queries, token t in row t % kv_window (else empty) */ \
+    X(CHUNK_SUM, SPARSE, REBUILT)     /* [C] running key sum of the current chunk: restore  \
+                                         rebuilds it by replaying the keys */
+
+enum { RWKVX__BLOCK_RWKV, RWKVX__BLOCK_SPARSE };
+enum { RWKVX__SAVING_SAVED, RWKVX__SAVING_TRANSPOSED, RWKVX__SAVING_KEYS_VALUES, RWKVX__SAVING_REBUILT };
+#define RWKVX__PART_ENUM(part, kind, saving) RWKVX__PART_##part,
+enum { RWKVX__PARTS(RWKVX__PART_ENUM) RWKVX__N_PARTS };
+typedef struct {
+    int kind, saving;
+} rwkvx__part_info;
+#define RWKVX__PART_INFO(part, kind, saving) {RWKVX__BLOCK_##kind, RWKVX__SAVING_##saving},
+static const rwkvx__part_info rwkvx__parts[RWKVX__N_PARTS] = {RWKVX__PARTS(RWKVX__PART_INFO)};
 
 typedef struct {                 /* one query's attention in progress, one head */
     const float *q;              /* its 64 query values */
@@ -2645,7 +2673,9 @@ struct rwkvx_state {
     uint64_t n_pos;              /* tokens seen */
     int n_threads;
     int max_threads;
-    float *att_prev, *ffn_prev, *wkv;   /* per RWKV block: [C], [C], [H][64][64] */
+    float *part[RWKVX__N_PARTS]; /* the fixed-size parts (RWKVX__PARTS), each [blocks][floats] */
+    float *parts_block;          /* their one allocation */
+    size_t parts_floats;         /* its size */
     rwkvx__kv_cache *kv;         /* per sparse block */
     size_t kv_capacity;          /* positions per head the K/V arrays can hold */
     uint64_t kv_len;             /* positions each sparse head holds: n_pos, or fewer
@@ -2658,6 +2688,50 @@ struct rwkvx_state {
     float *stage;                /* rwkvx_eval_batch's logits of a pass's rows (first state) */
     size_t stage_rows;
 };
+
+/* floats of one block's part (0: none, as RECENT_Q without the K/V limit,
+   or KV, which is not a fixed-size part) */
+static size_t rwkvx__part_floats(const rwkvx_model *m, int part) {
+    size_t C = (size_t)m->n_embd;
+    switch (part) {
+    case RWKVX__PART_ATT_PREV: case RWKVX__PART_FFN_PREV: case RWKVX__PART_SPARSE_FFN_PREV: case RWKVX__PART_CHUNK_SUM: return C;
+    case RWKVX__PART_WKV: return C * RWKVX__HEAD;
+    case RWKVX__PART_RECENT_Q: return m->kv_max > 0 && m->n_sparse > 0 ? (size_t)m->kv_window * C : 0;
+    }
+    return 0;
+}
+
+static size_t rwkvx__part_blocks(const rwkvx_model *m, int part) {
+    return (size_t)(rwkvx__parts[part].kind == RWKVX__BLOCK_SPARSE ? m->n_sparse : m->n_rwkv);
+}
+
+/* block i's part (i counts the blocks of the part's kind) */
+static float *rwkvx__part_at(const rwkvx_state *st, int part, int i) {
+    return st->part[part] + (size_t)i * rwkvx__part_floats(st->model, part);
+}
+
+/* Allocates the fixed-size parts, zero; the K/V caches point at theirs. */
+static int rwkvx__parts_create(rwkvx_state *st) {
+    const rwkvx_model *m = st->model;
+    size_t total = 0, at, add;
+    int part, j, overflow = 0;
+    for (part = 0; part < RWKVX__N_PARTS; part++) {
+        add = rwkvx__mul(rwkvx__part_blocks(m, part), rwkvx__part_floats(m, part), &overflow);
+        if (total > SIZE_MAX - add) overflow = 1;
+        total += add;
+    }
+    if (overflow || !(st->parts_block = (float *)rwkvx__calloc(total, sizeof(float)))) return 0;
+    st->parts_floats = total;
+    for (at = 0, part = 0; part < RWKVX__N_PARTS; part++) {
+        st->part[part] = st->parts_block + at;
+        at += rwkvx__part_blocks(m, part) * rwkvx__part_floats(m, part);
+    }
+    for (j = 0; j < m->n_sparse; j++) {
+        st->kv[j].chunk_sum = rwkvx__part_at(st, RWKVX__PART_CHUNK_SUM, j);
+        st->kv[j].recent_q = rwkvx__part_floats(m, RWKVX__PART_RECENT_Q) ? rwkvx__part_at(st, RWKVX__PART_RECENT_Q, j) : NULL;
+    }
+    return 1;
+}
 
 static size_t rwkvx__lora_sum(const rwkvx_model *m) {
     return (size_t)m->lora_w + (size_t)m->lora_a + (size_t)m->lora_g + (size_t)m->lora_v;
@@ -2674,17 +2748,12 @@ RWKVX_API void rwkvx_state_free(rwkvx_state *st) {
             RWKVX_FREE(st->kv[j].k);
             RWKVX_FREE(st->kv[j].v);
             RWKVX_FREE(st->kv[j].chunk_mean);
-            RWKVX_FREE(st->kv[j].chunk_sum);
-            RWKVX_FREE(st->kv[j].ffn_prev);
-            RWKVX_FREE(st->kv[j].recent_q);
         }
     RWKVX_FREE(st->kv);
     RWKVX_FREE(st->evict_votes);
     RWKVX_FREE(st->evict_heap);
     RWKVX_FREE(st->evict_kept);
-    RWKVX_FREE(st->att_prev);
-    RWKVX_FREE(st->ffn_prev);
-    RWKVX_FREE(st->wkv);
+    RWKVX_FREE(st->parts_block);
     RWKVX_FREE(st->s.rows_block);
     RWKVX_FREE(st->s.work_block);
     RWKVX_FREE(st->s.gates);
@@ -2747,21 +2816,12 @@ static rwkvx_status rwkvx__kv_reserve(rwkvx_state *st, uint64_t positions) {
     return RWKVX_OK;
 }
 
+/* Every persistent part to zero, as a new state; the K/V capacity stays. */
 RWKVX_API void rwkvx_state_reset(rwkvx_state *st) {
-    const rwkvx_model *m;
-    size_t C;
-    int j;
     if (!st) return;
-    m = st->model, C = (size_t)m->n_embd;
     st->n_pos = 0;
     st->kv_len = 0;
-    memset(st->att_prev, 0, (size_t)m->n_rwkv * C * sizeof(float));
-    memset(st->ffn_prev, 0, (size_t)m->n_rwkv * C * sizeof(float));
-    memset(st->wkv, 0, (size_t)m->n_rwkv * C * RWKVX__HEAD * sizeof(float));
-    for (j = 0; j < m->n_sparse; j++) {
-        memset(st->kv[j].chunk_sum, 0, C * sizeof(float));
-        memset(st->kv[j].ffn_prev, 0, C * sizeof(float));
-    }
+    memset(st->parts_block, 0, st->parts_floats * sizeof(float));
 }
 
 /* The row buffers of the scratch, each with its width (floats per row): one
@@ -2793,18 +2853,12 @@ RWKVX_API rwkvx_status rwkvx_state_create(rwkvx_state **out, const rwkvx_model *
     if (!st) return RWKVX_ERR_NOMEM;
     st->model = m;
     st->max_threads = rwkvx__max_threads();
-    st->att_prev = (float *)rwkvx__calloc((size_t)m->n_rwkv * C, sizeof(float));
-    st->ffn_prev = (float *)rwkvx__calloc((size_t)m->n_rwkv * C, sizeof(float));
-    st->wkv = (float *)rwkvx__calloc((size_t)m->n_rwkv * C * RWKVX__HEAD, sizeof(float));
     st->kv = (rwkvx__kv_cache *)rwkvx__calloc((size_t)m->n_sparse + 1, sizeof *st->kv);
-    ok = st->att_prev && st->ffn_prev && st->wkv && st->kv;
+    ok = st->kv && rwkvx__parts_create(st);
     for (j = 0; ok && j < m->n_sparse; j++) {
-        st->kv[j].chunk_sum = (float *)rwkvx__calloc(C, sizeof(float));
-        st->kv[j].ffn_prev = (float *)rwkvx__calloc(C, sizeof(float));
         st->kv[j].k = (void **)rwkvx__calloc((size_t)m->n_head, sizeof(void *));
         st->kv[j].v = (void **)rwkvx__calloc((size_t)m->n_head, sizeof(void *));
-        ok = st->kv[j].chunk_sum && st->kv[j].ffn_prev && st->kv[j].k && st->kv[j].v;
-        if (ok && m->kv_max > 0) ok = (st->kv[j].recent_q = (float *)rwkvx__calloc((size_t)m->kv_window * C, sizeof(float))) != NULL;
+        ok = st->kv[j].k && st->kv[j].v;
     }
     if (ok && m->kv_max > 0 && m->n_sparse > 0) { /* the eviction's scratch, allocated once */
         size_t threads = (size_t)st->max_threads;
@@ -2863,9 +2917,8 @@ typedef struct {
    (att_prev) or channel-mix (ffn_prev) of block `id` (m->order's numbering:
    >= 0 an RWKV-7 block, < 0 a sparse block, channel-mix only). */
 static float *rwkvx__shift_prev(rwkvx_state *st, int id, int ffn) {
-    size_t C = (size_t)st->model->n_embd;
-    if (!ffn) return st->att_prev + (size_t)id * C;
-    return id >= 0 ? st->ffn_prev + (size_t)id * C : st->kv[-1 - id].ffn_prev;
+    if (!ffn) return rwkvx__part_at(st, RWKVX__PART_ATT_PREV, id);
+    return id >= 0 ? rwkvx__part_at(st, RWKVX__PART_FFN_PREV, id) : rwkvx__part_at(st, RWKVX__PART_SPARSE_FFN_PREV, -1 - id);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -3094,7 +3147,7 @@ static void rwkvx__time_mix(const rwkvx__pass *p, int layer) {
     for (pair = 0; pair < p->n_seg * H; pair++) { /* (segment, head): independent */
         const rwkvx__seg *g = &p->seg[pair / H];
         int head = pair % H;
-        float *S = g->st->wkv + ((size_t)layer * C + (size_t)head * RWKVX__HEAD) * RWKVX__HEAD;
+        float *S = rwkvx__part_at(g->st, RWKVX__PART_WKV, layer) + (size_t)head * RWKVX__HEAD * RWKVX__HEAD;
         rwkvx__wkv_head(m, blk, S, s, head, g->row, g->T);
     }
     for (i = 0; i < (int)TC; i++) s->att[i] *= s->g[i];
@@ -3697,15 +3750,27 @@ static size_t rwkvx__state_header_bytes(const rwkvx_model *m) {
     return rwkvx__kv_limited(m) ? RWKVX__STATE_HEADER_LIMITED : RWKVX__STATE_HEADER;
 }
 
+/* floats one block's part takes in a saved state, for n entries per sparse head */
+static size_t rwkvx__part_saved_floats(const rwkvx_model *m, int part, uint64_t n, int *overflow) {
+    switch (rwkvx__parts[part].saving) {
+    case RWKVX__SAVING_KEYS_VALUES:
+        if (n > SIZE_MAX) *overflow = 1;
+        return rwkvx__mul(2 * (size_t)m->n_embd, (size_t)n, overflow);
+    case RWKVX__SAVING_REBUILT: return 0;
+    }
+    return rwkvx__part_floats(m, part);
+}
+
 /* floats after the header, for n entries per sparse head */
 static size_t rwkvx__state_floats(const rwkvx_model *m, uint64_t n, int *overflow) {
-    size_t C = (size_t)m->n_embd, window = rwkvx__kv_limited(m) ? (size_t)m->kv_window : 0;
-    size_t rwkv = rwkvx__mul((size_t)m->n_rwkv, 2 * C + C * RWKVX__HEAD, overflow);
-    size_t kv = rwkvx__mul(2 * C, (size_t)n, overflow), per_sparse = C + window * C + kv, sparse;
-    if (n > SIZE_MAX || per_sparse < kv) *overflow = 1;
-    sparse = rwkvx__mul((size_t)m->n_sparse, per_sparse, overflow);
-    if (rwkv > SIZE_MAX - sparse) *overflow = 1;
-    return rwkv + sparse;
+    size_t total = 0, add;
+    int part;
+    for (part = 0; part < RWKVX__N_PARTS; part++) {
+        add = rwkvx__mul(rwkvx__part_blocks(m, part), rwkvx__part_saved_floats(m, part, n, overflow), overflow);
+        if (total > SIZE_MAX - add) *overflow = 1;
+        total += add;
+    }
+    return total;
 }
 
 RWKVX_API size_t rwkvx_state_save_bytes(const rwkvx_state *st) {
@@ -3752,14 +3817,54 @@ static const unsigned char *rwkvx__get_wkv(const unsigned char *p, float *St, in
     return p;
 }
 
+/* Block i's part into a saved state at p; returns the end. Keys of every
+   entry, then values, [entry][C] f32. */
+static unsigned char *rwkvx__save_part(const rwkvx_state *st, int part, int i, unsigned char *p) {
+    const rwkvx_model *m = st->model;
+    int which, h;
+    uint64_t t;
+    switch (rwkvx__parts[part].saving) {
+    case RWKVX__SAVING_SAVED: return rwkvx__put(p, rwkvx__part_at(st, part, i), rwkvx__part_floats(m, part) * sizeof(float));
+    case RWKVX__SAVING_TRANSPOSED: return rwkvx__put_wkv(p, rwkvx__part_at(st, part, i), m->n_head);
+    case RWKVX__SAVING_KEYS_VALUES:
+        for (which = 0; which < 2; which++)
+            for (t = 0; t < st->kv_len; t++)
+                for (h = 0; h < m->n_head; h++, p += RWKVX__HEAD * sizeof(float)) {
+                    float row[RWKVX__HEAD];
+                    rwkvx__kv_row(m, which ? st->kv[i].v[h] : st->kv[i].k[h], t, row);
+                    memcpy(p, row, sizeof row);
+                }
+        return p;
+    }
+    return p; /* REBUILT: not saved */
+}
+
+/* Block i's part from a saved state at p (n_kv entries per sparse head);
+   returns the end. Keys and values are appended one position at a time, as
+   eval appends them, which rebuilds the chunk sums and means bit for bit. */
+static const unsigned char *rwkvx__load_part(rwkvx_state *st, int part, int i, const unsigned char *p, uint64_t n_kv) {
+    const rwkvx_model *m = st->model;
+    size_t C = (size_t)m->n_embd;
+    uint64_t t;
+    switch (rwkvx__parts[part].saving) {
+    case RWKVX__SAVING_SAVED: return rwkvx__get(p, rwkvx__part_at(st, part, i), rwkvx__part_floats(m, part) * sizeof(float));
+    case RWKVX__SAVING_TRANSPOSED: return rwkvx__get_wkv(p, rwkvx__part_at(st, part, i), m->n_head);
+    case RWKVX__SAVING_KEYS_VALUES:
+        for (t = 0; t < n_kv; t++)
+            rwkvx__kv_append(m, &st->kv[i], t, (const float *)(const void *)(p + t * C * 4),
+                             (const float *)(const void *)(p + (n_kv + t) * C * 4), 1);
+        return p + 2 * n_kv * C * sizeof(float);
+    }
+    return p;
+}
+
 RWKVX_API rwkvx_status rwkvx_state_save(const rwkvx_state *st, void *buf, size_t bytes) {
     const rwkvx_model *m;
-    size_t C;
     uint32_t version, chunk;
     unsigned char *p = (unsigned char *)buf;
-    int i;
+    int i, kind, part;
     if (!st || !buf || bytes < rwkvx_state_save_bytes(st)) return RWKVX_ERR_ARGUMENT;
-    m = st->model, C = (size_t)m->n_embd;
+    m = st->model;
     version = rwkvx__kv_limited(m) ? RWKVX__STATE_VERSION_LIMITED : RWKVX__STATE_VERSION;
     chunk = (uint32_t)m->chunk_size;
     p = rwkvx__put(p, "RWKVXST1", 8);
@@ -3773,24 +3878,10 @@ RWKVX_API rwkvx_status rwkvx_state_save(const rwkvx_state *st, void *buf, size_t
         p = rwkvx__put(p, &st->kv_len, 8);
         p = rwkvx__put(p, limit, sizeof limit);
     }
-    for (i = 0; i < m->n_rwkv; i++) {
-        p = rwkvx__put(p, st->att_prev + i * C, C * sizeof(float));
-        p = rwkvx__put(p, st->ffn_prev + i * C, C * sizeof(float));
-        p = rwkvx__put_wkv(p, st->wkv + i * C * RWKVX__HEAD, m->n_head);
-    }
-    for (i = 0; i < m->n_sparse; i++) { /* keys of every position, then values: [pos][C] f32 */
-        int which, h;
-        uint64_t t;
-        p = rwkvx__put(p, st->kv[i].ffn_prev, C * sizeof(float));
-        for (which = 0; which < 2; which++)
-            for (t = 0; t < st->kv_len; t++)
-                for (h = 0; h < m->n_head; h++, p += RWKVX__HEAD * sizeof(float)) {
-                    float row[RWKVX__HEAD];
-                    rwkvx__kv_row(m, which ? st->kv[i].v[h] : st->kv[i].k[h], t, row);
-                    memcpy(p, row, sizeof row);
-                }
-        if (rwkvx__kv_limited(m)) p = rwkvx__put(p, st->kv[i].recent_q, (size_t)m->kv_window * C * sizeof(float));
-    }
+    for (kind = RWKVX__BLOCK_RWKV; kind <= RWKVX__BLOCK_SPARSE; kind++)
+        for (i = 0; i < (kind == RWKVX__BLOCK_RWKV ? m->n_rwkv : m->n_sparse); i++)
+            for (part = 0; part < RWKVX__N_PARTS; part++)
+                if (rwkvx__parts[part].kind == kind) p = rwkvx__save_part(st, part, i, p);
     return RWKVX_OK;
 }
 
@@ -3827,13 +3918,12 @@ static rwkvx_status rwkvx__state_header(const rwkvx_model *m, const unsigned cha
 RWKVX_API rwkvx_status rwkvx_state_load(rwkvx_state *st, const void *buf, size_t bytes) {
     const rwkvx_model *m;
     const unsigned char *p = (const unsigned char *)buf;
-    uint64_t n_pos, n_kv, t;
-    size_t C, floats, header;
-    int i, overflow = 0;
+    uint64_t n_pos, n_kv;
+    size_t floats, header;
+    int i, kind, part, overflow = 0;
     rwkvx_status s;
     if (!st || (!buf && bytes)) return RWKVX_ERR_ARGUMENT;
     m = st->model;
-    C = (size_t)m->n_embd;
     if ((s = rwkvx__state_header(m, p, bytes, &n_pos, &n_kv, &header)) != RWKVX_OK) return s;
     if (m->max_context > 0 && n_pos > (uint64_t)m->max_context) return RWKVX_ERR_CONTEXT;
     floats = rwkvx__state_floats(m, n_kv, &overflow);
@@ -3842,21 +3932,10 @@ RWKVX_API rwkvx_status rwkvx_state_load(rwkvx_state *st, const void *buf, size_t
     if ((s = rwkvx__kv_reserve(st, n_kv)) != RWKVX_OK) return s;
     rwkvx_state_reset(st);
     p += header;
-    for (i = 0; i < m->n_rwkv; i++) {
-        p = rwkvx__get(p, st->att_prev + i * C, C * sizeof(float));
-        p = rwkvx__get(p, st->ffn_prev + i * C, C * sizeof(float));
-        p = rwkvx__get_wkv(p, st->wkv + i * C * RWKVX__HEAD, m->n_head);
-    }
-    for (i = 0; i < m->n_sparse; i++) {
-        rwkvx__kv_cache *kv = &st->kv[i];
-        p = rwkvx__get(p, kv->ffn_prev, C * sizeof(float));
-        /* replay the appends, one position at a time as eval would */
-        for (t = 0; t < n_kv; t++)
-            rwkvx__kv_append(m, kv, t, (const float *)(const void *)(p + t * C * 4),
-                             (const float *)(const void *)(p + (n_kv + t) * C * 4), 1);
-        p += 2 * n_kv * C * sizeof(float);
-        if (rwkvx__kv_limited(m)) p = rwkvx__get(p, kv->recent_q, (size_t)m->kv_window * C * sizeof(float));
-    }
+    for (kind = RWKVX__BLOCK_RWKV; kind <= RWKVX__BLOCK_SPARSE; kind++)
+        for (i = 0; i < (kind == RWKVX__BLOCK_RWKV ? m->n_rwkv : m->n_sparse); i++)
+            for (part = 0; part < RWKVX__N_PARTS; part++)
+                if (rwkvx__parts[part].kind == kind) p = rwkvx__load_part(st, part, i, p, n_kv);
     st->n_pos = n_pos;
     st->kv_len = n_kv;
     return RWKVX_OK;
@@ -3880,9 +3959,7 @@ RWKVX_API rwkvx_status rwkvx_state_clone(rwkvx_state **out, const rwkvx_state *s
     st->n_pos = src->n_pos;
     st->kv_len = src->kv_len;
     st->n_threads = src->n_threads;
-    memcpy(st->att_prev, src->att_prev, (size_t)m->n_rwkv * C * sizeof(float));
-    memcpy(st->ffn_prev, src->ffn_prev, (size_t)m->n_rwkv * C * sizeof(float));
-    memcpy(st->wkv, src->wkv, (size_t)m->n_rwkv * C * RWKVX__HEAD * sizeof(float));
+    memcpy(st->parts_block, src->parts_block, src->parts_floats * sizeof(float));
     for (j = 0; j < m->n_sparse; j++) {
         const rwkvx__kv_cache *a = &src->kv[j];
         rwkvx__kv_cache *b = &st->kv[j];
@@ -3892,10 +3969,7 @@ RWKVX_API rwkvx_status rwkvx_state_clone(rwkvx_state **out, const rwkvx_state *s
             memcpy(b->k[h], a->k[h], (size_t)src->kv_len * row);
             memcpy(b->v[h], a->v[h], (size_t)src->kv_len * row);
         }
-        if (m->kv_max > 0) memcpy(b->recent_q, a->recent_q, (size_t)m->kv_window * C * sizeof(float));
         memcpy(b->chunk_mean, a->chunk_mean, chunks * C * sizeof(float));
-        memcpy(b->chunk_sum, a->chunk_sum, C * sizeof(float));
-        memcpy(b->ffn_prev, a->ffn_prev, C * sizeof(float));
     }
     *out = st;
     return RWKVX_OK;
