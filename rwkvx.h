@@ -533,6 +533,16 @@ static int rwkvx__max_threads(void) {
 #endif
 static int rwkvx__par(int nt, double work) { return work >= RWKVX__PAR_MIN ? nt : 1; }
 
+/* RWKVX__PARALLEL_FOR(nt, schedule): the for loop that follows runs on nt
+   threads (one: no team is started) with OpenMP's schedule(...), or as a
+   plain loop without OpenMP. */
+#ifdef _OPENMP
+#define RWKVX__PRAGMA(text) _Pragma(#text)
+#define RWKVX__PARALLEL_FOR(nt, ...) RWKVX__PRAGMA(omp parallel for num_threads(nt) schedule(__VA_ARGS__) if ((nt) > 1))
+#else
+#define RWKVX__PARALLEL_FOR(nt, ...) (void)(nt);
+#endif
+
 static int rwkvx__thread_id(void) {
 #ifdef _OPENMP
     return omp_get_thread_num();
@@ -1859,6 +1869,78 @@ RWKVX__INLINE rwkvx__v rwkvx__vi_float(rwkvx__vi v) { rwkvx__v r; int l; for (l 
 RWKVX__INLINE rwkvx__v rwkvx__vlookup16(const float *table, rwkvx__vi i) { rwkvx__v r; int l; for (l = 0; l < 8; l++) r.f[l] = table[i.i[l] & 15]; return r; }
 #endif
 
+/* The layer's element-wise operations (activations, softmax, f16 storage):
+   a + b, a - b; max(a, b) as x86's maxps computes it, a > b ? a : b (so max(0, h)
+   is h for NaN and -0); the store of LANES values as f16 (round to nearest
+   even); and e^x (rwkvx__vexp, below). */
+#if defined(RWKVX__AVX512)
+RWKVX__INLINE rwkvx__v rwkvx__vadd(rwkvx__v a, rwkvx__v b) { return _mm512_add_ps(a, b); }
+RWKVX__INLINE rwkvx__v rwkvx__vsub(rwkvx__v a, rwkvx__v b) { return _mm512_sub_ps(a, b); }
+RWKVX__INLINE rwkvx__v rwkvx__vmax(rwkvx__v a, rwkvx__v b) { return _mm512_max_ps(a, b); }
+RWKVX__INLINE void rwkvx__vstore_f16(uint16_t *p, rwkvx__v v) {
+    _mm256_storeu_si256((__m256i *)(void *)p, _mm512_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT));
+}
+RWKVX__INLINE rwkvx__v rwkvx__vround(rwkvx__v v) { return _mm512_roundscale_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
+RWKVX__INLINE rwkvx__v rwkvx__vscale2(rwkvx__v v, rwkvx__v n) { return _mm512_scalef_ps(v, n); }
+#elif defined(RWKVX__AVX2)
+RWKVX__INLINE rwkvx__v rwkvx__vadd(rwkvx__v a, rwkvx__v b) { return _mm256_add_ps(a, b); }
+RWKVX__INLINE rwkvx__v rwkvx__vsub(rwkvx__v a, rwkvx__v b) { return _mm256_sub_ps(a, b); }
+RWKVX__INLINE rwkvx__v rwkvx__vmax(rwkvx__v a, rwkvx__v b) { return _mm256_max_ps(a, b); }
+RWKVX__INLINE void rwkvx__vstore_f16(uint16_t *p, rwkvx__v v) {
+    _mm_storeu_si128((__m128i *)(void *)p, _mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT));
+}
+RWKVX__INLINE rwkvx__v rwkvx__vround(rwkvx__v v) { return _mm256_round_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
+RWKVX__INLINE rwkvx__v rwkvx__vscale2(rwkvx__v v, rwkvx__v n) { /* v 2^n, n an integer in the normal exponent range */
+    return _mm256_mul_ps(v, _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23)));
+}
+#elif defined(RWKVX__NEON)
+RWKVX__INLINE rwkvx__v rwkvx__vadd(rwkvx__v a, rwkvx__v b) { a.lo = vaddq_f32(a.lo, b.lo), a.hi = vaddq_f32(a.hi, b.hi); return a; }
+RWKVX__INLINE rwkvx__v rwkvx__vsub(rwkvx__v a, rwkvx__v b) { a.lo = vsubq_f32(a.lo, b.lo), a.hi = vsubq_f32(a.hi, b.hi); return a; }
+RWKVX__INLINE rwkvx__v rwkvx__vmax(rwkvx__v a, rwkvx__v b) { /* not vmaxq_f32: it returns the NaN and +0 for (0, -0) */
+    a.lo = vbslq_f32(vcgtq_f32(a.lo, b.lo), a.lo, b.lo), a.hi = vbslq_f32(vcgtq_f32(a.hi, b.hi), a.hi, b.hi);
+    return a;
+}
+RWKVX__INLINE void rwkvx__vstore_f16(uint16_t *p, rwkvx__v v) {
+    vst1_u16(p, vreinterpret_u16_f16(vcvt_f16_f32(v.lo)));
+    vst1_u16(p + 4, vreinterpret_u16_f16(vcvt_f16_f32(v.hi)));
+}
+#else
+RWKVX__INLINE rwkvx__v rwkvx__vadd(rwkvx__v a, rwkvx__v b) { int l; for (l = 0; l < 8; l++) a.f[l] += b.f[l]; return a; }
+RWKVX__INLINE rwkvx__v rwkvx__vsub(rwkvx__v a, rwkvx__v b) { int l; for (l = 0; l < 8; l++) a.f[l] -= b.f[l]; return a; }
+RWKVX__INLINE rwkvx__v rwkvx__vmax(rwkvx__v a, rwkvx__v b) { int l; for (l = 0; l < 8; l++) a.f[l] = a.f[l] > b.f[l] ? a.f[l] : b.f[l]; return a; }
+static uint16_t rwkvx__f32_to_f16(float x);
+RWKVX__INLINE void rwkvx__vstore_f16(uint16_t *p, rwkvx__v v) { int l; for (l = 0; l < 8; l++) p[l] = rwkvx__f32_to_f16(v.f[l]); }
+#endif
+
+/* e^x for x <= 0 (the softmax weights). On x86: x below -87.33 (the
+   smallest normal float) is taken as -87.33, x = n ln2 + r, |r| <= ln2/2, e^r by
+   Cephes' degree-6 polynomial, times 2^n, about 2 ulp. Elsewhere expf of each
+   lane, as the portable build has always computed it. */
+#if defined(RWKVX__AVX2)
+RWKVX__INLINE rwkvx__v rwkvx__vexp(rwkvx__v x) {
+    rwkvx__v n, r, p;
+    x = rwkvx__vmax(x, rwkvx__vset1(-87.33f));
+    n = rwkvx__vround(rwkvx__vmul(x, rwkvx__vset1(1.44269504f)));
+    r = rwkvx__vfma(n, rwkvx__vset1(-0.693359375f), x);      /* ln2 in two parts: exact n * hi */
+    r = rwkvx__vfma(n, rwkvx__vset1(2.12194440e-4f), r);
+    p = rwkvx__vfma(rwkvx__vset1(1.9875691500e-4f), r, rwkvx__vset1(1.3981999507e-3f));
+    p = rwkvx__vfma(p, r, rwkvx__vset1(8.3334519073e-3f));
+    p = rwkvx__vfma(p, r, rwkvx__vset1(4.1665795894e-2f));
+    p = rwkvx__vfma(p, r, rwkvx__vset1(1.6666665459e-1f));
+    p = rwkvx__vfma(p, r, rwkvx__vset1(5.0000001201e-1f));
+    p = rwkvx__vfma(p, rwkvx__vmul(r, r), rwkvx__vadd(r, rwkvx__vset1(1.0f)));
+    return rwkvx__vscale2(p, n);
+}
+#else
+RWKVX__INLINE rwkvx__v rwkvx__vexp(rwkvx__v x) {
+    float f[RWKVX__LANES];
+    int l;
+    rwkvx__vstore(f, x);
+    for (l = 0; l < RWKVX__LANES; l++) f[l] = expf(f[l]);
+    return rwkvx__vload(f);
+}
+#endif
+
 typedef struct {                 /* scratch of the matrix products */
     float *base;                 /* [threads][stride], 64-byte aligned */
     size_t stride;               /* floats per thread, a multiple of 16 */
@@ -2218,12 +2300,7 @@ static uint16_t rwkvx__f32_to_f16(float f) {
 
 static void rwkvx__f32_to_f16_row(const float *x, uint16_t *out, int n) {
     int i = 0;
-#if defined(RWKVX__AVX2)
-    for (; i + 8 <= n; i += 8)
-        _mm_storeu_si128((__m128i *)(void *)(out + i), _mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT));
-#elif defined(RWKVX__NEON)
-    for (; i + 4 <= n; i += 4) vst1_u16(out + i, vreinterpret_u16_f16(vcvt_f16_f32(vld1q_f32(x + i))));
-#endif
+    for (; i + RWKVX__LANES <= n; i += RWKVX__LANES) rwkvx__vstore_f16(out + i, rwkvx__vload(x + i));
     for (; i < n; i++) out[i] = rwkvx__f32_to_f16(x[i]);
 }
 
@@ -2469,9 +2546,7 @@ static void rwkvx__matmul_jobs(const rwkvx__job *jobs, int n_jobs, int T, const 
     grain = total / ((int64_t)n_threads * 8);
     if (grain < 1) grain = 1;
     (void)grain;
-#ifdef _OPENMP
-#pragma omp parallel for num_threads(n_threads) schedule(dynamic, grain) if (n_threads > 1)
-#endif
+    RWKVX__PARALLEL_FOR(n_threads, dynamic, grain)
     for (b = 0; b < total; b++) {
         int k = 0;
         while (b >= first[k + 1]) k++;
@@ -2524,11 +2599,39 @@ typedef struct {                 /* one sparse block's memory of the context */
                                     it moves or touches no other head's memory, so
                                     resident memory is what the positions fill */
     float *chunk_mean;           /* [capacity / B][C] mean key of each complete chunk */
-    float *chunk_sum;            /* [C] running key sum of the current chunk */
-    float *ffn_prev;             /* [C] */
-    float *recent_q;             /* K/V limit only: [kv_window][C] the queries of the
-                                    last kv_window tokens, token t in row t % kv_window */
+    float *chunk_sum;            /* its part CHUNK_SUM (below) */
+    float *recent_q;             /* its part RECENT_Q, or NULL without the K/V limit */
 } rwkvx__kv_cache;
+
+/* The persistent state of a sequence, described once: each part, the kind
+   of block that has one, and how a saved state holds it. This list drives
+   creation, reset, clone, save and restore (a new part is a row here, its
+   size in rwkvx__part_floats); the fixed-size parts share one allocation.
+   KV is a sparse block's keys and values: they grow with the context
+   (rwkvx__kv_cache) and only mark where they go in the saved layout, which
+   is the list's order, block by block. Everything else a state holds is
+   per-call scratch (rwkvx__scratch) or capacity that follows the context.
+     X(PART, kind of block, saving) */
+#define RWKVX__PARTS(X)                                                                        \
+    X(ATT_PREV, RWKV, SAVED)          /* [C] time-mix token shift: the previous token's xn */  \
+    X(FFN_PREV, RWKV, SAVED)          /* [C] channel-mix token shift */                        \
+    X(WKV, RWKV, TRANSPOSED)          /* [H][64][64] the WKV state, kept transposed */          \
+    X(SPARSE_FFN_PREV, SPARSE, SAVED) /* [C] a sparse block's channel-mix token shift */       \
+    X(KV, SPARSE, KEYS_VALUES)        /* [n][C] keys, then values, as f32 */                   \
+    X(RECENT_Q, SPARSE, SAVED)        /* [kv_window][C] K/V limit: the last kv_window tokens' \
+                                         queries, token t in row t % kv_window (else empty) */ \
+    X(CHUNK_SUM, SPARSE, REBUILT)     /* [C] running key sum of the current chunk: restore  \
+                                         rebuilds it by replaying the keys */
+
+enum { RWKVX__BLOCK_RWKV, RWKVX__BLOCK_SPARSE };
+enum { RWKVX__SAVING_SAVED, RWKVX__SAVING_TRANSPOSED, RWKVX__SAVING_KEYS_VALUES, RWKVX__SAVING_REBUILT };
+#define RWKVX__PART_ENUM(part, kind, saving) RWKVX__PART_##part,
+enum { RWKVX__PARTS(RWKVX__PART_ENUM) RWKVX__N_PARTS };
+typedef struct {
+    int kind, saving;
+} rwkvx__part_info;
+#define RWKVX__PART_INFO(part, kind, saving) {RWKVX__BLOCK_##kind, RWKVX__SAVING_##saving},
+static const rwkvx__part_info rwkvx__parts[RWKVX__N_PARTS] = {RWKVX__PARTS(RWKVX__PART_INFO)};
 
 typedef struct {                 /* one query's attention in progress, one head */
     const float *q;              /* its 64 query values */
@@ -2537,9 +2640,27 @@ typedef struct {                 /* one query's attention in progress, one head 
     uint64_t end;                /* the span being attended ends before this position */
 } rwkvx__query;
 
-typedef struct {                 /* buffers for one block of up to RWKVX__BATCH tokens */
-    float *x, *u, *mix, *r, *k, *v, *w, *a, *g, *kk, *y, *v_first, *ffn;
-    float *lora_w, *lora_a, *lora_g, *lora_v;   /* LoRA hidden layers */
+/* Per-call scratch: the numbers of one forward pass over up to RWKVX__BATCH
+   rows (tokens). Each row buffer is [rows][width], rows contiguous, and has
+   one role in every block; nothing here outlives a pass (what does is the
+   state's persistent part). C = n_embd, F = n_ffn. */
+typedef struct {
+    float *x;                    /* [C] the residual stream (embedding in, last block out) */
+    float *xn;                   /* [C] layer-normed x: the input of a block's half */
+    float *shift;                /* [C] token shift: the previous row's xn minus this row's */
+    float *mix;                  /* [6][rows][C] time-mix inputs xn + shift * lerp, for r w k v a g */
+    float *r, *k, *v;            /* [C] receptance, key, value (RWKV-7 time-mix) */
+    float *w, *a, *g;            /* [C] decay, in-context learning rate, output gate */
+    float *v_gate;               /* [C] value-residual LoRA output, before its sigmoid (layer > 0) */
+    float *kk;                   /* [C] the removal key: k * k_k, L2-normalized per head */
+    float *v_first;              /* [C] layer 0's values, mixed back in by later layers */
+    float *q;                    /* [C] a sparse block's queries (its keys and values use k, v) */
+    float *att;                  /* [C] attention output: the WKV heads' or the sparse heads' */
+    float *out;                  /* [C] a half's output projection, added to x */
+    float *ffn_in;               /* [C] channel-mix input xn + shift * ffn_lerp */
+    float *ffn;                  /* [F] channel-mix hidden layer, relu^2 */
+    float *lora_w, *lora_a, *lora_g, *lora_v;   /* [rank] LoRA hidden layers */
+    float *rows_block;           /* the row buffers' one allocation */
     rwkvx__work work;            /* the matrix products' scratch */
     void *work_block;            /* its allocation */
     float *gates;                /* [threads][max chunks] gate values */
@@ -2555,7 +2676,9 @@ struct rwkvx_state {
     uint64_t n_pos;              /* tokens seen */
     int n_threads;
     int max_threads;
-    float *att_prev, *ffn_prev, *wkv;   /* per RWKV block: [C], [C], [H][64][64] */
+    float *part[RWKVX__N_PARTS]; /* the fixed-size parts (RWKVX__PARTS), each [blocks][floats] */
+    float *parts_block;          /* their one allocation */
+    size_t parts_floats;         /* its size */
     rwkvx__kv_cache *kv;         /* per sparse block */
     size_t kv_capacity;          /* positions per head the K/V arrays can hold */
     uint64_t kv_len;             /* positions each sparse head holds: n_pos, or fewer
@@ -2568,6 +2691,50 @@ struct rwkvx_state {
     float *stage;                /* rwkvx_eval_batch's logits of a pass's rows (first state) */
     size_t stage_rows;
 };
+
+/* floats of one block's part (0: none, as RECENT_Q without the K/V limit,
+   or KV, which is not a fixed-size part) */
+static size_t rwkvx__part_floats(const rwkvx_model *m, int part) {
+    size_t C = (size_t)m->n_embd;
+    switch (part) {
+    case RWKVX__PART_ATT_PREV: case RWKVX__PART_FFN_PREV: case RWKVX__PART_SPARSE_FFN_PREV: case RWKVX__PART_CHUNK_SUM: return C;
+    case RWKVX__PART_WKV: return C * RWKVX__HEAD;
+    case RWKVX__PART_RECENT_Q: return m->kv_max > 0 && m->n_sparse > 0 ? (size_t)m->kv_window * C : 0;
+    }
+    return 0;
+}
+
+static size_t rwkvx__part_blocks(const rwkvx_model *m, int part) {
+    return (size_t)(rwkvx__parts[part].kind == RWKVX__BLOCK_SPARSE ? m->n_sparse : m->n_rwkv);
+}
+
+/* block i's part (i counts the blocks of the part's kind) */
+static float *rwkvx__part_at(const rwkvx_state *st, int part, int i) {
+    return st->part[part] + (size_t)i * rwkvx__part_floats(st->model, part);
+}
+
+/* Allocates the fixed-size parts, zero; the K/V caches point at theirs. */
+static int rwkvx__parts_create(rwkvx_state *st) {
+    const rwkvx_model *m = st->model;
+    size_t total = 0, at, add;
+    int part, j, overflow = 0;
+    for (part = 0; part < RWKVX__N_PARTS; part++) {
+        add = rwkvx__mul(rwkvx__part_blocks(m, part), rwkvx__part_floats(m, part), &overflow);
+        if (total > SIZE_MAX - add) overflow = 1;
+        total += add;
+    }
+    if (overflow || !(st->parts_block = (float *)rwkvx__calloc(total, sizeof(float)))) return 0;
+    st->parts_floats = total;
+    for (at = 0, part = 0; part < RWKVX__N_PARTS; part++) {
+        st->part[part] = st->parts_block + at;
+        at += rwkvx__part_blocks(m, part) * rwkvx__part_floats(m, part);
+    }
+    for (j = 0; j < m->n_sparse; j++) {
+        st->kv[j].chunk_sum = rwkvx__part_at(st, RWKVX__PART_CHUNK_SUM, j);
+        st->kv[j].recent_q = rwkvx__part_floats(m, RWKVX__PART_RECENT_Q) ? rwkvx__part_at(st, RWKVX__PART_RECENT_Q, j) : NULL;
+    }
+    return 1;
+}
 
 static size_t rwkvx__lora_sum(const rwkvx_model *m) {
     return (size_t)m->lora_w + (size_t)m->lora_a + (size_t)m->lora_g + (size_t)m->lora_v;
@@ -2584,18 +2751,13 @@ RWKVX_API void rwkvx_state_free(rwkvx_state *st) {
             RWKVX_FREE(st->kv[j].k);
             RWKVX_FREE(st->kv[j].v);
             RWKVX_FREE(st->kv[j].chunk_mean);
-            RWKVX_FREE(st->kv[j].chunk_sum);
-            RWKVX_FREE(st->kv[j].ffn_prev);
-            RWKVX_FREE(st->kv[j].recent_q);
         }
     RWKVX_FREE(st->kv);
     RWKVX_FREE(st->evict_votes);
     RWKVX_FREE(st->evict_heap);
     RWKVX_FREE(st->evict_kept);
-    RWKVX_FREE(st->att_prev);
-    RWKVX_FREE(st->ffn_prev);
-    RWKVX_FREE(st->wkv);
-    RWKVX_FREE(st->s.x);
+    RWKVX_FREE(st->parts_block);
+    RWKVX_FREE(st->s.rows_block);
     RWKVX_FREE(st->s.work_block);
     RWKVX_FREE(st->s.gates);
     RWKVX_FREE(st->s.picked);
@@ -2657,28 +2819,35 @@ static rwkvx_status rwkvx__kv_reserve(rwkvx_state *st, uint64_t positions) {
     return RWKVX_OK;
 }
 
+/* Every persistent part to zero, as a new state; the K/V capacity stays. */
 RWKVX_API void rwkvx_state_reset(rwkvx_state *st) {
-    const rwkvx_model *m;
-    size_t C;
-    int j;
     if (!st) return;
-    m = st->model, C = (size_t)m->n_embd;
     st->n_pos = 0;
     st->kv_len = 0;
-    memset(st->att_prev, 0, (size_t)m->n_rwkv * C * sizeof(float));
-    memset(st->ffn_prev, 0, (size_t)m->n_rwkv * C * sizeof(float));
-    memset(st->wkv, 0, (size_t)m->n_rwkv * C * RWKVX__HEAD * sizeof(float));
-    for (j = 0; j < m->n_sparse; j++) {
-        memset(st->kv[j].chunk_sum, 0, C * sizeof(float));
-        memset(st->kv[j].ffn_prev, 0, C * sizeof(float));
+    memset(st->parts_block, 0, st->parts_floats * sizeof(float));
+}
+
+/* The row buffers of the scratch, each with its width (floats per row): one
+   list gives their total (floats per row, returned) and, with a block of
+   RWKVX__BATCH times that many floats, where each one starts. */
+static size_t rwkvx__scratch_rows(const rwkvx_model *m, rwkvx__scratch *s, float *block) {
+    size_t C = (size_t)m->n_embd, total = 0, i;
+    struct { float **at; size_t width; } rows[] = {
+        {&s->x, C}, {&s->xn, C}, {&s->shift, C}, {&s->mix, 6 * C}, {&s->r, C}, {&s->k, C}, {&s->v, C},
+        {&s->w, C}, {&s->a, C}, {&s->g, C}, {&s->v_gate, C}, {&s->kk, C}, {&s->v_first, C}, {&s->q, C},
+        {&s->att, C}, {&s->out, C}, {&s->ffn_in, C}, {&s->ffn, (size_t)m->n_ffn}, {&s->lora_w, (size_t)m->lora_w},
+        {&s->lora_a, (size_t)m->lora_a}, {&s->lora_g, (size_t)m->lora_g}, {&s->lora_v, (size_t)m->lora_v}};
+    for (i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        if (block) *rows[i].at = block + RWKVX__BATCH * total;
+        total += rows[i].width;
     }
+    return total;
 }
 
 RWKVX_API rwkvx_status rwkvx_state_create(rwkvx_state **out, const rwkvx_model *m) {
     rwkvx_state *st;
     size_t C, B = RWKVX__BATCH, per_token;
     int j, ok = 1;
-    float *p;
     if (!out) return RWKVX_ERR_ARGUMENT;
     *out = NULL;
     if (!m) return RWKVX_ERR_ARGUMENT;
@@ -2687,18 +2856,12 @@ RWKVX_API rwkvx_status rwkvx_state_create(rwkvx_state **out, const rwkvx_model *
     if (!st) return RWKVX_ERR_NOMEM;
     st->model = m;
     st->max_threads = rwkvx__max_threads();
-    st->att_prev = (float *)rwkvx__calloc((size_t)m->n_rwkv * C, sizeof(float));
-    st->ffn_prev = (float *)rwkvx__calloc((size_t)m->n_rwkv * C, sizeof(float));
-    st->wkv = (float *)rwkvx__calloc((size_t)m->n_rwkv * C * RWKVX__HEAD, sizeof(float));
     st->kv = (rwkvx__kv_cache *)rwkvx__calloc((size_t)m->n_sparse + 1, sizeof *st->kv);
-    ok = st->att_prev && st->ffn_prev && st->wkv && st->kv;
+    ok = st->kv && rwkvx__parts_create(st);
     for (j = 0; ok && j < m->n_sparse; j++) {
-        st->kv[j].chunk_sum = (float *)rwkvx__calloc(C, sizeof(float));
-        st->kv[j].ffn_prev = (float *)rwkvx__calloc(C, sizeof(float));
         st->kv[j].k = (void **)rwkvx__calloc((size_t)m->n_head, sizeof(void *));
         st->kv[j].v = (void **)rwkvx__calloc((size_t)m->n_head, sizeof(void *));
-        ok = st->kv[j].chunk_sum && st->kv[j].ffn_prev && st->kv[j].k && st->kv[j].v;
-        if (ok && m->kv_max > 0) ok = (st->kv[j].recent_q = (float *)rwkvx__calloc((size_t)m->kv_window * C, sizeof(float))) != NULL;
+        ok = st->kv[j].k && st->kv[j].v;
     }
     if (ok && m->kv_max > 0 && m->n_sparse > 0) { /* the eviction's scratch, allocated once */
         size_t threads = (size_t)st->max_threads;
@@ -2707,9 +2870,8 @@ RWKVX_API rwkvx_status rwkvx_state_create(rwkvx_state **out, const rwkvx_model *
         st->evict_kept = (unsigned char *)rwkvx__calloc(threads * (size_t)m->kv_max, 1);
         ok = st->evict_votes && st->evict_heap && st->evict_kept;
     }
-    /* scratch: x u r k v w a g kk y v_first (11 C), mix (6 C), the LoRA hidden layers, ffn */
-    per_token = 17 * C + rwkvx__lora_sum(m) + (size_t)m->n_ffn;
-    if (ok) ok = (st->s.x = (float *)rwkvx__calloc(B * per_token, sizeof(float))) != NULL;
+    per_token = rwkvx__scratch_rows(m, &st->s, NULL);
+    if (ok) ok = (st->s.rows_block = (float *)rwkvx__calloc(B * per_token, sizeof(float))) != NULL;
     st->s.work.stride = rwkvx__work_floats(C + (size_t)m->n_ffn + rwkvx__lora_sum(m)); /* >= any matrix's columns */
     if (ok) ok = (st->s.work_block = rwkvx__calloc((size_t)st->max_threads * st->s.work.stride + 16, sizeof(float))) != NULL;
     if (ok) ok = (st->s.n_sel = (int *)rwkvx__calloc(B * (size_t)m->n_head, sizeof(int))) != NULL;
@@ -2718,25 +2880,8 @@ RWKVX_API rwkvx_status rwkvx_state_create(rwkvx_state **out, const rwkvx_model *
         rwkvx_state_free(st);
         return RWKVX_ERR_NOMEM;
     }
-    p = st->s.x;
-    st->s.x = p, p += B * C;
-    st->s.u = p, p += B * C;
-    st->s.r = p, p += B * C;
-    st->s.k = p, p += B * C;
-    st->s.v = p, p += B * C;
-    st->s.w = p, p += B * C;
-    st->s.a = p, p += B * C;
-    st->s.g = p, p += B * C;
-    st->s.kk = p, p += B * C;
-    st->s.y = p, p += B * C;
-    st->s.v_first = p, p += B * C;
-    st->s.mix = p, p += 6 * B * C;
-    st->s.lora_w = p, p += B * (size_t)m->lora_w;
-    st->s.lora_a = p, p += B * (size_t)m->lora_a;
-    st->s.lora_g = p, p += B * (size_t)m->lora_g;
-    st->s.lora_v = p, p += B * (size_t)m->lora_v;
+    rwkvx__scratch_rows(m, &st->s, st->s.rows_block);
     st->s.work.base = (float *)st->s.work_block + (16 - (uintptr_t)st->s.work_block / sizeof(float) % 16) % 16;
-    st->s.ffn = p;
     *out = st;
     return RWKVX_OK;
 }
@@ -2775,9 +2920,8 @@ typedef struct {
    (att_prev) or channel-mix (ffn_prev) of block `id` (m->order's numbering:
    >= 0 an RWKV-7 block, < 0 a sparse block, channel-mix only). */
 static float *rwkvx__shift_prev(rwkvx_state *st, int id, int ffn) {
-    size_t C = (size_t)st->model->n_embd;
-    if (!ffn) return st->att_prev + (size_t)id * C;
-    return id >= 0 ? st->ffn_prev + (size_t)id * C : st->kv[-1 - id].ffn_prev;
+    if (!ffn) return rwkvx__part_at(st, RWKVX__PART_ATT_PREV, id);
+    return id >= 0 ? rwkvx__part_at(st, RWKVX__PART_FFN_PREV, id) : rwkvx__part_at(st, RWKVX__PART_SPARSE_FFN_PREV, -1 - id);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -2794,14 +2938,9 @@ static void rwkvx__norm_shift(const float *x, float *u, float *d, float *prev, c
                               int nt) {
     int t;
     nt = rwkvx__par(nt, 4.0 * T * C);
-    (void)nt;
-#ifdef _OPENMP
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-#endif
+    RWKVX__PARALLEL_FOR(nt, static)
     for (t = 0; t < T; t++) rwkvx__layer_norm(x + (size_t)t * C, u + (size_t)t * C, w, b, C, eps);
-#ifdef _OPENMP
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-#endif
+    RWKVX__PARALLEL_FOR(nt, static)
     for (t = 0; t < T; t++) {
         const float *before = t ? u + (size_t)(t - 1) * C : prev;
         int i;
@@ -2816,54 +2955,64 @@ static void rwkvx__norm_shift(const float *x, float *u, float *d, float *prev, c
    exactly what `h < 0 ? 0 : h` gives. */
 static void rwkvx__relu_sq(float *h, int n) {
     int i = 0;
-#if defined(RWKVX__AVX512)
-    for (; i + 16 <= n; i += 16) {
-        __m512 v = _mm512_max_ps(_mm512_setzero_ps(), _mm512_loadu_ps(h + i));
-        _mm512_storeu_ps(h + i, _mm512_mul_ps(v, v));
+    for (; i + RWKVX__LANES <= n; i += RWKVX__LANES) {
+        rwkvx__v v = rwkvx__vmax(rwkvx__vzero(), rwkvx__vload(h + i));
+        rwkvx__vstore(h + i, rwkvx__vmul(v, v));
     }
-#elif defined(RWKVX__AVX2)
-    for (; i + 8 <= n; i += 8) {
-        __m256 v = _mm256_max_ps(_mm256_setzero_ps(), _mm256_loadu_ps(h + i));
-        _mm256_storeu_ps(h + i, _mm256_mul_ps(v, v));
-    }
-#endif
     for (; i < n; i++) {
         float v = h[i] < 0.0f ? 0.0f : h[i];
         h[i] = v * v;
     }
 }
 
-/* norm_shift of every segment's rows of x into u and d, each from its
+/* norm_shift of every segment's rows of x into xn and shift, each from its
    state's previous token (rwkvx__shift_prev). */
-static void rwkvx__norm_shift_rows(const rwkvx__pass *p, float *d, int id, int ffn, const float *w, const float *b) {
+static void rwkvx__norm_shift_rows(const rwkvx__pass *p, int id, int ffn, const float *w, const float *b) {
     size_t C = (size_t)p->m->n_embd;
     int i;
     for (i = 0; i < p->n_seg; i++) {
         const rwkvx__seg *g = &p->seg[i];
         size_t o = (size_t)g->row * C;
-        rwkvx__norm_shift(p->s->x + o, p->s->u + o, d + o, rwkvx__shift_prev(g->st, id, ffn), w, b, g->T, (int)C,
+        rwkvx__norm_shift(p->s->x + o, p->s->xn + o, p->s->shift + o, rwkvx__shift_prev(g->st, id, ffn), w, b, g->T, (int)C,
                           p->m->ln_eps, p->nt);
     }
 }
 
-/* x += Wv relu(Wk (u + d * x_k))^2, with u = LN2(x), for block `id` */
-static void rwkvx__channel_mix(const rwkvx__pass *p, const float *ln_w, const float *ln_b, const float *lerp,
-                               const rwkvx__mat *key, const rwkvx__mat *value, int id) {
+/* A block's channel-mix weights (both kinds of block end with one). */
+typedef struct {
+    const float *ln_w, *ln_b, *lerp;
+    const rwkvx__mat *key, *value;
+} rwkvx__ffn_weights;
+
+/* those of block `id` (m->order's numbering: >= 0 RWKV-7, < 0 sparse) */
+static rwkvx__ffn_weights rwkvx__ffn_of(const rwkvx_model *m, int id) {
+    rwkvx__ffn_weights f;
+    if (id >= 0) {
+        const rwkvx__rwkv_block *blk = &m->rwkv[id];
+        f.ln_w = blk->ln2_w, f.ln_b = blk->ln2_b, f.lerp = blk->ffn_lerp, f.key = &blk->ffn_key, f.value = &blk->ffn_value;
+    } else {
+        const rwkvx__sparse_block *blk = &m->sparse[-1 - id];
+        f.ln_w = blk->ln2_w, f.ln_b = blk->ln2_b, f.lerp = blk->ffn_lerp, f.key = &blk->ffn_key, f.value = &blk->ffn_value;
+    }
+    return f;
+}
+
+/* The second half of every block: x += Wv relu(Wk (xn + shift * lerp))^2,
+   with xn = LN2(x). */
+static void rwkvx__channel_mix(const rwkvx__pass *p, int id) {
     const rwkvx_model *m = p->m;
+    const rwkvx__ffn_weights f = rwkvx__ffn_of(m, id);
     rwkvx__scratch *s = p->s;
     int C = m->n_embd, F = m->n_ffn, T = p->T, t, i, nt = p->nt;
-    float *u = s->u, *d = s->r, *kx = s->k, *h = s->ffn, *out = s->y;
-    rwkvx__norm_shift_rows(p, d, id, 1, ln_w, ln_b);
+    rwkvx__norm_shift_rows(p, id, 1, f.ln_w, f.ln_b);
     for (t = 0; t < T; t++)
-        for (i = 0; i < C; i++) kx[(size_t)t * C + i] = u[(size_t)t * C + i] + d[(size_t)t * C + i] * lerp[i];
-    rwkvx__matmul(key, kx, C, h, F, T, &s->work, nt);
+        for (i = 0; i < C; i++) s->ffn_in[(size_t)t * C + i] = s->xn[(size_t)t * C + i] + s->shift[(size_t)t * C + i] * f.lerp[i];
+    rwkvx__matmul(f.key, s->ffn_in, C, s->ffn, F, T, &s->work, nt);
     nt = rwkvx__par(nt, (double)T * F);
-#ifdef _OPENMP
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-#endif
-    for (t = 0; t < T; t++) rwkvx__relu_sq(h + (size_t)t * F, F);
-    rwkvx__matmul(value, h, F, out, C, T, &s->work, nt);
-    for (i = 0; i < T * C; i++) s->x[i] += out[i];
+    RWKVX__PARALLEL_FOR(nt, static)
+    for (t = 0; t < T; t++) rwkvx__relu_sq(s->ffn + (size_t)t * F, F);
+    rwkvx__matmul(f.value, s->ffn, F, s->out, C, T, &s->work, nt);
+    for (i = 0; i < T * C; i++) s->x[i] += s->out[i];
 }
 
 /* y[t] = W x[t] for every token of the batch, rows of x and y contiguous */
@@ -2875,9 +3024,9 @@ static rwkvx__job rwkvx__job_of(const rwkvx__mat *w, const float *x, float *y) {
 
 /* The block's products: r, k, v and the LoRA first layers (all of them read
    the token-shifted inputs) in one parallel pass, the LoRA squashes, then the
-   LoRA second layers in another: w and a get their bases added later, mixv
-   is v's residual mix. Layer 0 has no value LoRA. */
-static void rwkvx__time_mix_products(const rwkvx__pass *p, const rwkvx__rwkv_block *blk, int layer, float *mixv) {
+   LoRA second layers in another: w and a get their bases added later, v_gate
+   is v's residual gate. Layer 0 has no value LoRA. */
+static void rwkvx__time_mix_products(const rwkvx__pass *p, const rwkvx__rwkv_block *blk, int layer) {
     rwkvx__scratch *s = p->s;
     size_t TC = (size_t)p->T * (size_t)p->m->n_embd, i;
     const float *xr = s->mix, *xw = xr + TC, *xk = xw + TC, *xv = xk + TC, *xa = xv + TC, *xg = xa + TC;
@@ -2896,7 +3045,7 @@ static void rwkvx__time_mix_products(const rwkvx__pass *p, const rwkvx__rwkv_blo
     second[n2++] = rwkvx__job_of(&blk->w2, s->lora_w, s->w);
     second[n2++] = rwkvx__job_of(&blk->a2, s->lora_a, s->a);
     second[n2++] = rwkvx__job_of(&blk->g2, s->lora_g, s->g);
-    if (layer > 0) second[n2++] = rwkvx__job_of(&blk->v2, s->lora_v, mixv);
+    if (layer > 0) second[n2++] = rwkvx__job_of(&blk->v2, s->lora_v, s->v_gate);
     rwkvx__matmul_jobs(second, n2, T, &s->work, nt);
 }
 
@@ -2907,14 +3056,14 @@ static void rwkvx__time_mix_products(const rwkvx__pass *p, const rwkvx__rwkv_blo
      sa     = sum_j St[j] kk_j                      (the old state)
      St[j]  = St[j] w_j + sa (-kk_j a_j) + v k_j    for every key j
      y      = sum_j St[j] r_j                       (the new state) */
-static void rwkvx__wkv_head(const rwkvx_model *m, const rwkvx__rwkv_block *blk, float *St, const rwkvx__scratch *s, int h, int row,
-                            int T) {
+static void rwkvx__wkv_head(const rwkvx_model *m, const rwkvx__rwkv_block *blk, float *St, const rwkvx__scratch *s, int head,
+                            int row, int T) {
     enum { NV = RWKVX__HEAD / RWKVX__LANES };     /* vectors per value row */
     int C = m->n_embd, t, i, j, c;
     for (t = row; t < row + T; t++) {
-        size_t o = (size_t)t * C + (size_t)h * RWKVX__HEAD;
+        size_t o = (size_t)t * C + (size_t)head * RWKVX__HEAD;
         const float *r = s->r + o, *k = s->k + o, *v = s->v + o, *w = s->w + o, *kk = s->kk + o, *a = s->a + o;
-        float *y = s->y + o, mean = 0, var = 0, inv, bonus = 0;
+        float *y = s->att + o, mean = 0, var = 0, inv, bonus = 0;
         rwkvx__v sa[NV], acc[NV], vv[NV];
         for (c = 0; c < NV; c++) sa[c] = rwkvx__vzero(), acc[c] = rwkvx__vzero(), vv[c] = rwkvx__vload(v + c * RWKVX__LANES);
         for (j = 0; j < RWKVX__HEAD; j++) {
@@ -2937,9 +3086,9 @@ static void rwkvx__wkv_head(const rwkvx_model *m, const rwkvx__rwkv_block *blk, 
         for (i = 0; i < RWKVX__HEAD; i++) var += (y[i] - mean) * (y[i] - mean);
         var /= RWKVX__HEAD;
         inv = 1.0f / sqrtf(var + m->gn_eps);
-        for (j = 0; j < RWKVX__HEAD; j++) bonus += r[j] * k[j] * blk->r_k[h * RWKVX__HEAD + j];
+        for (j = 0; j < RWKVX__HEAD; j++) bonus += r[j] * k[j] * blk->r_k[head * RWKVX__HEAD + j];
         for (i = 0; i < RWKVX__HEAD; i++) {
-            int ch = h * RWKVX__HEAD + i;
+            int ch = head * RWKVX__HEAD + i;
             y[i] = (y[i] - mean) * inv * blk->lnx_w[ch] + blk->lnx_b[ch] + bonus * v[i];
         }
     }
@@ -2950,17 +3099,17 @@ static void rwkvx__wkv_head(const rwkvx_model *m, const rwkvx__rwkv_block *blk, 
    offset in the batch buffers). */
 static void rwkvx__time_mix_token(const rwkvx__rwkv_block *blk, const rwkvx__scratch *s, int layer, int C, size_t o) {
     float *w = s->w + o, *a = s->a + o, *v = s->v + o, *k = s->k + o, *kk = s->kk + o;
-    const float *mixv = s->kk + o; /* the value LoRA's output, before kk overwrites it */
-    int i, h;
+    const float *v_gate = s->v_gate + o;
+    int i, head;
     for (i = 0; i < C; i++) {
         w[i] = expf(-0.606531f * rwkvx__sigmoid(blk->w0[i] + w[i]));
         a[i] = rwkvx__sigmoid(blk->a0[i] + a[i]);
     }
     if (layer == 0) memcpy(s->v_first + o, v, (size_t)C * sizeof(float));
     else /* value residual: v += (v_first - v) * sigmoid(v0 + (xv @ v1) @ v2) */
-        for (i = 0; i < C; i++) v[i] += (s->v_first[o + i] - v[i]) * rwkvx__sigmoid(blk->v0[i] + mixv[i]);
-    for (h = 0; h < C / RWKVX__HEAD; h++) { /* kk = per-head L2 normalize(k * k_k); k *= 1 + (a - 1) * k_a */
-        int c0 = h * RWKVX__HEAD;
+        for (i = 0; i < C; i++) v[i] += (s->v_first[o + i] - v[i]) * rwkvx__sigmoid(blk->v0[i] + v_gate[i]);
+    for (head = 0; head < C / RWKVX__HEAD; head++) { /* kk = per-head L2 normalize(k * k_k); k *= 1 + (a - 1) * k_a */
+        int c0 = head * RWKVX__HEAD;
         float norm = 0;
         for (i = c0; i < c0 + RWKVX__HEAD; i++) {
             kk[i] = k[i] * blk->k_k[i];
@@ -2975,6 +3124,8 @@ static void rwkvx__time_mix_token(const rwkvx__rwkv_block *blk, const rwkvx__scr
     }
 }
 
+/* The first half of an RWKV-7 block: x += Wo (g * WKV(r, w, k, v, kk, a)),
+   all from the token-shifted xn = LN1(x). */
 static void rwkvx__time_mix(const rwkvx__pass *p, int layer) {
     const rwkvx_model *m = p->m;
     const rwkvx__rwkv_block *blk = &m->rwkv[layer];
@@ -2983,35 +3134,28 @@ static void rwkvx__time_mix(const rwkvx__pass *p, int layer) {
     int nt_mix = rwkvx__par(nt, 6.0 * T * C), nt_token = rwkvx__par(nt, 32.0 * T * C);
     int nt_wkv = rwkvx__par(nt, 4.0 * T * H * RWKVX__HEAD * RWKVX__HEAD);
     size_t TC = (size_t)T * C;
-    float *d = s->y;
 
-    rwkvx__norm_shift_rows(p, d, layer, 0, blk->ln1_w, blk->ln1_b);
-    (void)nt_mix, (void)nt_token, (void)nt_wkv;
-#ifdef _OPENMP
-#pragma omp parallel for num_threads(nt_mix) schedule(static) if (nt_mix > 1)
-#endif
-    for (t = 0; t < T; t++) { /* xr, xw, xk, xv, xa, xg = u + d * x_q */
+    rwkvx__norm_shift_rows(p, layer, 0, blk->ln1_w, blk->ln1_b);
+    RWKVX__PARALLEL_FOR(nt_mix, static)
+    for (t = 0; t < T; t++) { /* xr, xw, xk, xv, xa, xg = xn + shift * lerp_q */
         int q, c;
         for (q = 0; q < 6; q++)
             for (c = 0; c < C; c++)
-                s->mix[q * TC + (size_t)t * C + c] = s->u[(size_t)t * C + c] + d[(size_t)t * C + c] * blk->lerp[q * C + c];
+                s->mix[q * TC + (size_t)t * C + c] = s->xn[(size_t)t * C + c] + s->shift[(size_t)t * C + c] * blk->lerp[q * C + c];
     }
-    rwkvx__time_mix_products(p, blk, layer, s->kk);
-#ifdef _OPENMP
-#pragma omp parallel for num_threads(nt_token) schedule(static) if (nt_token > 1)
-#endif
+    rwkvx__time_mix_products(p, blk, layer);
+    RWKVX__PARALLEL_FOR(nt_token, static)
     for (t = 0; t < T; t++) rwkvx__time_mix_token(blk, s, layer, C, (size_t)t * C);
-#ifdef _OPENMP
-#pragma omp parallel for num_threads(nt_wkv) schedule(static) if (nt_wkv > 1)
-#endif
+    RWKVX__PARALLEL_FOR(nt_wkv, static)
     for (pair = 0; pair < p->n_seg * H; pair++) { /* (segment, head): independent */
         const rwkvx__seg *g = &p->seg[pair / H];
-        float *S = g->st->wkv + ((size_t)layer * C + (size_t)(pair % H) * RWKVX__HEAD) * RWKVX__HEAD;
-        rwkvx__wkv_head(m, blk, S, s, pair % H, g->row, g->T);
+        int head = pair % H;
+        float *S = rwkvx__part_at(g->st, RWKVX__PART_WKV, layer) + (size_t)head * RWKVX__HEAD * RWKVX__HEAD;
+        rwkvx__wkv_head(m, blk, S, s, head, g->row, g->T);
     }
-    for (i = 0; i < (int)TC; i++) s->y[i] *= s->g[i];
-    rwkvx__matmul(&blk->wo, s->y, C, s->u, C, T, &s->work, nt);
-    for (i = 0; i < (int)TC; i++) s->x[i] += s->u[i];
+    for (i = 0; i < (int)TC; i++) s->att[i] *= s->g[i];
+    rwkvx__matmul(&blk->wo, s->att, C, s->out, C, T, &s->work, nt);
+    for (i = 0; i < (int)TC; i++) s->x[i] += s->out[i];
 }
 
 /* ---------------------------------------------------------------------- */
@@ -3057,52 +3201,11 @@ static void rwkvx__kv_row(const rwkvx_model *m, const void *base, uint64_t pos, 
     else for (i = 0; i < RWKVX__HEAD; i++) out[i] = rwkvx__f16_to_f32(((const uint16_t *)base)[at + i]);
 }
 
-/* e^x for the softmax weights (x <= 0; below -87.33, the smallest normal
-   float): x = n ln2 + r, |r| <= ln2/2, e^r by Cephes' degree-6 polynomial,
-   times 2^n. About 2 ulp, vectorized; prefill and decode use the same code. */
-#if defined(RWKVX__AVX512)
-static __m512 rwkvx__exp16(__m512 x) {
-    __m512 n, r, p;
-    x = _mm512_max_ps(x, _mm512_set1_ps(-87.33f));
-    n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
-    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
-    p = _mm512_fmadd_ps(_mm512_set1_ps(1.9875691500e-4f), r, _mm512_set1_ps(1.3981999507e-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
-    p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
-    return _mm512_scalef_ps(p, n);
-}
-#elif defined(RWKVX__AVX2)
-static __m256 rwkvx__exp8(__m256 x) {
-    __m256 n, r, p;
-    x = _mm256_max_ps(x, _mm256_set1_ps(-87.33f));
-    n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
-    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
-    p = _mm256_fmadd_ps(_mm256_set1_ps(1.9875691500e-4f), r, _mm256_set1_ps(1.3981999507e-3f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
-    p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
-    return _mm256_mul_ps(p, _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23)));
-}
-#endif
-
 /* p[j] = e^(score[j] - max) for j < 16 (all 16 are computed; the caller uses n) */
 static void rwkvx__softmax_weights(const float *score, float max, float *p) {
-#if defined(RWKVX__AVX512)
-    _mm512_storeu_ps(p, rwkvx__exp16(_mm512_sub_ps(_mm512_loadu_ps(score), _mm512_set1_ps(max))));
-#elif defined(RWKVX__AVX2)
-    _mm256_storeu_ps(p, rwkvx__exp8(_mm256_sub_ps(_mm256_loadu_ps(score), _mm256_set1_ps(max))));
-    _mm256_storeu_ps(p + 8, rwkvx__exp8(_mm256_sub_ps(_mm256_loadu_ps(score + 8), _mm256_set1_ps(max))));
-#else
     int j;
-    for (j = 0; j < 16; j++) p[j] = expf(score[j] - max);
-#endif
+    for (j = 0; j < 16; j += RWKVX__LANES)
+        rwkvx__vstore(p + j, rwkvx__vexp(rwkvx__vsub(rwkvx__vload(score + j), rwkvx__vset1(max))));
 }
 
 /* One tile of n <= 16 positions (keys K and values V, [n][64], f32 or f16)
@@ -3190,21 +3293,23 @@ static int rwkvx__pick_chunks(const float *q, const float *means, size_t C, uint
     return n;
 }
 
-/* Attention of a batch's T queries (positions pos0 ..) for head h, into
-   s->y. A query attends its selected chunks in increasing order, then its own
+/* Attention of T queries q (rows of C, positions pos0 ..) for head h, into
+   out (rows of C); their chunk selections are in sel_of (the state's
+   n_sel and sel, rows from 0). A query attends its selected chunks in increasing order, then its own
    chunk up to itself, or, when every earlier chunk is selected, one span from
    position 0 (docs/MODEL.md 1.4); the queries sharing a span's start walk it
    together (rwkvx__attend_group). qs: room for T queries. */
-static void rwkvx__attend_head(const rwkvx_model *m, const rwkvx__kv_cache *kv, const rwkvx__scratch *s, int h,
-                               uint64_t pos0, int T, rwkvx__query *qs) {
+static void rwkvx__attend_head(const rwkvx_model *m, const rwkvx__kv_cache *kv, const rwkvx__scratch *sel_of, const float *q,
+                               float *out, int h, uint64_t pos0, int T, rwkvx__query *qs) {
+    const rwkvx__scratch *s = sel_of;
     size_t C = (size_t)m->n_embd, B = (size_t)m->chunk_size, row = RWKVX__HEAD * rwkvx__kv_elem_bytes(m);
     const char *K = (const char *)kv->k[h], *V = (const char *)kv->v[h];
     rwkvx__query *g[RWKVX__BATCH];
     int cursor[RWKVX__BATCH], t, i, n;
     uint64_t j;
     for (t = 0; t < T; t++) {
-        qs[t].q = s->r + (size_t)t * C + (size_t)h * RWKVX__HEAD;
-        qs[t].acc = s->y + (size_t)t * C + (size_t)h * RWKVX__HEAD;
+        qs[t].q = q + (size_t)t * C + (size_t)h * RWKVX__HEAD;
+        qs[t].acc = out + (size_t)t * C + (size_t)h * RWKVX__HEAD;
         qs[t].max = -INFINITY, qs[t].sum = 0;
         memset(qs[t].acc, 0, RWKVX__HEAD * sizeof(float));
         cursor[t] = 0;
@@ -3238,10 +3343,7 @@ static void rwkvx__select_chunks(const rwkvx__pass *p, int j, int nt) {
     const rwkvx_model *m = p->m;
     const rwkvx__scratch *s = p->s;
     int C = m->n_embd, H = m->n_head, pair;
-    (void)nt;
-#ifdef _OPENMP
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-#endif
+    RWKVX__PARALLEL_FOR(nt, static)
     for (pair = 0; pair < p->T * H; pair++) {
         int row = pair / H, h = pair % H, tid = rwkvx__thread_id();
         const rwkvx__seg *g = &p->seg[p->seg_of[row]];
@@ -3253,7 +3355,7 @@ static void rwkvx__select_chunks(const rwkvx__pass *p, int j, int nt) {
         if (want >= c) {
             st->s.n_sel[local] = -1;
         } else {
-            st->s.n_sel[local] = rwkvx__pick_chunks(s->r + (size_t)row * C + (size_t)h * RWKVX__HEAD,
+            st->s.n_sel[local] = rwkvx__pick_chunks(s->q + (size_t)row * C + (size_t)h * RWKVX__HEAD,
                                                     st->kv[j].chunk_mean + (size_t)h * RWKVX__HEAD, (size_t)C, c, want,
                                                     st->s.gates + (size_t)tid * chunks, picked);
             memcpy(st->s.sel + (size_t)local * (size_t)st->s.sel_max, picked, (size_t)st->s.n_sel[local] * sizeof(int));
@@ -3261,7 +3363,9 @@ static void rwkvx__select_chunks(const rwkvx__pass *p, int j, int nt) {
     }
 }
 
-static void rwkvx__sparse_attention_block(const rwkvx__pass *p, int j) {
+/* The first half of a sparse block: x += Wo attention(q, k, v), all from
+   xn = LN1(x) (no token shift), each query over its chosen chunks. */
+static void rwkvx__sparse_attention(const rwkvx__pass *p, int j) {
     const rwkvx_model *m = p->m;
     const rwkvx__sparse_block *blk = &m->sparse[j];
     rwkvx__scratch *s = p->s;
@@ -3269,12 +3373,12 @@ static void rwkvx__sparse_attention_block(const rwkvx__pass *p, int j) {
     uint64_t span = (uint64_t)m->chunk_topk * (uint64_t)m->chunk_size;
     double gate_work = 0, attend_work = 0;
     for (t = 0; t < T; t++)
-        rwkvx__layer_norm(s->x + (size_t)t * C, s->u + (size_t)t * C, blk->ln1_w, blk->ln1_b, C, m->ln_eps);
+        rwkvx__layer_norm(s->x + (size_t)t * C, s->xn + (size_t)t * C, blk->ln1_w, blk->ln1_b, C, m->ln_eps);
     {
         rwkvx__job qkv[3];
-        qkv[0] = rwkvx__job_of(&blk->wq, s->u, s->r);
-        qkv[1] = rwkvx__job_of(&blk->wk, s->u, s->k);
-        qkv[2] = rwkvx__job_of(&blk->wv, s->u, s->v);
+        qkv[0] = rwkvx__job_of(&blk->wq, s->xn, s->q);
+        qkv[1] = rwkvx__job_of(&blk->wk, s->xn, s->k);
+        qkv[2] = rwkvx__job_of(&blk->wv, s->xn, s->v);
         rwkvx__matmul_jobs(qkv, 3, T, &s->work, p->nt);
     }
     /* positions below are cache entries (kv_len): equal to token positions
@@ -3285,7 +3389,7 @@ static void rwkvx__sparse_attention_block(const rwkvx__pass *p, int j) {
         uint64_t end = st->n_pos + (uint64_t)g->T;
         size_t o = (size_t)g->row * C;
         rwkvx__kv_append(m, &st->kv[j], st->kv_len, s->k + o, s->v + o, g->T);
-        if (m->kv_max > 0) rwkvx__kv_remember_queries(m, &st->kv[j], st->n_pos, s->r + o, g->T);
+        if (m->kv_max > 0) rwkvx__kv_remember_queries(m, &st->kv[j], st->n_pos, s->q + o, g->T);
         /* the parallel loops' work: gates (one 64-dot per complete chunk) and
            the attention (two 64-multiply-adds per attended position) */
         gate_work += (double)g->T * H * (double)(end / (uint64_t)m->chunk_size) * RWKVX__HEAD;
@@ -3293,23 +3397,17 @@ static void rwkvx__sparse_attention_block(const rwkvx__pass *p, int j) {
     }
     nt_gate = rwkvx__par(p->nt, gate_work);
     nt_attend = rwkvx__par(p->nt, attend_work);
-    (void)nt_attend;
     rwkvx__select_chunks(p, j, nt_gate);
-#ifdef _OPENMP
-#pragma omp parallel for num_threads(nt_attend) schedule(dynamic, 1) if (nt_attend > 1)
-#endif
+    RWKVX__PARALLEL_FOR(nt_attend, dynamic, 1)
     for (pair = 0; pair < p->n_seg * H; pair++) { /* (segment, head) */
         const rwkvx__seg *g = &p->seg[pair / H];
         rwkvx_state *st = g->st;
-        rwkvx__scratch view = st->s; /* its selections, the pass's rows */
-        view.r = s->r + (size_t)g->row * C;
-        view.y = s->y + (size_t)g->row * C;
-        rwkvx__attend_head(m, &st->kv[j], &view, pair % H, st->kv_len, g->T,
+        size_t o = (size_t)g->row * C;
+        rwkvx__attend_head(m, &st->kv[j], &st->s, s->q + o, s->att + o, pair % H, st->kv_len, g->T,
                            st->s.queries + (size_t)rwkvx__thread_id() * RWKVX__BATCH);
     }
-    rwkvx__matmul(&blk->wo, s->y, C, s->u, C, T, &s->work, p->nt);
-    for (t = 0; t < T * C; t++) s->x[t] += s->u[t];
-    rwkvx__channel_mix(p, blk->ln2_w, blk->ln2_b, blk->ffn_lerp, &blk->ffn_key, &blk->ffn_value, -1 - j);
+    rwkvx__matmul(&blk->wo, s->att, C, s->out, C, T, &s->work, p->nt);
+    for (t = 0; t < T * C; t++) s->x[t] += s->out[t];
 }
 
 /* ---------------------------------------------------------------------- */
@@ -3442,9 +3540,7 @@ static void rwkvx__kv_evict(rwkvx_state *st) {
     const rwkvx_model *m = st->model;
     size_t len = (size_t)st->kv_len, W = (size_t)m->kv_window, P = len - W, K = (size_t)m->kv_keep - W;
     int nt = rwkvx__threads(st), pair, j;
-#ifdef _OPENMP
-#pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
-#endif
+    RWKVX__PARALLEL_FOR(nt, dynamic, 1)
     for (pair = 0; pair < m->n_sparse * m->n_head; pair++) { /* (block, head): independent */
         int tid = rwkvx__thread_id(), h = pair % m->n_head;
         rwkvx__kv_cache *kv = &st->kv[pair / m->n_head];
@@ -3454,7 +3550,6 @@ static void rwkvx__kv_evict(rwkvx_state *st) {
         rwkvx__kv_pick(votes, P, K, st->evict_heap + (size_t)tid * (size_t)m->kv_keep, kept);
         rwkvx__kv_compact(m, kv, h, P, len, kept);
     }
-    (void)nt;
     for (j = 0; j < m->n_sparse; j++) rwkvx__kv_rebuild_means(m, &st->kv[j], (uint64_t)m->kv_keep);
     st->kv_len = (uint64_t)m->kv_keep;
 }
@@ -3468,8 +3563,8 @@ static void rwkvx__head(const rwkvx__pass *p, const int *rows, int n, float *out
     const rwkvx_model *m = p->m;
     int C = m->n_embd, i;
     for (i = 0; i < n; i++)
-        rwkvx__layer_norm(p->s->x + (size_t)rows[i] * C, p->s->u + (size_t)i * C, m->lnout_w, m->lnout_b, C, m->ln_eps);
-    rwkvx__matmul(&m->head, p->s->u, C, out, m->n_vocab, n, &p->s->work, p->nt);
+        rwkvx__layer_norm(p->s->x + (size_t)rows[i] * C, p->s->xn + (size_t)i * C, m->lnout_w, m->lnout_b, C, m->ln_eps);
+    rwkvx__matmul(&m->head, p->s->xn, C, out, m->n_vocab, n, &p->s->work, p->nt);
 }
 
 /* Runs the pass's rows through every block and advances its states. */
@@ -3481,15 +3576,11 @@ static void rwkvx__forward(const rwkvx__pass *p) {
         rwkvx__row_to_f32(&m->emb, p->token[t], 0, C, x);
         rwkvx__layer_norm(x, x, m->ln0_w, m->ln0_b, C, m->ln_eps);
     }
-    for (b = 0; b < m->n_rwkv + m->n_sparse; b++) {
+    for (b = 0; b < m->n_rwkv + m->n_sparse; b++) { /* each block: its attention half, then channel mix */
         int id = m->order[b];
-        if (id >= 0) {
-            const rwkvx__rwkv_block *blk = &m->rwkv[id];
-            rwkvx__time_mix(p, id);
-            rwkvx__channel_mix(p, blk->ln2_w, blk->ln2_b, blk->ffn_lerp, &blk->ffn_key, &blk->ffn_value, id);
-        } else {
-            rwkvx__sparse_attention_block(p, -1 - id);
-        }
+        if (id >= 0) rwkvx__time_mix(p, id);
+        else rwkvx__sparse_attention(p, -1 - id);
+        rwkvx__channel_mix(p, id);
     }
     for (t = 0; t < p->n_seg; t++) {
         p->seg[t].st->n_pos += (uint64_t)p->seg[t].T;
@@ -3662,15 +3753,27 @@ static size_t rwkvx__state_header_bytes(const rwkvx_model *m) {
     return rwkvx__kv_limited(m) ? RWKVX__STATE_HEADER_LIMITED : RWKVX__STATE_HEADER;
 }
 
+/* floats one block's part takes in a saved state, for n entries per sparse head */
+static size_t rwkvx__part_saved_floats(const rwkvx_model *m, int part, uint64_t n, int *overflow) {
+    switch (rwkvx__parts[part].saving) {
+    case RWKVX__SAVING_KEYS_VALUES:
+        if (n > SIZE_MAX) *overflow = 1;
+        return rwkvx__mul(2 * (size_t)m->n_embd, (size_t)n, overflow);
+    case RWKVX__SAVING_REBUILT: return 0;
+    }
+    return rwkvx__part_floats(m, part);
+}
+
 /* floats after the header, for n entries per sparse head */
 static size_t rwkvx__state_floats(const rwkvx_model *m, uint64_t n, int *overflow) {
-    size_t C = (size_t)m->n_embd, window = rwkvx__kv_limited(m) ? (size_t)m->kv_window : 0;
-    size_t rwkv = rwkvx__mul((size_t)m->n_rwkv, 2 * C + C * RWKVX__HEAD, overflow);
-    size_t kv = rwkvx__mul(2 * C, (size_t)n, overflow), per_sparse = C + window * C + kv, sparse;
-    if (n > SIZE_MAX || per_sparse < kv) *overflow = 1;
-    sparse = rwkvx__mul((size_t)m->n_sparse, per_sparse, overflow);
-    if (rwkv > SIZE_MAX - sparse) *overflow = 1;
-    return rwkv + sparse;
+    size_t total = 0, add;
+    int part;
+    for (part = 0; part < RWKVX__N_PARTS; part++) {
+        add = rwkvx__mul(rwkvx__part_blocks(m, part), rwkvx__part_saved_floats(m, part, n, overflow), overflow);
+        if (total > SIZE_MAX - add) *overflow = 1;
+        total += add;
+    }
+    return total;
 }
 
 RWKVX_API size_t rwkvx_state_save_bytes(const rwkvx_state *st) {
@@ -3717,14 +3820,54 @@ static const unsigned char *rwkvx__get_wkv(const unsigned char *p, float *St, in
     return p;
 }
 
+/* Block i's part into a saved state at p; returns the end. Keys of every
+   entry, then values, [entry][C] f32. */
+static unsigned char *rwkvx__save_part(const rwkvx_state *st, int part, int i, unsigned char *p) {
+    const rwkvx_model *m = st->model;
+    int which, h;
+    uint64_t t;
+    switch (rwkvx__parts[part].saving) {
+    case RWKVX__SAVING_SAVED: return rwkvx__put(p, rwkvx__part_at(st, part, i), rwkvx__part_floats(m, part) * sizeof(float));
+    case RWKVX__SAVING_TRANSPOSED: return rwkvx__put_wkv(p, rwkvx__part_at(st, part, i), m->n_head);
+    case RWKVX__SAVING_KEYS_VALUES:
+        for (which = 0; which < 2; which++)
+            for (t = 0; t < st->kv_len; t++)
+                for (h = 0; h < m->n_head; h++, p += RWKVX__HEAD * sizeof(float)) {
+                    float row[RWKVX__HEAD];
+                    rwkvx__kv_row(m, which ? st->kv[i].v[h] : st->kv[i].k[h], t, row);
+                    memcpy(p, row, sizeof row);
+                }
+        return p;
+    }
+    return p; /* REBUILT: not saved */
+}
+
+/* Block i's part from a saved state at p (n_kv entries per sparse head);
+   returns the end. Keys and values are appended one position at a time, as
+   eval appends them, which rebuilds the chunk sums and means bit for bit. */
+static const unsigned char *rwkvx__load_part(rwkvx_state *st, int part, int i, const unsigned char *p, uint64_t n_kv) {
+    const rwkvx_model *m = st->model;
+    size_t C = (size_t)m->n_embd;
+    uint64_t t;
+    switch (rwkvx__parts[part].saving) {
+    case RWKVX__SAVING_SAVED: return rwkvx__get(p, rwkvx__part_at(st, part, i), rwkvx__part_floats(m, part) * sizeof(float));
+    case RWKVX__SAVING_TRANSPOSED: return rwkvx__get_wkv(p, rwkvx__part_at(st, part, i), m->n_head);
+    case RWKVX__SAVING_KEYS_VALUES:
+        for (t = 0; t < n_kv; t++)
+            rwkvx__kv_append(m, &st->kv[i], t, (const float *)(const void *)(p + t * C * 4),
+                             (const float *)(const void *)(p + (n_kv + t) * C * 4), 1);
+        return p + 2 * n_kv * C * sizeof(float);
+    }
+    return p;
+}
+
 RWKVX_API rwkvx_status rwkvx_state_save(const rwkvx_state *st, void *buf, size_t bytes) {
     const rwkvx_model *m;
-    size_t C;
     uint32_t version, chunk;
     unsigned char *p = (unsigned char *)buf;
-    int i;
+    int i, kind, part;
     if (!st || !buf || bytes < rwkvx_state_save_bytes(st)) return RWKVX_ERR_ARGUMENT;
-    m = st->model, C = (size_t)m->n_embd;
+    m = st->model;
     version = rwkvx__kv_limited(m) ? RWKVX__STATE_VERSION_LIMITED : RWKVX__STATE_VERSION;
     chunk = (uint32_t)m->chunk_size;
     p = rwkvx__put(p, "RWKVXST1", 8);
@@ -3738,24 +3881,10 @@ RWKVX_API rwkvx_status rwkvx_state_save(const rwkvx_state *st, void *buf, size_t
         p = rwkvx__put(p, &st->kv_len, 8);
         p = rwkvx__put(p, limit, sizeof limit);
     }
-    for (i = 0; i < m->n_rwkv; i++) {
-        p = rwkvx__put(p, st->att_prev + i * C, C * sizeof(float));
-        p = rwkvx__put(p, st->ffn_prev + i * C, C * sizeof(float));
-        p = rwkvx__put_wkv(p, st->wkv + i * C * RWKVX__HEAD, m->n_head);
-    }
-    for (i = 0; i < m->n_sparse; i++) { /* keys of every position, then values: [pos][C] f32 */
-        int which, h;
-        uint64_t t;
-        p = rwkvx__put(p, st->kv[i].ffn_prev, C * sizeof(float));
-        for (which = 0; which < 2; which++)
-            for (t = 0; t < st->kv_len; t++)
-                for (h = 0; h < m->n_head; h++, p += RWKVX__HEAD * sizeof(float)) {
-                    float row[RWKVX__HEAD];
-                    rwkvx__kv_row(m, which ? st->kv[i].v[h] : st->kv[i].k[h], t, row);
-                    memcpy(p, row, sizeof row);
-                }
-        if (rwkvx__kv_limited(m)) p = rwkvx__put(p, st->kv[i].recent_q, (size_t)m->kv_window * C * sizeof(float));
-    }
+    for (kind = RWKVX__BLOCK_RWKV; kind <= RWKVX__BLOCK_SPARSE; kind++)
+        for (i = 0; i < (kind == RWKVX__BLOCK_RWKV ? m->n_rwkv : m->n_sparse); i++)
+            for (part = 0; part < RWKVX__N_PARTS; part++)
+                if (rwkvx__parts[part].kind == kind) p = rwkvx__save_part(st, part, i, p);
     return RWKVX_OK;
 }
 
@@ -3792,13 +3921,12 @@ static rwkvx_status rwkvx__state_header(const rwkvx_model *m, const unsigned cha
 RWKVX_API rwkvx_status rwkvx_state_load(rwkvx_state *st, const void *buf, size_t bytes) {
     const rwkvx_model *m;
     const unsigned char *p = (const unsigned char *)buf;
-    uint64_t n_pos, n_kv, t;
-    size_t C, floats, header;
-    int i, overflow = 0;
+    uint64_t n_pos, n_kv;
+    size_t floats, header;
+    int i, kind, part, overflow = 0;
     rwkvx_status s;
     if (!st || (!buf && bytes)) return RWKVX_ERR_ARGUMENT;
     m = st->model;
-    C = (size_t)m->n_embd;
     if ((s = rwkvx__state_header(m, p, bytes, &n_pos, &n_kv, &header)) != RWKVX_OK) return s;
     if (m->max_context > 0 && n_pos > (uint64_t)m->max_context) return RWKVX_ERR_CONTEXT;
     floats = rwkvx__state_floats(m, n_kv, &overflow);
@@ -3807,21 +3935,10 @@ RWKVX_API rwkvx_status rwkvx_state_load(rwkvx_state *st, const void *buf, size_t
     if ((s = rwkvx__kv_reserve(st, n_kv)) != RWKVX_OK) return s;
     rwkvx_state_reset(st);
     p += header;
-    for (i = 0; i < m->n_rwkv; i++) {
-        p = rwkvx__get(p, st->att_prev + i * C, C * sizeof(float));
-        p = rwkvx__get(p, st->ffn_prev + i * C, C * sizeof(float));
-        p = rwkvx__get_wkv(p, st->wkv + i * C * RWKVX__HEAD, m->n_head);
-    }
-    for (i = 0; i < m->n_sparse; i++) {
-        rwkvx__kv_cache *kv = &st->kv[i];
-        p = rwkvx__get(p, kv->ffn_prev, C * sizeof(float));
-        /* replay the appends, one position at a time as eval would */
-        for (t = 0; t < n_kv; t++)
-            rwkvx__kv_append(m, kv, t, (const float *)(const void *)(p + t * C * 4),
-                             (const float *)(const void *)(p + (n_kv + t) * C * 4), 1);
-        p += 2 * n_kv * C * sizeof(float);
-        if (rwkvx__kv_limited(m)) p = rwkvx__get(p, kv->recent_q, (size_t)m->kv_window * C * sizeof(float));
-    }
+    for (kind = RWKVX__BLOCK_RWKV; kind <= RWKVX__BLOCK_SPARSE; kind++)
+        for (i = 0; i < (kind == RWKVX__BLOCK_RWKV ? m->n_rwkv : m->n_sparse); i++)
+            for (part = 0; part < RWKVX__N_PARTS; part++)
+                if (rwkvx__parts[part].kind == kind) p = rwkvx__load_part(st, part, i, p, n_kv);
     st->n_pos = n_pos;
     st->kv_len = n_kv;
     return RWKVX_OK;
@@ -3845,9 +3962,7 @@ RWKVX_API rwkvx_status rwkvx_state_clone(rwkvx_state **out, const rwkvx_state *s
     st->n_pos = src->n_pos;
     st->kv_len = src->kv_len;
     st->n_threads = src->n_threads;
-    memcpy(st->att_prev, src->att_prev, (size_t)m->n_rwkv * C * sizeof(float));
-    memcpy(st->ffn_prev, src->ffn_prev, (size_t)m->n_rwkv * C * sizeof(float));
-    memcpy(st->wkv, src->wkv, (size_t)m->n_rwkv * C * RWKVX__HEAD * sizeof(float));
+    memcpy(st->parts_block, src->parts_block, src->parts_floats * sizeof(float));
     for (j = 0; j < m->n_sparse; j++) {
         const rwkvx__kv_cache *a = &src->kv[j];
         rwkvx__kv_cache *b = &st->kv[j];
@@ -3857,10 +3972,7 @@ RWKVX_API rwkvx_status rwkvx_state_clone(rwkvx_state **out, const rwkvx_state *s
             memcpy(b->k[h], a->k[h], (size_t)src->kv_len * row);
             memcpy(b->v[h], a->v[h], (size_t)src->kv_len * row);
         }
-        if (m->kv_max > 0) memcpy(b->recent_q, a->recent_q, (size_t)m->kv_window * C * sizeof(float));
         memcpy(b->chunk_mean, a->chunk_mean, chunks * C * sizeof(float));
-        memcpy(b->chunk_sum, a->chunk_sum, C * sizeof(float));
-        memcpy(b->ffn_prev, a->ffn_prev, C * sizeof(float));
     }
     *out = st;
     return RWKVX_OK;
