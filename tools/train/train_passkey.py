@@ -127,8 +127,8 @@ alone, at 8k-32k:
     next GPU allotment (resumes from the phase-7 checkpoints, ARCH.pth):
     on its 16 CPU cores first the dense grid of the phase-7 pure model and
     of each new checkpoint (one rwkvx-passkey per length, --threads 3-4,
-    concatenated and read with --from-csv: minutes, not the 2-core machine's hour); on the
-    GPU, both models at once as before (equal GPU time, the hybrid with
+    their CSVs concatenated and read with --from-csv: minutes, not the
+    2-core machine's hour); on the GPU, both models at once as before (equal GPU time, the hybrid with
     --train-only sparse): phase 8 = phase 7's settings (--lengths
     8192:0.2,16384:0.4,32768:0.4) with --lr 3e-4 --seed 1241 --time-limit
     330, and passkey_sample changed to draw as many 4-digit keys as 5-digit
