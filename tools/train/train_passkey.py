@@ -128,14 +128,15 @@ alone, at 8k-32k:
     on its 16 CPU cores first the dense grid of the phase-7 pure model and
     of each new checkpoint (one rwkvx-passkey per length, --threads 3-4,
     their CSVs concatenated and read with --from-csv: minutes, not the
-    2-core machine's hour); on the GPU, both models at once as before (equal GPU time, the hybrid with
-    --train-only sparse): phase 8 = phase 7's settings (--lengths
-    8192:0.2,16384:0.4,32768:0.4) with --lr 3e-4 --seed 1241 --time-limit
-    330, and passkey_sample changed to draw as many 4-digit keys as 5-digit
-    ones (now about 18 % of its keys have 4 digits, and the misses are
-    mostly 4-digit keys cut short or ended wrong); then, if 64k is still below
-    95 %, the paper's second stage for the hybrid (all weights, --lr 1e-4,
-    the same lengths), the pure model again all weights for the same time.
+    2-core machine's hour); on the GPU, both models at once as before (equal
+    GPU time, the hybrid with --train-only sparse): phase 8 = phase 7's
+    settings (--lengths 8192:0.2,16384:0.4,32768:0.4) with --lr 3e-4 --seed
+    1241 --time-limit 330, and passkey_sample changed to draw as many
+    4-digit keys as 5-digit ones (now about 18 % of its keys have 4 digits,
+    and the misses are mostly 4-digit keys cut short or ended wrong); then,
+    if 64k is still below 95 %, the paper's second stage for the hybrid (all
+    weights, --lr 1e-4, the same lengths), the pure model again all weights
+    for the same time.
     Ship a phase only when its hybrid is at least the shipped one's at
     every length and both models' dense grids are measured.
 
