@@ -124,7 +124,8 @@ alone, at 8k-32k:
     dense grid was not finished on the 2-core CPU (see README's passkey
     section for the shipped models' figures).
 
-    next GPU allotment (resumes from the phase-7 checkpoints, ARCH.pth):
+    next GPU allotment (resumes from the phase-7 checkpoints, ARCH.pth,
+    kept with the training outputs, not in the repository):
     on its 16 CPU cores first the dense grid of the phase-7 pure model and
     of each new checkpoint (one rwkvx-passkey per length, --threads 3-4,
     their CSVs concatenated and read with --from-csv: minutes, not the
