@@ -92,7 +92,6 @@ static void fuzz_convert(const uint8_t *data, size_t size, int (*reader)(cv_inpu
     memset(&vocab, 0, sizeof vocab);
     memset(&meta, 0, sizeof meta);
     memset(&err, 0, sizeof err);
-    memset(&meta, 0, sizeof meta); /* kv_copy NULL: a checkpoint, not a GGUF input */
     in.path = "fuzz-input";
     in.map = data;               /* read in place; never unmapped */
     in.size = size;
