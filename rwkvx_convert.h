@@ -562,31 +562,6 @@ static int js_hex4(const char *p, uint32_t *out)
     return 1;
 }
 
-/* Appends the UTF-8 encoding of a code point; returns the byte count. */
-static size_t utf8_put(unsigned char *out, uint32_t cp)
-{
-    if (cp < 0x80) {
-        out[0] = (unsigned char)cp;
-        return 1;
-    }
-    if (cp < 0x800) {
-        out[0] = (unsigned char)(0xc0 | (cp >> 6));
-        out[1] = (unsigned char)(0x80 | (cp & 0x3f));
-        return 2;
-    }
-    if (cp < 0x10000) {
-        out[0] = (unsigned char)(0xe0 | (cp >> 12));
-        out[1] = (unsigned char)(0x80 | ((cp >> 6) & 0x3f));
-        out[2] = (unsigned char)(0x80 | (cp & 0x3f));
-        return 3;
-    }
-    out[0] = (unsigned char)(0xf0 | (cp >> 18));
-    out[1] = (unsigned char)(0x80 | ((cp >> 12) & 0x3f));
-    out[2] = (unsigned char)(0x80 | ((cp >> 6) & 0x3f));
-    out[3] = (unsigned char)(0x80 | (cp & 0x3f));
-    return 4;
-}
-
 /* Parses a JSON string into a fresh NUL-terminated buffer (escapes decoded;
  * the decoded text is never longer than the quoted source). */
 static int js_string(js_cursor *j, char **out, size_t *out_len)
@@ -645,7 +620,7 @@ static int js_string(js_cursor *j, char **out, size_t *out_len)
                 free(buf);
                 return js_fail(j, "invalid \\u escape");
             }
-            w += utf8_put(w, cp);
+            w += rwkvx__utf8_put(w, cp);
             break;
         default:
             free(buf);
@@ -2017,28 +1992,7 @@ static float f32_from_bits(uint32_t u)
     return f;
 }
 
-static float bf16_to_f32(uint16_t h)
-{
-    return f32_from_bits((uint32_t)h << 16);
-}
-
-static float f16_to_f32(uint16_t h)
-{
-    uint32_t sign = (uint32_t)(h & 0x8000) << 16, exp = (h >> 10) & 0x1f, man = h & 0x3ff;
-    if (exp == 0x1f)
-        return f32_from_bits(sign | 0x7f800000u | (man << 13));
-    if (exp == 0) {
-        uint32_t e = 127 - 15 + 1;
-        if (man == 0)
-            return f32_from_bits(sign);
-        while (!(man & 0x400)) { /* normalise the subnormal */
-            man <<= 1;
-            e--;
-        }
-        return f32_from_bits(sign | (e << 23) | ((man & 0x3ff) << 13));
-    }
-    return f32_from_bits(sign | ((exp + 127 - 15) << 23) | (man << 13));
-}
+/* f16 and bf16 to f32: rwkvx.h's rwkvx__f16_to_f32 / rwkvx__bf16_to_f32. */
 
 /* Round to nearest, ties to even; overflow gives inf, NaN stays a quiet NaN. */
 static uint16_t f32_to_f16(float f)
@@ -2085,11 +2039,11 @@ static void src_to_f32(cv_dtype dtype, const unsigned char *src, uint64_t n, flo
     switch (dtype) {
     case SRC_BF16:
         for (i = 0; i < n; i++)
-            dst[i] = bf16_to_f32(rd16(src + 2 * i));
+            dst[i] = rwkvx__bf16_to_f32(rd16(src + 2 * i));
         break;
     case SRC_F16:
         for (i = 0; i < n; i++)
-            dst[i] = f16_to_f32(rd16(src + 2 * i));
+            dst[i] = rwkvx__f16_to_f32(rd16(src + 2 * i));
         break;
     case SRC_F32:
         for (i = 0; i < n; i++)
@@ -2566,8 +2520,8 @@ static void quantize_q2_k(const float *x, unsigned char *b)
     }
     put16(b + 80, max_scale > 0.0f ? f32_to_f16(max_scale / 15.0f) : 0);
     put16(b + 82, max_min > 0.0f ? f32_to_f16(max_min / 15.0f) : 0);
-    d = f16_to_f32(rd16(b + 80));
-    dmin = f16_to_f32(rd16(b + 82));
+    d = rwkvx__f16_to_f32(rd16(b + 80));
+    dmin = rwkvx__f16_to_f32(rd16(b + 82));
     for (j = 0; j < 16; j++)
         requantize_affine(x + 16 * j, 16, d * (float)(b[j] & 15), dmin * (float)(b[j] >> 4), 3, L + 16 * j);
     pack_2bit_k(L, b + 16);
@@ -2598,7 +2552,7 @@ static void quantize_q3_k(const float *x, unsigned char *b)
         }
         put16(b + 108, f32_to_f16(1.0f / iscale));
     }
-    d = f16_to_f32(rd16(b + 108));
+    d = rwkvx__f16_to_f32(rd16(b + 108));
     for (j = 0; j < 16; j++) {
         int sc = (b[96 + j % 8] >> (4 * (j / 8)) & 15) | ((b[104 + j % 4] >> (2 * (j / 4)) & 3) << 4);
         requantize_symmetric(x + 16 * j, 16, d * (float)(sc - 32), 4, 3, L + 16 * j);
@@ -2664,8 +2618,8 @@ static void quantize_k_scale_min(const float *x, int top, float rmin, int nstep,
     }
     put16(b, f32_to_f16(max_scale / 63.0f));
     put16(b + 2, f32_to_f16(max_min / 63.0f));
-    d = f16_to_f32(rd16(b));
-    dmin = f16_to_f32(rd16(b + 2));
+    d = rwkvx__f16_to_f32(rd16(b));
+    dmin = rwkvx__f16_to_f32(rd16(b + 2));
     for (j = 0; j < 8; j++) {
         int sc, m;
         k4_scale_min(b + 4, j, &sc, &m);
@@ -2722,7 +2676,7 @@ static void quantize_q6_k(const float *x, unsigned char *b)
         return;
     iscale = -128.0f / max_scale;
     put16(b + 208, f32_to_f16(1.0f / iscale));
-    d = f16_to_f32(rd16(b + 208));
+    d = rwkvx__f16_to_f32(rd16(b + 208));
     for (j = 0; j < 16; j++) {
         int sc = nearest_int(iscale * scales[j]);
         b[192 + j] = (unsigned char)(int8_t)clamp_int(sc, -128, 127);
@@ -2753,7 +2707,7 @@ static void unpack_nibbles32(const unsigned char *qs, int *l)
 
 static void dequantize_q4_0(const unsigned char *b, float *y)
 {
-    float d = f16_to_f32(rd16(b));
+    float d = rwkvx__f16_to_f32(rd16(b));
     int l[QK], j;
     unpack_nibbles32(b + 2, l);
     for (j = 0; j < QK; j++)
@@ -2762,7 +2716,7 @@ static void dequantize_q4_0(const unsigned char *b, float *y)
 
 static void dequantize_q4_1(const unsigned char *b, float *y)
 {
-    float d = f16_to_f32(rd16(b)), m = f16_to_f32(rd16(b + 2));
+    float d = rwkvx__f16_to_f32(rd16(b)), m = rwkvx__f16_to_f32(rd16(b + 2));
     int l[QK], j;
     unpack_nibbles32(b + 4, l);
     for (j = 0; j < QK; j++)
@@ -2771,7 +2725,7 @@ static void dequantize_q4_1(const unsigned char *b, float *y)
 
 static void dequantize_q5_0(const unsigned char *b, float *y)
 {
-    float d = f16_to_f32(rd16(b));
+    float d = rwkvx__f16_to_f32(rd16(b));
     uint32_t qh = rd32(b + 2);
     int l[QK], j;
     unpack_nibbles32(b + 6, l);
@@ -2781,7 +2735,7 @@ static void dequantize_q5_0(const unsigned char *b, float *y)
 
 static void dequantize_q5_1(const unsigned char *b, float *y)
 {
-    float d = f16_to_f32(rd16(b)), m = f16_to_f32(rd16(b + 2));
+    float d = rwkvx__f16_to_f32(rd16(b)), m = rwkvx__f16_to_f32(rd16(b + 2));
     uint32_t qh = rd32(b + 4);
     int l[QK], j;
     unpack_nibbles32(b + 8, l);
@@ -2791,7 +2745,7 @@ static void dequantize_q5_1(const unsigned char *b, float *y)
 
 static void dequantize_q8_0(const unsigned char *b, float *y)
 {
-    float d = f16_to_f32(rd16(b));
+    float d = rwkvx__f16_to_f32(rd16(b));
     int j;
     for (j = 0; j < QK; j++)
         y[j] = (float)(int8_t)b[2 + j] * d;
@@ -2799,7 +2753,7 @@ static void dequantize_q8_0(const unsigned char *b, float *y)
 
 static void dequantize_iq4_nl(const unsigned char *b, float *y)
 {
-    float d = f16_to_f32(rd16(b));
+    float d = rwkvx__f16_to_f32(rd16(b));
     int l[QK], j;
     unpack_nibbles32(b + 2, l);
     for (j = 0; j < QK; j++)
@@ -2808,7 +2762,7 @@ static void dequantize_iq4_nl(const unsigned char *b, float *y)
 
 static void dequantize_iq4_xs(const unsigned char *b, float *y)
 {
-    float d = f16_to_f32(rd16(b));
+    float d = rwkvx__f16_to_f32(rd16(b));
     uint16_t scales_h = rd16(b + 2);
     int g, j, l[QK];
     for (g = 0; g < 8; g++) {
@@ -2822,7 +2776,7 @@ static void dequantize_iq4_xs(const unsigned char *b, float *y)
 
 static void dequantize_q2_k(const unsigned char *b, float *y)
 {
-    float d = f16_to_f32(rd16(b + 80)), dmin = f16_to_f32(rd16(b + 82));
+    float d = rwkvx__f16_to_f32(rd16(b + 80)), dmin = rwkvx__f16_to_f32(rd16(b + 82));
     int i;
     for (i = 0; i < QK_K; i++) {
         int h = i / 128, k = i % 128 / 32, l = i % 32, g = i / 16;
@@ -2833,7 +2787,7 @@ static void dequantize_q2_k(const unsigned char *b, float *y)
 
 static void dequantize_q3_k(const unsigned char *b, float *y)
 {
-    float d = f16_to_f32(rd16(b + 108));
+    float d = rwkvx__f16_to_f32(rd16(b + 108));
     int i;
     for (i = 0; i < QK_K; i++) {
         int h = i / 128, k = i % 128 / 32, l = i % 32, g = i / 16;
@@ -2845,7 +2799,7 @@ static void dequantize_q3_k(const unsigned char *b, float *y)
 
 static void dequantize_q4_k(const unsigned char *b, float *y)
 {
-    float d = f16_to_f32(rd16(b)), dmin = f16_to_f32(rd16(b + 2));
+    float d = rwkvx__f16_to_f32(rd16(b)), dmin = rwkvx__f16_to_f32(rd16(b + 2));
     int i;
     for (i = 0; i < QK_K; i++) {
         int sc, m, q = b[16 + i / 64 * 32 + i % 32] >> (4 * (i / 32 % 2)) & 15;
@@ -2856,7 +2810,7 @@ static void dequantize_q4_k(const unsigned char *b, float *y)
 
 static void dequantize_q5_k(const unsigned char *b, float *y)
 {
-    float d = f16_to_f32(rd16(b)), dmin = f16_to_f32(rd16(b + 2));
+    float d = rwkvx__f16_to_f32(rd16(b)), dmin = rwkvx__f16_to_f32(rd16(b + 2));
     int i;
     for (i = 0; i < QK_K; i++) {
         int sc, m, q = (b[48 + i / 64 * 32 + i % 32] >> (4 * (i / 32 % 2)) & 15) | (b[16 + i % 32] >> (i / 32) & 1) << 4;
@@ -2867,7 +2821,7 @@ static void dequantize_q5_k(const unsigned char *b, float *y)
 
 static void dequantize_q6_k(const unsigned char *b, float *y)
 {
-    float d = f16_to_f32(rd16(b + 208));
+    float d = rwkvx__f16_to_f32(rd16(b + 208));
     int i;
     for (i = 0; i < QK_K; i++) {
         int h = i / 128, k = i % 128 / 32, l = i % 32;
@@ -3582,7 +3536,7 @@ static const char *py_literal_decode(const char *s, size_t n, unsigned char *out
         if (is_code_point) {
             if (cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
                 return "escape is not a valid Unicode scalar value";
-            w += utf8_put(w, cp);
+            w += rwkvx__utf8_put(w, cp);
         } else {
             *w++ = (unsigned char)cp;
         }
