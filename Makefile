@@ -34,7 +34,7 @@ TEST_PROGRAMS = test_model test_model_scalar test_model_noomp test_model_asan \
                 test_corrupt_asan test_truncate_asan \
                 test_tokenizer_asan test_sampler test_sampler_asan test_chat_replay make_wide_model \
                 test_kv_limit test_kv_limit_asan test_api_asan \
-                rwkvx-convert-asan rwkvx-chat-asan \
+                rwkvx-convert-asan rwkvx-chat-asan test_convert_api_asan \
                 compile_c99 compile_cxx cmpf32 \
                 test_quant test_quant_asan test_quant_scalar test_quant_avx2
 # The quick tier's subset, and the golden-logit tests alone (every build of test_model)

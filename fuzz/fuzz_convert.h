@@ -1,5 +1,5 @@
 /* Shared by the converter's fuzz targets (fuzz_pth.c, fuzz_safetensors.c):
-   tools/convert.c compiled into the harness (its main renamed), the input
+   the converter library (rwkvx_convert.h) compiled into the harness, the input
    read from memory, and, when a checkpoint converts, the GGUF it writes loaded
    back by rwkvx.h and run for two tokens. Properties checked:
 
@@ -10,12 +10,9 @@
 #ifndef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
 #define FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION 1 /* no CRC check on data.pkl: let mutations reach the pickle */
 #endif
-#define main rwkvx_convert_main
-#include "../tools/convert.c"
-#undef main
+#define RWKVX_CONVERT_IMPLEMENTATION /* also rwkvx.h's implementation */
+#include "../rwkvx_convert.h"
 
-#define RWKVX_IMPLEMENTATION
-#include "../rwkvx.h"
 
 #include <unistd.h>
 

@@ -1,10 +1,9 @@
 /* libFuzzer target: the converter's reader of a Hugging Face config.json
-   (tools/convert.c, config_parse: any JSON values, nested objects and
+   (rwkvx_convert.h, config_parse: any JSON values, nested objects and
    arrays skipped up to a depth limit). It must refuse bad text with a
    one-line message and never crash; what it accepts has sane epsilons. */
-#define main rwkvx_convert_main
-#include "../tools/convert.c"
-#undef main
+#define RWKVX_CONVERT_IMPLEMENTATION /* also rwkvx.h's implementation */
+#include "../rwkvx_convert.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

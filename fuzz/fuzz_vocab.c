@@ -1,6 +1,6 @@
 /* libFuzzer target: the two World-vocabulary parsers, on the same text.
 
-   - the converter's (tools/convert.c, vocab_world_text: `--vocab FILE`),
+   - the converter's (rwkvx_convert.h, vocab_world_text: `--vocab FILE`),
    - the header's (rwkvx_tokenizer_from_vocab: `rwkvx-tokenize --vocab FILE`).
 
    Each must refuse bad text with a one-line message and never crash. When
@@ -8,12 +8,9 @@
    stores in the model file (Python repr escapes, unescaped again by the
    loader) are the bytes the header's parser read. A tokenizer that parses
    also encodes and decodes the input text itself (round trip). */
-#define main rwkvx_convert_main
-#include "../tools/convert.c"
-#undef main
+#define RWKVX_CONVERT_IMPLEMENTATION /* also rwkvx.h's implementation */
+#include "../rwkvx_convert.h"
 
-#define RWKVX_IMPLEMENTATION
-#include "../rwkvx.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

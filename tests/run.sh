@@ -167,6 +167,8 @@ full_tier() {
         run "fuzz corpus and regressions replayed ($t, ASan/UBSan)" bash -c "$B/replay_$t fuzz/corpus/$t/* \$(ls fuzz/regressions/$t/* 2>/dev/null)"
     done
     run "converter tests (ASan/UBSan build)" bash tests/test_convert.sh $B/rwkvx-convert-asan
+    run "converter library from C: rwkvx_convert_file == rwkvx-convert, refusals (ASan/UBSan)" bash -c \
+        "$B/rwkvx-convert tests/fixtures/rwkvx-tiny.pth $T/api-ref.gguf --type f16 --chunk-size 16 --chunk-topk 3 > /dev/null && $B/test_convert_api_asan tests/fixtures/rwkvx-tiny.pth $T/api-ref.gguf $T"
     run "quantiser tests: every weight type, bit-identical to ggml's; GGUF input (ASan/UBSan build)" \
         bash tests/test_quant_convert.sh $B/rwkvx-convert-asan
     . tests/test_kv_limit.sh   # the opt-in K/V limit and the soak tool's smoke run
