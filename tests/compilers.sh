@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The header compiles without a warning (-Werror) on every compiler at hand:
 #
-#   bash tests/compilers.sh [--quick] [-j N] [--chroot DIR] [COMPILER...]
+#   bash tests/compilers.sh [--quick] [--only REGEX] [-j N] [--chroot DIR] [COMPILER...]
 #
 # COMPILER is a C compiler driver (gcc-13, clang-16, aarch64-linux-gnu-gcc...);
 # its C++ driver is found by name (gcc -> g++, clang -> clang++). Without
@@ -16,6 +16,8 @@
 # (64 builds a compiler; -march=native only where the compiler targets this
 # machine, -fopenmp only where it has omp.h). --quick compiles 4 of them per
 # compiler, chosen so that every value of every axis appears (make test).
+# --only REGEX keeps the builds whose "OPT LANG ARCH OMP SIMD" line matches
+# (grep -E), e.g. --only '^-O3 ' or --only 'c\+\+11 .* nosimd'.
 # --chroot DIR runs the whole check inside the root file system DIR (a newer
 # distribution's compilers, e.g. a Debian trixie made by debootstrap: README,
 # "Building and testing"); it copies the header and this script there (root).
@@ -34,13 +36,15 @@ quick=0
 jobs=$(nproc 2> /dev/null || echo 2)
 compilers=()
 chroot_dir=""
+only=""
 while [ $# -gt 0 ]; do
     case $1 in
         --quick) quick=1 ;;
         -j) shift; jobs=$1 ;;
         -j*) jobs=${1#-j} ;;
         --chroot) shift; chroot_dir=$1 ;;
-        -h|--help) sed -n '2,31p' "$0"; exit 0 ;;
+        --only) shift; only=$1 ;;
+        -h|--help) sed -n '2,33p' "$0"; exit 0 ;;
         -*) echo "compilers.sh: unknown option $1" >&2; exit 2 ;;
         *) compilers+=("$1") ;;
     esac
@@ -52,7 +56,7 @@ if [ -n "$chroot_dir" ]; then
     inside=$(mktemp -d "$chroot_dir/tmp/rwkvx-compilers.XXXXXX") || exit 1
     trap 'rm -rf "$inside"' EXIT
     mkdir -p "$inside/tests" && cp rwkvx.h "$inside/" && cp tests/compile.c tests/compilers.sh "$inside/tests/" || exit 1
-    chroot "$chroot_dir" bash "/tmp/${inside##*/}/tests/compilers.sh" $([ $quick = 1 ] && echo --quick) -j "$jobs" "${compilers[@]}"
+    chroot "$chroot_dir" bash "/tmp/${inside##*/}/tests/compilers.sh" $([ $quick = 1 ] && echo --quick) --only "$only" -j "$jobs" "${compilers[@]}"
     exit $?
 fi
 
@@ -137,7 +141,7 @@ int main(void) { return omp_get_max_threads() < 0; }' -fopenmp && has_omp=1
         # shellcheck disable=SC2086
         ( $cmd -c -o "$TMP/out.$n.o" tests/compile.c > "$TMP/log.$n" 2>&1; echo $? > "$TMP/rc.$n" ) &
         while [ "$(jobs -rp | wc -l)" -ge "$jobs" ]; do wait -n; done
-    done < <(if [ $quick = 1 ]; then quick_matrix; else full_matrix; fi)
+    done < <(if [ $quick = 1 ]; then quick_matrix; else full_matrix; fi | grep -E -- "${only:-.}")
     wait
     for i in $(seq 1 $n); do
         builds=$((builds + 1))
