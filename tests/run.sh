@@ -17,20 +17,50 @@ export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
 passed=0; failed=0
 ok()   { passed=$((passed + 1)); }
 bad()  { failed=$((failed + 1)); echo "FAIL: $*"; }
-# run NAME CMD...: a step that must exit 0 (its time is printed after it)
+# CPU time (user + system, in clock ticks: hundredths on Linux) of the
+# children this shell has waited for, from /proc (0 without it): unlike wall
+# time, not inflated by a shared machine
+# (cpu_cs PID: PID is the caller's $BASHPID, taken outside $(...), a subshell)
+cpu_cs() { awk '{ print $16 + $17 }' "/proc/$1/stat" 2> /dev/null || echo 0; }
+cs_seconds() { printf '%d.%02d' $(($1 / 100)) $(($1 % 100)); }
+# run NAME CMD...: a step that must exit 0 (its wall and CPU time are printed after it)
 run() {
-    local name=$1 start=$SECONDS; shift
+    local name=$1 start=$SECONDS me=$BASHPID cpu; shift
     echo "== $name"
+    cpu=$(cpu_cs $me)
     if "$@"; then ok; else bad "$name"; fi
-    echo "   ($((SECONDS - start)) s)"
+    echo "   ($((SECONDS - start)) s, CPU $(cs_seconds $(($(cpu_cs $me) - cpu))) s)"
 }
 # expect_error NAME CMD...: must exit 1 with exactly one line on stderr
+# (its own file per process: lanes run side by side)
 expect_error() {
-    local name=$1; shift
-    "$@" > /dev/null 2> "$T/err.txt"; local rc=$?
-    if [ $rc -eq 1 ] && [ "$(wc -l < "$T/err.txt")" -eq 1 ]; then ok; else bad "$name (status $rc): $(head -3 "$T/err.txt")"; fi
+    local name=$1 err="$T/err.$BASHPID.txt"; shift
+    "$@" > /dev/null 2> "$err"; local rc=$?
+    if [ $rc -eq 1 ] && [ "$(wc -l < "$err")" -eq 1 ]; then ok; else bad "$name (status $rc): $(head -3 "$err")"; fi
+    rm -f "$err"
 }
-finish() { echo; echo "$passed passed, $failed failed"; [ "$failed" -eq 0 ]; }
+# Lanes: independent steps run beside the main sequence (two cores). lane_start
+# NAME CMD... runs CMD in the background, its output kept; lane_join NAME
+# waits for it, prints its output and adds its counts.
+lane_start() {
+    local name=$1; shift
+    ( passed=0; failed=0; "$@"; echo "$passed $failed" > "$T/lane-$name.counts" ) > "$T/lane-$name.log" 2>&1 &
+    eval "lane_pid_$name=\$!"
+}
+lane_join() {
+    local name=$1 pid p f; eval "pid=\$lane_pid_$name"
+    wait "$pid"
+    echo "== (lane $name, run beside the steps above)"
+    cat "$T/lane-$name.log"
+    read -r p f < "$T/lane-$name.counts" || { p=0; f=1; echo "FAIL: lane $name did not finish"; }
+    passed=$((passed + p)); failed=$((failed + f))
+    rm -f "$T/lane-$name.log" "$T/lane-$name.counts"
+}
+finish() {
+    local me=$BASHPID
+    echo; echo "$passed passed, $failed failed ($SECONDS s, CPU $(cs_seconds "$(cpu_cs $me)") s)"
+    [ "$failed" -eq 0 ]
+}
 
 ALL_TYPES="f32 f16 bf16 q8_0"
 CASES=tests/fixtures/cases.txt
@@ -148,9 +178,17 @@ golden_logits() {
     fi
 }
 
+# The steps of the compiler lane (one core: the main sequence has the other)
+compilers_lane() {
+    run "header warning-free with -Werror on every compiler at hand (quick matrix)" bash tests/compilers.sh --quick -j 1
+}
+# The passkey lane: started after test_tools.sh, whose last step checks that no
+# temporary file is left in $T (rwkvx-passkey writes its CSV through one)
+passkey_lane() { . tests/test_passkey.sh; }
+
 full_tier() {
     header_compiles
-    run "header warning-free with -Werror on every compiler at hand (quick matrix)" bash tests/compilers.sh --quick
+    lane_start compilers compilers_lane
     api_conventions
     golden_logits
     run "batched evaluation == one state at a time (f32, q8_0)" $B/test_batch $CASES tests/fixtures "$T" f32 q8_0
@@ -176,7 +214,7 @@ full_tier() {
     . tests/test_chat_demo.sh  # make chat-demo (a random World-vocabulary model)
     . tests/test_hostile.sh    # the catalogue of bad inputs (docs/HOSTILE.md)
     . tests/test_tools.sh      # files, paths, signals and options of every tool (docs/HOSTILE.md)
-    . tests/test_passkey.sh    # passkey retrieval on the demo models
+    lane_start passkey passkey_lane   # passkey retrieval on the demo models (tests/test_passkey.sh)
     . tests/test_interop.sh    # llama.cpp's rwkv7 layout, Hugging Face checkpoints (issue 14)
     . tests/test_server.sh     # rwkvx-server with curl and the openai client (issue 15)
     if [ -n "${ARM64_RUN:-}" ]; then
@@ -186,6 +224,8 @@ full_tier() {
     else
         echo "== (NEON build under qemu-user skipped: needs gcc-aarch64-linux-gnu and qemu-user)"
     fi
+    lane_join compilers
+    lane_join passkey
     finish
 }
 
