@@ -2428,10 +2428,11 @@ static void rwkvx__row_block_direct(const rwkvx__job *job, int64_t o0) {
 
 /* The largest T that rwkvx__row_block gives to the few-token kernel for
    matrices of `type`: one per type, so that a type with a kernel of its own
-   for a few tokens can take them elsewhere. */
+   for a few tokens can take them elsewhere. A block type's weights cost more
+   to unpack than to multiply, and each pass unpacks them again: it takes one
+   pass (measured, q8_0 at 8 and 16 tokens: no faster than the panels). */
 static int rwkvx__few_limit(rwkvx_type type) {
-    (void)type;
-    return RWKVX__FEW;
+    return rwkvx__type_of(type)->block == 1 ? RWKVX__FEW : RWKVX__UT;
 }
 
 /* Tokens t0 .. t0 + U - 1 (U <= RWKVX__UT, a constant after inlining) of
