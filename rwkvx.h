@@ -2489,6 +2489,106 @@ static void rwkvx__row_block_direct(const rwkvx__job *job, int64_t o0) {
     }
 }
 
+/* ---- A few tokens (2 .. RWKVX__FEW of them): the weights read once ----
+   Decoding several conversations together multiplies each matrix with a few
+   tokens' inputs. The decode kernel's way serves them: every row length a
+   multiple of 32, the weights go straight from memory into registers through
+   the type's group loader, and each group, while there, is multiplied with
+   up to RWKVX__UT tokens' inputs (read from cache), RWKVX__ROWS x RWKVX__UT
+   accumulators in registers. More tokens take more passes over the block, in
+   equal shares; the passes after the first find its weights in cache. The
+   prefill path's panels would cost a conversion of every weight to f32 and
+   its stores and loads again, which a few tokens do not amortize. */
+#if RWKVX__UT > 6
+#error "rwkvx__few_<type> has passes of up to 6 tokens"
+#endif
+#ifndef RWKVX__FEW
+#define RWKVX__FEW 32                  /* most tokens for this path (above: the panels win; see docs/SERVER.md) */
+#endif
+
+/* The largest T that rwkvx__row_block gives to the few-token kernel for
+   matrices of `type`: one per type, so that a type with a kernel of its own
+   for a few tokens can take them elsewhere. A block type's weights cost more
+   to unpack than to multiply, and each pass unpacks them again: it takes one
+   pass (measured, q8_0 at 8 and 16 tokens: no faster than the panels). */
+static int rwkvx__few_limit(rwkvx_type type) {
+    return rwkvx__type_of(type)->block == 1 ? RWKVX__FEW : RWKVX__UT;
+}
+
+/* Tokens t0 .. t0 + U - 1 (U <= RWKVX__UT, a constant after inlining) of
+   rows o0 .. o0 + RWKVX__ROWS - 1. Lane l of output (t, o) adds the group
+   loader's W[o][i] times X[t][i] over i = l (mod LANES) in increasing i, one
+   fused multiply-add each, and the lanes meet in rwkvx__vsum4's tree: the
+   lane rule of the other paths, so any batch and thread count agree bit for
+   bit with decode and prefill. The first pass (t0 == 0) asks meanwhile for
+   the rows RWKVX__DECODE_AHEAD blocks on, as rwkvx__dot_direct does. */
+RWKVX__INLINE void rwkvx__dot_few(const rwkvx__job *job, int64_t o0, rwkvx_type type, int64_t t0, int U) {
+    const rwkvx__mat *w = job->w;
+    size_t rb = rwkvx__bytes_of_row(type, w->cols), span = rwkvx__span_bytes(type);
+    const unsigned char *row[RWKVX__ROWS], *base = (const unsigned char *)w->data;
+    const char *pf = (const char *)base + (size_t)(o0 + RWKVX__DECODE_AHEAD * RWKVX__ROWS) * rb;
+    const float *x[RWKVX__UT];
+    int G = rwkvx__span_groups(type);
+    int64_t b, spans = w->cols / 32 / G, left = w->rows - o0 - RWKVX__DECODE_AHEAD * RWKVX__ROWS;
+    int64_t lines, per, line = 0, k;
+    rwkvx__v s[RWKVX__UT][RWKVX__ROWS], wv[RWKVX__NG];
+    float sums[RWKVX__ROWS];
+    int r, j, l, u;
+    for (r = 0; r < RWKVX__ROWS; r++) /* rows past the matrix: row o0 again, dropped */
+        row[r] = base + (size_t)(o0 + r < w->rows ? o0 + r : o0) * rb;
+    RWKVX__UNROLL for (u = 0; u < U; u++) {
+        x[u] = job->x + (t0 + u) * job->ldx;
+        RWKVX__UNROLL for (r = 0; r < RWKVX__ROWS; r++) s[u][r] = rwkvx__vzero();
+    }
+    lines = left <= 0 || t0 > 0 ? 0 : ((left < RWKVX__ROWS ? left : RWKVX__ROWS) * (int64_t)rb + 63) / 64;
+    per = (lines + spans - 1) / spans;
+    (void)pf, (void)per, (void)line, (void)k;
+    for (b = 0; b < spans; b++) {
+        int64_t i0 = b * 32 * G;
+#if defined(__GNUC__) || defined(__clang__)
+        for (k = 0; k < per && line < lines; k++, line++) __builtin_prefetch(pf + line * 64, 0, 3);
+#endif
+        RWKVX__UNROLL for (r = 0; r < RWKVX__ROWS; r++)
+            RWKVX__UNROLL for (j = 0; j < G; j++) {
+                rwkvx__group(row[r] + (size_t)b * span, type, j, wv);
+                RWKVX__UNROLL for (u = 0; u < U; u++)
+                    RWKVX__UNROLL for (l = 0; l < RWKVX__NG; l++)
+                        s[u][r] = rwkvx__vfma(wv[l], rwkvx__vload(x[u] + i0 + j * 32 + l * RWKVX__LANES), s[u][r]);
+            }
+    }
+    RWKVX__UNROLL for (u = 0; u < U; u++) {
+        rwkvx__vsum4(s[u], sums);
+        for (r = 0; r < RWKVX__ROWS && o0 + r < w->rows; r++) job->y[(t0 + u) * job->ldy + o0 + r] = sums[r];
+    }
+}
+
+/* one instance per weight type and pass size 2 .. RWKVX__UT (1 when that is
+   all the instruction set's registers hold) */
+#define RWKVX__FEW_PASS(T, n) \
+    else if (U == (n) && (n) <= RWKVX__UT) rwkvx__dot_few(job, o0, RWKVX_TYPE_##T, t0, (n) <= RWKVX__UT ? (n) : 1);
+#define RWKVX__DEFINE_FEW(T, t, name, block, bytes, so, ns)                                        \
+    static void rwkvx__few_##t(const rwkvx__job *job, int64_t o0, int64_t t0, int U) {             \
+        if (U == 1) rwkvx__dot_few(job, o0, RWKVX_TYPE_##T, t0, 1);                                \
+        RWKVX__FEW_PASS(T, 2) RWKVX__FEW_PASS(T, 3) RWKVX__FEW_PASS(T, 4) RWKVX__FEW_PASS(T, 5) \
+        RWKVX__FEW_PASS(T, 6)                                                                      \
+    }
+RWKVX__TYPES(RWKVX__DEFINE_FEW)
+
+/* Rows o0 .. o0 + RWKVX__ROWS - 1 for T tokens, 2 <= T <= RWKVX__FEW, in
+   passes of at most RWKVX__UT tokens, as equal as can be */
+static void rwkvx__row_block_few(const rwkvx__job *job, int64_t o0, int T) {
+    int passes = (T + RWKVX__UT - 1) / RWKVX__UT, t0 = 0, p;
+    for (p = 0; p < passes; p++) {
+        int U = (T - t0 + (passes - p) - 1) / (passes - p);
+        switch (job->w->type) {
+#define RWKVX__FEW_CASE(T, t, name, block, bytes, so, ns) \
+    case RWKVX_TYPE_##T: rwkvx__few_##t(job, o0, t0, U); break;
+            RWKVX__TYPES(RWKVX__FEW_CASE)
+        }
+        t0 += U;
+    }
+}
+
 /* Rows o0 .. o0 + RWKVX__ROWS - 1 of a product, for all T tokens. */
 static void rwkvx__row_block(const rwkvx__job *job, int64_t o0, int T, float *work) {
     const rwkvx__mat *w = job->w;
@@ -2500,6 +2600,10 @@ static void rwkvx__row_block(const rwkvx__job *job, int64_t o0, int T, float *wo
     if (T == 1) {
         if (w->cols % 32 == 0) rwkvx__row_block_direct(job, o0);
         else rwkvx__row_block_1(job, o0, work);
+        return;
+    }
+    if (T <= rwkvx__few_limit(w->type) && w->cols % 32 == 0) {
+        rwkvx__row_block_few(job, o0, T);
         return;
     }
     rwkvx__prefetch_rows(w, o0 + 2 * RWKVX__ROWS);

@@ -13,6 +13,8 @@
      by rwkvx_eval, and so is every state at the end (saved bytes);
    - stream 0 (the case's own tokens) matches the golden logits within the
      type's bound;
+   - every product size of the few-token kernel and past it (n = 2 ..
+     RWKVX__FEW + 2 tokens at once == one at a time, bit for bit);
    - the same with the K/V limit on (sparse models): evictions mid-batch;
    - refused, changing no state: a state of another model or of the same file
      loaded with other settings, a state listed twice, a bad token, an empty
@@ -245,6 +247,24 @@ static void check_refusals(rwkvx_model *m, const char *path, const test_case *c,
     free(buf);
 }
 
+/* Every product size the few-token kernel takes, and a little past it into
+   the panels: n tokens evaluated at once (every position's logits) equal the
+   same n tokens one at a time, bit for bit, for n = 2 .. RWKVX__FEW + 2. */
+static void check_every_size(rwkvx_model *m, const test_case *c, const char *where) {
+    int V = rwkvx_n_vocab(m), n, t, ok = 1, last = RWKVX__FEW + 2 < c->T ? RWKVX__FEW + 2 : c->T;
+    float *whole = (float *)malloc((size_t)last * (size_t)V * sizeof(float)), *one = (float *)malloc((size_t)V * sizeof(float));
+    for (n = 2; n <= last && whole && one && ok; n++) {
+        rwkvx_state *a = NULL, *b = NULL;
+        ok = rwkvx_state_create(&a, m) == RWKVX_OK && rwkvx_state_create(&b, m) == RWKVX_OK &&
+             rwkvx_eval(a, c->tokens, (size_t)n, whole, RWKVX_EVAL_ALL_LOGITS) == RWKVX_OK;
+        for (t = 0; t < n && ok; t++)
+            ok = rwkvx_eval(b, c->tokens + t, 1, one, 0) == RWKVX_OK && !memcmp(one, whole + (size_t)t * V, (size_t)V * sizeof(float));
+        rwkvx_state_free(a), rwkvx_state_free(b);
+    }
+    check(whole && one && ok, "n tokens at once == one at a time, n = 2 .. RWKVX__FEW + 2", where);
+    free(whole), free(one);
+}
+
 static void run_case(const test_case *c, const char *fixtures, const char *ggufs, const char *type) {
     char path[1024], where[600], gold_path[1024];
     rwkvx_model *m = NULL;
@@ -278,6 +298,7 @@ static void run_case(const test_case *c, const char *fixtures, const char *ggufs
     }
     streams_free(&s);
     free(gold);
+    check_every_size(m, c, where);
     check_refusals(m, path, c, where);
     rwkvx_model_free(m);
     if (info.n_sparse > 0) { /* the K/V limit: evictions inside batches */
