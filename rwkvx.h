@@ -2437,8 +2437,22 @@ typedef struct {
     signed char q[32];
 } rwkvx__q8x;
 
-/* Does `type` go through the integer products? */
-RWKVX__INLINE int rwkvx__int_type(rwkvx_type type) { return type == RWKVX_TYPE_Q8_0; }
+/* Does `type` go through the integer products? Q8_0 does on the AVX2, NEON
+   and portable builds; an AVX-512 build keeps its f32 kernels unless
+   RWKVX_INT8 is defined: there the integer kernel (VNNI, below) prefilled
+   about as fast and decoded slower than the f32 kernels (docs/PERFORMANCE.md,
+   "Integer products"). RWKVX_NO_INT8 turns the integer products off. */
+#if !defined(RWKVX_NO_INT8) && (defined(RWKVX_INT8) || !defined(RWKVX__AVX512))
+#define RWKVX__INT8 1
+#endif
+RWKVX__INLINE int rwkvx__int_type(rwkvx_type type) {
+#if defined(RWKVX__INT8)
+    return type == RWKVX_TYPE_Q8_0;
+#else
+    (void)type;
+    return 0;
+#endif
+}
 
 /* One block of 32 activations (the rule above), portable C. */
 static void rwkvx__quantize_block_ref(const float *x, rwkvx__q8x *out) {
@@ -2517,7 +2531,7 @@ RWKVX__INLINE __m256 rwkvx__iacc(__m256 acc, const unsigned char *wb, const rwkv
     __m256 d = _mm256_set1_ps(rwkvx__f16_at(wb) * x->d);
     return _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(rwkvx__idot32((const signed char *)(wb + 2), x->q)), acc);
 }
-static float rwkvx__idot_q8_0(const unsigned char *w, const rwkvx__q8x *x, int64_t ng) {
+RWKVX__INLINE float rwkvx__idot_q8_0(const unsigned char *w, const rwkvx__q8x *x, int64_t ng) {
     __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), s;
     __m128 h;
     int64_t g;
@@ -2547,7 +2561,7 @@ RWKVX__INLINE void rwkvx__iacc(rwkvx__v *acc, const unsigned char *wb, const rwk
     acc->lo = vfmaq_f32(acc->lo, d, vcvtq_f32_s32(rwkvx__idot16(vld1q_s8(w), vld1q_s8(x->q))));
     acc->hi = vfmaq_f32(acc->hi, d, vcvtq_f32_s32(rwkvx__idot16(vld1q_s8(w + 16), vld1q_s8(x->q + 16))));
 }
-static float rwkvx__idot_q8_0(const unsigned char *w, const rwkvx__q8x *x, int64_t ng) {
+RWKVX__INLINE float rwkvx__idot_q8_0(const unsigned char *w, const rwkvx__q8x *x, int64_t ng) {
     rwkvx__v a0 = rwkvx__vzero(), a1 = rwkvx__vzero();
     float32x4_t s;
     float32x2_t h;
@@ -2562,7 +2576,7 @@ static float rwkvx__idot_q8_0(const unsigned char *w, const rwkvx__q8x *x, int64
     return vget_lane_f32(vpadd_f32(h, h), 0);                         /* l += l + 1 */
 }
 #else
-static float rwkvx__idot_q8_0(const unsigned char *w, const rwkvx__q8x *x, int64_t ng) {
+RWKVX__INLINE float rwkvx__idot_q8_0(const unsigned char *w, const rwkvx__q8x *x, int64_t ng) {
     float a[2][8], s[8];
     int64_t g;
     int l, k, h;
@@ -2583,6 +2597,72 @@ static float rwkvx__idot_q8_0(const unsigned char *w, const rwkvx__q8x *x, int64
 }
 #endif
 
+#if defined(RWKVX__AVX512) && defined(__AVX512BW__) && defined(__AVX512VNNI__)
+/* AVX-512 with VNNI: RWKVX__ROWS rows times U tokens at once, two groups per
+   512-bit register (lanes 0-7 group g, 8-15 group g + 1: the rule's a[0]
+   and a[1] are the two halves). vpdpbusd multiplies unsigned by signed
+   bytes: it takes x + 128 (unsigned) times w, starting from -128 times w's
+   sums by four, which leaves exactly p(g, l). */
+#define RWKVX__IUT 4
+RWKVX__INLINE __m512 rwkvx__pair_scale(const unsigned char *b, int pair) { /* [dw(g) x 8, dw(g + 1) x 8], 0 past the row */
+    uint16_t h0, h1 = 0;
+    memcpy(&h0, b, 2);
+    if (pair) memcpy(&h1, b + 34, 2);
+    return _mm512_cvtph_ps(_mm256_set_m128i(_mm_set1_epi16((short)h1), _mm_set1_epi16((short)h0)));
+}
+RWKVX__INLINE void rwkvx__imicro(const unsigned char *const *w, const rwkvx__q8x *const *x, int U, int64_t ng, float *sums) {
+    __m512 acc[RWKVX__IUT][RWKVX__ROWS], dw[RWKVX__ROWS];
+    __m512i wv[RWKVX__ROWS], base[RWKVX__ROWS];
+    const __m512i flip = _mm512_set1_epi8((char)0x80);
+    int64_t g;
+    int u, r;
+    RWKVX__UNROLL for (u = 0; u < U; u++) RWKVX__UNROLL for (r = 0; r < RWKVX__ROWS; r++) acc[u][r] = _mm512_setzero_ps();
+    for (g = 0; g < ng; g += 2) {
+        int pair = g + 1 < ng;
+        __mmask16 lanes = pair ? 0xffff : 0x00ff;
+        RWKVX__UNROLL for (r = 0; r < RWKVX__ROWS; r++) {
+            const unsigned char *b = w[r] + g * 34;
+            __m256i lo = _mm256_loadu_si256((const __m256i *)(const void *)(b + 2));
+            __m256i hi = pair ? _mm256_loadu_si256((const __m256i *)(const void *)(b + 36)) : _mm256_setzero_si256();
+            wv[r] = _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
+            base[r] = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_dpbusd_epi32(_mm512_setzero_si512(), flip, wv[r]));
+            dw[r] = rwkvx__pair_scale(b, pair);
+        }
+        RWKVX__UNROLL for (u = 0; u < U; u++) {
+            __m256i q0 = _mm256_loadu_si256((const __m256i *)(const void *)x[u][g].q);
+            __m256i q1 = pair ? _mm256_loadu_si256((const __m256i *)(const void *)x[u][g + 1].q) : _mm256_setzero_si256();
+            __m512i xu = _mm512_xor_si512(_mm512_inserti64x4(_mm512_castsi256_si512(q0), q1, 1), flip);
+            __m512 dx = _mm512_mask_blend_ps(0xff00, _mm512_set1_ps(x[u][g].d), _mm512_set1_ps(pair ? x[u][g + 1].d : 0.0f));
+            RWKVX__UNROLL for (r = 0; r < RWKVX__ROWS; r++) {
+                __m512 p = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(base[r], xu, wv[r]));
+                acc[u][r] = _mm512_mask3_fmadd_ps(_mm512_mul_ps(dw[r], dx), p, acc[u][r], lanes);
+            }
+        }
+    }
+    RWKVX__UNROLL for (u = 0; u < U; u++)
+        RWKVX__UNROLL for (r = 0; r < RWKVX__ROWS; r++) {
+            __m256 s = _mm256_add_ps(_mm512_castps512_ps256(acc[u][r]), _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc[u][r]), 1)));
+            __m128 h = _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1)); /* l += l + 4 */
+            h = _mm_add_ps(h, _mm_movehl_ps(h, h));                                         /* l += l + 2 */
+            sums[u * RWKVX__ROWS + r] = _mm_cvtss_f32(_mm_add_ss(h, _mm_shuffle_ps(h, h, 1))); /* l += l + 1 */
+        }
+}
+#else
+/* elsewhere: one row and one token at a time */
+#define RWKVX__IUT 1
+RWKVX__INLINE void rwkvx__imicro(const unsigned char *const *w, const rwkvx__q8x *const *x, int U, int64_t ng, float *sums) {
+    int r;
+    (void)U;
+    for (r = 0; r < RWKVX__ROWS; r++) sums[r] = rwkvx__idot_q8_0(w[r], x[0], ng);
+}
+#endif
+static void rwkvx__imicro_1(const unsigned char *const *w, const rwkvx__q8x *const *x, int64_t ng, float *sums) {
+    rwkvx__imicro(w, x, 1, ng, sums);
+}
+static void rwkvx__imicro_ut(const unsigned char *const *w, const rwkvx__q8x *const *x, int64_t ng, float *sums) {
+    rwkvx__imicro(w, x, RWKVX__IUT, ng, sums);
+}
+
 /* Rows o0 .. o0 + RWKVX__ROWS - 1 of an integer product, all T tokens, from
    the job's quantized inputs q. Decode streams the weights (the rows
    `RWKVX__DECODE_AHEAD` blocks further on are requested meanwhile); prefill
@@ -2591,7 +2671,7 @@ static void rwkvx__row_block_int(const rwkvx__job *job, int64_t o0, int T, const
     const rwkvx__mat *w = job->w;
     int64_t ng = w->cols / 32, rows = w->rows - o0 < RWKVX__ROWS ? w->rows - o0 : RWKVX__ROWS;
     size_t rb = rwkvx__row_bytes(w);
-    const unsigned char *base = (const unsigned char *)w->data + (size_t)o0 * rb;
+    const unsigned char *base = (const unsigned char *)w->data + (size_t)o0 * rb, *row[RWKVX__ROWS];
     int t, r;
 #if defined(__GNUC__) || defined(__clang__)
     int64_t ahead = w->rows - o0 - RWKVX__DECODE_AHEAD * RWKVX__ROWS, i;
@@ -2601,8 +2681,17 @@ static void rwkvx__row_block_int(const rwkvx__job *job, int64_t o0, int T, const
         for (i = 0; (size_t)i < end; i += 64) __builtin_prefetch(pf + i, 0, 3);
     }
 #endif
-    for (t = 0; t < T; t++)
-        for (r = 0; r < rows; r++) job->y[(int64_t)t * job->ldy + o0 + r] = rwkvx__idot_q8_0(base + (size_t)r * rb, q + t * ng, ng);
+    for (r = 0; r < RWKVX__ROWS; r++) row[r] = base + (size_t)(r < rows ? r : 0) * rb; /* past the matrix: row o0, dropped */
+    for (t = 0; t < T; t += RWKVX__IUT) {
+        const rwkvx__q8x *x[RWKVX__IUT];
+        float sums[RWKVX__IUT * RWKVX__ROWS];
+        int u, left = T - t;
+        for (u = 0; u < RWKVX__IUT; u++) x[u] = q + (int64_t)(t + (u < left ? u : left - 1)) * ng; /* past the last token: repeated, dropped */
+        if (left == 1) rwkvx__imicro_1(row, x, ng, sums);
+        else rwkvx__imicro_ut(row, x, ng, sums);
+        for (u = 0; u < RWKVX__IUT && u < left; u++)
+            for (r = 0; r < rows; r++) job->y[(int64_t)(t + u) * job->ldy + o0 + r] = sums[u * RWKVX__ROWS + r];
+    }
 }
 
 /* Rows o0 .. o0 + RWKVX__ROWS - 1 of a product, for all T tokens. */

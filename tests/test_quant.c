@@ -24,6 +24,8 @@
    test_quant write MODEL.gguf TYPE OUT.gguf
        Writes such a model (matrices of random blocks at the weights' scale)
        for benchmarks: rwkvx-bench runs it like any other file.
+       Then "intdot": a random Q8_0 product for T = 1, 3, 64 (equal), whose
+       hash every build of the integer kernels prints alike.
    Prints "N passed, N failed". */
 #define RWKVX_IMPLEMENTATION
 #include "../rwkvx.h"
@@ -404,11 +406,51 @@ static void check_model(const char *path, const char *type_name) {
         }
         printf("  %-38s %-7s %7.2f MB (f32 twin %.2f MB), %zu logits identical in 6 runs", path, type_name,
                quant.n / 1e6, twin.n / 1e6, count);
-        if (integer) printf(", int8 activations: max|diff| %.3g from the twin (bound %g)", max_diff, INT8_BOUND);
+        if (integer) /* the hash: the same in every build of the integer kernels (the rule is exact) */
+            printf(", int8 activations: max|diff| %.3g from the twin (bound %g), logits hash %016llx", max_diff, INT8_BOUND,
+                   (unsigned long long)rwkvx__fnv(0xcbf29ce484222325ull, ref, count * sizeof(float)));
         printf("\n");
     }
     free(ref), free(got), free(quant.p), free(twin.p);
     rwkvx_free(f32), rwkvx_free(mq), rwkvx_free(mt);
+}
+
+/* test_quant intdot: a random Q8_0 matrix (an odd number of groups, rows
+   not a multiple of the row block) times random inputs through
+   rwkvx__matmul for T = 1, 3 and 64, every output equal for T = 1 and the
+   others; prints the hash of the outputs, which every build of the integer
+   kernels must print alike (their rule is exact): tests/run.sh compares the
+   builds. */
+static void check_intdot(void) {
+    enum { ROWS = 37, COLS = 32 * 7, T = 64 };
+    const rwkvx__type_row *t = rwkvx__type_of(RWKVX_TYPE_Q8_0);
+    size_t stride = (rwkvx__work_floats(COLS) + 15) / 16 * 16, nb = (size_t)ROWS * (COLS / 32) * (size_t)t->bytes, i;
+    unsigned char *w = (unsigned char *)malloc(nb);
+    float *base = (float *)malloc((stride + 16) * sizeof(float)), *x = (float *)malloc(T * COLS * sizeof(float));
+    float *y1 = (float *)malloc(T * ROWS * sizeof(float)), *y = (float *)malloc(T * ROWS * sizeof(float));
+    rwkvx__mat m;
+    rwkvx__work work;
+    uint64_t h = 0xcbf29ce484222325ull;
+    int same = 1, tt, k;
+    static const int Ts[] = {3, T};
+    for (i = 0; i < nb; i++) w[i] = (unsigned char)next_random();
+    for (i = 0; i < nb; i += (size_t)t->bytes) { /* scales: random f16 of magnitude 2^-10 .. 2^-3 */
+        uint16_t d = (uint16_t)(((5 + next_random() % 8) << 10) | (next_random() & 0x83ff));
+        memcpy(w + i, &d, 2);
+    }
+    for (i = 0; i < (size_t)T * COLS; i++) x[i] = ((float)(next_random() % 20001) - 10000.0f) / 997.0f;
+    m.data = w, m.type = RWKVX_TYPE_Q8_0, m.rows = ROWS, m.cols = COLS;
+    work.base = base + (16 - (uintptr_t)base / sizeof(float) % 16) % 16;
+    work.stride = stride;
+    for (tt = 0; tt < T; tt++) rwkvx__matmul(&m, x + tt * COLS, COLS, y1 + tt * ROWS, ROWS, 1, &work, 1);
+    for (k = 0; k < 2; k++) {
+        rwkvx__matmul(&m, x, COLS, y, ROWS, Ts[k], &work, 1);
+        same &= !memcmp(y, y1, (size_t)Ts[k] * ROWS * sizeof(float));
+    }
+    check(same, "T = 3 and T = 64 differ from T = 1", "intdot");
+    h = rwkvx__fnv(h, y1, T * ROWS * sizeof(float));
+    printf("intdot: %s products, hash %016llx\n", rwkvx__int_type(RWKVX_TYPE_Q8_0) ? "integer" : "f32", (unsigned long long)h);
+    free(w), free(base), free(x), free(y1), free(y);
 }
 
 /* test_quant write: a model of random blocks for benchmarks (not a test). */
@@ -439,9 +481,10 @@ int main(int argc, char **argv) {
                         "       test_quant write MODEL.gguf TYPE OUT.gguf\n");
         return 2;
     }
-    if (!strcmp(argv[1], "blocks"))
+    if (!strcmp(argv[1], "blocks")) {
         for (i = 2; i < argc; i++) check_blocks_file(argv[i]);
-    else
+        check_intdot();
+    } else
         for (i = 3; i < argc; i++) check_model(argv[2], argv[i]);
     printf("%d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;
