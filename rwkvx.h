@@ -1322,6 +1322,9 @@ static rwkvx_status rwkvx__bind_all(rwkvx__gguf *g, rwkvx_model *m) {
     m->ln0_b = rwkvx__vec(&b, "token_embd_norm.bias", C);
     m->lnout_w = rwkvx__vec(&b, "output_norm.weight", C);
     m->lnout_b = rwkvx__vec(&b, "output_norm.bias", C);
+    if (b.status == RWKVX_OK && !rwkvx__find_tensor(&b, "output.weight", 0)) /* as llama.cpp's rwkv7 loader: no implicit tying */
+        return rwkvx__fail(g->err, RWKVX_ERR_FORMAT, "missing tensor 'output.weight' (the head: a model whose head is tied to "
+                                                     "token_embd.weight must store it too, as llama.cpp requires; rwkvx-convert does)");
     m->head = rwkvx__matrix(&b, "output.weight", m->n_vocab, C);
     for (r = 0; r < m->n_rwkv; r++) rwkvx__bind_rwkv_block(&b, r, &m->rwkv[r]);
     for (r = 0; r < m->n_sparse; r++) rwkvx__bind_sparse_block(&b, r, &m->sparse[r]);

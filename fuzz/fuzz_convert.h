@@ -93,6 +93,7 @@ static void fuzz_convert(const uint8_t *data, size_t size, int (*reader)(cv_inpu
     memset(&mdl, 0, sizeof mdl);
     memset(&plan, 0, sizeof plan);
     memset(&vocab, 0, sizeof vocab);
+    memset(&meta, 0, sizeof meta);
     memset(&err, 0, sizeof err);
     in.path = "fuzz-input";
     in.map = data;               /* read in place; never unmapped */

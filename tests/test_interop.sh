@@ -56,6 +56,28 @@ sed 's/blk\.0\.time_mix_w0/blk.0.time_mix_w9/' "$L/llama/rwkv7-tiny.f16.gguf" > 
 refuse "a llama.cpp file with a missing tensor" "time_mix_w0" \
     $B/rwkvx-logits "$L/bad/renamed.gguf" --tokens 1 --out "$L/x.f32"
 
+# gguf_edit IN OUT PYTHON: OUT is IN rewritten after PYTHON changed kv (the key/value bytes) or
+# ts (a list of (name, ne, type, raw bytes)); tests/interop/dequantize.py reads and writes it
+gguf_edit() {
+    python3 -c "import sys; sys.path.insert(0, 'tests/interop'); import dequantize as d
+kv, n_kv, align, ts = d.parse_gguf(sys.argv[1]); $3
+d.write_gguf(sys.argv[2], kv, n_kv, align, ts)" "$1" "$2"
+}
+f16=$L/llama/rwkv7-tiny.f16.gguf
+gguf_edit "$f16" "$L/bad/arwkv7.gguf" "kv = kv.replace(b'\x05' + bytes(7) + b'rwkv7', b'\x06' + bytes(7) + b'arwkv7', 1)"
+refuse "llama.cpp's arwkv7 (RWKV-7 time-mix in a Qwen2 transformer)" "architecture 'arwkv7'" \
+    $B/rwkvx-logits "$L/bad/arwkv7.gguf" --tokens 1 --out "$L/x.f32"
+gguf_edit "$f16" "$L/bad/rms.gguf" "k = b'rwkv7.attention.layer_norm_rms_epsilon'; kv += d.struct.pack('<Q', len(k)) + k + d.struct.pack('<If', 6, 1e-6); n_kv += 1"
+refuse "an rwkv7 file with RMS norms" "with RMS norms" $B/rwkvx-logits "$L/bad/rms.gguf" --tokens 1 --out "$L/x.f32"
+gguf_edit "$f16" "$L/bad/shift.gguf" "k = b'rwkv7.token_shift_count'; kv += d.struct.pack('<Q', len(k)) + k + d.struct.pack('<II', 4, 1); n_kv += 1"
+refuse "an rwkv7 file with token_shift_count 1" "token_shift_count 1" $B/rwkvx-logits "$L/bad/shift.gguf" --tokens 1 --out "$L/x.f32"
+# a weight type rwkvx cannot read (IQ2_XXS, 16), named: the type is refused before the size is checked
+gguf_edit "$f16" "$L/bad/iq2.gguf" "ts = [(n, ne, 16 if n == b'blk.0.time_mix_key.weight' else k, r) for n, ne, k, r in ts]"
+refuse "an rwkv7 file with an unsupported weight type" "IQ2_XXS" $B/rwkvx-logits "$L/bad/iq2.gguf" --tokens 1 --out "$L/x.f32"
+# no head: llama.cpp's rwkv7 loader needs output.weight (it does not tie it to token_embd.weight)
+gguf_edit "$f16" "$L/bad/no-head.gguf" "ts = [t for t in ts if t[0] != b'output.weight']"
+refuse "an rwkv7 file without output.weight" "tied to token_embd.weight" $B/rwkvx-logits "$L/bad/no-head.gguf" --tokens 1 --out "$L/x.f32"
+
 echo "== Hugging Face (flash-linear-attention) checkpoints"
 for type in f32 q8_0; do
     $B/rwkvx-convert tests/fixtures/rwkv7-tiny.pth "$L/pth.$type.gguf" --type "$type" > /dev/null
@@ -81,6 +103,27 @@ else
 fi
 cp "$L/hf/hf-rwkv7-tiny-sharded.f32.gguf" "$L/hf/rwkv7-tiny.f32.gguf"
 run "golden logits from the sharded Hugging Face checkpoint" $B/test_model "$L/cases.txt" tests/fixtures "$L/hf" f32
+
+# tie_word_embeddings: a checkpoint saved without lm_head.weight gets the embedding as its head
+mkdir -p "$L/hf-tied"
+sed 's/"tie_word_embeddings": false/"tie_word_embeddings": true/' tests/fixtures/hf-rwkv7-tiny/config.json > "$L/hf-tied/config.json"
+python3 -c "import json, struct, sys
+data = open(sys.argv[1], 'rb').read(); n = struct.unpack_from('<Q', data)[0]; header = json.loads(data[8:8 + n])
+del header['lm_head.weight']  # its bytes stay, unreferenced (the offsets need not change)
+text = json.dumps(header).encode(); text += b' ' * (-len(text) % 8)
+open(sys.argv[2], 'wb').write(struct.pack('<Q', len(text)) + text + data[8 + n:])" \
+    tests/fixtures/hf-rwkv7-tiny/model.safetensors "$L/hf-tied/model.safetensors"
+if $B/rwkvx-convert "$L/hf-tied" "$L/tied.f32.gguf" --type f32 > "$L/log" 2>&1; then
+    python3 -c "import sys; sys.path.insert(0, 'tests/interop'); import dequantize as d
+t = {n: (ne, k, r) for n, ne, k, r in d.read_gguf(sys.argv[1])}
+sys.exit(t[b'output.weight'] != t[b'token_embd.weight'])" "$L/tied.f32.gguf" &&
+        $B/rwkvx-logits "$L/tied.f32.gguf" --tokens 1,2,3 --out "$L/x.f32" && ok ||
+        bad "tie_word_embeddings: output.weight should equal token_embd.weight and load"
+else
+    bad "convert a tie_word_embeddings checkpoint: $(tail -1 "$L/log")"
+fi
+cp tests/fixtures/hf-rwkv7-tiny/config.json "$L/hf-tied/config.json"
+refuse "Hugging Face: no lm_head.weight, not tied" "head.weight" $B/rwkvx-convert "$L/hf-tied" "$L/x.gguf"
 
 # broken Hugging Face directories: config.json and names
 hf_bad() { # NAME WORD SED-SCRIPT: config.json edited by SED-SCRIPT

@@ -4342,6 +4342,7 @@ typedef struct {
 
 typedef struct {
     int hf;                       /* the checkpoint uses flash-linear-attention names */
+    int tied;                     /* tie_word_embeddings: the head is the embedding */
     uint64_t hidden, layers, vocab, ffn, head_dim; /* 0 when config.json leaves them out (or null) */
     uint64_t rank[4];             /* decay, a, v, gate LoRA ranks */
     double norm_eps;
@@ -4620,6 +4621,8 @@ static int config_member(js_cursor *j, const char *key, void *ctx)
     if (strcmp(key, "attn") == 0) /* softmax-attention layers in a hybrid: not an RWKV-7 block */
         return js_is_null(j) || cv_fail(j->err, "'%s': \"attn\" makes some layers softmax attention (a hybrid "
                                                 "flash-linear-attention model), which rwkvx cannot run", j->file);
+    if (strcmp(key, "tie_word_embeddings") == 0)
+        return js_bool(j, &cfg->tied);
     if (strcmp(key, "norm_bias") == 0 || strcmp(key, "norm_first") == 0) {
         if (!js_bool(j, &flag))
             return 0;
@@ -4893,6 +4896,28 @@ static int hf_check_config(const cv_hf_config *cfg, const cv_model *mdl, cv_err 
     return 1;
 }
 
+/* tie_word_embeddings: transformers makes lm_head the embedding matrix, and a
+   checkpoint saved so usually has no lm_head.weight. The output gets the
+   embedding as its head (output.weight: llama.cpp's rwkv7 loader needs one). */
+static int hf_tie_head(cv_src_list *src, const cv_hf_config *cfg, cv_err *err)
+{
+    cv_src emb;
+    uint32_t i;
+    int found = 0;
+    memset(&emb, 0, sizeof emb);
+    if (!cfg->tied)
+        return 1;
+    for (i = 0; i < src->n; i++) {
+        if (strcmp(src->v[i].name, "head.weight") == 0)
+            return 1; /* saved anyway: the same values */
+        if (strcmp(src->v[i].name, "emb.weight") == 0)
+            emb = src->v[i], found = 1; /* a copy: hf_add may move src->v */
+    }
+    if (!found)
+        return cv_fail(err, "tie_word_embeddings is true but there is no model.embeddings.weight");
+    return hf_add(src, &emb, "head.weight", 0, 0, err);
+}
+
 /* Reads a checkpoint file, or a Hugging Face directory or .safetensors file. */
 static int read_input(const char *path, cv_inputs *ins, cv_src_list *src, cv_hf_config *cfg, cv_err *err)
 {
@@ -4935,7 +4960,7 @@ static int read_input(const char *path, cv_inputs *ins, cv_src_list *src, cv_hf_
     if (ok && !hf_is_layout(src))
         ok = cv_fail(err, "'%s' does not hold flash-linear-attention RWKV-7 tensors (no model.layers.N.*)", path);
     cfg->hf = 1;
-    ok = ok && config_read(config, cfg, err) && hf_translate(src, err);
+    ok = ok && config_read(config, cfg, err) && hf_translate(src, err) && hf_tie_head(src, cfg, err);
     free(dir);
     free(index);
     free(config);

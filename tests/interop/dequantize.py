@@ -1,14 +1,19 @@
 #!/usr/bin/env python3
-"""Rewrites a GGUF v3 model with every F16, BF16 and Q8_0 tensor as F32
-holding exactly the values it stored (make interop, tests/interop/run.sh).
+"""Rewrites a GGUF v3 model with every tensor as F32 holding exactly the
+values it stored (make interop, tests/interop/run.sh).
 
-    python3 dequantize.py IN.gguf OUT.gguf
+    python3 dequantize.py IN.gguf OUT.gguf [LIBGGML_BASE.so]
+    python3 dequantize.py --is-f32 IN.gguf LIBGGML_BASE.so   (status 0: nothing to decode)
 
 llama.cpp multiplies an F32 matrix by F32 activations, but a quantized or
-16-bit matrix by activations rounded to its own kind (Q8_0 blocks, F16,
-BF16): the F32 copy is the same model without that rounding, which is what
-the interop test compares rwkvx's results with. Standard library only.
+16-bit matrix by activations rounded to a kind of its own (Q8_0 or Q8_K
+blocks, F16, BF16): the F32 copy is the same model without that rounding,
+which is what the interop test measures llama.cpp's rounding with.
+F16, BF16 and Q8_0 are decoded here (standard library only); with
+LIBGGML_BASE.so (node-llama-cpp ships ggml's) every type is decoded by
+ggml's own dequantizer (its type traits' to_float), through ctypes.
 """
+import ctypes
 import struct
 import sys
 
@@ -38,8 +43,51 @@ class Reader:
             self.pos += struct.calcsize("<" + SCALAR[kind])
 
 
+class Ggml:
+    """ggml's type sizes and dequantizers (struct ggml_type_traits)."""
+
+    TO_FLOAT = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.POINTER(ctypes.c_float), ctypes.c_int64)
+
+    class Traits(ctypes.Structure):
+        _fields_ = [("type_name", ctypes.c_char_p), ("blck_size", ctypes.c_int64),
+                    ("blck_size_interleave", ctypes.c_int64), ("type_size", ctypes.c_size_t),
+                    ("is_quantized", ctypes.c_bool), ("to_float", ctypes.c_void_p), ("from_float_ref", ctypes.c_void_p)]
+
+    def __init__(self, path):
+        self.lib = ctypes.CDLL(path)
+        self.lib.ggml_get_type_traits.restype = ctypes.POINTER(self.Traits)
+        self.lib.ggml_get_type_traits.argtypes = [ctypes.c_int]
+        self.lib.ggml_blck_size.restype = ctypes.c_int64
+        self.lib.ggml_type_size.restype = ctypes.c_size_t
+
+    def traits(self, kind):
+        t = self.lib.ggml_get_type_traits(kind).contents
+        # the struct's layout is checked against ggml's own accessors
+        if t.blck_size != self.lib.ggml_blck_size(kind) or t.type_size != self.lib.ggml_type_size(kind):
+            sys.exit("dequantize.py: this libggml-base's ggml_type_traits has another layout")
+        return t
+
+    def nbytes(self, kind, n):
+        t = self.traits(kind)
+        return n // t.blck_size * t.type_size
+
+    def to_f32(self, kind, raw, n):
+        t = self.traits(kind)
+        if not t.to_float:
+            sys.exit(f"dequantize.py: ggml has no dequantizer for type {kind}")
+        out = (ctypes.c_float * n)()
+        src = ctypes.create_string_buffer(bytes(raw), len(raw))
+        self.TO_FLOAT(t.to_float)(ctypes.cast(src, ctypes.c_void_p), out, n)
+        return bytes(out)
+
+
+GGML = None  # a Ggml, when main() is given libggml-base
+
+
 def f32_values(kind, raw, n):
     """The n values a tensor of `kind` stores, as F32 bytes."""
+    if GGML and kind != F32:
+        return GGML.to_f32(kind, raw, n)
     if kind == F32:
         return raw
     if kind == F16:
@@ -57,6 +105,10 @@ def f32_values(kind, raw, n):
 
 
 def tensor_bytes(kind, n):
+    if GGML:
+        return GGML.nbytes(kind, n)
+    if kind not in (F32, F16, BF16, Q8_0):
+        sys.exit(f"dequantize.py: tensor type {kind} is not F32, F16, BF16 or Q8_0 (give LIBGGML_BASE.so)")
     return {F32: 4 * n, F16: 2 * n, BF16: 2 * n, Q8_0: 34 * (n // 32)}[kind]
 
 
@@ -96,25 +148,37 @@ def read_gguf(path):
     return parse_gguf(path)[3]
 
 
-def main(src, dst):
-    kv_blob, n_kv, alignment, tensors = parse_gguf(src)
+def write_gguf(dst, kv_blob, n_kv, alignment, tensors):
+    """A GGUF v3 file of these key/values and (name, ne, type, raw bytes) tensors."""
     head, body, at = bytearray(), bytearray(), 0
     for name, ne, kind, raw in tensors:
-        n = 1
-        for d in ne:
-            n *= d
-        values = f32_values(kind, raw, n)
         head += struct.pack("<Q", len(name)) + name + struct.pack("<I", len(ne))
-        head += struct.pack(f"<{len(ne)}Q", *ne) + struct.pack("<IQ", F32, at)
-        body += values + bytes(-len(values) % alignment)
-        at += len(values) + (-len(values) % alignment)
+        head += struct.pack(f"<{len(ne)}Q", *ne) + struct.pack("<IQ", kind, at)
+        body += raw + bytes(-len(raw) % alignment)
+        at += len(raw) + (-len(raw) % alignment)
     out = bytearray(b"GGUF" + struct.pack("<IQQ", 3, len(tensors), n_kv)) + kv_blob + head
     out += bytes(-len(out) % alignment)
     with open(dst, "wb") as f:
         f.write(out + body)
 
 
+def main(src, dst):
+    kv_blob, n_kv, alignment, tensors = parse_gguf(src)
+    decoded = []
+    for name, ne, kind, raw in tensors:
+        n = 1
+        for d in ne:
+            n *= d
+        decoded.append((name, ne, F32, f32_values(kind, raw, n)))
+    write_gguf(dst, kv_blob, n_kv, alignment, decoded)
+
+
 if __name__ == "__main__":
-    if len(sys.argv) != 3:
-        sys.exit("usage: dequantize.py IN.gguf OUT.gguf")
+    if len(sys.argv) == 4 and sys.argv[1] == "--is-f32":
+        GGML = Ggml(sys.argv[3])
+        sys.exit(0 if all(kind == F32 for _, _, kind, _ in read_gguf(sys.argv[2])) else 1)
+    if len(sys.argv) not in (3, 4):
+        sys.exit("usage: dequantize.py IN.gguf OUT.gguf [LIBGGML_BASE.so]")
+    if len(sys.argv) == 4:
+        GGML = Ggml(sys.argv[3])
     main(sys.argv[1], sys.argv[2])

@@ -44,42 +44,11 @@ if ! cmp -s tests/interop/package-lock.json "$I/package-lock.json" || [ ! -d "$I
 fi
 cp tests/interop/compare.mjs "$I/"   # imports node-llama-cpp from $I/node_modules
 LIBLLAMA=$(ls "$I"/node_modules/@node-llama-cpp/linux-x64/bins/linux-x64/libllama.*.so | head -1)
+LIBGGML=$(dirname "$LIBLLAMA")/libggml-base.so
 
 tokens=$(awk '$1 == "rwkvx-tiny.pth" && $5 == 260 { for (i = 7; i <= NF; i++) printf "%s%s", $i, (i < NF ? "," : ""); exit }' tests/fixtures/cases.txt)
-# compare FILE LABEL MAX_DIFF MIN_ARGMAX: rwkvx and llama.cpp on FILE
-compare() {
-    $B/rwkvx-logits "$1" --tokens "$tokens" --all --out "$1.logits" &&
-        "$NODE" "$I/compare.mjs" "$1" "$1.logits" "$tokens" "$2" "$3" "$4"
-}
-# explained FILE LABEL: rwkvx on FILE against llama.cpp on FILE's F32 copy
-# (the same values, no activation rounding in llama.cpp): within 1e-4, so the
-# difference on FILE itself is llama.cpp's rounding of its activations.
-explained() {
-    python3 tests/interop/dequantize.py "$1" "$1.f32copy.gguf" &&
-        "$NODE" "$I/compare.mjs" "$1.f32copy.gguf" "$1.logits" "$tokens" "$2" 1e-4 1
-}
-
-# (a) llama.cpp-layout files exported by rwkvx-convert --llama-cpp from the golden RWKV-7 checkpoint.
-# Bounds: measured max |log p diff| (AMD Zen 5, llama.cpp's zen4 AVX-512 CPU variant) f16 8.7e-3, bf16 0.20,
-# q8_0 0.40, about 2x asserted; same argmax at 259, 256 and 250 of 260 positions: these tiny random
-# models have near-ties, which rounding flips (the trained demo model below has none).
-for spec in f32:1e-4:1 f16:2e-2:0.99 bf16:0.4:0.97 q8_0:0.8:0.94; do
-    IFS=: read -r type bound argmax <<< "$spec"
-    f=$T/rwkv7-tiny.$type.gguf
-    $B/rwkvx-convert tests/fixtures/rwkv7-tiny.pth "$f" --llama-cpp --vocab bytes --type "$type" > "$T/convert.log" 2>&1 ||
-        { bad "convert --llama-cpp --type $type: $(tail -1 "$T/convert.log")"; continue; }
-    run "llama.cpp loads rwkvx's $type export; next-token log-probabilities equal rwkvx's" \
-        compare "$f" "rwkv7-tiny $type export" "$bound" "$argmax"
-    [ "$type" = f32 ] || run "the $type difference is llama.cpp's activation rounding" \
-        explained "$f" "rwkv7-tiny $type export against llama.cpp on its F32 copy"
-done
-
-# (a') the same on a trained model, the RWKV-7 passkey demo model (models/, byte-level, 6 blocks,
-# C=128): unconvert.py turns it back into a checkpoint, rwkvx-convert --llama-cpp exports it, and
-# llama.cpp and rwkvx read a 559-byte passkey prompt. Measured: f32 1.2e-5, f16 1.1e-2, bf16 0.11,
-# q8_0 0.19; the argmax agrees at every position in every type (no near-ties in a trained model).
-tokens260=$tokens
-tokens=$(printf '%s\n%s%s\n%s\n%s%s\n%s' \
+# the trained passkey model reads a 559-byte passkey prompt
+passkey_tokens=$(printf '%s\n%s%s\n%s\n%s%s\n%s' \
     "There is an important info hidden inside a lot of irrelevant text. Find it and memorize them. I will quiz you about the important information there." \
     "The grass is green. The sky is blue. The sun is yellow. Here we go. There and back again. " \
     "The grass is green. The sky is blue. The sun is yellow. Here we go. There and back again." \
@@ -87,46 +56,97 @@ tokens=$(printf '%s\n%s%s\n%s\n%s%s\n%s' \
     "The grass is green. The sky is blue. The sun is yellow. Here we go. There and back again. " \
     "The grass is green. The sky is blue." "What is the pass key? The pass key is 27339." |
     od -An -tu1 -v | tr -s ' \n' ',' | sed 's/^,//; s/,$//')
-if (cd tests/interop && python3 unconvert.py ../../models/rwkv7-passkey.gguf "../../$T/passkey.safetensors") > "$T/unconvert.log" 2>&1; then
-    for spec in f32:1e-4 f16:3e-2 bf16:0.25 q8_0:0.4; do
-        IFS=: read -r type bound <<< "$spec"
-        f=$T/rwkv7-passkey.$type.gguf
-        $B/rwkvx-convert "$T/passkey.safetensors" "$f" --llama-cpp --vocab bytes --type "$type" > "$T/convert.log" 2>&1 ||
-            { bad "convert the passkey model --llama-cpp --type $type: $(tail -1 "$T/convert.log")"; continue; }
-        run "trained passkey model, $type: llama.cpp and rwkvx agree" compare "$f" "passkey demo model $type" "$bound" 0.99
-        [ "$type" = f32 ] || run "trained passkey model, $type: the difference is llama.cpp's activation rounding" \
-            explained "$f" "passkey demo model $type against llama.cpp on its F32 copy"
-    done
-else
-    bad "unconvert.py models/rwkv7-passkey.gguf: $(tail -1 "$T/unconvert.log")"
-fi
-tokens=$tokens260
 
-# (b) a file llama.cpp's own quantizer made (llama_model_quantize: node-llama-cpp ships no
-# llama-quantize program) loads in rwkvx and gives llama.cpp's results. Measured 0.33.
-if python3 tests/interop/quantize.py "$LIBLLAMA" "$T/rwkv7-tiny.f32.gguf" "$T/llama-quantized.q8_0.gguf" 7 > "$T/quantize.log" 2>&1; then
-    run "rwkvx loads a llama.cpp-quantized q8_0 file" compare "$T/llama-quantized.q8_0.gguf" "llama.cpp-quantized q8_0" 0.8 0.94
-    run "the llama.cpp-quantized difference is llama.cpp's activation rounding" \
-        explained "$T/llama-quantized.q8_0.gguf" "llama.cpp-quantized q8_0 against llama.cpp on its F32 copy"
-else
-    bad "llama_model_quantize: $(tail -1 "$T/quantize.log")"
-fi
+# compare FILE TOKENS LABEL MAX_DIFF MIN_ARGMAX: rwkvx and llama.cpp on FILE; unless FILE is all
+# F32, llama.cpp also runs FILE's F32 copy (dequantize.py, ggml's own dequantizers): the difference
+# between the two is llama.cpp's activation rounding, which must explain rwkvx's (compare.mjs).
+compare() {
+    local copy=
+    python3 tests/interop/dequantize.py --is-f32 "$1" "$LIBGGML" || copy=$1.f32copy.gguf
+    [ -z "$copy" ] || python3 tests/interop/dequantize.py "$1" "$copy" "$LIBGGML" || return 1
+    $B/rwkvx-logits "$1" --tokens "$2" --all --out "$1.logits" &&
+        "$NODE" "$I/compare.mjs" "$1" "$1.logits" "$2" "$3" "$4" "$5" $copy
+}
+# llama_quantize IN OUT FTYPE: llama.cpp's own quantizer (llama_model_quantize; node-llama-cpp
+# ships no llama-quantize program). FTYPE: llama_ftype, 7 Q8_0, 15 Q4_K_M, 17 Q5_K_M, 18 Q6_K.
+llama_quantize() {
+    python3 tests/interop/quantize.py "$LIBLLAMA" "$1" "$2" "$3" > "$2.log" 2>&1 ||
+        { echo "llama_model_quantize: $(tail -1 "$2.log")"; return 1; }
+}
+# checkpoint NAME.safetensors: a released-layout F32 checkpoint of a model of ours (unconvert.py)
+checkpoint() { python3 tests/interop/unconvert.py "$1" "$2"; }
+export_llama() { # IN OUT TYPE: rwkvx-convert --llama-cpp
+    $B/rwkvx-convert "$1" "$2" --llama-cpp --vocab bytes --type "$3" > "$2.log" 2>&1 ||
+        { echo "rwkvx-convert --llama-cpp --type $3: $(tail -1 "$2.log")"; return 1; }
+}
 
-# (c) llama.cpp's Q4_K_M of this tiny model (rows of 128 are too short for K-quants: llama.cpp
-# falls back to Q5_0 and Q8_0): while rwkvx lacks a type it refuses the file with one line naming
-# it; once it has them (the quantization work), it must agree with llama.cpp (a loose bound: the
-# 5-bit weights move these sensitive random models far more than q8_0 does).
-if python3 tests/interop/quantize.py "$LIBLLAMA" "$T/rwkv7-tiny.f32.gguf" "$T/llama-quantized.q4_k_m.gguf" 15 > "$T/quantize.log" 2>&1; then
-    if $B/rwkvx-logits "$T/llama-quantized.q4_k_m.gguf" --tokens 1 --out "$T/x.f32" > /dev/null 2> "$T/err.txt"; then
-        run "rwkvx loads a llama.cpp Q4_K_M file" compare "$T/llama-quantized.q4_k_m.gguf" "llama.cpp-quantized Q4_K_M" 2 0.8
-    else
-        [ "$(wc -l < "$T/err.txt")" -eq 1 ] && grep -Eq "type [0-9]+ \([A-Z0-9_]+\)" "$T/err.txt" && ok ||
-            bad "a Q4_K_M file: expected one line naming the type, got: $(head -2 "$T/err.txt")"
-        echo "== a llama.cpp Q4_K_M file is refused: $(cat "$T/err.txt")"
-    fi
-else
-    bad "llama_model_quantize Q4_K_M: $(tail -1 "$T/quantize.log")"
-fi
+# The models: the golden random RWKV-7 checkpoint (2 blocks, C=128, V=300) and the trained RWKV-7
+# passkey demo model (models/, byte-level, 6 blocks, C=128), each also widened to C=256 (widen.py:
+# the same function, every channel twice) since llama.cpp's K-quants need rows of 256.
+$B/rwkvx-convert tests/fixtures/rwkv7-tiny.pth "$T/tiny.ours.gguf" --vocab bytes --type f32 > "$T/convert.log" 2>&1 &&
+    checkpoint "$T/tiny.ours.gguf" "$T/tiny.safetensors" &&
+    checkpoint models/rwkv7-passkey.gguf "$T/passkey.safetensors" &&
+    python3 tests/interop/widen.py "$T/tiny.safetensors" "$T/tiny-wide.safetensors" &&
+    python3 tests/interop/widen.py "$T/passkey.safetensors" "$T/passkey-wide.safetensors" ||
+    { echo "FAIL: making the test models"; exit 1; }
+
+# Measured (AMD Zen 5, llama.cpp's zen4 AVX-512 CPU variant, rwkvx multiplying quantized weights
+# by F32 activations): max |log p diff| over every position and token with p > e^-60; the bounds
+# are about 2x. rwkvx against llama.cpp on the F32 copy measured 1.6e-5 at most in every case: the
+# whole difference is llama.cpp's activation rounding. The random models have near ties, which
+# rounding flips (their argmax bounds are measured); the trained ones have none (>= 99%).
+
+# (a) rwkvx-convert --llama-cpp exports load in llama.cpp and agree with rwkvx.
+# Measured: tiny f32 8.7e-6, f16 8.7e-3, bf16 0.20, q8_0 0.40 (argmax 260, 259, 256, 250 of 260);
+# passkey f32 1.2e-5, f16 1.1e-2, bf16 0.11, q8_0 0.19 (argmax 559 of 559 in every type).
+for spec in f32:1e-4:1 f16:2e-2:0.99 bf16:0.4:0.97 q8_0:0.8:0.94; do
+    IFS=: read -r type bound argmax <<< "$spec"
+    f=$T/rwkv7-tiny.$type.gguf
+    run "llama.cpp on rwkvx's $type export of the golden checkpoint" \
+        eval 'export_llama tests/fixtures/rwkv7-tiny.pth "$f" $type && compare "$f" "$tokens" "rwkv7-tiny $type export" $bound $argmax'
+done
+for spec in f32:1e-4 f16:3e-2 bf16:0.25 q8_0:0.4; do
+    IFS=: read -r type bound <<< "$spec"
+    f=$T/rwkv7-passkey.$type.gguf
+    run "llama.cpp on rwkvx's $type export of the trained passkey model" \
+        eval 'export_llama "$T/passkey.safetensors" "$f" $type && compare "$f" "$passkey_tokens" "passkey model $type export" $bound 0.99'
+done
+
+# (b) files llama.cpp's own quantizer made load in rwkvx and agree with llama.cpp.
+# At C=128 K-quant rows do not fit: llama.cpp's Q4_K_M falls back to Q5_0 and Q8_0 there.
+# Measured: tiny q8_0 0.33 (argmax 254 of 260), Q4_K_M (fallbacks) 0.12 (253 of 260).
+for spec in 7:q8_0:0.8:0.94 15:Q4_K_M-fallbacks:0.3:0.94; do
+    IFS=: read -r ftype qname bound argmax <<< "$spec"
+    f=$T/llama-quantized.tiny.$qname.gguf
+    run "rwkvx on llama.cpp's $qname of the golden checkpoint" \
+        eval 'llama_quantize "$T/rwkv7-tiny.f32.gguf" "$f" $ftype && compare "$f" "$tokens" "llama.cpp-quantized tiny $qname" $bound $argmax'
+done
+# At C=256: Q4_K_M is Q4_K matrices and a Q6_K head, Q5_K_M Q5_K and Q6_K; the LoRAs stay F32.
+# Measured: tiny-wide Q8_0 0.33, Q4_K_M 0.16, Q5_K_M 0.15, Q6_K 0.15 (argmax 253, 251, 252, 249 of
+# 260); passkey-wide Q8_0 0.20, Q4_K_M 0.27, Q5_K_M 0.38, Q6_K 0.29 (argmax 559 of 559 in each).
+export_llama "$T/tiny-wide.safetensors" "$T/tiny-wide.f32.gguf" f32 && export_llama "$T/passkey-wide.safetensors" "$T/passkey-wide.f32.gguf" f32 ||
+    bad "exporting the widened models"
+run "the widened models compute what the originals do (llama.cpp, F32)" eval \
+    'compare "$T/tiny-wide.f32.gguf" "$tokens" "golden checkpoint widened to C=256, f32" 1e-4 1 &&
+     compare "$T/passkey-wide.f32.gguf" "$passkey_tokens" "passkey model widened to C=256, f32" 1e-4 1'
+for spec in 7:Q8_0:0.7:0.94:0.4:0.99 15:Q4_K_M:0.35:0.94:0.55:0.99 17:Q5_K_M:0.35:0.94:0.75:0.99 18:Q6_K:0.35:0.94:0.6:0.99; do
+    IFS=: read -r ftype qname tiny_bound tiny_argmax passkey_bound passkey_argmax <<< "$spec"
+    run "rwkvx on llama.cpp's $qname of the widened golden checkpoint" \
+        eval 'llama_quantize "$T/tiny-wide.f32.gguf" "$T/tiny-wide.$qname.gguf" $ftype &&
+              compare "$T/tiny-wide.$qname.gguf" "$tokens" "llama.cpp-quantized tiny-wide $qname" $tiny_bound $tiny_argmax'
+    run "rwkvx on llama.cpp's $qname of the widened passkey model" \
+        eval 'llama_quantize "$T/passkey-wide.f32.gguf" "$T/passkey-wide.$qname.gguf" $ftype &&
+              compare "$T/passkey-wide.$qname.gguf" "$passkey_tokens" "llama.cpp-quantized passkey-wide $qname" $passkey_bound $passkey_argmax'
+done
+
+# (c) rwkvx-convert's own K-quant exports (its quantizer is ggml's, byte for byte) load in llama.cpp.
+# Measured: passkey-wide q4_k_m 0.27, q5_k_m 0.38, q6_k 0.25 (argmax 559 of 559 in each).
+for spec in q4_k_m:0.55 q5_k_m:0.75 q6_k:0.5; do
+    IFS=: read -r type bound <<< "$spec"
+    f=$T/passkey-wide.rwkvx-$type.gguf
+    run "llama.cpp on rwkvx's $type export of the widened passkey model" \
+        eval 'export_llama "$T/passkey-wide.safetensors" "$f" $type && compare "$f" "$passkey_tokens" "passkey-wide $type export" $bound 0.99'
+done
 
 echo
 echo "interop: $passed passed, $failed failed"
