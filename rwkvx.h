@@ -539,8 +539,12 @@ static int rwkvx__par(int nt, double work) { return work >= RWKVX__PAR_MIN ? nt 
 #ifdef _OPENMP
 #define RWKVX__PRAGMA(text) _Pragma(#text)
 #define RWKVX__PARALLEL_FOR(nt, ...) RWKVX__PRAGMA(omp parallel for num_threads(nt) schedule(__VA_ARGS__) if ((nt) > 1))
+#define RWKVX__PARALLEL(nt) RWKVX__PRAGMA(omp parallel num_threads(nt) if ((nt) > 1))
+#define RWKVX__FOR(...) RWKVX__PRAGMA(omp for schedule(__VA_ARGS__))
 #else
 #define RWKVX__PARALLEL_FOR(nt, ...) (void)(nt);
+#define RWKVX__PARALLEL(nt) (void)(nt);
+#define RWKVX__FOR(...)
 #endif
 
 static int rwkvx__thread_id(void) {
@@ -1948,11 +1952,14 @@ typedef struct {                 /* scratch of the matrix products */
 
 /* Floats of scratch one thread needs, for matrices of up to max_cols
    columns: a prefill's panel of slices and the partial sums of a block of
-   rows for every token of a batch, or a decode's panel of whole rows. */
+   rows for every token of a batch, or a decode's panel of whole rows, or
+   the quantized inputs of an integer product (36 bytes per 32 values of
+   every token of a batch; see "Integer products"). */
 static size_t rwkvx__work_floats(size_t max_cols) {
     size_t prefill = RWKVX__ROWS * RWKVX__PANEL + (RWKVX__BATCH + RWKVX__UT) * RWKVX__ROWS * RWKVX__LANES;
     size_t decode = RWKVX__ROWS * ((max_cols + 15) / 16 * 16);
-    return ((prefill > decode ? prefill : decode) + 15) / 16 * 16;
+    size_t quantized = RWKVX__BATCH * (max_cols / 32) * 9, most = prefill > decode ? prefill : decode;
+    return ((most > quantized ? most : quantized) + 15) / 16 * 16;
 }
 
 /* ---- Weight types: dequantization ----
@@ -2589,6 +2596,288 @@ static void rwkvx__row_block_few(const rwkvx__job *job, int64_t o0, int T) {
     }
 }
 
+/* ---- Integer products: int8 weights times int8 activations ----
+   For the types of rwkvx__int_type (Q8_0 today; the others keep the f32
+   path above) the product multiplies the weights' int8 values with int8
+   activations, as ggml does: each input row of a product is quantized once
+   (by each thread that works on the product) into blocks of 32 values,
+   rwkvx__q8x {d; q[32]}: d = amax / 127 and q = x / d (x times 1 / d, in
+   f32) rounded to the nearest integer, ties to even, so |q| <= 127; a block
+   whose amax is below 2^-100 is all zeros (d = 0); one holding a NaN or an
+   infinity gets d = that amax and q = 0, so its products are NaN.
+
+   The summation rule, the same for every T (decode, a few tokens, prefill),
+   every instruction set and every thread count. Group g of a row (columns
+   32 g .. 32 g + 31) gives 8 exact integers, lane l holding
+   p(g, l) = sum over k < 4 of w[32 g + 4 l + k] * q[32 g + 4 l + k]
+   (|p| < 2^16, exact in f32). Two sets of 8 float accumulators, a[g % 2],
+   take a[g % 2][l] = fma(dw(g) * dx(g), (float)p(g, l), a[g % 2][l]) in
+   increasing g (dw * dx one f32 product). The result is the halving tree
+   over s[l] = a[0][l] + a[1][l]: l += l + 4, then l + 2, then l + 1.
+   Integer sums are exact and every float operation is fixed, so the SIMD
+   kernels and the portable C reference agree bit for bit. */
+typedef struct {
+    float d;                     /* the block's scale */
+    signed char q[32];
+} rwkvx__q8x;
+
+/* Does `type` go through the integer products? Q8_0 does on the AVX2, NEON
+   and portable builds; an AVX-512 build keeps its f32 kernels unless
+   RWKVX_INT8 is defined: there the integer kernel (VNNI, below) prefilled
+   about as fast and decoded slower than the f32 kernels (docs/PERFORMANCE.md,
+   "Integer products"). RWKVX_NO_INT8 turns the integer products off. */
+#if !defined(RWKVX_NO_INT8) && (defined(RWKVX_INT8) || !defined(RWKVX__AVX512))
+#define RWKVX__INT8 1
+#endif
+RWKVX__INLINE int rwkvx__int_type(rwkvx_type type) {
+#if defined(RWKVX__INT8)
+    return type == RWKVX_TYPE_Q8_0;
+#else
+    (void)type;
+    return 0;
+#endif
+}
+
+/* One block of 32 activations (the rule above), portable C. */
+static void rwkvx__quantize_block_ref(const float *x, rwkvx__q8x *out) {
+    float amax = 0.0f, id;
+    int i;
+    for (i = 0; i < 32; i++) { /* a NaN sticks: later values compare false with it */
+        float a = fabsf(x[i]);
+        if (!(a <= amax) && amax == amax) amax = a;
+    }
+    memset(out->q, 0, sizeof out->q);
+    if (!(amax <= 3.4028235e38f)) { out->d = amax; return; } /* NaN or infinite */
+    if (amax < 7.8886091e-31f) { out->d = 0.0f; return; }    /* below 2^-100 */
+    out->d = amax / 127.0f;
+    id = 1.0f / out->d;
+    for (i = 0; i < 32; i++) out->q[i] = (signed char)lrintf(x[i] * id); /* nearest, ties to even */
+}
+
+#if defined(RWKVX__AVX2)
+/* The same block with AVX2, for finite blocks (others: the reference) */
+static void rwkvx__quantize_block(const float *x, rwkvx__q8x *out) {
+    const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+    __m256 v[4], m;
+    __m128 h;
+    float amax, id;
+    int k, bad = 0;
+    for (k = 0; k < 4; k++) {
+        v[k] = _mm256_loadu_ps(x + 8 * k);
+        bad |= _mm256_movemask_ps(_mm256_cmp_ps(v[k], v[k], _CMP_UNORD_Q));
+    }
+    m = _mm256_max_ps(_mm256_max_ps(_mm256_and_ps(v[0], abs_mask), _mm256_and_ps(v[1], abs_mask)),
+                      _mm256_max_ps(_mm256_and_ps(v[2], abs_mask), _mm256_and_ps(v[3], abs_mask)));
+    h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+    h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+    amax = _mm_cvtss_f32(_mm_max_ss(h, _mm_shuffle_ps(h, h, 1)));
+    if (bad || !(amax <= 3.4028235e38f) || amax < 7.8886091e-31f) { rwkvx__quantize_block_ref(x, out); return; }
+    out->d = amax / 127.0f;
+    id = 1.0f / out->d;
+    {
+        __m256 s = _mm256_set1_ps(id);
+        __m256i a = _mm256_packs_epi32(_mm256_cvtps_epi32(_mm256_mul_ps(v[0], s)), _mm256_cvtps_epi32(_mm256_mul_ps(v[1], s)));
+        __m256i b = _mm256_packs_epi32(_mm256_cvtps_epi32(_mm256_mul_ps(v[2], s)), _mm256_cvtps_epi32(_mm256_mul_ps(v[3], s)));
+        __m256i q = _mm256_permutevar8x32_epi32(_mm256_packs_epi16(a, b), _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+        _mm256_storeu_si256((__m256i *)(void *)out->q, q);
+    }
+}
+#else
+#define rwkvx__quantize_block rwkvx__quantize_block_ref
+#endif
+
+/* The T input rows of a job, each w->cols values (a multiple of 32), into
+   q: row t's blocks at q + t * (cols / 32). */
+static void rwkvx__quantize_input(const rwkvx__job *job, int T, rwkvx__q8x *q) {
+    int64_t groups = job->w->cols / 32, g;
+    int t;
+    for (t = 0; t < T; t++)
+        for (g = 0; g < groups; g++) rwkvx__quantize_block(job->x + (int64_t)t * job->ldx + g * 32, q + (int64_t)t * groups + g);
+}
+
+/* One Q8_0 weight row (ng blocks at w) times one quantized input row, by the rule. */
+#if defined(RWKVX__AVX2)
+/* lanes p(g, l) of one group: |w| times x with w's sign (vpsignb), products
+   summed by four (vpdpbusd where the CPU has VNNI, else vpmaddubsw, which
+   cannot saturate here: 2 x 128 x 127 < 2^15, then vpmaddwd) */
+RWKVX__INLINE __m256i rwkvx__idot32(const signed char *w, const signed char *x) {
+    __m256i wv = _mm256_loadu_si256((const __m256i *)(const void *)w), xv = _mm256_loadu_si256((const __m256i *)(const void *)x);
+    __m256i aw = _mm256_sign_epi8(wv, wv), sx = _mm256_sign_epi8(xv, wv);
+#if defined(__AVX512VNNI__) && defined(__AVX512VL__)
+    return _mm256_dpbusd_epi32(_mm256_setzero_si256(), aw, sx);
+#elif defined(__AVXVNNI__)
+    return _mm256_dpbusd_avx_epi32(_mm256_setzero_si256(), aw, sx);
+#else
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(aw, sx), _mm256_set1_epi16(1));
+#endif
+}
+RWKVX__INLINE __m256 rwkvx__iacc(__m256 acc, const unsigned char *wb, const rwkvx__q8x *x) {
+    __m256 d = _mm256_set1_ps(rwkvx__f16_at(wb) * x->d);
+    return _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(rwkvx__idot32((const signed char *)(wb + 2), x->q)), acc);
+}
+RWKVX__INLINE float rwkvx__idot_q8_0(const unsigned char *w, const rwkvx__q8x *x, int64_t ng) {
+    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), s;
+    __m128 h;
+    int64_t g;
+    for (g = 0; g + 1 < ng; g += 2) {
+        a0 = rwkvx__iacc(a0, w + g * 34, x + g);
+        a1 = rwkvx__iacc(a1, w + (g + 1) * 34, x + g + 1);
+    }
+    if (g < ng) a0 = rwkvx__iacc(a0, w + g * 34, x + g);
+    s = _mm256_add_ps(a0, a1);
+    h = _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1)); /* l += l + 4 */
+    h = _mm_add_ps(h, _mm_movehl_ps(h, h));                                /* l += l + 2 */
+    return _mm_cvtss_f32(_mm_add_ss(h, _mm_shuffle_ps(h, h, 1)));           /* l += l + 1 */
+}
+#elif defined(RWKVX__NEON)
+RWKVX__INLINE int32x4_t rwkvx__idot16(int8x16_t w, int8x16_t x) { /* lanes of 4 consecutive products */
+#if defined(__ARM_FEATURE_DOTPROD)
+    return vdotq_s32(vdupq_n_s32(0), w, x);
+#else
+    int32x4_t lo = vpaddlq_s16(vmull_s8(vget_low_s8(w), vget_low_s8(x)));
+    int32x4_t hi = vpaddlq_s16(vmull_s8(vget_high_s8(w), vget_high_s8(x)));
+    return vpaddq_s32(lo, hi);
+#endif
+}
+RWKVX__INLINE void rwkvx__iacc(rwkvx__v *acc, const unsigned char *wb, const rwkvx__q8x *x) {
+    const signed char *w = (const signed char *)(wb + 2);
+    float32x4_t d = vdupq_n_f32(rwkvx__f16_at(wb) * x->d);
+    acc->lo = vfmaq_f32(acc->lo, d, vcvtq_f32_s32(rwkvx__idot16(vld1q_s8(w), vld1q_s8(x->q))));
+    acc->hi = vfmaq_f32(acc->hi, d, vcvtq_f32_s32(rwkvx__idot16(vld1q_s8(w + 16), vld1q_s8(x->q + 16))));
+}
+RWKVX__INLINE float rwkvx__idot_q8_0(const unsigned char *w, const rwkvx__q8x *x, int64_t ng) {
+    rwkvx__v a0 = rwkvx__vzero(), a1 = rwkvx__vzero();
+    float32x4_t s;
+    float32x2_t h;
+    int64_t g;
+    for (g = 0; g + 1 < ng; g += 2) {
+        rwkvx__iacc(&a0, w + g * 34, x + g);
+        rwkvx__iacc(&a1, w + (g + 1) * 34, x + g + 1);
+    }
+    if (g < ng) rwkvx__iacc(&a0, w + g * 34, x + g);
+    s = vaddq_f32(vaddq_f32(a0.lo, a1.lo), vaddq_f32(a0.hi, a1.hi)); /* s[l] for l < 4, then l += l + 4 */
+    h = vadd_f32(vget_low_f32(s), vget_high_f32(s));                  /* l += l + 2 */
+    return vget_lane_f32(vpadd_f32(h, h), 0);                         /* l += l + 1 */
+}
+#else
+RWKVX__INLINE float rwkvx__idot_q8_0(const unsigned char *w, const rwkvx__q8x *x, int64_t ng) {
+    float a[2][8], s[8];
+    int64_t g;
+    int l, k, h;
+    memset(a, 0, sizeof a);
+    for (g = 0; g < ng; g++) {
+        const signed char *wq = (const signed char *)(w + g * 34 + 2);
+        float d = rwkvx__f16_at(w + g * 34) * x[g].d;
+        for (l = 0; l < 8; l++) {
+            int32_t p = 0;
+            for (k = 0; k < 4; k++) p += wq[4 * l + k] * x[g].q[4 * l + k];
+            a[g % 2][l] = fmaf(d, (float)p, a[g % 2][l]);
+        }
+    }
+    for (l = 0; l < 8; l++) s[l] = a[0][l] + a[1][l];
+    for (h = 4; h > 0; h /= 2)
+        for (l = 0; l < h; l++) s[l] += s[l + h];
+    return s[0];
+}
+#endif
+
+#if defined(RWKVX__AVX512) && defined(__AVX512BW__) && defined(__AVX512VNNI__)
+/* AVX-512 with VNNI: RWKVX__ROWS rows times U tokens at once, two groups per
+   512-bit register (lanes 0-7 group g, 8-15 group g + 1: the rule's a[0]
+   and a[1] are the two halves). vpdpbusd multiplies unsigned by signed
+   bytes: it takes x + 128 (unsigned) times w, starting from -128 times w's
+   sums by four, which leaves exactly p(g, l). */
+#define RWKVX__IUT 4
+RWKVX__INLINE __m512 rwkvx__pair_scale(const unsigned char *b, int pair) { /* [dw(g) x 8, dw(g + 1) x 8], 0 past the row */
+    uint16_t h0, h1 = 0;
+    memcpy(&h0, b, 2);
+    if (pair) memcpy(&h1, b + 34, 2);
+    return _mm512_cvtph_ps(_mm256_set_m128i(_mm_set1_epi16((short)h1), _mm_set1_epi16((short)h0)));
+}
+RWKVX__INLINE void rwkvx__imicro(const unsigned char *const *w, const rwkvx__q8x *const *x, int U, int64_t ng, float *sums) {
+    __m512 acc[RWKVX__IUT][RWKVX__ROWS], dw[RWKVX__ROWS];
+    __m512i wv[RWKVX__ROWS], base[RWKVX__ROWS];
+    const __m512i flip = _mm512_set1_epi8((char)0x80);
+    int64_t g;
+    int u, r;
+    RWKVX__UNROLL for (u = 0; u < U; u++) RWKVX__UNROLL for (r = 0; r < RWKVX__ROWS; r++) acc[u][r] = _mm512_setzero_ps();
+    for (g = 0; g < ng; g += 2) {
+        int pair = g + 1 < ng;
+        __mmask16 lanes = pair ? 0xffff : 0x00ff;
+        RWKVX__UNROLL for (r = 0; r < RWKVX__ROWS; r++) {
+            const unsigned char *b = w[r] + g * 34;
+            __m256i lo = _mm256_loadu_si256((const __m256i *)(const void *)(b + 2));
+            __m256i hi = pair ? _mm256_loadu_si256((const __m256i *)(const void *)(b + 36)) : _mm256_setzero_si256();
+            wv[r] = _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
+            base[r] = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_dpbusd_epi32(_mm512_setzero_si512(), flip, wv[r]));
+            dw[r] = rwkvx__pair_scale(b, pair);
+        }
+        RWKVX__UNROLL for (u = 0; u < U; u++) {
+            __m256i q0 = _mm256_loadu_si256((const __m256i *)(const void *)x[u][g].q);
+            __m256i q1 = pair ? _mm256_loadu_si256((const __m256i *)(const void *)x[u][g + 1].q) : _mm256_setzero_si256();
+            __m512i xu = _mm512_xor_si512(_mm512_inserti64x4(_mm512_castsi256_si512(q0), q1, 1), flip);
+            __m512 dx = _mm512_mask_blend_ps(0xff00, _mm512_set1_ps(x[u][g].d), _mm512_set1_ps(pair ? x[u][g + 1].d : 0.0f));
+            RWKVX__UNROLL for (r = 0; r < RWKVX__ROWS; r++) {
+                __m512 p = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(base[r], xu, wv[r]));
+                acc[u][r] = _mm512_mask3_fmadd_ps(_mm512_mul_ps(dw[r], dx), p, acc[u][r], lanes);
+            }
+        }
+    }
+    RWKVX__UNROLL for (u = 0; u < U; u++)
+        RWKVX__UNROLL for (r = 0; r < RWKVX__ROWS; r++) {
+            __m256 s = _mm256_add_ps(_mm512_castps512_ps256(acc[u][r]), _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc[u][r]), 1)));
+            __m128 h = _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1)); /* l += l + 4 */
+            h = _mm_add_ps(h, _mm_movehl_ps(h, h));                                         /* l += l + 2 */
+            sums[u * RWKVX__ROWS + r] = _mm_cvtss_f32(_mm_add_ss(h, _mm_shuffle_ps(h, h, 1))); /* l += l + 1 */
+        }
+}
+#else
+/* elsewhere: one row and one token at a time */
+#define RWKVX__IUT 1
+RWKVX__INLINE void rwkvx__imicro(const unsigned char *const *w, const rwkvx__q8x *const *x, int U, int64_t ng, float *sums) {
+    int r;
+    (void)U;
+    for (r = 0; r < RWKVX__ROWS; r++) sums[r] = rwkvx__idot_q8_0(w[r], x[0], ng);
+}
+#endif
+static void rwkvx__imicro_1(const unsigned char *const *w, const rwkvx__q8x *const *x, int64_t ng, float *sums) {
+    rwkvx__imicro(w, x, 1, ng, sums);
+}
+static void rwkvx__imicro_ut(const unsigned char *const *w, const rwkvx__q8x *const *x, int64_t ng, float *sums) {
+    rwkvx__imicro(w, x, RWKVX__IUT, ng, sums);
+}
+
+/* Rows o0 .. o0 + RWKVX__ROWS - 1 of an integer product, all T tokens, from
+   the job's quantized inputs q. Decode streams the weights (the rows
+   `RWKVX__DECODE_AHEAD` blocks further on are requested meanwhile); prefill
+   reuses the block's rows, which stay in L1 cache, for every token. */
+static void rwkvx__row_block_int(const rwkvx__job *job, int64_t o0, int T, const rwkvx__q8x *q) {
+    const rwkvx__mat *w = job->w;
+    int64_t ng = w->cols / 32, rows = w->rows - o0 < RWKVX__ROWS ? w->rows - o0 : RWKVX__ROWS;
+    size_t rb = rwkvx__row_bytes(w);
+    const unsigned char *base = (const unsigned char *)w->data + (size_t)o0 * rb, *row[RWKVX__ROWS];
+    int t, r;
+#if defined(__GNUC__) || defined(__clang__)
+    int64_t ahead = w->rows - o0 - RWKVX__DECODE_AHEAD * RWKVX__ROWS, i;
+    if (ahead > 0) {
+        const char *pf = (const char *)base + (size_t)RWKVX__DECODE_AHEAD * RWKVX__ROWS * rb;
+        size_t end = (size_t)(ahead < RWKVX__ROWS ? ahead : RWKVX__ROWS) * rb;
+        for (i = 0; (size_t)i < end; i += 64) __builtin_prefetch(pf + i, 0, 3);
+    }
+#endif
+    for (r = 0; r < RWKVX__ROWS; r++) row[r] = base + (size_t)(r < rows ? r : 0) * rb; /* past the matrix: row o0, dropped */
+    for (t = 0; t < T; t += RWKVX__IUT) {
+        const rwkvx__q8x *x[RWKVX__IUT];
+        float sums[RWKVX__IUT * RWKVX__ROWS];
+        int u, left = T - t;
+        for (u = 0; u < RWKVX__IUT; u++) x[u] = q + (int64_t)(t + (u < left ? u : left - 1)) * ng; /* past the last token: repeated, dropped */
+        if (left == 1) rwkvx__imicro_1(row, x, ng, sums);
+        else rwkvx__imicro_ut(row, x, ng, sums);
+        for (u = 0; u < RWKVX__IUT && u < left; u++)
+            for (r = 0; r < rows; r++) job->y[(int64_t)(t + u) * job->ldy + o0 + r] = sums[u * RWKVX__ROWS + r];
+    }
+}
+
 /* Rows o0 .. o0 + RWKVX__ROWS - 1 of a product, for all T tokens. */
 static void rwkvx__row_block(const rwkvx__job *job, int64_t o0, int T, float *work) {
     const rwkvx__mat *w = job->w;
@@ -2650,11 +2939,22 @@ static void rwkvx__matmul_jobs(const rwkvx__job *jobs, int n_jobs, int T, const 
     grain = total / ((int64_t)n_threads * 8);
     if (grain < 1) grain = 1;
     (void)grain;
-    RWKVX__PARALLEL_FOR(n_threads, dynamic, grain)
-    for (b = 0; b < total; b++) {
-        int k = 0;
-        while (b >= first[k + 1]) k++;
-        rwkvx__row_block(&jobs[k], (b - first[k]) * RWKVX__ROWS, T, work->base + (size_t)rwkvx__thread_id() * work->stride);
+    RWKVX__PARALLEL(n_threads)
+    {
+        int quantized = -1; /* the job whose inputs this thread's scratch holds quantized */
+        RWKVX__FOR(dynamic, grain)
+        for (b = 0; b < total; b++) {
+            int k = 0;
+            float *scratch = work->base + (size_t)rwkvx__thread_id() * work->stride;
+            while (b >= first[k + 1]) k++;
+            if (rwkvx__int_type(jobs[k].w->type)) { /* the integer path: inputs quantized once per job and thread */
+                if (quantized != k) rwkvx__quantize_input(&jobs[k], T, (rwkvx__q8x *)(void *)scratch), quantized = k;
+                rwkvx__row_block_int(&jobs[k], (b - first[k]) * RWKVX__ROWS, T, (const rwkvx__q8x *)(const void *)scratch);
+            } else {                                 /* the f32 path: its panels overwrite the scratch */
+                quantized = -1;
+                rwkvx__row_block(&jobs[k], (b - first[k]) * RWKVX__ROWS, T, scratch);
+            }
+        }
     }
 }
 

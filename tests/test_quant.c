@@ -24,6 +24,8 @@
    test_quant write MODEL.gguf TYPE OUT.gguf
        Writes such a model (matrices of random blocks at the weights' scale)
        for benchmarks: rwkvx-bench runs it like any other file.
+       Then "intdot": a random Q8_0 product for T = 1, 3, 64 (equal), whose
+       hash every build of the integer kernels prints alike.
    Prints "N passed, N failed". */
 #define RWKVX_IMPLEMENTATION
 #include "../rwkvx.h"
@@ -68,14 +70,16 @@ static int same_value(float a, float b) { /* bit for bit, any NaN matching any N
 /* ---- golden blocks ---- */
 
 /* y = W x for one-hot inputs x = e_c, c < cols, through the matrix kernels
-   with T tokens (T = 1: the decode kernel): y[r] must be W[r][c]. */
+   with T tokens (T = 1: the decode kernel): y[r] must be W[r][c]; within
+   1e-6 of it for a type of integer products (e_c quantizes to d = 1 / 127
+   and q = 127: y = (W's scale * d) * 127 q, three roundings). */
 static int one_hot_products(const rwkvx__mat *w, int T, const float *expect, const int *finite_row) {
     size_t stride = (rwkvx__work_floats((size_t)w->cols) + 15) / 16 * 16;
     float *base = (float *)malloc((stride + 16) * sizeof(float)), *x = (float *)calloc((size_t)(T * w->cols), sizeof(float));
     float *y = (float *)malloc((size_t)(T * w->rows) * sizeof(float));
     rwkvx__work work;
     int64_t c, r;
-    int t, ok = base && x && y;
+    int t, ok = base && x && y, integer = rwkvx__int_type(w->type);
     work.base = base + (16 - (uintptr_t)base / sizeof(float) % 16) % 16; /* 64-byte aligned */
     work.stride = stride;
     for (c = 0; ok && c < w->cols; c++) {
@@ -86,7 +90,7 @@ static int one_hot_products(const rwkvx__mat *w, int T, const float *expect, con
             float e = expect[r * w->cols + c];
             if (!finite_row[r]) continue;
             for (t = 0; t < T; t++)
-                if (!(y[t * w->rows + r] == e)) ok = 0;
+                if (!(y[t * w->rows + r] == e || (integer && fabs(y[t * w->rows + r] - e) <= 1e-6 * fabs(e)))) ok = 0;
         }
     }
     free(base), free(x), free(y);
@@ -301,6 +305,11 @@ static int make_pair(const rwkvx_model *m, const uint32_t *types, int n_types, b
 
 enum { N_TOKENS = 40 };
 
+/* The most the logits of a model whose matrices take the integer products
+   (int8 activations, rwkvx__int_type) may differ from its f32 twin's
+   (measured: see check_model's output) */
+#define INT8_BOUND 1.0
+
 /* Logits of every position: mode 0 whole, 1 token by token, 2 ragged. */
 static int eval_all(const rwkvx_model *m, int mode, int threads, float *logits) {
     static const int ragged[] = {7, 1, 13, 2, 3, 14};
@@ -339,12 +348,14 @@ static void check_model(const char *path, const char *type_name) {
     buffer quant = {NULL, 0, 0}, twin = {NULL, 0, 0};
     uint32_t one;
     const uint32_t *types;
-    int n_types = parse_types(type_name, &one, &types), mode, threads, finite = 1;
+    int n_types = parse_types(type_name, &one, &types), mode, threads, finite = 1, integer = 0, k;
+    double max_diff = 0;
     float *ref = NULL, *got = NULL;
     char where[512], err[RWKVX_ERROR_MAX];
     rwkvx_info info;
     snprintf(where, sizeof where, "%s as %s", path, type_name);
     if (!n_types) { check(0, "unknown type", where); return; }
+    for (k = 0; k < n_types; k++) integer |= rwkvx__int_type((rwkvx_type)types[k]);
     if (rwkvx_load_file(&f32, path, NULL, err) != RWKVX_OK) { check(0, err, where); return; }
     first_block_at = 0;
     if (!make_pair(f32, types, n_types, &quant, &twin)) check(0, "cannot rewrite the model", where);
@@ -358,10 +369,22 @@ static void check_model(const char *path, const char *type_name) {
         check(eval_all(mt, 0, 2, ref), "f32 twin: whole prompt fails", where);
         for (i = 0; i < count; i++) finite &= isfinite(ref[i]) != 0;
         check(finite, "logits are not finite", where);
+        if (integer) { /* int8 activations: near the twin (bound measured), and the reference of the 6 runs */
+            float *twin_logits = ref;
+            ref = (float *)malloc(count * sizeof(float));
+            check(eval_all(mq, 0, 1, ref), "whole prompt fails", where);
+            for (i = 0; i < count; i++) {
+                double d = fabs((double)ref[i] - twin_logits[i]);
+                if (!(d <= max_diff)) max_diff = d;
+            }
+            check(max_diff <= INT8_BOUND, "int8 activations move the logits beyond the bound", where);
+            free(twin_logits);
+        }
         for (mode = 0; mode < 3; mode++)
             for (threads = 1; threads <= 2; threads++) {
                 char what[128];
-                snprintf(what, sizeof what, "mode %d, %d threads: logits differ from the f32 twin's", mode, threads);
+                snprintf(what, sizeof what, "mode %d, %d threads: logits differ from the %s", mode, threads,
+                         integer ? "whole prompt's (1 thread)" : "f32 twin's");
                 check(eval_all(mq, mode, threads, got) && !memcmp(got, ref, count * sizeof(float)), what, where);
             }
         rwkvx_model_info(mq, &info);
@@ -381,11 +404,53 @@ static void check_model(const char *path, const char *type_name) {
                   "a NaN scale's block is not counted in n_nonfinite", where);
             rwkvx_free(bad);
         }
-        printf("  %-38s %-7s %7.2f MB (f32 twin %.2f MB), %zu logits identical in 6 runs\n", path, type_name,
+        printf("  %-38s %-7s %7.2f MB (f32 twin %.2f MB), %zu logits identical in 6 runs", path, type_name,
                quant.n / 1e6, twin.n / 1e6, count);
+        if (integer) /* the hash: the same in every build of the integer kernels (the rule is exact) */
+            printf(", int8 activations: max|diff| %.3g from the twin (bound %g), logits hash %016llx", max_diff, INT8_BOUND,
+                   (unsigned long long)rwkvx__fnv(0xcbf29ce484222325ull, ref, count * sizeof(float)));
+        printf("\n");
     }
     free(ref), free(got), free(quant.p), free(twin.p);
     rwkvx_free(f32), rwkvx_free(mq), rwkvx_free(mt);
+}
+
+/* test_quant intdot: a random Q8_0 matrix (an odd number of groups, rows
+   not a multiple of the row block) times random inputs through
+   rwkvx__matmul for T = 1, 3 and 64, every output equal for T = 1 and the
+   others; prints the hash of the outputs, which every build of the integer
+   kernels must print alike (their rule is exact): tests/run.sh compares the
+   builds. */
+static void check_intdot(void) {
+    enum { ROWS = 37, COLS = 32 * 7, T = 64 };
+    const rwkvx__type_row *t = rwkvx__type_of(RWKVX_TYPE_Q8_0);
+    size_t stride = (rwkvx__work_floats(COLS) + 15) / 16 * 16, nb = (size_t)ROWS * (COLS / 32) * (size_t)t->bytes, i;
+    unsigned char *w = (unsigned char *)malloc(nb);
+    float *base = (float *)malloc((stride + 16) * sizeof(float)), *x = (float *)malloc(T * COLS * sizeof(float));
+    float *y1 = (float *)malloc(T * ROWS * sizeof(float)), *y = (float *)malloc(T * ROWS * sizeof(float));
+    rwkvx__mat m;
+    rwkvx__work work;
+    uint64_t h = 0xcbf29ce484222325ull;
+    int same = 1, tt, k;
+    static const int Ts[] = {3, T};
+    for (i = 0; i < nb; i++) w[i] = (unsigned char)next_random();
+    for (i = 0; i < nb; i += (size_t)t->bytes) { /* scales: random f16 of magnitude 2^-10 .. 2^-3 */
+        uint16_t d = (uint16_t)(((5 + next_random() % 8) << 10) | (next_random() & 0x83ff));
+        memcpy(w + i, &d, 2);
+    }
+    for (i = 0; i < (size_t)T * COLS; i++) x[i] = ((float)(next_random() % 20001) - 10000.0f) / 997.0f;
+    m.data = w, m.type = RWKVX_TYPE_Q8_0, m.rows = ROWS, m.cols = COLS;
+    work.base = base + (16 - (uintptr_t)base / sizeof(float) % 16) % 16;
+    work.stride = stride;
+    for (tt = 0; tt < T; tt++) rwkvx__matmul(&m, x + tt * COLS, COLS, y1 + tt * ROWS, ROWS, 1, &work, 1);
+    for (k = 0; k < 2; k++) {
+        rwkvx__matmul(&m, x, COLS, y, ROWS, Ts[k], &work, 1);
+        same &= !memcmp(y, y1, (size_t)Ts[k] * ROWS * sizeof(float));
+    }
+    check(same, "T = 3 and T = 64 differ from T = 1", "intdot");
+    h = rwkvx__fnv(h, y1, T * ROWS * sizeof(float));
+    printf("intdot: %s products, hash %016llx\n", rwkvx__int_type(RWKVX_TYPE_Q8_0) ? "integer" : "f32", (unsigned long long)h);
+    free(w), free(base), free(x), free(y1), free(y);
 }
 
 /* test_quant write: a model of random blocks for benchmarks (not a test). */
@@ -416,9 +481,10 @@ int main(int argc, char **argv) {
                         "       test_quant write MODEL.gguf TYPE OUT.gguf\n");
         return 2;
     }
-    if (!strcmp(argv[1], "blocks"))
+    if (!strcmp(argv[1], "blocks")) {
         for (i = 2; i < argc; i++) check_blocks_file(argv[i]);
-    else
+        check_intdot();
+    } else
         for (i = 3; i < argc; i++) check_model(argv[2], argv[i]);
     printf("%d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;
