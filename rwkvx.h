@@ -1818,6 +1818,11 @@ RWKVX__INLINE rwkvx__v rwkvx__vlookup16(const float *table, rwkvx__vi i) {
 #else
 #define RWKVX__LANES 8
 #define RWKVX__UT 4
+/* no forced unrolling here: unrolled, the 8-float structs of this layer
+   took gcc 12 five minutes to compile at -O2 (the few-token kernels of the
+   block types), and the compiler unrolls the lane loops well enough itself */
+#undef RWKVX__UNROLL
+#define RWKVX__UNROLL
 typedef struct { float f[8]; } rwkvx__v;
 RWKVX__INLINE rwkvx__v rwkvx__vzero(void) { rwkvx__v r; memset(&r, 0, sizeof r); return r; }
 RWKVX__INLINE rwkvx__v rwkvx__vload(const float *p) { rwkvx__v r; memcpy(r.f, p, sizeof r.f); return r; }
