@@ -53,6 +53,11 @@ done
 
 # --chroot: the same check, run inside DIR on a copy of what it compiles
 if [ -n "$chroot_dir" ]; then
+    # the script reads its matrix through /dev/fd (process substitution)
+    if [ ! -e "$chroot_dir/dev/fd" ]; then
+        echo "compilers.sh: $chroot_dir has no /dev/fd: mount --bind /dev $chroot_dir/dev; mount -t proc proc $chroot_dir/proc" >&2
+        exit 1
+    fi
     inside=$(mktemp -d "$chroot_dir/tmp/rwkvx-compilers.XXXXXX") || exit 1
     trap 'rm -rf "$inside"' EXIT
     mkdir -p "$inside/tests" && cp rwkvx.h "$inside/" && cp tests/compile.c tests/compilers.sh "$inside/tests/" || exit 1
