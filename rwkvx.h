@@ -6,7 +6,9 @@
    implementation. Everywhere else include it plainly.
 
    C99, libc and libm only. Build with -fopenmp to use several cores (the
-   numbers are the same with and without it, and for any thread count).
+   numbers are the same with and without it, and for any thread count). By
+   default a state picks its thread count as it runs: all cores, or fewer
+   while other programs hold some (rwkvx_state_set_threads).
 
    WHAT IT COMPUTES
        RWKV-X (arXiv 2504.21463): a released RWKV-7 model with top-k chunk
@@ -248,7 +250,14 @@ RWKVX_API uint64_t     rwkvx_state_position(const rwkvx_state *state); /* tokens
 /* Positions each sparse-block head holds: the tokens seen, or fewer once the
    K/V limit (rwkvx_options.kv_max) has evicted some. */
 RWKVX_API uint64_t     rwkvx_state_kv_positions(const rwkvx_state *state);
-RWKVX_API void         rwkvx_state_set_threads(rwkvx_state *state, int n_threads); /* 0: all */
+/* n_threads > 0: exactly that many (at most the cores OpenMP has). 0, the
+   default: every core, or fewer while fewer are faster: the state times its
+   passes and now and then tries a neighbouring count (with other programs on
+   the cores, one thread often beats two that wait for each other). The
+   numbers are the same for any count. */
+RWKVX_API void         rwkvx_state_set_threads(rwkvx_state *state, int n_threads);
+/* The threads the state's next pass runs on (its tuner's count at 0). */
+RWKVX_API int          rwkvx_state_threads(const rwkvx_state *state);
 RWKVX_API size_t       rwkvx_state_save_bytes(const rwkvx_state *state);
 RWKVX_API rwkvx_status rwkvx_state_save(const rwkvx_state *state, void *buf, size_t bytes);
 RWKVX_API rwkvx_status rwkvx_state_load(rwkvx_state *state, const void *buf, size_t bytes);
@@ -3080,11 +3089,40 @@ typedef struct {
     rwkvx__query *queries;       /* [threads][batch] attention in progress */
 } rwkvx__scratch;
 
+/* The thread count of a state left at 0 threads (rwkvx_state_set_threads).
+   Two threads that meet at every barrier are only as fast as the slower
+   one: when another program holds a core, one thread can be several times
+   faster than two. So the state times its passes and climbs over 1, 2, 4,
+   ... and all cores, starting from all:
+   - passes are compared per row among passes of similar size (classes of
+     1 row, 2-3, 4-7, ...; the first pass of a class is not counted, it
+     pages the weights in); the count in use keeps a running mean per class;
+   - now and then one pass tries the next count down or up, kept if it took
+     under 0.9 of the mean. A try that fails lost some time; the next try
+     that way waits until the passes since have taken RWKVX__TUNE_PAYBACK
+     times that (at least twice the last wait, at most RWKVX__TUNE_WAIT_MAX
+     seconds), so tries cost about 3 % at first and ever less on a steady
+     machine; a move makes the way back wait as long for what it gained;
+   - a pass over 3x its mean (the machine changed) makes both ways due.
+   Which thread computes a number never changes it: only the speed varies. */
+#define RWKVX__TUNE_SIZES 8
+#define RWKVX__TUNE_PAYBACK 32.0
+#define RWKVX__TUNE_WAIT_MAX 10.0
+typedef struct {
+    int threads;                 /* the count in use; 0: not started (all cores) */
+    int trying;                  /* the count this pass tries; 0: none */
+    int way;                     /* of the try in progress, else the one to try first: 0 down, 1 up */
+    double wait[2], since[2];    /* per way: seconds of passes between tries, and since the last */
+    double per_row[RWKVX__TUNE_SIZES]; /* running mean, seconds per row; 0: none yet */
+    unsigned char warm[RWKVX__TUNE_SIZES]; /* a pass of that size has run */
+} rwkvx__thread_tuner;
+
 struct rwkvx_state {
     const rwkvx_model *model;
     uint64_t n_pos;              /* tokens seen */
-    int n_threads;
+    int n_threads;               /* as set: 0 = tuned (tuner) */
     int max_threads;
+    rwkvx__thread_tuner tuner;
     float *part[RWKVX__N_PARTS]; /* the fixed-size parts (RWKVX__PARTS), each [blocks][floats] */
     float *parts_block;          /* their one allocation */
     size_t parts_floats;         /* its size */
@@ -3295,12 +3333,109 @@ RWKVX_API rwkvx_status rwkvx_state_create(rwkvx_state **out, const rwkvx_model *
     return RWKVX_OK;
 }
 
-RWKVX_API void rwkvx_state_set_threads(rwkvx_state *st, int n) { if (st) st->n_threads = n; }
+RWKVX_API void rwkvx_state_set_threads(rwkvx_state *st, int n) {
+    if (!st) return;
+    if (n != st->n_threads) memset(&st->tuner, 0, sizeof st->tuner);
+    st->n_threads = n;
+}
 RWKVX_API uint64_t rwkvx_state_position(const rwkvx_state *st) { return st ? st->n_pos : 0; }
 RWKVX_API uint64_t rwkvx_state_kv_positions(const rwkvx_state *st) { return st ? st->kv_len : 0; }
 
 static int rwkvx__threads(const rwkvx_state *st) {
     return st->n_threads <= 0 || st->n_threads > st->max_threads ? st->max_threads : st->n_threads;
+}
+
+RWKVX_API int rwkvx_state_threads(const rwkvx_state *st) {
+    if (!st) return 0;
+    if (st->n_threads <= 0 && st->tuner.threads > 0) return st->tuner.threads;
+    return rwkvx__threads(st);
+}
+
+/* The thread tuner (rwkvx__thread_tuner, above). Without OpenMP there is one
+   thread and nothing to tune. */
+static double rwkvx__seconds(void) {
+#ifdef _OPENMP
+    return omp_get_wtime();
+#else
+    return 0.0;
+#endif
+}
+
+static int rwkvx__size_class(int rows) {
+    int c = 0;
+    for (; rows > 1 && c < RWKVX__TUNE_SIZES - 1; rows >>= 1) c++;
+    return c;
+}
+
+/* The count next to n among 1, 2, 4, ... and max, upwards or downwards
+   (n itself at either end). */
+static int rwkvx__tune_step(int n, int up, int max) {
+    int p = 1;
+    if (up) {
+        while (p <= n) p *= 2;
+        return p < max ? p : max;
+    }
+    while (p * 2 < n) p *= 2;
+    return p < n ? p : n;
+}
+
+/* Threads for the next pass of `rows` rows; it may be a try. */
+static int rwkvx__tuned_threads(rwkvx_state *st, int rows) {
+    rwkvx__thread_tuner *u = &st->tuner;
+    int k, way, next;
+    if (!u->threads) u->threads = st->max_threads;
+    u->trying = 0;
+    if (u->per_row[rwkvx__size_class(rows)] <= 0) return u->threads; /* nothing to compare with yet */
+    for (k = 0; k < 2 && !u->trying; k++) {
+        way = k ? !u->way : u->way;
+        next = rwkvx__tune_step(u->threads, way, st->max_threads);
+        if (next != u->threads && u->since[way] >= u->wait[way]) u->trying = next, u->way = way;
+    }
+    return u->trying ? u->trying : u->threads;
+}
+
+static double rwkvx__tune_wait(double last, double lost) {
+    double wait = RWKVX__TUNE_PAYBACK * lost;
+    if (wait < 2 * last) wait = 2 * last;
+    return wait < RWKVX__TUNE_WAIT_MAX ? wait : RWKVX__TUNE_WAIT_MAX;
+}
+
+/* What a pass of `rows` rows on `threads` threads took (seconds). */
+static void rwkvx__tune_learn(rwkvx_state *st, int rows, int threads, double seconds) {
+    rwkvx__thread_tuner *u = &st->tuner;
+    int way = u->way, c = rwkvx__size_class(rows);
+    double per_row = seconds / rows, *mean = &u->per_row[c], before = *mean;
+    if (threads != (u->trying ? u->trying : u->threads)) return; /* another state's count limited it */
+    u->since[0] += seconds, u->since[1] += seconds;
+    if (!u->trying) {
+        if (before > 0 && per_row > 3 * before) u->wait[0] = u->wait[1] = 0; /* the machine changed: try now */
+        if (u->warm[c]) *mean = before > 0 ? 0.75 * before + 0.25 * per_row : per_row;
+        u->warm[c] = 1;
+        return;
+    }
+    u->trying = 0;
+    u->since[way] = 0;
+    if (per_row < 0.9 * before) { /* moved; the other sizes' means were of the old count */
+        u->threads = threads;
+        memset(u->per_row, 0, sizeof u->per_row);
+        *mean = per_row;
+        u->since[!way] = 0;
+        u->wait[way] = 0;
+        u->wait[!way] = rwkvx__tune_wait(0, (before - per_row) * rows); /* going back would lose that */
+    } else {
+        u->wait[way] = rwkvx__tune_wait(u->wait[way], (per_row - before) * rows);
+        u->way = !way;
+    }
+}
+
+/* Threads for a pass: each state's scratch is per thread, so the fewest any
+   state allows; the first state's tuner decides when it is left at 0. */
+static int rwkvx__pass_threads(rwkvx_state *const *states, size_t n, int rows) {
+    int nt = states[0]->n_threads <= 0 ? rwkvx__tuned_threads(states[0], rows) : rwkvx__threads(states[0]);
+    size_t i;
+    for (i = 1; i < n; i++)
+        if (rwkvx__threads(states[i]) < nt) nt = rwkvx__threads(states[i]);
+    return nt;
 }
 
 /* One forward pass runs up to RWKVX__BATCH rows (tokens) through the model.
@@ -4121,12 +4256,13 @@ RWKVX_API rwkvx_status rwkvx_eval_batch(rwkvx_state *const *states, const int32_
     if ((s = rwkvx__batch_begin(states, tokens, counts, n, logits, flags)) != RWKVX_OK) return s;
     p.m = states[0]->model;
     p.s = &states[0]->s;
-    p.nt = rwkvx__threads(states[0]); /* the fewest of any state: each one's scratch is per thread */
-    for (i = 1; i < n; i++)
-        if (rwkvx__threads(states[i]) < p.nt) p.nt = rwkvx__threads(states[i]);
     while (rwkvx__plan_pass(&p, states, tokens, counts, n) > 0) {
+        double start;
+        p.nt = rwkvx__pass_threads(states, n, p.T);
+        start = rwkvx__seconds();
         rwkvx__forward(&p);
         rwkvx__pass_logits(&p, counts, logits, flags, states[0]->stage);
+        if (states[0]->n_threads <= 0) rwkvx__tune_learn(states[0], p.T, p.nt, rwkvx__seconds() - start);
         for (k = 0; k < p.n_seg; k++) p.seg[k].st->batch_done += (size_t)p.seg[k].T;
     }
     for (i = 0; i < n; i++) states[i]->batch_done = 0;
@@ -4371,6 +4507,7 @@ RWKVX_API rwkvx_status rwkvx_state_clone(rwkvx_state **out, const rwkvx_state *s
     st->n_pos = src->n_pos;
     st->kv_len = src->kv_len;
     st->n_threads = src->n_threads;
+    st->tuner = src->tuner; /* a fork runs on the same machine */
     memcpy(st->parts_block, src->parts_block, src->parts_floats * sizeof(float));
     for (j = 0; j < m->n_sparse; j++) {
         const rwkvx__kv_cache *a = &src->kv[j];

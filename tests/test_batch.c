@@ -7,7 +7,8 @@
      rotated), are advanced together by rwkvx_eval_batch in calls of random
      composition: which states take part, in which order, runs of 1 to 90
      tokens (a run may span passes of 64 rows; decode steps beside prompts),
-     every-position or last-position logits, 1 or 2 threads, states with
+     every-position or last-position logits, 1 or 2 threads or tuned (0, its
+     tuner made to try another count in every pass it can), states with
      different thread settings in one call;
    - every logit it returns is bit-identical to that state evaluated alone
      by rwkvx_eval, and so is every state at the end (saved bytes);
@@ -16,6 +17,9 @@
    - every product size of the few-token kernel and past it (n = 2 ..
      RWKVX__FEW + 2 tokens at once == one at a time, bit for bit);
    - the same with the K/V limit on (sparse models): evictions mid-batch;
+   - the thread tuner, on simulated pass times: it stays on every core of an
+     idle machine and goes to one thread on a loaded one, trying little, and
+     comes back when the load goes;
    - refused, changing no state: a state of another model or of the same file
      loaded with other settings, a state listed twice, a bad token, an empty
      run, a run past max_context, NULL arrays.
@@ -136,7 +140,9 @@ static int batch_matches(const streams *s, rwkvx_model *m, const char *where) {
         for (k = 0; k < n; k++) {
             int j = who[k], r = rnd(10), len = r < 5 ? 1 : r < 8 ? 1 + rnd(12) : 1 + rnd(90);
             if (len > c->T - done[j]) len = c->T - done[j];
-            rwkvx_state_set_threads(st[j], 1 + rnd(2));
+            rwkvx_state_set_threads(st[j], rnd(3));
+            if (st[j]->n_threads == 0) /* tuned: a try in every pass it can */
+                st[j]->tuner.since[0] = st[j]->tuner.since[1] = 1e9;
             bs[k] = st[j], bt[k] = s->tokens[j] + done[j], bn[k] = (size_t)len;
             bl[k] = rnd(5) == 0 ? NULL : out[j];
         }
@@ -265,6 +271,57 @@ static void check_every_size(rwkvx_model *m, const test_case *c, const char *whe
     free(whole), free(one);
 }
 
+/* Seconds a pass takes on `threads` of 4 cores: idle, more threads are
+   faster; loaded, each thread more waits longer for the others. */
+static double simulated_pass(int threads, int loaded) {
+    static const double idle[5] = {0, 0.040, 0.022, 0, 0.012}, busy[5] = {0, 0.040, 0.080, 0, 0.160};
+    return loaded ? busy[threads] : idle[threads];
+}
+
+/* Runs `passes` simulated passes; returns the seconds they took, counts the
+   passes not on `best` threads and, in *settled, the pass after which every
+   pass but tries ran on `best` (-1: never). */
+static double tuner_run(rwkvx_state *st, int passes, int loaded, int best, int *off_best, int *settled) {
+    double total = 0;
+    int i, nt;
+    *off_best = 0, *settled = -1;
+    for (i = 0; i < passes; i++) {
+        double sec;
+        nt = rwkvx__tuned_threads(st, 1);
+        sec = simulated_pass(nt, loaded);
+        total += sec;
+        rwkvx__tune_learn(st, 1, nt, sec);
+        if (nt != best) (*off_best)++;
+        if (st->tuner.threads != best) *settled = -1;
+        else if (*settled < 0) *settled = i;
+    }
+    return total;
+}
+
+static void check_tuner(rwkvx_model *m) {
+    rwkvx_state *st = NULL;
+    int off, settled;
+    double t;
+    if (rwkvx_state_create(&st, m) != RWKVX_OK) {
+        check(0, "tuner: state", "");
+        return;
+    }
+    st->max_threads = 4; /* the climb: 4, 2, 1 */
+    rwkvx_state_set_threads(st, 0);
+    t = tuner_run(st, 2000, 0, 4, &off, &settled);
+    printf("  tuner, idle 4 cores: %d of 2000 passes off 4 threads, %.3f of the best time\n", off, t / (2000 * 0.012));
+    check(settled == 0 && off <= 10 && t <= 1.02 * 2000 * 0.012, "tuner: an idle machine keeps every core, trying little", "");
+    t = tuner_run(st, 2000, 1, 1, &off, &settled);
+    printf("  tuner, loaded: on 1 thread after %d passes, %d of 2000 off it, %.3f of the best time\n", settled, off, t / (2000 * 0.040));
+    check(settled >= 0 && settled <= 20 && t <= 1.1 * 2000 * 0.040, "tuner: a loaded machine goes to one thread", "");
+    t = tuner_run(st, 4000, 0, 4, &off, &settled);
+    printf("  tuner, idle again: on 4 threads after %d passes (%.1f s)\n", settled, settled * 0.04);
+    check(settled >= 0 && settled * 0.040 <= 2.5 * RWKVX__TUNE_WAIT_MAX, "tuner: back on every core when the load goes", "");
+    rwkvx_state_free(st);
+}
+
+static int tuner_checked;
+
 static void run_case(const test_case *c, const char *fixtures, const char *ggufs, const char *type) {
     char path[1024], where[600], gold_path[1024];
     rwkvx_model *m = NULL;
@@ -299,6 +356,7 @@ static void run_case(const test_case *c, const char *fixtures, const char *ggufs
     streams_free(&s);
     free(gold);
     check_every_size(m, c, where);
+    if (!tuner_checked++) check_tuner(m);
     check_refusals(m, path, c, where);
     rwkvx_model_free(m);
     if (info.n_sparse > 0) { /* the K/V limit: evictions inside batches */

@@ -62,8 +62,8 @@ static long bench_size(const char *name, const char *v) {
     return n;
 }
 
-/* How OpenMP threads wait: OMP_WAIT_POLICY (passive unless the user set it:
-   cli_robust_threads), or the spin count GOMP_SPINCOUNT gives. */
+/* How OpenMP threads wait: as OMP_WAIT_POLICY or GOMP_SPINCOUNT say, else
+   libgomp's default (spin a while, then sleep). */
 static const char *wait_policy(void) {
     static char buf[64];
     const char *p = getenv("OMP_WAIT_POLICY"), *spin = getenv("GOMP_SPINCOUNT");
@@ -307,7 +307,6 @@ int main(int argc, char **argv) {
     size_t bw_words = ((size_t)512 << 20) / 8, w;
     uint64_t *bw_buf = NULL;
 
-    cli_robust_threads(argv); /* before anything else: it may run the program again */
     cli_start("rwkvx-bench");
     memset(&opt, 0, sizeof opt);
     memset(&mo, 0, sizeof mo);
@@ -356,7 +355,7 @@ int main(int argc, char **argv) {
     tokens = (int32_t *)malloc((size_t)(prompt > gen ? prompt : gen) * sizeof *tokens);
     logits = (float *)malloc((size_t)in.n_vocab * sizeof *logits);
     if (!tokens || !logits || rwkvx_state_new(m, &st) != RWKVX_OK) return cli_fail("out of memory");
-    rwkvx_state_set_threads(st, (int)threads);
+    rwkvx_state_set_threads(st, mo.threads); /* 0: the state tunes its count */
 
     tok_bytes = (double)in.token_bytes;
     tok_flops = in.token_flops;
@@ -423,19 +422,20 @@ int main(int argc, char **argv) {
                "\"bw_gb_s\": %.2f, \"fma_gflop_s\": %.1f, \"fma_isa\": \"%s\", \"token_bytes\": %.0f, \"token_flops\": %.0f, "
                "\"bw_bound_tok_s\": %.2f, \"compute_bound_tok_s\": %.2f, \"decode_frac_of_bw_bound\": %.4f, "
                "\"prefill_frac_of_compute_bound\": %.4f, \"state_bytes\": %lu, \"peak_rss_bytes\": %ld, \"repeat\": %ld, "
-               "\"prefill_cpu_s\": %.4f, \"decode_cpu_ms_per_tok\": %.4f, \"omp_wait_policy\": \"%s\"}\n",
+               "\"prefill_cpu_s\": %.4f, \"decode_cpu_ms_per_tok\": %.4f, \"omp_wait_policy\": \"%s\", "
+               "\"threads_tuned\": %s, \"threads_at_end\": %d}\n",
                path, type_name(in.weight_type), threads, prompt, gen, context, in.chunk_size, in.chunk_topk, in.n_rwkv,
                in.n_sparse, opt.skip_sparse ? "true" : "false", full ? "true" : "false", opt.kv_f16 ? "true" : "false", context == prompt ? "prompt" : random_fill ? "random" : "model",
                prefill_tok_s, decode_tok_s, 1e3 / decode_tok_s, fill_s > 0 ? (double)context / fill_s : 0.0, bw / 1e9,
                peak / 1e9, isa, tok_bytes, tok_flops, bw_bound, compute_bound, f_dec, f_pre, (unsigned long)rwkvx_state_save_bytes(st),
                peak_rss_bytes(), repeat, median(pre_cpu, (int)repeat), 1e3 * median(dec_cpu, (int)repeat) / (double)gen,
-               wait_policy());
+               wait_policy(), mo.threads ? "false" : "true", rwkvx_state_threads(st));
     } else {
         printf("model      %s: %d RWKV-7 + %d sparse blocks%s, C=%d, V=%d, %s weights\n", path, in.n_rwkv, in.n_sparse,
                opt.skip_sparse ? " (sparse skipped)" : "", in.n_embd, in.n_vocab, type_name(in.weight_type));
-        printf("threads    %ld (OpenMP waiting: %s); chunk size %d, top-k %d; medians of %ld runs (fractions:\n"
-               "           each run against the ceiling measured just before it)\n", threads, wait_policy(), in.chunk_size,
-               in.chunk_topk, repeat);
+        printf("threads    %ld%s (OpenMP waiting: %s); chunk size %d, top-k %d; medians of %ld runs (fractions:\n"
+               "           each run against the ceiling measured just before it)\n", threads,
+               mo.threads ? "" : " at most, tuned", wait_policy(), in.chunk_size, in.chunk_topk, repeat);
         if (ceilings)
             printf("machine    read bandwidth %.1f GB/s, FMA peak %.1f GFLOP/s (%s)\n", bw / 1e9, peak / 1e9, isa);
         printf("prefill    %ld tokens: %.1f tok/s", prompt, prefill_tok_s);

@@ -602,7 +602,6 @@ int main(int argc, char **argv) {
     char err[RWKVX_ERROR_MAX];
     struct sigaction sa;
     int i, rc = 0;
-    cli_robust_threads(argv); /* before anything else: it may run the program again */
     cli_start("rwkvx-chat");
     memset(&c, 0, sizeof c);
     memset(&opt, 0, sizeof opt);

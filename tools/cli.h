@@ -37,8 +37,8 @@
 
    cli_start(NAME) names the program for messages and makes a write to a
    closed pipe an error to report (EPIPE) instead of a silent SIGPIPE.
-   cli_robust_threads(argv), first in a program that runs a model, makes
-   OpenMP's threads sleep rather than spin while they wait (see there). */
+   cli_robust_threads(argv), first in the server, makes OpenMP's threads
+   sleep rather than spin while they wait (see there). */
 #ifndef RWKVX_CLI_H
 #define RWKVX_CLI_H
 
@@ -118,11 +118,12 @@ CLI_FN void cli_start(const char *name) {
 }
 
 /* OpenMP's default wait policy spins at every barrier for a while before it
-   sleeps; when other programs hold a core, a waiting thread burns the time
-   slice its late partner needs, and two threads run many times slower than
-   one (docs/PERFORMANCE.md: 10-60x under load). Passive waiting sleeps at
-   once. libgomp reads OMP_WAIT_POLICY when it is loaded, before main, so a
-   program that runs a model calls this first: unless the user chose a policy
+   sleeps; when other threads need the cores (the server's HTTP threads), a
+   waiting thread burns their time. Passive waiting sleeps at once, at some
+   cost on an idle machine (the other tools rely on the library's thread
+   tuner instead: docs/PERFORMANCE.md, "Load"). libgomp reads
+   OMP_WAIT_POLICY when it is loaded, before main, so the server calls this
+   first: unless the user chose a policy
    (OMP_WAIT_POLICY or GOMP_SPINCOUNT set, to anything), it sets
    OMP_WAIT_POLICY=passive and executes itself again (Linux; elsewhere, or if
    that fails, it runs on as it is). */

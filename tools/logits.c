@@ -57,7 +57,6 @@ int main(int argc, char **argv) {
     cli_output out;
     rwkvx_status s;
 
-    cli_robust_threads(argv); /* before anything else: it may run the program again */
     cli_start("rwkvx-logits");
     memset(&mo, 0, sizeof mo);
     memset(&opt, 0, sizeof opt);

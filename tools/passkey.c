@@ -702,7 +702,6 @@ int main(int argc, char **argv) {
     double acc[MAX_DEPTHS * MAX_LENGTHS], len_acc[MAX_LENGTHS], elapsed;
     progress prog;
 
-    cli_robust_threads(argv); /* before anything else: it may run the program again */
     cli_start("rwkvx-passkey");
     memset(&opt, 0, sizeof opt);
     memset(&mo, 0, sizeof mo);

@@ -53,7 +53,6 @@ int main(int argc, char **argv) {
     long long rss;
     int rc = 1, n_rows = 0;
 
-    cli_robust_threads(argv); /* before anything else: it may run the program again */
     cli_start("rwkvx-soak");
     memset(&opt, 0, sizeof opt);
     memset(&mo, 0, sizeof mo);
