@@ -240,9 +240,20 @@ def filler_source(rng, n):
     return lambda n1, n2: (text[:n1], text[n1:n1 + n2])
 
 
-def passkey_sample(rng, L):
+def draw_key(rng, keys="uniform"):
+    """uniform: 1..50000 (90%) or 0..99999 (10%), about 18% of keys of 4
+    digits; balanced (phase 8 on): the 90% split evenly between 1000..9999
+    and 10000..50000, so 46% of keys have 4 digits and 54% 5."""
+    if rng.random() >= 0.9:
+        return rng.randint(0, 99999)
+    if keys == "balanced":
+        return rng.randint(1000, 9999) if rng.random() < 0.5 else rng.randint(10000, 50000)
+    return rng.randint(1, 50000)
+
+
+def passkey_sample(rng, L, keys="uniform"):
     """(prompt bytes of length L, answer bytes)."""
-    n = rng.randint(1, 50000) if rng.random() < 0.9 else rng.randint(0, 99999)
+    n = draw_key(rng, keys)
     info = info_line(n)
     fixed = len(TASK) + len(info) + len(QUESTION) + 4
     n_garbage = max(0, L - fixed)
@@ -262,14 +273,14 @@ def protocol_prompt(L, depth, n):
     return "\n".join([TASK, text[:n1], info, text[:n_garbage - n1], QUESTION]).encode()
 
 
-def make_batch(rng, T, B, device):
+def make_batch(rng, T, B, device, keys="uniform"):
     """x, y (B, T) int64 and weights: 1 on every real byte, and the answer mask."""
     x = torch.zeros(B, T + 1, dtype=torch.long)
     real = torch.zeros(B, T)
     ans = torch.zeros(B, T)
     for b in range(B):
         L = rng.randint(max(260, int(0.55 * T)), T - 8)
-        prompt, answer = passkey_sample(rng, L)
+        prompt, answer = passkey_sample(rng, L, keys)
         pad = (b"\n" + GARBAGE.encode()) * (T // len(GARBAGE) + 2)
         seq = (prompt + answer + pad)[:T + 1]
         x[b] = torch.tensor(list(seq), dtype=torch.long)
@@ -383,12 +394,12 @@ def cmd_train(args):
                 break
             u -= w
         B = args.batch_bytes // T
-        x, y, real, ans = make_batch(rng, T, B, device)
+        x, y, real, ans = make_batch(rng, T, B, device, args.keys)
         logits = model(x, wkv_chunk=args.wkv_chunk)
         ce = F.cross_entropy(logits.view(-1, logits.shape[-1]).float(), y.reshape(-1), reduction="none").view(B, T)
         loss_all = (ce * real).sum() / real.sum()
         loss_ans = (ce * ans).sum() / ans.sum()
-        loss = loss_all + loss_ans
+        loss = loss_all + args.answer_weight * loss_ans
         opt.zero_grad(set_to_none=True)
         loss.backward()
         gn = torch.nn.utils.clip_grad_norm_([p for _, p in trained], 1.0)
@@ -532,6 +543,10 @@ def main():
                    help="batch lengths in bytes and their probabilities")
     p.add_argument("--train-only", choices=("all", "sparse"), default="all",
                    help="sparse: train only the sparse blocks (the paper's first stage)")
+    p.add_argument("--keys", choices=("uniform", "balanced"), default="uniform",
+                   help="pass key distribution (draw_key): balanced has as many 4-digit keys as 5-digit ones")
+    p.add_argument("--answer-weight", type=float, default=1.0,
+                   help="weight of the answer bytes' mean cross-entropy in the loss")
     p = sub.add_parser("check")
     p = sub.add_parser("random")
     model_args(p)
