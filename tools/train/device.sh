@@ -16,7 +16,7 @@
 # Training itself: tools/train/gpu_train.sh (both models at once).
 set -u
 cd "$(dirname "$0")/../.."
-B=${B:-build}
+B=${B:-/tmp/rwkvx-build}  # outside the repository: a carried folder replaced on the next call keeps it
 GRID=${GRID:-"--depths 21 --seeds 10"}
 ALL=1k,2k,4k,8k,16k,32k,64k
 case "${1:-}" in
