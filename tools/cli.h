@@ -256,7 +256,7 @@ typedef struct {
 } cli_model_options;
 
 #define CLI_MODEL_USAGE \
-    "  --threads N        threads, 0 to 1024 (default 0: every core)\n" \
+    "  --threads N        threads, 0 to 1024 (default 0: up to every core, tuned)\n" \
     "  --chunk-size B     sparse attention chunk size, 1 to 2^24 (default: the model file's)\n" \
     "  --chunk-topk K     chunks each query attends to, 1 to 2^24 (default: the model file's)\n" \
     "  --max-context N    a state holds at most N tokens (default 0: no limit)\n" \
