@@ -396,6 +396,27 @@ RWKVX_API int32_t      rwkvx_sample(rwkvx_sampler *sampler, const float *logits)
 #ifndef RWKVX_IMPLEMENTATION_DONE
 #define RWKVX_IMPLEMENTATION_DONE
 
+/* Contents, in order (each a banner below): the structures, the model's math
+   on them, the kernels the math calls, loading, the state's life, text.
+     Utilities and errors                 includes, ISA choice, allocation, errors, OpenMP macros
+     Tensors and the model structures     weight matrices, blocks, the model, a product's job
+     State structures                     state parts, K/V cache, scratch, thread tuner, a pass
+     Forward declarations                 the kernels and state helpers the math calls
+     Vector layer                         SIMD vectors: AVX-512, AVX2, NEON, portable C
+     RWKV-7 time-mix and channel-mix      layer norm, token shift, WKV-7, relu^2 channel mix
+     Sparse attention                     MoBA: chunk gates, top-k chunks, attention
+     Bounded K/V memory                   rwkvx_options.kv_max: votes, eviction, compaction
+     Forward pass                         a pass through every block; rwkvx_eval(_batch)
+     Weight types: one table              RWKVX__TYPES; dequantization to f32; f32 to f16
+     Matrix kernels                       Y = W X: decode, a few tokens, prefill panels, int8
+     GGUF reader                          header, keys and tensor table, every size checked
+     Binding tensors to model roles       hparams, weights, vocabulary; rwkvx_load_*, info
+     State                                create, free, reset, threads and their tuner
+     Saving, restoring and copying states the saved layout; save, load, clone
+     Tokenizer                            the World vocabulary's trie; tokenize, decoder
+     Sampler                              temperature, top-p/k, min-p, penalties, bans
+     Deprecated names                     the 0.1 names */
+
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -415,7 +436,7 @@ RWKVX_API int32_t      rwkvx_sample(rwkvx_sampler *sampler, const float *logits)
 #include <omp.h>
 #endif
 
-/* Instruction sets, chosen at compile time (see "Math kernels") */
+/* Instruction sets, chosen at compile time (see "Vector layer") */
 #if !defined(RWKVX_NO_SIMD) && defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
 #define RWKVX__AVX2 1          /* 8-wide f32, fused multiply-add, f16 conversion */
 #if defined(__cplusplus) && defined(__GNUC__) && !defined(__clang__) && __GNUC__ < 13
@@ -632,6 +653,1374 @@ struct rwkvx_model {
     size_t mapped_bytes;
 };
 
+typedef struct {                 /* one product of a batch: y[t] = W x[t] */
+    const rwkvx__mat *w;
+    const float *x;              /* T rows of w->cols inputs, ldx floats apart */
+    float *y;                    /* T rows of w->rows outputs, ldy floats apart */
+    int64_t ldx, ldy;
+} rwkvx__job;
+
+typedef struct {                 /* scratch of the matrix products */
+    float *base;                 /* [threads][stride], 64-byte aligned */
+    size_t stride;               /* floats per thread, a multiple of 16 */
+} rwkvx__work;
+
+/* ---------------------------------------------------------------------- */
+/* State structures: a sequence's state, its scratch, a pass              */
+/* ---------------------------------------------------------------------- */
+
+typedef struct {                 /* one sparse block's memory of the context */
+    void **k, **v;               /* [H] per head, [capacity][64] keys and values,
+                                    positions in order; f32, or f16 with
+                                    rwkvx_options.kv_f16. One array per head: growing
+                                    it moves or touches no other head's memory, so
+                                    resident memory is what the positions fill */
+    float *chunk_mean;           /* [capacity / B][C] mean key of each complete chunk */
+    float *chunk_sum;            /* its part CHUNK_SUM (below) */
+    float *recent_q;             /* its part RECENT_Q, or NULL without the K/V limit */
+} rwkvx__kv_cache;
+
+/* The persistent state of a sequence, described once: each part, the kind
+   of block that has one, and how a saved state holds it. This list drives
+   creation, reset, clone, save and restore (a new part is a row here, its
+   size in rwkvx__part_floats); the fixed-size parts share one allocation.
+   KV is a sparse block's keys and values: they grow with the context
+   (rwkvx__kv_cache) and only mark where they go in the saved layout, which
+   is the list's order, block by block. Everything else a state holds is
+   per-call scratch (rwkvx__scratch) or capacity that follows the context.
+     X(PART, kind of block, saving) */
+#define RWKVX__PARTS(X)                                                                        \
+    X(ATT_PREV, RWKV, SAVED)          /* [C] time-mix token shift: the previous token's xn */  \
+    X(FFN_PREV, RWKV, SAVED)          /* [C] channel-mix token shift */                        \
+    X(WKV, RWKV, TRANSPOSED)          /* [H][64][64] the WKV state, kept transposed */          \
+    X(SPARSE_FFN_PREV, SPARSE, SAVED) /* [C] a sparse block's channel-mix token shift */       \
+    X(KV, SPARSE, KEYS_VALUES)        /* [n][C] keys, then values, as f32 */                   \
+    X(RECENT_Q, SPARSE, SAVED)        /* [kv_window][C] K/V limit: the last kv_window tokens' \
+                                         queries, token t in row t % kv_window (else empty) */ \
+    X(CHUNK_SUM, SPARSE, REBUILT)     /* [C] running key sum of the current chunk: restore  \
+                                         rebuilds it by replaying the keys */
+
+enum { RWKVX__BLOCK_RWKV, RWKVX__BLOCK_SPARSE };
+enum { RWKVX__SAVING_SAVED, RWKVX__SAVING_TRANSPOSED, RWKVX__SAVING_KEYS_VALUES, RWKVX__SAVING_REBUILT };
+#define RWKVX__PART_ENUM(part, kind, saving) RWKVX__PART_##part,
+enum { RWKVX__PARTS(RWKVX__PART_ENUM) RWKVX__N_PARTS };
+typedef struct {
+    int kind, saving;
+} rwkvx__part_info;
+#define RWKVX__PART_INFO(part, kind, saving) {RWKVX__BLOCK_##kind, RWKVX__SAVING_##saving},
+static const rwkvx__part_info rwkvx__parts[RWKVX__N_PARTS] = {RWKVX__PARTS(RWKVX__PART_INFO)};
+
+typedef struct {                 /* one query's attention in progress, one head */
+    const float *q;              /* its 64 query values */
+    float *acc;                  /* weighted values so far (64); the output at the end */
+    float max, sum;              /* running maximum score and sum of weights */
+    uint64_t end;                /* the span being attended ends before this position */
+} rwkvx__query;
+
+/* Per-call scratch: the numbers of one forward pass over up to RWKVX__BATCH
+   rows (tokens). Each row buffer is [rows][width], rows contiguous, and has
+   one role in every block; nothing here outlives a pass (what does is the
+   state's persistent part). C = n_embd, F = n_ffn. */
+typedef struct {
+    float *x;                    /* [C] the residual stream (embedding in, last block out) */
+    float *xn;                   /* [C] layer-normed x: the input of a block's half */
+    float *shift;                /* [C] token shift: the previous row's xn minus this row's */
+    float *mix;                  /* [6][rows][C] time-mix inputs xn + shift * lerp, for r w k v a g */
+    float *r, *k, *v;            /* [C] receptance, key, value (RWKV-7 time-mix) */
+    float *w, *a, *g;            /* [C] decay, in-context learning rate, output gate */
+    float *v_gate;               /* [C] value-residual LoRA output, before its sigmoid (layer > 0) */
+    float *kk;                   /* [C] the removal key: k * k_k, L2-normalized per head */
+    float *v_first;              /* [C] layer 0's values, mixed back in by later layers */
+    float *q;                    /* [C] a sparse block's queries (its keys and values use k, v) */
+    float *att;                  /* [C] attention output: the WKV heads' or the sparse heads' */
+    float *out;                  /* [C] a half's output projection, added to x */
+    float *ffn_in;               /* [C] channel-mix input xn + shift * ffn_lerp */
+    float *ffn;                  /* [F] channel-mix hidden layer, relu^2 */
+    float *lora_w, *lora_a, *lora_g, *lora_v;   /* [rank] LoRA hidden layers */
+    float *rows_block;           /* the row buffers' one allocation */
+    rwkvx__work work;            /* the matrix products' scratch */
+    void *work_block;            /* its allocation */
+    float *gates;                /* [threads][max chunks] gate values */
+    int *picked;                 /* [threads][max chunks] chunk selection work */
+    int *sel;                    /* [batch][H][sel_max] each query's chunks, per head */
+    int *n_sel;                  /* [batch][H] their count, -1: every earlier position */
+    int sel_max;                 /* min(top-k - 1, max chunks) */
+    rwkvx__query *queries;       /* [threads][batch] attention in progress */
+} rwkvx__scratch;
+
+/* The thread count of a state left at 0 threads (rwkvx_state_set_threads).
+   Two threads that meet at every barrier are only as fast as the slower
+   one: when another program holds a core, one thread can be several times
+   faster than two. So the state times its passes and climbs over 1, 2, 4,
+   ... and all cores, starting from all:
+   - passes are compared per row among passes of similar size (classes of
+     1 row, 2-3, 4-7, ...; the first pass of a class is not counted, it
+     pages the weights in); the count in use keeps a running mean per class;
+   - now and then one pass tries the next count down or up, kept if it took
+     under 0.9 of the mean. A try that fails lost some time; the next try
+     that way waits until the passes since have taken RWKVX__TUNE_PAYBACK
+     times that (at least twice the last wait, at most RWKVX__TUNE_WAIT_MAX
+     seconds), so tries cost about 3 % at first and ever less on a steady
+     machine; a move makes the way back wait as long for what it gained;
+   - a pass over 3x its mean (the machine changed) makes both ways due.
+   Which thread computes a number never changes it: only the speed varies. */
+#define RWKVX__TUNE_SIZES 8
+#define RWKVX__TUNE_PAYBACK 32.0
+#define RWKVX__TUNE_WAIT_MAX 10.0
+typedef struct {
+    int threads;                 /* the count in use; 0: not started (all cores) */
+    int trying;                  /* the count this pass tries; 0: none */
+    int way;                     /* of the try in progress, else the one to try first: 0 down, 1 up */
+    double wait[2], since[2];    /* per way: seconds of passes between tries, and since the last */
+    double per_row[RWKVX__TUNE_SIZES]; /* running mean, seconds per row; 0: none yet */
+    unsigned char warm[RWKVX__TUNE_SIZES]; /* a pass of that size has run */
+} rwkvx__thread_tuner;
+
+struct rwkvx_state {
+    const rwkvx_model *model;
+    uint64_t n_pos;              /* tokens seen */
+    int n_threads;               /* as set: 0 = tuned (tuner) */
+    int max_threads;
+    rwkvx__thread_tuner tuner;
+    float *part[RWKVX__N_PARTS]; /* the fixed-size parts (RWKVX__PARTS), each [blocks][floats] */
+    float *parts_block;          /* their one allocation */
+    size_t parts_floats;         /* its size */
+    rwkvx__kv_cache *kv;         /* per sparse block */
+    size_t kv_capacity;          /* positions per head the K/V arrays can hold */
+    uint64_t kv_len;             /* positions each sparse head holds: n_pos, or fewer
+                                    once the K/V limit has evicted some */
+    float *evict_votes;          /* K/V limit: [threads][2 * kv_max] votes and scores */
+    int *evict_heap;             /* [threads][kv_keep] the best positions so far */
+    unsigned char *evict_kept;   /* [threads][kv_max] which positions stay */
+    rwkvx__scratch s;
+    size_t batch_done;           /* in rwkvx_eval_batch: 1 + its tokens done; else 0 */
+    float *stage;                /* rwkvx_eval_batch's logits of a pass's rows (first state) */
+    size_t stage_rows;
+};
+
+/* One forward pass runs up to RWKVX__BATCH rows (tokens) through the model.
+   The rows may belong to several states (rwkvx_eval_batch), each owning a run
+   of consecutive rows: the matrix products take every row at once (each
+   weight is read once per pass, and a row's result does not depend on the
+   other rows), the per-sequence parts (token shift, the WKV recurrence, the
+   sparse blocks' K/V memory and attention) run on each state's rows with its
+   own recurrent state. rwkvx_eval is the one-state case. */
+typedef struct {
+    rwkvx_state *st;
+    size_t idx;                  /* its place in rwkvx_eval_batch's arrays */
+    int row, T;                  /* its rows: row .. row + T - 1 */
+} rwkvx__seg;
+
+typedef struct {
+    const rwkvx_model *m;
+    rwkvx__scratch *s;           /* the rows' buffers: the first state's scratch */
+    rwkvx__seg seg[RWKVX__BATCH];
+    unsigned char seg_of[RWKVX__BATCH]; /* row -> its segment */
+    int32_t token[RWKVX__BATCH]; /* row -> its token */
+    int n_seg, T, nt;            /* segments, rows, threads */
+} rwkvx__pass;
+
+/* ---------------------------------------------------------------------- */
+/* Forward declarations                                                   */
+/* ---------------------------------------------------------------------- */
+
+/* What the model math below calls before its definition: the kernels the
+   math is built on ("Weight types", "Matrix kernels") and the state's
+   helpers ("State"). */
+static void rwkvx__matmul_jobs(const rwkvx__job *jobs, int n_jobs, int T, const rwkvx__work *work, int n_threads);
+static void rwkvx__matmul(const rwkvx__mat *w, const float *x, int64_t ldx, float *y, int64_t ldy, int T, const rwkvx__work *work,
+                          int n_threads);
+static void rwkvx__row_to_f32(const rwkvx__mat *w, int64_t row, int64_t i0, int64_t n, float *out);
+static void rwkvx__f32_to_f16_row(const float *x, uint16_t *out, int n);
+static float *rwkvx__part_at(const rwkvx_state *st, int part, int i);
+static size_t rwkvx__kv_elem_bytes(const rwkvx_model *m);
+static int rwkvx__threads(const rwkvx_state *st);
+static rwkvx_status rwkvx__kv_reserve(rwkvx_state *st, uint64_t positions);
+static int rwkvx__pass_threads(rwkvx_state *const *states, size_t n, int rows);
+static double rwkvx__seconds(void);
+static void rwkvx__tune_learn(rwkvx_state *st, int rows, int threads, double seconds);
+
+/* ---------------------------------------------------------------------- */
+/* Vector layer: the SIMD operations the math and kernels use             */
+/* ---------------------------------------------------------------------- */
+
+/* The instruction set is chosen at compile time (-march=native in the
+   Makefile): AVX-512 (16 lanes), AVX2 + FMA + F16C (8 lanes), NEON on AArch64
+   (8 lanes in two registers), else portable C with 8 lanes, which
+   RWKVX_NO_SIMD forces and the tests use as the reference. RWKVX_NO_AVX512
+   keeps an AVX-512 machine on the AVX2 kernels. Compile time, not runtime
+   dispatch: a header library is compiled by its user for a known target, and
+   a runtime choice would make the logits depend on the machine a binary
+   lands on. */
+
+#if defined(__GNUC__) || defined(__clang__)
+#define RWKVX__INLINE static inline __attribute__((always_inline))
+#define RWKVX__UNROLL _Pragma("GCC unroll 8")   /* small constant loops: keep sums in registers */
+#else
+#define RWKVX__INLINE static
+#define RWKVX__UNROLL
+#endif
+
+/* A vector of RWKVX__LANES floats and what the kernels do with it: zero,
+   load, load of the first n < LANES floats (zeros after), load of f16 values,
+   store, c + a * b, broadcast, multiply, and four vectors' lane sums. */
+#if defined(RWKVX__AVX512)
+#define RWKVX__LANES 16
+#define RWKVX__UT 6                    /* 4 x 6 accumulators of the 32 registers */
+typedef __m512 rwkvx__v;
+RWKVX__INLINE rwkvx__v rwkvx__vzero(void) { return _mm512_setzero_ps(); }
+RWKVX__INLINE rwkvx__v rwkvx__vload(const float *p) { return _mm512_loadu_ps(p); }
+RWKVX__INLINE rwkvx__v rwkvx__vload_part(const float *p, int n) { return _mm512_maskz_loadu_ps((__mmask16)((1u << n) - 1), p); }
+RWKVX__INLINE void rwkvx__vstore(float *p, rwkvx__v v) { _mm512_storeu_ps(p, v); }
+RWKVX__INLINE rwkvx__v rwkvx__vfma(rwkvx__v a, rwkvx__v b, rwkvx__v c) { return _mm512_fmadd_ps(a, b, c); }
+RWKVX__INLINE rwkvx__v rwkvx__vset1(float f) { return _mm512_set1_ps(f); }
+RWKVX__INLINE rwkvx__v rwkvx__vload_f16(const uint16_t *p) { return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)p)); }
+RWKVX__INLINE rwkvx__v rwkvx__vmul(rwkvx__v a, rwkvx__v b) { return _mm512_mul_ps(a, b); }
+RWKVX__INLINE rwkvx__v rwkvx__vload_bf16(const uint16_t *p) {
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(const void *)p)), 16));
+}
+RWKVX__INLINE rwkvx__v rwkvx__vload_q8(const signed char *q, uint16_t d) { /* d (f16) times 16 int8 */
+    __m512 v = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(const void *)q)));
+    return _mm512_mul_ps(v, _mm512_set1_ps(_cvtsh_ss(d)));
+}
+/* out[j] = the lanes of v[j] added by the halving tree (lane l += lane l + h
+   for h = 8, 4, 2, 1), four vectors at once */
+RWKVX__INLINE void rwkvx__vsum4(const rwkvx__v *v, float *out) {
+    __m512 ab = _mm512_add_ps(_mm512_shuffle_f32x4(v[0], v[1], 0x44), _mm512_shuffle_f32x4(v[0], v[1], 0xee));
+    __m512 cd = _mm512_add_ps(_mm512_shuffle_f32x4(v[2], v[3], 0x44), _mm512_shuffle_f32x4(v[2], v[3], 0xee));
+    __m512 q = _mm512_add_ps(_mm512_shuffle_f32x4(ab, cd, 0x88), _mm512_shuffle_f32x4(ab, cd, 0xdd)); /* a b c d, 4 each */
+    __m512 h = _mm512_add_ps(q, _mm512_permute_ps(q, 0x4e));     /* l += l + 2 */
+    __m128 r;
+    h = _mm512_add_ps(h, _mm512_permute_ps(h, 0xb1));            /* l += l + 1 */
+    r = _mm512_castps512_ps128(_mm512_permutexvar_ps(_mm512_set_epi32(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 12, 8, 4, 0), h));
+    _mm_storeu_ps(out, r);
+}
+/* LANES small integers (int32), for unpacking quantized weights: LANES bytes
+   zero-extended, a bit field of each, sums, shifts, lane l's bit of a word,
+   conversion to f32 and a lookup in a table of 16 floats. */
+typedef __m512i rwkvx__vi;
+RWKVX__INLINE rwkvx__vi rwkvx__vi_u8(const unsigned char *p) { return _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(const void *)p)); }
+RWKVX__INLINE rwkvx__vi rwkvx__vi_field(rwkvx__vi v, int shift, int bits) {
+    return _mm512_and_si512(_mm512_srl_epi32(v, _mm_cvtsi32_si128(shift)), _mm512_set1_epi32((1 << bits) - 1));
+}
+RWKVX__INLINE rwkvx__vi rwkvx__vi_add(rwkvx__vi a, rwkvx__vi b) { return _mm512_add_epi32(a, b); }
+RWKVX__INLINE rwkvx__vi rwkvx__vi_shl(rwkvx__vi v, int n) { return _mm512_sll_epi32(v, _mm_cvtsi32_si128(n)); }
+RWKVX__INLINE rwkvx__vi rwkvx__vi_set1(int x) { return _mm512_set1_epi32(x); }
+RWKVX__INLINE rwkvx__vi rwkvx__vi_bits(uint32_t word, int first) {
+    __m512i at = _mm512_add_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0), _mm512_set1_epi32(first));
+    return _mm512_and_si512(_mm512_srlv_epi32(_mm512_set1_epi32((int)word), at), _mm512_set1_epi32(1));
+}
+RWKVX__INLINE rwkvx__v rwkvx__vi_float(rwkvx__vi v) { return _mm512_cvtepi32_ps(v); }
+RWKVX__INLINE rwkvx__v rwkvx__vlookup16(const float *table, rwkvx__vi i) { return _mm512_permutexvar_ps(i, _mm512_loadu_ps(table)); }
+#elif defined(RWKVX__AVX2)
+#define RWKVX__LANES 8
+#define RWKVX__UT 3                    /* 4 x 3 accumulators of the 16 registers */
+typedef __m256 rwkvx__v;
+RWKVX__INLINE rwkvx__v rwkvx__vzero(void) { return _mm256_setzero_ps(); }
+RWKVX__INLINE rwkvx__v rwkvx__vload(const float *p) { return _mm256_loadu_ps(p); }
+RWKVX__INLINE rwkvx__v rwkvx__vload_part(const float *p, int n) {
+    static const int32_t mask[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
+    return _mm256_maskload_ps(p, _mm256_loadu_si256((const __m256i *)(const void *)(mask + 8 - n)));
+}
+RWKVX__INLINE void rwkvx__vstore(float *p, rwkvx__v v) { _mm256_storeu_ps(p, v); }
+RWKVX__INLINE rwkvx__v rwkvx__vfma(rwkvx__v a, rwkvx__v b, rwkvx__v c) { return _mm256_fmadd_ps(a, b, c); }
+RWKVX__INLINE rwkvx__v rwkvx__vset1(float f) { return _mm256_set1_ps(f); }
+RWKVX__INLINE rwkvx__v rwkvx__vload_f16(const uint16_t *p) { return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)p)); }
+RWKVX__INLINE rwkvx__v rwkvx__vmul(rwkvx__v a, rwkvx__v b) { return _mm256_mul_ps(a, b); }
+RWKVX__INLINE rwkvx__v rwkvx__vload_bf16(const uint16_t *p) {
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(const void *)p)), 16));
+}
+RWKVX__INLINE rwkvx__v rwkvx__vload_q8(const signed char *q, uint16_t d) { /* d (f16) times 8 int8 */
+    __m256 v = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)q)));
+    return _mm256_mul_ps(v, _mm256_set1_ps(_cvtsh_ss(d)));
+}
+RWKVX__INLINE void rwkvx__vsum4(const rwkvx__v *v, float *out) { /* halving tree, h = 4, 2, 1 */
+    __m256 ab = _mm256_add_ps(_mm256_permute2f128_ps(v[0], v[1], 0x20), _mm256_permute2f128_ps(v[0], v[1], 0x31));
+    __m256 cd = _mm256_add_ps(_mm256_permute2f128_ps(v[2], v[3], 0x20), _mm256_permute2f128_ps(v[2], v[3], 0x31));
+    __m256 q = _mm256_add_ps(_mm256_shuffle_ps(ab, cd, 0x44), _mm256_shuffle_ps(ab, cd, 0xee)); /* a0 a1 c0 c1 | b0 b1 d0 d1 */
+    __m256 h = _mm256_hadd_ps(q, q);                              /* a c a c | b d b d */
+    __m128 lo = _mm256_castps256_ps128(h), hi = _mm256_extractf128_ps(h, 1);
+    out[0] = _mm_cvtss_f32(lo), out[1] = _mm_cvtss_f32(hi);
+    out[2] = _mm_cvtss_f32(_mm_shuffle_ps(lo, lo, 1)), out[3] = _mm_cvtss_f32(_mm_shuffle_ps(hi, hi, 1));
+}
+typedef __m256i rwkvx__vi;      /* small integers: see the AVX-512 layer */
+RWKVX__INLINE rwkvx__vi rwkvx__vi_u8(const unsigned char *p) { return _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)p)); }
+RWKVX__INLINE rwkvx__vi rwkvx__vi_field(rwkvx__vi v, int shift, int bits) {
+    return _mm256_and_si256(_mm256_srl_epi32(v, _mm_cvtsi32_si128(shift)), _mm256_set1_epi32((1 << bits) - 1));
+}
+RWKVX__INLINE rwkvx__vi rwkvx__vi_add(rwkvx__vi a, rwkvx__vi b) { return _mm256_add_epi32(a, b); }
+RWKVX__INLINE rwkvx__vi rwkvx__vi_shl(rwkvx__vi v, int n) { return _mm256_sll_epi32(v, _mm_cvtsi32_si128(n)); }
+RWKVX__INLINE rwkvx__vi rwkvx__vi_set1(int x) { return _mm256_set1_epi32(x); }
+RWKVX__INLINE rwkvx__vi rwkvx__vi_bits(uint32_t word, int first) {
+    __m256i at = _mm256_add_epi32(_mm256_set_epi32(7, 6, 5, 4, 3, 2, 1, 0), _mm256_set1_epi32(first));
+    return _mm256_and_si256(_mm256_srlv_epi32(_mm256_set1_epi32((int)word), at), _mm256_set1_epi32(1));
+}
+RWKVX__INLINE rwkvx__v rwkvx__vi_float(rwkvx__vi v) { return _mm256_cvtepi32_ps(v); }
+RWKVX__INLINE rwkvx__v rwkvx__vlookup16(const float *table, rwkvx__vi i) { /* two 8-entry lookups, bit 3 picks */
+    __m256 lo = _mm256_permutevar8x32_ps(_mm256_loadu_ps(table), i), hi = _mm256_permutevar8x32_ps(_mm256_loadu_ps(table + 8), i);
+    return _mm256_blendv_ps(lo, hi, _mm256_castsi256_ps(_mm256_slli_epi32(i, 28)));
+}
+#elif defined(RWKVX__NEON)
+#define RWKVX__LANES 8
+#define RWKVX__UT 2                    /* 4 x 2 x 2 accumulators of the 32 registers */
+typedef struct { float32x4_t lo, hi; } rwkvx__v;
+RWKVX__INLINE rwkvx__v rwkvx__vzero(void) { rwkvx__v r; r.lo = r.hi = vdupq_n_f32(0.0f); return r; }
+RWKVX__INLINE rwkvx__v rwkvx__vload(const float *p) { rwkvx__v r; r.lo = vld1q_f32(p); r.hi = vld1q_f32(p + 4); return r; }
+RWKVX__INLINE rwkvx__v rwkvx__vload_part(const float *p, int n) {
+    float tmp[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    memcpy(tmp, p, (size_t)n * sizeof(float));
+    return rwkvx__vload(tmp);
+}
+RWKVX__INLINE void rwkvx__vstore(float *p, rwkvx__v v) { vst1q_f32(p, v.lo); vst1q_f32(p + 4, v.hi); }
+RWKVX__INLINE rwkvx__v rwkvx__vfma(rwkvx__v a, rwkvx__v b, rwkvx__v c) {
+    rwkvx__v r;
+    r.lo = vfmaq_f32(c.lo, a.lo, b.lo);
+    r.hi = vfmaq_f32(c.hi, a.hi, b.hi);
+    return r;
+}
+RWKVX__INLINE rwkvx__v rwkvx__vset1(float f) { rwkvx__v r; r.lo = r.hi = vdupq_n_f32(f); return r; }
+RWKVX__INLINE rwkvx__v rwkvx__vload_f16(const uint16_t *p) {
+    rwkvx__v r;
+    r.lo = vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(p)));
+    r.hi = vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(p + 4)));
+    return r;
+}
+RWKVX__INLINE rwkvx__v rwkvx__vmul(rwkvx__v a, rwkvx__v b) {
+    rwkvx__v r;
+    r.lo = vmulq_f32(a.lo, b.lo);
+    r.hi = vmulq_f32(a.hi, b.hi);
+    return r;
+}
+RWKVX__INLINE rwkvx__v rwkvx__vload_bf16(const uint16_t *p) {
+    rwkvx__v r;
+    r.lo = vreinterpretq_f32_u32(vshll_n_u16(vld1_u16(p), 16));
+    r.hi = vreinterpretq_f32_u32(vshll_n_u16(vld1_u16(p + 4), 16));
+    return r;
+}
+RWKVX__INLINE rwkvx__v rwkvx__vload_q8(const signed char *q, uint16_t d) { /* d (f16) times 8 int8 */
+    int16x8_t h = vmovl_s8(vld1_s8(q));
+    float df = rwkvx__f16_to_f32(d);
+    rwkvx__v r;
+    r.lo = vmulq_n_f32(vcvtq_f32_s32(vmovl_s16(vget_low_s16(h))), df);
+    r.hi = vmulq_n_f32(vcvtq_f32_s32(vmovl_s16(vget_high_s16(h))), df);
+    return r;
+}
+RWKVX__INLINE void rwkvx__vsum4(const rwkvx__v *v, float *out) { /* halving tree, h = 4, 2, 1 */
+    int j;
+    for (j = 0; j < 4; j += 2) {
+        float32x4_t a = vaddq_f32(v[j].lo, v[j].hi), b = vaddq_f32(v[j + 1].lo, v[j + 1].hi);
+        float32x2_t a2 = vadd_f32(vget_low_f32(a), vget_high_f32(a)), b2 = vadd_f32(vget_low_f32(b), vget_high_f32(b));
+        vst1_f32(out + j, vpadd_f32(a2, b2));
+    }
+}
+typedef struct { int32x4_t lo, hi; } rwkvx__vi;   /* small integers: see the AVX-512 layer */
+RWKVX__INLINE rwkvx__vi rwkvx__vi_u8(const unsigned char *p) {
+    uint16x8_t h = vmovl_u8(vld1_u8(p));
+    rwkvx__vi r;
+    r.lo = vreinterpretq_s32_u32(vmovl_u16(vget_low_u16(h)));
+    r.hi = vreinterpretq_s32_u32(vmovl_u16(vget_high_u16(h)));
+    return r;
+}
+RWKVX__INLINE rwkvx__vi rwkvx__vi_field(rwkvx__vi v, int shift, int bits) {
+    int32x4_t s = vdupq_n_s32(-shift), m = vdupq_n_s32((1 << bits) - 1);
+    v.lo = vandq_s32(vshlq_s32(v.lo, s), m);
+    v.hi = vandq_s32(vshlq_s32(v.hi, s), m);
+    return v;
+}
+RWKVX__INLINE rwkvx__vi rwkvx__vi_add(rwkvx__vi a, rwkvx__vi b) { a.lo = vaddq_s32(a.lo, b.lo); a.hi = vaddq_s32(a.hi, b.hi); return a; }
+RWKVX__INLINE rwkvx__vi rwkvx__vi_shl(rwkvx__vi v, int n) { v.lo = vshlq_s32(v.lo, vdupq_n_s32(n)); v.hi = vshlq_s32(v.hi, vdupq_n_s32(n)); return v; }
+RWKVX__INLINE rwkvx__vi rwkvx__vi_set1(int x) { rwkvx__vi r; r.lo = r.hi = vdupq_n_s32(x); return r; }
+RWKVX__INLINE rwkvx__vi rwkvx__vi_bits(uint32_t word, int first) {
+    static const int32_t lane[8] = {0, 1, 2, 3, 4, 5, 6, 7};
+    uint32x4_t w = vdupq_n_u32(word), one = vdupq_n_u32(1);
+    int32x4_t f = vdupq_n_s32(-first);
+    rwkvx__vi r;
+    r.lo = vreinterpretq_s32_u32(vandq_u32(vshlq_u32(w, vsubq_s32(f, vld1q_s32(lane))), one));
+    r.hi = vreinterpretq_s32_u32(vandq_u32(vshlq_u32(w, vsubq_s32(f, vld1q_s32(lane + 4))), one));
+    return r;
+}
+RWKVX__INLINE rwkvx__v rwkvx__vi_float(rwkvx__vi v) { rwkvx__v r; r.lo = vcvtq_f32_s32(v.lo); r.hi = vcvtq_f32_s32(v.hi); return r; }
+RWKVX__INLINE rwkvx__v rwkvx__vlookup16(const float *table, rwkvx__vi i) {
+    int32_t at[8];
+    float f[8];
+    int l;
+    vst1q_s32(at, i.lo), vst1q_s32(at + 4, i.hi);
+    for (l = 0; l < 8; l++) f[l] = table[at[l] & 15];
+    return rwkvx__vload(f);
+}
+#else
+#define RWKVX__LANES 8
+#define RWKVX__UT 4
+/* no forced unrolling here: unrolled, the 8-float structs of this layer
+   took gcc 12 five minutes to compile at -O2 (the few-token kernels of the
+   block types), and the compiler unrolls the lane loops well enough itself */
+#undef RWKVX__UNROLL
+#define RWKVX__UNROLL
+typedef struct { float f[8]; } rwkvx__v;
+RWKVX__INLINE rwkvx__v rwkvx__vzero(void) { rwkvx__v r; memset(&r, 0, sizeof r); return r; }
+RWKVX__INLINE rwkvx__v rwkvx__vload(const float *p) { rwkvx__v r; memcpy(r.f, p, sizeof r.f); return r; }
+RWKVX__INLINE rwkvx__v rwkvx__vload_part(const float *p, int n) {
+    rwkvx__v r = rwkvx__vzero();
+    memcpy(r.f, p, (size_t)n * sizeof(float));
+    return r;
+}
+RWKVX__INLINE void rwkvx__vstore(float *p, rwkvx__v v) { memcpy(p, v.f, sizeof v.f); }
+RWKVX__INLINE rwkvx__v rwkvx__vfma(rwkvx__v a, rwkvx__v b, rwkvx__v c) {
+    int l;
+    for (l = 0; l < 8; l++) c.f[l] += a.f[l] * b.f[l];
+    return c;
+}
+RWKVX__INLINE rwkvx__v rwkvx__vset1(float f) { rwkvx__v r; int l; for (l = 0; l < 8; l++) r.f[l] = f; return r; }
+RWKVX__INLINE rwkvx__v rwkvx__vload_f16(const uint16_t *p) { rwkvx__v r; int l; for (l = 0; l < 8; l++) r.f[l] = rwkvx__f16_to_f32(p[l]); return r; }
+RWKVX__INLINE rwkvx__v rwkvx__vmul(rwkvx__v a, rwkvx__v b) { int l; for (l = 0; l < 8; l++) a.f[l] *= b.f[l]; return a; }
+RWKVX__INLINE rwkvx__v rwkvx__vload_bf16(const uint16_t *p) { rwkvx__v r; int l; for (l = 0; l < 8; l++) r.f[l] = rwkvx__bf16_to_f32(p[l]); return r; }
+RWKVX__INLINE rwkvx__v rwkvx__vload_q8(const signed char *q, uint16_t d) {
+    rwkvx__v r;
+    float df = rwkvx__f16_to_f32(d);
+    int l;
+    for (l = 0; l < 8; l++) r.f[l] = df * (float)q[l];
+    return r;
+}
+RWKVX__INLINE void rwkvx__vsum4(const rwkvx__v *v, float *out) { /* halving tree, h = 4, 2, 1 */
+    int j, h, l;
+    for (j = 0; j < 4; j++) {
+        float t[8];
+        memcpy(t, v[j].f, sizeof t);
+        for (h = 4; h > 0; h /= 2)
+            for (l = 0; l < h; l++) t[l] += t[l + h];
+        out[j] = t[0];
+    }
+}
+typedef struct { int32_t i[8]; } rwkvx__vi;   /* small integers: see the AVX-512 layer */
+RWKVX__INLINE rwkvx__vi rwkvx__vi_u8(const unsigned char *p) { rwkvx__vi r; int l; for (l = 0; l < 8; l++) r.i[l] = p[l]; return r; }
+RWKVX__INLINE rwkvx__vi rwkvx__vi_field(rwkvx__vi v, int shift, int bits) {
+    int l;
+    for (l = 0; l < 8; l++) v.i[l] = (v.i[l] >> shift) & ((1 << bits) - 1);
+    return v;
+}
+RWKVX__INLINE rwkvx__vi rwkvx__vi_add(rwkvx__vi a, rwkvx__vi b) { int l; for (l = 0; l < 8; l++) a.i[l] += b.i[l]; return a; }
+RWKVX__INLINE rwkvx__vi rwkvx__vi_shl(rwkvx__vi v, int n) { int l; for (l = 0; l < 8; l++) v.i[l] = (int32_t)((uint32_t)v.i[l] << n); return v; }
+RWKVX__INLINE rwkvx__vi rwkvx__vi_set1(int x) { rwkvx__vi r; int l; for (l = 0; l < 8; l++) r.i[l] = x; return r; }
+RWKVX__INLINE rwkvx__vi rwkvx__vi_bits(uint32_t word, int first) {
+    rwkvx__vi r;
+    int l;
+    for (l = 0; l < 8; l++) r.i[l] = (int32_t)((word >> (first + l)) & 1u);
+    return r;
+}
+RWKVX__INLINE rwkvx__v rwkvx__vi_float(rwkvx__vi v) { rwkvx__v r; int l; for (l = 0; l < 8; l++) r.f[l] = (float)v.i[l]; return r; }
+RWKVX__INLINE rwkvx__v rwkvx__vlookup16(const float *table, rwkvx__vi i) { rwkvx__v r; int l; for (l = 0; l < 8; l++) r.f[l] = table[i.i[l] & 15]; return r; }
+#endif
+
+/* The layer's element-wise operations (activations, softmax, f16 storage):
+   a + b, a - b; max(a, b) as x86's maxps computes it, a > b ? a : b (so max(0, h)
+   is h for NaN and -0); the store of LANES values as f16 (round to nearest
+   even); and e^x (rwkvx__vexp, below). */
+#if defined(RWKVX__AVX512)
+RWKVX__INLINE rwkvx__v rwkvx__vadd(rwkvx__v a, rwkvx__v b) { return _mm512_add_ps(a, b); }
+RWKVX__INLINE rwkvx__v rwkvx__vsub(rwkvx__v a, rwkvx__v b) { return _mm512_sub_ps(a, b); }
+RWKVX__INLINE rwkvx__v rwkvx__vmax(rwkvx__v a, rwkvx__v b) { return _mm512_max_ps(a, b); }
+RWKVX__INLINE void rwkvx__vstore_f16(uint16_t *p, rwkvx__v v) {
+    _mm256_storeu_si256((__m256i *)(void *)p, _mm512_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT));
+}
+RWKVX__INLINE rwkvx__v rwkvx__vround(rwkvx__v v) { return _mm512_roundscale_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
+RWKVX__INLINE rwkvx__v rwkvx__vscale2(rwkvx__v v, rwkvx__v n) { return _mm512_scalef_ps(v, n); }
+#elif defined(RWKVX__AVX2)
+RWKVX__INLINE rwkvx__v rwkvx__vadd(rwkvx__v a, rwkvx__v b) { return _mm256_add_ps(a, b); }
+RWKVX__INLINE rwkvx__v rwkvx__vsub(rwkvx__v a, rwkvx__v b) { return _mm256_sub_ps(a, b); }
+RWKVX__INLINE rwkvx__v rwkvx__vmax(rwkvx__v a, rwkvx__v b) { return _mm256_max_ps(a, b); }
+RWKVX__INLINE void rwkvx__vstore_f16(uint16_t *p, rwkvx__v v) {
+    _mm_storeu_si128((__m128i *)(void *)p, _mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT));
+}
+RWKVX__INLINE rwkvx__v rwkvx__vround(rwkvx__v v) { return _mm256_round_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
+RWKVX__INLINE rwkvx__v rwkvx__vscale2(rwkvx__v v, rwkvx__v n) { /* v 2^n, n an integer in the normal exponent range */
+    return _mm256_mul_ps(v, _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23)));
+}
+#elif defined(RWKVX__NEON)
+RWKVX__INLINE rwkvx__v rwkvx__vadd(rwkvx__v a, rwkvx__v b) { a.lo = vaddq_f32(a.lo, b.lo), a.hi = vaddq_f32(a.hi, b.hi); return a; }
+RWKVX__INLINE rwkvx__v rwkvx__vsub(rwkvx__v a, rwkvx__v b) { a.lo = vsubq_f32(a.lo, b.lo), a.hi = vsubq_f32(a.hi, b.hi); return a; }
+RWKVX__INLINE rwkvx__v rwkvx__vmax(rwkvx__v a, rwkvx__v b) { /* not vmaxq_f32: it returns the NaN and +0 for (0, -0) */
+    a.lo = vbslq_f32(vcgtq_f32(a.lo, b.lo), a.lo, b.lo), a.hi = vbslq_f32(vcgtq_f32(a.hi, b.hi), a.hi, b.hi);
+    return a;
+}
+RWKVX__INLINE void rwkvx__vstore_f16(uint16_t *p, rwkvx__v v) {
+    vst1_u16(p, vreinterpret_u16_f16(vcvt_f16_f32(v.lo)));
+    vst1_u16(p + 4, vreinterpret_u16_f16(vcvt_f16_f32(v.hi)));
+}
+#else
+RWKVX__INLINE rwkvx__v rwkvx__vadd(rwkvx__v a, rwkvx__v b) { int l; for (l = 0; l < 8; l++) a.f[l] += b.f[l]; return a; }
+RWKVX__INLINE rwkvx__v rwkvx__vsub(rwkvx__v a, rwkvx__v b) { int l; for (l = 0; l < 8; l++) a.f[l] -= b.f[l]; return a; }
+RWKVX__INLINE rwkvx__v rwkvx__vmax(rwkvx__v a, rwkvx__v b) { int l; for (l = 0; l < 8; l++) a.f[l] = a.f[l] > b.f[l] ? a.f[l] : b.f[l]; return a; }
+static uint16_t rwkvx__f32_to_f16(float x);
+RWKVX__INLINE void rwkvx__vstore_f16(uint16_t *p, rwkvx__v v) { int l; for (l = 0; l < 8; l++) p[l] = rwkvx__f32_to_f16(v.f[l]); }
+#endif
+
+/* e^x for x <= 0 (the softmax weights). On x86: x below -87.33 (the
+   smallest normal float) is taken as -87.33, x = n ln2 + r, |r| <= ln2/2, e^r by
+   Cephes' degree-6 polynomial, times 2^n, about 2 ulp. Elsewhere expf of each
+   lane, as the portable build has always computed it. */
+#if defined(RWKVX__AVX2)
+RWKVX__INLINE rwkvx__v rwkvx__vexp(rwkvx__v x) {
+    rwkvx__v n, r, p;
+    x = rwkvx__vmax(x, rwkvx__vset1(-87.33f));
+    n = rwkvx__vround(rwkvx__vmul(x, rwkvx__vset1(1.44269504f)));
+    r = rwkvx__vfma(n, rwkvx__vset1(-0.693359375f), x);      /* ln2 in two parts: exact n * hi */
+    r = rwkvx__vfma(n, rwkvx__vset1(2.12194440e-4f), r);
+    p = rwkvx__vfma(rwkvx__vset1(1.9875691500e-4f), r, rwkvx__vset1(1.3981999507e-3f));
+    p = rwkvx__vfma(p, r, rwkvx__vset1(8.3334519073e-3f));
+    p = rwkvx__vfma(p, r, rwkvx__vset1(4.1665795894e-2f));
+    p = rwkvx__vfma(p, r, rwkvx__vset1(1.6666665459e-1f));
+    p = rwkvx__vfma(p, r, rwkvx__vset1(5.0000001201e-1f));
+    p = rwkvx__vfma(p, rwkvx__vmul(r, r), rwkvx__vadd(r, rwkvx__vset1(1.0f)));
+    return rwkvx__vscale2(p, n);
+}
+#else
+RWKVX__INLINE rwkvx__v rwkvx__vexp(rwkvx__v x) {
+    float f[RWKVX__LANES];
+    int l;
+    rwkvx__vstore(f, x);
+    for (l = 0; l < RWKVX__LANES; l++) f[l] = expf(f[l]);
+    return rwkvx__vload(f);
+}
+#endif
+
+/* ---------------------------------------------------------------------- */
+/* RWKV-7 time-mix and channel-mix                                        */
+/* ---------------------------------------------------------------------- */
+
+/* The element-wise work between the matrix products runs token by token;
+   in a prefill the tokens are shared out among the threads (each token's
+   numbers are the same whoever computes them). */
+
+static void rwkvx__layer_norm(const float *x, float *out, const float *w, const float *b, int n, float eps) {
+    double mean = 0, var = 0;
+    int i;
+    float inv;
+    for (i = 0; i < n; i++) mean += x[i];
+    mean /= n;
+    for (i = 0; i < n; i++) var += (x[i] - mean) * (x[i] - mean);
+    var /= n;
+    inv = (float)(1.0 / sqrt(var + eps));
+    for (i = 0; i < n; i++) out[i] = (float)(x[i] - mean) * inv * w[i] + b[i];
+}
+
+/* The previous token's normalized input of a block's token shift: time-mix
+   (att_prev) or channel-mix (ffn_prev) of block `id` (m->order's numbering:
+   >= 0 an RWKV-7 block, < 0 a sparse block, channel-mix only). */
+static float *rwkvx__shift_prev(rwkvx_state *st, int id, int ffn) {
+    if (!ffn) return rwkvx__part_at(st, RWKVX__PART_ATT_PREV, id);
+    return id >= 0 ? rwkvx__part_at(st, RWKVX__PART_FFN_PREV, id) : rwkvx__part_at(st, RWKVX__PART_SPARSE_FFN_PREV, -1 - id);
+}
+
+/* u[t] = LN(x[t]); returns, in d, u_prev(t) - u[t] with u_prev(0) = *prev,
+   and leaves the last u in *prev for the next call. */
+static void rwkvx__norm_shift(const float *x, float *u, float *d, float *prev, const float *w, const float *b, int T, int C, float eps,
+                              int nt) {
+    int t;
+    nt = rwkvx__par(nt, 4.0 * T * C);
+    RWKVX__PARALLEL_FOR(nt, static)
+    for (t = 0; t < T; t++) rwkvx__layer_norm(x + (size_t)t * C, u + (size_t)t * C, w, b, C, eps);
+    RWKVX__PARALLEL_FOR(nt, static)
+    for (t = 0; t < T; t++) {
+        const float *before = t ? u + (size_t)(t - 1) * C : prev;
+        int i;
+        for (i = 0; i < C; i++) d[(size_t)t * C + i] = before[i] - u[(size_t)t * C + i];
+    }
+    memcpy(prev, u + (size_t)(T - 1) * C, (size_t)C * sizeof(float));
+}
+
+/* h = relu(h)^2 in place. Vectorized by hand: the compiler keeps the
+   scalar loop's branch, which mispredicts on every other random sign (it
+   took 9% of a prefill). max(0, h) with 0 first returns h for NaN and -0,
+   exactly what `h < 0 ? 0 : h` gives. */
+static void rwkvx__relu_sq(float *h, int n) {
+    int i = 0;
+    for (; i + RWKVX__LANES <= n; i += RWKVX__LANES) {
+        rwkvx__v v = rwkvx__vmax(rwkvx__vzero(), rwkvx__vload(h + i));
+        rwkvx__vstore(h + i, rwkvx__vmul(v, v));
+    }
+    for (; i < n; i++) {
+        float v = h[i] < 0.0f ? 0.0f : h[i];
+        h[i] = v * v;
+    }
+}
+
+/* norm_shift of every segment's rows of x into xn and shift, each from its
+   state's previous token (rwkvx__shift_prev). */
+static void rwkvx__norm_shift_rows(const rwkvx__pass *p, int id, int ffn, const float *w, const float *b) {
+    size_t C = (size_t)p->m->n_embd;
+    int i;
+    for (i = 0; i < p->n_seg; i++) {
+        const rwkvx__seg *g = &p->seg[i];
+        size_t o = (size_t)g->row * C;
+        rwkvx__norm_shift(p->s->x + o, p->s->xn + o, p->s->shift + o, rwkvx__shift_prev(g->st, id, ffn), w, b, g->T, (int)C,
+                          p->m->ln_eps, p->nt);
+    }
+}
+
+/* A block's channel-mix weights (both kinds of block end with one). */
+typedef struct {
+    const float *ln_w, *ln_b, *lerp;
+    const rwkvx__mat *key, *value;
+} rwkvx__ffn_weights;
+
+/* those of block `id` (m->order's numbering: >= 0 RWKV-7, < 0 sparse) */
+static rwkvx__ffn_weights rwkvx__ffn_of(const rwkvx_model *m, int id) {
+    rwkvx__ffn_weights f;
+    if (id >= 0) {
+        const rwkvx__rwkv_block *blk = &m->rwkv[id];
+        f.ln_w = blk->ln2_w, f.ln_b = blk->ln2_b, f.lerp = blk->ffn_lerp, f.key = &blk->ffn_key, f.value = &blk->ffn_value;
+    } else {
+        const rwkvx__sparse_block *blk = &m->sparse[-1 - id];
+        f.ln_w = blk->ln2_w, f.ln_b = blk->ln2_b, f.lerp = blk->ffn_lerp, f.key = &blk->ffn_key, f.value = &blk->ffn_value;
+    }
+    return f;
+}
+
+/* The second half of every block: x += Wv relu(Wk (xn + shift * lerp))^2,
+   with xn = LN2(x). */
+static void rwkvx__channel_mix(const rwkvx__pass *p, int id) {
+    const rwkvx_model *m = p->m;
+    const rwkvx__ffn_weights f = rwkvx__ffn_of(m, id);
+    rwkvx__scratch *s = p->s;
+    int C = m->n_embd, F = m->n_ffn, T = p->T, t, i, nt = p->nt;
+    rwkvx__norm_shift_rows(p, id, 1, f.ln_w, f.ln_b);
+    for (t = 0; t < T; t++)
+        for (i = 0; i < C; i++) s->ffn_in[(size_t)t * C + i] = s->xn[(size_t)t * C + i] + s->shift[(size_t)t * C + i] * f.lerp[i];
+    rwkvx__matmul(f.key, s->ffn_in, C, s->ffn, F, T, &s->work, nt);
+    nt = rwkvx__par(nt, (double)T * F);
+    RWKVX__PARALLEL_FOR(nt, static)
+    for (t = 0; t < T; t++) rwkvx__relu_sq(s->ffn + (size_t)t * F, F);
+    rwkvx__matmul(f.value, s->ffn, F, s->out, C, T, &s->work, nt);
+    for (i = 0; i < T * C; i++) s->x[i] += s->out[i];
+}
+
+/* y[t] = W x[t] for every token of the batch, rows of x and y contiguous */
+static rwkvx__job rwkvx__job_of(const rwkvx__mat *w, const float *x, float *y) {
+    rwkvx__job job;
+    job.w = w, job.x = x, job.y = y, job.ldx = w->cols, job.ldy = w->rows;
+    return job;
+}
+
+/* The block's products: r, k, v and the LoRA first layers (all of them read
+   the token-shifted inputs) in one parallel pass, the LoRA squashes, then the
+   LoRA second layers in another: w and a get their bases added later, v_gate
+   is v's residual gate. Layer 0 has no value LoRA. */
+static void rwkvx__time_mix_products(const rwkvx__pass *p, const rwkvx__rwkv_block *blk, int layer) {
+    rwkvx__scratch *s = p->s;
+    size_t TC = (size_t)p->T * (size_t)p->m->n_embd, i;
+    const float *xr = s->mix, *xw = xr + TC, *xk = xw + TC, *xv = xk + TC, *xa = xv + TC, *xg = xa + TC;
+    rwkvx__job first[7], second[4];
+    int n1 = 0, n2 = 0, nt = p->nt, T = p->T;
+    first[n1++] = rwkvx__job_of(&blk->wr, xr, s->r);
+    first[n1++] = rwkvx__job_of(&blk->wk, xk, s->k);
+    first[n1++] = rwkvx__job_of(&blk->wv, xv, s->v);
+    first[n1++] = rwkvx__job_of(&blk->w1, xw, s->lora_w);
+    first[n1++] = rwkvx__job_of(&blk->a1, xa, s->lora_a);
+    first[n1++] = rwkvx__job_of(&blk->g1, xg, s->lora_g);
+    if (layer > 0) first[n1++] = rwkvx__job_of(&blk->v1, xv, s->lora_v);
+    rwkvx__matmul_jobs(first, n1, T, &s->work, nt);
+    for (i = 0; i < (size_t)T * (size_t)blk->w1.rows; i++) s->lora_w[i] = tanhf(s->lora_w[i]);
+    for (i = 0; i < (size_t)T * (size_t)blk->g1.rows; i++) s->lora_g[i] = rwkvx__sigmoid(s->lora_g[i]);
+    second[n2++] = rwkvx__job_of(&blk->w2, s->lora_w, s->w);
+    second[n2++] = rwkvx__job_of(&blk->a2, s->lora_a, s->a);
+    second[n2++] = rwkvx__job_of(&blk->g2, s->lora_g, s->g);
+    if (layer > 0) second[n2++] = rwkvx__job_of(&blk->v2, s->lora_v, s->v_gate);
+    rwkvx__matmul_jobs(second, n2, T, &s->work, nt);
+}
+
+/* The WKV-7 recurrence of one head over T tokens, then its group norm and
+   bonus term: the only sequential part of a block. The state is kept
+   transposed, St[j][i] = S[i][j] (key index j, value index i; saved states
+   use S), so that both steps run along contiguous value vectors:
+     sa     = sum_j St[j] kk_j                      (the old state)
+     St[j]  = St[j] w_j + sa (-kk_j a_j) + v k_j    for every key j
+     y      = sum_j St[j] r_j                       (the new state) */
+static void rwkvx__wkv_head(const rwkvx_model *m, const rwkvx__rwkv_block *blk, float *St, const rwkvx__scratch *s, int head,
+                            int row, int T) {
+    enum { NV = RWKVX__HEAD / RWKVX__LANES };     /* vectors per value row */
+    int C = m->n_embd, t, i, j, c;
+    for (t = row; t < row + T; t++) {
+        size_t o = (size_t)t * C + (size_t)head * RWKVX__HEAD;
+        const float *r = s->r + o, *k = s->k + o, *v = s->v + o, *w = s->w + o, *kk = s->kk + o, *a = s->a + o;
+        float *y = s->att + o, mean = 0, var = 0, inv, bonus = 0;
+        rwkvx__v sa[NV], acc[NV], vv[NV];
+        for (c = 0; c < NV; c++) sa[c] = rwkvx__vzero(), acc[c] = rwkvx__vzero(), vv[c] = rwkvx__vload(v + c * RWKVX__LANES);
+        for (j = 0; j < RWKVX__HEAD; j++) {
+            rwkvx__v kkj = rwkvx__vset1(kk[j]);
+            for (c = 0; c < NV; c++) sa[c] = rwkvx__vfma(rwkvx__vload(St + j * RWKVX__HEAD + c * RWKVX__LANES), kkj, sa[c]);
+        }
+        for (j = 0; j < RWKVX__HEAD; j++) {
+            rwkvx__v wj = rwkvx__vset1(w[j]), bj = rwkvx__vset1(-kk[j] * a[j]), kj = rwkvx__vset1(k[j]), rj = rwkvx__vset1(r[j]);
+            float *state_row = St + j * RWKVX__HEAD;
+            for (c = 0; c < NV; c++) {
+                rwkvx__v x = rwkvx__vfma(sa[c], bj, rwkvx__vmul(vv[c], kj));
+                x = rwkvx__vfma(rwkvx__vload(state_row + c * RWKVX__LANES), wj, x);
+                rwkvx__vstore(state_row + c * RWKVX__LANES, x);
+                acc[c] = rwkvx__vfma(x, rj, acc[c]);
+            }
+        }
+        for (c = 0; c < NV; c++) rwkvx__vstore(y + c * RWKVX__LANES, acc[c]);
+        for (i = 0; i < RWKVX__HEAD; i++) mean += y[i];
+        mean /= RWKVX__HEAD;
+        for (i = 0; i < RWKVX__HEAD; i++) var += (y[i] - mean) * (y[i] - mean);
+        var /= RWKVX__HEAD;
+        inv = 1.0f / sqrtf(var + m->gn_eps);
+        for (j = 0; j < RWKVX__HEAD; j++) bonus += r[j] * k[j] * blk->r_k[head * RWKVX__HEAD + j];
+        for (i = 0; i < RWKVX__HEAD; i++) {
+            int ch = head * RWKVX__HEAD + i;
+            y[i] = (y[i] - mean) * inv * blk->lnx_w[ch] + blk->lnx_b[ch] + bonus * v[i];
+        }
+    }
+}
+
+/* One token's decay w, in-context rate a, value residual, normalized key kk
+   and key update, between the products and the recurrence (o: the token's
+   offset in the batch buffers). */
+static void rwkvx__time_mix_token(const rwkvx__rwkv_block *blk, const rwkvx__scratch *s, int layer, int C, size_t o) {
+    float *w = s->w + o, *a = s->a + o, *v = s->v + o, *k = s->k + o, *kk = s->kk + o;
+    const float *v_gate = s->v_gate + o;
+    int i, head;
+    for (i = 0; i < C; i++) {
+        w[i] = expf(-0.606531f * rwkvx__sigmoid(blk->w0[i] + w[i]));
+        a[i] = rwkvx__sigmoid(blk->a0[i] + a[i]);
+    }
+    if (layer == 0) memcpy(s->v_first + o, v, (size_t)C * sizeof(float));
+    else /* value residual: v += (v_first - v) * sigmoid(v0 + (xv @ v1) @ v2) */
+        for (i = 0; i < C; i++) v[i] += (s->v_first[o + i] - v[i]) * rwkvx__sigmoid(blk->v0[i] + v_gate[i]);
+    for (head = 0; head < C / RWKVX__HEAD; head++) { /* kk = per-head L2 normalize(k * k_k); k *= 1 + (a - 1) * k_a */
+        int c0 = head * RWKVX__HEAD;
+        float norm = 0;
+        for (i = c0; i < c0 + RWKVX__HEAD; i++) {
+            kk[i] = k[i] * blk->k_k[i];
+            norm += kk[i] * kk[i];
+        }
+        norm = sqrtf(norm);
+        if (norm < 1e-12f) norm = 1e-12f;
+        for (i = c0; i < c0 + RWKVX__HEAD; i++) {
+            kk[i] /= norm;
+            k[i] *= 1.0f + (a[i] - 1.0f) * blk->k_a[i];
+        }
+    }
+}
+
+/* The first half of an RWKV-7 block: x += Wo (g * WKV(r, w, k, v, kk, a)),
+   all from the token-shifted xn = LN1(x). */
+static void rwkvx__time_mix(const rwkvx__pass *p, int layer) {
+    const rwkvx_model *m = p->m;
+    const rwkvx__rwkv_block *blk = &m->rwkv[layer];
+    rwkvx__scratch *s = p->s;
+    int C = m->n_embd, H = m->n_head, nt = p->nt, T = p->T, t, i, pair;
+    int nt_mix = rwkvx__par(nt, 6.0 * T * C), nt_token = rwkvx__par(nt, 32.0 * T * C);
+    int nt_wkv = rwkvx__par(nt, 4.0 * T * H * RWKVX__HEAD * RWKVX__HEAD);
+    size_t TC = (size_t)T * C;
+
+    rwkvx__norm_shift_rows(p, layer, 0, blk->ln1_w, blk->ln1_b);
+    RWKVX__PARALLEL_FOR(nt_mix, static)
+    for (t = 0; t < T; t++) { /* xr, xw, xk, xv, xa, xg = xn + shift * lerp_q */
+        int q, c;
+        for (q = 0; q < 6; q++)
+            for (c = 0; c < C; c++)
+                s->mix[q * TC + (size_t)t * C + c] = s->xn[(size_t)t * C + c] + s->shift[(size_t)t * C + c] * blk->lerp[q * C + c];
+    }
+    rwkvx__time_mix_products(p, blk, layer);
+    RWKVX__PARALLEL_FOR(nt_token, static)
+    for (t = 0; t < T; t++) rwkvx__time_mix_token(blk, s, layer, C, (size_t)t * C);
+    RWKVX__PARALLEL_FOR(nt_wkv, static)
+    for (pair = 0; pair < p->n_seg * H; pair++) { /* (segment, head): independent */
+        const rwkvx__seg *g = &p->seg[pair / H];
+        int head = pair % H;
+        float *S = rwkvx__part_at(g->st, RWKVX__PART_WKV, layer) + (size_t)head * RWKVX__HEAD * RWKVX__HEAD;
+        rwkvx__wkv_head(m, blk, S, s, head, g->row, g->T);
+    }
+    for (i = 0; i < (int)TC; i++) s->att[i] *= s->g[i];
+    rwkvx__matmul(&blk->wo, s->att, C, s->out, C, T, &s->work, nt);
+    for (i = 0; i < (int)TC; i++) s->x[i] += s->out[i];
+}
+
+/* ---------------------------------------------------------------------- */
+/* Sparse attention (MoBA rule, docs/MODEL.md 1.4)                        */
+/* ---------------------------------------------------------------------- */
+
+/* Appends keys and values of T positions (rows of C) to every head's
+   storage and completes chunk means as chunks fill. The running sum adds
+   the stored keys (f16-rounded with kv_f16) in position order, so restoring
+   a state, which replays this, reproduces the means bit for bit. */
+static void rwkvx__kv_append(const rwkvx_model *m, rwkvx__kv_cache *kv, uint64_t pos, const float *k, const float *v, int T) {
+    size_t C = (size_t)m->n_embd, B = (size_t)m->chunk_size, i;
+    int t, h;
+    for (t = 0; t < T; t++, pos++) {
+        const float *kt = k + (size_t)t * C, *vt = v + (size_t)t * C;
+        for (h = 0; h < m->n_head; h++) {
+            size_t at = (size_t)pos * RWKVX__HEAD, c0 = (size_t)h * RWKVX__HEAD;
+            if (m->kv_f16) {
+                uint16_t *K = (uint16_t *)kv->k[h] + at, *V = (uint16_t *)kv->v[h] + at;
+                rwkvx__f32_to_f16_row(kt + c0, K, RWKVX__HEAD);
+                rwkvx__f32_to_f16_row(vt + c0, V, RWKVX__HEAD);
+                for (i = 0; i < RWKVX__HEAD; i++) kv->chunk_sum[c0 + i] += rwkvx__f16_to_f32(K[i]);
+            } else {
+                memcpy((float *)kv->k[h] + at, kt + c0, RWKVX__HEAD * sizeof(float));
+                memcpy((float *)kv->v[h] + at, vt + c0, RWKVX__HEAD * sizeof(float));
+                for (i = 0; i < RWKVX__HEAD; i++) kv->chunk_sum[c0 + i] += kt[c0 + i];
+            }
+        }
+        if ((pos + 1) % B == 0) {
+            float *mean = kv->chunk_mean + (pos / B) * C;
+            for (i = 0; i < C; i++) mean[i] = kv->chunk_sum[i] / (float)B;
+            memset(kv->chunk_sum, 0, C * sizeof(float));
+        }
+    }
+}
+
+/* One head's key or value at a position, as f32 (for saving states); `base`
+   is that head's array. */
+static void rwkvx__kv_row(const rwkvx_model *m, const void *base, uint64_t pos, float *out) {
+    size_t at = (size_t)pos * RWKVX__HEAD;
+    int i;
+    if (!m->kv_f16) memcpy(out, (const float *)base + at, RWKVX__HEAD * sizeof(float));
+    else for (i = 0; i < RWKVX__HEAD; i++) out[i] = rwkvx__f16_to_f32(((const uint16_t *)base)[at + i]);
+}
+
+/* p[j] = e^(score[j] - max) for j < 16 (all 16 are computed; the caller uses n) */
+static void rwkvx__softmax_weights(const float *score, float max, float *p) {
+    int j;
+    for (j = 0; j < 16; j += RWKVX__LANES)
+        rwkvx__vstore(p + j, rwkvx__vexp(rwkvx__vsub(rwkvx__vload(score + j), rwkvx__vset1(max))));
+}
+
+/* One tile of n <= 16 positions (keys K and values V, [n][64], f32 or f16)
+   for one query: scores (four positions' lane sums at once), one rescale of
+   the running output when the maximum grows, then the weighted values. The
+   same tiles in the same order give the same numbers whichever batch the
+   query is in. */
+static void rwkvx__attend_tile(rwkvx__query *qr, const void *K, const void *V, int f16, int n) {
+    enum { NV = RWKVX__HEAD / RWKVX__LANES, TILE = 16 };
+    rwkvx__v qv[NV], acc[NV];
+    float score[TILE], p[TILE], tile_max = -INFINITY;
+    int c, j, u;
+    memset(score, 0, sizeof score);
+    for (c = 0; c < NV; c++) qv[c] = rwkvx__vmul(rwkvx__vload(qr->q + c * RWKVX__LANES), rwkvx__vset1(0.125f)); /* 1/sqrt(64) */
+    for (j = 0; j < n; j += 4) {
+        rwkvx__v d[4];
+        for (u = 0; u < 4; u++) {
+            size_t at = (size_t)(j + u < n ? j + u : n - 1) * RWKVX__HEAD;
+            d[u] = rwkvx__vzero();
+            for (c = 0; c < NV; c++) {
+                rwkvx__v k = f16 ? rwkvx__vload_f16((const uint16_t *)K + at + c * RWKVX__LANES)
+                                 : rwkvx__vload((const float *)K + at + c * RWKVX__LANES);
+                d[u] = rwkvx__vfma(qv[c], k, d[u]);
+            }
+        }
+        rwkvx__vsum4(d, score + j);
+    }
+    for (j = 0; j < n; j++)
+        if (score[j] > tile_max) tile_max = score[j];
+    for (c = 0; c < NV; c++) acc[c] = rwkvx__vload(qr->acc + c * RWKVX__LANES);
+    if (tile_max > qr->max) {
+        float scale = expf(qr->max - tile_max);
+        for (c = 0; c < NV; c++) acc[c] = rwkvx__vmul(acc[c], rwkvx__vset1(scale));
+        qr->sum *= scale;
+        qr->max = tile_max;
+    }
+    rwkvx__softmax_weights(score, qr->max, p);
+    for (j = 0; j < n; j++) {
+        rwkvx__v pv = rwkvx__vset1(p[j]);
+        size_t at = (size_t)j * RWKVX__HEAD;
+        qr->sum += p[j];
+        for (c = 0; c < NV; c++) {
+            rwkvx__v v = f16 ? rwkvx__vload_f16((const uint16_t *)V + at + c * RWKVX__LANES)
+                             : rwkvx__vload((const float *)V + at + c * RWKVX__LANES);
+            acc[c] = rwkvx__vfma(pv, v, acc[c]);
+        }
+    }
+    for (c = 0; c < NV; c++) rwkvx__vstore(qr->acc + c * RWKVX__LANES, acc[c]);
+}
+
+/* Queries g[0 .. n) whose spans all start at position `start` (each ends at
+   its own g[i]->end) walk them together, 16 positions at a time: each tile
+   of keys and values is read from memory once for the whole group. */
+static void rwkvx__attend_group(const char *K, const char *V, size_t row_bytes, int f16, uint64_t start, rwkvx__query **g, int n) {
+    uint64_t end = 0, a;
+    int i;
+    for (i = 0; i < n; i++)
+        if (g[i]->end > end) end = g[i]->end;
+    for (a = start; a < end; a += 16)
+        for (i = 0; i < n; i++)
+            if (g[i]->end > a)
+                rwkvx__attend_tile(g[i], K + a * row_bytes, V + a * row_bytes, f16, g[i]->end - a < 16 ? (int)(g[i]->end - a) : 16);
+}
+
+/* a . b over one head (64 values): LANES partial sums, the halving tree */
+static float rwkvx__dot64(const float *a, const float *b) {
+    enum { NV = RWKVX__HEAD / RWKVX__LANES };
+    rwkvx__v d[4];
+    float out[4];
+    int c;
+    d[0] = rwkvx__vzero();
+    for (c = 0; c < NV; c++) d[0] = rwkvx__vfma(rwkvx__vload(a + c * RWKVX__LANES), rwkvx__vload(b + c * RWKVX__LANES), d[0]);
+    d[1] = d[2] = d[3] = d[0];
+    rwkvx__vsum4(d, out);
+    return out[0];
+}
+
+/* Picks the `want` complete chunks with the largest gates q . mean_j among
+   chunks 0..c-1 (ties: the lower index), returned in increasing order. */
+static int rwkvx__pick_chunks(const float *q, const float *means, size_t C, uint64_t c, uint64_t want, float *gate, int *picked) {
+    uint64_t j;
+    int n = 0, a, b;
+    for (j = 0; j < c; j++) gate[j] = rwkvx__dot64(q, means + j * C);
+    for (j = 0; j < c; j++) { /* insertion into the best-first list */
+        int at = n;
+        while (at > 0 && gate[picked[at - 1]] < gate[j]) at--;
+        if ((uint64_t)at >= want) continue;
+        if ((uint64_t)n < want) n++;
+        for (a = n - 1; a > at; a--) picked[a] = picked[a - 1];
+        picked[at] = (int)j;
+    }
+    for (a = 1; a < n; a++) /* increasing index: reads memory forward */
+        for (b = a; b > 0 && picked[b - 1] > picked[b]; b--) {
+            int tmp = picked[b];
+            picked[b] = picked[b - 1];
+            picked[b - 1] = tmp;
+        }
+    return n;
+}
+
+/* Attention of T queries q (rows of C, positions pos0 ..) for head h, into
+   out (rows of C); their chunk selections are in sel_of (the state's
+   n_sel and sel, rows from 0). A query attends its selected chunks in increasing order, then its own
+   chunk up to itself, or, when every earlier chunk is selected, one span from
+   position 0 (docs/MODEL.md 1.4); the queries sharing a span's start walk it
+   together (rwkvx__attend_group). qs: room for T queries. */
+static void rwkvx__attend_head(const rwkvx_model *m, const rwkvx__kv_cache *kv, const rwkvx__scratch *sel_of, const float *q,
+                               float *out, int h, uint64_t pos0, int T, rwkvx__query *qs) {
+    const rwkvx__scratch *s = sel_of;
+    size_t C = (size_t)m->n_embd, B = (size_t)m->chunk_size, row = RWKVX__HEAD * rwkvx__kv_elem_bytes(m);
+    const char *K = (const char *)kv->k[h], *V = (const char *)kv->v[h];
+    rwkvx__query *g[RWKVX__BATCH];
+    int cursor[RWKVX__BATCH], t, i, n;
+    uint64_t j;
+    for (t = 0; t < T; t++) {
+        qs[t].q = q + (size_t)t * C + (size_t)h * RWKVX__HEAD;
+        qs[t].acc = out + (size_t)t * C + (size_t)h * RWKVX__HEAD;
+        qs[t].max = -INFINITY, qs[t].sum = 0;
+        memset(qs[t].acc, 0, RWKVX__HEAD * sizeof(float));
+        cursor[t] = 0;
+    }
+    for (n = 0, t = 0; t < T; t++) /* every earlier chunk selected: one span from 0 */
+        if (s->n_sel[t * m->n_head + h] < 0) qs[t].end = pos0 + (uint64_t)t + 1, g[n++] = &qs[t];
+    rwkvx__attend_group(K, V, row, m->kv_f16, 0, g, n);
+    for (j = 0; j < (pos0 + (uint64_t)T - 1) / B; j++) { /* selected chunks, in increasing order */
+        for (n = 0, t = 0; t < T; t++) {
+            const int *sel = s->sel + ((size_t)t * m->n_head + h) * (size_t)s->sel_max;
+            if (cursor[t] < s->n_sel[t * m->n_head + h] && (uint64_t)sel[cursor[t]] == j)
+                cursor[t]++, qs[t].end = (j + 1) * B, g[n++] = &qs[t];
+        }
+        if (n) rwkvx__attend_group(K, V, row, m->kv_f16, j * B, g, n);
+    }
+    for (t = 0; t < T;) { /* own chunks, up to each query */
+        uint64_t c = (pos0 + (uint64_t)t) / B;
+        for (n = 0; t < T && (pos0 + (uint64_t)t) / B == c; t++)
+            if (s->n_sel[t * m->n_head + h] >= 0) qs[t].end = pos0 + (uint64_t)t + 1, g[n++] = &qs[t];
+        if (n) rwkvx__attend_group(K, V, row, m->kv_f16, c * B, g, n);
+    }
+    for (t = 0; t < T; t++)
+        for (i = 0; i < RWKVX__HEAD; i++) qs[t].acc[i] /= qs[t].sum;
+}
+
+static void rwkvx__kv_remember_queries(const rwkvx_model *m, rwkvx__kv_cache *kv, uint64_t pos, const float *q, int T);
+
+/* Each query's chunks, per head, for every row of the pass: into its own
+   state's selection scratch (n_sel, sel, indexed by the row within its run). */
+static void rwkvx__select_chunks(const rwkvx__pass *p, int j, int nt) {
+    const rwkvx_model *m = p->m;
+    const rwkvx__scratch *s = p->s;
+    int C = m->n_embd, H = m->n_head, pair;
+    RWKVX__PARALLEL_FOR(nt, static)
+    for (pair = 0; pair < p->T * H; pair++) {
+        int row = pair / H, h = pair % H, tid = rwkvx__thread_id();
+        const rwkvx__seg *g = &p->seg[p->seg_of[row]];
+        rwkvx_state *st = g->st;
+        int local = (row - g->row) * H + h;
+        size_t chunks = st->kv_capacity / (size_t)m->chunk_size + 1;
+        uint64_t pos = st->kv_len + (uint64_t)(row - g->row), c = pos / (uint64_t)m->chunk_size, want = (uint64_t)m->chunk_topk - 1;
+        int *picked = st->s.picked + (size_t)tid * chunks;
+        if (want >= c) {
+            st->s.n_sel[local] = -1;
+        } else {
+            st->s.n_sel[local] = rwkvx__pick_chunks(s->q + (size_t)row * C + (size_t)h * RWKVX__HEAD,
+                                                    st->kv[j].chunk_mean + (size_t)h * RWKVX__HEAD, (size_t)C, c, want,
+                                                    st->s.gates + (size_t)tid * chunks, picked);
+            memcpy(st->s.sel + (size_t)local * (size_t)st->s.sel_max, picked, (size_t)st->s.n_sel[local] * sizeof(int));
+        }
+    }
+}
+
+/* The first half of a sparse block: x += Wo attention(q, k, v), all from
+   xn = LN1(x) (no token shift), each query over its chosen chunks. */
+static void rwkvx__sparse_attention(const rwkvx__pass *p, int j) {
+    const rwkvx_model *m = p->m;
+    const rwkvx__sparse_block *blk = &m->sparse[j];
+    rwkvx__scratch *s = p->s;
+    int C = m->n_embd, H = m->n_head, T = p->T, t, i, pair, nt_gate, nt_attend;
+    uint64_t span = (uint64_t)m->chunk_topk * (uint64_t)m->chunk_size;
+    double gate_work = 0, attend_work = 0;
+    for (t = 0; t < T; t++)
+        rwkvx__layer_norm(s->x + (size_t)t * C, s->xn + (size_t)t * C, blk->ln1_w, blk->ln1_b, C, m->ln_eps);
+    {
+        rwkvx__job qkv[3];
+        qkv[0] = rwkvx__job_of(&blk->wq, s->xn, s->q);
+        qkv[1] = rwkvx__job_of(&blk->wk, s->xn, s->k);
+        qkv[2] = rwkvx__job_of(&blk->wv, s->xn, s->v);
+        rwkvx__matmul_jobs(qkv, 3, T, &s->work, p->nt);
+    }
+    /* positions below are cache entries (kv_len): equal to token positions
+       until the K/V limit evicts (chunks are then runs of kept entries) */
+    for (i = 0; i < p->n_seg; i++) {
+        const rwkvx__seg *g = &p->seg[i];
+        rwkvx_state *st = g->st;
+        uint64_t end = st->n_pos + (uint64_t)g->T;
+        size_t o = (size_t)g->row * C;
+        rwkvx__kv_append(m, &st->kv[j], st->kv_len, s->k + o, s->v + o, g->T);
+        if (m->kv_max > 0) rwkvx__kv_remember_queries(m, &st->kv[j], st->n_pos, s->q + o, g->T);
+        /* the parallel loops' work: gates (one 64-dot per complete chunk) and
+           the attention (two 64-multiply-adds per attended position) */
+        gate_work += (double)g->T * H * (double)(end / (uint64_t)m->chunk_size) * RWKVX__HEAD;
+        attend_work += (double)g->T * H * (double)(end < span ? end : span) * 2 * RWKVX__HEAD;
+    }
+    nt_gate = rwkvx__par(p->nt, gate_work);
+    nt_attend = rwkvx__par(p->nt, attend_work);
+    rwkvx__select_chunks(p, j, nt_gate);
+    RWKVX__PARALLEL_FOR(nt_attend, dynamic, 1)
+    for (pair = 0; pair < p->n_seg * H; pair++) { /* (segment, head) */
+        const rwkvx__seg *g = &p->seg[pair / H];
+        rwkvx_state *st = g->st;
+        size_t o = (size_t)g->row * C;
+        rwkvx__attend_head(m, &st->kv[j], &st->s, s->q + o, s->att + o, pair % H, st->kv_len, g->T,
+                           st->s.queries + (size_t)rwkvx__thread_id() * RWKVX__BATCH);
+    }
+    rwkvx__matmul(&blk->wo, s->att, C, s->out, C, T, &s->work, p->nt);
+    for (t = 0; t < T * C; t++) s->x[t] += s->out[t];
+}
+
+/* ---------------------------------------------------------------------- */
+/* Bounded K/V memory (opt-in: rwkvx_options.kv_max)                      */
+/* ---------------------------------------------------------------------- */
+
+/* The exact MoBA rule keeps every position: memory grows by 2*C values per
+   token per sparse block. With kv_max > 0 a state evicts instead. The rule
+   follows the released RWKV-X code (`update_kv_cache` in its pip package, a
+   SnapKV-style vote; max 20000, keep 16000, window 2000 there):
+
+   - When a token arrives and the cache holds kv_max entries, each head splits
+     its entries into the past (all but the last W = kv_window) and the window.
+     Each of the W queries of the window's tokens weighs every past key,
+     softmax(q . k / 8) over the past alone; an entry's vote is the sum of its
+     W weights. The kv_keep - W past entries with the most votes (ties: the
+     later entry) stay, with the window: kv_keep entries per head remain.
+   - Where we differ, and why. The kept entries stay in position order (the
+     released code gathers them in vote order, which scrambles its chunks);
+     chunk means are rebuilt from them, and chunks are runs of chunk_size kept
+     entries, as the released decoder chunks its compacted cache. The vote
+     uses the window's W queries, as its `kv_cache_window_size` ("observation
+     window size") and SnapKV intend; the released decoder passes only the
+     current query (and its prefill the layer-normed input, not a query). The
+     cache holds at most kv_max entries (the released code lets it reach
+     kv_max + 1 before it evicts).
+   - Eviction happens only before a token that finds exactly kv_max entries,
+     and rwkvx_eval ends its batches there, so a prompt evaluated whole, token
+     by token or in pieces gives the same logits bit for bit; a saved state
+     holds the window's queries and continues identically once restored.
+   - Cost: W * (kv_max - W) key dot products per head at each eviction, one
+     eviction every kv_max - kv_keep tokens; scratch is allocated with the
+     state, so nothing allocates after the cache first fills. */
+
+static int rwkvx__kv_limited(const rwkvx_model *m) { return m->kv_max > 0 && m->n_sparse > 0; }
+
+/* Keeps the queries of tokens pos .. pos+T-1 (rows of C): token t in row t % W. */
+static void rwkvx__kv_remember_queries(const rwkvx_model *m, rwkvx__kv_cache *kv, uint64_t pos, const float *q, int T) {
+    size_t C = (size_t)m->n_embd;
+    int t;
+    for (t = 0; t < T; t++)
+        memcpy(kv->recent_q + (size_t)((pos + (uint64_t)t) % (uint64_t)m->kv_window) * C, q + (size_t)t * C, C * sizeof(float));
+}
+
+/* Chunk means and the running sum of entries 0 .. len-1, added in the order
+   and with the values rwkvx__kv_append adds, so they equal a replay's. */
+static void rwkvx__kv_rebuild_means(const rwkvx_model *m, rwkvx__kv_cache *kv, uint64_t len) {
+    size_t C = (size_t)m->n_embd, B = (size_t)m->chunk_size, i;
+    float key[RWKVX__HEAD];
+    uint64_t pos;
+    int h;
+    memset(kv->chunk_sum, 0, C * sizeof(float));
+    for (pos = 0; pos < len; pos++) {
+        for (h = 0; h < m->n_head; h++) {
+            rwkvx__kv_row(m, kv->k[h], pos, key);
+            for (i = 0; i < RWKVX__HEAD; i++) kv->chunk_sum[(size_t)h * RWKVX__HEAD + i] += key[i];
+        }
+        if ((pos + 1) % B == 0) {
+            float *mean = kv->chunk_mean + (pos / B) * C;
+            for (i = 0; i < C; i++) mean[i] = kv->chunk_sum[i] / (float)B;
+            memset(kv->chunk_sum, 0, C * sizeof(float));
+        }
+    }
+}
+
+/* votes[i] for the P past entries of head h: the softmax weights the window's
+   queries (tokens n_pos - W .. n_pos - 1) give entry i, summed. score: P floats. */
+static void rwkvx__kv_votes(const rwkvx_model *m, const rwkvx__kv_cache *kv, int h, uint64_t n_pos, size_t P,
+                            float *votes, float *score) {
+    size_t C = (size_t)m->n_embd, W = (size_t)m->kv_window, w, i;
+    float key[RWKVX__HEAD];
+    memset(votes, 0, P * sizeof(float));
+    for (w = 0; w < W; w++) {
+        const float *q = kv->recent_q + (size_t)((n_pos - W + w) % W) * C + (size_t)h * RWKVX__HEAD;
+        float max = -INFINITY, sum = 0;
+        for (i = 0; i < P; i++) {
+            rwkvx__kv_row(m, kv->k[h], i, key);
+            score[i] = rwkvx__dot64(q, key) * 0.125f; /* 1/sqrt(64), as in attention */
+            if (score[i] > max) max = score[i];
+        }
+        for (i = 0; i < P; i++) sum += (score[i] = expf(score[i] - max));
+        for (i = 0; i < P; i++) votes[i] += score[i] / sum;
+    }
+}
+
+/* Is entry a a better keep than entry b? More votes; ties: the later one. */
+static int rwkvx__kv_better(const float *votes, int a, int b) {
+    return votes[a] > votes[b] || (votes[a] == votes[b] && a > b);
+}
+
+/* kept[i] = 1 for the K of the P entries with the most votes: one pass with a
+   heap of the K best so far, the worst of them at its root. */
+static void rwkvx__kv_pick(const float *votes, size_t P, size_t K, int *heap, unsigned char *kept) {
+    size_t n = 0, i, at, c;
+    for (i = 0; i < P; i++) {
+        if (n < K) { /* room left: sift the newcomer up past better parents */
+            for (at = n++; at > 0 && rwkvx__kv_better(votes, heap[(at - 1) / 2], (int)i); at = (at - 1) / 2)
+                heap[at] = heap[(at - 1) / 2];
+            heap[at] = (int)i;
+        } else if (rwkvx__kv_better(votes, (int)i, heap[0])) { /* replaces the worst: sift it down */
+            for (at = 0; (c = 2 * at + 1) < K; at = c) {
+                if (c + 1 < K && rwkvx__kv_better(votes, heap[c], heap[c + 1])) c++; /* the worse child */
+                if (!rwkvx__kv_better(votes, (int)i, heap[c])) break;
+                heap[at] = heap[c];
+            }
+            heap[at] = (int)i;
+        }
+    }
+    memset(kept, 0, P);
+    for (i = 0; i < n; i++) kept[heap[i]] = 1;
+}
+
+/* Moves head h's kept past entries, then its window (entries P .. len-1), to
+   the front, in order. An entry only moves down, over one already moved. */
+static void rwkvx__kv_compact(const rwkvx_model *m, rwkvx__kv_cache *kv, int h, size_t P, size_t len, const unsigned char *kept) {
+    size_t row = RWKVX__HEAD * rwkvx__kv_elem_bytes(m), i, to = 0;
+    char *K = (char *)kv->k[h], *V = (char *)kv->v[h];
+    for (i = 0; i < len; i++)
+        if (i >= P || kept[i]) {
+            if (to != i) {
+                memcpy(K + to * row, K + i * row, row);
+                memcpy(V + to * row, V + i * row, row);
+            }
+            to++;
+        }
+}
+
+/* Evicts every sparse block's cache, full at kv_max entries, down to kv_keep. */
+static void rwkvx__kv_evict(rwkvx_state *st) {
+    const rwkvx_model *m = st->model;
+    size_t len = (size_t)st->kv_len, W = (size_t)m->kv_window, P = len - W, K = (size_t)m->kv_keep - W;
+    int nt = rwkvx__threads(st), pair, j;
+    RWKVX__PARALLEL_FOR(nt, dynamic, 1)
+    for (pair = 0; pair < m->n_sparse * m->n_head; pair++) { /* (block, head): independent */
+        int tid = rwkvx__thread_id(), h = pair % m->n_head;
+        rwkvx__kv_cache *kv = &st->kv[pair / m->n_head];
+        float *votes = st->evict_votes + (size_t)tid * 2 * (size_t)m->kv_max;
+        unsigned char *kept = st->evict_kept + (size_t)tid * (size_t)m->kv_max;
+        rwkvx__kv_votes(m, kv, h, st->n_pos, P, votes, votes + m->kv_max);
+        rwkvx__kv_pick(votes, P, K, st->evict_heap + (size_t)tid * (size_t)m->kv_keep, kept);
+        rwkvx__kv_compact(m, kv, h, P, len, kept);
+    }
+    for (j = 0; j < m->n_sparse; j++) rwkvx__kv_rebuild_means(m, &st->kv[j], (uint64_t)m->kv_keep);
+    st->kv_len = (uint64_t)m->kv_keep;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Forward pass                                                           */
+/* ---------------------------------------------------------------------- */
+
+/* Logits of n rows of the pass, rows[i] into out + i * V. */
+static void rwkvx__head(const rwkvx__pass *p, const int *rows, int n, float *out) {
+    const rwkvx_model *m = p->m;
+    int C = m->n_embd, i;
+    for (i = 0; i < n; i++)
+        rwkvx__layer_norm(p->s->x + (size_t)rows[i] * C, p->s->xn + (size_t)i * C, m->lnout_w, m->lnout_b, C, m->ln_eps);
+    rwkvx__matmul(&m->head, p->s->xn, C, out, m->n_vocab, n, &p->s->work, p->nt);
+}
+
+/* Runs the pass's rows through every block and advances its states. */
+static void rwkvx__forward(const rwkvx__pass *p) {
+    const rwkvx_model *m = p->m;
+    int C = m->n_embd, t, b;
+    for (t = 0; t < p->T; t++) {
+        float *x = p->s->x + (size_t)t * C;
+        rwkvx__row_to_f32(&m->emb, p->token[t], 0, C, x);
+        rwkvx__layer_norm(x, x, m->ln0_w, m->ln0_b, C, m->ln_eps);
+    }
+    for (b = 0; b < m->n_rwkv + m->n_sparse; b++) { /* each block: its attention half, then channel mix */
+        int id = m->order[b];
+        if (id >= 0) rwkvx__time_mix(p, id);
+        else rwkvx__sparse_attention(p, -1 - id);
+        rwkvx__channel_mix(p, id);
+    }
+    for (t = 0; t < p->n_seg; t++) {
+        p->seg[t].st->n_pos += (uint64_t)p->seg[t].T;
+        p->seg[t].st->kv_len += (uint64_t)p->seg[t].T;
+    }
+}
+
+/* Checks one state's part of a call and makes room for its tokens (a failure
+   changes nothing the state computes with). */
+static rwkvx_status rwkvx__eval_check(rwkvx_state *st, const rwkvx_model *m, const int32_t *tokens, size_t n) {
+    size_t i;
+    uint64_t need;
+    if (!st || st->model != m) return st ? RWKVX_ERR_MISMATCH : RWKVX_ERR_ARGUMENT;
+    if (!tokens || n == 0 || st->batch_done) return RWKVX_ERR_ARGUMENT; /* batch_done: listed twice */
+    for (i = 0; i < n; i++)
+        if (tokens[i] < 0 || tokens[i] >= m->n_vocab) return RWKVX_ERR_ARGUMENT;
+    if (st->n_pos + n < st->n_pos) return RWKVX_ERR_ARGUMENT;
+    if (m->max_context > 0 && st->n_pos + n > (uint64_t)m->max_context) return RWKVX_ERR_CONTEXT;
+    need = st->kv_len + n;
+    if (rwkvx__kv_limited(m) && need > (uint64_t)m->kv_max) need = (uint64_t)m->kv_max;
+    return rwkvx__kv_reserve(st, need);
+}
+
+/* Room in `st` for `rows` rows of logits of a pass shared by several states. */
+static rwkvx_status rwkvx__stage_reserve(rwkvx_state *st, size_t rows) {
+    float *p;
+    int overflow = 0;
+    size_t bytes = rwkvx__mul(rwkvx__mul(rows, (size_t)st->model->n_vocab, &overflow), sizeof(float), &overflow);
+    if (rows <= st->stage_rows) return RWKVX_OK;
+    if (overflow || !(p = (float *)RWKVX_REALLOC(st->stage, bytes))) return RWKVX_ERR_NOMEM;
+    st->stage = p;
+    st->stage_rows = rows;
+    return RWKVX_OK;
+}
+
+/* The next pass: each state with tokens left gets as many rows as remain (in
+   the order given), within RWKVX__BATCH rows. With the K/V limit a state's
+   run stops at a full cache, which is evicted before the next pass, exactly
+   as when it is evaluated alone. Returns the number of rows. */
+static int rwkvx__plan_pass(rwkvx__pass *p, rwkvx_state *const *states, const int32_t *const *tokens, const size_t *counts,
+                            size_t n) {
+    const rwkvx_model *m = p->m;
+    size_t i;
+    p->n_seg = 0, p->T = 0;
+    for (i = 0; i < n && p->T < RWKVX__BATCH; i++) {
+        rwkvx_state *st = states[i];
+        size_t left = counts[i] - (st->batch_done - 1), T = (size_t)(RWKVX__BATCH - p->T), t;
+        rwkvx__seg *g = &p->seg[p->n_seg];
+        if (left == 0) continue;
+        if (rwkvx__kv_limited(m)) {
+            if (st->kv_len == (uint64_t)m->kv_max) rwkvx__kv_evict(st);
+            if (T > (uint64_t)m->kv_max - st->kv_len) T = (size_t)((uint64_t)m->kv_max - st->kv_len);
+        }
+        if (T > left) T = left;
+        g->st = st, g->idx = i, g->row = p->T, g->T = (int)T;
+        for (t = 0; t < T; t++) {
+            p->seg_of[p->T + (int)t] = (unsigned char)p->n_seg;
+            p->token[p->T + (int)t] = tokens[i][st->batch_done - 1 + t];
+        }
+        p->T += (int)T, p->n_seg++;
+    }
+    return p->T;
+}
+
+/* The logits a pass owes: every row's (RWKVX_EVAL_ALL_LOGITS) or the row of
+   each state's last token. A pass of one state writes straight into its
+   buffer; rows of several go through `stage` and are copied out. */
+static void rwkvx__pass_logits(const rwkvx__pass *p, const size_t *counts, float *const *logits, int flags, float *stage) {
+    size_t V = (size_t)p->m->n_vocab;
+    int rows[RWKVX__BATCH], n = 0, i, t, all = flags & RWKVX_EVAL_ALL_LOGITS;
+    if (!logits) return;
+    for (i = 0; i < p->n_seg; i++) {
+        const rwkvx__seg *g = &p->seg[i];
+        size_t before = g->st->batch_done - 1; /* its tokens done before this pass */
+        if (!logits[g->idx]) continue;
+        if (all)
+            for (t = 0; t < g->T; t++) rows[n++] = g->row + t;
+        else if (before + (size_t)g->T == counts[g->idx])
+            rows[n++] = g->row + g->T - 1;
+    }
+    if (n == 0) return;
+    if (p->n_seg == 1) {
+        const rwkvx__seg *g = &p->seg[0];
+        rwkvx__head(p, rows, n, logits[g->idx] + (all ? (g->st->batch_done - 1) * V : 0));
+        return;
+    }
+    rwkvx__head(p, rows, n, stage);
+    for (n = 0, i = 0; i < p->n_seg; i++) {
+        const rwkvx__seg *g = &p->seg[i];
+        size_t before = g->st->batch_done - 1;
+        if (!logits[g->idx]) continue;
+        if (all) {
+            memcpy(logits[g->idx] + before * V, stage + (size_t)n * V, (size_t)g->T * V * sizeof(float));
+            n += g->T;
+        } else if (before + (size_t)g->T == counts[g->idx]) {
+            memcpy(logits[g->idx], stage + (size_t)n++ * V, V * sizeof(float));
+        }
+    }
+}
+
+/* Checks every state's part of a call and marks it (batch_done = 1: in this
+   call, no token done yet); on failure unmarks them and changes nothing. */
+static rwkvx_status rwkvx__batch_begin(rwkvx_state *const *states, const int32_t *const *tokens, const size_t *counts, size_t n,
+                                       float *const *logits, int flags) {
+    const rwkvx_model *m = states[0]->model;
+    rwkvx_status s = RWKVX_OK;
+    size_t i, total = 0, rows;
+    for (i = 0; i < n && s == RWKVX_OK; i++)
+        if ((s = rwkvx__eval_check(states[i], m, tokens[i], counts[i])) == RWKVX_OK) {
+            states[i]->batch_done = 1;
+            total += counts[i];
+        }
+    if (s == RWKVX_OK && n > 1 && logits) { /* the stage: up to a pass's rows of logits */
+        rows = flags & RWKVX_EVAL_ALL_LOGITS ? total : n;
+        s = rwkvx__stage_reserve(states[0], rows < RWKVX__BATCH ? rows : RWKVX__BATCH);
+    }
+    if (s != RWKVX_OK)
+        while (i-- > 0) states[i]->batch_done = 0;
+    return s;
+}
+
+RWKVX_API rwkvx_status rwkvx_eval_batch(rwkvx_state *const *states, const int32_t *const *tokens, const size_t *counts, size_t n,
+                                        float *const *logits, int flags) {
+    rwkvx__pass p;
+    rwkvx_status s;
+    size_t i;
+    int k;
+    if (!states || !tokens || !counts || n == 0 || !states[0]) return RWKVX_ERR_ARGUMENT;
+    if ((s = rwkvx__batch_begin(states, tokens, counts, n, logits, flags)) != RWKVX_OK) return s;
+    p.m = states[0]->model;
+    p.s = &states[0]->s;
+    while (rwkvx__plan_pass(&p, states, tokens, counts, n) > 0) {
+        double start;
+        p.nt = rwkvx__pass_threads(states, n, p.T);
+        start = rwkvx__seconds();
+        rwkvx__forward(&p);
+        rwkvx__pass_logits(&p, counts, logits, flags, states[0]->stage);
+        if (states[0]->n_threads <= 0) rwkvx__tune_learn(states[0], p.T, p.nt, rwkvx__seconds() - start);
+        for (k = 0; k < p.n_seg; k++) p.seg[k].st->batch_done += (size_t)p.seg[k].T;
+    }
+    for (i = 0; i < n; i++) states[i]->batch_done = 0;
+    return RWKVX_OK;
+}
+
+RWKVX_API rwkvx_status rwkvx_eval(rwkvx_state *st, const int32_t *tokens, size_t n, float *logits, int flags) {
+    return rwkvx_eval_batch(&st, &tokens, &n, 1, &logits, flags);
+}
+
 /* ---------------------------------------------------------------------- */
 /* Weight types: one table                                                */
 /* ---------------------------------------------------------------------- */
@@ -695,6 +2084,1060 @@ static const rwkvx__type_row *rwkvx__type_of(uint32_t type) {
 RWKVX_API const char *rwkvx_type_name(int type) {
     const rwkvx__type_row *t = type < 0 ? NULL : rwkvx__type_of((uint32_t)type);
     return t ? t->name : NULL;
+}
+
+/* Bytes of a matrix's data, and its bytes per row (in the matrix's own type). */
+static size_t rwkvx__row_bytes(const rwkvx__mat *w) {
+    const rwkvx__type_row *t = rwkvx__type_of(w->type);
+    return t ? (size_t)w->cols / (size_t)t->block * (size_t)t->bytes : 0;
+}
+static size_t rwkvx__mat_bytes(const rwkvx__mat *w) { return rwkvx__row_bytes(w) * (size_t)w->rows; }
+
+/* ---- Weight types: dequantization ----
+   rwkvx__group_<name>(b, sub, w): the 32 values of group `sub` of the block
+   at b (a block of 256 has 8 groups; one of 32 is its group 0; a plain type's
+   "block" is a run of 32 values) in w[0 .. RWKVX__NG), each an f32 equal bit for bit to what ggml's
+   dequantize_row_<name> writes (the formulas below are ggml's, in its order
+   of operations; every product in them is exact in f32, so the one rounding
+   is that of an added minimum, which a fused multiply-add rounds the same).
+   Every byte read lies in the block at b, whatever its contents:
+   a hostile block only gives wrong weights (NaN counted at load). */
+#define RWKVX__NG (32 / RWKVX__LANES)      /* vectors per group of 32 values */
+
+RWKVX__INLINE float rwkvx__f16_at(const unsigned char *p) {
+    uint16_t h;
+    memcpy(&h, p, 2);
+#if defined(RWKVX__AVX2)
+    return _cvtsh_ss(h);
+#else
+    return rwkvx__f16_to_f32(h);
+#endif
+}
+
+/* IQ4_NL's and IQ4_XS's 16 levels (ggml's kvalues_iq4nl) */
+static const float rwkvx__iq4_levels[16] = {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113};
+
+/* The 16 values a 4-bit code q stands for in one group ("levels"), made in
+   one of three ways, each the very operation ggml applies to every value:
+   (q + offset) * d, q * a + c (a fused multiply-add: the types whose product
+   q * a is exact), or d * table[q]. AVX-512 holds the 16 levels in a register
+   and a lookup is one permute (the bit field of a byte needs no mask: the
+   permute reads the low 4 bits); elsewhere a lookup computes the level. */
+enum { RWKVX__LEV_MUL, RWKVX__LEV_FMA, RWKVX__LEV_TABLE };
+#if defined(RWKVX__AVX512)
+typedef __m512 rwkvx__lev;
+RWKVX__INLINE rwkvx__lev rwkvx__lev_make(int kind, int offset, float a, float c, const float *table) {
+    __m512 q = _mm512_cvtepi32_ps(_mm512_add_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
+                                                   _mm512_set1_epi32(kind == RWKVX__LEV_MUL ? offset : 0)));
+    if (kind == RWKVX__LEV_MUL) return _mm512_mul_ps(q, _mm512_set1_ps(a));
+    if (kind == RWKVX__LEV_FMA) return _mm512_fmadd_ps(q, _mm512_set1_ps(a), _mm512_set1_ps(c));
+    return _mm512_mul_ps(_mm512_set1_ps(a), _mm512_loadu_ps(table));
+}
+RWKVX__INLINE rwkvx__v rwkvx__lev_nibble(rwkvx__lev lev, int kind, rwkvx__vi bytes, int shift) {
+    (void)kind;
+    return _mm512_permutexvar_ps(_mm512_srl_epi32(bytes, _mm_cvtsi32_si128(shift)), lev);
+}
+#else
+typedef struct { rwkvx__v a, c; rwkvx__vi offset; const float *table; } rwkvx__lev;
+RWKVX__INLINE rwkvx__lev rwkvx__lev_make(int kind, int offset, float a, float c, const float *table) {
+    rwkvx__lev lev;
+    lev.a = rwkvx__vset1(a), lev.c = rwkvx__vset1(c), lev.offset = rwkvx__vi_set1(offset), lev.table = table;
+    (void)kind;
+    return lev;
+}
+RWKVX__INLINE rwkvx__v rwkvx__lev_nibble(rwkvx__lev lev, int kind, rwkvx__vi bytes, int shift) {
+    rwkvx__vi q = rwkvx__vi_field(bytes, shift, 4);
+    if (kind == RWKVX__LEV_MUL) return rwkvx__vmul(rwkvx__vi_float(rwkvx__vi_add(q, lev.offset)), lev.a);
+    if (kind == RWKVX__LEV_FMA) return rwkvx__vfma(rwkvx__vi_float(q), lev.a, lev.c);
+    return rwkvx__vmul(lev.a, rwkvx__vlookup16(lev.table, q));
+}
+#endif
+
+/* Lane k of a group whose 32 values are the low then the high nibbles of 16
+   bytes at q, through the group's levels */
+RWKVX__INLINE rwkvx__v rwkvx__nibbles16(rwkvx__lev lev, int kind, const unsigned char *q, int k) {
+    int j = k * RWKVX__LANES;
+    return rwkvx__lev_nibble(lev, kind, rwkvx__vi_u8(q + j % 16), j / 16 * 4);
+}
+
+RWKVX__INLINE void rwkvx__group_f32(const unsigned char *b, int sub, rwkvx__v *w) {
+    const float *p = (const float *)(const void *)b;
+    int k;
+    (void)sub;
+    RWKVX__UNROLL for (k = 0; k < RWKVX__NG; k++) w[k] = rwkvx__vload(p + k * RWKVX__LANES);
+}
+
+RWKVX__INLINE void rwkvx__group_f16(const unsigned char *b, int sub, rwkvx__v *w) {
+    const uint16_t *p = (const uint16_t *)(const void *)b;
+    int k;
+    (void)sub;
+    RWKVX__UNROLL for (k = 0; k < RWKVX__NG; k++) w[k] = rwkvx__vload_f16(p + k * RWKVX__LANES);
+}
+
+RWKVX__INLINE void rwkvx__group_bf16(const unsigned char *b, int sub, rwkvx__v *w) {
+    const uint16_t *p = (const uint16_t *)(const void *)b;
+    int k;
+    (void)sub;
+    RWKVX__UNROLL for (k = 0; k < RWKVX__NG; k++) w[k] = rwkvx__vload_bf16(p + k * RWKVX__LANES);
+}
+
+/* Q8_0 {f16 d; int8 q[32]}: d * q */
+RWKVX__INLINE void rwkvx__group_q8_0(const unsigned char *b, int sub, rwkvx__v *w) {
+    uint16_t dh;
+    int k;
+    (void)sub;
+    memcpy(&dh, b, 2);
+    RWKVX__UNROLL for (k = 0; k < RWKVX__NG; k++) w[k] = rwkvx__vload_q8((const signed char *)(b + 2) + k * RWKVX__LANES, dh);
+}
+
+/* Q4_0 {f16 d; u8 qs[16]}: (q - 8) * d, q the low nibbles then the high ones */
+RWKVX__INLINE void rwkvx__group_q4_0(const unsigned char *b, int sub, rwkvx__v *w) {
+    rwkvx__lev lev = rwkvx__lev_make(RWKVX__LEV_MUL, -8, rwkvx__f16_at(b), 0, NULL);
+    int k;
+    (void)sub;
+    RWKVX__UNROLL for (k = 0; k < RWKVX__NG; k++) w[k] = rwkvx__nibbles16(lev, RWKVX__LEV_MUL, b + 2, k);
+}
+
+/* Q4_1 {f16 d, m; u8 qs[16]}: q * d + m */
+RWKVX__INLINE void rwkvx__group_q4_1(const unsigned char *b, int sub, rwkvx__v *w) {
+    rwkvx__lev lev = rwkvx__lev_make(RWKVX__LEV_FMA, 0, rwkvx__f16_at(b), rwkvx__f16_at(b + 2), NULL);
+    int k;
+    (void)sub;
+    RWKVX__UNROLL for (k = 0; k < RWKVX__NG; k++) w[k] = rwkvx__nibbles16(lev, RWKVX__LEV_FMA, b + 4, k);
+}
+
+/* the 5-bit values of Q5_0 / Q5_1: nibble + 16 x bit v of the 32-bit qh for value v */
+RWKVX__INLINE rwkvx__vi rwkvx__q5(const unsigned char *qh, const unsigned char *qs, int k) {
+    uint32_t h;
+    memcpy(&h, qh, 4);
+    int j = k * RWKVX__LANES;
+    return rwkvx__vi_add(rwkvx__vi_field(rwkvx__vi_u8(qs + j % 16), j / 16 * 4, 4), rwkvx__vi_shl(rwkvx__vi_bits(h, j), 4));
+}
+
+/* Q5_0 {f16 d; u8 qh[4]; u8 qs[16]}: (q - 16) * d */
+RWKVX__INLINE void rwkvx__group_q5_0(const unsigned char *b, int sub, rwkvx__v *w) {
+    rwkvx__v d = rwkvx__vset1(rwkvx__f16_at(b));
+    int k;
+    (void)sub;
+    RWKVX__UNROLL for (k = 0; k < RWKVX__NG; k++)
+        w[k] = rwkvx__vmul(rwkvx__vi_float(rwkvx__vi_add(rwkvx__q5(b + 2, b + 6, k), rwkvx__vi_set1(-16))), d);
+}
+
+/* Q5_1 {f16 d, m; u8 qh[4]; u8 qs[16]}: q * d + m */
+RWKVX__INLINE void rwkvx__group_q5_1(const unsigned char *b, int sub, rwkvx__v *w) {
+    rwkvx__v d = rwkvx__vset1(rwkvx__f16_at(b)), m = rwkvx__vset1(rwkvx__f16_at(b + 2));
+    int k;
+    (void)sub;
+    RWKVX__UNROLL for (k = 0; k < RWKVX__NG; k++) w[k] = rwkvx__vfma(rwkvx__vi_float(rwkvx__q5(b + 4, b + 8, k)), d, m);
+}
+
+/* IQ4_NL {f16 d; u8 qs[16]}: d * level[q] */
+RWKVX__INLINE void rwkvx__group_iq4_nl(const unsigned char *b, int sub, rwkvx__v *w) {
+    rwkvx__lev lev = rwkvx__lev_make(RWKVX__LEV_TABLE, 0, rwkvx__f16_at(b), 0, rwkvx__iq4_levels);
+    int k;
+    (void)sub;
+    RWKVX__UNROLL for (k = 0; k < RWKVX__NG; k++) w[k] = rwkvx__nibbles16(lev, RWKVX__LEV_TABLE, b + 2, k);
+}
+
+/* The K types: super-blocks of 256 values in 8 groups of 32; LANES <= 16
+   values share one sub-block scale. */
+
+/* Q2_K {u8 scales[16]; u8 qs[64]; f16 d, dmin}: value 128 n + 32 j + l is
+   bits 2j of qs[32 n + l], scaled by scales[8 n + 2 j + l / 16] = (s, m)
+   (low and high nibble): (d * s) * q - dmin * m */
+RWKVX__INLINE void rwkvx__group_q2_k(const unsigned char *b, int sub, rwkvx__v *w) {
+    int n = sub / 4, j = sub % 4, k;
+    float d = rwkvx__f16_at(b + 80), dmin = rwkvx__f16_at(b + 82);
+    RWKVX__UNROLL for (k = 0; k < RWKVX__NG; k++) {
+        int l = k * RWKVX__LANES, sc = b[8 * n + 2 * j + l / 16];
+        rwkvx__v q = rwkvx__vi_float(rwkvx__vi_field(rwkvx__vi_u8(b + 16 + 32 * n + l), 2 * j, 2));
+        w[k] = rwkvx__vfma(rwkvx__vset1(d * (float)(sc & 15)), q, rwkvx__vset1(-(dmin * (float)(sc >> 4))));
+    }
+}
+
+/* Q3_K's 16 six-bit scales packed in 12 bytes (ggml's kmask shuffle, by index) */
+RWKVX__INLINE int rwkvx__q3_k_scale(const unsigned char *s, int i) {
+    return (((s[i % 8] >> (4 * (i / 8))) & 15) | (((s[8 + i % 4] >> (2 * (i / 4))) & 3) << 4)) - 32;
+}
+
+/* Q3_K {u8 hmask[32]; u8 qs[64]; u8 scales[12]; f16 d}: value 128 n + 32 j + l
+   is bits 2j of qs[32 n + l] plus 4 x bit 4n + j of hmask[l], minus 4, times
+   d * scale(8 n + 2 j + l / 16) */
+RWKVX__INLINE void rwkvx__group_q3_k(const unsigned char *b, int sub, rwkvx__v *w) {
+    int n = sub / 4, j = sub % 4, k;
+    float d = rwkvx__f16_at(b + 108);
+    RWKVX__UNROLL for (k = 0; k < RWKVX__NG; k++) {
+        int l = k * RWKVX__LANES;
+        rwkvx__vi lo = rwkvx__vi_field(rwkvx__vi_u8(b + 32 + 32 * n + l), 2 * j, 2);
+        rwkvx__vi hi = rwkvx__vi_shl(rwkvx__vi_field(rwkvx__vi_u8(b + l), 4 * n + j, 1), 2);
+        rwkvx__v q = rwkvx__vi_float(rwkvx__vi_add(rwkvx__vi_add(lo, hi), rwkvx__vi_set1(-4)));
+        w[k] = rwkvx__vmul(rwkvx__vset1(d * (float)rwkvx__q3_k_scale(b + 96, 8 * n + 2 * j + l / 16)), q);
+    }
+}
+
+/* Q4_K's and Q5_K's scale and minimum of sub-block j (ggml's get_scale_min_k4) */
+RWKVX__INLINE void rwkvx__k4_scale_min(const unsigned char *s, int j, float d, float dmin, float *scale, float *min) {
+    int sc, m;
+    if (j < 4) sc = s[j] & 63, m = s[j + 4] & 63;
+    else sc = (s[j + 4] & 15) | ((s[j - 4] >> 6) << 4), m = (s[j + 4] >> 4) | ((s[j] >> 6) << 4);
+    *scale = d * (float)sc;
+    *min = dmin * (float)m;
+}
+
+/* Q4_K {f16 d, dmin; u8 scales[12]; u8 qs[128]}: group 2c + h is nibble h of
+   qs[32 c ..], times its scale minus its minimum */
+RWKVX__INLINE void rwkvx__group_q4_k(const unsigned char *b, int sub, rwkvx__v *w) {
+    int k;
+    float scale, min;
+    rwkvx__lev lev;
+    rwkvx__k4_scale_min(b + 4, sub, rwkvx__f16_at(b), rwkvx__f16_at(b + 2), &scale, &min);
+    lev = rwkvx__lev_make(RWKVX__LEV_FMA, 0, scale, -min, NULL);
+    RWKVX__UNROLL for (k = 0; k < RWKVX__NG; k++)
+        w[k] = rwkvx__lev_nibble(lev, RWKVX__LEV_FMA, rwkvx__vi_u8(b + 16 + 32 * (sub / 2) + k * RWKVX__LANES), 4 * (sub % 2));
+}
+
+/* Q5_K {f16 d, dmin; u8 scales[12]; u8 qh[32]; u8 qs[128]}: Q4_K's nibbles
+   plus 16 x bit `sub` of qh[l] */
+RWKVX__INLINE void rwkvx__group_q5_k(const unsigned char *b, int sub, rwkvx__v *w) {
+    int k;
+    float scale, min;
+    rwkvx__v vs, vm;
+    rwkvx__k4_scale_min(b + 4, sub, rwkvx__f16_at(b), rwkvx__f16_at(b + 2), &scale, &min);
+    vs = rwkvx__vset1(scale), vm = rwkvx__vset1(-min);
+    RWKVX__UNROLL for (k = 0; k < RWKVX__NG; k++) {
+        int l = k * RWKVX__LANES;
+        rwkvx__vi lo = rwkvx__vi_field(rwkvx__vi_u8(b + 48 + 32 * (sub / 2) + l), 4 * (sub % 2), 4);
+        rwkvx__vi hi = rwkvx__vi_shl(rwkvx__vi_field(rwkvx__vi_u8(b + 16 + l), sub, 1), 4);
+        w[k] = rwkvx__vfma(vs, rwkvx__vi_float(rwkvx__vi_add(lo, hi)), vm);
+    }
+}
+
+/* Q6_K {u8 ql[128]; u8 qh[64]; i8 scales[16]; f16 d}: value 128 n + 32 j + l
+   is nibble j / 2 of ql[64 n + 32 (j % 2) + l] plus 16 x bits 2j of
+   qh[32 n + l], minus 32, times (d * scales[8 n + 2 j + l / 16]) */
+RWKVX__INLINE void rwkvx__group_q6_k(const unsigned char *b, int sub, rwkvx__v *w) {
+    int n = sub / 4, j = sub % 4, k;
+    float d = rwkvx__f16_at(b + 208);
+    RWKVX__UNROLL for (k = 0; k < RWKVX__NG; k++) {
+        int l = k * RWKVX__LANES;
+        rwkvx__vi lo = rwkvx__vi_field(rwkvx__vi_u8(b + 64 * n + 32 * (j % 2) + l), 4 * (j / 2), 4);
+        rwkvx__vi hi = rwkvx__vi_shl(rwkvx__vi_field(rwkvx__vi_u8(b + 128 + 32 * n + l), 2 * j, 2), 4);
+        rwkvx__v q = rwkvx__vi_float(rwkvx__vi_add(rwkvx__vi_add(lo, hi), rwkvx__vi_set1(-32)));
+        w[k] = rwkvx__vmul(rwkvx__vset1(d * (float)(signed char)b[192 + 8 * n + 2 * j + l / 16]), q);
+    }
+}
+
+/* IQ4_XS {f16 d; u16 scales_h; u8 scales_l[4]; u8 qs[128]}: group i is
+   (d * (s_i - 32)) * level[q], s_i six bits from scales_l and scales_h */
+RWKVX__INLINE void rwkvx__group_iq4_xs(const unsigned char *b, int i, rwkvx__v *w) {
+    int k, s;
+    uint16_t sh;
+    rwkvx__lev lev;
+    memcpy(&sh, b + 2, 2);
+    s = ((b[4 + i / 2] >> (4 * (i % 2))) & 15) | (((sh >> (2 * i)) & 3) << 4);
+    lev = rwkvx__lev_make(RWKVX__LEV_TABLE, 0, rwkvx__f16_at(b) * (float)(s - 32), 0, rwkvx__iq4_levels);
+    RWKVX__UNROLL for (k = 0; k < RWKVX__NG; k++) w[k] = rwkvx__nibbles16(lev, RWKVX__LEV_TABLE, b + 8 + 16 * i, k);
+}
+
+/* The group loader of `type`, and the bytes and groups of one of its blocks
+   (a plain type: a run of 32 values, one group); `type` is a constant after
+   inlining, so the switches go. */
+RWKVX__INLINE void rwkvx__group(const unsigned char *b, rwkvx_type type, int sub, rwkvx__v *w) {
+#define RWKVX__GROUP_CASE(T, t, name, block, bytes, so, ns) \
+    case RWKVX_TYPE_##T: rwkvx__group_##t(b, sub, w); return;
+    switch (type) {
+        RWKVX__TYPES(RWKVX__GROUP_CASE)
+    }
+    rwkvx__group_f32(b, sub, w);
+}
+RWKVX__INLINE size_t rwkvx__span_bytes(rwkvx_type type) {
+#define RWKVX__SPAN_CASE(T, t, name, block, bytes, so, ns) \
+    case RWKVX_TYPE_##T: return block == 1 ? 32 * bytes : bytes;
+    switch (type) {
+        RWKVX__TYPES(RWKVX__SPAN_CASE)
+    }
+    return 128;
+}
+RWKVX__INLINE size_t rwkvx__bytes_of_row(rwkvx_type type, int64_t cols) { /* rwkvx__row_bytes, folded */
+#define RWKVX__ROW_CASE(T, t, name, block, bytes, so, ns) \
+    case RWKVX_TYPE_##T: return (size_t)cols / block * bytes;
+    switch (type) {
+        RWKVX__TYPES(RWKVX__ROW_CASE)
+    }
+    return (size_t)cols * 4;
+}
+RWKVX__INLINE int rwkvx__span_groups(rwkvx_type type) {
+#define RWKVX__GROUPS_CASE(T, t, name, block, bytes, so, ns) \
+    case RWKVX_TYPE_##T: return block == 1 ? 1 : block / 32;
+    switch (type) {
+        RWKVX__TYPES(RWKVX__GROUPS_CASE)
+    }
+    return 1;
+}
+
+/* A plain type's value at column i (the tail of a row not a multiple of 32) */
+static float rwkvx__plain_at(const unsigned char *row, rwkvx_type type, int64_t i) {
+    uint16_t h;
+    float f;
+    if (type == RWKVX_TYPE_F32) { memcpy(&f, row + 4 * i, 4); return f; }
+    memcpy(&h, row + 2 * i, 2);
+    return type == RWKVX_TYPE_BF16 ? rwkvx__bf16_to_f32(h) : rwkvx__f16_to_f32(h);
+}
+
+/* rwkvx__to_f32_<name>: the groups' values stored (one instance per type) */
+RWKVX__INLINE void rwkvx__groups_to_f32(const unsigned char *row, rwkvx_type type, int64_t i0, int64_t n, float *out) {
+    rwkvx__v w[RWKVX__NG];
+    int64_t i = 0;
+    int k;
+    for (; i + 32 <= n; i += 32) {
+        int64_t g = (i0 + i) / 32;
+        rwkvx__group(row + (size_t)(g / rwkvx__span_groups(type)) * rwkvx__span_bytes(type), type,
+                     (int)(g % rwkvx__span_groups(type)), w);
+        RWKVX__UNROLL for (k = 0; k < RWKVX__NG; k++) rwkvx__vstore(out + i + k * RWKVX__LANES, w[k]);
+    }
+    for (; i < n; i++) out[i] = rwkvx__plain_at(row, type, i0 + i); /* plain types only */
+}
+#define RWKVX__DEFINE_TO_F32(T, t, name, block, bytes, so, ns)                                  \
+    static void rwkvx__to_f32_##t(const unsigned char *row, int64_t i0, int64_t n, float *out) { \
+        rwkvx__groups_to_f32(row, RWKVX_TYPE_##T, i0, n, out);                                 \
+    }
+RWKVX__TYPES(RWKVX__DEFINE_TO_F32)
+
+/* Converts n weights of row `row`, starting at column i0, to f32: the values
+   the decode kernel's group loader gives. i0 is a multiple of 32, and so is n
+   unless it runs to the end of a row of a plain type (the loader checked that
+   rows are whole blocks). */
+static void rwkvx__row_to_f32(const rwkvx__mat *w, int64_t row, int64_t i0, int64_t n, float *out) {
+    const unsigned char *p = (const unsigned char *)w->data + (size_t)row * rwkvx__row_bytes(w);
+    rwkvx__type_of(w->type)->to_f32(p, i0, n, out);
+}
+
+/* f32 to f16, rounding to nearest even (as the F16C and NEON instructions
+   do): the storage type of f16 keys and values. */
+static uint16_t rwkvx__f32_to_f16(float f) {
+    uint32_t x, sign, e, m;
+    memcpy(&x, &f, 4);
+    sign = (x >> 16) & 0x8000u;
+    e = (x >> 23) & 0xffu;
+    m = x & 0x7fffffu;
+    if (e == 0xff) return (uint16_t)(sign | 0x7c00u | (m ? 0x200u : 0u));   /* inf, nan */
+    if (e > 142) return (uint16_t)(sign | 0x7c00u);                         /* 2^16 and more: inf */
+    if (e < 113) {                                       /* below 2^-14: a multiple of 2^-24 */
+        uint32_t shift = 126 - e, q, rem, half;
+        if (e < 102) return (uint16_t)sign;              /* below 2^-25: zero */
+        m |= 0x800000u;                                  /* value = m 2^(e-150) = (m >> shift) 2^-24 */
+        q = m >> shift, rem = m & ((1u << shift) - 1), half = 1u << (shift - 1);
+        if (rem > half || (rem == half && (q & 1))) q++;
+        return (uint16_t)(sign | q);
+    } else {                                             /* normal; a carry may round up to inf */
+        uint32_t h = ((e - 112) << 10) | (m >> 13), rem = m & 0x1fffu;
+        if (rem > 0x1000u || (rem == 0x1000u && (h & 1))) h++;
+        return (uint16_t)(sign | h);
+    }
+}
+
+static void rwkvx__f32_to_f16_row(const float *x, uint16_t *out, int n) {
+    int i = 0;
+    for (; i + RWKVX__LANES <= n; i += RWKVX__LANES) rwkvx__vstore_f16(out + i, rwkvx__vload(x + i));
+    for (; i < n; i++) out[i] = rwkvx__f32_to_f16(x[i]);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Matrix kernels                                                         */
+/* ---------------------------------------------------------------------- */
+
+/* The matrix product Y[t][o] = sum_i W[o][i] X[t][i] is nearly all the work.
+   Decode (T = 1) reads every weight once per token and is bound by memory
+   bandwidth; prefill (T up to RWKVX__BATCH tokens) is bound by arithmetic.
+   One routine serves both. Weight rows go in blocks of RWKVX__ROWS: a block's
+   weights are converted to f32 once per slice of about RWKVX__KC columns (the
+   "panel", which stays in L1 cache next to the matching slice of inputs), and
+   a register-blocked microkernel multiplies the panel with RWKVX__UT tokens
+   at a time, so each weight is read from memory once per batch of tokens.
+   OpenMP hands row blocks to threads.
+
+   Prefill, decode and any thread count agree bit for bit because every kernel
+   variant follows one rule: output (t, o) keeps RWKVX__LANES partial sums,
+   lane l adds W[o][i] * X[t][i] over the columns i = l (mod LANES) in
+   increasing i (one fused multiply-add each in the SIMD kernels), and the
+   lanes are added in a fixed tree at the end; one thread computes each
+   output. Slicing only pauses a sum, padding adds exact zeros. */
+
+#define RWKVX__ROWS 4                  /* weight rows per block */
+#define RWKVX__KC 768                  /* columns per slice, about (see rwkvx__row_block) */
+#define RWKVX__PANEL (RWKVX__KC + 32)  /* floats per panel row: a slice has < KC + 32 columns */
+#ifndef RWKVX__DECODE_AHEAD
+#define RWKVX__DECODE_AHEAD 2          /* decode prefetches the row block this many blocks ahead */
+#endif
+
+/* RWKVX__IN_REGISTER(v): load v once into a register rather than letting
+   the compiler fold the load into each of its uses (loads limit the
+   microkernel otherwise). */
+#if (defined(__GNUC__) || defined(__clang__)) && (defined(RWKVX__AVX2) || defined(RWKVX__AVX512))
+#define RWKVX__IN_REGISTER(v) __asm__("" : "+v"(v))
+#else
+#define RWKVX__IN_REGISTER(v) (void)0
+#endif
+
+/* Floats of scratch one thread needs, for matrices of up to max_cols
+   columns: a prefill's panel of slices and the partial sums of a block of
+   rows for every token of a batch, or a decode's panel of whole rows, or
+   the quantized inputs of an integer product (36 bytes per 32 values of
+   every token of a batch; see "Integer products"). */
+static size_t rwkvx__work_floats(size_t max_cols) {
+    size_t prefill = RWKVX__ROWS * RWKVX__PANEL + (RWKVX__BATCH + RWKVX__UT) * RWKVX__ROWS * RWKVX__LANES;
+    size_t decode = RWKVX__ROWS * ((max_cols + 15) / 16 * 16);
+    size_t quantized = RWKVX__BATCH * (max_cols / 32) * 9, most = prefill > decode ? prefill : decode;
+    return ((most > quantized ? most : quantized) + 15) / 16 * 16;
+}
+
+/* The microkernel: acc[u][r] (LANES partial sums each) += panel row r times
+   input row x[u], over n columns, for r < RWKVX__ROWS and u < U. Panel rows
+   are `ps` floats apart and zero from n up to a multiple of LANES; inputs are
+   read below n only. `fresh` starts the sums at zero instead of loading acc;
+   with `sums`, the last slice's sums are finished there ([u][r]) instead of
+   stored to acc. Inlined with U constant, the sums live in registers. */
+RWKVX__INLINE void rwkvx__micro(const float *panel, int64_t ps, int64_t n, const float *const *x, int U, float *acc, int fresh,
+                                float *sums) {
+    rwkvx__v s[RWKVX__UT][RWKVX__ROWS], w[RWKVX__ROWS], xv;
+    int64_t i, full = n / RWKVX__LANES * RWKVX__LANES;
+    int u, r;
+    RWKVX__UNROLL for (u = 0; u < U; u++)
+        RWKVX__UNROLL for (r = 0; r < RWKVX__ROWS; r++)
+            s[u][r] = fresh ? rwkvx__vzero() : rwkvx__vload(acc + (u * RWKVX__ROWS + r) * RWKVX__LANES);
+    for (i = 0; i < full; i += RWKVX__LANES) {
+        RWKVX__UNROLL for (r = 0; r < RWKVX__ROWS; r++) w[r] = rwkvx__vload(panel + r * ps + i);
+        RWKVX__UNROLL for (u = 0; u < U; u++) {
+            xv = rwkvx__vload(x[u] + i);
+            RWKVX__IN_REGISTER(xv);
+            RWKVX__UNROLL for (r = 0; r < RWKVX__ROWS; r++) s[u][r] = rwkvx__vfma(w[r], xv, s[u][r]);
+        }
+    }
+    if (full < n) { /* the last n - full columns: zero panel padding times zero inputs */
+        RWKVX__UNROLL for (r = 0; r < RWKVX__ROWS; r++) w[r] = rwkvx__vload(panel + r * ps + full);
+        RWKVX__UNROLL for (u = 0; u < U; u++) {
+            xv = rwkvx__vload_part(x[u] + full, (int)(n - full));
+            RWKVX__UNROLL for (r = 0; r < RWKVX__ROWS; r++) s[u][r] = rwkvx__vfma(w[r], xv, s[u][r]);
+        }
+    }
+    if (sums) {
+        RWKVX__UNROLL for (u = 0; u < U; u++) rwkvx__vsum4(s[u], sums + u * RWKVX__ROWS);
+    } else {
+        RWKVX__UNROLL for (u = 0; u < U; u++)
+            RWKVX__UNROLL for (r = 0; r < RWKVX__ROWS; r++) rwkvx__vstore(acc + (u * RWKVX__ROWS + r) * RWKVX__LANES, s[u][r]);
+    }
+}
+
+static void rwkvx__micro_1(const float *panel, int64_t ps, int64_t n, const float *const *x, float *acc, int fresh, float *sums) {
+    rwkvx__micro(panel, ps, n, x, 1, acc, fresh, sums);
+}
+
+static void rwkvx__micro_ut(const float *panel, int64_t ps, int64_t n, const float *const *x, float *acc, int fresh, float *sums) {
+    rwkvx__micro(panel, ps, n, x, RWKVX__UT, acc, fresh, sums);
+}
+
+/* Asks for the weights of rows o0 .. o0 + RWKVX__ROWS - 1 ahead of their
+   use: while a block is multiplied the memory system fetches the next one
+   (the hardware prefetchers only follow demand loads). */
+static void rwkvx__prefetch_rows(const rwkvx__mat *w, int64_t o0) {
+#if defined(__GNUC__) || defined(__clang__)
+    size_t row = rwkvx__row_bytes(w), i, end;
+    const char *p = (const char *)w->data + (size_t)o0 * row;
+    if (o0 >= w->rows) return;
+    end = (size_t)(w->rows - o0 < RWKVX__ROWS ? w->rows - o0 : RWKVX__ROWS) * row;
+    for (i = 0; i < end; i += 64) __builtin_prefetch(p + i, 0, 2);
+#else
+    (void)w, (void)o0;
+#endif
+}
+
+/* s[r] += panel row r . x over n columns for r < NR (the lane rule of the
+   microkernel; panel rows zero from n up to a multiple of LANES). Meanwhile
+   it asks for the `ahead` bytes at pf, the weights converted next: the
+   memory system keeps streaming while this loop computes. */
+RWKVX__INLINE void rwkvx__dot_rows(const float *panel, int64_t ps, int64_t n, const float *x, int NR, rwkvx__v *s,
+                                   const char *pf, int64_t ahead) {
+    int64_t i, full = n / RWKVX__LANES * RWKVX__LANES, lines = (ahead + 63) / 64, steps = full / RWKVX__LANES + 1;
+    int64_t per = (lines + steps - 1) / steps, line = 0, k;
+    rwkvx__v xv;
+    int r;
+    (void)pf, (void)per, (void)line, (void)k;
+    for (i = 0; i < full; i += RWKVX__LANES) {
+#if defined(__GNUC__) || defined(__clang__)
+        for (k = 0; k < per && line < lines; k++, line++) __builtin_prefetch(pf + line * 64, 0, 3);
+#endif
+        xv = rwkvx__vload(x + i);
+        RWKVX__UNROLL for (r = 0; r < NR; r++) s[r] = rwkvx__vfma(rwkvx__vload(panel + r * ps + i), xv, s[r]);
+    }
+    if (full < n) {
+        xv = rwkvx__vload_part(x + full, (int)(n - full));
+        RWKVX__UNROLL for (r = 0; r < NR; r++) s[r] = rwkvx__vfma(rwkvx__vload(panel + r * ps + full), xv, s[r]);
+    }
+}
+
+/* Decode (one token): the block's rows are converted whole, each in one
+   sequential pass over its memory (slices would read four rows in short
+   pieces, which the memory system streams badly), into a panel of at most
+   24 KB so that it stays in L1 cache: all four rows when they are short,
+   two or one at a time when they are long. The sums follow the lane rule of
+   the sliced prefill path (slicing only pauses them), so decode and prefill
+   agree bit for bit. */
+static void rwkvx__row_block_1(const rwkvx__job *job, int64_t o0, float *panel) {
+    const rwkvx__mat *w = job->w;
+    int64_t ps = (w->cols + 15) / 16 * 16;
+    int g = (int)(6144 / ps), r0, r;
+    rwkvx__v s[RWKVX__ROWS];
+    float sums[RWKVX__ROWS];
+    if (g < 1) g = 1;
+    if (g > RWKVX__ROWS) g = RWKVX__ROWS;
+    if (g == 3) g = 2;
+    for (r = 0; r < RWKVX__ROWS; r++) s[r] = rwkvx__vzero();
+    for (r0 = 0; r0 < RWKVX__ROWS; r0 += g) {
+        for (r = 0; r < g; r++) {
+            float *p = panel + r * ps;
+            int64_t row = o0 + r0 + r < w->rows ? o0 + r0 + r : o0; /* past the matrix: a row to drop */
+            rwkvx__row_to_f32(w, row, 0, w->cols, p);
+            memset(p + w->cols, 0, (size_t)(ps - w->cols) * sizeof(float));
+        }
+        {   /* the next rows this thread converts: of this block, or of the next one */
+            size_t rb = rwkvx__row_bytes(w);
+            int64_t next = o0 + r0 + 2 * g, n_next = w->rows - next < g ? w->rows - next : g;
+            const char *pf = (const char *)w->data + (size_t)next * rb;
+            int64_t ahead = n_next > 0 ? n_next * (int64_t)rb : 0;
+            if (g == 4) rwkvx__dot_rows(panel, ps, w->cols, job->x, 4, s, pf, ahead);
+            else if (g == 2) rwkvx__dot_rows(panel, ps, w->cols, job->x, 2, s + r0, pf, ahead);
+            else rwkvx__dot_rows(panel, ps, w->cols, job->x, 1, s + r0, pf, ahead);
+        }
+    }
+    rwkvx__vsum4(s, sums);
+    for (r = 0; r < RWKVX__ROWS && o0 + r < w->rows; r++) job->y[o0 + r] = sums[r];
+}
+
+/* Decode (one token), rows o0 .. o0 + RWKVX__ROWS - 1 when every row length
+   is a multiple of 32: the weights go straight from memory into registers
+   (no panel), block by block (a K type's 8 groups share its scales: they are
+   read once), one row after the other, through the type's group loader, and the weights of the rows `ahead` blocks further on
+   are requested meanwhile, a little per step, so that the memory system
+   keeps streaming. The sums follow the lane rule of the other paths: decode,
+   prefill and any thread count agree bit for bit. */
+RWKVX__INLINE void rwkvx__dot_direct(const rwkvx__job *job, int64_t o0, rwkvx_type type) {
+    const rwkvx__mat *w = job->w;
+    size_t rb = rwkvx__bytes_of_row(type, w->cols), span = rwkvx__span_bytes(type);
+    const unsigned char *row[RWKVX__ROWS], *base = (const unsigned char *)w->data;
+    const char *pf = (const char *)base + (size_t)(o0 + RWKVX__DECODE_AHEAD * RWKVX__ROWS) * rb;
+    int64_t b, spans = w->cols / 32 / rwkvx__span_groups(type), left = w->rows - o0 - RWKVX__DECODE_AHEAD * RWKVX__ROWS;
+    int64_t lines, per, line = 0, k;
+    rwkvx__v s[RWKVX__ROWS], wv[RWKVX__NG], xv[RWKVX__NG];
+    float sums[RWKVX__ROWS];
+    int r, j, l;
+    for (r = 0; r < RWKVX__ROWS; r++) { /* rows past the matrix: row o0 again, dropped */
+        row[r] = base + (size_t)(o0 + r < w->rows ? o0 + r : o0) * rb;
+        s[r] = rwkvx__vzero();
+    }
+    lines = left <= 0 ? 0 : ((left < RWKVX__ROWS ? left : RWKVX__ROWS) * (int64_t)rb + 63) / 64;
+    per = (lines + spans - 1) / spans;
+    (void)pf, (void)per, (void)line, (void)k;
+    for (b = 0; b < spans; b++) {       /* a block of each row (a run of 32 values: plain types) */
+        const float *x = job->x + b * 32 * rwkvx__span_groups(type);
+#if defined(__GNUC__) || defined(__clang__)
+        for (k = 0; k < per && line < lines; k++, line++) __builtin_prefetch(pf + line * 64, 0, 3);
+#endif
+        if (rwkvx__span_groups(type) == 1) {   /* one group: its inputs stay in registers for the four rows */
+            RWKVX__UNROLL for (l = 0; l < RWKVX__NG; l++) xv[l] = rwkvx__vload(x + l * RWKVX__LANES);
+            RWKVX__UNROLL for (r = 0; r < RWKVX__ROWS; r++) {
+                rwkvx__group(row[r] + (size_t)b * span, type, 0, wv);
+                RWKVX__UNROLL for (l = 0; l < RWKVX__NG; l++) s[r] = rwkvx__vfma(wv[l], xv[l], s[r]);
+            }
+        } else                                   /* a row's 8 groups in a row: its scales are read once */
+            RWKVX__UNROLL for (r = 0; r < RWKVX__ROWS; r++)
+                RWKVX__UNROLL for (j = 0; j < rwkvx__span_groups(type); j++) {
+                    rwkvx__group(row[r] + (size_t)b * span, type, j, wv);
+                    RWKVX__UNROLL for (l = 0; l < RWKVX__NG; l++)
+                        s[r] = rwkvx__vfma(wv[l], rwkvx__vload(x + j * 32 + l * RWKVX__LANES), s[r]);
+                }
+    }
+    rwkvx__vsum4(s, sums);
+    for (r = 0; r < RWKVX__ROWS && o0 + r < w->rows; r++) job->y[o0 + r] = sums[r];
+}
+
+/* one instance per weight type, each with its group loader inlined */
+static void rwkvx__row_block_direct(const rwkvx__job *job, int64_t o0) {
+#define RWKVX__DIRECT_CASE(T, t, name, block, bytes, so, ns) \
+    case RWKVX_TYPE_##T: rwkvx__dot_direct(job, o0, RWKVX_TYPE_##T); break;
+    switch (job->w->type) {
+        RWKVX__TYPES(RWKVX__DIRECT_CASE)
+    }
+}
+
+/* ---- A few tokens (2 .. RWKVX__FEW of them): the weights read once ----
+   Decoding several conversations together multiplies each matrix with a few
+   tokens' inputs. The decode kernel's way serves them: every row length a
+   multiple of 32, the weights go straight from memory into registers through
+   the type's group loader, and each group, while there, is multiplied with
+   up to RWKVX__UT tokens' inputs (read from cache), RWKVX__ROWS x RWKVX__UT
+   accumulators in registers. More tokens take more passes over the block, in
+   equal shares; the passes after the first find its weights in cache. The
+   prefill path's panels would cost a conversion of every weight to f32 and
+   its stores and loads again, which a few tokens do not amortize. */
+#if RWKVX__UT > 6
+#error "rwkvx__few_<type> has passes of up to 6 tokens"
+#endif
+#ifndef RWKVX__FEW
+#define RWKVX__FEW 32                  /* most tokens for this path (above: the panels win; see docs/SERVER.md) */
+#endif
+
+/* The largest T that rwkvx__row_block gives to the few-token kernel for
+   matrices of `type`: one per type, so that a type with a kernel of its own
+   for a few tokens can take them elsewhere. A block type's weights cost more
+   to unpack than to multiply, and each pass unpacks them again: it takes one
+   pass (measured, q8_0 at 8 and 16 tokens: no faster than the panels). */
+static int rwkvx__few_limit(rwkvx_type type) {
+    return rwkvx__type_of(type)->block == 1 ? RWKVX__FEW : RWKVX__UT;
+}
+
+/* Tokens t0 .. t0 + U - 1 (U <= RWKVX__UT, a constant after inlining) of
+   rows o0 .. o0 + RWKVX__ROWS - 1. Lane l of output (t, o) adds the group
+   loader's W[o][i] times X[t][i] over i = l (mod LANES) in increasing i, one
+   fused multiply-add each, and the lanes meet in rwkvx__vsum4's tree: the
+   lane rule of the other paths, so any batch and thread count agree bit for
+   bit with decode and prefill. The first pass (t0 == 0) asks meanwhile for
+   the rows RWKVX__DECODE_AHEAD blocks on, as rwkvx__dot_direct does. */
+RWKVX__INLINE void rwkvx__dot_few(const rwkvx__job *job, int64_t o0, rwkvx_type type, int64_t t0, int U) {
+    const rwkvx__mat *w = job->w;
+    size_t rb = rwkvx__bytes_of_row(type, w->cols), span = rwkvx__span_bytes(type);
+    const unsigned char *row[RWKVX__ROWS], *base = (const unsigned char *)w->data;
+    const char *pf = (const char *)base + (size_t)(o0 + RWKVX__DECODE_AHEAD * RWKVX__ROWS) * rb;
+    const float *x[RWKVX__UT];
+    int G = rwkvx__span_groups(type);
+    int64_t b, spans = w->cols / 32 / G, left = w->rows - o0 - RWKVX__DECODE_AHEAD * RWKVX__ROWS;
+    int64_t lines, per, line = 0, k;
+    rwkvx__v s[RWKVX__UT][RWKVX__ROWS], wv[RWKVX__NG];
+    float sums[RWKVX__ROWS];
+    int r, j, l, u;
+    for (r = 0; r < RWKVX__ROWS; r++) /* rows past the matrix: row o0 again, dropped */
+        row[r] = base + (size_t)(o0 + r < w->rows ? o0 + r : o0) * rb;
+    RWKVX__UNROLL for (u = 0; u < U; u++) {
+        x[u] = job->x + (t0 + u) * job->ldx;
+        RWKVX__UNROLL for (r = 0; r < RWKVX__ROWS; r++) s[u][r] = rwkvx__vzero();
+    }
+    lines = left <= 0 || t0 > 0 ? 0 : ((left < RWKVX__ROWS ? left : RWKVX__ROWS) * (int64_t)rb + 63) / 64;
+    per = (lines + spans - 1) / spans;
+    (void)pf, (void)per, (void)line, (void)k;
+    for (b = 0; b < spans; b++) {
+        int64_t i0 = b * 32 * G;
+#if defined(__GNUC__) || defined(__clang__)
+        for (k = 0; k < per && line < lines; k++, line++) __builtin_prefetch(pf + line * 64, 0, 3);
+#endif
+        RWKVX__UNROLL for (r = 0; r < RWKVX__ROWS; r++)
+            for (j = 0; j < G; j++) {   /* a loop: unrolled, the 6 pass sizes x 13 types took
+                                           half the header's compile time, at no measured gain */
+                rwkvx__group(row[r] + (size_t)b * span, type, j, wv);
+                RWKVX__UNROLL for (u = 0; u < U; u++)
+                    RWKVX__UNROLL for (l = 0; l < RWKVX__NG; l++)
+                        s[u][r] = rwkvx__vfma(wv[l], rwkvx__vload(x[u] + i0 + j * 32 + l * RWKVX__LANES), s[u][r]);
+            }
+    }
+    RWKVX__UNROLL for (u = 0; u < U; u++) {
+        rwkvx__vsum4(s[u], sums);
+        for (r = 0; r < RWKVX__ROWS && o0 + r < w->rows; r++) job->y[(t0 + u) * job->ldy + o0 + r] = sums[r];
+    }
+}
+
+/* one instance per weight type and pass size 2 .. RWKVX__UT (1 when that is
+   all the instruction set's registers hold) */
+#define RWKVX__FEW_PASS(T, n) \
+    else if (U == (n) && (n) <= RWKVX__UT) rwkvx__dot_few(job, o0, RWKVX_TYPE_##T, t0, (n) <= RWKVX__UT ? (n) : 1);
+#define RWKVX__DEFINE_FEW(T, t, name, block, bytes, so, ns)                                        \
+    static void rwkvx__few_##t(const rwkvx__job *job, int64_t o0, int64_t t0, int U) {             \
+        if (U == 1) rwkvx__dot_few(job, o0, RWKVX_TYPE_##T, t0, 1);                                \
+        RWKVX__FEW_PASS(T, 2) RWKVX__FEW_PASS(T, 3) RWKVX__FEW_PASS(T, 4) RWKVX__FEW_PASS(T, 5) \
+        RWKVX__FEW_PASS(T, 6)                                                                      \
+    }
+RWKVX__TYPES(RWKVX__DEFINE_FEW)
+
+/* Rows o0 .. o0 + RWKVX__ROWS - 1 for T tokens, 2 <= T <= RWKVX__FEW, in
+   passes of at most RWKVX__UT tokens, as equal as can be */
+static void rwkvx__row_block_few(const rwkvx__job *job, int64_t o0, int T) {
+    int passes = (T + RWKVX__UT - 1) / RWKVX__UT, t0 = 0, p;
+    for (p = 0; p < passes; p++) {
+        int U = (T - t0 + (passes - p) - 1) / (passes - p);
+        switch (job->w->type) {
+#define RWKVX__FEW_CASE(T, t, name, block, bytes, so, ns) \
+    case RWKVX_TYPE_##T: rwkvx__few_##t(job, o0, t0, U); break;
+            RWKVX__TYPES(RWKVX__FEW_CASE)
+        }
+        t0 += U;
+    }
+}
+
+/* ---- Integer products: int8 weights times int8 activations ----
+   For the types of rwkvx__int_type (Q8_0 today; the others keep the f32
+   path above) the product multiplies the weights' int8 values with int8
+   activations, as ggml does: each input row of a product is quantized once
+   (by each thread that works on the product) into blocks of 32 values,
+   rwkvx__q8x {d; q[32]}: d = amax / 127 and q = x / d (x times 1 / d, in
+   f32) rounded to the nearest integer, ties to even, so |q| <= 127; a block
+   whose amax is below 2^-100 is all zeros (d = 0); one holding a NaN or an
+   infinity gets d = that amax and q = 0, so its products are NaN.
+
+   The summation rule, the same for every T (decode, a few tokens, prefill),
+   every instruction set and every thread count. Group g of a row (columns
+   32 g .. 32 g + 31) gives 8 exact integers, lane l holding
+   p(g, l) = sum over k < 4 of w[32 g + 4 l + k] * q[32 g + 4 l + k]
+   (|p| < 2^16, exact in f32). Two sets of 8 float accumulators, a[g % 2],
+   take a[g % 2][l] = fma(dw(g) * dx(g), (float)p(g, l), a[g % 2][l]) in
+   increasing g (dw * dx one f32 product). The result is the halving tree
+   over s[l] = a[0][l] + a[1][l]: l += l + 4, then l + 2, then l + 1.
+   Integer sums are exact and every float operation is fixed, so the SIMD
+   kernels and the portable C reference agree bit for bit. */
+typedef struct {
+    float d;                     /* the block's scale */
+    signed char q[32];
+} rwkvx__q8x;
+
+/* Does `type` go through the integer products? Q8_0 does on the AVX2, NEON
+   and portable builds; an AVX-512 build keeps its f32 kernels unless
+   RWKVX_INT8 is defined: there the integer kernel (VNNI, below) prefilled
+   about as fast and decoded slower than the f32 kernels (docs/PERFORMANCE.md,
+   "Integer products"). RWKVX_NO_INT8 turns the integer products off. */
+#if !defined(RWKVX_NO_INT8) && (defined(RWKVX_INT8) || !defined(RWKVX__AVX512))
+#define RWKVX__INT8 1
+#endif
+RWKVX__INLINE int rwkvx__int_type(rwkvx_type type) {
+#if defined(RWKVX__INT8)
+    return type == RWKVX_TYPE_Q8_0;
+#else
+    (void)type;
+    return 0;
+#endif
+}
+
+/* One block of 32 activations (the rule above), portable C. */
+static void rwkvx__quantize_block_ref(const float *x, rwkvx__q8x *out) {
+    float amax = 0.0f, id;
+    int i;
+    for (i = 0; i < 32; i++) { /* a NaN sticks: later values compare false with it */
+        float a = fabsf(x[i]);
+        if (!(a <= amax) && amax == amax) amax = a;
+    }
+    memset(out->q, 0, sizeof out->q);
+    if (!(amax <= 3.4028235e38f)) { out->d = amax; return; } /* NaN or infinite */
+    if (amax < 7.8886091e-31f) { out->d = 0.0f; return; }    /* below 2^-100 */
+    out->d = amax / 127.0f;
+    id = 1.0f / out->d;
+    for (i = 0; i < 32; i++) out->q[i] = (signed char)lrintf(x[i] * id); /* nearest, ties to even */
+}
+
+#if defined(RWKVX__AVX2)
+/* The same block with AVX2, for finite blocks (others: the reference) */
+static void rwkvx__quantize_block(const float *x, rwkvx__q8x *out) {
+    const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+    __m256 v[4], m;
+    __m128 h;
+    float amax, id;
+    int k, bad = 0;
+    for (k = 0; k < 4; k++) {
+        v[k] = _mm256_loadu_ps(x + 8 * k);
+        bad |= _mm256_movemask_ps(_mm256_cmp_ps(v[k], v[k], _CMP_UNORD_Q));
+    }
+    m = _mm256_max_ps(_mm256_max_ps(_mm256_and_ps(v[0], abs_mask), _mm256_and_ps(v[1], abs_mask)),
+                      _mm256_max_ps(_mm256_and_ps(v[2], abs_mask), _mm256_and_ps(v[3], abs_mask)));
+    h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+    h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+    amax = _mm_cvtss_f32(_mm_max_ss(h, _mm_shuffle_ps(h, h, 1)));
+    if (bad || !(amax <= 3.4028235e38f) || amax < 7.8886091e-31f) { rwkvx__quantize_block_ref(x, out); return; }
+    out->d = amax / 127.0f;
+    id = 1.0f / out->d;
+    {
+        __m256 s = _mm256_set1_ps(id);
+        __m256i a = _mm256_packs_epi32(_mm256_cvtps_epi32(_mm256_mul_ps(v[0], s)), _mm256_cvtps_epi32(_mm256_mul_ps(v[1], s)));
+        __m256i b = _mm256_packs_epi32(_mm256_cvtps_epi32(_mm256_mul_ps(v[2], s)), _mm256_cvtps_epi32(_mm256_mul_ps(v[3], s)));
+        __m256i q = _mm256_permutevar8x32_epi32(_mm256_packs_epi16(a, b), _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+        _mm256_storeu_si256((__m256i *)(void *)out->q, q);
+    }
+}
+#else
+#define rwkvx__quantize_block rwkvx__quantize_block_ref
+#endif
+
+/* The T input rows of a job, each w->cols values (a multiple of 32), into
+   q: row t's blocks at q + t * (cols / 32). */
+static void rwkvx__quantize_input(const rwkvx__job *job, int T, rwkvx__q8x *q) {
+    int64_t groups = job->w->cols / 32, g;
+    int t;
+    for (t = 0; t < T; t++)
+        for (g = 0; g < groups; g++) rwkvx__quantize_block(job->x + (int64_t)t * job->ldx + g * 32, q + (int64_t)t * groups + g);
+}
+
+/* One Q8_0 weight row (ng blocks at w) times one quantized input row, by the rule. */
+#if defined(RWKVX__AVX2)
+/* lanes p(g, l) of one group: |w| times x with w's sign (vpsignb), products
+   summed by four (vpdpbusd where the CPU has VNNI, else vpmaddubsw, which
+   cannot saturate here: 2 x 128 x 127 < 2^15, then vpmaddwd) */
+RWKVX__INLINE __m256i rwkvx__idot32(const signed char *w, const signed char *x) {
+    __m256i wv = _mm256_loadu_si256((const __m256i *)(const void *)w), xv = _mm256_loadu_si256((const __m256i *)(const void *)x);
+    __m256i aw = _mm256_sign_epi8(wv, wv), sx = _mm256_sign_epi8(xv, wv);
+#if defined(__AVX512VNNI__) && defined(__AVX512VL__)
+    return _mm256_dpbusd_epi32(_mm256_setzero_si256(), aw, sx);
+#elif defined(__AVXVNNI__)
+    return _mm256_dpbusd_avx_epi32(_mm256_setzero_si256(), aw, sx);
+#else
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(aw, sx), _mm256_set1_epi16(1));
+#endif
+}
+RWKVX__INLINE __m256 rwkvx__iacc(__m256 acc, const unsigned char *wb, const rwkvx__q8x *x) {
+    __m256 d = _mm256_set1_ps(rwkvx__f16_at(wb) * x->d);
+    return _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(rwkvx__idot32((const signed char *)(wb + 2), x->q)), acc);
+}
+RWKVX__INLINE float rwkvx__idot_q8_0(const unsigned char *w, const rwkvx__q8x *x, int64_t ng) {
+    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), s;
+    __m128 h;
+    int64_t g;
+    for (g = 0; g + 1 < ng; g += 2) {
+        a0 = rwkvx__iacc(a0, w + g * 34, x + g);
+        a1 = rwkvx__iacc(a1, w + (g + 1) * 34, x + g + 1);
+    }
+    if (g < ng) a0 = rwkvx__iacc(a0, w + g * 34, x + g);
+    s = _mm256_add_ps(a0, a1);
+    h = _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1)); /* l += l + 4 */
+    h = _mm_add_ps(h, _mm_movehl_ps(h, h));                                /* l += l + 2 */
+    return _mm_cvtss_f32(_mm_add_ss(h, _mm_shuffle_ps(h, h, 1)));           /* l += l + 1 */
+}
+#elif defined(RWKVX__NEON)
+RWKVX__INLINE int32x4_t rwkvx__idot16(int8x16_t w, int8x16_t x) { /* lanes of 4 consecutive products */
+#if defined(__ARM_FEATURE_DOTPROD)
+    return vdotq_s32(vdupq_n_s32(0), w, x);
+#else
+    int32x4_t lo = vpaddlq_s16(vmull_s8(vget_low_s8(w), vget_low_s8(x)));
+    int32x4_t hi = vpaddlq_s16(vmull_s8(vget_high_s8(w), vget_high_s8(x)));
+    return vpaddq_s32(lo, hi);
+#endif
+}
+RWKVX__INLINE void rwkvx__iacc(rwkvx__v *acc, const unsigned char *wb, const rwkvx__q8x *x) {
+    const signed char *w = (const signed char *)(wb + 2);
+    float32x4_t d = vdupq_n_f32(rwkvx__f16_at(wb) * x->d);
+    acc->lo = vfmaq_f32(acc->lo, d, vcvtq_f32_s32(rwkvx__idot16(vld1q_s8(w), vld1q_s8(x->q))));
+    acc->hi = vfmaq_f32(acc->hi, d, vcvtq_f32_s32(rwkvx__idot16(vld1q_s8(w + 16), vld1q_s8(x->q + 16))));
+}
+RWKVX__INLINE float rwkvx__idot_q8_0(const unsigned char *w, const rwkvx__q8x *x, int64_t ng) {
+    rwkvx__v a0 = rwkvx__vzero(), a1 = rwkvx__vzero();
+    float32x4_t s;
+    float32x2_t h;
+    int64_t g;
+    for (g = 0; g + 1 < ng; g += 2) {
+        rwkvx__iacc(&a0, w + g * 34, x + g);
+        rwkvx__iacc(&a1, w + (g + 1) * 34, x + g + 1);
+    }
+    if (g < ng) rwkvx__iacc(&a0, w + g * 34, x + g);
+    s = vaddq_f32(vaddq_f32(a0.lo, a1.lo), vaddq_f32(a0.hi, a1.hi)); /* s[l] for l < 4, then l += l + 4 */
+    h = vadd_f32(vget_low_f32(s), vget_high_f32(s));                  /* l += l + 2 */
+    return vget_lane_f32(vpadd_f32(h, h), 0);                         /* l += l + 1 */
+}
+#else
+RWKVX__INLINE float rwkvx__idot_q8_0(const unsigned char *w, const rwkvx__q8x *x, int64_t ng) {
+    float a[2][8], s[8];
+    int64_t g;
+    int l, k, h;
+    memset(a, 0, sizeof a);
+    for (g = 0; g < ng; g++) {
+        const signed char *wq = (const signed char *)(w + g * 34 + 2);
+        float d = rwkvx__f16_at(w + g * 34) * x[g].d;
+        for (l = 0; l < 8; l++) {
+            int32_t p = 0;
+            for (k = 0; k < 4; k++) p += wq[4 * l + k] * x[g].q[4 * l + k];
+            a[g % 2][l] = fmaf(d, (float)p, a[g % 2][l]);
+        }
+    }
+    for (l = 0; l < 8; l++) s[l] = a[0][l] + a[1][l];
+    for (h = 4; h > 0; h /= 2)
+        for (l = 0; l < h; l++) s[l] += s[l + h];
+    return s[0];
+}
+#endif
+
+#if defined(RWKVX__AVX512) && defined(__AVX512BW__) && defined(__AVX512VNNI__)
+/* AVX-512 with VNNI: RWKVX__ROWS rows times U tokens at once, two groups per
+   512-bit register (lanes 0-7 group g, 8-15 group g + 1: the rule's a[0]
+   and a[1] are the two halves). vpdpbusd multiplies unsigned by signed
+   bytes: it takes x + 128 (unsigned) times w, starting from -128 times w's
+   sums by four, which leaves exactly p(g, l). */
+#define RWKVX__IUT 4
+RWKVX__INLINE __m512 rwkvx__pair_scale(const unsigned char *b, int pair) { /* [dw(g) x 8, dw(g + 1) x 8], 0 past the row */
+    uint16_t h0, h1 = 0;
+    memcpy(&h0, b, 2);
+    if (pair) memcpy(&h1, b + 34, 2);
+    return _mm512_cvtph_ps(_mm256_set_m128i(_mm_set1_epi16((short)h1), _mm_set1_epi16((short)h0)));
+}
+RWKVX__INLINE void rwkvx__imicro(const unsigned char *const *w, const rwkvx__q8x *const *x, int U, int64_t ng, float *sums) {
+    __m512 acc[RWKVX__IUT][RWKVX__ROWS], dw[RWKVX__ROWS];
+    __m512i wv[RWKVX__ROWS], base[RWKVX__ROWS];
+    const __m512i flip = _mm512_set1_epi8((char)0x80);
+    int64_t g;
+    int u, r;
+    RWKVX__UNROLL for (u = 0; u < U; u++) RWKVX__UNROLL for (r = 0; r < RWKVX__ROWS; r++) acc[u][r] = _mm512_setzero_ps();
+    for (g = 0; g < ng; g += 2) {
+        int pair = g + 1 < ng;
+        __mmask16 lanes = pair ? 0xffff : 0x00ff;
+        RWKVX__UNROLL for (r = 0; r < RWKVX__ROWS; r++) {
+            const unsigned char *b = w[r] + g * 34;
+            __m256i lo = _mm256_loadu_si256((const __m256i *)(const void *)(b + 2));
+            __m256i hi = pair ? _mm256_loadu_si256((const __m256i *)(const void *)(b + 36)) : _mm256_setzero_si256();
+            wv[r] = _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
+            base[r] = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_dpbusd_epi32(_mm512_setzero_si512(), flip, wv[r]));
+            dw[r] = rwkvx__pair_scale(b, pair);
+        }
+        RWKVX__UNROLL for (u = 0; u < U; u++) {
+            __m256i q0 = _mm256_loadu_si256((const __m256i *)(const void *)x[u][g].q);
+            __m256i q1 = pair ? _mm256_loadu_si256((const __m256i *)(const void *)x[u][g + 1].q) : _mm256_setzero_si256();
+            __m512i xu = _mm512_xor_si512(_mm512_inserti64x4(_mm512_castsi256_si512(q0), q1, 1), flip);
+            __m512 dx = _mm512_mask_blend_ps(0xff00, _mm512_set1_ps(x[u][g].d), _mm512_set1_ps(pair ? x[u][g + 1].d : 0.0f));
+            RWKVX__UNROLL for (r = 0; r < RWKVX__ROWS; r++) {
+                __m512 p = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(base[r], xu, wv[r]));
+                acc[u][r] = _mm512_mask3_fmadd_ps(_mm512_mul_ps(dw[r], dx), p, acc[u][r], lanes);
+            }
+        }
+    }
+    RWKVX__UNROLL for (u = 0; u < U; u++)
+        RWKVX__UNROLL for (r = 0; r < RWKVX__ROWS; r++) {
+            __m256 s = _mm256_add_ps(_mm512_castps512_ps256(acc[u][r]), _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc[u][r]), 1)));
+            __m128 h = _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1)); /* l += l + 4 */
+            h = _mm_add_ps(h, _mm_movehl_ps(h, h));                                         /* l += l + 2 */
+            sums[u * RWKVX__ROWS + r] = _mm_cvtss_f32(_mm_add_ss(h, _mm_shuffle_ps(h, h, 1))); /* l += l + 1 */
+        }
+}
+#else
+/* elsewhere: one row and one token at a time */
+#define RWKVX__IUT 1
+RWKVX__INLINE void rwkvx__imicro(const unsigned char *const *w, const rwkvx__q8x *const *x, int U, int64_t ng, float *sums) {
+    int r;
+    (void)U;
+    for (r = 0; r < RWKVX__ROWS; r++) sums[r] = rwkvx__idot_q8_0(w[r], x[0], ng);
+}
+#endif
+static void rwkvx__imicro_1(const unsigned char *const *w, const rwkvx__q8x *const *x, int64_t ng, float *sums) {
+    rwkvx__imicro(w, x, 1, ng, sums);
+}
+static void rwkvx__imicro_ut(const unsigned char *const *w, const rwkvx__q8x *const *x, int64_t ng, float *sums) {
+    rwkvx__imicro(w, x, RWKVX__IUT, ng, sums);
+}
+
+/* Rows o0 .. o0 + RWKVX__ROWS - 1 of an integer product, all T tokens, from
+   the job's quantized inputs q. Decode streams the weights (the rows
+   `RWKVX__DECODE_AHEAD` blocks further on are requested meanwhile); prefill
+   reuses the block's rows, which stay in L1 cache, for every token. */
+static void rwkvx__row_block_int(const rwkvx__job *job, int64_t o0, int T, const rwkvx__q8x *q) {
+    const rwkvx__mat *w = job->w;
+    int64_t ng = w->cols / 32, rows = w->rows - o0 < RWKVX__ROWS ? w->rows - o0 : RWKVX__ROWS;
+    size_t rb = rwkvx__row_bytes(w);
+    const unsigned char *base = (const unsigned char *)w->data + (size_t)o0 * rb, *row[RWKVX__ROWS];
+    int t, r;
+#if defined(__GNUC__) || defined(__clang__)
+    int64_t ahead = w->rows - o0 - RWKVX__DECODE_AHEAD * RWKVX__ROWS, i;
+    if (ahead > 0) {
+        const char *pf = (const char *)base + (size_t)RWKVX__DECODE_AHEAD * RWKVX__ROWS * rb;
+        size_t end = (size_t)(ahead < RWKVX__ROWS ? ahead : RWKVX__ROWS) * rb;
+        for (i = 0; (size_t)i < end; i += 64) __builtin_prefetch(pf + i, 0, 3);
+    }
+#endif
+    for (r = 0; r < RWKVX__ROWS; r++) row[r] = base + (size_t)(r < rows ? r : 0) * rb; /* past the matrix: row o0, dropped */
+    for (t = 0; t < T; t += RWKVX__IUT) {
+        const rwkvx__q8x *x[RWKVX__IUT];
+        float sums[RWKVX__IUT * RWKVX__ROWS];
+        int u, left = T - t;
+        for (u = 0; u < RWKVX__IUT; u++) x[u] = q + (int64_t)(t + (u < left ? u : left - 1)) * ng; /* past the last token: repeated, dropped */
+        if (left == 1) rwkvx__imicro_1(row, x, ng, sums);
+        else rwkvx__imicro_ut(row, x, ng, sums);
+        for (u = 0; u < RWKVX__IUT && u < left; u++)
+            for (r = 0; r < rows; r++) job->y[(int64_t)(t + u) * job->ldy + o0 + r] = sums[u * RWKVX__ROWS + r];
+    }
+}
+
+/* Rows o0 .. o0 + RWKVX__ROWS - 1 of a product, for all T tokens. */
+static void rwkvx__row_block(const rwkvx__job *job, int64_t o0, int T, float *work) {
+    const rwkvx__mat *w = job->w;
+    float *panel = work, *acc = work + RWKVX__ROWS * RWKVX__PANEL;
+    /* equal slices of at most about KC columns, multiples of 32 (the group loaders' unit) */
+    int64_t n_slices = (w->cols + RWKVX__KC - 1) / RWKVX__KC;
+    int64_t width = ((w->cols + n_slices - 1) / n_slices + 31) / 32 * 32, c0;
+    int t, r;
+    if (T == 1) {
+        if (w->cols % 32 == 0) rwkvx__row_block_direct(job, o0);
+        else rwkvx__row_block_1(job, o0, work);
+        return;
+    }
+    if (T <= rwkvx__few_limit(w->type) && w->cols % 32 == 0) {
+        rwkvx__row_block_few(job, o0, T);
+        return;
+    }
+    rwkvx__prefetch_rows(w, o0 + 2 * RWKVX__ROWS);
+    for (c0 = 0; c0 < w->cols; c0 += width) {
+        int64_t n = w->cols - c0 < width ? w->cols - c0 : width;
+        int64_t padded = (n + RWKVX__LANES - 1) / RWKVX__LANES * RWKVX__LANES;
+        int last = c0 + n == w->cols;
+        for (r = 0; r < RWKVX__ROWS; r++) {
+            float *p = panel + r * RWKVX__PANEL;
+            int64_t done = 0;
+            if (o0 + r < w->rows) rwkvx__row_to_f32(w, o0 + r, c0, n, p), done = n;
+            memset(p + done, 0, (size_t)(padded - done) * sizeof(float));
+        }
+        for (t = 0; t < T; t += RWKVX__UT) {
+            const float *x[RWKVX__UT];
+            float sums[RWKVX__UT * RWKVX__ROWS];
+            int u, left = T - t;
+            for (u = 0; u < RWKVX__UT; u++) /* past the last token: repeat it, drop the sums */
+                x[u] = job->x + (int64_t)(t + (u < left ? u : left - 1)) * job->ldx + c0;
+            if (left == 1) rwkvx__micro_1(panel, RWKVX__PANEL, n, x, acc + t * RWKVX__ROWS * RWKVX__LANES, c0 == 0, last ? sums : NULL);
+            else rwkvx__micro_ut(panel, RWKVX__PANEL, n, x, acc + t * RWKVX__ROWS * RWKVX__LANES, c0 == 0, last ? sums : NULL);
+            if (last)
+                for (u = 0; u < RWKVX__UT && u < left; u++)
+                    for (r = 0; r < RWKVX__ROWS && o0 + r < w->rows; r++)
+                        job->y[(int64_t)(t + u) * job->ldy + o0 + r] = sums[u * RWKVX__ROWS + r];
+        }
+    }
+}
+
+/* Runs several independent products of one batch of T <= RWKVX__BATCH tokens
+   as one parallel loop over all their row blocks (fewer thread start-ups,
+   better balance). `work` holds scratch for every thread. Dynamic
+   scheduling copes with cores shared with other programs; which thread
+   computes a row never changes its value. */
+#define RWKVX__MAX_JOBS 8
+static void rwkvx__matmul_jobs(const rwkvx__job *jobs, int n_jobs, int T, const rwkvx__work *work, int n_threads) {
+    int64_t first[RWKVX__MAX_JOBS + 1] = {0}, total, b, grain; /* all set: the search below reads up to first[n_jobs] */
+    double macs = 0;
+    int j;
+    for (j = 0; j < n_jobs; j++) first[j + 1] = first[j] + (jobs[j].w->rows + RWKVX__ROWS - 1) / RWKVX__ROWS;
+    total = first[n_jobs];
+    for (j = 0; j < n_jobs; j++) macs += (double)jobs[j].w->rows * (double)jobs[j].w->cols * T;
+    n_threads = rwkvx__par(n_threads, macs);
+    grain = total / ((int64_t)n_threads * 8);
+    if (grain < 1) grain = 1;
+    (void)grain;
+    RWKVX__PARALLEL(n_threads)
+    {
+        int quantized = -1; /* the job whose inputs this thread's scratch holds quantized */
+        RWKVX__FOR(dynamic, grain)
+        for (b = 0; b < total; b++) {
+            int k = 0;
+            float *scratch = work->base + (size_t)rwkvx__thread_id() * work->stride;
+            while (b >= first[k + 1]) k++;
+            if (rwkvx__int_type(jobs[k].w->type)) { /* the integer path: inputs quantized once per job and thread */
+                if (quantized != k) rwkvx__quantize_input(&jobs[k], T, (rwkvx__q8x *)(void *)scratch), quantized = k;
+                rwkvx__row_block_int(&jobs[k], (b - first[k]) * RWKVX__ROWS, T, (const rwkvx__q8x *)(const void *)scratch);
+            } else {                                 /* the f32 path: its panels overwrite the scratch */
+                quantized = -1;
+                rwkvx__row_block(&jobs[k], (b - first[k]) * RWKVX__ROWS, T, scratch);
+            }
+        }
+    }
+}
+
+/* Y[t][o] = sum_i W[o][i] * X[t][i] for t < T. */
+static void rwkvx__matmul(const rwkvx__mat *w, const float *x, int64_t ldx, float *y, int64_t ldy, int T, const rwkvx__work *work,
+                          int n_threads) {
+    rwkvx__job job;
+    job.w = w, job.x = x, job.y = y, job.ldx = ldx, job.ldy = ldy;
+    rwkvx__matmul_jobs(&job, 1, T, work, n_threads);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -1514,13 +3957,6 @@ RWKVX_API rwkvx_status rwkvx_load_file(rwkvx_model **out, const char *path, cons
     return rwkvx__finish_load(m, out, opt, err);
 }
 
-/* Bytes of a matrix's data, and its bytes per row (in the matrix's own type). */
-static size_t rwkvx__row_bytes(const rwkvx__mat *w) {
-    const rwkvx__type_row *t = rwkvx__type_of(w->type);
-    return t ? (size_t)w->cols / (size_t)t->block * (size_t)t->bytes : 0;
-}
-static size_t rwkvx__mat_bytes(const rwkvx__mat *w) { return rwkvx__row_bytes(w) * (size_t)w->rows; }
-
 /* The weight matrices of block `which` (an entry of m->order: i >= 0 RWKV
    block i, -1 - j sparse block j) into mats; returns how many. */
 #define RWKVX__BLOCK_MATS 14
@@ -1585,1560 +4021,8 @@ RWKVX_API const char *rwkvx_token_bytes(const rwkvx_model *m, int id, size_t *le
 }
 
 /* ---------------------------------------------------------------------- */
-/* Math kernels                                                           */
-/* ---------------------------------------------------------------------- */
-
-/* The matrix product Y[t][o] = sum_i W[o][i] X[t][i] is nearly all the work.
-   Decode (T = 1) reads every weight once per token and is bound by memory
-   bandwidth; prefill (T up to RWKVX__BATCH tokens) is bound by arithmetic.
-   One routine serves both. Weight rows go in blocks of RWKVX__ROWS: a block's
-   weights are converted to f32 once per slice of about RWKVX__KC columns (the
-   "panel", which stays in L1 cache next to the matching slice of inputs), and
-   a register-blocked microkernel multiplies the panel with RWKVX__UT tokens
-   at a time, so each weight is read from memory once per batch of tokens.
-   OpenMP hands row blocks to threads.
-
-   Prefill, decode and any thread count agree bit for bit because every kernel
-   variant follows one rule: output (t, o) keeps RWKVX__LANES partial sums,
-   lane l adds W[o][i] * X[t][i] over the columns i = l (mod LANES) in
-   increasing i (one fused multiply-add each in the SIMD kernels), and the
-   lanes are added in a fixed tree at the end; one thread computes each
-   output. Slicing only pauses a sum, padding adds exact zeros.
-
-   The instruction set is chosen at compile time (-march=native in the
-   Makefile): AVX-512 (16 lanes), AVX2 + FMA + F16C (8 lanes), NEON on AArch64
-   (8 lanes in two registers), else portable C with 8 lanes, which
-   RWKVX_NO_SIMD forces and the tests use as the reference. RWKVX_NO_AVX512
-   keeps an AVX-512 machine on the AVX2 kernels. Compile time, not runtime
-   dispatch: a header library is compiled by its user for a known target, and
-   a runtime choice would make the logits depend on the machine a binary
-   lands on. */
-
-#define RWKVX__ROWS 4                  /* weight rows per block */
-#define RWKVX__KC 768                  /* columns per slice, about (see rwkvx__row_block) */
-#define RWKVX__PANEL (RWKVX__KC + 32)  /* floats per panel row: a slice has < KC + 32 columns */
-#ifndef RWKVX__DECODE_AHEAD
-#define RWKVX__DECODE_AHEAD 2          /* decode prefetches the row block this many blocks ahead */
-#endif
-
-/* RWKVX__IN_REGISTER(v): load v once into a register rather than letting
-   the compiler fold the load into each of its uses (loads limit the
-   microkernel otherwise). */
-#if (defined(__GNUC__) || defined(__clang__)) && (defined(RWKVX__AVX2) || defined(RWKVX__AVX512))
-#define RWKVX__IN_REGISTER(v) __asm__("" : "+v"(v))
-#else
-#define RWKVX__IN_REGISTER(v) (void)0
-#endif
-#if defined(__GNUC__) || defined(__clang__)
-#define RWKVX__INLINE static inline __attribute__((always_inline))
-#define RWKVX__UNROLL _Pragma("GCC unroll 8")   /* small constant loops: keep sums in registers */
-#else
-#define RWKVX__INLINE static
-#define RWKVX__UNROLL
-#endif
-
-/* A vector of RWKVX__LANES floats and what the kernels do with it: zero,
-   load, load of the first n < LANES floats (zeros after), load of f16 values,
-   store, c + a * b, broadcast, multiply, and four vectors' lane sums. */
-#if defined(RWKVX__AVX512)
-#define RWKVX__LANES 16
-#define RWKVX__UT 6                    /* 4 x 6 accumulators of the 32 registers */
-typedef __m512 rwkvx__v;
-RWKVX__INLINE rwkvx__v rwkvx__vzero(void) { return _mm512_setzero_ps(); }
-RWKVX__INLINE rwkvx__v rwkvx__vload(const float *p) { return _mm512_loadu_ps(p); }
-RWKVX__INLINE rwkvx__v rwkvx__vload_part(const float *p, int n) { return _mm512_maskz_loadu_ps((__mmask16)((1u << n) - 1), p); }
-RWKVX__INLINE void rwkvx__vstore(float *p, rwkvx__v v) { _mm512_storeu_ps(p, v); }
-RWKVX__INLINE rwkvx__v rwkvx__vfma(rwkvx__v a, rwkvx__v b, rwkvx__v c) { return _mm512_fmadd_ps(a, b, c); }
-RWKVX__INLINE rwkvx__v rwkvx__vset1(float f) { return _mm512_set1_ps(f); }
-RWKVX__INLINE rwkvx__v rwkvx__vload_f16(const uint16_t *p) { return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)p)); }
-RWKVX__INLINE rwkvx__v rwkvx__vmul(rwkvx__v a, rwkvx__v b) { return _mm512_mul_ps(a, b); }
-RWKVX__INLINE rwkvx__v rwkvx__vload_bf16(const uint16_t *p) {
-    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(const void *)p)), 16));
-}
-RWKVX__INLINE rwkvx__v rwkvx__vload_q8(const signed char *q, uint16_t d) { /* d (f16) times 16 int8 */
-    __m512 v = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(const void *)q)));
-    return _mm512_mul_ps(v, _mm512_set1_ps(_cvtsh_ss(d)));
-}
-/* out[j] = the lanes of v[j] added by the halving tree (lane l += lane l + h
-   for h = 8, 4, 2, 1), four vectors at once */
-RWKVX__INLINE void rwkvx__vsum4(const rwkvx__v *v, float *out) {
-    __m512 ab = _mm512_add_ps(_mm512_shuffle_f32x4(v[0], v[1], 0x44), _mm512_shuffle_f32x4(v[0], v[1], 0xee));
-    __m512 cd = _mm512_add_ps(_mm512_shuffle_f32x4(v[2], v[3], 0x44), _mm512_shuffle_f32x4(v[2], v[3], 0xee));
-    __m512 q = _mm512_add_ps(_mm512_shuffle_f32x4(ab, cd, 0x88), _mm512_shuffle_f32x4(ab, cd, 0xdd)); /* a b c d, 4 each */
-    __m512 h = _mm512_add_ps(q, _mm512_permute_ps(q, 0x4e));     /* l += l + 2 */
-    __m128 r;
-    h = _mm512_add_ps(h, _mm512_permute_ps(h, 0xb1));            /* l += l + 1 */
-    r = _mm512_castps512_ps128(_mm512_permutexvar_ps(_mm512_set_epi32(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 12, 8, 4, 0), h));
-    _mm_storeu_ps(out, r);
-}
-/* LANES small integers (int32), for unpacking quantized weights: LANES bytes
-   zero-extended, a bit field of each, sums, shifts, lane l's bit of a word,
-   conversion to f32 and a lookup in a table of 16 floats. */
-typedef __m512i rwkvx__vi;
-RWKVX__INLINE rwkvx__vi rwkvx__vi_u8(const unsigned char *p) { return _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(const void *)p)); }
-RWKVX__INLINE rwkvx__vi rwkvx__vi_field(rwkvx__vi v, int shift, int bits) {
-    return _mm512_and_si512(_mm512_srl_epi32(v, _mm_cvtsi32_si128(shift)), _mm512_set1_epi32((1 << bits) - 1));
-}
-RWKVX__INLINE rwkvx__vi rwkvx__vi_add(rwkvx__vi a, rwkvx__vi b) { return _mm512_add_epi32(a, b); }
-RWKVX__INLINE rwkvx__vi rwkvx__vi_shl(rwkvx__vi v, int n) { return _mm512_sll_epi32(v, _mm_cvtsi32_si128(n)); }
-RWKVX__INLINE rwkvx__vi rwkvx__vi_set1(int x) { return _mm512_set1_epi32(x); }
-RWKVX__INLINE rwkvx__vi rwkvx__vi_bits(uint32_t word, int first) {
-    __m512i at = _mm512_add_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0), _mm512_set1_epi32(first));
-    return _mm512_and_si512(_mm512_srlv_epi32(_mm512_set1_epi32((int)word), at), _mm512_set1_epi32(1));
-}
-RWKVX__INLINE rwkvx__v rwkvx__vi_float(rwkvx__vi v) { return _mm512_cvtepi32_ps(v); }
-RWKVX__INLINE rwkvx__v rwkvx__vlookup16(const float *table, rwkvx__vi i) { return _mm512_permutexvar_ps(i, _mm512_loadu_ps(table)); }
-#elif defined(RWKVX__AVX2)
-#define RWKVX__LANES 8
-#define RWKVX__UT 3                    /* 4 x 3 accumulators of the 16 registers */
-typedef __m256 rwkvx__v;
-RWKVX__INLINE rwkvx__v rwkvx__vzero(void) { return _mm256_setzero_ps(); }
-RWKVX__INLINE rwkvx__v rwkvx__vload(const float *p) { return _mm256_loadu_ps(p); }
-RWKVX__INLINE rwkvx__v rwkvx__vload_part(const float *p, int n) {
-    static const int32_t mask[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
-    return _mm256_maskload_ps(p, _mm256_loadu_si256((const __m256i *)(const void *)(mask + 8 - n)));
-}
-RWKVX__INLINE void rwkvx__vstore(float *p, rwkvx__v v) { _mm256_storeu_ps(p, v); }
-RWKVX__INLINE rwkvx__v rwkvx__vfma(rwkvx__v a, rwkvx__v b, rwkvx__v c) { return _mm256_fmadd_ps(a, b, c); }
-RWKVX__INLINE rwkvx__v rwkvx__vset1(float f) { return _mm256_set1_ps(f); }
-RWKVX__INLINE rwkvx__v rwkvx__vload_f16(const uint16_t *p) { return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)p)); }
-RWKVX__INLINE rwkvx__v rwkvx__vmul(rwkvx__v a, rwkvx__v b) { return _mm256_mul_ps(a, b); }
-RWKVX__INLINE rwkvx__v rwkvx__vload_bf16(const uint16_t *p) {
-    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(const void *)p)), 16));
-}
-RWKVX__INLINE rwkvx__v rwkvx__vload_q8(const signed char *q, uint16_t d) { /* d (f16) times 8 int8 */
-    __m256 v = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)q)));
-    return _mm256_mul_ps(v, _mm256_set1_ps(_cvtsh_ss(d)));
-}
-RWKVX__INLINE void rwkvx__vsum4(const rwkvx__v *v, float *out) { /* halving tree, h = 4, 2, 1 */
-    __m256 ab = _mm256_add_ps(_mm256_permute2f128_ps(v[0], v[1], 0x20), _mm256_permute2f128_ps(v[0], v[1], 0x31));
-    __m256 cd = _mm256_add_ps(_mm256_permute2f128_ps(v[2], v[3], 0x20), _mm256_permute2f128_ps(v[2], v[3], 0x31));
-    __m256 q = _mm256_add_ps(_mm256_shuffle_ps(ab, cd, 0x44), _mm256_shuffle_ps(ab, cd, 0xee)); /* a0 a1 c0 c1 | b0 b1 d0 d1 */
-    __m256 h = _mm256_hadd_ps(q, q);                              /* a c a c | b d b d */
-    __m128 lo = _mm256_castps256_ps128(h), hi = _mm256_extractf128_ps(h, 1);
-    out[0] = _mm_cvtss_f32(lo), out[1] = _mm_cvtss_f32(hi);
-    out[2] = _mm_cvtss_f32(_mm_shuffle_ps(lo, lo, 1)), out[3] = _mm_cvtss_f32(_mm_shuffle_ps(hi, hi, 1));
-}
-typedef __m256i rwkvx__vi;      /* small integers: see the AVX-512 layer */
-RWKVX__INLINE rwkvx__vi rwkvx__vi_u8(const unsigned char *p) { return _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)p)); }
-RWKVX__INLINE rwkvx__vi rwkvx__vi_field(rwkvx__vi v, int shift, int bits) {
-    return _mm256_and_si256(_mm256_srl_epi32(v, _mm_cvtsi32_si128(shift)), _mm256_set1_epi32((1 << bits) - 1));
-}
-RWKVX__INLINE rwkvx__vi rwkvx__vi_add(rwkvx__vi a, rwkvx__vi b) { return _mm256_add_epi32(a, b); }
-RWKVX__INLINE rwkvx__vi rwkvx__vi_shl(rwkvx__vi v, int n) { return _mm256_sll_epi32(v, _mm_cvtsi32_si128(n)); }
-RWKVX__INLINE rwkvx__vi rwkvx__vi_set1(int x) { return _mm256_set1_epi32(x); }
-RWKVX__INLINE rwkvx__vi rwkvx__vi_bits(uint32_t word, int first) {
-    __m256i at = _mm256_add_epi32(_mm256_set_epi32(7, 6, 5, 4, 3, 2, 1, 0), _mm256_set1_epi32(first));
-    return _mm256_and_si256(_mm256_srlv_epi32(_mm256_set1_epi32((int)word), at), _mm256_set1_epi32(1));
-}
-RWKVX__INLINE rwkvx__v rwkvx__vi_float(rwkvx__vi v) { return _mm256_cvtepi32_ps(v); }
-RWKVX__INLINE rwkvx__v rwkvx__vlookup16(const float *table, rwkvx__vi i) { /* two 8-entry lookups, bit 3 picks */
-    __m256 lo = _mm256_permutevar8x32_ps(_mm256_loadu_ps(table), i), hi = _mm256_permutevar8x32_ps(_mm256_loadu_ps(table + 8), i);
-    return _mm256_blendv_ps(lo, hi, _mm256_castsi256_ps(_mm256_slli_epi32(i, 28)));
-}
-#elif defined(RWKVX__NEON)
-#define RWKVX__LANES 8
-#define RWKVX__UT 2                    /* 4 x 2 x 2 accumulators of the 32 registers */
-typedef struct { float32x4_t lo, hi; } rwkvx__v;
-RWKVX__INLINE rwkvx__v rwkvx__vzero(void) { rwkvx__v r; r.lo = r.hi = vdupq_n_f32(0.0f); return r; }
-RWKVX__INLINE rwkvx__v rwkvx__vload(const float *p) { rwkvx__v r; r.lo = vld1q_f32(p); r.hi = vld1q_f32(p + 4); return r; }
-RWKVX__INLINE rwkvx__v rwkvx__vload_part(const float *p, int n) {
-    float tmp[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-    memcpy(tmp, p, (size_t)n * sizeof(float));
-    return rwkvx__vload(tmp);
-}
-RWKVX__INLINE void rwkvx__vstore(float *p, rwkvx__v v) { vst1q_f32(p, v.lo); vst1q_f32(p + 4, v.hi); }
-RWKVX__INLINE rwkvx__v rwkvx__vfma(rwkvx__v a, rwkvx__v b, rwkvx__v c) {
-    rwkvx__v r;
-    r.lo = vfmaq_f32(c.lo, a.lo, b.lo);
-    r.hi = vfmaq_f32(c.hi, a.hi, b.hi);
-    return r;
-}
-RWKVX__INLINE rwkvx__v rwkvx__vset1(float f) { rwkvx__v r; r.lo = r.hi = vdupq_n_f32(f); return r; }
-RWKVX__INLINE rwkvx__v rwkvx__vload_f16(const uint16_t *p) {
-    rwkvx__v r;
-    r.lo = vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(p)));
-    r.hi = vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(p + 4)));
-    return r;
-}
-RWKVX__INLINE rwkvx__v rwkvx__vmul(rwkvx__v a, rwkvx__v b) {
-    rwkvx__v r;
-    r.lo = vmulq_f32(a.lo, b.lo);
-    r.hi = vmulq_f32(a.hi, b.hi);
-    return r;
-}
-RWKVX__INLINE rwkvx__v rwkvx__vload_bf16(const uint16_t *p) {
-    rwkvx__v r;
-    r.lo = vreinterpretq_f32_u32(vshll_n_u16(vld1_u16(p), 16));
-    r.hi = vreinterpretq_f32_u32(vshll_n_u16(vld1_u16(p + 4), 16));
-    return r;
-}
-RWKVX__INLINE rwkvx__v rwkvx__vload_q8(const signed char *q, uint16_t d) { /* d (f16) times 8 int8 */
-    int16x8_t h = vmovl_s8(vld1_s8(q));
-    float df = rwkvx__f16_to_f32(d);
-    rwkvx__v r;
-    r.lo = vmulq_n_f32(vcvtq_f32_s32(vmovl_s16(vget_low_s16(h))), df);
-    r.hi = vmulq_n_f32(vcvtq_f32_s32(vmovl_s16(vget_high_s16(h))), df);
-    return r;
-}
-RWKVX__INLINE void rwkvx__vsum4(const rwkvx__v *v, float *out) { /* halving tree, h = 4, 2, 1 */
-    int j;
-    for (j = 0; j < 4; j += 2) {
-        float32x4_t a = vaddq_f32(v[j].lo, v[j].hi), b = vaddq_f32(v[j + 1].lo, v[j + 1].hi);
-        float32x2_t a2 = vadd_f32(vget_low_f32(a), vget_high_f32(a)), b2 = vadd_f32(vget_low_f32(b), vget_high_f32(b));
-        vst1_f32(out + j, vpadd_f32(a2, b2));
-    }
-}
-typedef struct { int32x4_t lo, hi; } rwkvx__vi;   /* small integers: see the AVX-512 layer */
-RWKVX__INLINE rwkvx__vi rwkvx__vi_u8(const unsigned char *p) {
-    uint16x8_t h = vmovl_u8(vld1_u8(p));
-    rwkvx__vi r;
-    r.lo = vreinterpretq_s32_u32(vmovl_u16(vget_low_u16(h)));
-    r.hi = vreinterpretq_s32_u32(vmovl_u16(vget_high_u16(h)));
-    return r;
-}
-RWKVX__INLINE rwkvx__vi rwkvx__vi_field(rwkvx__vi v, int shift, int bits) {
-    int32x4_t s = vdupq_n_s32(-shift), m = vdupq_n_s32((1 << bits) - 1);
-    v.lo = vandq_s32(vshlq_s32(v.lo, s), m);
-    v.hi = vandq_s32(vshlq_s32(v.hi, s), m);
-    return v;
-}
-RWKVX__INLINE rwkvx__vi rwkvx__vi_add(rwkvx__vi a, rwkvx__vi b) { a.lo = vaddq_s32(a.lo, b.lo); a.hi = vaddq_s32(a.hi, b.hi); return a; }
-RWKVX__INLINE rwkvx__vi rwkvx__vi_shl(rwkvx__vi v, int n) { v.lo = vshlq_s32(v.lo, vdupq_n_s32(n)); v.hi = vshlq_s32(v.hi, vdupq_n_s32(n)); return v; }
-RWKVX__INLINE rwkvx__vi rwkvx__vi_set1(int x) { rwkvx__vi r; r.lo = r.hi = vdupq_n_s32(x); return r; }
-RWKVX__INLINE rwkvx__vi rwkvx__vi_bits(uint32_t word, int first) {
-    static const int32_t lane[8] = {0, 1, 2, 3, 4, 5, 6, 7};
-    uint32x4_t w = vdupq_n_u32(word), one = vdupq_n_u32(1);
-    int32x4_t f = vdupq_n_s32(-first);
-    rwkvx__vi r;
-    r.lo = vreinterpretq_s32_u32(vandq_u32(vshlq_u32(w, vsubq_s32(f, vld1q_s32(lane))), one));
-    r.hi = vreinterpretq_s32_u32(vandq_u32(vshlq_u32(w, vsubq_s32(f, vld1q_s32(lane + 4))), one));
-    return r;
-}
-RWKVX__INLINE rwkvx__v rwkvx__vi_float(rwkvx__vi v) { rwkvx__v r; r.lo = vcvtq_f32_s32(v.lo); r.hi = vcvtq_f32_s32(v.hi); return r; }
-RWKVX__INLINE rwkvx__v rwkvx__vlookup16(const float *table, rwkvx__vi i) {
-    int32_t at[8];
-    float f[8];
-    int l;
-    vst1q_s32(at, i.lo), vst1q_s32(at + 4, i.hi);
-    for (l = 0; l < 8; l++) f[l] = table[at[l] & 15];
-    return rwkvx__vload(f);
-}
-#else
-#define RWKVX__LANES 8
-#define RWKVX__UT 4
-/* no forced unrolling here: unrolled, the 8-float structs of this layer
-   took gcc 12 five minutes to compile at -O2 (the few-token kernels of the
-   block types), and the compiler unrolls the lane loops well enough itself */
-#undef RWKVX__UNROLL
-#define RWKVX__UNROLL
-typedef struct { float f[8]; } rwkvx__v;
-RWKVX__INLINE rwkvx__v rwkvx__vzero(void) { rwkvx__v r; memset(&r, 0, sizeof r); return r; }
-RWKVX__INLINE rwkvx__v rwkvx__vload(const float *p) { rwkvx__v r; memcpy(r.f, p, sizeof r.f); return r; }
-RWKVX__INLINE rwkvx__v rwkvx__vload_part(const float *p, int n) {
-    rwkvx__v r = rwkvx__vzero();
-    memcpy(r.f, p, (size_t)n * sizeof(float));
-    return r;
-}
-RWKVX__INLINE void rwkvx__vstore(float *p, rwkvx__v v) { memcpy(p, v.f, sizeof v.f); }
-RWKVX__INLINE rwkvx__v rwkvx__vfma(rwkvx__v a, rwkvx__v b, rwkvx__v c) {
-    int l;
-    for (l = 0; l < 8; l++) c.f[l] += a.f[l] * b.f[l];
-    return c;
-}
-RWKVX__INLINE rwkvx__v rwkvx__vset1(float f) { rwkvx__v r; int l; for (l = 0; l < 8; l++) r.f[l] = f; return r; }
-RWKVX__INLINE rwkvx__v rwkvx__vload_f16(const uint16_t *p) { rwkvx__v r; int l; for (l = 0; l < 8; l++) r.f[l] = rwkvx__f16_to_f32(p[l]); return r; }
-RWKVX__INLINE rwkvx__v rwkvx__vmul(rwkvx__v a, rwkvx__v b) { int l; for (l = 0; l < 8; l++) a.f[l] *= b.f[l]; return a; }
-RWKVX__INLINE rwkvx__v rwkvx__vload_bf16(const uint16_t *p) { rwkvx__v r; int l; for (l = 0; l < 8; l++) r.f[l] = rwkvx__bf16_to_f32(p[l]); return r; }
-RWKVX__INLINE rwkvx__v rwkvx__vload_q8(const signed char *q, uint16_t d) {
-    rwkvx__v r;
-    float df = rwkvx__f16_to_f32(d);
-    int l;
-    for (l = 0; l < 8; l++) r.f[l] = df * (float)q[l];
-    return r;
-}
-RWKVX__INLINE void rwkvx__vsum4(const rwkvx__v *v, float *out) { /* halving tree, h = 4, 2, 1 */
-    int j, h, l;
-    for (j = 0; j < 4; j++) {
-        float t[8];
-        memcpy(t, v[j].f, sizeof t);
-        for (h = 4; h > 0; h /= 2)
-            for (l = 0; l < h; l++) t[l] += t[l + h];
-        out[j] = t[0];
-    }
-}
-typedef struct { int32_t i[8]; } rwkvx__vi;   /* small integers: see the AVX-512 layer */
-RWKVX__INLINE rwkvx__vi rwkvx__vi_u8(const unsigned char *p) { rwkvx__vi r; int l; for (l = 0; l < 8; l++) r.i[l] = p[l]; return r; }
-RWKVX__INLINE rwkvx__vi rwkvx__vi_field(rwkvx__vi v, int shift, int bits) {
-    int l;
-    for (l = 0; l < 8; l++) v.i[l] = (v.i[l] >> shift) & ((1 << bits) - 1);
-    return v;
-}
-RWKVX__INLINE rwkvx__vi rwkvx__vi_add(rwkvx__vi a, rwkvx__vi b) { int l; for (l = 0; l < 8; l++) a.i[l] += b.i[l]; return a; }
-RWKVX__INLINE rwkvx__vi rwkvx__vi_shl(rwkvx__vi v, int n) { int l; for (l = 0; l < 8; l++) v.i[l] = (int32_t)((uint32_t)v.i[l] << n); return v; }
-RWKVX__INLINE rwkvx__vi rwkvx__vi_set1(int x) { rwkvx__vi r; int l; for (l = 0; l < 8; l++) r.i[l] = x; return r; }
-RWKVX__INLINE rwkvx__vi rwkvx__vi_bits(uint32_t word, int first) {
-    rwkvx__vi r;
-    int l;
-    for (l = 0; l < 8; l++) r.i[l] = (int32_t)((word >> (first + l)) & 1u);
-    return r;
-}
-RWKVX__INLINE rwkvx__v rwkvx__vi_float(rwkvx__vi v) { rwkvx__v r; int l; for (l = 0; l < 8; l++) r.f[l] = (float)v.i[l]; return r; }
-RWKVX__INLINE rwkvx__v rwkvx__vlookup16(const float *table, rwkvx__vi i) { rwkvx__v r; int l; for (l = 0; l < 8; l++) r.f[l] = table[i.i[l] & 15]; return r; }
-#endif
-
-/* The layer's element-wise operations (activations, softmax, f16 storage):
-   a + b, a - b; max(a, b) as x86's maxps computes it, a > b ? a : b (so max(0, h)
-   is h for NaN and -0); the store of LANES values as f16 (round to nearest
-   even); and e^x (rwkvx__vexp, below). */
-#if defined(RWKVX__AVX512)
-RWKVX__INLINE rwkvx__v rwkvx__vadd(rwkvx__v a, rwkvx__v b) { return _mm512_add_ps(a, b); }
-RWKVX__INLINE rwkvx__v rwkvx__vsub(rwkvx__v a, rwkvx__v b) { return _mm512_sub_ps(a, b); }
-RWKVX__INLINE rwkvx__v rwkvx__vmax(rwkvx__v a, rwkvx__v b) { return _mm512_max_ps(a, b); }
-RWKVX__INLINE void rwkvx__vstore_f16(uint16_t *p, rwkvx__v v) {
-    _mm256_storeu_si256((__m256i *)(void *)p, _mm512_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT));
-}
-RWKVX__INLINE rwkvx__v rwkvx__vround(rwkvx__v v) { return _mm512_roundscale_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
-RWKVX__INLINE rwkvx__v rwkvx__vscale2(rwkvx__v v, rwkvx__v n) { return _mm512_scalef_ps(v, n); }
-#elif defined(RWKVX__AVX2)
-RWKVX__INLINE rwkvx__v rwkvx__vadd(rwkvx__v a, rwkvx__v b) { return _mm256_add_ps(a, b); }
-RWKVX__INLINE rwkvx__v rwkvx__vsub(rwkvx__v a, rwkvx__v b) { return _mm256_sub_ps(a, b); }
-RWKVX__INLINE rwkvx__v rwkvx__vmax(rwkvx__v a, rwkvx__v b) { return _mm256_max_ps(a, b); }
-RWKVX__INLINE void rwkvx__vstore_f16(uint16_t *p, rwkvx__v v) {
-    _mm_storeu_si128((__m128i *)(void *)p, _mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT));
-}
-RWKVX__INLINE rwkvx__v rwkvx__vround(rwkvx__v v) { return _mm256_round_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
-RWKVX__INLINE rwkvx__v rwkvx__vscale2(rwkvx__v v, rwkvx__v n) { /* v 2^n, n an integer in the normal exponent range */
-    return _mm256_mul_ps(v, _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23)));
-}
-#elif defined(RWKVX__NEON)
-RWKVX__INLINE rwkvx__v rwkvx__vadd(rwkvx__v a, rwkvx__v b) { a.lo = vaddq_f32(a.lo, b.lo), a.hi = vaddq_f32(a.hi, b.hi); return a; }
-RWKVX__INLINE rwkvx__v rwkvx__vsub(rwkvx__v a, rwkvx__v b) { a.lo = vsubq_f32(a.lo, b.lo), a.hi = vsubq_f32(a.hi, b.hi); return a; }
-RWKVX__INLINE rwkvx__v rwkvx__vmax(rwkvx__v a, rwkvx__v b) { /* not vmaxq_f32: it returns the NaN and +0 for (0, -0) */
-    a.lo = vbslq_f32(vcgtq_f32(a.lo, b.lo), a.lo, b.lo), a.hi = vbslq_f32(vcgtq_f32(a.hi, b.hi), a.hi, b.hi);
-    return a;
-}
-RWKVX__INLINE void rwkvx__vstore_f16(uint16_t *p, rwkvx__v v) {
-    vst1_u16(p, vreinterpret_u16_f16(vcvt_f16_f32(v.lo)));
-    vst1_u16(p + 4, vreinterpret_u16_f16(vcvt_f16_f32(v.hi)));
-}
-#else
-RWKVX__INLINE rwkvx__v rwkvx__vadd(rwkvx__v a, rwkvx__v b) { int l; for (l = 0; l < 8; l++) a.f[l] += b.f[l]; return a; }
-RWKVX__INLINE rwkvx__v rwkvx__vsub(rwkvx__v a, rwkvx__v b) { int l; for (l = 0; l < 8; l++) a.f[l] -= b.f[l]; return a; }
-RWKVX__INLINE rwkvx__v rwkvx__vmax(rwkvx__v a, rwkvx__v b) { int l; for (l = 0; l < 8; l++) a.f[l] = a.f[l] > b.f[l] ? a.f[l] : b.f[l]; return a; }
-static uint16_t rwkvx__f32_to_f16(float x);
-RWKVX__INLINE void rwkvx__vstore_f16(uint16_t *p, rwkvx__v v) { int l; for (l = 0; l < 8; l++) p[l] = rwkvx__f32_to_f16(v.f[l]); }
-#endif
-
-/* e^x for x <= 0 (the softmax weights). On x86: x below -87.33 (the
-   smallest normal float) is taken as -87.33, x = n ln2 + r, |r| <= ln2/2, e^r by
-   Cephes' degree-6 polynomial, times 2^n, about 2 ulp. Elsewhere expf of each
-   lane, as the portable build has always computed it. */
-#if defined(RWKVX__AVX2)
-RWKVX__INLINE rwkvx__v rwkvx__vexp(rwkvx__v x) {
-    rwkvx__v n, r, p;
-    x = rwkvx__vmax(x, rwkvx__vset1(-87.33f));
-    n = rwkvx__vround(rwkvx__vmul(x, rwkvx__vset1(1.44269504f)));
-    r = rwkvx__vfma(n, rwkvx__vset1(-0.693359375f), x);      /* ln2 in two parts: exact n * hi */
-    r = rwkvx__vfma(n, rwkvx__vset1(2.12194440e-4f), r);
-    p = rwkvx__vfma(rwkvx__vset1(1.9875691500e-4f), r, rwkvx__vset1(1.3981999507e-3f));
-    p = rwkvx__vfma(p, r, rwkvx__vset1(8.3334519073e-3f));
-    p = rwkvx__vfma(p, r, rwkvx__vset1(4.1665795894e-2f));
-    p = rwkvx__vfma(p, r, rwkvx__vset1(1.6666665459e-1f));
-    p = rwkvx__vfma(p, r, rwkvx__vset1(5.0000001201e-1f));
-    p = rwkvx__vfma(p, rwkvx__vmul(r, r), rwkvx__vadd(r, rwkvx__vset1(1.0f)));
-    return rwkvx__vscale2(p, n);
-}
-#else
-RWKVX__INLINE rwkvx__v rwkvx__vexp(rwkvx__v x) {
-    float f[RWKVX__LANES];
-    int l;
-    rwkvx__vstore(f, x);
-    for (l = 0; l < RWKVX__LANES; l++) f[l] = expf(f[l]);
-    return rwkvx__vload(f);
-}
-#endif
-
-typedef struct {                 /* scratch of the matrix products */
-    float *base;                 /* [threads][stride], 64-byte aligned */
-    size_t stride;               /* floats per thread, a multiple of 16 */
-} rwkvx__work;
-
-/* Floats of scratch one thread needs, for matrices of up to max_cols
-   columns: a prefill's panel of slices and the partial sums of a block of
-   rows for every token of a batch, or a decode's panel of whole rows, or
-   the quantized inputs of an integer product (36 bytes per 32 values of
-   every token of a batch; see "Integer products"). */
-static size_t rwkvx__work_floats(size_t max_cols) {
-    size_t prefill = RWKVX__ROWS * RWKVX__PANEL + (RWKVX__BATCH + RWKVX__UT) * RWKVX__ROWS * RWKVX__LANES;
-    size_t decode = RWKVX__ROWS * ((max_cols + 15) / 16 * 16);
-    size_t quantized = RWKVX__BATCH * (max_cols / 32) * 9, most = prefill > decode ? prefill : decode;
-    return ((most > quantized ? most : quantized) + 15) / 16 * 16;
-}
-
-/* ---- Weight types: dequantization ----
-   rwkvx__group_<name>(b, sub, w): the 32 values of group `sub` of the block
-   at b (a block of 256 has 8 groups; one of 32 is its group 0; a plain type's
-   "block" is a run of 32 values) in w[0 .. RWKVX__NG), each an f32 equal bit for bit to what ggml's
-   dequantize_row_<name> writes (the formulas below are ggml's, in its order
-   of operations; every product in them is exact in f32, so the one rounding
-   is that of an added minimum, which a fused multiply-add rounds the same).
-   Every byte read lies in the block at b, whatever its contents:
-   a hostile block only gives wrong weights (NaN counted at load). */
-#define RWKVX__NG (32 / RWKVX__LANES)      /* vectors per group of 32 values */
-
-RWKVX__INLINE float rwkvx__f16_at(const unsigned char *p) {
-    uint16_t h;
-    memcpy(&h, p, 2);
-#if defined(RWKVX__AVX2)
-    return _cvtsh_ss(h);
-#else
-    return rwkvx__f16_to_f32(h);
-#endif
-}
-
-/* IQ4_NL's and IQ4_XS's 16 levels (ggml's kvalues_iq4nl) */
-static const float rwkvx__iq4_levels[16] = {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113};
-
-/* The 16 values a 4-bit code q stands for in one group ("levels"), made in
-   one of three ways, each the very operation ggml applies to every value:
-   (q + offset) * d, q * a + c (a fused multiply-add: the types whose product
-   q * a is exact), or d * table[q]. AVX-512 holds the 16 levels in a register
-   and a lookup is one permute (the bit field of a byte needs no mask: the
-   permute reads the low 4 bits); elsewhere a lookup computes the level. */
-enum { RWKVX__LEV_MUL, RWKVX__LEV_FMA, RWKVX__LEV_TABLE };
-#if defined(RWKVX__AVX512)
-typedef __m512 rwkvx__lev;
-RWKVX__INLINE rwkvx__lev rwkvx__lev_make(int kind, int offset, float a, float c, const float *table) {
-    __m512 q = _mm512_cvtepi32_ps(_mm512_add_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
-                                                   _mm512_set1_epi32(kind == RWKVX__LEV_MUL ? offset : 0)));
-    if (kind == RWKVX__LEV_MUL) return _mm512_mul_ps(q, _mm512_set1_ps(a));
-    if (kind == RWKVX__LEV_FMA) return _mm512_fmadd_ps(q, _mm512_set1_ps(a), _mm512_set1_ps(c));
-    return _mm512_mul_ps(_mm512_set1_ps(a), _mm512_loadu_ps(table));
-}
-RWKVX__INLINE rwkvx__v rwkvx__lev_nibble(rwkvx__lev lev, int kind, rwkvx__vi bytes, int shift) {
-    (void)kind;
-    return _mm512_permutexvar_ps(_mm512_srl_epi32(bytes, _mm_cvtsi32_si128(shift)), lev);
-}
-#else
-typedef struct { rwkvx__v a, c; rwkvx__vi offset; const float *table; } rwkvx__lev;
-RWKVX__INLINE rwkvx__lev rwkvx__lev_make(int kind, int offset, float a, float c, const float *table) {
-    rwkvx__lev lev;
-    lev.a = rwkvx__vset1(a), lev.c = rwkvx__vset1(c), lev.offset = rwkvx__vi_set1(offset), lev.table = table;
-    (void)kind;
-    return lev;
-}
-RWKVX__INLINE rwkvx__v rwkvx__lev_nibble(rwkvx__lev lev, int kind, rwkvx__vi bytes, int shift) {
-    rwkvx__vi q = rwkvx__vi_field(bytes, shift, 4);
-    if (kind == RWKVX__LEV_MUL) return rwkvx__vmul(rwkvx__vi_float(rwkvx__vi_add(q, lev.offset)), lev.a);
-    if (kind == RWKVX__LEV_FMA) return rwkvx__vfma(rwkvx__vi_float(q), lev.a, lev.c);
-    return rwkvx__vmul(lev.a, rwkvx__vlookup16(lev.table, q));
-}
-#endif
-
-/* Lane k of a group whose 32 values are the low then the high nibbles of 16
-   bytes at q, through the group's levels */
-RWKVX__INLINE rwkvx__v rwkvx__nibbles16(rwkvx__lev lev, int kind, const unsigned char *q, int k) {
-    int j = k * RWKVX__LANES;
-    return rwkvx__lev_nibble(lev, kind, rwkvx__vi_u8(q + j % 16), j / 16 * 4);
-}
-
-RWKVX__INLINE void rwkvx__group_f32(const unsigned char *b, int sub, rwkvx__v *w) {
-    const float *p = (const float *)(const void *)b;
-    int k;
-    (void)sub;
-    RWKVX__UNROLL for (k = 0; k < RWKVX__NG; k++) w[k] = rwkvx__vload(p + k * RWKVX__LANES);
-}
-
-RWKVX__INLINE void rwkvx__group_f16(const unsigned char *b, int sub, rwkvx__v *w) {
-    const uint16_t *p = (const uint16_t *)(const void *)b;
-    int k;
-    (void)sub;
-    RWKVX__UNROLL for (k = 0; k < RWKVX__NG; k++) w[k] = rwkvx__vload_f16(p + k * RWKVX__LANES);
-}
-
-RWKVX__INLINE void rwkvx__group_bf16(const unsigned char *b, int sub, rwkvx__v *w) {
-    const uint16_t *p = (const uint16_t *)(const void *)b;
-    int k;
-    (void)sub;
-    RWKVX__UNROLL for (k = 0; k < RWKVX__NG; k++) w[k] = rwkvx__vload_bf16(p + k * RWKVX__LANES);
-}
-
-/* Q8_0 {f16 d; int8 q[32]}: d * q */
-RWKVX__INLINE void rwkvx__group_q8_0(const unsigned char *b, int sub, rwkvx__v *w) {
-    uint16_t dh;
-    int k;
-    (void)sub;
-    memcpy(&dh, b, 2);
-    RWKVX__UNROLL for (k = 0; k < RWKVX__NG; k++) w[k] = rwkvx__vload_q8((const signed char *)(b + 2) + k * RWKVX__LANES, dh);
-}
-
-/* Q4_0 {f16 d; u8 qs[16]}: (q - 8) * d, q the low nibbles then the high ones */
-RWKVX__INLINE void rwkvx__group_q4_0(const unsigned char *b, int sub, rwkvx__v *w) {
-    rwkvx__lev lev = rwkvx__lev_make(RWKVX__LEV_MUL, -8, rwkvx__f16_at(b), 0, NULL);
-    int k;
-    (void)sub;
-    RWKVX__UNROLL for (k = 0; k < RWKVX__NG; k++) w[k] = rwkvx__nibbles16(lev, RWKVX__LEV_MUL, b + 2, k);
-}
-
-/* Q4_1 {f16 d, m; u8 qs[16]}: q * d + m */
-RWKVX__INLINE void rwkvx__group_q4_1(const unsigned char *b, int sub, rwkvx__v *w) {
-    rwkvx__lev lev = rwkvx__lev_make(RWKVX__LEV_FMA, 0, rwkvx__f16_at(b), rwkvx__f16_at(b + 2), NULL);
-    int k;
-    (void)sub;
-    RWKVX__UNROLL for (k = 0; k < RWKVX__NG; k++) w[k] = rwkvx__nibbles16(lev, RWKVX__LEV_FMA, b + 4, k);
-}
-
-/* the 5-bit values of Q5_0 / Q5_1: nibble + 16 x bit v of the 32-bit qh for value v */
-RWKVX__INLINE rwkvx__vi rwkvx__q5(const unsigned char *qh, const unsigned char *qs, int k) {
-    uint32_t h;
-    memcpy(&h, qh, 4);
-    int j = k * RWKVX__LANES;
-    return rwkvx__vi_add(rwkvx__vi_field(rwkvx__vi_u8(qs + j % 16), j / 16 * 4, 4), rwkvx__vi_shl(rwkvx__vi_bits(h, j), 4));
-}
-
-/* Q5_0 {f16 d; u8 qh[4]; u8 qs[16]}: (q - 16) * d */
-RWKVX__INLINE void rwkvx__group_q5_0(const unsigned char *b, int sub, rwkvx__v *w) {
-    rwkvx__v d = rwkvx__vset1(rwkvx__f16_at(b));
-    int k;
-    (void)sub;
-    RWKVX__UNROLL for (k = 0; k < RWKVX__NG; k++)
-        w[k] = rwkvx__vmul(rwkvx__vi_float(rwkvx__vi_add(rwkvx__q5(b + 2, b + 6, k), rwkvx__vi_set1(-16))), d);
-}
-
-/* Q5_1 {f16 d, m; u8 qh[4]; u8 qs[16]}: q * d + m */
-RWKVX__INLINE void rwkvx__group_q5_1(const unsigned char *b, int sub, rwkvx__v *w) {
-    rwkvx__v d = rwkvx__vset1(rwkvx__f16_at(b)), m = rwkvx__vset1(rwkvx__f16_at(b + 2));
-    int k;
-    (void)sub;
-    RWKVX__UNROLL for (k = 0; k < RWKVX__NG; k++) w[k] = rwkvx__vfma(rwkvx__vi_float(rwkvx__q5(b + 4, b + 8, k)), d, m);
-}
-
-/* IQ4_NL {f16 d; u8 qs[16]}: d * level[q] */
-RWKVX__INLINE void rwkvx__group_iq4_nl(const unsigned char *b, int sub, rwkvx__v *w) {
-    rwkvx__lev lev = rwkvx__lev_make(RWKVX__LEV_TABLE, 0, rwkvx__f16_at(b), 0, rwkvx__iq4_levels);
-    int k;
-    (void)sub;
-    RWKVX__UNROLL for (k = 0; k < RWKVX__NG; k++) w[k] = rwkvx__nibbles16(lev, RWKVX__LEV_TABLE, b + 2, k);
-}
-
-/* The K types: super-blocks of 256 values in 8 groups of 32; LANES <= 16
-   values share one sub-block scale. */
-
-/* Q2_K {u8 scales[16]; u8 qs[64]; f16 d, dmin}: value 128 n + 32 j + l is
-   bits 2j of qs[32 n + l], scaled by scales[8 n + 2 j + l / 16] = (s, m)
-   (low and high nibble): (d * s) * q - dmin * m */
-RWKVX__INLINE void rwkvx__group_q2_k(const unsigned char *b, int sub, rwkvx__v *w) {
-    int n = sub / 4, j = sub % 4, k;
-    float d = rwkvx__f16_at(b + 80), dmin = rwkvx__f16_at(b + 82);
-    RWKVX__UNROLL for (k = 0; k < RWKVX__NG; k++) {
-        int l = k * RWKVX__LANES, sc = b[8 * n + 2 * j + l / 16];
-        rwkvx__v q = rwkvx__vi_float(rwkvx__vi_field(rwkvx__vi_u8(b + 16 + 32 * n + l), 2 * j, 2));
-        w[k] = rwkvx__vfma(rwkvx__vset1(d * (float)(sc & 15)), q, rwkvx__vset1(-(dmin * (float)(sc >> 4))));
-    }
-}
-
-/* Q3_K's 16 six-bit scales packed in 12 bytes (ggml's kmask shuffle, by index) */
-RWKVX__INLINE int rwkvx__q3_k_scale(const unsigned char *s, int i) {
-    return (((s[i % 8] >> (4 * (i / 8))) & 15) | (((s[8 + i % 4] >> (2 * (i / 4))) & 3) << 4)) - 32;
-}
-
-/* Q3_K {u8 hmask[32]; u8 qs[64]; u8 scales[12]; f16 d}: value 128 n + 32 j + l
-   is bits 2j of qs[32 n + l] plus 4 x bit 4n + j of hmask[l], minus 4, times
-   d * scale(8 n + 2 j + l / 16) */
-RWKVX__INLINE void rwkvx__group_q3_k(const unsigned char *b, int sub, rwkvx__v *w) {
-    int n = sub / 4, j = sub % 4, k;
-    float d = rwkvx__f16_at(b + 108);
-    RWKVX__UNROLL for (k = 0; k < RWKVX__NG; k++) {
-        int l = k * RWKVX__LANES;
-        rwkvx__vi lo = rwkvx__vi_field(rwkvx__vi_u8(b + 32 + 32 * n + l), 2 * j, 2);
-        rwkvx__vi hi = rwkvx__vi_shl(rwkvx__vi_field(rwkvx__vi_u8(b + l), 4 * n + j, 1), 2);
-        rwkvx__v q = rwkvx__vi_float(rwkvx__vi_add(rwkvx__vi_add(lo, hi), rwkvx__vi_set1(-4)));
-        w[k] = rwkvx__vmul(rwkvx__vset1(d * (float)rwkvx__q3_k_scale(b + 96, 8 * n + 2 * j + l / 16)), q);
-    }
-}
-
-/* Q4_K's and Q5_K's scale and minimum of sub-block j (ggml's get_scale_min_k4) */
-RWKVX__INLINE void rwkvx__k4_scale_min(const unsigned char *s, int j, float d, float dmin, float *scale, float *min) {
-    int sc, m;
-    if (j < 4) sc = s[j] & 63, m = s[j + 4] & 63;
-    else sc = (s[j + 4] & 15) | ((s[j - 4] >> 6) << 4), m = (s[j + 4] >> 4) | ((s[j] >> 6) << 4);
-    *scale = d * (float)sc;
-    *min = dmin * (float)m;
-}
-
-/* Q4_K {f16 d, dmin; u8 scales[12]; u8 qs[128]}: group 2c + h is nibble h of
-   qs[32 c ..], times its scale minus its minimum */
-RWKVX__INLINE void rwkvx__group_q4_k(const unsigned char *b, int sub, rwkvx__v *w) {
-    int k;
-    float scale, min;
-    rwkvx__lev lev;
-    rwkvx__k4_scale_min(b + 4, sub, rwkvx__f16_at(b), rwkvx__f16_at(b + 2), &scale, &min);
-    lev = rwkvx__lev_make(RWKVX__LEV_FMA, 0, scale, -min, NULL);
-    RWKVX__UNROLL for (k = 0; k < RWKVX__NG; k++)
-        w[k] = rwkvx__lev_nibble(lev, RWKVX__LEV_FMA, rwkvx__vi_u8(b + 16 + 32 * (sub / 2) + k * RWKVX__LANES), 4 * (sub % 2));
-}
-
-/* Q5_K {f16 d, dmin; u8 scales[12]; u8 qh[32]; u8 qs[128]}: Q4_K's nibbles
-   plus 16 x bit `sub` of qh[l] */
-RWKVX__INLINE void rwkvx__group_q5_k(const unsigned char *b, int sub, rwkvx__v *w) {
-    int k;
-    float scale, min;
-    rwkvx__v vs, vm;
-    rwkvx__k4_scale_min(b + 4, sub, rwkvx__f16_at(b), rwkvx__f16_at(b + 2), &scale, &min);
-    vs = rwkvx__vset1(scale), vm = rwkvx__vset1(-min);
-    RWKVX__UNROLL for (k = 0; k < RWKVX__NG; k++) {
-        int l = k * RWKVX__LANES;
-        rwkvx__vi lo = rwkvx__vi_field(rwkvx__vi_u8(b + 48 + 32 * (sub / 2) + l), 4 * (sub % 2), 4);
-        rwkvx__vi hi = rwkvx__vi_shl(rwkvx__vi_field(rwkvx__vi_u8(b + 16 + l), sub, 1), 4);
-        w[k] = rwkvx__vfma(vs, rwkvx__vi_float(rwkvx__vi_add(lo, hi)), vm);
-    }
-}
-
-/* Q6_K {u8 ql[128]; u8 qh[64]; i8 scales[16]; f16 d}: value 128 n + 32 j + l
-   is nibble j / 2 of ql[64 n + 32 (j % 2) + l] plus 16 x bits 2j of
-   qh[32 n + l], minus 32, times (d * scales[8 n + 2 j + l / 16]) */
-RWKVX__INLINE void rwkvx__group_q6_k(const unsigned char *b, int sub, rwkvx__v *w) {
-    int n = sub / 4, j = sub % 4, k;
-    float d = rwkvx__f16_at(b + 208);
-    RWKVX__UNROLL for (k = 0; k < RWKVX__NG; k++) {
-        int l = k * RWKVX__LANES;
-        rwkvx__vi lo = rwkvx__vi_field(rwkvx__vi_u8(b + 64 * n + 32 * (j % 2) + l), 4 * (j / 2), 4);
-        rwkvx__vi hi = rwkvx__vi_shl(rwkvx__vi_field(rwkvx__vi_u8(b + 128 + 32 * n + l), 2 * j, 2), 4);
-        rwkvx__v q = rwkvx__vi_float(rwkvx__vi_add(rwkvx__vi_add(lo, hi), rwkvx__vi_set1(-32)));
-        w[k] = rwkvx__vmul(rwkvx__vset1(d * (float)(signed char)b[192 + 8 * n + 2 * j + l / 16]), q);
-    }
-}
-
-/* IQ4_XS {f16 d; u16 scales_h; u8 scales_l[4]; u8 qs[128]}: group i is
-   (d * (s_i - 32)) * level[q], s_i six bits from scales_l and scales_h */
-RWKVX__INLINE void rwkvx__group_iq4_xs(const unsigned char *b, int i, rwkvx__v *w) {
-    int k, s;
-    uint16_t sh;
-    rwkvx__lev lev;
-    memcpy(&sh, b + 2, 2);
-    s = ((b[4 + i / 2] >> (4 * (i % 2))) & 15) | (((sh >> (2 * i)) & 3) << 4);
-    lev = rwkvx__lev_make(RWKVX__LEV_TABLE, 0, rwkvx__f16_at(b) * (float)(s - 32), 0, rwkvx__iq4_levels);
-    RWKVX__UNROLL for (k = 0; k < RWKVX__NG; k++) w[k] = rwkvx__nibbles16(lev, RWKVX__LEV_TABLE, b + 8 + 16 * i, k);
-}
-
-/* The group loader of `type`, and the bytes and groups of one of its blocks
-   (a plain type: a run of 32 values, one group); `type` is a constant after
-   inlining, so the switches go. */
-RWKVX__INLINE void rwkvx__group(const unsigned char *b, rwkvx_type type, int sub, rwkvx__v *w) {
-#define RWKVX__GROUP_CASE(T, t, name, block, bytes, so, ns) \
-    case RWKVX_TYPE_##T: rwkvx__group_##t(b, sub, w); return;
-    switch (type) {
-        RWKVX__TYPES(RWKVX__GROUP_CASE)
-    }
-    rwkvx__group_f32(b, sub, w);
-}
-RWKVX__INLINE size_t rwkvx__span_bytes(rwkvx_type type) {
-#define RWKVX__SPAN_CASE(T, t, name, block, bytes, so, ns) \
-    case RWKVX_TYPE_##T: return block == 1 ? 32 * bytes : bytes;
-    switch (type) {
-        RWKVX__TYPES(RWKVX__SPAN_CASE)
-    }
-    return 128;
-}
-RWKVX__INLINE size_t rwkvx__bytes_of_row(rwkvx_type type, int64_t cols) { /* rwkvx__row_bytes, folded */
-#define RWKVX__ROW_CASE(T, t, name, block, bytes, so, ns) \
-    case RWKVX_TYPE_##T: return (size_t)cols / block * bytes;
-    switch (type) {
-        RWKVX__TYPES(RWKVX__ROW_CASE)
-    }
-    return (size_t)cols * 4;
-}
-RWKVX__INLINE int rwkvx__span_groups(rwkvx_type type) {
-#define RWKVX__GROUPS_CASE(T, t, name, block, bytes, so, ns) \
-    case RWKVX_TYPE_##T: return block == 1 ? 1 : block / 32;
-    switch (type) {
-        RWKVX__TYPES(RWKVX__GROUPS_CASE)
-    }
-    return 1;
-}
-
-/* A plain type's value at column i (the tail of a row not a multiple of 32) */
-static float rwkvx__plain_at(const unsigned char *row, rwkvx_type type, int64_t i) {
-    uint16_t h;
-    float f;
-    if (type == RWKVX_TYPE_F32) { memcpy(&f, row + 4 * i, 4); return f; }
-    memcpy(&h, row + 2 * i, 2);
-    return type == RWKVX_TYPE_BF16 ? rwkvx__bf16_to_f32(h) : rwkvx__f16_to_f32(h);
-}
-
-/* rwkvx__to_f32_<name>: the groups' values stored (one instance per type) */
-RWKVX__INLINE void rwkvx__groups_to_f32(const unsigned char *row, rwkvx_type type, int64_t i0, int64_t n, float *out) {
-    rwkvx__v w[RWKVX__NG];
-    int64_t i = 0;
-    int k;
-    for (; i + 32 <= n; i += 32) {
-        int64_t g = (i0 + i) / 32;
-        rwkvx__group(row + (size_t)(g / rwkvx__span_groups(type)) * rwkvx__span_bytes(type), type,
-                     (int)(g % rwkvx__span_groups(type)), w);
-        RWKVX__UNROLL for (k = 0; k < RWKVX__NG; k++) rwkvx__vstore(out + i + k * RWKVX__LANES, w[k]);
-    }
-    for (; i < n; i++) out[i] = rwkvx__plain_at(row, type, i0 + i); /* plain types only */
-}
-#define RWKVX__DEFINE_TO_F32(T, t, name, block, bytes, so, ns)                                  \
-    static void rwkvx__to_f32_##t(const unsigned char *row, int64_t i0, int64_t n, float *out) { \
-        rwkvx__groups_to_f32(row, RWKVX_TYPE_##T, i0, n, out);                                 \
-    }
-RWKVX__TYPES(RWKVX__DEFINE_TO_F32)
-
-/* Converts n weights of row `row`, starting at column i0, to f32: the values
-   the decode kernel's group loader gives. i0 is a multiple of 32, and so is n
-   unless it runs to the end of a row of a plain type (the loader checked that
-   rows are whole blocks). */
-static void rwkvx__row_to_f32(const rwkvx__mat *w, int64_t row, int64_t i0, int64_t n, float *out) {
-    const unsigned char *p = (const unsigned char *)w->data + (size_t)row * rwkvx__row_bytes(w);
-    rwkvx__type_of(w->type)->to_f32(p, i0, n, out);
-}
-
-/* f32 to f16, rounding to nearest even (as the F16C and NEON instructions
-   do): the storage type of f16 keys and values. */
-static uint16_t rwkvx__f32_to_f16(float f) {
-    uint32_t x, sign, e, m;
-    memcpy(&x, &f, 4);
-    sign = (x >> 16) & 0x8000u;
-    e = (x >> 23) & 0xffu;
-    m = x & 0x7fffffu;
-    if (e == 0xff) return (uint16_t)(sign | 0x7c00u | (m ? 0x200u : 0u));   /* inf, nan */
-    if (e > 142) return (uint16_t)(sign | 0x7c00u);                         /* 2^16 and more: inf */
-    if (e < 113) {                                       /* below 2^-14: a multiple of 2^-24 */
-        uint32_t shift = 126 - e, q, rem, half;
-        if (e < 102) return (uint16_t)sign;              /* below 2^-25: zero */
-        m |= 0x800000u;                                  /* value = m 2^(e-150) = (m >> shift) 2^-24 */
-        q = m >> shift, rem = m & ((1u << shift) - 1), half = 1u << (shift - 1);
-        if (rem > half || (rem == half && (q & 1))) q++;
-        return (uint16_t)(sign | q);
-    } else {                                             /* normal; a carry may round up to inf */
-        uint32_t h = ((e - 112) << 10) | (m >> 13), rem = m & 0x1fffu;
-        if (rem > 0x1000u || (rem == 0x1000u && (h & 1))) h++;
-        return (uint16_t)(sign | h);
-    }
-}
-
-static void rwkvx__f32_to_f16_row(const float *x, uint16_t *out, int n) {
-    int i = 0;
-    for (; i + RWKVX__LANES <= n; i += RWKVX__LANES) rwkvx__vstore_f16(out + i, rwkvx__vload(x + i));
-    for (; i < n; i++) out[i] = rwkvx__f32_to_f16(x[i]);
-}
-
-/* The microkernel: acc[u][r] (LANES partial sums each) += panel row r times
-   input row x[u], over n columns, for r < RWKVX__ROWS and u < U. Panel rows
-   are `ps` floats apart and zero from n up to a multiple of LANES; inputs are
-   read below n only. `fresh` starts the sums at zero instead of loading acc;
-   with `sums`, the last slice's sums are finished there ([u][r]) instead of
-   stored to acc. Inlined with U constant, the sums live in registers. */
-RWKVX__INLINE void rwkvx__micro(const float *panel, int64_t ps, int64_t n, const float *const *x, int U, float *acc, int fresh,
-                                float *sums) {
-    rwkvx__v s[RWKVX__UT][RWKVX__ROWS], w[RWKVX__ROWS], xv;
-    int64_t i, full = n / RWKVX__LANES * RWKVX__LANES;
-    int u, r;
-    RWKVX__UNROLL for (u = 0; u < U; u++)
-        RWKVX__UNROLL for (r = 0; r < RWKVX__ROWS; r++)
-            s[u][r] = fresh ? rwkvx__vzero() : rwkvx__vload(acc + (u * RWKVX__ROWS + r) * RWKVX__LANES);
-    for (i = 0; i < full; i += RWKVX__LANES) {
-        RWKVX__UNROLL for (r = 0; r < RWKVX__ROWS; r++) w[r] = rwkvx__vload(panel + r * ps + i);
-        RWKVX__UNROLL for (u = 0; u < U; u++) {
-            xv = rwkvx__vload(x[u] + i);
-            RWKVX__IN_REGISTER(xv);
-            RWKVX__UNROLL for (r = 0; r < RWKVX__ROWS; r++) s[u][r] = rwkvx__vfma(w[r], xv, s[u][r]);
-        }
-    }
-    if (full < n) { /* the last n - full columns: zero panel padding times zero inputs */
-        RWKVX__UNROLL for (r = 0; r < RWKVX__ROWS; r++) w[r] = rwkvx__vload(panel + r * ps + full);
-        RWKVX__UNROLL for (u = 0; u < U; u++) {
-            xv = rwkvx__vload_part(x[u] + full, (int)(n - full));
-            RWKVX__UNROLL for (r = 0; r < RWKVX__ROWS; r++) s[u][r] = rwkvx__vfma(w[r], xv, s[u][r]);
-        }
-    }
-    if (sums) {
-        RWKVX__UNROLL for (u = 0; u < U; u++) rwkvx__vsum4(s[u], sums + u * RWKVX__ROWS);
-    } else {
-        RWKVX__UNROLL for (u = 0; u < U; u++)
-            RWKVX__UNROLL for (r = 0; r < RWKVX__ROWS; r++) rwkvx__vstore(acc + (u * RWKVX__ROWS + r) * RWKVX__LANES, s[u][r]);
-    }
-}
-
-static void rwkvx__micro_1(const float *panel, int64_t ps, int64_t n, const float *const *x, float *acc, int fresh, float *sums) {
-    rwkvx__micro(panel, ps, n, x, 1, acc, fresh, sums);
-}
-
-static void rwkvx__micro_ut(const float *panel, int64_t ps, int64_t n, const float *const *x, float *acc, int fresh, float *sums) {
-    rwkvx__micro(panel, ps, n, x, RWKVX__UT, acc, fresh, sums);
-}
-
-typedef struct {                 /* one product of a batch: y[t] = W x[t] */
-    const rwkvx__mat *w;
-    const float *x;              /* T rows of w->cols inputs, ldx floats apart */
-    float *y;                    /* T rows of w->rows outputs, ldy floats apart */
-    int64_t ldx, ldy;
-} rwkvx__job;
-
-/* Asks for the weights of rows o0 .. o0 + RWKVX__ROWS - 1 ahead of their
-   use: while a block is multiplied the memory system fetches the next one
-   (the hardware prefetchers only follow demand loads). */
-static void rwkvx__prefetch_rows(const rwkvx__mat *w, int64_t o0) {
-#if defined(__GNUC__) || defined(__clang__)
-    size_t row = rwkvx__row_bytes(w), i, end;
-    const char *p = (const char *)w->data + (size_t)o0 * row;
-    if (o0 >= w->rows) return;
-    end = (size_t)(w->rows - o0 < RWKVX__ROWS ? w->rows - o0 : RWKVX__ROWS) * row;
-    for (i = 0; i < end; i += 64) __builtin_prefetch(p + i, 0, 2);
-#else
-    (void)w, (void)o0;
-#endif
-}
-
-/* s[r] += panel row r . x over n columns for r < NR (the lane rule of the
-   microkernel; panel rows zero from n up to a multiple of LANES). Meanwhile
-   it asks for the `ahead` bytes at pf, the weights converted next: the
-   memory system keeps streaming while this loop computes. */
-RWKVX__INLINE void rwkvx__dot_rows(const float *panel, int64_t ps, int64_t n, const float *x, int NR, rwkvx__v *s,
-                                   const char *pf, int64_t ahead) {
-    int64_t i, full = n / RWKVX__LANES * RWKVX__LANES, lines = (ahead + 63) / 64, steps = full / RWKVX__LANES + 1;
-    int64_t per = (lines + steps - 1) / steps, line = 0, k;
-    rwkvx__v xv;
-    int r;
-    (void)pf, (void)per, (void)line, (void)k;
-    for (i = 0; i < full; i += RWKVX__LANES) {
-#if defined(__GNUC__) || defined(__clang__)
-        for (k = 0; k < per && line < lines; k++, line++) __builtin_prefetch(pf + line * 64, 0, 3);
-#endif
-        xv = rwkvx__vload(x + i);
-        RWKVX__UNROLL for (r = 0; r < NR; r++) s[r] = rwkvx__vfma(rwkvx__vload(panel + r * ps + i), xv, s[r]);
-    }
-    if (full < n) {
-        xv = rwkvx__vload_part(x + full, (int)(n - full));
-        RWKVX__UNROLL for (r = 0; r < NR; r++) s[r] = rwkvx__vfma(rwkvx__vload(panel + r * ps + full), xv, s[r]);
-    }
-}
-
-/* Decode (one token): the block's rows are converted whole, each in one
-   sequential pass over its memory (slices would read four rows in short
-   pieces, which the memory system streams badly), into a panel of at most
-   24 KB so that it stays in L1 cache: all four rows when they are short,
-   two or one at a time when they are long. The sums follow the lane rule of
-   the sliced prefill path (slicing only pauses them), so decode and prefill
-   agree bit for bit. */
-static void rwkvx__row_block_1(const rwkvx__job *job, int64_t o0, float *panel) {
-    const rwkvx__mat *w = job->w;
-    int64_t ps = (w->cols + 15) / 16 * 16;
-    int g = (int)(6144 / ps), r0, r;
-    rwkvx__v s[RWKVX__ROWS];
-    float sums[RWKVX__ROWS];
-    if (g < 1) g = 1;
-    if (g > RWKVX__ROWS) g = RWKVX__ROWS;
-    if (g == 3) g = 2;
-    for (r = 0; r < RWKVX__ROWS; r++) s[r] = rwkvx__vzero();
-    for (r0 = 0; r0 < RWKVX__ROWS; r0 += g) {
-        for (r = 0; r < g; r++) {
-            float *p = panel + r * ps;
-            int64_t row = o0 + r0 + r < w->rows ? o0 + r0 + r : o0; /* past the matrix: a row to drop */
-            rwkvx__row_to_f32(w, row, 0, w->cols, p);
-            memset(p + w->cols, 0, (size_t)(ps - w->cols) * sizeof(float));
-        }
-        {   /* the next rows this thread converts: of this block, or of the next one */
-            size_t rb = rwkvx__row_bytes(w);
-            int64_t next = o0 + r0 + 2 * g, n_next = w->rows - next < g ? w->rows - next : g;
-            const char *pf = (const char *)w->data + (size_t)next * rb;
-            int64_t ahead = n_next > 0 ? n_next * (int64_t)rb : 0;
-            if (g == 4) rwkvx__dot_rows(panel, ps, w->cols, job->x, 4, s, pf, ahead);
-            else if (g == 2) rwkvx__dot_rows(panel, ps, w->cols, job->x, 2, s + r0, pf, ahead);
-            else rwkvx__dot_rows(panel, ps, w->cols, job->x, 1, s + r0, pf, ahead);
-        }
-    }
-    rwkvx__vsum4(s, sums);
-    for (r = 0; r < RWKVX__ROWS && o0 + r < w->rows; r++) job->y[o0 + r] = sums[r];
-}
-
-/* Decode (one token), rows o0 .. o0 + RWKVX__ROWS - 1 when every row length
-   is a multiple of 32: the weights go straight from memory into registers
-   (no panel), block by block (a K type's 8 groups share its scales: they are
-   read once), one row after the other, through the type's group loader, and the weights of the rows `ahead` blocks further on
-   are requested meanwhile, a little per step, so that the memory system
-   keeps streaming. The sums follow the lane rule of the other paths: decode,
-   prefill and any thread count agree bit for bit. */
-RWKVX__INLINE void rwkvx__dot_direct(const rwkvx__job *job, int64_t o0, rwkvx_type type) {
-    const rwkvx__mat *w = job->w;
-    size_t rb = rwkvx__bytes_of_row(type, w->cols), span = rwkvx__span_bytes(type);
-    const unsigned char *row[RWKVX__ROWS], *base = (const unsigned char *)w->data;
-    const char *pf = (const char *)base + (size_t)(o0 + RWKVX__DECODE_AHEAD * RWKVX__ROWS) * rb;
-    int64_t b, spans = w->cols / 32 / rwkvx__span_groups(type), left = w->rows - o0 - RWKVX__DECODE_AHEAD * RWKVX__ROWS;
-    int64_t lines, per, line = 0, k;
-    rwkvx__v s[RWKVX__ROWS], wv[RWKVX__NG], xv[RWKVX__NG];
-    float sums[RWKVX__ROWS];
-    int r, j, l;
-    for (r = 0; r < RWKVX__ROWS; r++) { /* rows past the matrix: row o0 again, dropped */
-        row[r] = base + (size_t)(o0 + r < w->rows ? o0 + r : o0) * rb;
-        s[r] = rwkvx__vzero();
-    }
-    lines = left <= 0 ? 0 : ((left < RWKVX__ROWS ? left : RWKVX__ROWS) * (int64_t)rb + 63) / 64;
-    per = (lines + spans - 1) / spans;
-    (void)pf, (void)per, (void)line, (void)k;
-    for (b = 0; b < spans; b++) {       /* a block of each row (a run of 32 values: plain types) */
-        const float *x = job->x + b * 32 * rwkvx__span_groups(type);
-#if defined(__GNUC__) || defined(__clang__)
-        for (k = 0; k < per && line < lines; k++, line++) __builtin_prefetch(pf + line * 64, 0, 3);
-#endif
-        if (rwkvx__span_groups(type) == 1) {   /* one group: its inputs stay in registers for the four rows */
-            RWKVX__UNROLL for (l = 0; l < RWKVX__NG; l++) xv[l] = rwkvx__vload(x + l * RWKVX__LANES);
-            RWKVX__UNROLL for (r = 0; r < RWKVX__ROWS; r++) {
-                rwkvx__group(row[r] + (size_t)b * span, type, 0, wv);
-                RWKVX__UNROLL for (l = 0; l < RWKVX__NG; l++) s[r] = rwkvx__vfma(wv[l], xv[l], s[r]);
-            }
-        } else                                   /* a row's 8 groups in a row: its scales are read once */
-            RWKVX__UNROLL for (r = 0; r < RWKVX__ROWS; r++)
-                RWKVX__UNROLL for (j = 0; j < rwkvx__span_groups(type); j++) {
-                    rwkvx__group(row[r] + (size_t)b * span, type, j, wv);
-                    RWKVX__UNROLL for (l = 0; l < RWKVX__NG; l++)
-                        s[r] = rwkvx__vfma(wv[l], rwkvx__vload(x + j * 32 + l * RWKVX__LANES), s[r]);
-                }
-    }
-    rwkvx__vsum4(s, sums);
-    for (r = 0; r < RWKVX__ROWS && o0 + r < w->rows; r++) job->y[o0 + r] = sums[r];
-}
-
-/* one instance per weight type, each with its group loader inlined */
-static void rwkvx__row_block_direct(const rwkvx__job *job, int64_t o0) {
-#define RWKVX__DIRECT_CASE(T, t, name, block, bytes, so, ns) \
-    case RWKVX_TYPE_##T: rwkvx__dot_direct(job, o0, RWKVX_TYPE_##T); break;
-    switch (job->w->type) {
-        RWKVX__TYPES(RWKVX__DIRECT_CASE)
-    }
-}
-
-/* ---- A few tokens (2 .. RWKVX__FEW of them): the weights read once ----
-   Decoding several conversations together multiplies each matrix with a few
-   tokens' inputs. The decode kernel's way serves them: every row length a
-   multiple of 32, the weights go straight from memory into registers through
-   the type's group loader, and each group, while there, is multiplied with
-   up to RWKVX__UT tokens' inputs (read from cache), RWKVX__ROWS x RWKVX__UT
-   accumulators in registers. More tokens take more passes over the block, in
-   equal shares; the passes after the first find its weights in cache. The
-   prefill path's panels would cost a conversion of every weight to f32 and
-   its stores and loads again, which a few tokens do not amortize. */
-#if RWKVX__UT > 6
-#error "rwkvx__few_<type> has passes of up to 6 tokens"
-#endif
-#ifndef RWKVX__FEW
-#define RWKVX__FEW 32                  /* most tokens for this path (above: the panels win; see docs/SERVER.md) */
-#endif
-
-/* The largest T that rwkvx__row_block gives to the few-token kernel for
-   matrices of `type`: one per type, so that a type with a kernel of its own
-   for a few tokens can take them elsewhere. A block type's weights cost more
-   to unpack than to multiply, and each pass unpacks them again: it takes one
-   pass (measured, q8_0 at 8 and 16 tokens: no faster than the panels). */
-static int rwkvx__few_limit(rwkvx_type type) {
-    return rwkvx__type_of(type)->block == 1 ? RWKVX__FEW : RWKVX__UT;
-}
-
-/* Tokens t0 .. t0 + U - 1 (U <= RWKVX__UT, a constant after inlining) of
-   rows o0 .. o0 + RWKVX__ROWS - 1. Lane l of output (t, o) adds the group
-   loader's W[o][i] times X[t][i] over i = l (mod LANES) in increasing i, one
-   fused multiply-add each, and the lanes meet in rwkvx__vsum4's tree: the
-   lane rule of the other paths, so any batch and thread count agree bit for
-   bit with decode and prefill. The first pass (t0 == 0) asks meanwhile for
-   the rows RWKVX__DECODE_AHEAD blocks on, as rwkvx__dot_direct does. */
-RWKVX__INLINE void rwkvx__dot_few(const rwkvx__job *job, int64_t o0, rwkvx_type type, int64_t t0, int U) {
-    const rwkvx__mat *w = job->w;
-    size_t rb = rwkvx__bytes_of_row(type, w->cols), span = rwkvx__span_bytes(type);
-    const unsigned char *row[RWKVX__ROWS], *base = (const unsigned char *)w->data;
-    const char *pf = (const char *)base + (size_t)(o0 + RWKVX__DECODE_AHEAD * RWKVX__ROWS) * rb;
-    const float *x[RWKVX__UT];
-    int G = rwkvx__span_groups(type);
-    int64_t b, spans = w->cols / 32 / G, left = w->rows - o0 - RWKVX__DECODE_AHEAD * RWKVX__ROWS;
-    int64_t lines, per, line = 0, k;
-    rwkvx__v s[RWKVX__UT][RWKVX__ROWS], wv[RWKVX__NG];
-    float sums[RWKVX__ROWS];
-    int r, j, l, u;
-    for (r = 0; r < RWKVX__ROWS; r++) /* rows past the matrix: row o0 again, dropped */
-        row[r] = base + (size_t)(o0 + r < w->rows ? o0 + r : o0) * rb;
-    RWKVX__UNROLL for (u = 0; u < U; u++) {
-        x[u] = job->x + (t0 + u) * job->ldx;
-        RWKVX__UNROLL for (r = 0; r < RWKVX__ROWS; r++) s[u][r] = rwkvx__vzero();
-    }
-    lines = left <= 0 || t0 > 0 ? 0 : ((left < RWKVX__ROWS ? left : RWKVX__ROWS) * (int64_t)rb + 63) / 64;
-    per = (lines + spans - 1) / spans;
-    (void)pf, (void)per, (void)line, (void)k;
-    for (b = 0; b < spans; b++) {
-        int64_t i0 = b * 32 * G;
-#if defined(__GNUC__) || defined(__clang__)
-        for (k = 0; k < per && line < lines; k++, line++) __builtin_prefetch(pf + line * 64, 0, 3);
-#endif
-        RWKVX__UNROLL for (r = 0; r < RWKVX__ROWS; r++)
-            for (j = 0; j < G; j++) {   /* a loop: unrolled, the 6 pass sizes x 13 types took
-                                           half the header's compile time, at no measured gain */
-                rwkvx__group(row[r] + (size_t)b * span, type, j, wv);
-                RWKVX__UNROLL for (u = 0; u < U; u++)
-                    RWKVX__UNROLL for (l = 0; l < RWKVX__NG; l++)
-                        s[u][r] = rwkvx__vfma(wv[l], rwkvx__vload(x[u] + i0 + j * 32 + l * RWKVX__LANES), s[u][r]);
-            }
-    }
-    RWKVX__UNROLL for (u = 0; u < U; u++) {
-        rwkvx__vsum4(s[u], sums);
-        for (r = 0; r < RWKVX__ROWS && o0 + r < w->rows; r++) job->y[(t0 + u) * job->ldy + o0 + r] = sums[r];
-    }
-}
-
-/* one instance per weight type and pass size 2 .. RWKVX__UT (1 when that is
-   all the instruction set's registers hold) */
-#define RWKVX__FEW_PASS(T, n) \
-    else if (U == (n) && (n) <= RWKVX__UT) rwkvx__dot_few(job, o0, RWKVX_TYPE_##T, t0, (n) <= RWKVX__UT ? (n) : 1);
-#define RWKVX__DEFINE_FEW(T, t, name, block, bytes, so, ns)                                        \
-    static void rwkvx__few_##t(const rwkvx__job *job, int64_t o0, int64_t t0, int U) {             \
-        if (U == 1) rwkvx__dot_few(job, o0, RWKVX_TYPE_##T, t0, 1);                                \
-        RWKVX__FEW_PASS(T, 2) RWKVX__FEW_PASS(T, 3) RWKVX__FEW_PASS(T, 4) RWKVX__FEW_PASS(T, 5) \
-        RWKVX__FEW_PASS(T, 6)                                                                      \
-    }
-RWKVX__TYPES(RWKVX__DEFINE_FEW)
-
-/* Rows o0 .. o0 + RWKVX__ROWS - 1 for T tokens, 2 <= T <= RWKVX__FEW, in
-   passes of at most RWKVX__UT tokens, as equal as can be */
-static void rwkvx__row_block_few(const rwkvx__job *job, int64_t o0, int T) {
-    int passes = (T + RWKVX__UT - 1) / RWKVX__UT, t0 = 0, p;
-    for (p = 0; p < passes; p++) {
-        int U = (T - t0 + (passes - p) - 1) / (passes - p);
-        switch (job->w->type) {
-#define RWKVX__FEW_CASE(T, t, name, block, bytes, so, ns) \
-    case RWKVX_TYPE_##T: rwkvx__few_##t(job, o0, t0, U); break;
-            RWKVX__TYPES(RWKVX__FEW_CASE)
-        }
-        t0 += U;
-    }
-}
-
-/* ---- Integer products: int8 weights times int8 activations ----
-   For the types of rwkvx__int_type (Q8_0 today; the others keep the f32
-   path above) the product multiplies the weights' int8 values with int8
-   activations, as ggml does: each input row of a product is quantized once
-   (by each thread that works on the product) into blocks of 32 values,
-   rwkvx__q8x {d; q[32]}: d = amax / 127 and q = x / d (x times 1 / d, in
-   f32) rounded to the nearest integer, ties to even, so |q| <= 127; a block
-   whose amax is below 2^-100 is all zeros (d = 0); one holding a NaN or an
-   infinity gets d = that amax and q = 0, so its products are NaN.
-
-   The summation rule, the same for every T (decode, a few tokens, prefill),
-   every instruction set and every thread count. Group g of a row (columns
-   32 g .. 32 g + 31) gives 8 exact integers, lane l holding
-   p(g, l) = sum over k < 4 of w[32 g + 4 l + k] * q[32 g + 4 l + k]
-   (|p| < 2^16, exact in f32). Two sets of 8 float accumulators, a[g % 2],
-   take a[g % 2][l] = fma(dw(g) * dx(g), (float)p(g, l), a[g % 2][l]) in
-   increasing g (dw * dx one f32 product). The result is the halving tree
-   over s[l] = a[0][l] + a[1][l]: l += l + 4, then l + 2, then l + 1.
-   Integer sums are exact and every float operation is fixed, so the SIMD
-   kernels and the portable C reference agree bit for bit. */
-typedef struct {
-    float d;                     /* the block's scale */
-    signed char q[32];
-} rwkvx__q8x;
-
-/* Does `type` go through the integer products? Q8_0 does on the AVX2, NEON
-   and portable builds; an AVX-512 build keeps its f32 kernels unless
-   RWKVX_INT8 is defined: there the integer kernel (VNNI, below) prefilled
-   about as fast and decoded slower than the f32 kernels (docs/PERFORMANCE.md,
-   "Integer products"). RWKVX_NO_INT8 turns the integer products off. */
-#if !defined(RWKVX_NO_INT8) && (defined(RWKVX_INT8) || !defined(RWKVX__AVX512))
-#define RWKVX__INT8 1
-#endif
-RWKVX__INLINE int rwkvx__int_type(rwkvx_type type) {
-#if defined(RWKVX__INT8)
-    return type == RWKVX_TYPE_Q8_0;
-#else
-    (void)type;
-    return 0;
-#endif
-}
-
-/* One block of 32 activations (the rule above), portable C. */
-static void rwkvx__quantize_block_ref(const float *x, rwkvx__q8x *out) {
-    float amax = 0.0f, id;
-    int i;
-    for (i = 0; i < 32; i++) { /* a NaN sticks: later values compare false with it */
-        float a = fabsf(x[i]);
-        if (!(a <= amax) && amax == amax) amax = a;
-    }
-    memset(out->q, 0, sizeof out->q);
-    if (!(amax <= 3.4028235e38f)) { out->d = amax; return; } /* NaN or infinite */
-    if (amax < 7.8886091e-31f) { out->d = 0.0f; return; }    /* below 2^-100 */
-    out->d = amax / 127.0f;
-    id = 1.0f / out->d;
-    for (i = 0; i < 32; i++) out->q[i] = (signed char)lrintf(x[i] * id); /* nearest, ties to even */
-}
-
-#if defined(RWKVX__AVX2)
-/* The same block with AVX2, for finite blocks (others: the reference) */
-static void rwkvx__quantize_block(const float *x, rwkvx__q8x *out) {
-    const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
-    __m256 v[4], m;
-    __m128 h;
-    float amax, id;
-    int k, bad = 0;
-    for (k = 0; k < 4; k++) {
-        v[k] = _mm256_loadu_ps(x + 8 * k);
-        bad |= _mm256_movemask_ps(_mm256_cmp_ps(v[k], v[k], _CMP_UNORD_Q));
-    }
-    m = _mm256_max_ps(_mm256_max_ps(_mm256_and_ps(v[0], abs_mask), _mm256_and_ps(v[1], abs_mask)),
-                      _mm256_max_ps(_mm256_and_ps(v[2], abs_mask), _mm256_and_ps(v[3], abs_mask)));
-    h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
-    h = _mm_max_ps(h, _mm_movehl_ps(h, h));
-    amax = _mm_cvtss_f32(_mm_max_ss(h, _mm_shuffle_ps(h, h, 1)));
-    if (bad || !(amax <= 3.4028235e38f) || amax < 7.8886091e-31f) { rwkvx__quantize_block_ref(x, out); return; }
-    out->d = amax / 127.0f;
-    id = 1.0f / out->d;
-    {
-        __m256 s = _mm256_set1_ps(id);
-        __m256i a = _mm256_packs_epi32(_mm256_cvtps_epi32(_mm256_mul_ps(v[0], s)), _mm256_cvtps_epi32(_mm256_mul_ps(v[1], s)));
-        __m256i b = _mm256_packs_epi32(_mm256_cvtps_epi32(_mm256_mul_ps(v[2], s)), _mm256_cvtps_epi32(_mm256_mul_ps(v[3], s)));
-        __m256i q = _mm256_permutevar8x32_epi32(_mm256_packs_epi16(a, b), _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
-        _mm256_storeu_si256((__m256i *)(void *)out->q, q);
-    }
-}
-#else
-#define rwkvx__quantize_block rwkvx__quantize_block_ref
-#endif
-
-/* The T input rows of a job, each w->cols values (a multiple of 32), into
-   q: row t's blocks at q + t * (cols / 32). */
-static void rwkvx__quantize_input(const rwkvx__job *job, int T, rwkvx__q8x *q) {
-    int64_t groups = job->w->cols / 32, g;
-    int t;
-    for (t = 0; t < T; t++)
-        for (g = 0; g < groups; g++) rwkvx__quantize_block(job->x + (int64_t)t * job->ldx + g * 32, q + (int64_t)t * groups + g);
-}
-
-/* One Q8_0 weight row (ng blocks at w) times one quantized input row, by the rule. */
-#if defined(RWKVX__AVX2)
-/* lanes p(g, l) of one group: |w| times x with w's sign (vpsignb), products
-   summed by four (vpdpbusd where the CPU has VNNI, else vpmaddubsw, which
-   cannot saturate here: 2 x 128 x 127 < 2^15, then vpmaddwd) */
-RWKVX__INLINE __m256i rwkvx__idot32(const signed char *w, const signed char *x) {
-    __m256i wv = _mm256_loadu_si256((const __m256i *)(const void *)w), xv = _mm256_loadu_si256((const __m256i *)(const void *)x);
-    __m256i aw = _mm256_sign_epi8(wv, wv), sx = _mm256_sign_epi8(xv, wv);
-#if defined(__AVX512VNNI__) && defined(__AVX512VL__)
-    return _mm256_dpbusd_epi32(_mm256_setzero_si256(), aw, sx);
-#elif defined(__AVXVNNI__)
-    return _mm256_dpbusd_avx_epi32(_mm256_setzero_si256(), aw, sx);
-#else
-    return _mm256_madd_epi16(_mm256_maddubs_epi16(aw, sx), _mm256_set1_epi16(1));
-#endif
-}
-RWKVX__INLINE __m256 rwkvx__iacc(__m256 acc, const unsigned char *wb, const rwkvx__q8x *x) {
-    __m256 d = _mm256_set1_ps(rwkvx__f16_at(wb) * x->d);
-    return _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(rwkvx__idot32((const signed char *)(wb + 2), x->q)), acc);
-}
-RWKVX__INLINE float rwkvx__idot_q8_0(const unsigned char *w, const rwkvx__q8x *x, int64_t ng) {
-    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), s;
-    __m128 h;
-    int64_t g;
-    for (g = 0; g + 1 < ng; g += 2) {
-        a0 = rwkvx__iacc(a0, w + g * 34, x + g);
-        a1 = rwkvx__iacc(a1, w + (g + 1) * 34, x + g + 1);
-    }
-    if (g < ng) a0 = rwkvx__iacc(a0, w + g * 34, x + g);
-    s = _mm256_add_ps(a0, a1);
-    h = _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1)); /* l += l + 4 */
-    h = _mm_add_ps(h, _mm_movehl_ps(h, h));                                /* l += l + 2 */
-    return _mm_cvtss_f32(_mm_add_ss(h, _mm_shuffle_ps(h, h, 1)));           /* l += l + 1 */
-}
-#elif defined(RWKVX__NEON)
-RWKVX__INLINE int32x4_t rwkvx__idot16(int8x16_t w, int8x16_t x) { /* lanes of 4 consecutive products */
-#if defined(__ARM_FEATURE_DOTPROD)
-    return vdotq_s32(vdupq_n_s32(0), w, x);
-#else
-    int32x4_t lo = vpaddlq_s16(vmull_s8(vget_low_s8(w), vget_low_s8(x)));
-    int32x4_t hi = vpaddlq_s16(vmull_s8(vget_high_s8(w), vget_high_s8(x)));
-    return vpaddq_s32(lo, hi);
-#endif
-}
-RWKVX__INLINE void rwkvx__iacc(rwkvx__v *acc, const unsigned char *wb, const rwkvx__q8x *x) {
-    const signed char *w = (const signed char *)(wb + 2);
-    float32x4_t d = vdupq_n_f32(rwkvx__f16_at(wb) * x->d);
-    acc->lo = vfmaq_f32(acc->lo, d, vcvtq_f32_s32(rwkvx__idot16(vld1q_s8(w), vld1q_s8(x->q))));
-    acc->hi = vfmaq_f32(acc->hi, d, vcvtq_f32_s32(rwkvx__idot16(vld1q_s8(w + 16), vld1q_s8(x->q + 16))));
-}
-RWKVX__INLINE float rwkvx__idot_q8_0(const unsigned char *w, const rwkvx__q8x *x, int64_t ng) {
-    rwkvx__v a0 = rwkvx__vzero(), a1 = rwkvx__vzero();
-    float32x4_t s;
-    float32x2_t h;
-    int64_t g;
-    for (g = 0; g + 1 < ng; g += 2) {
-        rwkvx__iacc(&a0, w + g * 34, x + g);
-        rwkvx__iacc(&a1, w + (g + 1) * 34, x + g + 1);
-    }
-    if (g < ng) rwkvx__iacc(&a0, w + g * 34, x + g);
-    s = vaddq_f32(vaddq_f32(a0.lo, a1.lo), vaddq_f32(a0.hi, a1.hi)); /* s[l] for l < 4, then l += l + 4 */
-    h = vadd_f32(vget_low_f32(s), vget_high_f32(s));                  /* l += l + 2 */
-    return vget_lane_f32(vpadd_f32(h, h), 0);                         /* l += l + 1 */
-}
-#else
-RWKVX__INLINE float rwkvx__idot_q8_0(const unsigned char *w, const rwkvx__q8x *x, int64_t ng) {
-    float a[2][8], s[8];
-    int64_t g;
-    int l, k, h;
-    memset(a, 0, sizeof a);
-    for (g = 0; g < ng; g++) {
-        const signed char *wq = (const signed char *)(w + g * 34 + 2);
-        float d = rwkvx__f16_at(w + g * 34) * x[g].d;
-        for (l = 0; l < 8; l++) {
-            int32_t p = 0;
-            for (k = 0; k < 4; k++) p += wq[4 * l + k] * x[g].q[4 * l + k];
-            a[g % 2][l] = fmaf(d, (float)p, a[g % 2][l]);
-        }
-    }
-    for (l = 0; l < 8; l++) s[l] = a[0][l] + a[1][l];
-    for (h = 4; h > 0; h /= 2)
-        for (l = 0; l < h; l++) s[l] += s[l + h];
-    return s[0];
-}
-#endif
-
-#if defined(RWKVX__AVX512) && defined(__AVX512BW__) && defined(__AVX512VNNI__)
-/* AVX-512 with VNNI: RWKVX__ROWS rows times U tokens at once, two groups per
-   512-bit register (lanes 0-7 group g, 8-15 group g + 1: the rule's a[0]
-   and a[1] are the two halves). vpdpbusd multiplies unsigned by signed
-   bytes: it takes x + 128 (unsigned) times w, starting from -128 times w's
-   sums by four, which leaves exactly p(g, l). */
-#define RWKVX__IUT 4
-RWKVX__INLINE __m512 rwkvx__pair_scale(const unsigned char *b, int pair) { /* [dw(g) x 8, dw(g + 1) x 8], 0 past the row */
-    uint16_t h0, h1 = 0;
-    memcpy(&h0, b, 2);
-    if (pair) memcpy(&h1, b + 34, 2);
-    return _mm512_cvtph_ps(_mm256_set_m128i(_mm_set1_epi16((short)h1), _mm_set1_epi16((short)h0)));
-}
-RWKVX__INLINE void rwkvx__imicro(const unsigned char *const *w, const rwkvx__q8x *const *x, int U, int64_t ng, float *sums) {
-    __m512 acc[RWKVX__IUT][RWKVX__ROWS], dw[RWKVX__ROWS];
-    __m512i wv[RWKVX__ROWS], base[RWKVX__ROWS];
-    const __m512i flip = _mm512_set1_epi8((char)0x80);
-    int64_t g;
-    int u, r;
-    RWKVX__UNROLL for (u = 0; u < U; u++) RWKVX__UNROLL for (r = 0; r < RWKVX__ROWS; r++) acc[u][r] = _mm512_setzero_ps();
-    for (g = 0; g < ng; g += 2) {
-        int pair = g + 1 < ng;
-        __mmask16 lanes = pair ? 0xffff : 0x00ff;
-        RWKVX__UNROLL for (r = 0; r < RWKVX__ROWS; r++) {
-            const unsigned char *b = w[r] + g * 34;
-            __m256i lo = _mm256_loadu_si256((const __m256i *)(const void *)(b + 2));
-            __m256i hi = pair ? _mm256_loadu_si256((const __m256i *)(const void *)(b + 36)) : _mm256_setzero_si256();
-            wv[r] = _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
-            base[r] = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_dpbusd_epi32(_mm512_setzero_si512(), flip, wv[r]));
-            dw[r] = rwkvx__pair_scale(b, pair);
-        }
-        RWKVX__UNROLL for (u = 0; u < U; u++) {
-            __m256i q0 = _mm256_loadu_si256((const __m256i *)(const void *)x[u][g].q);
-            __m256i q1 = pair ? _mm256_loadu_si256((const __m256i *)(const void *)x[u][g + 1].q) : _mm256_setzero_si256();
-            __m512i xu = _mm512_xor_si512(_mm512_inserti64x4(_mm512_castsi256_si512(q0), q1, 1), flip);
-            __m512 dx = _mm512_mask_blend_ps(0xff00, _mm512_set1_ps(x[u][g].d), _mm512_set1_ps(pair ? x[u][g + 1].d : 0.0f));
-            RWKVX__UNROLL for (r = 0; r < RWKVX__ROWS; r++) {
-                __m512 p = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(base[r], xu, wv[r]));
-                acc[u][r] = _mm512_mask3_fmadd_ps(_mm512_mul_ps(dw[r], dx), p, acc[u][r], lanes);
-            }
-        }
-    }
-    RWKVX__UNROLL for (u = 0; u < U; u++)
-        RWKVX__UNROLL for (r = 0; r < RWKVX__ROWS; r++) {
-            __m256 s = _mm256_add_ps(_mm512_castps512_ps256(acc[u][r]), _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc[u][r]), 1)));
-            __m128 h = _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1)); /* l += l + 4 */
-            h = _mm_add_ps(h, _mm_movehl_ps(h, h));                                         /* l += l + 2 */
-            sums[u * RWKVX__ROWS + r] = _mm_cvtss_f32(_mm_add_ss(h, _mm_shuffle_ps(h, h, 1))); /* l += l + 1 */
-        }
-}
-#else
-/* elsewhere: one row and one token at a time */
-#define RWKVX__IUT 1
-RWKVX__INLINE void rwkvx__imicro(const unsigned char *const *w, const rwkvx__q8x *const *x, int U, int64_t ng, float *sums) {
-    int r;
-    (void)U;
-    for (r = 0; r < RWKVX__ROWS; r++) sums[r] = rwkvx__idot_q8_0(w[r], x[0], ng);
-}
-#endif
-static void rwkvx__imicro_1(const unsigned char *const *w, const rwkvx__q8x *const *x, int64_t ng, float *sums) {
-    rwkvx__imicro(w, x, 1, ng, sums);
-}
-static void rwkvx__imicro_ut(const unsigned char *const *w, const rwkvx__q8x *const *x, int64_t ng, float *sums) {
-    rwkvx__imicro(w, x, RWKVX__IUT, ng, sums);
-}
-
-/* Rows o0 .. o0 + RWKVX__ROWS - 1 of an integer product, all T tokens, from
-   the job's quantized inputs q. Decode streams the weights (the rows
-   `RWKVX__DECODE_AHEAD` blocks further on are requested meanwhile); prefill
-   reuses the block's rows, which stay in L1 cache, for every token. */
-static void rwkvx__row_block_int(const rwkvx__job *job, int64_t o0, int T, const rwkvx__q8x *q) {
-    const rwkvx__mat *w = job->w;
-    int64_t ng = w->cols / 32, rows = w->rows - o0 < RWKVX__ROWS ? w->rows - o0 : RWKVX__ROWS;
-    size_t rb = rwkvx__row_bytes(w);
-    const unsigned char *base = (const unsigned char *)w->data + (size_t)o0 * rb, *row[RWKVX__ROWS];
-    int t, r;
-#if defined(__GNUC__) || defined(__clang__)
-    int64_t ahead = w->rows - o0 - RWKVX__DECODE_AHEAD * RWKVX__ROWS, i;
-    if (ahead > 0) {
-        const char *pf = (const char *)base + (size_t)RWKVX__DECODE_AHEAD * RWKVX__ROWS * rb;
-        size_t end = (size_t)(ahead < RWKVX__ROWS ? ahead : RWKVX__ROWS) * rb;
-        for (i = 0; (size_t)i < end; i += 64) __builtin_prefetch(pf + i, 0, 3);
-    }
-#endif
-    for (r = 0; r < RWKVX__ROWS; r++) row[r] = base + (size_t)(r < rows ? r : 0) * rb; /* past the matrix: row o0, dropped */
-    for (t = 0; t < T; t += RWKVX__IUT) {
-        const rwkvx__q8x *x[RWKVX__IUT];
-        float sums[RWKVX__IUT * RWKVX__ROWS];
-        int u, left = T - t;
-        for (u = 0; u < RWKVX__IUT; u++) x[u] = q + (int64_t)(t + (u < left ? u : left - 1)) * ng; /* past the last token: repeated, dropped */
-        if (left == 1) rwkvx__imicro_1(row, x, ng, sums);
-        else rwkvx__imicro_ut(row, x, ng, sums);
-        for (u = 0; u < RWKVX__IUT && u < left; u++)
-            for (r = 0; r < rows; r++) job->y[(int64_t)(t + u) * job->ldy + o0 + r] = sums[u * RWKVX__ROWS + r];
-    }
-}
-
-/* Rows o0 .. o0 + RWKVX__ROWS - 1 of a product, for all T tokens. */
-static void rwkvx__row_block(const rwkvx__job *job, int64_t o0, int T, float *work) {
-    const rwkvx__mat *w = job->w;
-    float *panel = work, *acc = work + RWKVX__ROWS * RWKVX__PANEL;
-    /* equal slices of at most about KC columns, multiples of 32 (the group loaders' unit) */
-    int64_t n_slices = (w->cols + RWKVX__KC - 1) / RWKVX__KC;
-    int64_t width = ((w->cols + n_slices - 1) / n_slices + 31) / 32 * 32, c0;
-    int t, r;
-    if (T == 1) {
-        if (w->cols % 32 == 0) rwkvx__row_block_direct(job, o0);
-        else rwkvx__row_block_1(job, o0, work);
-        return;
-    }
-    if (T <= rwkvx__few_limit(w->type) && w->cols % 32 == 0) {
-        rwkvx__row_block_few(job, o0, T);
-        return;
-    }
-    rwkvx__prefetch_rows(w, o0 + 2 * RWKVX__ROWS);
-    for (c0 = 0; c0 < w->cols; c0 += width) {
-        int64_t n = w->cols - c0 < width ? w->cols - c0 : width;
-        int64_t padded = (n + RWKVX__LANES - 1) / RWKVX__LANES * RWKVX__LANES;
-        int last = c0 + n == w->cols;
-        for (r = 0; r < RWKVX__ROWS; r++) {
-            float *p = panel + r * RWKVX__PANEL;
-            int64_t done = 0;
-            if (o0 + r < w->rows) rwkvx__row_to_f32(w, o0 + r, c0, n, p), done = n;
-            memset(p + done, 0, (size_t)(padded - done) * sizeof(float));
-        }
-        for (t = 0; t < T; t += RWKVX__UT) {
-            const float *x[RWKVX__UT];
-            float sums[RWKVX__UT * RWKVX__ROWS];
-            int u, left = T - t;
-            for (u = 0; u < RWKVX__UT; u++) /* past the last token: repeat it, drop the sums */
-                x[u] = job->x + (int64_t)(t + (u < left ? u : left - 1)) * job->ldx + c0;
-            if (left == 1) rwkvx__micro_1(panel, RWKVX__PANEL, n, x, acc + t * RWKVX__ROWS * RWKVX__LANES, c0 == 0, last ? sums : NULL);
-            else rwkvx__micro_ut(panel, RWKVX__PANEL, n, x, acc + t * RWKVX__ROWS * RWKVX__LANES, c0 == 0, last ? sums : NULL);
-            if (last)
-                for (u = 0; u < RWKVX__UT && u < left; u++)
-                    for (r = 0; r < RWKVX__ROWS && o0 + r < w->rows; r++)
-                        job->y[(int64_t)(t + u) * job->ldy + o0 + r] = sums[u * RWKVX__ROWS + r];
-        }
-    }
-}
-
-/* Runs several independent products of one batch of T <= RWKVX__BATCH tokens
-   as one parallel loop over all their row blocks (fewer thread start-ups,
-   better balance). `work` holds scratch for every thread. Dynamic
-   scheduling copes with cores shared with other programs; which thread
-   computes a row never changes its value. */
-#define RWKVX__MAX_JOBS 8
-static void rwkvx__matmul_jobs(const rwkvx__job *jobs, int n_jobs, int T, const rwkvx__work *work, int n_threads) {
-    int64_t first[RWKVX__MAX_JOBS + 1] = {0}, total, b, grain; /* all set: the search below reads up to first[n_jobs] */
-    double macs = 0;
-    int j;
-    for (j = 0; j < n_jobs; j++) first[j + 1] = first[j] + (jobs[j].w->rows + RWKVX__ROWS - 1) / RWKVX__ROWS;
-    total = first[n_jobs];
-    for (j = 0; j < n_jobs; j++) macs += (double)jobs[j].w->rows * (double)jobs[j].w->cols * T;
-    n_threads = rwkvx__par(n_threads, macs);
-    grain = total / ((int64_t)n_threads * 8);
-    if (grain < 1) grain = 1;
-    (void)grain;
-    RWKVX__PARALLEL(n_threads)
-    {
-        int quantized = -1; /* the job whose inputs this thread's scratch holds quantized */
-        RWKVX__FOR(dynamic, grain)
-        for (b = 0; b < total; b++) {
-            int k = 0;
-            float *scratch = work->base + (size_t)rwkvx__thread_id() * work->stride;
-            while (b >= first[k + 1]) k++;
-            if (rwkvx__int_type(jobs[k].w->type)) { /* the integer path: inputs quantized once per job and thread */
-                if (quantized != k) rwkvx__quantize_input(&jobs[k], T, (rwkvx__q8x *)(void *)scratch), quantized = k;
-                rwkvx__row_block_int(&jobs[k], (b - first[k]) * RWKVX__ROWS, T, (const rwkvx__q8x *)(const void *)scratch);
-            } else {                                 /* the f32 path: its panels overwrite the scratch */
-                quantized = -1;
-                rwkvx__row_block(&jobs[k], (b - first[k]) * RWKVX__ROWS, T, scratch);
-            }
-        }
-    }
-}
-
-/* Y[t][o] = sum_i W[o][i] * X[t][i] for t < T. */
-static void rwkvx__matmul(const rwkvx__mat *w, const float *x, int64_t ldx, float *y, int64_t ldy, int T, const rwkvx__work *work,
-                          int n_threads) {
-    rwkvx__job job;
-    job.w = w, job.x = x, job.y = y, job.ldx = ldx, job.ldy = ldy;
-    rwkvx__matmul_jobs(&job, 1, T, work, n_threads);
-}
-
-
-static void rwkvx__layer_norm(const float *x, float *out, const float *w, const float *b, int n, float eps) {
-    double mean = 0, var = 0;
-    int i;
-    float inv;
-    for (i = 0; i < n; i++) mean += x[i];
-    mean /= n;
-    for (i = 0; i < n; i++) var += (x[i] - mean) * (x[i] - mean);
-    var /= n;
-    inv = (float)(1.0 / sqrt(var + eps));
-    for (i = 0; i < n; i++) out[i] = (float)(x[i] - mean) * inv * w[i] + b[i];
-}
-
-/* a . b over one head (64 values): LANES partial sums, the halving tree */
-static float rwkvx__dot64(const float *a, const float *b) {
-    enum { NV = RWKVX__HEAD / RWKVX__LANES };
-    rwkvx__v d[4];
-    float out[4];
-    int c;
-    d[0] = rwkvx__vzero();
-    for (c = 0; c < NV; c++) d[0] = rwkvx__vfma(rwkvx__vload(a + c * RWKVX__LANES), rwkvx__vload(b + c * RWKVX__LANES), d[0]);
-    d[1] = d[2] = d[3] = d[0];
-    rwkvx__vsum4(d, out);
-    return out[0];
-}
-
-/* ---------------------------------------------------------------------- */
 /* State                                                                  */
 /* ---------------------------------------------------------------------- */
-
-typedef struct {                 /* one sparse block's memory of the context */
-    void **k, **v;               /* [H] per head, [capacity][64] keys and values,
-                                    positions in order; f32, or f16 with
-                                    rwkvx_options.kv_f16. One array per head: growing
-                                    it moves or touches no other head's memory, so
-                                    resident memory is what the positions fill */
-    float *chunk_mean;           /* [capacity / B][C] mean key of each complete chunk */
-    float *chunk_sum;            /* its part CHUNK_SUM (below) */
-    float *recent_q;             /* its part RECENT_Q, or NULL without the K/V limit */
-} rwkvx__kv_cache;
-
-/* The persistent state of a sequence, described once: each part, the kind
-   of block that has one, and how a saved state holds it. This list drives
-   creation, reset, clone, save and restore (a new part is a row here, its
-   size in rwkvx__part_floats); the fixed-size parts share one allocation.
-   KV is a sparse block's keys and values: they grow with the context
-   (rwkvx__kv_cache) and only mark where they go in the saved layout, which
-   is the list's order, block by block. Everything else a state holds is
-   per-call scratch (rwkvx__scratch) or capacity that follows the context.
-     X(PART, kind of block, saving) */
-#define RWKVX__PARTS(X)                                                                        \
-    X(ATT_PREV, RWKV, SAVED)          /* [C] time-mix token shift: the previous token's xn */  \
-    X(FFN_PREV, RWKV, SAVED)          /* [C] channel-mix token shift */                        \
-    X(WKV, RWKV, TRANSPOSED)          /* [H][64][64] the WKV state, kept transposed */          \
-    X(SPARSE_FFN_PREV, SPARSE, SAVED) /* [C] a sparse block's channel-mix token shift */       \
-    X(KV, SPARSE, KEYS_VALUES)        /* [n][C] keys, then values, as f32 */                   \
-    X(RECENT_Q, SPARSE, SAVED)        /* [kv_window][C] K/V limit: the last kv_window tokens' \
-                                         queries, token t in row t % kv_window (else empty) */ \
-    X(CHUNK_SUM, SPARSE, REBUILT)     /* [C] running key sum of the current chunk: restore  \
-                                         rebuilds it by replaying the keys */
-
-enum { RWKVX__BLOCK_RWKV, RWKVX__BLOCK_SPARSE };
-enum { RWKVX__SAVING_SAVED, RWKVX__SAVING_TRANSPOSED, RWKVX__SAVING_KEYS_VALUES, RWKVX__SAVING_REBUILT };
-#define RWKVX__PART_ENUM(part, kind, saving) RWKVX__PART_##part,
-enum { RWKVX__PARTS(RWKVX__PART_ENUM) RWKVX__N_PARTS };
-typedef struct {
-    int kind, saving;
-} rwkvx__part_info;
-#define RWKVX__PART_INFO(part, kind, saving) {RWKVX__BLOCK_##kind, RWKVX__SAVING_##saving},
-static const rwkvx__part_info rwkvx__parts[RWKVX__N_PARTS] = {RWKVX__PARTS(RWKVX__PART_INFO)};
-
-typedef struct {                 /* one query's attention in progress, one head */
-    const float *q;              /* its 64 query values */
-    float *acc;                  /* weighted values so far (64); the output at the end */
-    float max, sum;              /* running maximum score and sum of weights */
-    uint64_t end;                /* the span being attended ends before this position */
-} rwkvx__query;
-
-/* Per-call scratch: the numbers of one forward pass over up to RWKVX__BATCH
-   rows (tokens). Each row buffer is [rows][width], rows contiguous, and has
-   one role in every block; nothing here outlives a pass (what does is the
-   state's persistent part). C = n_embd, F = n_ffn. */
-typedef struct {
-    float *x;                    /* [C] the residual stream (embedding in, last block out) */
-    float *xn;                   /* [C] layer-normed x: the input of a block's half */
-    float *shift;                /* [C] token shift: the previous row's xn minus this row's */
-    float *mix;                  /* [6][rows][C] time-mix inputs xn + shift * lerp, for r w k v a g */
-    float *r, *k, *v;            /* [C] receptance, key, value (RWKV-7 time-mix) */
-    float *w, *a, *g;            /* [C] decay, in-context learning rate, output gate */
-    float *v_gate;               /* [C] value-residual LoRA output, before its sigmoid (layer > 0) */
-    float *kk;                   /* [C] the removal key: k * k_k, L2-normalized per head */
-    float *v_first;              /* [C] layer 0's values, mixed back in by later layers */
-    float *q;                    /* [C] a sparse block's queries (its keys and values use k, v) */
-    float *att;                  /* [C] attention output: the WKV heads' or the sparse heads' */
-    float *out;                  /* [C] a half's output projection, added to x */
-    float *ffn_in;               /* [C] channel-mix input xn + shift * ffn_lerp */
-    float *ffn;                  /* [F] channel-mix hidden layer, relu^2 */
-    float *lora_w, *lora_a, *lora_g, *lora_v;   /* [rank] LoRA hidden layers */
-    float *rows_block;           /* the row buffers' one allocation */
-    rwkvx__work work;            /* the matrix products' scratch */
-    void *work_block;            /* its allocation */
-    float *gates;                /* [threads][max chunks] gate values */
-    int *picked;                 /* [threads][max chunks] chunk selection work */
-    int *sel;                    /* [batch][H][sel_max] each query's chunks, per head */
-    int *n_sel;                  /* [batch][H] their count, -1: every earlier position */
-    int sel_max;                 /* min(top-k - 1, max chunks) */
-    rwkvx__query *queries;       /* [threads][batch] attention in progress */
-} rwkvx__scratch;
-
-/* The thread count of a state left at 0 threads (rwkvx_state_set_threads).
-   Two threads that meet at every barrier are only as fast as the slower
-   one: when another program holds a core, one thread can be several times
-   faster than two. So the state times its passes and climbs over 1, 2, 4,
-   ... and all cores, starting from all:
-   - passes are compared per row among passes of similar size (classes of
-     1 row, 2-3, 4-7, ...; the first pass of a class is not counted, it
-     pages the weights in); the count in use keeps a running mean per class;
-   - now and then one pass tries the next count down or up, kept if it took
-     under 0.9 of the mean. A try that fails lost some time; the next try
-     that way waits until the passes since have taken RWKVX__TUNE_PAYBACK
-     times that (at least twice the last wait, at most RWKVX__TUNE_WAIT_MAX
-     seconds), so tries cost about 3 % at first and ever less on a steady
-     machine; a move makes the way back wait as long for what it gained;
-   - a pass over 3x its mean (the machine changed) makes both ways due.
-   Which thread computes a number never changes it: only the speed varies. */
-#define RWKVX__TUNE_SIZES 8
-#define RWKVX__TUNE_PAYBACK 32.0
-#define RWKVX__TUNE_WAIT_MAX 10.0
-typedef struct {
-    int threads;                 /* the count in use; 0: not started (all cores) */
-    int trying;                  /* the count this pass tries; 0: none */
-    int way;                     /* of the try in progress, else the one to try first: 0 down, 1 up */
-    double wait[2], since[2];    /* per way: seconds of passes between tries, and since the last */
-    double per_row[RWKVX__TUNE_SIZES]; /* running mean, seconds per row; 0: none yet */
-    unsigned char warm[RWKVX__TUNE_SIZES]; /* a pass of that size has run */
-} rwkvx__thread_tuner;
-
-struct rwkvx_state {
-    const rwkvx_model *model;
-    uint64_t n_pos;              /* tokens seen */
-    int n_threads;               /* as set: 0 = tuned (tuner) */
-    int max_threads;
-    rwkvx__thread_tuner tuner;
-    float *part[RWKVX__N_PARTS]; /* the fixed-size parts (RWKVX__PARTS), each [blocks][floats] */
-    float *parts_block;          /* their one allocation */
-    size_t parts_floats;         /* its size */
-    rwkvx__kv_cache *kv;         /* per sparse block */
-    size_t kv_capacity;          /* positions per head the K/V arrays can hold */
-    uint64_t kv_len;             /* positions each sparse head holds: n_pos, or fewer
-                                    once the K/V limit has evicted some */
-    float *evict_votes;          /* K/V limit: [threads][2 * kv_max] votes and scores */
-    int *evict_heap;             /* [threads][kv_keep] the best positions so far */
-    unsigned char *evict_kept;   /* [threads][kv_max] which positions stay */
-    rwkvx__scratch s;
-    size_t batch_done;           /* in rwkvx_eval_batch: 1 + its tokens done; else 0 */
-    float *stage;                /* rwkvx_eval_batch's logits of a pass's rows (first state) */
-    size_t stage_rows;
-};
 
 /* floats of one block's part (0: none, as RECENT_Q without the K/V limit,
    or KV, which is not a fixed-size part) */
@@ -3439,841 +4323,6 @@ static int rwkvx__pass_threads(rwkvx_state *const *states, size_t n, int rows) {
     return nt;
 }
 
-/* One forward pass runs up to RWKVX__BATCH rows (tokens) through the model.
-   The rows may belong to several states (rwkvx_eval_batch), each owning a run
-   of consecutive rows: the matrix products take every row at once (each
-   weight is read once per pass, and a row's result does not depend on the
-   other rows), the per-sequence parts (token shift, the WKV recurrence, the
-   sparse blocks' K/V memory and attention) run on each state's rows with its
-   own recurrent state. rwkvx_eval is the one-state case. */
-typedef struct {
-    rwkvx_state *st;
-    size_t idx;                  /* its place in rwkvx_eval_batch's arrays */
-    int row, T;                  /* its rows: row .. row + T - 1 */
-} rwkvx__seg;
-
-typedef struct {
-    const rwkvx_model *m;
-    rwkvx__scratch *s;           /* the rows' buffers: the first state's scratch */
-    rwkvx__seg seg[RWKVX__BATCH];
-    unsigned char seg_of[RWKVX__BATCH]; /* row -> its segment */
-    int32_t token[RWKVX__BATCH]; /* row -> its token */
-    int n_seg, T, nt;            /* segments, rows, threads */
-} rwkvx__pass;
-
-/* The previous token's normalized input of a block's token shift: time-mix
-   (att_prev) or channel-mix (ffn_prev) of block `id` (m->order's numbering:
-   >= 0 an RWKV-7 block, < 0 a sparse block, channel-mix only). */
-static float *rwkvx__shift_prev(rwkvx_state *st, int id, int ffn) {
-    if (!ffn) return rwkvx__part_at(st, RWKVX__PART_ATT_PREV, id);
-    return id >= 0 ? rwkvx__part_at(st, RWKVX__PART_FFN_PREV, id) : rwkvx__part_at(st, RWKVX__PART_SPARSE_FFN_PREV, -1 - id);
-}
-
-/* ---------------------------------------------------------------------- */
-/* RWKV-7 time-mix and channel-mix                                        */
-/* ---------------------------------------------------------------------- */
-
-/* The element-wise work between the matrix products runs token by token;
-   in a prefill the tokens are shared out among the threads (each token's
-   numbers are the same whoever computes them). */
-
-/* u[t] = LN(x[t]); returns, in d, u_prev(t) - u[t] with u_prev(0) = *prev,
-   and leaves the last u in *prev for the next call. */
-static void rwkvx__norm_shift(const float *x, float *u, float *d, float *prev, const float *w, const float *b, int T, int C, float eps,
-                              int nt) {
-    int t;
-    nt = rwkvx__par(nt, 4.0 * T * C);
-    RWKVX__PARALLEL_FOR(nt, static)
-    for (t = 0; t < T; t++) rwkvx__layer_norm(x + (size_t)t * C, u + (size_t)t * C, w, b, C, eps);
-    RWKVX__PARALLEL_FOR(nt, static)
-    for (t = 0; t < T; t++) {
-        const float *before = t ? u + (size_t)(t - 1) * C : prev;
-        int i;
-        for (i = 0; i < C; i++) d[(size_t)t * C + i] = before[i] - u[(size_t)t * C + i];
-    }
-    memcpy(prev, u + (size_t)(T - 1) * C, (size_t)C * sizeof(float));
-}
-
-/* h = relu(h)^2 in place. Vectorized by hand: the compiler keeps the
-   scalar loop's branch, which mispredicts on every other random sign (it
-   took 9% of a prefill). max(0, h) with 0 first returns h for NaN and -0,
-   exactly what `h < 0 ? 0 : h` gives. */
-static void rwkvx__relu_sq(float *h, int n) {
-    int i = 0;
-    for (; i + RWKVX__LANES <= n; i += RWKVX__LANES) {
-        rwkvx__v v = rwkvx__vmax(rwkvx__vzero(), rwkvx__vload(h + i));
-        rwkvx__vstore(h + i, rwkvx__vmul(v, v));
-    }
-    for (; i < n; i++) {
-        float v = h[i] < 0.0f ? 0.0f : h[i];
-        h[i] = v * v;
-    }
-}
-
-/* norm_shift of every segment's rows of x into xn and shift, each from its
-   state's previous token (rwkvx__shift_prev). */
-static void rwkvx__norm_shift_rows(const rwkvx__pass *p, int id, int ffn, const float *w, const float *b) {
-    size_t C = (size_t)p->m->n_embd;
-    int i;
-    for (i = 0; i < p->n_seg; i++) {
-        const rwkvx__seg *g = &p->seg[i];
-        size_t o = (size_t)g->row * C;
-        rwkvx__norm_shift(p->s->x + o, p->s->xn + o, p->s->shift + o, rwkvx__shift_prev(g->st, id, ffn), w, b, g->T, (int)C,
-                          p->m->ln_eps, p->nt);
-    }
-}
-
-/* A block's channel-mix weights (both kinds of block end with one). */
-typedef struct {
-    const float *ln_w, *ln_b, *lerp;
-    const rwkvx__mat *key, *value;
-} rwkvx__ffn_weights;
-
-/* those of block `id` (m->order's numbering: >= 0 RWKV-7, < 0 sparse) */
-static rwkvx__ffn_weights rwkvx__ffn_of(const rwkvx_model *m, int id) {
-    rwkvx__ffn_weights f;
-    if (id >= 0) {
-        const rwkvx__rwkv_block *blk = &m->rwkv[id];
-        f.ln_w = blk->ln2_w, f.ln_b = blk->ln2_b, f.lerp = blk->ffn_lerp, f.key = &blk->ffn_key, f.value = &blk->ffn_value;
-    } else {
-        const rwkvx__sparse_block *blk = &m->sparse[-1 - id];
-        f.ln_w = blk->ln2_w, f.ln_b = blk->ln2_b, f.lerp = blk->ffn_lerp, f.key = &blk->ffn_key, f.value = &blk->ffn_value;
-    }
-    return f;
-}
-
-/* The second half of every block: x += Wv relu(Wk (xn + shift * lerp))^2,
-   with xn = LN2(x). */
-static void rwkvx__channel_mix(const rwkvx__pass *p, int id) {
-    const rwkvx_model *m = p->m;
-    const rwkvx__ffn_weights f = rwkvx__ffn_of(m, id);
-    rwkvx__scratch *s = p->s;
-    int C = m->n_embd, F = m->n_ffn, T = p->T, t, i, nt = p->nt;
-    rwkvx__norm_shift_rows(p, id, 1, f.ln_w, f.ln_b);
-    for (t = 0; t < T; t++)
-        for (i = 0; i < C; i++) s->ffn_in[(size_t)t * C + i] = s->xn[(size_t)t * C + i] + s->shift[(size_t)t * C + i] * f.lerp[i];
-    rwkvx__matmul(f.key, s->ffn_in, C, s->ffn, F, T, &s->work, nt);
-    nt = rwkvx__par(nt, (double)T * F);
-    RWKVX__PARALLEL_FOR(nt, static)
-    for (t = 0; t < T; t++) rwkvx__relu_sq(s->ffn + (size_t)t * F, F);
-    rwkvx__matmul(f.value, s->ffn, F, s->out, C, T, &s->work, nt);
-    for (i = 0; i < T * C; i++) s->x[i] += s->out[i];
-}
-
-/* y[t] = W x[t] for every token of the batch, rows of x and y contiguous */
-static rwkvx__job rwkvx__job_of(const rwkvx__mat *w, const float *x, float *y) {
-    rwkvx__job job;
-    job.w = w, job.x = x, job.y = y, job.ldx = w->cols, job.ldy = w->rows;
-    return job;
-}
-
-/* The block's products: r, k, v and the LoRA first layers (all of them read
-   the token-shifted inputs) in one parallel pass, the LoRA squashes, then the
-   LoRA second layers in another: w and a get their bases added later, v_gate
-   is v's residual gate. Layer 0 has no value LoRA. */
-static void rwkvx__time_mix_products(const rwkvx__pass *p, const rwkvx__rwkv_block *blk, int layer) {
-    rwkvx__scratch *s = p->s;
-    size_t TC = (size_t)p->T * (size_t)p->m->n_embd, i;
-    const float *xr = s->mix, *xw = xr + TC, *xk = xw + TC, *xv = xk + TC, *xa = xv + TC, *xg = xa + TC;
-    rwkvx__job first[7], second[4];
-    int n1 = 0, n2 = 0, nt = p->nt, T = p->T;
-    first[n1++] = rwkvx__job_of(&blk->wr, xr, s->r);
-    first[n1++] = rwkvx__job_of(&blk->wk, xk, s->k);
-    first[n1++] = rwkvx__job_of(&blk->wv, xv, s->v);
-    first[n1++] = rwkvx__job_of(&blk->w1, xw, s->lora_w);
-    first[n1++] = rwkvx__job_of(&blk->a1, xa, s->lora_a);
-    first[n1++] = rwkvx__job_of(&blk->g1, xg, s->lora_g);
-    if (layer > 0) first[n1++] = rwkvx__job_of(&blk->v1, xv, s->lora_v);
-    rwkvx__matmul_jobs(first, n1, T, &s->work, nt);
-    for (i = 0; i < (size_t)T * (size_t)blk->w1.rows; i++) s->lora_w[i] = tanhf(s->lora_w[i]);
-    for (i = 0; i < (size_t)T * (size_t)blk->g1.rows; i++) s->lora_g[i] = rwkvx__sigmoid(s->lora_g[i]);
-    second[n2++] = rwkvx__job_of(&blk->w2, s->lora_w, s->w);
-    second[n2++] = rwkvx__job_of(&blk->a2, s->lora_a, s->a);
-    second[n2++] = rwkvx__job_of(&blk->g2, s->lora_g, s->g);
-    if (layer > 0) second[n2++] = rwkvx__job_of(&blk->v2, s->lora_v, s->v_gate);
-    rwkvx__matmul_jobs(second, n2, T, &s->work, nt);
-}
-
-/* The WKV-7 recurrence of one head over T tokens, then its group norm and
-   bonus term: the only sequential part of a block. The state is kept
-   transposed, St[j][i] = S[i][j] (key index j, value index i; saved states
-   use S), so that both steps run along contiguous value vectors:
-     sa     = sum_j St[j] kk_j                      (the old state)
-     St[j]  = St[j] w_j + sa (-kk_j a_j) + v k_j    for every key j
-     y      = sum_j St[j] r_j                       (the new state) */
-static void rwkvx__wkv_head(const rwkvx_model *m, const rwkvx__rwkv_block *blk, float *St, const rwkvx__scratch *s, int head,
-                            int row, int T) {
-    enum { NV = RWKVX__HEAD / RWKVX__LANES };     /* vectors per value row */
-    int C = m->n_embd, t, i, j, c;
-    for (t = row; t < row + T; t++) {
-        size_t o = (size_t)t * C + (size_t)head * RWKVX__HEAD;
-        const float *r = s->r + o, *k = s->k + o, *v = s->v + o, *w = s->w + o, *kk = s->kk + o, *a = s->a + o;
-        float *y = s->att + o, mean = 0, var = 0, inv, bonus = 0;
-        rwkvx__v sa[NV], acc[NV], vv[NV];
-        for (c = 0; c < NV; c++) sa[c] = rwkvx__vzero(), acc[c] = rwkvx__vzero(), vv[c] = rwkvx__vload(v + c * RWKVX__LANES);
-        for (j = 0; j < RWKVX__HEAD; j++) {
-            rwkvx__v kkj = rwkvx__vset1(kk[j]);
-            for (c = 0; c < NV; c++) sa[c] = rwkvx__vfma(rwkvx__vload(St + j * RWKVX__HEAD + c * RWKVX__LANES), kkj, sa[c]);
-        }
-        for (j = 0; j < RWKVX__HEAD; j++) {
-            rwkvx__v wj = rwkvx__vset1(w[j]), bj = rwkvx__vset1(-kk[j] * a[j]), kj = rwkvx__vset1(k[j]), rj = rwkvx__vset1(r[j]);
-            float *state_row = St + j * RWKVX__HEAD;
-            for (c = 0; c < NV; c++) {
-                rwkvx__v x = rwkvx__vfma(sa[c], bj, rwkvx__vmul(vv[c], kj));
-                x = rwkvx__vfma(rwkvx__vload(state_row + c * RWKVX__LANES), wj, x);
-                rwkvx__vstore(state_row + c * RWKVX__LANES, x);
-                acc[c] = rwkvx__vfma(x, rj, acc[c]);
-            }
-        }
-        for (c = 0; c < NV; c++) rwkvx__vstore(y + c * RWKVX__LANES, acc[c]);
-        for (i = 0; i < RWKVX__HEAD; i++) mean += y[i];
-        mean /= RWKVX__HEAD;
-        for (i = 0; i < RWKVX__HEAD; i++) var += (y[i] - mean) * (y[i] - mean);
-        var /= RWKVX__HEAD;
-        inv = 1.0f / sqrtf(var + m->gn_eps);
-        for (j = 0; j < RWKVX__HEAD; j++) bonus += r[j] * k[j] * blk->r_k[head * RWKVX__HEAD + j];
-        for (i = 0; i < RWKVX__HEAD; i++) {
-            int ch = head * RWKVX__HEAD + i;
-            y[i] = (y[i] - mean) * inv * blk->lnx_w[ch] + blk->lnx_b[ch] + bonus * v[i];
-        }
-    }
-}
-
-/* One token's decay w, in-context rate a, value residual, normalized key kk
-   and key update, between the products and the recurrence (o: the token's
-   offset in the batch buffers). */
-static void rwkvx__time_mix_token(const rwkvx__rwkv_block *blk, const rwkvx__scratch *s, int layer, int C, size_t o) {
-    float *w = s->w + o, *a = s->a + o, *v = s->v + o, *k = s->k + o, *kk = s->kk + o;
-    const float *v_gate = s->v_gate + o;
-    int i, head;
-    for (i = 0; i < C; i++) {
-        w[i] = expf(-0.606531f * rwkvx__sigmoid(blk->w0[i] + w[i]));
-        a[i] = rwkvx__sigmoid(blk->a0[i] + a[i]);
-    }
-    if (layer == 0) memcpy(s->v_first + o, v, (size_t)C * sizeof(float));
-    else /* value residual: v += (v_first - v) * sigmoid(v0 + (xv @ v1) @ v2) */
-        for (i = 0; i < C; i++) v[i] += (s->v_first[o + i] - v[i]) * rwkvx__sigmoid(blk->v0[i] + v_gate[i]);
-    for (head = 0; head < C / RWKVX__HEAD; head++) { /* kk = per-head L2 normalize(k * k_k); k *= 1 + (a - 1) * k_a */
-        int c0 = head * RWKVX__HEAD;
-        float norm = 0;
-        for (i = c0; i < c0 + RWKVX__HEAD; i++) {
-            kk[i] = k[i] * blk->k_k[i];
-            norm += kk[i] * kk[i];
-        }
-        norm = sqrtf(norm);
-        if (norm < 1e-12f) norm = 1e-12f;
-        for (i = c0; i < c0 + RWKVX__HEAD; i++) {
-            kk[i] /= norm;
-            k[i] *= 1.0f + (a[i] - 1.0f) * blk->k_a[i];
-        }
-    }
-}
-
-/* The first half of an RWKV-7 block: x += Wo (g * WKV(r, w, k, v, kk, a)),
-   all from the token-shifted xn = LN1(x). */
-static void rwkvx__time_mix(const rwkvx__pass *p, int layer) {
-    const rwkvx_model *m = p->m;
-    const rwkvx__rwkv_block *blk = &m->rwkv[layer];
-    rwkvx__scratch *s = p->s;
-    int C = m->n_embd, H = m->n_head, nt = p->nt, T = p->T, t, i, pair;
-    int nt_mix = rwkvx__par(nt, 6.0 * T * C), nt_token = rwkvx__par(nt, 32.0 * T * C);
-    int nt_wkv = rwkvx__par(nt, 4.0 * T * H * RWKVX__HEAD * RWKVX__HEAD);
-    size_t TC = (size_t)T * C;
-
-    rwkvx__norm_shift_rows(p, layer, 0, blk->ln1_w, blk->ln1_b);
-    RWKVX__PARALLEL_FOR(nt_mix, static)
-    for (t = 0; t < T; t++) { /* xr, xw, xk, xv, xa, xg = xn + shift * lerp_q */
-        int q, c;
-        for (q = 0; q < 6; q++)
-            for (c = 0; c < C; c++)
-                s->mix[q * TC + (size_t)t * C + c] = s->xn[(size_t)t * C + c] + s->shift[(size_t)t * C + c] * blk->lerp[q * C + c];
-    }
-    rwkvx__time_mix_products(p, blk, layer);
-    RWKVX__PARALLEL_FOR(nt_token, static)
-    for (t = 0; t < T; t++) rwkvx__time_mix_token(blk, s, layer, C, (size_t)t * C);
-    RWKVX__PARALLEL_FOR(nt_wkv, static)
-    for (pair = 0; pair < p->n_seg * H; pair++) { /* (segment, head): independent */
-        const rwkvx__seg *g = &p->seg[pair / H];
-        int head = pair % H;
-        float *S = rwkvx__part_at(g->st, RWKVX__PART_WKV, layer) + (size_t)head * RWKVX__HEAD * RWKVX__HEAD;
-        rwkvx__wkv_head(m, blk, S, s, head, g->row, g->T);
-    }
-    for (i = 0; i < (int)TC; i++) s->att[i] *= s->g[i];
-    rwkvx__matmul(&blk->wo, s->att, C, s->out, C, T, &s->work, nt);
-    for (i = 0; i < (int)TC; i++) s->x[i] += s->out[i];
-}
-
-/* ---------------------------------------------------------------------- */
-/* Sparse attention (MoBA rule, docs/MODEL.md 1.4)                        */
-/* ---------------------------------------------------------------------- */
-
-/* Appends keys and values of T positions (rows of C) to every head's
-   storage and completes chunk means as chunks fill. The running sum adds
-   the stored keys (f16-rounded with kv_f16) in position order, so restoring
-   a state, which replays this, reproduces the means bit for bit. */
-static void rwkvx__kv_append(const rwkvx_model *m, rwkvx__kv_cache *kv, uint64_t pos, const float *k, const float *v, int T) {
-    size_t C = (size_t)m->n_embd, B = (size_t)m->chunk_size, i;
-    int t, h;
-    for (t = 0; t < T; t++, pos++) {
-        const float *kt = k + (size_t)t * C, *vt = v + (size_t)t * C;
-        for (h = 0; h < m->n_head; h++) {
-            size_t at = (size_t)pos * RWKVX__HEAD, c0 = (size_t)h * RWKVX__HEAD;
-            if (m->kv_f16) {
-                uint16_t *K = (uint16_t *)kv->k[h] + at, *V = (uint16_t *)kv->v[h] + at;
-                rwkvx__f32_to_f16_row(kt + c0, K, RWKVX__HEAD);
-                rwkvx__f32_to_f16_row(vt + c0, V, RWKVX__HEAD);
-                for (i = 0; i < RWKVX__HEAD; i++) kv->chunk_sum[c0 + i] += rwkvx__f16_to_f32(K[i]);
-            } else {
-                memcpy((float *)kv->k[h] + at, kt + c0, RWKVX__HEAD * sizeof(float));
-                memcpy((float *)kv->v[h] + at, vt + c0, RWKVX__HEAD * sizeof(float));
-                for (i = 0; i < RWKVX__HEAD; i++) kv->chunk_sum[c0 + i] += kt[c0 + i];
-            }
-        }
-        if ((pos + 1) % B == 0) {
-            float *mean = kv->chunk_mean + (pos / B) * C;
-            for (i = 0; i < C; i++) mean[i] = kv->chunk_sum[i] / (float)B;
-            memset(kv->chunk_sum, 0, C * sizeof(float));
-        }
-    }
-}
-
-/* One head's key or value at a position, as f32 (for saving states); `base`
-   is that head's array. */
-static void rwkvx__kv_row(const rwkvx_model *m, const void *base, uint64_t pos, float *out) {
-    size_t at = (size_t)pos * RWKVX__HEAD;
-    int i;
-    if (!m->kv_f16) memcpy(out, (const float *)base + at, RWKVX__HEAD * sizeof(float));
-    else for (i = 0; i < RWKVX__HEAD; i++) out[i] = rwkvx__f16_to_f32(((const uint16_t *)base)[at + i]);
-}
-
-/* p[j] = e^(score[j] - max) for j < 16 (all 16 are computed; the caller uses n) */
-static void rwkvx__softmax_weights(const float *score, float max, float *p) {
-    int j;
-    for (j = 0; j < 16; j += RWKVX__LANES)
-        rwkvx__vstore(p + j, rwkvx__vexp(rwkvx__vsub(rwkvx__vload(score + j), rwkvx__vset1(max))));
-}
-
-/* One tile of n <= 16 positions (keys K and values V, [n][64], f32 or f16)
-   for one query: scores (four positions' lane sums at once), one rescale of
-   the running output when the maximum grows, then the weighted values. The
-   same tiles in the same order give the same numbers whichever batch the
-   query is in. */
-static void rwkvx__attend_tile(rwkvx__query *qr, const void *K, const void *V, int f16, int n) {
-    enum { NV = RWKVX__HEAD / RWKVX__LANES, TILE = 16 };
-    rwkvx__v qv[NV], acc[NV];
-    float score[TILE], p[TILE], tile_max = -INFINITY;
-    int c, j, u;
-    memset(score, 0, sizeof score);
-    for (c = 0; c < NV; c++) qv[c] = rwkvx__vmul(rwkvx__vload(qr->q + c * RWKVX__LANES), rwkvx__vset1(0.125f)); /* 1/sqrt(64) */
-    for (j = 0; j < n; j += 4) {
-        rwkvx__v d[4];
-        for (u = 0; u < 4; u++) {
-            size_t at = (size_t)(j + u < n ? j + u : n - 1) * RWKVX__HEAD;
-            d[u] = rwkvx__vzero();
-            for (c = 0; c < NV; c++) {
-                rwkvx__v k = f16 ? rwkvx__vload_f16((const uint16_t *)K + at + c * RWKVX__LANES)
-                                 : rwkvx__vload((const float *)K + at + c * RWKVX__LANES);
-                d[u] = rwkvx__vfma(qv[c], k, d[u]);
-            }
-        }
-        rwkvx__vsum4(d, score + j);
-    }
-    for (j = 0; j < n; j++)
-        if (score[j] > tile_max) tile_max = score[j];
-    for (c = 0; c < NV; c++) acc[c] = rwkvx__vload(qr->acc + c * RWKVX__LANES);
-    if (tile_max > qr->max) {
-        float scale = expf(qr->max - tile_max);
-        for (c = 0; c < NV; c++) acc[c] = rwkvx__vmul(acc[c], rwkvx__vset1(scale));
-        qr->sum *= scale;
-        qr->max = tile_max;
-    }
-    rwkvx__softmax_weights(score, qr->max, p);
-    for (j = 0; j < n; j++) {
-        rwkvx__v pv = rwkvx__vset1(p[j]);
-        size_t at = (size_t)j * RWKVX__HEAD;
-        qr->sum += p[j];
-        for (c = 0; c < NV; c++) {
-            rwkvx__v v = f16 ? rwkvx__vload_f16((const uint16_t *)V + at + c * RWKVX__LANES)
-                             : rwkvx__vload((const float *)V + at + c * RWKVX__LANES);
-            acc[c] = rwkvx__vfma(pv, v, acc[c]);
-        }
-    }
-    for (c = 0; c < NV; c++) rwkvx__vstore(qr->acc + c * RWKVX__LANES, acc[c]);
-}
-
-/* Queries g[0 .. n) whose spans all start at position `start` (each ends at
-   its own g[i]->end) walk them together, 16 positions at a time: each tile
-   of keys and values is read from memory once for the whole group. */
-static void rwkvx__attend_group(const char *K, const char *V, size_t row_bytes, int f16, uint64_t start, rwkvx__query **g, int n) {
-    uint64_t end = 0, a;
-    int i;
-    for (i = 0; i < n; i++)
-        if (g[i]->end > end) end = g[i]->end;
-    for (a = start; a < end; a += 16)
-        for (i = 0; i < n; i++)
-            if (g[i]->end > a)
-                rwkvx__attend_tile(g[i], K + a * row_bytes, V + a * row_bytes, f16, g[i]->end - a < 16 ? (int)(g[i]->end - a) : 16);
-}
-
-/* Picks the `want` complete chunks with the largest gates q . mean_j among
-   chunks 0..c-1 (ties: the lower index), returned in increasing order. */
-static int rwkvx__pick_chunks(const float *q, const float *means, size_t C, uint64_t c, uint64_t want, float *gate, int *picked) {
-    uint64_t j;
-    int n = 0, a, b;
-    for (j = 0; j < c; j++) gate[j] = rwkvx__dot64(q, means + j * C);
-    for (j = 0; j < c; j++) { /* insertion into the best-first list */
-        int at = n;
-        while (at > 0 && gate[picked[at - 1]] < gate[j]) at--;
-        if ((uint64_t)at >= want) continue;
-        if ((uint64_t)n < want) n++;
-        for (a = n - 1; a > at; a--) picked[a] = picked[a - 1];
-        picked[at] = (int)j;
-    }
-    for (a = 1; a < n; a++) /* increasing index: reads memory forward */
-        for (b = a; b > 0 && picked[b - 1] > picked[b]; b--) {
-            int tmp = picked[b];
-            picked[b] = picked[b - 1];
-            picked[b - 1] = tmp;
-        }
-    return n;
-}
-
-/* Attention of T queries q (rows of C, positions pos0 ..) for head h, into
-   out (rows of C); their chunk selections are in sel_of (the state's
-   n_sel and sel, rows from 0). A query attends its selected chunks in increasing order, then its own
-   chunk up to itself, or, when every earlier chunk is selected, one span from
-   position 0 (docs/MODEL.md 1.4); the queries sharing a span's start walk it
-   together (rwkvx__attend_group). qs: room for T queries. */
-static void rwkvx__attend_head(const rwkvx_model *m, const rwkvx__kv_cache *kv, const rwkvx__scratch *sel_of, const float *q,
-                               float *out, int h, uint64_t pos0, int T, rwkvx__query *qs) {
-    const rwkvx__scratch *s = sel_of;
-    size_t C = (size_t)m->n_embd, B = (size_t)m->chunk_size, row = RWKVX__HEAD * rwkvx__kv_elem_bytes(m);
-    const char *K = (const char *)kv->k[h], *V = (const char *)kv->v[h];
-    rwkvx__query *g[RWKVX__BATCH];
-    int cursor[RWKVX__BATCH], t, i, n;
-    uint64_t j;
-    for (t = 0; t < T; t++) {
-        qs[t].q = q + (size_t)t * C + (size_t)h * RWKVX__HEAD;
-        qs[t].acc = out + (size_t)t * C + (size_t)h * RWKVX__HEAD;
-        qs[t].max = -INFINITY, qs[t].sum = 0;
-        memset(qs[t].acc, 0, RWKVX__HEAD * sizeof(float));
-        cursor[t] = 0;
-    }
-    for (n = 0, t = 0; t < T; t++) /* every earlier chunk selected: one span from 0 */
-        if (s->n_sel[t * m->n_head + h] < 0) qs[t].end = pos0 + (uint64_t)t + 1, g[n++] = &qs[t];
-    rwkvx__attend_group(K, V, row, m->kv_f16, 0, g, n);
-    for (j = 0; j < (pos0 + (uint64_t)T - 1) / B; j++) { /* selected chunks, in increasing order */
-        for (n = 0, t = 0; t < T; t++) {
-            const int *sel = s->sel + ((size_t)t * m->n_head + h) * (size_t)s->sel_max;
-            if (cursor[t] < s->n_sel[t * m->n_head + h] && (uint64_t)sel[cursor[t]] == j)
-                cursor[t]++, qs[t].end = (j + 1) * B, g[n++] = &qs[t];
-        }
-        if (n) rwkvx__attend_group(K, V, row, m->kv_f16, j * B, g, n);
-    }
-    for (t = 0; t < T;) { /* own chunks, up to each query */
-        uint64_t c = (pos0 + (uint64_t)t) / B;
-        for (n = 0; t < T && (pos0 + (uint64_t)t) / B == c; t++)
-            if (s->n_sel[t * m->n_head + h] >= 0) qs[t].end = pos0 + (uint64_t)t + 1, g[n++] = &qs[t];
-        if (n) rwkvx__attend_group(K, V, row, m->kv_f16, c * B, g, n);
-    }
-    for (t = 0; t < T; t++)
-        for (i = 0; i < RWKVX__HEAD; i++) qs[t].acc[i] /= qs[t].sum;
-}
-
-static void rwkvx__kv_remember_queries(const rwkvx_model *m, rwkvx__kv_cache *kv, uint64_t pos, const float *q, int T);
-
-/* Each query's chunks, per head, for every row of the pass: into its own
-   state's selection scratch (n_sel, sel, indexed by the row within its run). */
-static void rwkvx__select_chunks(const rwkvx__pass *p, int j, int nt) {
-    const rwkvx_model *m = p->m;
-    const rwkvx__scratch *s = p->s;
-    int C = m->n_embd, H = m->n_head, pair;
-    RWKVX__PARALLEL_FOR(nt, static)
-    for (pair = 0; pair < p->T * H; pair++) {
-        int row = pair / H, h = pair % H, tid = rwkvx__thread_id();
-        const rwkvx__seg *g = &p->seg[p->seg_of[row]];
-        rwkvx_state *st = g->st;
-        int local = (row - g->row) * H + h;
-        size_t chunks = st->kv_capacity / (size_t)m->chunk_size + 1;
-        uint64_t pos = st->kv_len + (uint64_t)(row - g->row), c = pos / (uint64_t)m->chunk_size, want = (uint64_t)m->chunk_topk - 1;
-        int *picked = st->s.picked + (size_t)tid * chunks;
-        if (want >= c) {
-            st->s.n_sel[local] = -1;
-        } else {
-            st->s.n_sel[local] = rwkvx__pick_chunks(s->q + (size_t)row * C + (size_t)h * RWKVX__HEAD,
-                                                    st->kv[j].chunk_mean + (size_t)h * RWKVX__HEAD, (size_t)C, c, want,
-                                                    st->s.gates + (size_t)tid * chunks, picked);
-            memcpy(st->s.sel + (size_t)local * (size_t)st->s.sel_max, picked, (size_t)st->s.n_sel[local] * sizeof(int));
-        }
-    }
-}
-
-/* The first half of a sparse block: x += Wo attention(q, k, v), all from
-   xn = LN1(x) (no token shift), each query over its chosen chunks. */
-static void rwkvx__sparse_attention(const rwkvx__pass *p, int j) {
-    const rwkvx_model *m = p->m;
-    const rwkvx__sparse_block *blk = &m->sparse[j];
-    rwkvx__scratch *s = p->s;
-    int C = m->n_embd, H = m->n_head, T = p->T, t, i, pair, nt_gate, nt_attend;
-    uint64_t span = (uint64_t)m->chunk_topk * (uint64_t)m->chunk_size;
-    double gate_work = 0, attend_work = 0;
-    for (t = 0; t < T; t++)
-        rwkvx__layer_norm(s->x + (size_t)t * C, s->xn + (size_t)t * C, blk->ln1_w, blk->ln1_b, C, m->ln_eps);
-    {
-        rwkvx__job qkv[3];
-        qkv[0] = rwkvx__job_of(&blk->wq, s->xn, s->q);
-        qkv[1] = rwkvx__job_of(&blk->wk, s->xn, s->k);
-        qkv[2] = rwkvx__job_of(&blk->wv, s->xn, s->v);
-        rwkvx__matmul_jobs(qkv, 3, T, &s->work, p->nt);
-    }
-    /* positions below are cache entries (kv_len): equal to token positions
-       until the K/V limit evicts (chunks are then runs of kept entries) */
-    for (i = 0; i < p->n_seg; i++) {
-        const rwkvx__seg *g = &p->seg[i];
-        rwkvx_state *st = g->st;
-        uint64_t end = st->n_pos + (uint64_t)g->T;
-        size_t o = (size_t)g->row * C;
-        rwkvx__kv_append(m, &st->kv[j], st->kv_len, s->k + o, s->v + o, g->T);
-        if (m->kv_max > 0) rwkvx__kv_remember_queries(m, &st->kv[j], st->n_pos, s->q + o, g->T);
-        /* the parallel loops' work: gates (one 64-dot per complete chunk) and
-           the attention (two 64-multiply-adds per attended position) */
-        gate_work += (double)g->T * H * (double)(end / (uint64_t)m->chunk_size) * RWKVX__HEAD;
-        attend_work += (double)g->T * H * (double)(end < span ? end : span) * 2 * RWKVX__HEAD;
-    }
-    nt_gate = rwkvx__par(p->nt, gate_work);
-    nt_attend = rwkvx__par(p->nt, attend_work);
-    rwkvx__select_chunks(p, j, nt_gate);
-    RWKVX__PARALLEL_FOR(nt_attend, dynamic, 1)
-    for (pair = 0; pair < p->n_seg * H; pair++) { /* (segment, head) */
-        const rwkvx__seg *g = &p->seg[pair / H];
-        rwkvx_state *st = g->st;
-        size_t o = (size_t)g->row * C;
-        rwkvx__attend_head(m, &st->kv[j], &st->s, s->q + o, s->att + o, pair % H, st->kv_len, g->T,
-                           st->s.queries + (size_t)rwkvx__thread_id() * RWKVX__BATCH);
-    }
-    rwkvx__matmul(&blk->wo, s->att, C, s->out, C, T, &s->work, p->nt);
-    for (t = 0; t < T * C; t++) s->x[t] += s->out[t];
-}
-
-/* ---------------------------------------------------------------------- */
-/* Bounded K/V memory (opt-in: rwkvx_options.kv_max)                      */
-/* ---------------------------------------------------------------------- */
-
-/* The exact MoBA rule keeps every position: memory grows by 2*C values per
-   token per sparse block. With kv_max > 0 a state evicts instead. The rule
-   follows the released RWKV-X code (`update_kv_cache` in its pip package, a
-   SnapKV-style vote; max 20000, keep 16000, window 2000 there):
-
-   - When a token arrives and the cache holds kv_max entries, each head splits
-     its entries into the past (all but the last W = kv_window) and the window.
-     Each of the W queries of the window's tokens weighs every past key,
-     softmax(q . k / 8) over the past alone; an entry's vote is the sum of its
-     W weights. The kv_keep - W past entries with the most votes (ties: the
-     later entry) stay, with the window: kv_keep entries per head remain.
-   - Where we differ, and why. The kept entries stay in position order (the
-     released code gathers them in vote order, which scrambles its chunks);
-     chunk means are rebuilt from them, and chunks are runs of chunk_size kept
-     entries, as the released decoder chunks its compacted cache. The vote
-     uses the window's W queries, as its `kv_cache_window_size` ("observation
-     window size") and SnapKV intend; the released decoder passes only the
-     current query (and its prefill the layer-normed input, not a query). The
-     cache holds at most kv_max entries (the released code lets it reach
-     kv_max + 1 before it evicts).
-   - Eviction happens only before a token that finds exactly kv_max entries,
-     and rwkvx_eval ends its batches there, so a prompt evaluated whole, token
-     by token or in pieces gives the same logits bit for bit; a saved state
-     holds the window's queries and continues identically once restored.
-   - Cost: W * (kv_max - W) key dot products per head at each eviction, one
-     eviction every kv_max - kv_keep tokens; scratch is allocated with the
-     state, so nothing allocates after the cache first fills. */
-
-static int rwkvx__kv_limited(const rwkvx_model *m) { return m->kv_max > 0 && m->n_sparse > 0; }
-
-/* Keeps the queries of tokens pos .. pos+T-1 (rows of C): token t in row t % W. */
-static void rwkvx__kv_remember_queries(const rwkvx_model *m, rwkvx__kv_cache *kv, uint64_t pos, const float *q, int T) {
-    size_t C = (size_t)m->n_embd;
-    int t;
-    for (t = 0; t < T; t++)
-        memcpy(kv->recent_q + (size_t)((pos + (uint64_t)t) % (uint64_t)m->kv_window) * C, q + (size_t)t * C, C * sizeof(float));
-}
-
-/* Chunk means and the running sum of entries 0 .. len-1, added in the order
-   and with the values rwkvx__kv_append adds, so they equal a replay's. */
-static void rwkvx__kv_rebuild_means(const rwkvx_model *m, rwkvx__kv_cache *kv, uint64_t len) {
-    size_t C = (size_t)m->n_embd, B = (size_t)m->chunk_size, i;
-    float key[RWKVX__HEAD];
-    uint64_t pos;
-    int h;
-    memset(kv->chunk_sum, 0, C * sizeof(float));
-    for (pos = 0; pos < len; pos++) {
-        for (h = 0; h < m->n_head; h++) {
-            rwkvx__kv_row(m, kv->k[h], pos, key);
-            for (i = 0; i < RWKVX__HEAD; i++) kv->chunk_sum[(size_t)h * RWKVX__HEAD + i] += key[i];
-        }
-        if ((pos + 1) % B == 0) {
-            float *mean = kv->chunk_mean + (pos / B) * C;
-            for (i = 0; i < C; i++) mean[i] = kv->chunk_sum[i] / (float)B;
-            memset(kv->chunk_sum, 0, C * sizeof(float));
-        }
-    }
-}
-
-/* votes[i] for the P past entries of head h: the softmax weights the window's
-   queries (tokens n_pos - W .. n_pos - 1) give entry i, summed. score: P floats. */
-static void rwkvx__kv_votes(const rwkvx_model *m, const rwkvx__kv_cache *kv, int h, uint64_t n_pos, size_t P,
-                            float *votes, float *score) {
-    size_t C = (size_t)m->n_embd, W = (size_t)m->kv_window, w, i;
-    float key[RWKVX__HEAD];
-    memset(votes, 0, P * sizeof(float));
-    for (w = 0; w < W; w++) {
-        const float *q = kv->recent_q + (size_t)((n_pos - W + w) % W) * C + (size_t)h * RWKVX__HEAD;
-        float max = -INFINITY, sum = 0;
-        for (i = 0; i < P; i++) {
-            rwkvx__kv_row(m, kv->k[h], i, key);
-            score[i] = rwkvx__dot64(q, key) * 0.125f; /* 1/sqrt(64), as in attention */
-            if (score[i] > max) max = score[i];
-        }
-        for (i = 0; i < P; i++) sum += (score[i] = expf(score[i] - max));
-        for (i = 0; i < P; i++) votes[i] += score[i] / sum;
-    }
-}
-
-/* Is entry a a better keep than entry b? More votes; ties: the later one. */
-static int rwkvx__kv_better(const float *votes, int a, int b) {
-    return votes[a] > votes[b] || (votes[a] == votes[b] && a > b);
-}
-
-/* kept[i] = 1 for the K of the P entries with the most votes: one pass with a
-   heap of the K best so far, the worst of them at its root. */
-static void rwkvx__kv_pick(const float *votes, size_t P, size_t K, int *heap, unsigned char *kept) {
-    size_t n = 0, i, at, c;
-    for (i = 0; i < P; i++) {
-        if (n < K) { /* room left: sift the newcomer up past better parents */
-            for (at = n++; at > 0 && rwkvx__kv_better(votes, heap[(at - 1) / 2], (int)i); at = (at - 1) / 2)
-                heap[at] = heap[(at - 1) / 2];
-            heap[at] = (int)i;
-        } else if (rwkvx__kv_better(votes, (int)i, heap[0])) { /* replaces the worst: sift it down */
-            for (at = 0; (c = 2 * at + 1) < K; at = c) {
-                if (c + 1 < K && rwkvx__kv_better(votes, heap[c], heap[c + 1])) c++; /* the worse child */
-                if (!rwkvx__kv_better(votes, (int)i, heap[c])) break;
-                heap[at] = heap[c];
-            }
-            heap[at] = (int)i;
-        }
-    }
-    memset(kept, 0, P);
-    for (i = 0; i < n; i++) kept[heap[i]] = 1;
-}
-
-/* Moves head h's kept past entries, then its window (entries P .. len-1), to
-   the front, in order. An entry only moves down, over one already moved. */
-static void rwkvx__kv_compact(const rwkvx_model *m, rwkvx__kv_cache *kv, int h, size_t P, size_t len, const unsigned char *kept) {
-    size_t row = RWKVX__HEAD * rwkvx__kv_elem_bytes(m), i, to = 0;
-    char *K = (char *)kv->k[h], *V = (char *)kv->v[h];
-    for (i = 0; i < len; i++)
-        if (i >= P || kept[i]) {
-            if (to != i) {
-                memcpy(K + to * row, K + i * row, row);
-                memcpy(V + to * row, V + i * row, row);
-            }
-            to++;
-        }
-}
-
-/* Evicts every sparse block's cache, full at kv_max entries, down to kv_keep. */
-static void rwkvx__kv_evict(rwkvx_state *st) {
-    const rwkvx_model *m = st->model;
-    size_t len = (size_t)st->kv_len, W = (size_t)m->kv_window, P = len - W, K = (size_t)m->kv_keep - W;
-    int nt = rwkvx__threads(st), pair, j;
-    RWKVX__PARALLEL_FOR(nt, dynamic, 1)
-    for (pair = 0; pair < m->n_sparse * m->n_head; pair++) { /* (block, head): independent */
-        int tid = rwkvx__thread_id(), h = pair % m->n_head;
-        rwkvx__kv_cache *kv = &st->kv[pair / m->n_head];
-        float *votes = st->evict_votes + (size_t)tid * 2 * (size_t)m->kv_max;
-        unsigned char *kept = st->evict_kept + (size_t)tid * (size_t)m->kv_max;
-        rwkvx__kv_votes(m, kv, h, st->n_pos, P, votes, votes + m->kv_max);
-        rwkvx__kv_pick(votes, P, K, st->evict_heap + (size_t)tid * (size_t)m->kv_keep, kept);
-        rwkvx__kv_compact(m, kv, h, P, len, kept);
-    }
-    for (j = 0; j < m->n_sparse; j++) rwkvx__kv_rebuild_means(m, &st->kv[j], (uint64_t)m->kv_keep);
-    st->kv_len = (uint64_t)m->kv_keep;
-}
-
-/* ---------------------------------------------------------------------- */
-/* Forward pass                                                           */
-/* ---------------------------------------------------------------------- */
-
-/* Logits of n rows of the pass, rows[i] into out + i * V. */
-static void rwkvx__head(const rwkvx__pass *p, const int *rows, int n, float *out) {
-    const rwkvx_model *m = p->m;
-    int C = m->n_embd, i;
-    for (i = 0; i < n; i++)
-        rwkvx__layer_norm(p->s->x + (size_t)rows[i] * C, p->s->xn + (size_t)i * C, m->lnout_w, m->lnout_b, C, m->ln_eps);
-    rwkvx__matmul(&m->head, p->s->xn, C, out, m->n_vocab, n, &p->s->work, p->nt);
-}
-
-/* Runs the pass's rows through every block and advances its states. */
-static void rwkvx__forward(const rwkvx__pass *p) {
-    const rwkvx_model *m = p->m;
-    int C = m->n_embd, t, b;
-    for (t = 0; t < p->T; t++) {
-        float *x = p->s->x + (size_t)t * C;
-        rwkvx__row_to_f32(&m->emb, p->token[t], 0, C, x);
-        rwkvx__layer_norm(x, x, m->ln0_w, m->ln0_b, C, m->ln_eps);
-    }
-    for (b = 0; b < m->n_rwkv + m->n_sparse; b++) { /* each block: its attention half, then channel mix */
-        int id = m->order[b];
-        if (id >= 0) rwkvx__time_mix(p, id);
-        else rwkvx__sparse_attention(p, -1 - id);
-        rwkvx__channel_mix(p, id);
-    }
-    for (t = 0; t < p->n_seg; t++) {
-        p->seg[t].st->n_pos += (uint64_t)p->seg[t].T;
-        p->seg[t].st->kv_len += (uint64_t)p->seg[t].T;
-    }
-}
-
-/* Checks one state's part of a call and makes room for its tokens (a failure
-   changes nothing the state computes with). */
-static rwkvx_status rwkvx__eval_check(rwkvx_state *st, const rwkvx_model *m, const int32_t *tokens, size_t n) {
-    size_t i;
-    uint64_t need;
-    if (!st || st->model != m) return st ? RWKVX_ERR_MISMATCH : RWKVX_ERR_ARGUMENT;
-    if (!tokens || n == 0 || st->batch_done) return RWKVX_ERR_ARGUMENT; /* batch_done: listed twice */
-    for (i = 0; i < n; i++)
-        if (tokens[i] < 0 || tokens[i] >= m->n_vocab) return RWKVX_ERR_ARGUMENT;
-    if (st->n_pos + n < st->n_pos) return RWKVX_ERR_ARGUMENT;
-    if (m->max_context > 0 && st->n_pos + n > (uint64_t)m->max_context) return RWKVX_ERR_CONTEXT;
-    need = st->kv_len + n;
-    if (rwkvx__kv_limited(m) && need > (uint64_t)m->kv_max) need = (uint64_t)m->kv_max;
-    return rwkvx__kv_reserve(st, need);
-}
-
-/* Room in `st` for `rows` rows of logits of a pass shared by several states. */
-static rwkvx_status rwkvx__stage_reserve(rwkvx_state *st, size_t rows) {
-    float *p;
-    int overflow = 0;
-    size_t bytes = rwkvx__mul(rwkvx__mul(rows, (size_t)st->model->n_vocab, &overflow), sizeof(float), &overflow);
-    if (rows <= st->stage_rows) return RWKVX_OK;
-    if (overflow || !(p = (float *)RWKVX_REALLOC(st->stage, bytes))) return RWKVX_ERR_NOMEM;
-    st->stage = p;
-    st->stage_rows = rows;
-    return RWKVX_OK;
-}
-
-/* The next pass: each state with tokens left gets as many rows as remain (in
-   the order given), within RWKVX__BATCH rows. With the K/V limit a state's
-   run stops at a full cache, which is evicted before the next pass, exactly
-   as when it is evaluated alone. Returns the number of rows. */
-static int rwkvx__plan_pass(rwkvx__pass *p, rwkvx_state *const *states, const int32_t *const *tokens, const size_t *counts,
-                            size_t n) {
-    const rwkvx_model *m = p->m;
-    size_t i;
-    p->n_seg = 0, p->T = 0;
-    for (i = 0; i < n && p->T < RWKVX__BATCH; i++) {
-        rwkvx_state *st = states[i];
-        size_t left = counts[i] - (st->batch_done - 1), T = (size_t)(RWKVX__BATCH - p->T), t;
-        rwkvx__seg *g = &p->seg[p->n_seg];
-        if (left == 0) continue;
-        if (rwkvx__kv_limited(m)) {
-            if (st->kv_len == (uint64_t)m->kv_max) rwkvx__kv_evict(st);
-            if (T > (uint64_t)m->kv_max - st->kv_len) T = (size_t)((uint64_t)m->kv_max - st->kv_len);
-        }
-        if (T > left) T = left;
-        g->st = st, g->idx = i, g->row = p->T, g->T = (int)T;
-        for (t = 0; t < T; t++) {
-            p->seg_of[p->T + (int)t] = (unsigned char)p->n_seg;
-            p->token[p->T + (int)t] = tokens[i][st->batch_done - 1 + t];
-        }
-        p->T += (int)T, p->n_seg++;
-    }
-    return p->T;
-}
-
-/* The logits a pass owes: every row's (RWKVX_EVAL_ALL_LOGITS) or the row of
-   each state's last token. A pass of one state writes straight into its
-   buffer; rows of several go through `stage` and are copied out. */
-static void rwkvx__pass_logits(const rwkvx__pass *p, const size_t *counts, float *const *logits, int flags, float *stage) {
-    size_t V = (size_t)p->m->n_vocab;
-    int rows[RWKVX__BATCH], n = 0, i, t, all = flags & RWKVX_EVAL_ALL_LOGITS;
-    if (!logits) return;
-    for (i = 0; i < p->n_seg; i++) {
-        const rwkvx__seg *g = &p->seg[i];
-        size_t before = g->st->batch_done - 1; /* its tokens done before this pass */
-        if (!logits[g->idx]) continue;
-        if (all)
-            for (t = 0; t < g->T; t++) rows[n++] = g->row + t;
-        else if (before + (size_t)g->T == counts[g->idx])
-            rows[n++] = g->row + g->T - 1;
-    }
-    if (n == 0) return;
-    if (p->n_seg == 1) {
-        const rwkvx__seg *g = &p->seg[0];
-        rwkvx__head(p, rows, n, logits[g->idx] + (all ? (g->st->batch_done - 1) * V : 0));
-        return;
-    }
-    rwkvx__head(p, rows, n, stage);
-    for (n = 0, i = 0; i < p->n_seg; i++) {
-        const rwkvx__seg *g = &p->seg[i];
-        size_t before = g->st->batch_done - 1;
-        if (!logits[g->idx]) continue;
-        if (all) {
-            memcpy(logits[g->idx] + before * V, stage + (size_t)n * V, (size_t)g->T * V * sizeof(float));
-            n += g->T;
-        } else if (before + (size_t)g->T == counts[g->idx]) {
-            memcpy(logits[g->idx], stage + (size_t)n++ * V, V * sizeof(float));
-        }
-    }
-}
-
-/* Checks every state's part of a call and marks it (batch_done = 1: in this
-   call, no token done yet); on failure unmarks them and changes nothing. */
-static rwkvx_status rwkvx__batch_begin(rwkvx_state *const *states, const int32_t *const *tokens, const size_t *counts, size_t n,
-                                       float *const *logits, int flags) {
-    const rwkvx_model *m = states[0]->model;
-    rwkvx_status s = RWKVX_OK;
-    size_t i, total = 0, rows;
-    for (i = 0; i < n && s == RWKVX_OK; i++)
-        if ((s = rwkvx__eval_check(states[i], m, tokens[i], counts[i])) == RWKVX_OK) {
-            states[i]->batch_done = 1;
-            total += counts[i];
-        }
-    if (s == RWKVX_OK && n > 1 && logits) { /* the stage: up to a pass's rows of logits */
-        rows = flags & RWKVX_EVAL_ALL_LOGITS ? total : n;
-        s = rwkvx__stage_reserve(states[0], rows < RWKVX__BATCH ? rows : RWKVX__BATCH);
-    }
-    if (s != RWKVX_OK)
-        while (i-- > 0) states[i]->batch_done = 0;
-    return s;
-}
-
-RWKVX_API rwkvx_status rwkvx_eval_batch(rwkvx_state *const *states, const int32_t *const *tokens, const size_t *counts, size_t n,
-                                        float *const *logits, int flags) {
-    rwkvx__pass p;
-    rwkvx_status s;
-    size_t i;
-    int k;
-    if (!states || !tokens || !counts || n == 0 || !states[0]) return RWKVX_ERR_ARGUMENT;
-    if ((s = rwkvx__batch_begin(states, tokens, counts, n, logits, flags)) != RWKVX_OK) return s;
-    p.m = states[0]->model;
-    p.s = &states[0]->s;
-    while (rwkvx__plan_pass(&p, states, tokens, counts, n) > 0) {
-        double start;
-        p.nt = rwkvx__pass_threads(states, n, p.T);
-        start = rwkvx__seconds();
-        rwkvx__forward(&p);
-        rwkvx__pass_logits(&p, counts, logits, flags, states[0]->stage);
-        if (states[0]->n_threads <= 0) rwkvx__tune_learn(states[0], p.T, p.nt, rwkvx__seconds() - start);
-        for (k = 0; k < p.n_seg; k++) p.seg[k].st->batch_done += (size_t)p.seg[k].T;
-    }
-    for (i = 0; i < n; i++) states[i]->batch_done = 0;
-    return RWKVX_OK;
-}
-
-RWKVX_API rwkvx_status rwkvx_eval(rwkvx_state *st, const int32_t *tokens, size_t n, float *logits, int flags) {
-    return rwkvx_eval_batch(&st, &tokens, &n, 1, &logits, flags);
-}
-
 /* ---------------------------------------------------------------------- */
 /* Saving, restoring and copying states                                   */
 /* ---------------------------------------------------------------------- */
@@ -4522,32 +4571,6 @@ RWKVX_API rwkvx_status rwkvx_state_clone(rwkvx_state **out, const rwkvx_state *s
         memcpy(b->chunk_mean, a->chunk_mean, chunks * C * sizeof(float));
     }
     *out = st;
-    return RWKVX_OK;
-}
-
-/* ---------------------------------------------------------------------- */
-/* Deprecated names (0.1): the same functions under the names of the      */
-/* API conventions (manual); kept so that older programs still build.     */
-/* ---------------------------------------------------------------------- */
-
-RWKVX_API void rwkvx_free(rwkvx_model *model) { rwkvx_model_free(model); }
-RWKVX_API rwkvx_status rwkvx_state_new(const rwkvx_model *model, rwkvx_state **state) {
-    return rwkvx_state_create(state, model);
-}
-RWKVX_API rwkvx_status rwkvx_state_copy(const rwkvx_state *src, rwkvx_state **copy) { return rwkvx_state_clone(copy, src); }
-RWKVX_API rwkvx_status rwkvx_parse_kv_limit(const char *text, rwkvx_options *opt) {
-    int value[3] = {0, 0, 0}, i;
-    if (!text || !opt) return RWKVX_ERR_ARGUMENT;
-    for (i = 0; i < 3; i++) {
-        long v = 0;
-        const char *start = text;
-        while (*text >= '0' && *text <= '9' && v <= (1L << 30)) v = v * 10 + (*text++ - '0');
-        if (text == start || v < 1 || v > (1L << 30)) return RWKVX_ERR_ARGUMENT;
-        value[i] = (int)v;
-        if (*text == 0) break;
-        if (*text++ != ',' || i == 2) return RWKVX_ERR_ARGUMENT;
-    }
-    opt->kv_max = value[0], opt->kv_keep = value[1], opt->kv_window = value[2];
     return RWKVX_OK;
 }
 
@@ -5275,6 +5298,32 @@ RWKVX_API int32_t rwkvx_sample(rwkvx_sampler *s, const float *logits) {
     }
     if (!(s->flags[token] & RWKVX__UNCOUNTED)) s->count[token] += 1.0f;
     return token;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Deprecated names (0.1): the same functions under the names of the      */
+/* API conventions (manual); kept so that older programs still build.     */
+/* ---------------------------------------------------------------------- */
+
+RWKVX_API void rwkvx_free(rwkvx_model *model) { rwkvx_model_free(model); }
+RWKVX_API rwkvx_status rwkvx_state_new(const rwkvx_model *model, rwkvx_state **state) {
+    return rwkvx_state_create(state, model);
+}
+RWKVX_API rwkvx_status rwkvx_state_copy(const rwkvx_state *src, rwkvx_state **copy) { return rwkvx_state_clone(copy, src); }
+RWKVX_API rwkvx_status rwkvx_parse_kv_limit(const char *text, rwkvx_options *opt) {
+    int value[3] = {0, 0, 0}, i;
+    if (!text || !opt) return RWKVX_ERR_ARGUMENT;
+    for (i = 0; i < 3; i++) {
+        long v = 0;
+        const char *start = text;
+        while (*text >= '0' && *text <= '9' && v <= (1L << 30)) v = v * 10 + (*text++ - '0');
+        if (text == start || v < 1 || v > (1L << 30)) return RWKVX_ERR_ARGUMENT;
+        value[i] = (int)v;
+        if (*text == 0) break;
+        if (*text++ != ',' || i == 2) return RWKVX_ERR_ARGUMENT;
+    }
+    opt->kv_max = value[0], opt->kv_keep = value[1], opt->kv_window = value[2];
+    return RWKVX_OK;
 }
 
 #endif /* RWKVX_IMPLEMENTATION_DONE */
