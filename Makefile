@@ -34,8 +34,8 @@ TOOLS    := $(if $(HAVE_MHD),$(TOOLS),$(filter-out $(BUILD)/rwkvx-server,$(TOOLS
 # What the test scripts run (tests/run.sh), besides the tools and examples
 TEST_PROGRAMS = test_model test_model_scalar test_model_noomp test_model_asan \
                 test_corrupt_asan test_truncate_asan \
-                test_tokenizer_asan test_sampler test_sampler_asan test_chat_replay make_wide_model \
-                test_kv_limit test_kv_limit_asan test_api_asan \
+                test_tokenizer_asan test_sampler_asan test_chat_replay make_wide_model \
+                test_kv_limit_asan test_api_asan \
                 rwkvx-convert-asan rwkvx-chat-asan test_convert_api_asan \
                 compile_c99 compile_cxx cmpf32 \
                 test_quant test_quant_asan test_quant_scalar test_quant_avx2
@@ -56,28 +56,62 @@ $(BUILD):
 	mkdir -p $(BUILD)
 
 # ---- Programs: tools, examples, test programs and their variants ----
-# Every program is one C file with the header (or tools/convert.c) included;
-# -MMD records what it includes, so a program is rebuilt only when one of its
-# own sources changes.
-BUILD_C   = $(CC) $(STD) $(DEPFLAGS) -o $@ $<
-OPTIMISED = $(CFLAGS) $(ARCH) $(OPENMP)
+# The header's implementation is most of a program's compile time (about 14 s
+# at -O2, 3 s for the program around it), so each build of it is compiled
+# once, into $(LIB)/rwkvx-FLAVOUR.o (rwkvx_convert.h's, which contains
+# rwkvx.h's, into $(LIB)/rwkvx_convert-FLAVOUR.o), and linked by every program
+# of that flavour. A program that defines RWKVX_IMPLEMENTATION (or
+# RWKVX_CONVERT_IMPLEMENTATION) itself, to reach the internals, to replace
+# the allocator or to build the converter in fuzzing mode (fuzz/fuzz_convert.h),
+# is compiled whole and links neither; one that includes
+# rwkvx_convert.h links the converter's object. -MMD
+# records what each file includes, so only what a change reaches is rebuilt.
+FLAVOURS      = native asan scalar noomp avx2
+FLAGS_native  = $(CFLAGS) $(ARCH) $(OPENMP)
+FLAGS_asan    = $(SAN) $(ARCH)
+FLAGS_scalar  = $(CFLAGS) -DRWKVX_NO_SIMD -DRWKVX_NO_MMAP $(OPENMP)
+FLAGS_noomp   = $(CFLAGS) $(ARCH)
+FLAGS_avx2    = $(CFLAGS) -march=x86-64-v3 $(OPENMP)
+LIB           = $(BUILD)/lib
+PROGRAM_SOURCES := $(wildcard tools/*.c tests/*.c examples/*.c fuzz/fuzz_*.c)
+WHOLE     := $(basename $(notdir $(shell grep -l -E '^\#define RWKVX_(CONVERT_)?IMPLEMENTATION|^\#include "fuzz_convert\.h"' $(PROGRAM_SOURCES))))
+CONVERTER := $(basename $(notdir $(shell grep -l -E '^\#include "(\.\./)?rwkvx_convert\.h"' $(PROGRAM_SOURCES))))
+NO_HEADER := $(basename $(notdir $(shell grep -L -E '^\#include "(\.\./)?(rwkvx|rwkvx_convert|fuzz_convert)\.h"' $(PROGRAM_SOURCES))))
+# $(call lib,NAME,FLAVOUR): the object program NAME (its source's stem) links, if any
+lib = $(if $(filter $(WHOLE) $(NO_HEADER),$1),,$(LIB)/$(if $(filter $(CONVERTER),$1),rwkvx_convert,rwkvx)-$2.o)
 
-$(BUILD)/rwkvx-%: tools/%.c | $(BUILD)
+.PRECIOUS: $(LIB)/%.o $(LIB)/%.c $(ARM64)/%.o
+$(LIB):
+	mkdir -p $(LIB)
+# the implementation's translation unit: RWKVX_IMPLEMENTATION and the header
+# (written here: the header as the main file would make clang warn about every
+# unused static inline kernel of the instruction set)
+$(LIB)/%.c: | $(LIB)
+	printf '#define %s_IMPLEMENTATION\n#include "%s.h"\n' $(if $(filter rwkvx,$*),RWKVX,RWKVX_CONVERT) $* > $@
+$(LIB)/rwkvx-%.o: $(LIB)/rwkvx.c rwkvx.h
+	$(CC) $(STD) $(DEPFLAGS) $(FLAGS_$*) -I. -c -o $@ $<
+$(LIB)/rwkvx_convert-%.o: $(LIB)/rwkvx_convert.c rwkvx_convert.h rwkvx.h
+	$(CC) $(STD) $(DEPFLAGS) $(FLAGS_$*) -I. -c -o $@ $<
+
+# $(BUILD_C) FLAGS: the program from its source (the first prerequisite) and its object
+BUILD_C   = $(CC) $(STD) $(DEPFLAGS) -o $@ $< $(filter %.o,$^)
+OPTIMISED = $(FLAGS_native)
+
+.SECONDEXPANSION:
+$(BUILD)/rwkvx-%: tools/%.c $$(call lib,$$*,native) | $(BUILD)
 	$(BUILD_C) $(OPTIMISED) $(LDLIBS)
-$(BUILD)/rwkvx-%-asan: tools/%.c | $(BUILD)
-	$(BUILD_C) $(SAN) $(ARCH) $(LDLIBS)
-$(BUILD)/%: examples/%.c | $(BUILD)
+$(BUILD)/rwkvx-%-asan: tools/%.c $$(call lib,$$*,asan) | $(BUILD)
+	$(BUILD_C) $(FLAGS_asan) $(LDLIBS)
+$(BUILD)/%: examples/%.c $$(call lib,$$*,native) | $(BUILD)
 	$(BUILD_C) -I. $(OPTIMISED) $(LDLIBS)
-$(BUILD)/%: tests/%.c | $(BUILD)
+$(BUILD)/%: tests/%.c $$(call lib,$$*,native) | $(BUILD)
 	$(BUILD_C) $(OPTIMISED) $(LDLIBS)
-$(BUILD)/%_asan: tests/%.c | $(BUILD)
-	$(BUILD_C) $(SAN) $(ARCH) $(LDLIBS)
-$(BUILD)/%_scalar: tests/%.c | $(BUILD)
-	$(BUILD_C) $(CFLAGS) -DRWKVX_NO_SIMD -DRWKVX_NO_MMAP $(OPENMP) $(LDLIBS)
-$(BUILD)/%_noomp: tests/%.c | $(BUILD)
-	$(BUILD_C) $(CFLAGS) $(ARCH) $(LDLIBS)
-$(BUILD)/%_avx2: tests/%.c | $(BUILD)
-	$(BUILD_C) $(CFLAGS) -march=x86-64-v3 $(OPENMP) $(LDLIBS)
+# the variants of a test program: NAME_FLAVOUR
+define variant
+$$(BUILD)/%_$(1): tests/%.c $$$$(call lib,$$$$*,$(1)) | $$(BUILD)
+	$$(BUILD_C) $$(FLAGS_$(1)) $$(LDLIBS)
+endef
+$(foreach f,$(filter-out native,$(FLAVOURS)),$(eval $(call variant,$(f))))
 
 # The header as a program's only translation unit: C99 (also with RWKVX_STATIC
 # and the scalar kernels) and C++11, always with -Werror.
@@ -87,7 +121,7 @@ $(BUILD)/compile_c99: tests/compile.c | $(BUILD)
 $(BUILD)/compile_cxx: tests/compile.c | $(BUILD)
 	$(CXX) -x c++ -std=c++11 -Wall -Wextra -pedantic -Werror $(DEPFLAGS) $(ARCH) $(OPENMP) -o $@ $< $(LDLIBS)
 
--include $(wildcard $(BUILD)/*.d)
+-include $(wildcard $(BUILD)/*.d $(LIB)/*.d)
 
 # ---- Test tiers ----
 # The tiers build with -Werror (target-specific, so it reaches what they build).
@@ -128,10 +162,13 @@ FUZZ_CC      ?= clang
 # The fuzz targets get the portable kernels: they test the parsers, and with
 # the SIMD kernels' unrolled loops under libFuzzer's coverage instrumentation
 # clang 14 took 9 minutes to compile each target (25 s this way).
-$(BUILD)/fuzz_%: fuzz/fuzz_%.c | $(BUILD)
-	$(FUZZ_CC) -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all $(DEPFLAGS) -DRWKVX_NO_SIMD -o $@ $< $(LDLIBS)
-$(BUILD)/replay_%: fuzz/fuzz_%.c fuzz/replay.c | $(BUILD)
-	$(CC) $(STD) $(SAN) $(DEPFLAGS) $(ARCH) -o $@ $< fuzz/replay.c $(LDLIBS)
+FLAGS_fuzz = -g -O1 -fsanitize=address,undefined -fno-sanitize-recover=all -DRWKVX_NO_SIMD
+$(LIB)/fuzz-%.o: $(LIB)/%.c %.h
+	$(FUZZ_CC) $(FLAGS_fuzz) -fsanitize=fuzzer-no-link $(DEPFLAGS) -I. -c -o $@ $<
+$(BUILD)/fuzz_%: fuzz/fuzz_%.c $$(subst $$(LIB)/,$$(LIB)/fuzz-,$$(subst -asan.o,.o,$$(call lib,fuzz_$$*,asan))) | $(BUILD)
+	$(FUZZ_CC) $(FLAGS_fuzz) -fsanitize=fuzzer $(DEPFLAGS) -o $@ $< $(filter %.o,$^) $(LDLIBS)
+$(BUILD)/replay_%: fuzz/fuzz_%.c fuzz/replay.c $$(call lib,fuzz_$$*,asan) | $(BUILD)
+	$(CC) $(STD) $(SAN) $(DEPFLAGS) $(ARCH) -o $@ $< fuzz/replay.c $(filter %.o,$^) $(LDLIBS)
 fuzz: $(FUZZ_TARGETS:%=$(BUILD)/fuzz_%)
 	for t in $(FUZZ_TARGETS); do mkdir -p $(BUILD)/corpus/$$t fuzz/regressions/$$t; \
 	  dict=; [ -f fuzz/$$t.dict ] && dict=-dict=fuzz/$$t.dict; \
@@ -148,9 +185,11 @@ ARM64_RUN  ?= qemu-aarch64 -L /usr/aarch64-linux-gnu
 ARM64      = $(BUILD)/arm64
 HAVE_ARM64 := $(shell command -v $(ARM64_CC) > /dev/null && command -v $(firstword $(ARM64_RUN)) > /dev/null && echo yes)
 test-programs: $(if $(HAVE_ARM64),$(ARM64)/test_model $(ARM64)/test_quant)
-$(ARM64)/test_model: tests/test_model.c | $(BUILD)
+$(ARM64)/rwkvx.o: $(LIB)/rwkvx.c rwkvx.h
 	mkdir -p $(ARM64)
-	$(ARM64_CC) $(STD) -Werror $(DEPFLAGS) -O2 $(OPENMP) -o $@ $< $(LDLIBS)
+	$(ARM64_CC) $(STD) -Werror $(DEPFLAGS) -O2 $(OPENMP) -I. -c -o $@ $<
+$(ARM64)/test_model: tests/test_model.c $(ARM64)/rwkvx.o | $(BUILD)
+	$(ARM64_CC) $(STD) -Werror $(DEPFLAGS) -O2 $(OPENMP) -o $@ $< $(ARM64)/rwkvx.o $(LDLIBS)
 $(ARM64)/test_quant: tests/test_quant.c | $(BUILD)
 	mkdir -p $(ARM64)
 	$(ARM64_CC) $(STD) -Werror $(DEPFLAGS) -O2 $(OPENMP) -o $@ $< $(LDLIBS)

@@ -1,7 +1,6 @@
 /* libFuzzer target: the GGUF loader, from memory. A file that loads must
    also survive a state and a few tokens, and its vocabulary (if any) must
    encode and decode a piece of the input the same way round. */
-#define RWKVX_IMPLEMENTATION
 #include "../rwkvx.h"
 
 #include <stdlib.h>

@@ -6,7 +6,6 @@
    with a K/V limit of 12 / 8 / 2 positions (version 2: compacted caches and
    the window's queries). A state that restores must save back to the same
    bytes and run tokens (past an eviction, for the limited one). */
-#define RWKVX_IMPLEMENTATION
 #include "../rwkvx.h"
 
 #include <stdio.h>

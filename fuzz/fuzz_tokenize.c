@@ -7,7 +7,6 @@
    - the count-only call and a short buffer report the same count;
    - the streaming decoder's output, flushed, is exactly the input, and when
      the input is valid UTF-8 no chunk it emits ends inside a character. */
-#define RWKVX_IMPLEMENTATION
 #include "../rwkvx.h"
 
 #include <stdio.h>

@@ -166,13 +166,27 @@ shortest_cases() {
     awk '!/^#/ && NF && !seen[$1]++ { print $5, $0 }' <(sort -n -k5 $CASES) | sort -n | head -3 | cut -d' ' -f2-
 }
 
-# Every case, mode and weight type, with each build of the kernels
+# cases_upto N: every golden case cut to its first N tokens (a model's logits
+# at a position depend only on the tokens up to it, so the first N positions of
+# the golden logits still apply), into $T/cases-upto-N.txt, whose name it prints
+cases_upto() {
+    awk -v n="$1" '/^#/ || !NF { print; next } $5 > n { $5 = n; NF = 6 + n } { print }' $CASES > "$T/cases-upto-$1.txt"
+    echo "$T/cases-upto-$1.txt"
+}
+
+# Every case, mode and weight type with the SIMD kernels of the machine (and
+# AVX2's); the builds 5-20x slower (the portable kernels, ASan/UBSan) on every
+# case cut to 128 and 64 tokens: every checkpoint, chunk size and top-k still,
+# prompts not a multiple of the chunk, the top-k choice among 4-20 chunks
+# (make check-golden: every build on the whole cases)
 golden_logits() {
+    local short=$CASES shorter=$CASES
+    [ "${1:-}" = all ] || { short=$(cases_upto 128); shorter=$(cases_upto 64); }
     convert_fixtures $ALL_TYPES
     run "golden logits, every case, mode and type" $B/test_model $CASES tests/fixtures "$T" $ALL_TYPES
-    run "golden logits with the scalar kernels and no mmap" $B/test_model_scalar $CASES tests/fixtures "$T" $ALL_TYPES
+    run "golden logits with the scalar kernels and no mmap$([ "$short" = $CASES ] || echo ' (128 tokens a case)')" $B/test_model_scalar "$short" tests/fixtures "$T" $ALL_TYPES
     run "golden logits without OpenMP" $B/test_model_noomp $CASES tests/fixtures "$T" f32 q8_0
-    run "golden logits under ASan/UBSan" $B/test_model_asan $CASES tests/fixtures "$T" $ALL_TYPES
+    run "golden logits under ASan/UBSan$([ "$shorter" = $CASES ] || echo ' (64 tokens a case)')" $B/test_model_asan "$shorter" tests/fixtures "$T" $ALL_TYPES
     if [ -x $B/test_model_avx2 ] && grep -qw avx2 /proc/cpuinfo 2> /dev/null; then
         run "golden logits with the AVX2 kernels (-march=x86-64-v3)" $B/test_model_avx2 $CASES tests/fixtures "$T" $ALL_TYPES
     fi
@@ -192,7 +206,7 @@ full_tier() {
     api_conventions
     golden_logits
     run "batched evaluation == one state at a time (f32, q8_0)" $B/test_batch $CASES tests/fixtures "$T" f32 q8_0
-    run "batched evaluation under ASan/UBSan (f16)" $B/test_batch_asan $CASES tests/fixtures "$T" f16
+    run "batched evaluation under ASan/UBSan (f16, 64 tokens a case)" $B/test_batch_asan "$(cases_upto 64)" tests/fixtures "$T" f16
     run "corrupt GGUF (f16 RWKV-7) under ASan/UBSan" $B/test_corrupt_asan "$T/rwkv7-tiny.f16.gguf"
     run "corrupt GGUF (q8_0 RWKV-X) under ASan/UBSan" $B/test_corrupt_asan "$T/rwkvx-last-st.q8_0.gguf"
     quant_blocks $B/test_quant $B/test_quant_scalar $B/test_quant_asan
@@ -231,7 +245,7 @@ full_tier() {
 
 case $TIER in
     quick) quick_tier ;;
-    golden) golden_logits; finish ;;
+    golden) golden_logits all; finish ;;
     arm64) arm64_golden $CASES "every case"; quant_blocks "$ARM64_RUN $B/arm64/test_quant"; finish ;;
     full)  full_tier ;;
     *) echo "usage: tests/run.sh [quick|golden|arm64]" >&2; exit 2 ;;

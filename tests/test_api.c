@@ -6,7 +6,6 @@
 
    test_api MODEL.gguf    (a model with a vocabulary, e.g.
                            fuzz/corpus/gguf/r2s1-bytes-q8_0.gguf) */
-#define RWKVX_IMPLEMENTATION
 #include "../rwkvx.h"
 #include <stdio.h>
 #include <stdlib.h>

@@ -5,7 +5,6 @@
    test_chat_replay MODEL.gguf TOKENS.txt LOGITS.bin [MIN_RECORDS]
    test_chat_replay --argmax LOGITS.f32 N ID: ID is the largest of the first N
    logits in LOGITS.f32 (greedy decoding's first token). */
-#define RWKVX_IMPLEMENTATION
 #include "../rwkvx.h"
 #include <math.h>
 #include <stdio.h>

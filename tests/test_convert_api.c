@@ -8,7 +8,6 @@
    the step-by-step calls (inputs, summary), and refusals: an unknown type, an
    output that is the input (left untouched), a missing input, NULL
    arguments, a second write; each with a one-line message and no output. */
-#define RWKVX_CONVERT_IMPLEMENTATION
 #include "../rwkvx_convert.h"
 
 #include "check.h"

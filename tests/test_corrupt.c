@@ -16,7 +16,6 @@
    - the context limit (rwkvx_options.max_context) and tokens out of range.
    Run it under ASan/UBSan: the point is that nothing reads out of bounds.
    docs/HOSTILE.md lists which catalogue line each check covers. */
-#define RWKVX_IMPLEMENTATION
 #include "../rwkvx.h"
 
 #include <stdio.h>

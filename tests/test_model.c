@@ -13,7 +13,6 @@
    --whole (the quick tier, make check) evaluates the whole prompt only and
    skips the comparisons between modes and the f16 keys and values.
    Prints the worst difference per type and "test_model: N passed, N failed". */
-#define RWKVX_IMPLEMENTATION
 #include "../rwkvx.h"
 #include "check.h"
 

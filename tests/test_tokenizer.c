@@ -7,7 +7,6 @@
    test_tokenizer VOCAB.txt CASES.txt [MODEL.gguf [world|bytes]]...
    A `world` model must carry VOCAB.txt's vocabulary (checked token by token);
    a `bytes` model the 256-byte vocabulary. */
-#define RWKVX_IMPLEMENTATION
 #include "../rwkvx.h"
 #include <stdio.h>
 #include <stdlib.h>

@@ -11,7 +11,6 @@
    and the same from CPU time (all threads), which other programs on a
    shared machine do not inflate. */
 #include "cli.h"
-#define RWKVX_IMPLEMENTATION
 #include "../rwkvx.h"
 
 #include <stdio.h>

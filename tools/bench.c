@@ -30,7 +30,6 @@
    the sparse blocks' keys and values in f16.
    --json prints one JSON object instead of the table. */
 #include "cli.h" /* first: it sets _POSIX_C_SOURCE */
-#define RWKVX_IMPLEMENTATION
 #include "../rwkvx.h"
 
 #include <errno.h>
@@ -351,7 +350,7 @@ int main(int argc, char **argv) {
     }
     if (rwkvx_load_file(&m, path, &opt, err) != RWKVX_OK) return cli_fail("cannot load '%s': %s", path, err);
     rwkvx_model_info(m, &in);
-    if (threads == 0) threads = rwkvx__max_threads();
+    if (threads == 0) threads = cli_max_threads();
     tokens = (int32_t *)malloc((size_t)(prompt > gen ? prompt : gen) * sizeof *tokens);
     logits = (float *)malloc((size_t)in.n_vocab * sizeof *logits);
     if (!tokens || !logits || rwkvx_state_new(m, &st) != RWKVX_OK) return cli_fail("out of memory");

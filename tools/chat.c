@@ -17,7 +17,6 @@
    temperature 1.0, top-p 0.3, presence 0, frequency 1.0 (decay 0.996);
    end-of-text and padding tokens are never sampled in a chat. */
 #include "cli.h" /* first: it sets _POSIX_C_SOURCE (getline, sigaction, termios) */
-#define RWKVX_IMPLEMENTATION
 #include "../rwkvx.h"
 #include "world_chat.h"
 #include <termios.h>
@@ -563,7 +562,7 @@ static int chat_loop(chat *c) {
 /* One line on stderr: what runs (type, blocks, context, threads). */
 static void print_summary(const chat *c, int threads) {
     rwkvx_info in;
-    int max = rwkvx__max_threads();
+    int max = cli_max_threads();
     rwkvx_model_info(c->model, &in);
     fprintf(stderr, "rwkvx-chat: %s: %s, %d RWKV-7 block%s", c->model_path, in.n_sparse ? "RWKV-X" : "RWKV-7", in.n_rwkv,
             in.n_rwkv == 1 ? "" : "s");

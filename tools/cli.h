@@ -16,6 +16,7 @@
                         allowed, no spaces, no empty string, in [lo, hi]
      cli_parse_int, cli_parse_double, cli_parse_count (k = 1024, m = 1024^2)
      cli_threads        --threads N: 0 (the default: every core) to 1024
+     cli_max_threads    the threads an OpenMP build may use
      cli_chunk_size     --chunk-size B, cli_chunk_topk --chunk-topk K: 1 to
                         2^24, what the loader accepts in a model file
      cli_max_context    --max-context N: 0 (no limit) to 2^31-1
@@ -58,6 +59,9 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 #if defined(__GNUC__) || defined(__clang__)
 #define CLI_FN static __attribute__((unused))
@@ -134,6 +138,16 @@ CLI_FN void cli_robust_threads(char **argv) {
     execv("/proc/self/exe", argv);
 #else
     (void)argv;
+#endif
+}
+
+/* The threads an OpenMP build may use (1 without OpenMP): what --threads 0
+   means where a tool needs the number itself. */
+CLI_FN int cli_max_threads(void) {
+#ifdef _OPENMP
+    return omp_get_max_threads();
+#else
+    return 1;
 #endif
 }
 

@@ -27,7 +27,6 @@
 #define _FILE_OFFSET_BITS 64
 #endif
 
-#define RWKVX_CONVERT_IMPLEMENTATION
 #include "../rwkvx_convert.h"
 #include "cli.h" /* option ranges, safe output */
 

@@ -10,7 +10,6 @@
    ragged = pieces of irregular sizes (7, 1, 50, 1, 3, 64, 2, 100, repeating)
    Without --all only the last position's logits are written. */
 #include "cli.h" /* first: it sets _POSIX_C_SOURCE */
-#define RWKVX_IMPLEMENTATION
 #include "../rwkvx.h"
 
 static void usage(void) {

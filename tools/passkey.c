@@ -48,7 +48,6 @@
    sharing). The progress bar is shown when stderr is a terminal (--quiet
    hides it). Errors: one line on stderr, status 1. */
 #include "cli.h" /* first: it sets _POSIX_C_SOURCE */
-#define RWKVX_IMPLEMENTATION
 #include "../rwkvx.h"
 
 #include <errno.h>

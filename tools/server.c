@@ -34,7 +34,6 @@
      while it waits): its generation stops and its slot is freed. */
 #define _GNU_SOURCE /* POLLRDHUP */
 #include "cli.h"
-#define RWKVX_IMPLEMENTATION
 #include "../rwkvx.h"
 #include "json.h"
 #include "world_chat.h"

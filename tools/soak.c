@@ -15,7 +15,6 @@
    stay flat once the cache is full. --csv writes the rows. docs/SOAK.md has
    the measurements; tools/plot_soak.py draws them. */
 #include "cli.h" /* first: it sets _POSIX_C_SOURCE */
-#define RWKVX_IMPLEMENTATION
 #include "../rwkvx.h"
 
 /* Resident memory in bytes (VmRSS), or -1 where /proc is not there. */

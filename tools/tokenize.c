@@ -7,7 +7,6 @@
    and writes their bytes. --bench encodes stdin (repeated to 64 MB) a few
    times and prints the encoding speed. Errors: one line on stderr, status 1. */
 #include "cli.h" /* first: it sets _POSIX_C_SOURCE */
-#define RWKVX_IMPLEMENTATION
 #include "../rwkvx.h"
 
 #define BENCH_BYTES (64u << 20) /* --bench encodes this much */
