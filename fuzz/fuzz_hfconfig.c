@@ -2,6 +2,7 @@
    (rwkvx_convert.h, config_parse: any JSON values, nested objects and
    arrays skipped up to a depth limit). It must refuse bad text with a
    one-line message and never crash; what it accepts has sane epsilons. */
+#define RWKVX_CONVERT_IMPLEMENTATION /* also rwkvx.h's implementation */
 #include "../rwkvx_convert.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

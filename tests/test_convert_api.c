@@ -10,6 +10,9 @@
    arguments, a second write; each with a one-line message and no output. */
 #include "../rwkvx_convert.h"
 
+#include <stdlib.h>
+#include <string.h>
+
 #include "check.h"
 
 /* The whole of a file into a malloc'd buffer (NULL when unreadable). */

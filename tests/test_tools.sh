@@ -133,7 +133,7 @@ VOCAB=tests/fixtures/rwkv_vocab_v20230424.txt
 run "tokenize: 100 MB of input under a 64 MB address-space limit" bash -c \
     "yes hello | head -c 100000000 | (ulimit -v 64000; $B/rwkvx-tokenize --vocab $VOCAB) | tail -c 20 | grep -q '11 25579\$'"
 cat README.md docs/*.md tools/*.c > "$W/text.txt"
-gcc -std=c99 -O2 -DPIECE_BYTES=7 -o "$B/rwkvx-tokenize-piece7" tools/tokenize.c -lm
+gcc -std=c99 -O2 -fopenmp -DPIECE_BYTES=7 -o "$B/rwkvx-tokenize-piece7" tools/tokenize.c "$B/lib/rwkvx-native.o" -lm
 run "tokenize: pieces of 7 bytes give the ids of 64 KB pieces, and decode back to the text" bash -c \
     "$B/rwkvx-tokenize --vocab $VOCAB < $W/text.txt > $W/a.ids && $B/rwkvx-tokenize-piece7 --vocab $VOCAB < $W/text.txt | cmp - $W/a.ids &&
      $B/rwkvx-tokenize --vocab $VOCAB --decode < $W/a.ids | cmp - $W/text.txt"

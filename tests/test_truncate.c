@@ -8,6 +8,7 @@
    local headers, central directory and end records; the safetensors length
    and JSON header), at each tensor's first and last byte, and at every 61st
    byte in between; every one must be refused. */
+#define RWKVX_CONVERT_IMPLEMENTATION /* also rwkvx.h's implementation */
 #include "../rwkvx_convert.h"
 
 #include "check.h"

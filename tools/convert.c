@@ -33,7 +33,7 @@
 typedef struct {
     const char *in_path, *out_path;
     rwkvx_convert_options convert;
-} cv_options;
+} convert_args;
 
 static void usage(FILE *f)
 {
@@ -64,40 +64,40 @@ static void usage(FILE *f)
 
 /* --chunk-size and --chunk-topk: the range the loader accepts (cli.h), so
  * the converter never writes a file the library then refuses. */
-static int parse_chunk_option(const char *name, const char *val, int *out, cv_err *err)
+static int parse_chunk_option(const char *name, const char *val, int *out)
 {
     long v;
     if (!cli_parse_long(val, 1, CLI_CHUNK_MAX, &v))
-        return cv_fail(err, "bad %s '%s' (a whole number from 1 to %ld)", name, val, CLI_CHUNK_MAX);
+        return !cli_fail("bad %s '%s' (a whole number from 1 to %ld)", name, val, CLI_CHUNK_MAX);
     *out = (int)v;
     return 1;
 }
 
 /* One option's value (the text after '=' or the next argument). */
-static int parse_option(const char *name, const char *val, rwkvx_convert_options *c, cv_err *err)
+static int parse_option(const char *name, const char *val, rwkvx_convert_options *c)
 {
     if (strcmp(name, "--type") == 0) {
         if (!rwkvx_convert_type_ok(val, 1))
-            return cv_fail(err, "--type must be one of %s, q4_k_m, q5_k_m, not '%s'", RWKVX_CONVERT_TYPE_NAMES, val);
+            return !cli_fail("--type must be one of %s, q4_k_m, q5_k_m, not '%s'", RWKVX_CONVERT_TYPE_NAMES, val);
         c->type = val;
     } else if (strcmp(name, "--head-type") == 0) {
         if (!rwkvx_convert_type_ok(val, 0))
-            return cv_fail(err, "--head-type must be one of %s, not '%s'", RWKVX_CONVERT_TYPE_NAMES, val);
+            return !cli_fail("--head-type must be one of %s, not '%s'", RWKVX_CONVERT_TYPE_NAMES, val);
         c->head_type = val;
     } else if (strcmp(name, "--chunk-size") == 0) {
-        return parse_chunk_option(name, val, &c->chunk_size, err);
+        return parse_chunk_option(name, val, &c->chunk_size);
     } else if (strcmp(name, "--chunk-topk") == 0) {
-        return parse_chunk_option(name, val, &c->chunk_topk, err);
+        return parse_chunk_option(name, val, &c->chunk_topk);
     } else {
         if (!*val)
-            return cv_fail(err, "--vocab needs a file name or 'bytes'");
+            return !cli_fail("--vocab needs a file name or 'bytes'");
         c->vocab = val;
     }
     return 1;
 }
 
-/* Returns 1 to run, 0 on error, -1 when help was printed. */
-static int parse_args(int argc, char **argv, cv_options *opt, cv_err *err)
+/* Returns 1 to run, 0 on an error (printed), -1 when help was asked for. */
+static int parse_args(int argc, char **argv, convert_args *opt)
 {
     int i, n_pos = 0;
     memset(opt, 0, sizeof *opt);
@@ -112,13 +112,13 @@ static int parse_args(int argc, char **argv, cv_options *opt, cv_err *err)
         }
         if (strncmp(a, "--", 2) != 0 || a[2] == '\0') {
             if (a[0] == '-' && a[1] != '\0')
-                return cv_fail(err, "unknown option '%s' (see --help)", a);
+                return !cli_fail("unknown option '%s' (see --help)", a);
             if (n_pos == 0)
                 opt->in_path = a;
             else if (n_pos == 1)
                 opt->out_path = a;
             else
-                return cv_fail(err, "unexpected argument '%s' (see --help)", a);
+                return !cli_fail("unexpected argument '%s' (see --help)", a);
             n_pos++;
             continue;
         }
@@ -127,18 +127,18 @@ static int parse_args(int argc, char **argv, cv_options *opt, cv_err *err)
         if (strcmp(opt_name, "--type") != 0 && strcmp(opt_name, "--chunk-size") != 0 &&
             strcmp(opt_name, "--chunk-topk") != 0 && strcmp(opt_name, "--vocab") != 0 &&
             strcmp(opt_name, "--head-type") != 0)
-            return cv_fail(err, "unknown option '%s' (see --help)", a);
+            return !cli_fail("unknown option '%s' (see --help)", a);
         if (eq)
             val = eq + 1;
         else if (i + 1 < argc)
             val = argv[++i];
         else
-            return cv_fail(err, "option '%s' needs a value", opt_name);
-        if (!parse_option(opt_name, val, &opt->convert, err))
+            return !cli_fail("option '%s' needs a value", opt_name);
+        if (!parse_option(opt_name, val, &opt->convert))
             return 0;
     }
     if (n_pos != 2)
-        return cv_fail(err, "expected IN and OUT.gguf (see --help)");
+        return !cli_fail("expected IN and OUT.gguf (see --help)");
     return 1;
 }
 
@@ -146,37 +146,36 @@ static int parse_args(int argc, char **argv, cv_options *opt, cv_err *err)
  * them (cli.h compares device and inode). */
 static int check_output_not_shard(const char *out_path, const rwkvx_converter *cv)
 {
-    const char *inputs[CV_MAX_SHARDS + 1];
-    int i, n = rwkvx_convert_n_inputs(cv);
+    int i, n = rwkvx_convert_n_inputs(cv), ok;
+    const char **inputs = (const char **)malloc(((size_t)n + 1) * sizeof *inputs);
+    if (!inputs) return !cli_fail("out of memory");
     for (i = 0; i < n; i++)
         inputs[i] = rwkvx_convert_input(cv, i);
     inputs[n] = NULL;
-    return cli_check_output(out_path, inputs);
+    ok = cli_check_output(out_path, inputs);
+    free(inputs);
+    return ok;
 }
 
 int main(int argc, char **argv)
 {
-    cv_err args_err;
     char err[RWKVX_CONVERT_ERROR_MAX] = "";
-    cv_options opt;
+    convert_args opt;
     rwkvx_converter *cv = NULL;
     const char *inputs[3];
     cli_output out;
     int rc, ok = 0, reported = 0; /* reported: cli.h has printed the error */
 
-    memset(&args_err, 0, sizeof args_err);
     memset(&out, 0, sizeof out);
     cli_start("rwkvx-convert");
 
-    rc = parse_args(argc, argv, &opt, &args_err);
+    rc = parse_args(argc, argv, &opt);
     if (rc < 0) {
         usage(stdout);
         return 0;
     }
-    if (rc == 0) {
-        fprintf(stderr, "rwkvx-convert: %s\n", args_err.msg[0] ? args_err.msg : "failed");
+    if (rc == 0)
         return 1;
-    }
     /* the output is checked (and its temporary file made) before any work */
     inputs[0] = opt.in_path;
     inputs[1] = opt.convert.vocab && strcmp(opt.convert.vocab, "bytes") != 0 ? opt.convert.vocab : NULL;
