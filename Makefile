@@ -7,7 +7,10 @@
 # `$(BUILD)/rwkvx-NAME: LDLIBS += -lfoo`). A test program tests/NAME.c is
 # built by naming it in TEST_PROGRAMS, plain or as a variant: NAME_asan
 # (ASan/UBSan), NAME_scalar (no SIMD, no mmap), NAME_noomp (no OpenMP),
-# NAME_avx2 (x86-64: the AVX2 kernels, also on an AVX-512 machine).
+# NAME_avx2 (x86-64: the AVX2 kernels, also on an AVX-512 machine). A program
+# includes rwkvx.h (or rwkvx_convert.h) for the API and is linked with the
+# implementation, compiled once per variant into build/lib/; one that defines
+# RWKVX_IMPLEMENTATION itself, to test the internals, is compiled whole.
 CC      ?= cc
 CXX     ?= c++
 ARCH    ?= -march=native

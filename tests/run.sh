@@ -196,6 +196,16 @@ golden_logits() {
 compilers_lane() {
     run "header warning-free with -Werror on every compiler at hand (quick matrix)" bash tests/compilers.sh --quick -j 1
 }
+# The NEON lane: the shortest case of each model under qemu-user (one core, slow)
+arm64_lane() {
+    if [ -n "${ARM64_RUN:-}" ]; then
+        shortest_cases > "$T/cases-arm64.txt"
+        arm64_golden "$T/cases-arm64.txt" "the shortest case of each model"
+        quant_blocks "$ARM64_RUN $B/arm64/test_quant"
+    else
+        echo "== (NEON build under qemu-user skipped: needs gcc-aarch64-linux-gnu and qemu-user)"
+    fi
+}
 # The passkey lane: started after test_tools.sh, whose last step checks that no
 # temporary file is left in $T (rwkvx-passkey writes its CSV through one)
 passkey_lane() { . tests/test_passkey.sh; }
@@ -205,6 +215,7 @@ full_tier() {
     lane_start compilers compilers_lane
     api_conventions
     golden_logits
+    lane_start arm64 arm64_lane     # after golden_logits: it converted the fixtures
     run "batched evaluation == one state at a time (f32, q8_0)" $B/test_batch $CASES tests/fixtures "$T" f32 q8_0
     run "batched evaluation under ASan/UBSan (f16, 64 tokens a case)" $B/test_batch_asan "$(cases_upto 64)" tests/fixtures "$T" f16
     run "corrupt GGUF (f16 RWKV-7) under ASan/UBSan" $B/test_corrupt_asan "$T/rwkv7-tiny.f16.gguf"
@@ -231,14 +242,8 @@ full_tier() {
     lane_start passkey passkey_lane   # passkey retrieval on the demo models (tests/test_passkey.sh)
     . tests/test_interop.sh    # llama.cpp's rwkv7 layout, Hugging Face checkpoints (issue 14)
     . tests/test_server.sh     # rwkvx-server with curl and the openai client (issue 15)
-    if [ -n "${ARM64_RUN:-}" ]; then
-        shortest_cases > "$T/cases-arm64.txt"
-        arm64_golden "$T/cases-arm64.txt" "the shortest case of each model"
-        quant_blocks "$ARM64_RUN $B/arm64/test_quant"
-    else
-        echo "== (NEON build under qemu-user skipped: needs gcc-aarch64-linux-gnu and qemu-user)"
-    fi
     lane_join compilers
+    lane_join arm64
     lane_join passkey
     finish
 }
