@@ -127,17 +127,22 @@ $(BUILD)/compile_cxx: tests/compile.c | $(BUILD)
 -include $(wildcard $(BUILD)/*.d $(LIB)/*.d)
 
 # ---- Test tiers ----
+# make check and make test build what they run JOBS at a time unless make was
+# given -j itself.
+JOBS ?= $(shell nproc 2> /dev/null || echo 2)
 # The tiers build with -Werror (target-specific, so it reaches what they build).
-check check-golden test test-programs: WERROR = -Werror
-check: $(BUILD)/rwkvx-convert $(BUILD)/rwkvx-logits $(CHECK_PROGRAMS:%=$(BUILD)/%)
+check check-programs check-golden test test-programs: WERROR = -Werror
+check:
+	$(MAKE) $(if $(filter -j%,$(MAKEFLAGS)),,-j$(JOBS)) check-programs
 	BUILD=$(BUILD) bash tests/run.sh quick
+.PHONY: check-programs
+check-programs: $(BUILD)/rwkvx-convert $(BUILD)/rwkvx-logits $(CHECK_PROGRAMS:%=$(BUILD)/%)
 check-golden: $(BUILD)/rwkvx-convert $(GOLDEN_PROGRAMS:%=$(BUILD)/%)
 	BUILD=$(BUILD) bash tests/run.sh golden
 # make test builds what it runs (test-programs) JOBS at a time unless make was
 # given -j itself: the build is most of the suite's CPU time (the ASan/UBSan
-# programs take about 20 s of CPU each). A program the suite needs is added
+# programs take about 30 s of CPU each). A program the suite needs is added
 # with `test-programs: $(BUILD)/NAME`.
-JOBS ?= $(shell nproc 2> /dev/null || echo 2)
 .PHONY: test-programs
 test-programs: all $(TEST_PROGRAMS:%=$(BUILD)/%) $(FUZZ_TARGETS:%=$(BUILD)/replay_%)
 test:
