@@ -2877,11 +2877,20 @@ static const cv_type *type_info(int id)
     return NULL;
 }
 
+/* Type names in any case: ggml and llama.cpp's tools write Q4_K_M, BF16 */
+static int type_name_is(const char *name, const char *canonical)
+{
+    for (; *name && *canonical; name++, canonical++)
+        if ((*name >= 'A' && *name <= 'Z' ? *name - 'A' + 'a' : *name) != *canonical)
+            return 0;
+    return *name == *canonical;
+}
+
 static const cv_type *type_by_name(const char *name)
 {
     size_t i;
     for (i = 0; i < CV_N_TYPES; i++)
-        if (strcmp(cv_types[i].name, name) == 0)
+        if (type_name_is(name, cv_types[i].name))
             return &cv_types[i];
     return NULL;
 }
@@ -5408,7 +5417,7 @@ static int parse_type(const char *val, int mix_allowed, cv_quant *q)
     const cv_type *t = type_by_name(val);
     q->mix = 0;
     q->name = t ? t->name : NULL;
-    if (mix_allowed && (strcmp(val, "q4_k_m") == 0 || strcmp(val, "q5_k_m") == 0)) {
+    if (mix_allowed && (type_name_is(val, "q4_k_m") || type_name_is(val, "q5_k_m"))) {
         t = type_info(val[1] == '4' ? GGML_Q4_K : GGML_Q5_K);
         q->name = val[1] == '4' ? "q4_k_m" : "q5_k_m";
         q->mix = 1;

@@ -115,7 +115,10 @@ refuse "--head-type q4_0 on rows of 64 (checkpoint)" "not a multiple of Q4_K's b
     "$FIXTURES/rwkv7-tiny.pth" "$TMP/out.gguf" --head-type q4_k
 refuse "--head-type of a mix" "--head-type must be one of" models/rwkv7-passkey.gguf "$TMP/out.gguf" --head-type q4_k_m
 refuse "bad --type" "--type must be one of" models/rwkv7-passkey.gguf "$TMP/out.gguf" --type q4_z
-refuse "--type Q4_K (case matters)" "--type must be one of" models/rwkv7-passkey.gguf "$TMP/out.gguf" --type Q4_K
+convert "--type Q4_K_M --head-type Q8_0 (llama.cpp's spelling)" models/rwkv7-passkey.gguf "$TMP/upper.gguf" --type Q4_K_M --head-type Q8_0
+convert "--type q4_k_m --head-type q8_0" models/rwkv7-passkey.gguf "$TMP/lower.gguf" --type q4_k_m --head-type q8_0
+cmp -s "$TMP/upper.gguf" "$TMP/lower.gguf" && ok || bad "type names in any case: Q4_K_M and q4_k_m wrote different files"
+refuse "--type Q4_Kx" "--type must be one of" models/rwkv7-passkey.gguf "$TMP/out.gguf" --type Q4_Kx
 refuse "--head-type without value" "needs a value" models/rwkv7-passkey.gguf "$TMP/out.gguf" --head-type
 
 echo "== bit-identical to ggml's reference quantiser and dequantiser ($Q/golden.txt)"

@@ -52,6 +52,7 @@ static void usage(FILE *f)
             "                   vectors and the fused time-mix lerp are always f32; rows\n"
             "                   that do not fit a type's blocks take llama.cpp's fallback\n"
             "  --head-type T    type of the head (output.weight), overriding --type\n"
+            "                   (type names in any case: q4_k_m or Q4_K_M)\n"
             "  --chunk-size B   sparse attention chunk size stored in the file, 1 to 2^24\n"
             "                   (default 2048)\n"
             "  --chunk-topk K   chunks each query attends to, its own included, 1 to 2^24\n"
