@@ -3394,13 +3394,139 @@ static rwkvx_status rwkvx__get_f32(const rwkvx__gguf *g, const char *key, float 
 }
 
 /* ---------------------------------------------------------------------- */
+/* The model's tensors: one table for the loader and the converter        */
+/* ---------------------------------------------------------------------- */
+
+/* Every tensor of a model file, described once: the loader binds each row to
+   its field (next section), and rwkvx-convert (rwkvx_convert.h) writes each
+   row under its name, with its shape, in this order, which is the file's
+   (docs/FORMAT.md lists the same tensors). Three lists: the model's own
+   tensors, each RWKV-7 block's (named "blk.N." + NAME) and each sparse
+   block's ("sparse.J." + NAME), the last two sharing their norms and
+   channel-mix rows.
+     X(ROW, NAME, FIELD, KIND, NE0, NE1, WHERE)
+   ROW names the row in code (RWKVX__M_HEAD, RWKVX__R_W1, RWKVX__S_WQ).
+   KIND MATRIX: ne [NE0, NE1] in any weight type, NE1 rows of NE0 values;
+     FIELD is an rwkvx__mat of NE1 rows and NE0 columns.
+   KIND VECTOR: NE0 x NE1 F32 values; FIELD is a const float pointer. The
+     converter writes ne [NE0] (NE1 = 1) or [NE0, NE1]; the loader takes any
+     ne with that many values (llama.cpp's files have [C, 1, 1, 6] and
+     [C, 1, 1]: the converter's --llama-cpp layout).
+   NE0, NE1: a size of RWKVX__DIMS: C (embedding), V (vocabulary), F (FFN),
+     Dw Da Dv Dg (the decay, in-context learning rate, value residual and
+     gate LoRA ranks), 1, or 6 (the fused lerp's rows r, w, k, v, a, g).
+   WHERE: EVERY block, or NOT_FIRST: RWKV-7 block 0 makes v_first and has no
+     value residual mix, so its v0/v1/v2 are ignored by the loader if present
+     and left out by the converter (--llama-cpp writes placeholders). */
+#define RWKVX__MODEL_TENSORS(X)                                       \
+    X(EMB, "token_embd.weight", emb, MATRIX, C, V, EVERY)             \
+    X(LN0_W, "token_embd_norm.weight", ln0_w, VECTOR, C, 1, EVERY)    \
+    X(LN0_B, "token_embd_norm.bias", ln0_b, VECTOR, C, 1, EVERY)      \
+    X(LNOUT_W, "output_norm.weight", lnout_w, VECTOR, C, 1, EVERY)    \
+    X(LNOUT_B, "output_norm.bias", lnout_b, VECTOR, C, 1, EVERY)      \
+    X(HEAD, "output.weight", head, MATRIX, C, V, EVERY) /* stored even when tied to the embedding (require_head) */
+
+/* What both kinds of block have: their two LayerNorms (their first rows) and
+   their channel-mix (their last). */
+#define RWKVX__BLOCK_NORMS(X)                                                      \
+    X(LN1_W, "attn_norm.weight", ln1_w, VECTOR, C, 1, EVERY)                       \
+    X(LN1_B, "attn_norm.bias", ln1_b, VECTOR, C, 1, EVERY)                         \
+    X(LN2_W, "attn_norm_2.weight", ln2_w, VECTOR, C, 1, EVERY)                     \
+    X(LN2_B, "attn_norm_2.bias", ln2_b, VECTOR, C, 1, EVERY)
+#define RWKVX__CHANNEL_MIX(X)                                                      \
+    X(FFN_LERP, "channel_mix_lerp_k.weight", ffn_lerp, VECTOR, C, 1, EVERY)        \
+    X(FFN_KEY, "channel_mix_key.weight", ffn_key, MATRIX, C, F, EVERY)             \
+    X(FFN_VALUE, "channel_mix_value.weight", ffn_value, MATRIX, F, C, EVERY)
+
+#define RWKVX__RWKV_TENSORS(X)                                                     \
+    RWKVX__BLOCK_NORMS(X)                                                          \
+    X(LERP, "time_mix_lerp_fused.weight", lerp, VECTOR, C, 6, EVERY)               \
+    X(W0, "time_mix_w0.weight", w0, VECTOR, C, 1, EVERY)                           \
+    X(W1, "time_mix_w1.weight", w1, MATRIX, C, Dw, EVERY)                          \
+    X(W2, "time_mix_w2.weight", w2, MATRIX, Dw, C, EVERY)                          \
+    X(A0, "time_mix_a0.weight", a0, VECTOR, C, 1, EVERY)                           \
+    X(A1, "time_mix_a1.weight", a1, MATRIX, C, Da, EVERY)                          \
+    X(A2, "time_mix_a2.weight", a2, MATRIX, Da, C, EVERY)                          \
+    X(V0, "time_mix_v0.weight", v0, VECTOR, C, 1, NOT_FIRST)                       \
+    X(V1, "time_mix_v1.weight", v1, MATRIX, C, Dv, NOT_FIRST)                      \
+    X(V2, "time_mix_v2.weight", v2, MATRIX, Dv, C, NOT_FIRST)                      \
+    X(G1, "time_mix_g1.weight", g1, MATRIX, C, Dg, EVERY)                          \
+    X(G2, "time_mix_g2.weight", g2, MATRIX, Dg, C, EVERY)                          \
+    X(K_K, "time_mix_k_k.weight", k_k, VECTOR, C, 1, EVERY)                        \
+    X(K_A, "time_mix_k_a.weight", k_a, VECTOR, C, 1, EVERY)                        \
+    X(R_K, "time_mix_r_k.weight", r_k, VECTOR, C, 1, EVERY)                        \
+    X(WR, "time_mix_receptance.weight", wr, MATRIX, C, C, EVERY)                   \
+    X(WK, "time_mix_key.weight", wk, MATRIX, C, C, EVERY)                          \
+    X(WV, "time_mix_value.weight", wv, MATRIX, C, C, EVERY)                        \
+    X(WO, "time_mix_output.weight", wo, MATRIX, C, C, EVERY)                       \
+    X(LNX_W, "time_mix_ln.weight", lnx_w, VECTOR, C, 1, EVERY)                     \
+    X(LNX_B, "time_mix_ln.bias", lnx_b, VECTOR, C, 1, EVERY)                       \
+    RWKVX__CHANNEL_MIX(X)
+
+#define RWKVX__SPARSE_TENSORS(X)                                                   \
+    RWKVX__BLOCK_NORMS(X)                                                          \
+    X(WQ, "attn_q.weight", wq, MATRIX, C, C, EVERY)                                \
+    X(WK, "attn_k.weight", wk, MATRIX, C, C, EVERY)                                \
+    X(WV, "attn_v.weight", wv, MATRIX, C, C, EVERY)                                \
+    X(WO, "attn_output.weight", wo, MATRIX, C, C, EVERY)                           \
+    RWKVX__CHANNEL_MIX(X)
+
+#define RWKVX__RWKV_PREFIX "blk"       /* "blk.N.NAME": RWKV-7 block N (llama.cpp's names) */
+#define RWKVX__SPARSE_PREFIX "sparse"  /* "sparse.J.NAME": sparse block J */
+
+typedef enum { RWKVX__MATRIX, RWKVX__VECTOR } rwkvx__tensor_kind;
+typedef enum { RWKVX__EVERY, RWKVX__NOT_FIRST } rwkvx__tensor_where;
+#define RWKVX__DIMS(X) X(1) X(6) X(C) X(V) X(F) X(Dw) X(Da) X(Dv) X(Dg)
+#define RWKVX__DIM_ROW(D) RWKVX__DIM_##D,
+typedef enum { RWKVX__DIMS(RWKVX__DIM_ROW) RWKVX__DIM_COUNT } rwkvx__dim;
+#undef RWKVX__DIM_ROW
+
+typedef struct {
+    const char *name;            /* the GGUF name, after "blk.N." / "sparse.J." in a block */
+    size_t field;                /* offset of the rwkvx__mat or float pointer it binds to */
+    rwkvx__tensor_kind kind;
+    rwkvx__dim ne[2];
+    rwkvx__tensor_where where;
+} rwkvx__tensor_spec;
+
+/* The rows' numbers (RWKVX__M_HEAD, RWKVX__R_W1, RWKVX__S_WQ, ...), and the
+   tables as data indexed by them: rwkvx__model_tensors, rwkvx__rwkv_tensors,
+   rwkvx__sparse_tensors. */
+#define RWKVX__M_ROW(ROW, NAME, FIELD, KIND, NE0, NE1, WHERE) RWKVX__M_##ROW,
+#define RWKVX__R_ROW(ROW, NAME, FIELD, KIND, NE0, NE1, WHERE) RWKVX__R_##ROW,
+#define RWKVX__S_ROW(ROW, NAME, FIELD, KIND, NE0, NE1, WHERE) RWKVX__S_##ROW,
+enum { RWKVX__MODEL_TENSORS(RWKVX__M_ROW) RWKVX__M_COUNT };
+enum { RWKVX__RWKV_TENSORS(RWKVX__R_ROW) RWKVX__R_COUNT };
+enum { RWKVX__SPARSE_TENSORS(RWKVX__S_ROW) RWKVX__S_COUNT };
+#undef RWKVX__M_ROW
+#undef RWKVX__R_ROW
+#undef RWKVX__S_ROW
+
+/* (each cell is pasted in the macro the list hands it to, before any other
+   macro could expand it: a program's own `#define C` changes nothing) */
+#define RWKVX__SPEC(TYPE, NAME, FIELD, KIND, NE0, NE1, WHERE) {NAME, offsetof(TYPE, FIELD), KIND, {NE0, NE1}, WHERE},
+#define RWKVX__M_SPEC(ROW, NAME, FIELD, KIND, NE0, NE1, WHERE) \
+    RWKVX__SPEC(rwkvx_model, NAME, FIELD, RWKVX__##KIND, RWKVX__DIM_##NE0, RWKVX__DIM_##NE1, RWKVX__##WHERE)
+#define RWKVX__R_SPEC(ROW, NAME, FIELD, KIND, NE0, NE1, WHERE) \
+    RWKVX__SPEC(rwkvx__rwkv_block, NAME, FIELD, RWKVX__##KIND, RWKVX__DIM_##NE0, RWKVX__DIM_##NE1, RWKVX__##WHERE)
+#define RWKVX__S_SPEC(ROW, NAME, FIELD, KIND, NE0, NE1, WHERE) \
+    RWKVX__SPEC(rwkvx__sparse_block, NAME, FIELD, RWKVX__##KIND, RWKVX__DIM_##NE0, RWKVX__DIM_##NE1, RWKVX__##WHERE)
+static const rwkvx__tensor_spec rwkvx__model_tensors[RWKVX__M_COUNT] = {RWKVX__MODEL_TENSORS(RWKVX__M_SPEC)};
+static const rwkvx__tensor_spec rwkvx__rwkv_tensors[RWKVX__R_COUNT] = {RWKVX__RWKV_TENSORS(RWKVX__R_SPEC)};
+static const rwkvx__tensor_spec rwkvx__sparse_tensors[RWKVX__S_COUNT] = {RWKVX__SPARSE_TENSORS(RWKVX__S_SPEC)};
+#undef RWKVX__SPEC
+#undef RWKVX__M_SPEC
+#undef RWKVX__R_SPEC
+#undef RWKVX__S_SPEC
+
+/* ---------------------------------------------------------------------- */
 /* Binding tensors to model roles                                         */
 /* ---------------------------------------------------------------------- */
 
 typedef struct {
     rwkvx__gguf *g;
-    rwkvx_model *m;
-    rwkvx_status status;         /* first failure, later lookups are no-ops */
+    int64_t dim[RWKVX__DIM_COUNT]; /* the table's sizes for this model */
+    rwkvx_status status;           /* first failure, later lookups are no-ops */
 } rwkvx__binder;
 
 static rwkvx__tinfo *rwkvx__find_tensor(rwkvx__binder *b, const char *name, int required) {
@@ -3444,64 +3570,46 @@ static rwkvx__mat rwkvx__matrix(rwkvx__binder *b, const char *name, int64_t rows
     return m;
 }
 
-static void rwkvx__bind_rwkv_block(rwkvx__binder *b, int i, rwkvx__rwkv_block *blk) {
-    const rwkvx_model *m = b->m;
-    int64_t C = m->n_embd, F = m->n_ffn;
-    char name[96];
-#define RWKVX__N(suffix) (snprintf(name, sizeof name, "blk.%d." suffix, i), name)
-    blk->ln1_w = rwkvx__vec(b, RWKVX__N("attn_norm.weight"), C);
-    blk->ln1_b = rwkvx__vec(b, RWKVX__N("attn_norm.bias"), C);
-    blk->ln2_w = rwkvx__vec(b, RWKVX__N("attn_norm_2.weight"), C);
-    blk->ln2_b = rwkvx__vec(b, RWKVX__N("attn_norm_2.bias"), C);
-    blk->lerp = rwkvx__vec(b, RWKVX__N("time_mix_lerp_fused.weight"), 6 * C);
-    blk->w0 = rwkvx__vec(b, RWKVX__N("time_mix_w0.weight"), C);
-    blk->a0 = rwkvx__vec(b, RWKVX__N("time_mix_a0.weight"), C);
-    blk->k_k = rwkvx__vec(b, RWKVX__N("time_mix_k_k.weight"), C);
-    blk->k_a = rwkvx__vec(b, RWKVX__N("time_mix_k_a.weight"), C);
-    blk->r_k = rwkvx__vec(b, RWKVX__N("time_mix_r_k.weight"), C);
-    blk->lnx_w = rwkvx__vec(b, RWKVX__N("time_mix_ln.weight"), C);
-    blk->lnx_b = rwkvx__vec(b, RWKVX__N("time_mix_ln.bias"), C);
-    blk->w1 = rwkvx__matrix(b, RWKVX__N("time_mix_w1.weight"), m->lora_w, C);
-    blk->w2 = rwkvx__matrix(b, RWKVX__N("time_mix_w2.weight"), C, m->lora_w);
-    blk->a1 = rwkvx__matrix(b, RWKVX__N("time_mix_a1.weight"), m->lora_a, C);
-    blk->a2 = rwkvx__matrix(b, RWKVX__N("time_mix_a2.weight"), C, m->lora_a);
-    blk->g1 = rwkvx__matrix(b, RWKVX__N("time_mix_g1.weight"), m->lora_g, C);
-    blk->g2 = rwkvx__matrix(b, RWKVX__N("time_mix_g2.weight"), C, m->lora_g);
-    if (i > 0) { /* the first block produces v_first and has no residual mix */
-        blk->v0 = rwkvx__vec(b, RWKVX__N("time_mix_v0.weight"), C);
-        blk->v1 = rwkvx__matrix(b, RWKVX__N("time_mix_v1.weight"), m->lora_v, C);
-        blk->v2 = rwkvx__matrix(b, RWKVX__N("time_mix_v2.weight"), C, m->lora_v);
-    } else {
-        rwkvx__find_tensor(b, RWKVX__N("time_mix_v0.weight"), 0);
-        rwkvx__find_tensor(b, RWKVX__N("time_mix_v1.weight"), 0);
-        rwkvx__find_tensor(b, RWKVX__N("time_mix_v2.weight"), 0);
-    }
-    blk->wr = rwkvx__matrix(b, RWKVX__N("time_mix_receptance.weight"), C, C);
-    blk->wk = rwkvx__matrix(b, RWKVX__N("time_mix_key.weight"), C, C);
-    blk->wv = rwkvx__matrix(b, RWKVX__N("time_mix_value.weight"), C, C);
-    blk->wo = rwkvx__matrix(b, RWKVX__N("time_mix_output.weight"), C, C);
-    blk->ffn_lerp = rwkvx__vec(b, RWKVX__N("channel_mix_lerp_k.weight"), C);
-    blk->ffn_key = rwkvx__matrix(b, RWKVX__N("channel_mix_key.weight"), F, C);
-    blk->ffn_value = rwkvx__matrix(b, RWKVX__N("channel_mix_value.weight"), C, F);
-#undef RWKVX__N
+/* The table's sizes, from the hyper-parameters (Dv is 0 in a model of one
+   RWKV-7 block: only block 0, which has no v1/v2, would use it). */
+static void rwkvx__table_dims(const rwkvx_model *m, int64_t *dim) {
+    dim[RWKVX__DIM_1] = 1;
+    dim[RWKVX__DIM_6] = 6;
+    dim[RWKVX__DIM_C] = m->n_embd;
+    dim[RWKVX__DIM_V] = m->n_vocab;
+    dim[RWKVX__DIM_F] = m->n_ffn;
+    dim[RWKVX__DIM_Dw] = m->lora_w;
+    dim[RWKVX__DIM_Da] = m->lora_a;
+    dim[RWKVX__DIM_Dv] = m->lora_v;
+    dim[RWKVX__DIM_Dg] = m->lora_g;
 }
 
-static void rwkvx__bind_sparse_block(rwkvx__binder *b, int j, rwkvx__sparse_block *blk) {
-    int64_t C = b->m->n_embd, F = b->m->n_ffn;
+/* Binds the tensor `name` as a table row says: its vector or matrix, checked
+   against the row's shape, goes to the row's field of `owner` (the model or
+   a block). */
+static void rwkvx__bind_row(rwkvx__binder *b, const rwkvx__tensor_spec *row, const char *name, void *owner) {
+    int64_t ne0 = b->dim[row->ne[0]], ne1 = b->dim[row->ne[1]];
+    char *field = (char *)owner + row->field;
+    if (row->kind == RWKVX__VECTOR)
+        *(const float **)(void *)field = rwkvx__vec(b, name, ne0 * ne1);
+    else
+        *(rwkvx__mat *)(void *)field = rwkvx__matrix(b, name, ne1, ne0);
+}
+
+/* Binds one block's rows ("PREFIX.INDEX.NAME"). A NOT_FIRST row of block 0
+   (v0/v1/v2: it makes v_first) is not needed; present, it is only marked
+   used, as the converter never writes it but llama.cpp's layout has it. */
+static void rwkvx__bind_block(rwkvx__binder *b, const rwkvx__tensor_spec *rows, int n_rows, const char *prefix, int index,
+                              void *blk) {
     char name[96];
-#define RWKVX__N(suffix) (snprintf(name, sizeof name, "sparse.%d." suffix, j), name)
-    blk->ln1_w = rwkvx__vec(b, RWKVX__N("attn_norm.weight"), C);
-    blk->ln1_b = rwkvx__vec(b, RWKVX__N("attn_norm.bias"), C);
-    blk->ln2_w = rwkvx__vec(b, RWKVX__N("attn_norm_2.weight"), C);
-    blk->ln2_b = rwkvx__vec(b, RWKVX__N("attn_norm_2.bias"), C);
-    blk->wq = rwkvx__matrix(b, RWKVX__N("attn_q.weight"), C, C);
-    blk->wk = rwkvx__matrix(b, RWKVX__N("attn_k.weight"), C, C);
-    blk->wv = rwkvx__matrix(b, RWKVX__N("attn_v.weight"), C, C);
-    blk->wo = rwkvx__matrix(b, RWKVX__N("attn_output.weight"), C, C);
-    blk->ffn_lerp = rwkvx__vec(b, RWKVX__N("channel_mix_lerp_k.weight"), C);
-    blk->ffn_key = rwkvx__matrix(b, RWKVX__N("channel_mix_key.weight"), F, C);
-    blk->ffn_value = rwkvx__matrix(b, RWKVX__N("channel_mix_value.weight"), C, F);
-#undef RWKVX__N
+    int r;
+    for (r = 0; r < n_rows; r++) {
+        snprintf(name, sizeof name, "%s.%d.%s", prefix, index, rows[r].name);
+        if (index == 0 && rows[r].where == RWKVX__NOT_FIRST)
+            rwkvx__find_tensor(b, name, 0);
+        else
+            rwkvx__bind_row(b, &rows[r], name, blk);
+    }
 }
 
 /* The opt-in K/V limit: kv_max turns it on; kv_keep and kv_window default to
@@ -3555,11 +3663,12 @@ static rwkvx_status rwkvx__read_llama_hparams(rwkvx__gguf *g, rwkvx_model *m, in
     uint64_t i;
     int ignored = 0, shifts = 2, eot = 0;
     rwkvx_status s;
+    const char *emb = rwkvx__model_tensors[RWKVX__M_EMB].name;
     for (i = 0; i < g->n_t; i++)
-        if (rwkvx__name_eq(g->t[i].name, g->t[i].name_len, "token_embd.weight")) break;
-    if (i == g->n_t) return rwkvx__fail(g->err, RWKVX_ERR_FORMAT, "missing tensor 'token_embd.weight'");
+        if (rwkvx__name_eq(g->t[i].name, g->t[i].name_len, emb)) break;
+    if (i == g->n_t) return rwkvx__fail(g->err, RWKVX_ERR_FORMAT, "missing tensor '%s'", emb);
     if (g->t[i].n_dims != 2 || g->t[i].ne[1] > (uint64_t)big)
-        return rwkvx__fail(g->err, RWKVX_ERR_FORMAT, "tensor 'token_embd.weight' is not a [C, V] matrix with V <= %d", big);
+        return rwkvx__fail(g->err, RWKVX_ERR_FORMAT, "tensor '%s' is not a [C, V] matrix with V <= %d", emb, big);
     m->n_vocab = (int)g->t[i].ne[1];
     m->gn_eps = 64e-5f;
     if ((s = rwkvx__get_int(g, "rwkv7.context_length", 0, 1, INT32_MAX, &ignored)) ||
@@ -3772,28 +3881,34 @@ static uint64_t rwkvx__count_nonfinite(const unsigned char *p, uint32_t type, si
     return bad;
 }
 
+/* As llama.cpp's rwkv7 loader: no implicit tying, the file stores its head
+   (after an earlier failure, that one is reported). */
+static rwkvx_status rwkvx__require_head(rwkvx__binder *b) {
+    const char *head = rwkvx__model_tensors[RWKVX__M_HEAD].name, *emb = rwkvx__model_tensors[RWKVX__M_EMB].name;
+    if (b->status != RWKVX_OK || rwkvx__find_tensor(b, head, 0)) return RWKVX_OK;
+    return rwkvx__fail(b->g->err, RWKVX_ERR_FORMAT, "missing tensor '%s' (the head: a model whose head is tied to %s must "
+                                                    "store it too, as llama.cpp requires; rwkvx-convert does)", head, emb);
+}
+
 static rwkvx_status rwkvx__bind_all(rwkvx__gguf *g, rwkvx_model *m) {
     rwkvx__binder b;
-    int64_t C = m->n_embd;
+    rwkvx_status s;
     uint64_t i;
     int r;
     b.g = g;
-    b.m = m;
     b.status = RWKVX_OK;
+    rwkvx__table_dims(m, b.dim);
     m->rwkv = (rwkvx__rwkv_block *)rwkvx__calloc((size_t)m->n_rwkv, sizeof *m->rwkv);
     m->sparse = (rwkvx__sparse_block *)rwkvx__calloc((size_t)m->n_sparse + 1, sizeof *m->sparse);
     if (!m->rwkv || !m->sparse) return rwkvx__fail(g->err, RWKVX_ERR_NOMEM, "out of memory");
-    m->emb = rwkvx__matrix(&b, "token_embd.weight", m->n_vocab, C);
-    m->ln0_w = rwkvx__vec(&b, "token_embd_norm.weight", C);
-    m->ln0_b = rwkvx__vec(&b, "token_embd_norm.bias", C);
-    m->lnout_w = rwkvx__vec(&b, "output_norm.weight", C);
-    m->lnout_b = rwkvx__vec(&b, "output_norm.bias", C);
-    if (b.status == RWKVX_OK && !rwkvx__find_tensor(&b, "output.weight", 0)) /* as llama.cpp's rwkv7 loader: no implicit tying */
-        return rwkvx__fail(g->err, RWKVX_ERR_FORMAT, "missing tensor 'output.weight' (the head: a model whose head is tied to "
-                                                     "token_embd.weight must store it too, as llama.cpp requires; rwkvx-convert does)");
-    m->head = rwkvx__matrix(&b, "output.weight", m->n_vocab, C);
-    for (r = 0; r < m->n_rwkv; r++) rwkvx__bind_rwkv_block(&b, r, &m->rwkv[r]);
-    for (r = 0; r < m->n_sparse; r++) rwkvx__bind_sparse_block(&b, r, &m->sparse[r]);
+    for (r = 0; r < RWKVX__M_COUNT; r++) {
+        if (r == RWKVX__M_HEAD && (s = rwkvx__require_head(&b))) return s;
+        rwkvx__bind_row(&b, &rwkvx__model_tensors[r], rwkvx__model_tensors[r].name, m);
+    }
+    for (r = 0; r < m->n_rwkv; r++)
+        rwkvx__bind_block(&b, rwkvx__rwkv_tensors, RWKVX__R_COUNT, RWKVX__RWKV_PREFIX, r, &m->rwkv[r]);
+    for (r = 0; r < m->n_sparse; r++)
+        rwkvx__bind_block(&b, rwkvx__sparse_tensors, RWKVX__S_COUNT, RWKVX__SPARSE_PREFIX, r, &m->sparse[r]);
     if (b.status != RWKVX_OK) return b.status;
     for (i = 0; i < g->n_t; i++)
         if (!g->t[i].used)

@@ -2994,36 +2994,52 @@ static uint64_t count_nonfinite(int type, const unsigned char *p, uint64_t n)
  * "rwkv." and adds "moba.J.*" sparse blocks.  Every tensor must land in
  * exactly one slot, every required slot must be filled, and every shape must
  * agree with C, V, F, H and the LoRA ranks read from a few defining tensors.
+ * What the file holds (names, shapes, order) is rwkvx.h's tensor table
+ * (RWKVX__MODEL_TENSORS, ...); the slots below are the checkpoint's names and
+ * shapes for its rows.
  * ======================================================================== */
 
-typedef enum { DIM_1, DIM_C, DIM_V, DIM_F, DIM_H, DIM_64, DIM_DW, DIM_DA, DIM_DV, DIM_DG, DIM_COUNT } cv_dim;
+/* The sizes shapes are made of: those of rwkvx.h's tensor table, with the
+ * same numbers (mdl->dim[] answers for both), then two that only
+ * checkpoints use: r_k is (H, 64) there and [C] in the file. */
+typedef enum {
+    DIM_1 = RWKVX__DIM_1, DIM_6 = RWKVX__DIM_6, DIM_C = RWKVX__DIM_C, DIM_V = RWKVX__DIM_V, DIM_F = RWKVX__DIM_F,
+    DIM_DW = RWKVX__DIM_Dw, DIM_DA = RWKVX__DIM_Da, DIM_DV = RWKVX__DIM_Dv, DIM_DG = RWKVX__DIM_Dg,
+    DIM_H = RWKVX__DIM_COUNT, DIM_64, DIM_COUNT
+} cv_dim;
 
-static const char *const cv_dim_name[DIM_COUNT] = {"1", "C", "V", "F", "H", "64", "Dw", "Da", "Dv", "Dg"};
+#define CV_DIM_NAME(D) #D,
+static const char *const cv_dim_name[DIM_COUNT] = {RWKVX__DIMS(CV_DIM_NAME) "H", "64"};
+#undef CV_DIM_NAME
 
-/* How a slot is written: a 1-D F32 vector, a matrix as is, a transposed
- * matrix, or one row of the fused lerp. */
-typedef enum { OUT_VECTOR, OUT_MATRIX, OUT_MATRIX_T, OUT_LERP } cv_out_kind;
+/* How a checkpoint tensor becomes (part of) its file tensor: as it is, or
+ * transposed (a LoRA factor is stored (in, out): w1 (C, Dw) is written
+ * ne [C, Dw], Dw rows of C). */
+typedef enum { AS_IS, TRANSPOSED } cv_slot_how;
 
+/* A checkpoint tensor and the row of rwkvx.h's tensor table it fills: the
+ * file's name, shape and order come from that table.  A row filled by
+ * several slots takes them in slot order: the six x_* of the fused lerp. */
 typedef struct {
     const char *src;     /* after "blocks.N." / "moba.J.", or the whole name */
-    const char *dst;     /* after "blk.N." / "sparse.J.", or the whole name */
+    int row;             /* RWKVX__M_*, RWKVX__R_* or RWKVX__S_* */
     int ndim;
-    cv_dim dim[3];
-    cv_out_kind out;
+    cv_dim dim[3];       /* its shape in the checkpoint */
+    cv_slot_how how;
 } cv_slot;
 
-#define VEC_C 1, {DIM_C}, OUT_VECTOR
-#define MIX_C 3, {DIM_1, DIM_1, DIM_C}, OUT_VECTOR
+#define VEC_C 1, {DIM_C}, AS_IS
+#define MIX_C 3, {DIM_1, DIM_1, DIM_C}, AS_IS
 
 enum { G_EMB, G_LN0_W, G_LN0_B, G_LN_OUT_W, G_LN_OUT_B, G_HEAD, G_N_SLOTS };
 
 static const cv_slot cv_global_slots[G_N_SLOTS] = {
-    {"emb.weight", "token_embd.weight", 2, {DIM_V, DIM_C}, OUT_MATRIX},
-    {"blocks.0.ln0.weight", "token_embd_norm.weight", VEC_C},
-    {"blocks.0.ln0.bias", "token_embd_norm.bias", VEC_C},
-    {"ln_out.weight", "output_norm.weight", VEC_C},
-    {"ln_out.bias", "output_norm.bias", VEC_C},
-    {"head.weight", "output.weight", 2, {DIM_V, DIM_C}, OUT_MATRIX},
+    {"emb.weight", RWKVX__M_EMB, 2, {DIM_V, DIM_C}, AS_IS},
+    {"blocks.0.ln0.weight", RWKVX__M_LN0_W, VEC_C},
+    {"blocks.0.ln0.bias", RWKVX__M_LN0_B, VEC_C},
+    {"ln_out.weight", RWKVX__M_LNOUT_W, VEC_C},
+    {"ln_out.bias", RWKVX__M_LNOUT_B, VEC_C},
+    {"head.weight", RWKVX__M_HEAD, 2, {DIM_V, DIM_C}, AS_IS},
 };
 
 enum {
@@ -3034,57 +3050,57 @@ enum {
     R_FFN_X_K, R_FFN_KEY, R_FFN_VALUE, R_N_SLOTS
 };
 
-/* In output order; the six lerps become one [C, 6] tensor at R_X_R. */
+/* In the table's order (the order of the checks, so of their messages). */
 static const cv_slot cv_rwkv_slots[R_N_SLOTS] = {
-    {"ln1.weight", "attn_norm.weight", VEC_C},
-    {"ln1.bias", "attn_norm.bias", VEC_C},
-    {"ln2.weight", "attn_norm_2.weight", VEC_C},
-    {"ln2.bias", "attn_norm_2.bias", VEC_C},
-    {"att.x_r", "time_mix_lerp_fused.weight", 3, {DIM_1, DIM_1, DIM_C}, OUT_LERP},
-    {"att.x_w", NULL, 3, {DIM_1, DIM_1, DIM_C}, OUT_LERP},
-    {"att.x_k", NULL, 3, {DIM_1, DIM_1, DIM_C}, OUT_LERP},
-    {"att.x_v", NULL, 3, {DIM_1, DIM_1, DIM_C}, OUT_LERP},
-    {"att.x_a", NULL, 3, {DIM_1, DIM_1, DIM_C}, OUT_LERP},
-    {"att.x_g", NULL, 3, {DIM_1, DIM_1, DIM_C}, OUT_LERP},
-    {"att.w0", "time_mix_w0.weight", MIX_C},
-    {"att.w1", "time_mix_w1.weight", 2, {DIM_C, DIM_DW}, OUT_MATRIX_T},
-    {"att.w2", "time_mix_w2.weight", 2, {DIM_DW, DIM_C}, OUT_MATRIX_T},
-    {"att.a0", "time_mix_a0.weight", MIX_C},
-    {"att.a1", "time_mix_a1.weight", 2, {DIM_C, DIM_DA}, OUT_MATRIX_T},
-    {"att.a2", "time_mix_a2.weight", 2, {DIM_DA, DIM_C}, OUT_MATRIX_T},
-    {"att.v0", "time_mix_v0.weight", MIX_C},
-    {"att.v1", "time_mix_v1.weight", 2, {DIM_C, DIM_DV}, OUT_MATRIX_T},
-    {"att.v2", "time_mix_v2.weight", 2, {DIM_DV, DIM_C}, OUT_MATRIX_T},
-    {"att.g1", "time_mix_g1.weight", 2, {DIM_C, DIM_DG}, OUT_MATRIX_T},
-    {"att.g2", "time_mix_g2.weight", 2, {DIM_DG, DIM_C}, OUT_MATRIX_T},
-    {"att.k_k", "time_mix_k_k.weight", MIX_C},
-    {"att.k_a", "time_mix_k_a.weight", MIX_C},
-    {"att.r_k", "time_mix_r_k.weight", 2, {DIM_H, DIM_64}, OUT_VECTOR},
-    {"att.receptance.weight", "time_mix_receptance.weight", 2, {DIM_C, DIM_C}, OUT_MATRIX},
-    {"att.key.weight", "time_mix_key.weight", 2, {DIM_C, DIM_C}, OUT_MATRIX},
-    {"att.value.weight", "time_mix_value.weight", 2, {DIM_C, DIM_C}, OUT_MATRIX},
-    {"att.output.weight", "time_mix_output.weight", 2, {DIM_C, DIM_C}, OUT_MATRIX},
-    {"att.ln_x.weight", "time_mix_ln.weight", VEC_C},
-    {"att.ln_x.bias", "time_mix_ln.bias", VEC_C},
-    {"ffn.x_k", "channel_mix_lerp_k.weight", MIX_C},
-    {"ffn.key.weight", "channel_mix_key.weight", 2, {DIM_F, DIM_C}, OUT_MATRIX},
-    {"ffn.value.weight", "channel_mix_value.weight", 2, {DIM_C, DIM_F}, OUT_MATRIX},
+    {"ln1.weight", RWKVX__R_LN1_W, VEC_C},
+    {"ln1.bias", RWKVX__R_LN1_B, VEC_C},
+    {"ln2.weight", RWKVX__R_LN2_W, VEC_C},
+    {"ln2.bias", RWKVX__R_LN2_B, VEC_C},
+    {"att.x_r", RWKVX__R_LERP, MIX_C},
+    {"att.x_w", RWKVX__R_LERP, MIX_C},
+    {"att.x_k", RWKVX__R_LERP, MIX_C},
+    {"att.x_v", RWKVX__R_LERP, MIX_C},
+    {"att.x_a", RWKVX__R_LERP, MIX_C},
+    {"att.x_g", RWKVX__R_LERP, MIX_C},
+    {"att.w0", RWKVX__R_W0, MIX_C},
+    {"att.w1", RWKVX__R_W1, 2, {DIM_C, DIM_DW}, TRANSPOSED},
+    {"att.w2", RWKVX__R_W2, 2, {DIM_DW, DIM_C}, TRANSPOSED},
+    {"att.a0", RWKVX__R_A0, MIX_C},
+    {"att.a1", RWKVX__R_A1, 2, {DIM_C, DIM_DA}, TRANSPOSED},
+    {"att.a2", RWKVX__R_A2, 2, {DIM_DA, DIM_C}, TRANSPOSED},
+    {"att.v0", RWKVX__R_V0, MIX_C},
+    {"att.v1", RWKVX__R_V1, 2, {DIM_C, DIM_DV}, TRANSPOSED},
+    {"att.v2", RWKVX__R_V2, 2, {DIM_DV, DIM_C}, TRANSPOSED},
+    {"att.g1", RWKVX__R_G1, 2, {DIM_C, DIM_DG}, TRANSPOSED},
+    {"att.g2", RWKVX__R_G2, 2, {DIM_DG, DIM_C}, TRANSPOSED},
+    {"att.k_k", RWKVX__R_K_K, MIX_C},
+    {"att.k_a", RWKVX__R_K_A, MIX_C},
+    {"att.r_k", RWKVX__R_R_K, 2, {DIM_H, DIM_64}, AS_IS},
+    {"att.receptance.weight", RWKVX__R_WR, 2, {DIM_C, DIM_C}, AS_IS},
+    {"att.key.weight", RWKVX__R_WK, 2, {DIM_C, DIM_C}, AS_IS},
+    {"att.value.weight", RWKVX__R_WV, 2, {DIM_C, DIM_C}, AS_IS},
+    {"att.output.weight", RWKVX__R_WO, 2, {DIM_C, DIM_C}, AS_IS},
+    {"att.ln_x.weight", RWKVX__R_LNX_W, VEC_C},
+    {"att.ln_x.bias", RWKVX__R_LNX_B, VEC_C},
+    {"ffn.x_k", RWKVX__R_FFN_LERP, MIX_C},
+    {"ffn.key.weight", RWKVX__R_FFN_KEY, 2, {DIM_F, DIM_C}, AS_IS},
+    {"ffn.value.weight", RWKVX__R_FFN_VALUE, 2, {DIM_C, DIM_F}, AS_IS},
 };
 
 enum { S_LN1_W, S_LN1_B, S_LN2_W, S_LN2_B, S_Q, S_K, S_V, S_O, S_FFN_X_K, S_FFN_KEY, S_FFN_VALUE, S_N_SLOTS };
 
 static const cv_slot cv_sparse_slots[S_N_SLOTS] = {
-    {"ln1.weight", "attn_norm.weight", VEC_C},
-    {"ln1.bias", "attn_norm.bias", VEC_C},
-    {"ln2.weight", "attn_norm_2.weight", VEC_C},
-    {"ln2.bias", "attn_norm_2.bias", VEC_C},
-    {"att.receptance.weight", "attn_q.weight", 2, {DIM_C, DIM_C}, OUT_MATRIX},
-    {"att.key.weight", "attn_k.weight", 2, {DIM_C, DIM_C}, OUT_MATRIX},
-    {"att.value.weight", "attn_v.weight", 2, {DIM_C, DIM_C}, OUT_MATRIX},
-    {"att.output.weight", "attn_output.weight", 2, {DIM_C, DIM_C}, OUT_MATRIX},
-    {"ffn.x_k", "channel_mix_lerp_k.weight", MIX_C},
-    {"ffn.key.weight", "channel_mix_key.weight", 2, {DIM_F, DIM_C}, OUT_MATRIX},
-    {"ffn.value.weight", "channel_mix_value.weight", 2, {DIM_C, DIM_F}, OUT_MATRIX},
+    {"ln1.weight", RWKVX__S_LN1_W, VEC_C},
+    {"ln1.bias", RWKVX__S_LN1_B, VEC_C},
+    {"ln2.weight", RWKVX__S_LN2_W, VEC_C},
+    {"ln2.bias", RWKVX__S_LN2_B, VEC_C},
+    {"att.receptance.weight", RWKVX__S_WQ, 2, {DIM_C, DIM_C}, AS_IS},
+    {"att.key.weight", RWKVX__S_WK, 2, {DIM_C, DIM_C}, AS_IS},
+    {"att.value.weight", RWKVX__S_WV, 2, {DIM_C, DIM_C}, AS_IS},
+    {"att.output.weight", RWKVX__S_WO, 2, {DIM_C, DIM_C}, AS_IS},
+    {"ffn.x_k", RWKVX__S_FFN_LERP, MIX_C},
+    {"ffn.key.weight", RWKVX__S_FFN_KEY, 2, {DIM_F, DIM_C}, AS_IS},
+    {"ffn.value.weight", RWKVX__S_FFN_VALUE, 2, {DIM_C, DIM_F}, AS_IS},
 };
 
 typedef struct {
@@ -3099,6 +3115,28 @@ typedef struct {
 } cv_model;
 
 typedef enum { NAME_GLOBAL, NAME_RWKV, NAME_SPARSE } cv_name_kind;
+
+/* Each kind of tensor list: its rows in rwkvx.h's table, and the checkpoint
+ * slots that fill them. */
+typedef struct {
+    const rwkvx__tensor_spec *rows;
+    int n_rows;
+    const cv_slot *slots;
+    int n_slots;
+} cv_kind;
+
+static const cv_kind cv_kinds[3] = {
+    {rwkvx__model_tensors, RWKVX__M_COUNT, cv_global_slots, G_N_SLOTS},
+    {rwkvx__rwkv_tensors, RWKVX__R_COUNT, cv_rwkv_slots, R_N_SLOTS},
+    {rwkvx__sparse_tensors, RWKVX__S_COUNT, cv_sparse_slots, S_N_SLOTS},
+};
+
+/* Block 0 makes v_first: its v0/v1/v2 (NOT_FIRST rows of the table) are
+ * neither needed nor written (--llama-cpp writes placeholders instead). */
+static int not_in_block(uint32_t block, int rwkv_row)
+{
+    return block == 0 && rwkvx__rwkv_tensors[rwkv_row].where == RWKVX__NOT_FIRST;
+}
 
 /* "<digits>.<rest>" with no leading zeros and a value below CV_MAX_BLOCKS. */
 static int parse_index(const char *s, uint32_t *idx, const char **rest)
@@ -3235,7 +3273,7 @@ static int model_assign_slots(cv_model *mdl, const cv_src_list *src, cv_err *err
     return 1;
 }
 
-/* Every slot is required, except v0/v1/v2 of block 0 (it makes v_first). */
+/* Every slot is required, except v0/v1/v2 of block 0 (not_in_block). */
 static int model_check_missing(cv_model *mdl, cv_err *err)
 {
     char name[128];
@@ -3250,8 +3288,7 @@ static int model_check_missing(cv_model *mdl, cv_err *err)
         }
     for (b = 0; b < mdl->n_rwkv; b++)
         for (s = 0; s < R_N_SLOTS; s++) {
-            int optional = b == 0 && (s == R_V0 || s == R_V1 || s == R_V2);
-            if (*model_slot(mdl, NAME_RWKV, b, s) < 0 && !optional) {
+            if (*model_slot(mdl, NAME_RWKV, b, s) < 0 && !not_in_block(b, cv_rwkv_slots[s].row)) {
                 source_name(mdl, NAME_RWKV, b, s, name, sizeof name);
                 return cv_fail(err, "missing tensor '%s'", name);
             }
@@ -3287,6 +3324,7 @@ static int model_define_dims(cv_model *mdl, const cv_src_list *src, cv_err *err)
 {
     const int32_t *b0 = mdl->rwkv;
     mdl->dim[DIM_1] = 1;
+    mdl->dim[DIM_6] = 6;
     mdl->dim[DIM_64] = 64;
     if (!define_dim(mdl, src, mdl->global[G_EMB], 2, 0, DIM_V, err) ||
         !define_dim(mdl, src, mdl->global[G_EMB], 2, 1, DIM_C, err) ||
@@ -3334,8 +3372,7 @@ static int model_check_shapes(cv_model *mdl, const cv_src_list *src, cv_err *err
     for (b = 0; b < mdl->n_rwkv; b++)
         for (s = 0; s < R_N_SLOTS; s++) {
             int32_t idx = *model_slot(mdl, NAME_RWKV, b, s);
-            if (b == 0 && (s == R_V0 || s == R_V1 || s == R_V2)) {
-                /* Not needed by block 0 and not written: dropped unchecked. */
+            if (not_in_block(b, cv_rwkv_slots[s].row)) { /* dropped unchecked */
                 if (idx >= 0)
                     mdl->dropped_v_first = 1;
                 continue;
@@ -3751,32 +3788,57 @@ typedef struct {
     uint64_t data_bytes;  /* padded sum */
 } cv_plan;
 
-static void llama_cpp_shape(cv_out *o);
+static void llama_cpp_shape(cv_out *o, const rwkvx__tensor_spec *row);
 
 typedef enum { ROLE_VECTOR, ROLE_LORA, ROLE_HEAD, ROLE_MATRIX } cv_role;
 
-/* What a tensor is, from its GGUF name (ours or llama.cpp's) and rank.  The
- * LoRA names are those llama.cpp's quantiser keeps unquantised for RWKV
- * ("do not quantize RWKV's small yet 2D weights"); the remaining names of
- * that list (w0, a0, v0, time_mix_first, the fused lerp) are vectors. */
+static int ends_with(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), k = strlen(suffix);
+    return n >= k && strcmp(s + n - k, suffix) == 0;
+}
+
+/* What a row of rwkvx.h's table is: a vector, the head, a LoRA factor (a
+ * matrix one of whose sizes is a LoRA rank) or another matrix. */
+static cv_role row_role(const rwkvx__tensor_spec *row)
+{
+    int i;
+    if (row->kind == RWKVX__VECTOR)
+        return ROLE_VECTOR;
+    if (row == &rwkvx__model_tensors[RWKVX__M_HEAD])
+        return ROLE_HEAD;
+    for (i = 0; i < 2; i++)
+        if (row->ne[i] == RWKVX__DIM_Dw || row->ne[i] == RWKVX__DIM_Da || row->ne[i] == RWKVX__DIM_Dv ||
+            row->ne[i] == RWKVX__DIM_Dg)
+            return ROLE_LORA;
+    return ROLE_MATRIX;
+}
+
+/* What a GGUF input's tensor is, known by its name (ours or llama.cpp's) and
+ * rank only.  llama.cpp's quantiser keeps some RWKV tensors unquantised by
+ * name ("do not quantize RWKV's small yet 2D weights"), and so does this:
+ * the LoRA factors (the table's, and RWKV-6's time_mix_decay_w1/w2) and,
+ * even stored 2-D, the fused lerp, w0, a0, v0 and RWKV-6's
+ * time_mix_first. */
 static cv_role tensor_role(const char *name, uint32_t n_dims)
 {
-    static const char *const lora[] = {"time_mix_w1.weight", "time_mix_w2.weight", "time_mix_a1.weight",
-                                       "time_mix_a2.weight", "time_mix_v1.weight", "time_mix_v2.weight",
-                                       "time_mix_g1.weight", "time_mix_g2.weight", "time_mix_decay_w1.weight",
-                                       "time_mix_decay_w2.weight"};
-    static const char *const vector[] = {"time_mix_lerp_fused.weight", "time_mix_first.weight",
-                                         "time_mix_w0.weight", "time_mix_a0.weight", "time_mix_v0.weight"};
-    size_t i, len = strlen(name);
+    static const int vector_rows[] = {RWKVX__R_LERP, RWKVX__R_W0, RWKVX__R_A0, RWKVX__R_V0};
+    static const char *const rwkv6_lora[] = {"time_mix_decay_w1.weight", "time_mix_decay_w2.weight"};
+    size_t i;
     if (n_dims < 2)
         return ROLE_VECTOR;
-    for (i = 0; i < sizeof vector / sizeof vector[0]; i++)
-        if (len >= strlen(vector[i]) && strcmp(name + len - strlen(vector[i]), vector[i]) == 0)
+    for (i = 0; i < sizeof vector_rows / sizeof vector_rows[0]; i++)
+        if (ends_with(name, rwkvx__rwkv_tensors[vector_rows[i]].name))
             return ROLE_VECTOR;
-    for (i = 0; i < sizeof lora / sizeof lora[0]; i++)
-        if (len >= strlen(lora[i]) && strcmp(name + len - strlen(lora[i]), lora[i]) == 0)
+    if (ends_with(name, "time_mix_first.weight"))
+        return ROLE_VECTOR;
+    for (i = 0; i < RWKVX__R_COUNT; i++)
+        if (row_role(&rwkvx__rwkv_tensors[i]) == ROLE_LORA && ends_with(name, rwkvx__rwkv_tensors[i].name))
             return ROLE_LORA;
-    return strcmp(name, "output.weight") == 0 ? ROLE_HEAD : ROLE_MATRIX;
+    for (i = 0; i < sizeof rwkv6_lora / sizeof rwkv6_lora[0]; i++)
+        if (ends_with(name, rwkv6_lora[i]))
+            return ROLE_LORA;
+    return strcmp(name, rwkvx__model_tensors[RWKVX__M_HEAD].name) == 0 ? ROLE_HEAD : ROLE_MATRIX;
 }
 
 static void note_fallback(cv_plan *plan, int from, int to)
@@ -3833,11 +3895,15 @@ static int choose_type(cv_plan *plan, cv_out *o, cv_role role, cv_err *err)
     return 1;
 }
 
-static int plan_add(cv_plan *plan, const cv_src_list *src, const char *name, cv_out_kind kind, const int32_t *parts,
-                    int n_parts, cv_err *err)
+/* Adds the file tensor `name`, a row of rwkvx.h's table (its shape in this
+ * model's sizes), made of the source tensors `parts`, concatenated and, if
+ * `how` says so, transposed. */
+static int plan_add(cv_plan *plan, const cv_model *mdl, const cv_src_list *src, const char *name,
+                    const rwkvx__tensor_spec *row, const int32_t *parts, int n_parts, cv_slot_how how, cv_err *err)
 {
     cv_out *o;
-    const cv_src *t0 = &src->v[parts[0]];
+    uint64_t n_source = 0;
+    int k;
     void *p = cv_grow(plan->v, &plan->cap, plan->n + 1, sizeof *plan->v);
     if (!p)
         return cv_fail(err, "out of memory");
@@ -3847,53 +3913,71 @@ static int plan_add(cv_plan *plan, const cv_src_list *src, const char *name, cv_
     snprintf(o->name, sizeof o->name, "%s", name);
     memcpy(o->part, parts, (size_t)n_parts * sizeof *parts);
     o->n_parts = n_parts;
-    o->n_elems = t0->n_elems * (uint64_t)n_parts;
-    switch (kind) {
-    case OUT_VECTOR:
-        o->n_dims = 1;
-        o->ne[0] = o->n_elems;
-        break;
-    case OUT_LERP: /* six (1,1,C) rows -> [C, 6]; F32 like every vector (docs/FORMAT.md) */
-        o->n_dims = 2;
-        o->ne[0] = t0->n_elems;
-        o->ne[1] = (uint64_t)n_parts;
-        break;
-    case OUT_MATRIX: /* (rows, cols) -> ne [cols, rows] */
-    case OUT_MATRIX_T: /* transposed: ne [rows, cols] */
-        o->n_dims = 2;
-        o->transpose = kind == OUT_MATRIX_T;
-        o->ne[0] = o->transpose ? t0->shape[0] : t0->shape[1];
-        o->ne[1] = o->transpose ? t0->shape[1] : t0->shape[0];
-        break;
-    }
-    if (!choose_type(plan, o, kind == OUT_VECTOR || kind == OUT_LERP ? ROLE_VECTOR : tensor_role(o->name, o->n_dims),
-                     err))
+    o->transpose = how == TRANSPOSED;
+    /* a vector of one row is 1-D; the fused lerp is [C, 6] (docs/FORMAT.md) */
+    o->n_dims = row->kind == RWKVX__VECTOR && row->ne[1] == RWKVX__DIM_1 ? 1 : 2;
+    o->ne[0] = mdl->dim[row->ne[0]];
+    if (o->n_dims == 2)
+        o->ne[1] = mdl->dim[row->ne[1]];
+    o->n_elems = mdl->dim[row->ne[0]] * mdl->dim[row->ne[1]];
+    for (k = 0; k < n_parts; k++)
+        n_source += src->v[parts[k]].n_elems;
+    if (n_source != o->n_elems) /* the slot and table rows disagree: the writer would overrun */
+        return cv_fail(err, "internal error: the table gives tensor '%s' %" PRIu64 " values, its checkpoint tensors %" PRIu64,
+                       name, o->n_elems, n_source);
+    if (!choose_type(plan, o, row_role(row), err))
         return 0;
     if (plan->llama_cpp)
-        llama_cpp_shape(o);
+        llama_cpp_shape(o, row);
     o->n_bytes = ggml_bytes(o->type, o->n_elems);
     o->offset = plan->data_bytes;
     plan->data_bytes += cv_align_up(o->n_bytes, CV_ALIGN);
     return 1;
 }
 
+/* Adds table row `row` of one block (or of the model) under `name`, from the
+ * block's source tensors `filled` (one per slot of its kind). */
+static int plan_row(cv_plan *plan, const cv_model *mdl, const cv_src_list *src, cv_name_kind kind,
+                    const int32_t *filled, int row, const char *name, cv_err *err)
+{
+    const cv_kind *k = &cv_kinds[kind];
+    int32_t parts[6];
+    cv_slot_how how = AS_IS;
+    int s, n = 0;
+    for (s = 0; s < k->n_slots; s++)
+        if (k->slots[s].row == row && n < (int)(sizeof parts / sizeof parts[0])) {
+            parts[n++] = filled[s];
+            how = k->slots[s].how;
+        }
+    return plan_add(plan, mdl, src, name, &k->rows[row], parts, n, how, err);
+}
+
+/* llama.cpp's loader requires block 0's v0/v1/v2, which it never uses: they
+ * are written as copies of a0/a1/a2, shapes included (docs/FORMAT.md). */
+static int llama_cpp_placeholder(int row)
+{
+    switch (row) {
+    case RWKVX__R_V0: return RWKVX__R_A0;
+    case RWKVX__R_V1: return RWKVX__R_A1;
+    case RWKVX__R_V2: return RWKVX__R_A2;
+    default: return row;
+    }
+}
+
 static int plan_rwkv_block(cv_plan *plan, const cv_model *mdl, const cv_src_list *src, uint32_t b, cv_err *err)
 {
-    const int32_t *slots = mdl->rwkv + (size_t)b * R_N_SLOTS;
+    const int32_t *filled = mdl->rwkv + (size_t)b * R_N_SLOTS;
     char name[64];
-    int s;
-    for (s = 0; s < R_N_SLOTS; s++) {
-        const cv_slot *slot = &cv_rwkv_slots[s];
-        int from = s;
-        if (!slot->dst)
-            continue;
-        if (b == 0 && (s == R_V0 || s == R_V1 || s == R_V2)) {
+    int r;
+    for (r = 0; r < RWKVX__R_COUNT; r++) {
+        int from = r;
+        if (not_in_block(b, r)) {
             if (!plan->llama_cpp)
                 continue;
-            from = s - R_V0 + R_A0; /* llama.cpp wants placeholders: copies of a0/a1/a2 */
+            from = llama_cpp_placeholder(r);
         }
-        snprintf(name, sizeof name, "blk.%u.%s", (unsigned)b, slot->dst);
-        if (!plan_add(plan, src, name, slot->out, &slots[from], slot->out == OUT_LERP ? 6 : 1, err))
+        snprintf(name, sizeof name, "%s.%u.%s", RWKVX__RWKV_PREFIX, (unsigned)b, rwkvx__rwkv_tensors[r].name);
+        if (!plan_row(plan, mdl, src, NAME_RWKV, filled, from, name, err))
             return 0;
     }
     return 1;
@@ -3901,35 +3985,42 @@ static int plan_rwkv_block(cv_plan *plan, const cv_model *mdl, const cv_src_list
 
 static int plan_sparse_block(cv_plan *plan, const cv_model *mdl, const cv_src_list *src, uint32_t j, cv_err *err)
 {
-    const int32_t *slots = mdl->sparse + (size_t)j * S_N_SLOTS;
+    const int32_t *filled = mdl->sparse + (size_t)j * S_N_SLOTS;
     char name[64];
-    int s;
-    for (s = 0; s < S_N_SLOTS; s++) {
-        snprintf(name, sizeof name, "sparse.%u.%s", (unsigned)j, cv_sparse_slots[s].dst);
-        if (!plan_add(plan, src, name, cv_sparse_slots[s].out, &slots[s], 1, err))
+    int r;
+    for (r = 0; r < RWKVX__S_COUNT; r++) {
+        snprintf(name, sizeof name, "%s.%u.%s", RWKVX__SPARSE_PREFIX, (unsigned)j, rwkvx__sparse_tensors[r].name);
+        if (!plan_row(plan, mdl, src, NAME_SPARSE, filled, r, name, err))
             return 0;
     }
     return 1;
 }
 
-/* Tensors in execution order: embedding, blocks as they run, head. */
+/* The model's own rows [from, to) of the table. */
+static int plan_model_rows(cv_plan *plan, const cv_model *mdl, const cv_src_list *src, int from, int to, cv_err *err)
+{
+    int r;
+    for (r = from; r < to; r++)
+        if (!plan_row(plan, mdl, src, NAME_GLOBAL, mdl->global, r, rwkvx__model_tensors[r].name, err))
+            return 0;
+    return 1;
+}
+
+/* Tensors in execution order: the embedding and its norm, blocks as they
+ * run, the output norm and the head (the model's rows, in the table's
+ * order, around the blocks). */
 static int plan_build(cv_plan *plan, const cv_model *mdl, const cv_src_list *src, cv_err *err)
 {
     uint32_t i;
-    int s;
-    for (s = G_EMB; s <= G_LN0_B; s++)
-        if (!plan_add(plan, src, cv_global_slots[s].dst, cv_global_slots[s].out, &mdl->global[s], 1, err))
-            return 0;
+    if (!plan_model_rows(plan, mdl, src, RWKVX__M_EMB, RWKVX__M_LN0_B + 1, err))
+        return 0;
     for (i = 0; i < mdl->n_rwkv + mdl->n_sparse; i++) {
         int32_t id = mdl->order[i];
         if (!(id >= 0 ? plan_rwkv_block(plan, mdl, src, (uint32_t)id, err)
                       : plan_sparse_block(plan, mdl, src, (uint32_t)(-1 - id), err)))
             return 0;
     }
-    for (s = G_LN_OUT_W; s <= G_HEAD; s++)
-        if (!plan_add(plan, src, cv_global_slots[s].dst, cv_global_slots[s].out, &mdl->global[s], 1, err))
-            return 0;
-    return 1;
+    return plan_model_rows(plan, mdl, src, RWKVX__M_LNOUT_W, RWKVX__M_COUNT, err);
 }
 
 /* --- the header is assembled in memory, then written in one go --- */
@@ -4085,22 +4176,18 @@ static void gguf_metadata(cv_buf *b, const cv_model *mdl, const cv_vocab *vocab,
  * w1/w2 always F32 (llama-quantize leaves them too); docs/FORMAT.md.
  * ======================================================================== */
 
-static int ends_with(const char *s, const char *suffix)
+/* Where llama.cpp's layout differs from ours for a row (above). */
+static void llama_cpp_shape(cv_out *o, const rwkvx__tensor_spec *row)
 {
-    size_t n = strlen(s), k = strlen(suffix);
-    return n >= k && strcmp(s + n - k, suffix) == 0;
-}
-
-static void llama_cpp_shape(cv_out *o)
-{
-    if (ends_with(o->name, ".time_mix_lerp_fused.weight")) {
+    const rwkvx__tensor_spec *t = rwkvx__rwkv_tensors;
+    if (row == &t[RWKVX__R_LERP]) {
         o->n_dims = 4;
         o->ne[3] = o->ne[1];
         o->ne[1] = o->ne[2] = 1;
-    } else if (ends_with(o->name, ".channel_mix_lerp_k.weight")) {
+    } else if (row == &t[RWKVX__R_FFN_LERP]) {
         o->n_dims = 3;
         o->ne[1] = o->ne[2] = 1;
-    } else if (ends_with(o->name, ".time_mix_w1.weight") || ends_with(o->name, ".time_mix_w2.weight")) {
+    } else if (row == &t[RWKVX__R_W1] || row == &t[RWKVX__R_W2]) {
         o->type = GGML_F32;
     }
 }
