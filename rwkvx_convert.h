@@ -3820,16 +3820,38 @@ static cv_role row_role(const rwkvx__tensor_spec *row)
  * the LoRA factors (the table's, and RWKV-6's time_mix_decay_w1/w2) and,
  * even stored 2-D, the fused lerp, w0, a0, v0 and RWKV-6's
  * time_mix_first. */
+/* Is `name` the tensor of table row `row` (the whole name, or "blk.N." /
+ * "sparse.J." and the row's name)? */
+static int names_row(const char *name, const char *row)
+{
+    size_t n = strlen(name), r = strlen(row);
+    return n == r ? strcmp(name, row) == 0 : n > r && name[n - r - 1] == '.' && strcmp(name + n - r, row) == 0;
+}
+
+/* A vector of the table by its name: llama.cpp's layout stores some of them
+ * with more than one dimension (channel_mix_lerp_k as [C,1,1], r_k as
+ * [64,H]), and the loader takes every vector in F32 only. */
+static int is_vector_row(const char *name)
+{
+    int i;
+    for (i = 0; i < RWKVX__M_COUNT; i++)
+        if (rwkvx__model_tensors[i].kind == RWKVX__VECTOR && names_row(name, rwkvx__model_tensors[i].name))
+            return 1;
+    for (i = 0; i < RWKVX__R_COUNT; i++)
+        if (rwkvx__rwkv_tensors[i].kind == RWKVX__VECTOR && names_row(name, rwkvx__rwkv_tensors[i].name))
+            return 1;
+    for (i = 0; i < RWKVX__S_COUNT; i++)
+        if (rwkvx__sparse_tensors[i].kind == RWKVX__VECTOR && names_row(name, rwkvx__sparse_tensors[i].name))
+            return 1;
+    return 0;
+}
+
 static cv_role tensor_role(const char *name, uint32_t n_dims)
 {
-    static const int vector_rows[] = {RWKVX__R_LERP, RWKVX__R_W0, RWKVX__R_A0, RWKVX__R_V0};
     static const char *const rwkv6_lora[] = {"time_mix_decay_w1.weight", "time_mix_decay_w2.weight"};
     size_t i;
-    if (n_dims < 2)
+    if (n_dims < 2 || is_vector_row(name))
         return ROLE_VECTOR;
-    for (i = 0; i < sizeof vector_rows / sizeof vector_rows[0]; i++)
-        if (ends_with(name, rwkvx__rwkv_tensors[vector_rows[i]].name))
-            return ROLE_VECTOR;
     if (ends_with(name, "time_mix_first.weight"))
         return ROLE_VECTOR;
     for (i = 0; i < RWKVX__R_COUNT; i++)
@@ -5403,9 +5425,11 @@ static int gguf_read(cv_input *in, cv_src_list *src, cv_buf *kv, char *arch, siz
 }
 
 /* The output plan of a GGUF input: its tensors in their order, each in the
- * type the options choose for its name. */
-static int plan_from_gguf(cv_plan *plan, const cv_src_list *src, cv_err *err)
+ * type the options choose for its name; in llama.cpp's layout (llama_cpp)
+ * w1/w2 stay F32, as llama_cpp_shape writes them. */
+static int plan_from_gguf(cv_plan *plan, const cv_src_list *src, int llama_cpp, cv_err *err)
 {
+    const rwkvx__tensor_spec *rows = rwkvx__rwkv_tensors;
     uint32_t i;
     for (i = 0; i < src->n; i++) {
         const cv_src *t = &src->v[i];
@@ -5424,6 +5448,8 @@ static int plan_from_gguf(cv_plan *plan, const cv_src_list *src, cv_err *err)
         o->n_elems = t->n_elems;
         if (!choose_type(plan, o, tensor_role(o->name, o->n_dims), err))
             return 0;
+        if (llama_cpp && (names_row(o->name, rows[RWKVX__R_W1].name) || names_row(o->name, rows[RWKVX__R_W2].name)))
+            o->type = GGML_F32;
         o->copy = o->type == t->ggml_type;
         o->n_bytes = ggml_bytes(o->type, o->n_elems);
         o->offset = plan->data_bytes;
@@ -5765,7 +5791,7 @@ static int cv_open_gguf(rwkvx_converter *cv, cv_err *err)
                             "apply to checkpoints");
     return gguf_open(&cv->ins, cv->in_path, err) &&
            gguf_read(&cv->ins.in[0], &cv->src, &cv->kv_copy, cv->arch, sizeof cv->arch, err) &&
-           plan_from_gguf(&cv->plan, &cv->src, err);
+           plan_from_gguf(&cv->plan, &cv->src, strcmp(cv->arch, "rwkv7") == 0, err);
 }
 
 RWKVX_API rwkvx_status rwkvx_convert_open(rwkvx_converter **out, const char *in_path,

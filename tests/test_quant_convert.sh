@@ -153,6 +153,16 @@ convert "checkpoint -> q8_0" "$FIXTURES/rwkvx-tiny.pth" "$TMP/q8direct.gguf" --t
 # f16 of bf16 weights is exact here but for a few tiny values: the q8_0 files agree in size and layout
 [ "$(stat -c %s "$TMP/q8.gguf")" = "$(stat -c %s "$TMP/q8direct.gguf")" ] && ok ||
     bad "f16 GGUF -> q8_0 and checkpoint -> q8_0 differ in size"
+# llama.cpp's layout holds some vectors in more than one dimension
+# (channel_mix_lerp_k [C,1,1], r_k [64,H]): re-quantised, they stay f32 and
+# the file computes what the direct export computes
+LOGITS=$(dirname "$CONVERT")/rwkvx-logits
+convert "llama.cpp layout, f32" "$FIXTURES/rwkv7-tiny.pth" "$TMP/ll.gguf" --type f32 --llama-cpp --vocab bytes
+convert "llama.cpp layout: f32 GGUF -> q8_0" "$TMP/ll.gguf" "$TMP/ll-re.gguf" --type q8_0
+convert "llama.cpp layout: checkpoint -> q8_0" "$FIXTURES/rwkv7-tiny.pth" "$TMP/ll-direct.gguf" --type q8_0 --llama-cpp --vocab bytes
+"$LOGITS" "$TMP/ll-re.gguf" --tokens 1,2,3,4 --out "$TMP/ll-re.f32" --all 2> "$TMP/stderr" &&
+    "$LOGITS" "$TMP/ll-direct.gguf" --tokens 1,2,3,4 --out "$TMP/ll-direct.f32" --all && cmp -s "$TMP/ll-re.f32" "$TMP/ll-direct.f32" && ok ||
+    bad "a re-quantised llama.cpp-layout file does not compute what the direct export does: $(head -c 300 "$TMP/stderr")"
 refuse "GGUF input with --vocab" "keeps its metadata" models/rwkvx-passkey.gguf "$TMP/out.gguf" --vocab bytes
 refuse "GGUF input with --chunk-size" "keeps its metadata" models/rwkvx-passkey.gguf "$TMP/out.gguf" --chunk-size 8
 
