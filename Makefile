@@ -64,26 +64,29 @@ $(BUILD):
 # once, into $(LIB)/rwkvx-FLAVOUR.o (rwkvx_convert.h's, which contains
 # rwkvx.h's, into $(LIB)/rwkvx_convert-FLAVOUR.o), and linked by every program
 # of that flavour. A program that defines RWKVX_IMPLEMENTATION (or
-# RWKVX_CONVERT_IMPLEMENTATION) itself, to reach the internals, to replace
-# the allocator or to build the converter in fuzzing mode (fuzz/fuzz_convert.h),
-# is compiled whole and links neither; one that includes
-# rwkvx_convert.h links the converter's object. -MMD
+# RWKVX_CONVERT_IMPLEMENTATION) itself, to reach the internals or to replace
+# the allocator, is compiled whole and links neither; one that includes
+# rwkvx_convert.h (or fuzz/fuzz_convert.h) links the converter's object. -MMD
 # records what each file includes, so only what a change reaches is rebuilt.
 FLAVOURS      = native asan scalar noomp avx2
 FLAGS_native  = $(CFLAGS) $(ARCH) $(OPENMP)
-FLAGS_asan    = $(SAN) $(ARCH)
+# (the ASan/UBSan and fuzz builds of the converter also hold its testing
+# entry points, RWKVX_CONVERT_TESTING: the fuzz targets and test_truncate)
+FLAGS_asan    = $(SAN) $(ARCH) -DRWKVX_CONVERT_TESTING
 FLAGS_scalar  = $(CFLAGS) -DRWKVX_NO_SIMD -DRWKVX_NO_MMAP $(OPENMP)
 FLAGS_noomp   = $(CFLAGS) $(ARCH)
 FLAGS_avx2    = $(CFLAGS) -march=x86-64-v3 $(OPENMP)
 LIB           = $(BUILD)/lib
 PROGRAM_SOURCES := $(wildcard tools/*.c tests/*.c examples/*.c fuzz/fuzz_*.c)
-WHOLE     := $(basename $(notdir $(shell grep -l -E '^\#define RWKVX_(CONVERT_)?IMPLEMENTATION|^\#include "fuzz_convert\.h"' $(PROGRAM_SOURCES))))
-CONVERTER := $(basename $(notdir $(shell grep -l -E '^\#include "(\.\./)?rwkvx_convert\.h"' $(PROGRAM_SOURCES))))
+WHOLE     := $(basename $(notdir $(shell grep -l -E '^\#define RWKVX_(CONVERT_)?IMPLEMENTATION' $(PROGRAM_SOURCES))))
+CONVERTER := $(basename $(notdir $(shell grep -l -E '^\#include "(\.\./)?(rwkvx_convert|fuzz_convert)\.h"' $(PROGRAM_SOURCES))))
 NO_HEADER := $(basename $(notdir $(shell grep -L -E '^\#include "(\.\./)?(rwkvx|rwkvx_convert|fuzz_convert)\.h"' $(PROGRAM_SOURCES))))
 # $(call lib,NAME,FLAVOUR): the object program NAME (its source's stem) links, if any
 lib = $(if $(filter $(WHOLE) $(NO_HEADER),$1),,$(LIB)/$(if $(filter $(CONVERTER),$1),rwkvx_convert,rwkvx)-$2.o)
 
-.PRECIOUS: $(LIB)/%.o $(LIB)/%.c $(ARM64)/%.o
+# (kept: make deletes a pattern rule's intermediate files unless .PRECIOUS
+# names the rule's own target pattern)
+.PRECIOUS: $(LIB)/rwkvx-%.o $(LIB)/rwkvx_convert-%.o $(LIB)/fuzz-%.o $(LIB)/%.c
 $(LIB):
 	mkdir -p $(LIB)
 # the implementation's translation unit: RWKVX_IMPLEMENTATION and the header
@@ -170,7 +173,7 @@ FUZZ_CC      ?= clang
 # The fuzz targets get the portable kernels: they test the parsers, and with
 # the SIMD kernels' unrolled loops under libFuzzer's coverage instrumentation
 # clang 14 took 9 minutes to compile each target (25 s this way).
-FLAGS_fuzz = -g -O1 -fsanitize=address,undefined -fno-sanitize-recover=all -DRWKVX_NO_SIMD
+FLAGS_fuzz = -g -O1 -fsanitize=address,undefined -fno-sanitize-recover=all -DRWKVX_NO_SIMD -DRWKVX_CONVERT_TESTING
 $(LIB)/fuzz-%.o: $(LIB)/%.c %.h
 	$(FUZZ_CC) $(FLAGS_fuzz) -fsanitize=fuzzer-no-link $(DEPFLAGS) -I. -c -o $@ $<
 $(BUILD)/fuzz_%: fuzz/fuzz_%.c $$(subst $$(LIB)/,$$(LIB)/fuzz-,$$(subst -asan.o,.o,$$(call lib,fuzz_$$*,asan))) | $(BUILD)

@@ -113,6 +113,32 @@ RWKVX_API void         rwkvx_convert_free(rwkvx_converter *cv);
    (mixes not) takes. */
 RWKVX_API int          rwkvx_convert_type_ok(const char *name, int mix_allowed);
 
+#ifdef RWKVX_CONVERT_TESTING
+/* Not part of the API: entry points of the project's fuzz targets and tests
+   (fuzz/, tests/test_truncate.c) into the converter's readers, on bytes in
+   memory. Defined where the implementation is compiled with
+   RWKVX_CONVERT_TESTING too (the Makefile's ASan/UBSan and fuzz builds). */
+
+/* rwkvx_convert_open on a .pth or .safetensors file held in data[0..size)
+   (kept by the caller until rwkvx_convert_free); skip_crc ignores data.pkl's
+   CRC, so that fuzzed pickles reach the pickle machine. */
+RWKVX_API rwkvx_status rwkvx__convert_open_memory(rwkvx_converter **cv, const void *data, size_t size,
+                                                  const rwkvx_convert_options *opt, int skip_crc, char *err);
+/* The input's tensors: how many, and where tensor i's bytes lie in it. */
+RWKVX_API int          rwkvx__convert_n_tensors(const rwkvx_converter *cv);
+RWKVX_API void         rwkvx__convert_tensor_bytes(const rwkvx_converter *cv, int i, uint64_t *offset,
+                                                   uint64_t *bytes);
+/* The config.json parser on text[0..size): the two epsilons it records. */
+RWKVX_API rwkvx_status rwkvx__convert_parse_config(const char *text, size_t size, float *ln_eps, float *gn_eps,
+                                                   char *err);
+/* The --vocab parser on text[0..size), into n_vocab tokens; then each(ctx,
+   id, bytes, n) for the file's tokens 1, 2, ...: the bytes the loader reads
+   back from the text the converter stores (n < 0: text it cannot read). */
+RWKVX_API rwkvx_status rwkvx__convert_parse_vocab(const void *text, size_t size, uint32_t n_vocab,
+                                                  void (*each)(void *ctx, uint32_t id, const char *bytes, long n),
+                                                  void *ctx, char *err);
+#endif
+
 #ifdef __cplusplus
 }
 #endif
@@ -145,9 +171,10 @@ RWKVX_API int          rwkvx_convert_type_ok(const char *name, int mix_allowed);
  *  11d. GGUF input: re-quantising a GGUF file
  *   12. the API: open, write, summary
  *
+ *   13. for the project's fuzz targets and tests (RWKVX_CONVERT_TESTING)
+ *
  * Compile-time switches: CV_NO_MMAP reads with stdio instead of mmap;
- * FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION skips data.pkl's CRC check (the
- * fuzz targets, so that mutations reach the pickle machine). */
+ * RWKVX_CONVERT_TESTING adds section 13. */
 
 
 #include <errno.h>
@@ -187,13 +214,6 @@ enum {
 #define CV_MAX_VOCAB_FILE ((uint64_t)64 << 20)   /* vocabulary text file */
 #define CV_ALIGN 32                              /* GGUF tensor alignment */
 
-/* The fuzz targets (fuzz/fuzz_convert.h) ignore data.pkl's CRC, so that
- * mutations reach the pickle machine instead of stopping at the checksum. */
-#ifdef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
-#define CV_FUZZING 1
-#else
-#define CV_FUZZING 0
-#endif
 
 /* ========================================================================
  * 1. Utilities: errors, checked arithmetic, little-endian helpers
@@ -319,6 +339,8 @@ typedef struct cv_input {
     FILE *fp;
     const unsigned char *map;   /* the whole file when mmap worked, else NULL */
     uint64_t size;
+    int in_memory;              /* map is the caller's bytes (section 13): not unmapped */
+    int skip_crc;               /* data.pkl's CRC not checked (section 13: fuzzing) */
 } cv_input;
 
 static int input_open(cv_input *in, const char *path, cv_err *err)
@@ -345,7 +367,7 @@ static int input_open(cv_input *in, const char *path, cv_err *err)
 static void input_close(cv_input *in)
 {
 #if CV_HAVE_MMAP
-    if (in->map)
+    if (in->map && !in->in_memory)
         munmap((void *)in->map, (size_t)in->size);
 #endif
     if (in->fp)
@@ -1921,7 +1943,7 @@ static int pth_read(cv_input *in, cv_src_list *out, cv_err *err)
     code = input_read_alloc(in, pkl->offset, pkl->size, err);
     if (!code)
         goto done;
-    if (crc32_of(code, pkl->size) != pkl->crc && !CV_FUZZING) {
+    if (crc32_of(code, pkl->size) != pkl->crc && !in->skip_crc) {
         cv_fail(err, "ZIP entry '%s' fails its CRC check (corrupt file?)", pkl->name);
         goto done;
     }
@@ -5987,6 +6009,105 @@ RWKVX_API rwkvx_status rwkvx_convert_file(const char *in_path, const char *out_p
     rwkvx_convert_free(cv);
     return s;
 }
+
+/* ========================================================================
+ * 13. For the project's fuzz targets and tests (RWKVX_CONVERT_TESTING)
+ * ======================================================================== */
+#ifdef RWKVX_CONVERT_TESTING
+
+RWKVX_API rwkvx_status rwkvx__convert_open_memory(rwkvx_converter **out, const void *data, size_t size,
+                                                  const rwkvx_convert_options *opt, int skip_crc, char *err)
+{
+    rwkvx_converter *cv;
+    cv_input *in;
+    uint32_t i;
+    cv_err e;
+    memset(&e, 0, sizeof e);
+    *out = NULL;
+    cv = (rwkvx_converter *)calloc(1, sizeof *cv);
+    if (!cv || !(cv->in_path = cv_strndup("memory", 6)) || !(cv->ins.path[0] = cv_strndup("memory", 6))) {
+        rwkvx_convert_free(cv);
+        cv_fail(&e, "out of memory");
+        return cv_report(&e, RWKVX_ERR_NOMEM, err);
+    }
+    cv->ins.n = 1;
+    in = &cv->ins.in[0];
+    in->path = cv->ins.path[0];
+    in->map = (const unsigned char *)data;
+    in->size = size;
+    in->in_memory = 1;
+    in->skip_crc = skip_crc;
+    cv->cfg.ln_eps = 1e-5f; /* what a released checkpoint (no config.json) records */
+    cv->cfg.gn_eps = 64e-5f;
+    if (!cv_take_options(cv, opt, &e)) {
+        rwkvx_convert_free(cv);
+        return cv_report(&e, RWKVX_ERR_ARGUMENT, err);
+    }
+    if (!read_checkpoint(in, &cv->src, &e) || !model_build(&cv->mdl, &cv->src, &e)) {
+        rwkvx_convert_free(cv);
+        return cv_report(&e, RWKVX_ERR_FORMAT, err);
+    }
+    for (i = 0; i < cv->src.n; i++)
+        cv->src.v[i].in = in;
+    *out = cv;
+    return RWKVX_OK;
+}
+
+RWKVX_API int rwkvx__convert_n_tensors(const rwkvx_converter *cv)
+{
+    return (int)cv->src.n;
+}
+
+RWKVX_API void rwkvx__convert_tensor_bytes(const rwkvx_converter *cv, int i, uint64_t *offset, uint64_t *bytes)
+{
+    const cv_src *t = &cv->src.v[i];
+    *offset = t->offset;
+    *bytes = t->n_elems * cv_dtype_size(t->dtype);
+}
+
+RWKVX_API rwkvx_status rwkvx__convert_parse_config(const char *text, size_t size, float *ln_eps, float *gn_eps,
+                                                   char *err)
+{
+    cv_hf_config cfg;
+    cv_err e;
+    memset(&cfg, 0, sizeof cfg);
+    memset(&e, 0, sizeof e);
+    if (!config_parse("config.json", text, size, &cfg, &e))
+        return cv_report(&e, RWKVX_ERR_FORMAT, err);
+    *ln_eps = cfg.ln_eps;
+    *gn_eps = cfg.gn_eps;
+    return RWKVX_OK;
+}
+
+RWKVX_API rwkvx_status rwkvx__convert_parse_vocab(const void *text, size_t size, uint32_t n_vocab,
+                                                  void (*each)(void *ctx, uint32_t id, const char *bytes, long n),
+                                                  void *ctx, char *err)
+{
+    cv_vocab v;
+    cv_err e;
+    uint32_t i;
+    memset(&e, 0, sizeof e);
+    memset(&v, 0, sizeof v);
+    if (!vocab_world_text(&v, "vocab.txt", (const unsigned char *)text, size, n_vocab, &e)) {
+        vocab_free(&v); /* what it read before the refusal */
+        return cv_report(&e, RWKVX_ERR_FORMAT, err);
+    }
+    for (i = 1; i < v.n_real; i++) {
+        size_t n = strlen(v.text[i]);
+        char *bytes = (char *)malloc(n + 1);
+        if (!bytes) {
+            vocab_free(&v);
+            cv_fail(&e, "out of memory");
+            return cv_report(&e, RWKVX_ERR_NOMEM, err);
+        }
+        each(ctx, i, bytes, rwkvx__unescape(v.text[i], n, bytes));
+        free(bytes);
+    }
+    vocab_free(&v);
+    return RWKVX_OK;
+}
+
+#endif /* RWKVX_CONVERT_TESTING */
 
 #endif /* RWKVX_CONVERT_IMPLEMENTATION_DONE */
 #endif /* RWKVX_CONVERT_IMPLEMENTATION */

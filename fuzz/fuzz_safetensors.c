@@ -1,9 +1,9 @@
 /* libFuzzer target: the converter's .safetensors reader (length, strict JSON
    header, data offsets), from memory; a checkpoint that reads is converted
    and loaded back (fuzz_convert.h). */
-#include "fuzz_convert.h"
+#include "fuzz_convert.h" /* includes ../rwkvx_convert.h */
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-    fuzz_convert(data, size, read_checkpoint); /* format detection, then st_read */
+    fuzz_convert(data, size); /* format detection, then the reader */
     return 0;
 }

@@ -8,9 +8,11 @@
    stores in the model file (Python repr escapes, unescaped again by the
    loader) are the bytes the header's parser read. A tokenizer that parses
    also encodes and decodes the input text itself (round trip). */
-#define RWKVX_CONVERT_IMPLEMENTATION /* also rwkvx.h's implementation */
+#define RWKVX_CONVERT_TESTING 1
 #include "../rwkvx_convert.h"
 
+#include <stdlib.h>
+#include <string.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -32,42 +34,37 @@ static void round_trip(const rwkvx_tokenizer *tk, const uint8_t *data, size_t si
     free(back);
 }
 
+/* One converter token against the header's parser of the same text. */
+static void compare_token(void *ctx, uint32_t id, const char *bytes, long k) {
+    const rwkvx_tokenizer *tk = (const rwkvx_tokenizer *)ctx;
+    const char *hb;
+    size_t hn;
+    if (k < 0) fail("the converter wrote an escape the loader cannot read", (long)id);
+    if (!tk) return;
+    if (rwkvx_tokenizer_token(tk, (int32_t)id, &hb, &hn) != RWKVX_TOKEN_TEXT && k > 0)
+        fail("a converter token is not a text token of the header's parser", (long)id);
+    if (k > 0 && ((size_t)k != hn || memcmp(hb, bytes, hn)))
+        fail("the two parsers decode a token differently", (long)id);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-    cv_vocab v;
-    cv_err err;
+    char err[RWKVX_CONVERT_ERROR_MAX] = "", herr[RWKVX_ERROR_MAX] = "";
     rwkvx_tokenizer *tk = NULL;
-    char herr[RWKVX_ERROR_MAX];
     uint64_t lines = 0, i;
-    int ok;
-    rwkvx_status s;
+    uint32_t n_vocab;
+    rwkvx_status s, cs;
 
     for (i = 0; i < size; i++) lines += data[i] == '\n';
-    memset(&err, 0, sizeof err);
-    ok = vocab_world_text(&v, "fuzz.txt", data, size, (uint32_t)(lines + 2 < 1u << 20 ? lines + 2 : 1u << 20), &err);
-    if (!ok && (!err.msg[0] || strchr(err.msg, '\n'))) fail("converter refusal without a one-line message", -1);
-
-    herr[0] = 0;
+    n_vocab = (uint32_t)(lines + 2 < 1u << 20 ? lines + 2 : 1u << 20);
     s = rwkvx_tokenizer_from_vocab(&tk, (const char *)data, size, herr);
     if (s != RWKVX_OK && (!herr[0] || strchr(herr, '\n'))) fail("header refusal without a one-line message", -1);
 
-    if (ok && s == RWKVX_OK) {
-        /* The converter's tokens 1 .. n_real-1 are lines 1, 2, ... with ids 1, 2, ... */
-        unsigned char *bytes = (unsigned char *)malloc(size * 4 + 8);
-        if (!bytes) abort();
-        for (i = 1; i < v.n_real; i++) {
-            const char *hb;
-            size_t hn;
-            long k = rwkvx__unescape(v.text[i], strlen(v.text[i]), (char *)bytes);
-            if (k < 0) fail("the converter wrote an escape the loader cannot read", (long)i);
-            if (rwkvx_tokenizer_token(tk, (int32_t)i, &hb, &hn) != RWKVX_TOKEN_TEXT && k > 0)
-                fail("a converter token is not a text token of the header's parser", (long)i);
-            if (k > 0 && ((size_t)k != hn || memcmp(hb, bytes, hn)))
-                fail("the two parsers decode a token differently", (long)i);
-        }
-        free(bytes);
-    }
+    /* The converter's tokens 1 .. n_real-1 are lines 1, 2, ... with ids 1, 2, ...:
+       compared with the header's when both parsers accept the text */
+    cs = rwkvx__convert_parse_vocab(data, size, n_vocab, compare_token, s == RWKVX_OK ? tk : NULL, err);
+    if (cs != RWKVX_OK && (!err[0] || strchr(err, '\n'))) fail("converter refusal without a one-line message", -1);
+
     if (s == RWKVX_OK) round_trip(tk, data, size);
     rwkvx_tokenizer_free(tk);
-    vocab_free(&v);
     return 0;
 }

@@ -8,14 +8,27 @@
 #include <string.h>
 #include <math.h>
 
-static long n_allocs; /* every allocation the library makes goes through these */
-static void *count_malloc(size_t n) { n_allocs++; return malloc(n); }
-static void *count_realloc(void *p, size_t n) { n_allocs++; return realloc(p, n); }
-#define RWKVX_MALLOC(n) count_malloc(n)
-#define RWKVX_REALLOC(p, n) count_realloc(p, n)
-#define RWKVX_FREE(p) free(p)
-#define RWKVX_IMPLEMENTATION
 #include "../rwkvx.h"
+
+/* Every allocation in the process is counted through ASan's allocator hooks
+   (this test is built with ASan/UBSan only, linked with the library's
+   object): sampling must make none. */
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define HAVE_ASAN 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__)
+#define HAVE_ASAN 1
+#endif
+#ifndef HAVE_ASAN
+#error "test_sampler counts allocations through ASan: build it with -fsanitize=address (make builds test_sampler_asan)"
+#endif
+int __sanitizer_install_malloc_and_free_hooks(void (*malloc_hook)(const volatile void *, size_t),
+                                              void (*free_hook)(const volatile void *));
+static volatile long n_allocs;
+static void count_malloc(const volatile void *p, size_t n) { (void)p; (void)n; n_allocs++; }
+static void ignore_free(const volatile void *p) { (void)p; }
 
 #include "check.h"
 
@@ -273,6 +286,16 @@ static void test_no_alloc(void) {
 }
 
 int main(void) {
+    if (__sanitizer_install_malloc_and_free_hooks(count_malloc, ignore_free) == 0) {
+        printf("FAIL: ASan's allocator hooks could not be installed\n");
+        return 1;
+    }
+    {   /* the hook sees an allocation (else the no-allocation checks could not fail) */
+        long before = n_allocs;
+        void *volatile p = malloc(16);
+        CHECK(n_allocs == before + 1, "an allocation is counted");
+        free(p);
+    }
     test_distributions();
     test_masks();
     test_greedy_and_bans();
