@@ -12,6 +12,7 @@
 # over the matrix
 #     -O0 -O2 -O3 -Os  x  C99, C++11  x  -march=native or not  x
 #     -fopenmp or not  x  SIMD kernels or -DRWKVX_NO_SIMD -DRWKVX_NO_MMAP
+#     (the latter also -DRWKVX_STATIC: every API function static)
 # (with -D_FORTIFY_SOURCE=3 above -O0, as Ubuntu's gcc has it by default)
 # (64 builds a compiler; -march=native only where the compiler targets this
 # machine, -fopenmp only where it has omp.h). --quick compiles 4 of them per
@@ -120,7 +121,7 @@ flags_of() {
     [ -n "$driver" ] || return 0
     [ "$a" = native ] && { [ "$has_native" = 1 ] || return 0; flags="$flags -march=native"; }
     [ "$p" = omp ] && { [ "$has_omp" = 1 ] || return 0; flags="$flags -fopenmp"; }
-    [ "$s" = nosimd ] && flags="$flags -DRWKVX_NO_SIMD -DRWKVX_NO_MMAP"
+    [ "$s" = nosimd ] && flags="$flags -DRWKVX_NO_SIMD -DRWKVX_NO_MMAP -DRWKVX_STATIC"
     # glibc's checked string functions, as Ubuntu's gcc enables them when optimising
     [ "$o" = -O0 ] || flags="$flags -U_FORTIFY_SOURCE -D_FORTIFY_SOURCE=3"
     echo "$driver $flags $o $WARN"

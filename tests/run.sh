@@ -176,15 +176,15 @@ cases_upto() {
 
 # Every case, mode and weight type with the SIMD kernels of the machine (and
 # AVX2's); the builds 5-20x slower (the portable kernels, ASan/UBSan) on every
-# case cut to 128 and 64 tokens: every checkpoint, chunk size and top-k still,
+# case cut to 64 tokens: every checkpoint, chunk size and top-k still,
 # prompts not a multiple of the chunk, the top-k choice among 4-20 chunks
 # (make check-golden: every build on the whole cases)
 golden_logits() {
     local short=$CASES shorter=$CASES
-    [ "${1:-}" = all ] || { short=$(cases_upto 128); shorter=$(cases_upto 64); }
+    [ "${1:-}" = all ] || { short=$(cases_upto 64); shorter=$short; }
     convert_fixtures $ALL_TYPES
     run "golden logits, every case, mode and type" $B/test_model $CASES tests/fixtures "$T" $ALL_TYPES
-    run "golden logits with the scalar kernels and no mmap$([ "$short" = $CASES ] || echo ' (128 tokens a case)')" $B/test_model_scalar "$short" tests/fixtures "$T" $ALL_TYPES
+    run "golden logits with the scalar kernels and no mmap$([ "$short" = $CASES ] || echo ' (64 tokens a case)')" $B/test_model_scalar "$short" tests/fixtures "$T" $ALL_TYPES
     run "golden logits without OpenMP" $B/test_model_noomp $CASES tests/fixtures "$T" f32 q8_0
     run "golden logits under ASan/UBSan$([ "$shorter" = $CASES ] || echo ' (64 tokens a case)')" $B/test_model_asan "$shorter" tests/fixtures "$T" $ALL_TYPES
     if [ -x $B/test_model_avx2 ] && grep -qw avx2 /proc/cpuinfo 2> /dev/null; then
@@ -206,18 +206,20 @@ arm64_lane() {
         echo "== (NEON build under qemu-user skipped: needs gcc-aarch64-linux-gnu and qemu-user)"
     fi
 }
-# The passkey lane: started after test_tools.sh, whose last step checks that no
-# temporary file is left in $T (rwkvx-passkey writes its CSV through one)
-passkey_lane() { . tests/test_passkey.sh; }
+# The passkey lane: the demo models' grid (tests/test_passkey.sh; in its own
+# directory, as test_tools.sh checks that no temporary file is left in $T)
+passkey_lane() { passkey_demo_models; }
 
 full_tier() {
-    header_compiles
-    lane_start compilers compilers_lane
+    . tests/test_passkey.sh    # passkey retrieval (issues 4 and 16): the lane's steps and the tool's
+    lane_start compilers compilers_lane   # (the header as C99 and C++ with -Werror: in its matrix)
+    lane_start passkey passkey_lane       # the demo models' grid
     api_conventions
     golden_logits
     lane_start arm64 arm64_lane     # after golden_logits: it converted the fixtures
     run "batched evaluation == one state at a time (f32, q8_0)" $B/test_batch $CASES tests/fixtures "$T" f32 q8_0
-    run "batched evaluation under ASan/UBSan (f16, 64 tokens a case)" $B/test_batch_asan "$(cases_upto 64)" tests/fixtures "$T" f16
+    shortest_cases > "$T/cases-short.txt"
+    run "batched evaluation under ASan/UBSan (f16, the shortest case of each model)" $B/test_batch_asan "$T/cases-short.txt" tests/fixtures "$T" f16
     run "corrupt GGUF (f16 RWKV-7) under ASan/UBSan" $B/test_corrupt_asan "$T/rwkv7-tiny.f16.gguf"
     run "corrupt GGUF (q8_0 RWKV-X) under ASan/UBSan" $B/test_corrupt_asan "$T/rwkvx-last-st.q8_0.gguf"
     quant_blocks $B/test_quant $B/test_quant_scalar $B/test_quant_asan
@@ -239,7 +241,7 @@ full_tier() {
     . tests/test_chat_demo.sh  # make chat-demo (a random World-vocabulary model)
     . tests/test_hostile.sh    # the catalogue of bad inputs (docs/HOSTILE.md)
     . tests/test_tools.sh      # files, paths, signals and options of every tool (docs/HOSTILE.md)
-    lane_start passkey passkey_lane   # passkey retrieval on the demo models (tests/test_passkey.sh)
+    passkey_tool_checks        # rwkvx-passkey's --from-csv, a World-vocabulary model, bad arguments
     . tests/test_interop.sh    # llama.cpp's rwkv7 layout, Hugging Face checkpoints (issue 14)
     . tests/test_server.sh     # rwkvx-server with curl and the openai client (issue 15)
     lane_join compilers

@@ -34,8 +34,9 @@ run "rwkvx-soak smoke run (3000 tokens, --kv-limit 512)" bash -c \
 expect_error "soak: bad --kv-limit" $B/rwkvx-soak models/rwkvx-passkey.gguf --kv-limit 10,10
 # What the limit costs, asserted at its measured accuracy (docs/SOAK.md): below
 # the limit (1k) nothing is evicted; at 2k the evictions keep the key (100%,
-# as without the limit); at 8k they lose it for 4 of 30 prompts (86.7% against
-# 100% without the limit; the phase-8 models of issue 16).
-run "passkey with --kv-limit 2048,1536,256 at its measured accuracy (100, 100, 86.7 %)" bash -c \
-    "$B/rwkvx-passkey models/rwkvx-passkey.gguf --lengths 1k,2k,8k --depths 10 --seeds 3 --threads 1 --quiet \
-         --kv-limit 2048,1536,256 --require 100,100,86 > $T/pk-kv-limit.txt"
+# as without the limit); at 8k they lose the farthest key, depth 0, for all 3
+# seeds (80% over depths 0, 25, .. 100%, against 100% without the limit; on
+# depths 0, 11, .. 100% it lost 4 of 30: 86.7%; the phase-8 models of issue 16).
+run "passkey with --kv-limit 2048,1536,256 at its measured accuracy (100, 100, 80 %)" bash -c \
+    "$B/rwkvx-passkey models/rwkvx-passkey.gguf --lengths 1k,2k,8k --depths 5 --seeds 3 --threads 1 --quiet \
+         --kv-limit 2048,1536,256 --require 100,100,80 > $T/pk-kv-limit.txt"
