@@ -210,13 +210,20 @@ arm64_lane() {
 # directory, as test_tools.sh checks that no temporary file is left in $T)
 passkey_lane() { passkey_demo_models; }
 
+# The second lane: what needs no program of the main sequence's, one step
+# after another on the second core (the main sequence is as long)
+second_lane() {
+    compilers_lane   # (the header as C99 and C++ with -Werror: in its matrix)
+    arm64_lane
+    passkey_lane
+}
+
 full_tier() {
     . tests/test_passkey.sh    # passkey retrieval (issues 4 and 16): the lane's steps and the tool's
-    lane_start compilers compilers_lane   # (the header as C99 and C++ with -Werror: in its matrix)
-    lane_start passkey passkey_lane       # the demo models' grid
+    convert_fixtures $ALL_TYPES   # (before the lane: its NEON run reads them)
+    lane_start second second_lane
     api_conventions
     golden_logits
-    lane_start arm64 arm64_lane     # after golden_logits: it converted the fixtures
     run "batched evaluation == one state at a time (f32, q8_0)" $B/test_batch $CASES tests/fixtures "$T" f32 q8_0
     shortest_cases > "$T/cases-short.txt"
     run "batched evaluation under ASan/UBSan (f16, the shortest case of each model)" $B/test_batch_asan "$T/cases-short.txt" tests/fixtures "$T" f16
@@ -244,9 +251,7 @@ full_tier() {
     passkey_tool_checks        # rwkvx-passkey's --from-csv, a World-vocabulary model, bad arguments
     . tests/test_interop.sh    # llama.cpp's rwkv7 layout, Hugging Face checkpoints (issue 14)
     . tests/test_server.sh     # rwkvx-server with curl and the openai client (issue 15)
-    lane_join compilers
-    lane_join arm64
-    lane_join passkey
+    lane_join second
     finish
 }
 
