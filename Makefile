@@ -191,7 +191,8 @@ fuzz: $(FUZZ_TARGETS:%=$(BUILD)/fuzz_%)
 # Needs gcc-aarch64-linux-gnu and qemu-user. make check-arm64 runs every
 # golden-logit case, mode and weight type (the fixtures converted by the
 # host's rwkvx-convert); make test, when both tools are installed, runs the
-# same on the three shortest cases (one per architecture: qemu is ~100x slower).
+# same on the shortest RWKV-X case (its RWKV-7 and sparse blocks: every NEON
+# kernel; qemu is ~100x slower).
 ARM64_CC   ?= aarch64-linux-gnu-gcc
 ARM64_RUN  ?= qemu-aarch64 -L /usr/aarch64-linux-gnu
 ARM64      = $(BUILD)/arm64

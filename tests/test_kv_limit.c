@@ -3,7 +3,7 @@
    test_kv_limit RWKVX_MODEL.gguf RWKV7_MODEL.gguf
 
    On the RWKV-X demo model (2 sparse blocks, chunk 64) with a small limit
-   (300 / 200 / 50, so 1500 tokens evict 12 times) it checks:
+   (300 / 200 / 50, so 1000 tokens evict 7 times) it checks:
    - bad option values and combinations are refused with RWKVX_ERR_ARGUMENT;
    - eviction happens, each head holds at most kv_max positions, and nothing
      is allocated once the cache has first filled;
@@ -31,7 +31,7 @@ static void *counting_realloc(void *p, size_t n) { n_allocs++; return realloc(p,
 #include "../rwkvx.h"
 #include "check.h"
 
-enum { N_TOK = 1500, KV_MAX = 300, KV_KEEP = 200, KV_WINDOW = 50 };
+enum { N_TOK = 1000, KV_MAX = 300, KV_KEEP = 200, KV_WINDOW = 50 };
 
 
 static rwkvx_model *load(const char *path, int kv_max, int kv_keep, int kv_window, int kv_f16) {
