@@ -38,14 +38,14 @@ TOOLS    := $(if $(HAVE_MHD),$(TOOLS),$(filter-out $(BUILD)/rwkvx-server,$(TOOLS
 TEST_PROGRAMS = test_model test_model_scalar test_model_noomp test_model_asan \
                 test_corrupt_asan test_truncate_asan \
                 test_tokenizer_asan test_sampler_asan test_chat_replay make_wide_model \
-                test_kv_limit_asan test_api_asan \
+                test_api_asan \
                 rwkvx-convert-asan rwkvx-chat-asan test_convert_api_asan cmpf32 \
-                test_quant test_quant_asan test_quant_scalar test_quant_avx2
+                test_internals test_internals_asan test_internals_scalar
 # The quick tier's subset, and the golden-logit tests alone (every build of test_model)
-CHECK_PROGRAMS  = test_model test_quant compile_c99 compile_cxx cmpf32
+CHECK_PROGRAMS  = test_model test_internals compile_c99 compile_cxx cmpf32
 GOLDEN_PROGRAMS = test_model test_model_scalar test_model_noomp test_model_asan
 ifeq ($(shell uname -m),x86_64)
-TEST_PROGRAMS   += test_model_avx2
+TEST_PROGRAMS   += test_model_avx2 test_internals_avx2
 GOLDEN_PROGRAMS += test_model_avx2
 endif
 
@@ -197,16 +197,16 @@ ARM64_CC   ?= aarch64-linux-gnu-gcc
 ARM64_RUN  ?= qemu-aarch64 -L /usr/aarch64-linux-gnu
 ARM64      = $(BUILD)/arm64
 HAVE_ARM64 := $(shell command -v $(ARM64_CC) > /dev/null && command -v $(firstword $(ARM64_RUN)) > /dev/null && echo yes)
-test-programs: $(if $(HAVE_ARM64),$(ARM64)/test_model $(ARM64)/test_quant)
+test-programs: $(if $(HAVE_ARM64),$(ARM64)/test_model $(ARM64)/test_internals)
 $(ARM64)/rwkvx.o: $(LIB)/rwkvx.c rwkvx.h
 	mkdir -p $(ARM64)
 	$(ARM64_CC) $(STD) -Werror $(DEPFLAGS) -O2 $(OPENMP) -I. -c -o $@ $<
 $(ARM64)/test_model: tests/test_model.c $(ARM64)/rwkvx.o | $(BUILD)
 	$(ARM64_CC) $(STD) -Werror $(DEPFLAGS) -O2 $(OPENMP) -o $@ $< $(ARM64)/rwkvx.o $(LDLIBS)
-$(ARM64)/test_quant: tests/test_quant.c | $(BUILD)
+$(ARM64)/test_internals: tests/test_internals.c | $(BUILD)
 	mkdir -p $(ARM64)
 	$(ARM64_CC) $(STD) -Werror $(DEPFLAGS) -O2 $(OPENMP) -o $@ $< $(LDLIBS)
-check-arm64: $(BUILD)/rwkvx-convert $(ARM64)/test_model $(ARM64)/test_quant
+check-arm64: $(BUILD)/rwkvx-convert $(ARM64)/test_model $(ARM64)/test_internals
 	BUILD=$(BUILD) ARM64_RUN="$(ARM64_RUN)" bash tests/run.sh arm64
 -include $(wildcard $(ARM64)/*.d)
 
@@ -267,12 +267,12 @@ interop: $(BUILD)/rwkvx-convert $(BUILD)/rwkvx-logits
 	BUILD=$(BUILD) bash tests/interop/run.sh
 
 # ---- Batched evaluation and the OpenAI-compatible server (issue 15) ----
-# tests/test_batch.c: rwkvx_eval_batch against rwkvx_eval; tools/server.c
+# tests/internals/batch.h: rwkvx_eval_batch against rwkvx_eval; tools/server.c
 # (rwkvx-server, docs/SERVER.md) links libmicrohttpd. make test installs what
 # the server and its tests need when it is missing (tests/server/need_deps.sh:
 # apt-get, through sudo when not root: libmicrohttpd-dev, curl, nodejs, npm)
 # or fails: the server tests are never skipped.
-test-programs: $(BUILD)/test_batch $(BUILD)/test_batch_asan $(BUILD)/server-test-deps $(BUILD)/rwkvx-server $(BUILD)/rwkvx-server-asan
+test-programs: $(BUILD)/server-test-deps $(BUILD)/rwkvx-server $(BUILD)/rwkvx-server-asan
 $(BUILD)/rwkvx-server $(BUILD)/rwkvx-server-asan: LDLIBS += -lmicrohttpd -lpthread
 $(BUILD)/rwkvx-server $(BUILD)/rwkvx-server-asan: | $(BUILD)/server-build-deps
 $(BUILD)/server-build-deps: tests/server/need_deps.sh | $(BUILD)

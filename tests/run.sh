@@ -130,11 +130,11 @@ logits_tool() {
 # the same values (C = 128: the 32-value types; a random C = 256 hybrid for the
 # K types), every mode, 1 and 2 threads.
 QTYPES="q4_0 q4_1 q5_0 q5_1 q8_0 q2_K q3_K q4_K q5_K q6_K iq4_nl iq4_xs mixed"
-quant_blocks() { # BUILD-OF-test_quant...
+quant_blocks() { # "BUILD-OF-test_internals quant"...
     local p
     for p in "$@"; do run "golden blocks of ggml's types ($p)" $p blocks tests/quant/*.blocks; done
 }
-quant_models() { # test_quant-BUILD TYPE...
+quant_models() { # "BUILD-OF-test_internals quant" TYPE...
     local p=$1; shift
     if [ ! -f "$T/rand256.f32.gguf" ]; then
         python3 tools/make_random_checkpoint.py "$T/rand256.safetensors" --layers 2 --embd 256 --vocab 320 --sparse 1 --seed 3 > /dev/null &&
@@ -148,7 +148,7 @@ quick_tier() {
     header_compiles
     convert_fixtures f16 f32 q8_0
     run "golden logits, whole prompt, f32 and q8_0" $B/test_model --whole $CASES tests/fixtures "$T" f32 q8_0
-    quant_blocks $B/test_quant
+    quant_blocks "$B/test_internals quant"
     logits_tool whole
     finish
 }
@@ -203,7 +203,7 @@ arm64_lane() {
     if [ -n "${ARM64_RUN:-}" ]; then
         awk '$1 == "rwkvx-tiny.pth"' $CASES | sort -n -k5 | head -1 > "$T/cases-arm64.txt"
         arm64_golden "$T/cases-arm64.txt" "the shortest RWKV-X case"
-        quant_blocks "$ARM64_RUN $B/arm64/test_quant"
+        quant_blocks "$ARM64_RUN $B/arm64/test_internals quant"
     else
         echo "== (NEON build under qemu-user skipped: needs gcc-aarch64-linux-gnu and qemu-user)"
     fi
@@ -226,15 +226,15 @@ full_tier() {
     lane_start second second_lane
     api_conventions
     golden_logits
-    run "batched evaluation == one state at a time (f32, q8_0)" $B/test_batch $CASES tests/fixtures "$T" f32 q8_0
+    run "batched evaluation == one state at a time (f32, q8_0)" $B/test_internals batch $CASES tests/fixtures "$T" f32 q8_0
     shortest_cases > "$T/cases-short.txt"
-    run "batched evaluation under ASan/UBSan (f16, the shortest case of each model)" $B/test_batch_asan "$T/cases-short.txt" tests/fixtures "$T" f16
+    run "batched evaluation under ASan/UBSan (f16, the shortest case of each model)" $B/test_internals_asan batch "$T/cases-short.txt" tests/fixtures "$T" f16
     run "corrupt GGUF (f16 RWKV-7) under ASan/UBSan" $B/test_corrupt_asan "$T/rwkv7-tiny.f16.gguf"
     run "corrupt GGUF (q8_0 RWKV-X) under ASan/UBSan" $B/test_corrupt_asan "$T/rwkvx-last-st.q8_0.gguf"
-    quant_blocks $B/test_quant $B/test_quant_scalar $B/test_quant_asan
-    grep -qw avx512f /proc/cpuinfo && quant_blocks $B/test_quant_avx2   # else the native build is the AVX2 one
-    quant_models $B/test_quant $QTYPES
-    quant_models $B/test_quant_asan mixed q4_K
+    quant_blocks "$B/test_internals quant" "$B/test_internals_scalar quant" "$B/test_internals_asan quant"
+    grep -qw avx512f /proc/cpuinfo && quant_blocks "$B/test_internals_avx2 quant"   # else the native build is the AVX2 one
+    quant_models "$B/test_internals quant" $QTYPES
+    quant_models "$B/test_internals_asan quant" mixed q4_K
     logits_tool whole single ragged
     local t
     for t in gguf state pth safetensors vocab tokenize hfconfig json; do
@@ -244,7 +244,7 @@ full_tier() {
     run "converter library from C: rwkvx_convert_file == rwkvx-convert, refusals (ASan/UBSan)" bash -c \
         "$B/rwkvx-convert tests/fixtures/rwkvx-tiny.pth $T/api-ref.gguf --type f16 --chunk-size 16 --chunk-topk 3 > /dev/null && $B/test_convert_api_asan tests/fixtures/rwkvx-tiny.pth $T/api-ref.gguf $T"
     run "quantiser tests: every weight type, bit-identical to ggml's; GGUF input (ASan/UBSan build)" \
-        bash tests/test_quant_convert.sh $B/rwkvx-convert-asan
+        bash tests/internals/quant.honvert.sh $B/rwkvx-convert-asan
     . tests/test_kv_limit.sh   # the opt-in K/V limit and the soak tool's smoke run
     . tests/test_chat.sh       # tokenizer, sampler, rwkvx-tokenize, rwkvx-chat
     . tests/test_chat_demo.sh  # make chat-demo (a random World-vocabulary model)
@@ -260,7 +260,7 @@ full_tier() {
 case $TIER in
     quick) quick_tier ;;
     golden) golden_logits all; finish ;;
-    arm64) arm64_golden $CASES "every case"; quant_blocks "$ARM64_RUN $B/arm64/test_quant"; finish ;;
+    arm64) arm64_golden $CASES "every case"; quant_blocks "$ARM64_RUN $B/arm64/test_internals quant"; finish ;;
     full)  full_tier ;;
     *) echo "usage: tests/run.sh [quick|golden|arm64]" >&2; exit 2 ;;
 esac

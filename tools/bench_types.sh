@@ -6,7 +6,7 @@
 #   tools/bench_types.sh PREFIX TYPES THREADS BENCH...
 #
 # PREFIX.TYPE.gguf are the models (random weights: rwkvx-convert makes f16 /
-# q8_0, `build/test_quant write PREFIX.f32.gguf TYPE PREFIX.TYPE.gguf` the
+# q8_0, `build/test_internals quant write PREFIX.f32.gguf TYPE PREFIX.TYPE.gguf` the
 # other block types); TYPES and THREADS are comma lists; each BENCH is an
 # rwkvx-bench build (e.g. the native one and one made with
 # ARCH=-march=x86-64-v3), run alternately. Prints one line per run:

@@ -7,7 +7,7 @@ all equal, tiny values whose scales are f16 subnormals, huge values), adds
 blocks edited by hand (f16 scales set to zero, -0, subnormals, the largest
 f16, infinities and NaNs; blocks of random bytes, which are valid blocks too)
 and dequantizes them all with ggml's reference to_float (dequantize_row_*).
-tests/test_quant.c checks that rwkvx gives the same f32 values, bit for bit.
+tests/internals/quant.h checks that rwkvx gives the same f32 values, bit for bit.
 
     python3 tests/quant/make_golden_blocks.py LIBGGML_BASE.so [OUTDIR]
 

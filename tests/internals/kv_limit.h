@@ -1,6 +1,6 @@
-/* test_kv_limit: the opt-in K/V limit (rwkvx_options.kv_max, kv_keep, kv_window).
+/* test_internals kv-limit: the opt-in K/V limit (rwkvx_options.kv_max, kv_keep, kv_window).
 
-   test_kv_limit RWKVX_MODEL.gguf RWKV7_MODEL.gguf
+   test_internals kv-limit RWKVX_MODEL.gguf RWKV7_MODEL.gguf
 
    On the RWKV-X demo model (2 sparse blocks, chunk 64) with a small limit
    (300 / 200 / 50, so 1000 tokens evict 7 times) it checks:
@@ -20,16 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* count allocations: after the cache first fills, eval must make none */
-static long n_allocs;
-static void *counting_malloc(size_t n) { n_allocs++; return malloc(n); }
-static void *counting_realloc(void *p, size_t n) { n_allocs++; return realloc(p, n); }
-#define RWKVX_MALLOC(n) counting_malloc(n)
-#define RWKVX_REALLOC(p, n) counting_realloc(p, n)
-#define RWKVX_FREE(p) free(p)
-#define RWKVX_IMPLEMENTATION
-#include "../rwkvx.h"
-#include "check.h"
+/* (n_allocs: every allocation the library makes, counted by tests/test_internals.c) */
 
 enum { N_TOK = 1000, KV_MAX = 300, KV_KEEP = 200, KV_WINDOW = 50 };
 
@@ -172,7 +163,7 @@ static void check_selection(rwkvx_model *m, const int32_t *tokens) {
 
 /* save, restore and fork a compacted state: the same bytes, the same continuation */
 static void check_state(rwkvx_model *m, rwkvx_model *exact, rwkvx_model *other_limit, const int32_t *tokens, const float *expect) {
-    size_t V = (size_t)rwkvx_n_vocab(m), bytes, half = 1000;
+    size_t V = (size_t)rwkvx_n_vocab(m), bytes, half = N_TOK * 2 / 3; /* past several evictions */
     rwkvx_state *a = NULL, *b = NULL, *fork = NULL, *e = NULL, *o = NULL;
     unsigned char *saved = NULL, *again = NULL;
     float *out = (float *)malloc((N_TOK - half) * V * sizeof(float));
@@ -236,7 +227,7 @@ done:
     free(out);
 }
 
-int main(int argc, char **argv) {
+static int kv_limit_main(int argc, char **argv) {
     int32_t tokens[N_TOK];
     rwkvx_model *m, *exact, *big, *other, *f16, *r7, *r7_limited;
     size_t V, n;
@@ -244,7 +235,7 @@ int main(int argc, char **argv) {
     int t;
     float *whole, *single, *ragged, *two, *x;
     if (argc < 3) {
-        fprintf(stderr, "usage: test_kv_limit RWKVX_MODEL.gguf RWKV7_MODEL.gguf\n");
+        fprintf(stderr, "usage: test_internals kv-limit RWKVX_MODEL.gguf RWKV7_MODEL.gguf\n");
         return 2;
     }
     for (t = 0; t < N_TOK; t++) { /* printable bytes: the demo models' vocabulary */
@@ -290,5 +281,5 @@ int main(int argc, char **argv) {
     CHECK(same(whole, single, 600 * (size_t)rwkvx_n_vocab(r7)), "no sparse block: the limit changes nothing");
     free(whole), free(single);
     rwkvx_free(m), rwkvx_free(exact), rwkvx_free(big), rwkvx_free(other), rwkvx_free(f16), rwkvx_free(r7), rwkvx_free(r7_limited);
-    return check_report("test_kv_limit");
+    return check_report("test_internals kv-limit");
 }

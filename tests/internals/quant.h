@@ -1,6 +1,6 @@
-/* test_quant: ggml's block weight types, from single blocks to whole models.
+/* test_internals quant: ggml's block weight types, from single blocks to whole models.
 
-   test_quant blocks FILE.blocks...
+   test_internals quant blocks FILE.blocks...
        Golden blocks made by ggml (tests/quant/make_golden_blocks.py): for each
        block, rwkvx's dequantization (row_to_f32, i.e. the group loader that
        the decode kernel inlines) equals ggml's f32 values bit for bit (any
@@ -10,7 +10,7 @@
        read from an allocation of exactly its size (ASan builds catch a read
        outside it); the load-time non-finite count equals the number of
        non-finite values ggml writes.
-   test_quant models MODEL.gguf TYPE...
+   test_internals quant models MODEL.gguf TYPE...
        For each TYPE (ggml's name, or "mixed": every matrix another type) the
        model's matrices, embedding and head included, are replaced by blocks
        of that type (random contents at the weights' scale; rows that are not
@@ -21,29 +21,17 @@
        thread count, and the block kernels == the f32 kernels on the same
        values), finite, and token_bytes must count each matrix in its type;
        a NaN scale counts its block's values in n_nonfinite.
-   test_quant write MODEL.gguf TYPE OUT.gguf
+   test_internals quant write MODEL.gguf TYPE OUT.gguf
        Writes such a model (matrices of random blocks at the weights' scale)
        for benchmarks: rwkvx-bench runs it like any other file.
        Then "intdot": a random Q8_0 product for T = 1, 3, 64 (equal), whose
        hash every build of the integer kernels prints alike.
-   Prints "N passed, N failed". */
-#define RWKVX_IMPLEMENTATION
-#include "../rwkvx.h"
+   Prints "test_internals quant: N passed, N failed". */
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static int passed, failed;
-
-static void check(int ok, const char *what, const char *where) {
-    if (ok) passed++;
-    else {
-        failed++;
-        printf("FAIL %s: %s\n", where, what);
-    }
-}
 
 static unsigned char *read_file(const char *path, size_t *n) {
     FILE *f = fopen(path, "rb");
@@ -107,12 +95,12 @@ static void check_blocks_file(const char *path) {
     int *finite_row;
     int exact = 1;
     char where[512];
-    if (!file || n < 24 || memcmp(file, "RWKVXQB1", 8)) { check(0, "cannot read a golden block file", path); free(file); return; }
+    if (!file || n < 24 || memcmp(file, "RWKVXQB1", 8)) { CHECK(0, "%s: %s", path, "cannot read a golden block file"); free(file); return; }
     memcpy(head, file + 8, 16);
     t = rwkvx__type_of(head[0]);
     if (!t || (uint32_t)t->block != head[1] || (uint32_t)t->bytes != head[2] ||
         n != 24 + (size_t)head[3] * (head[2] + 4 * (size_t)head[1])) {
-        check(0, "header does not match the type table", path);
+        CHECK(0, "%s: %s", path, "header does not match the type table");
         free(file);
         return;
     }
@@ -137,7 +125,7 @@ static void check_blocks_file(const char *path) {
             if (!isfinite(v)) n_bad++, finite_row[i] = 0;
         }
     }
-    check(exact, "dequantized values differ from ggml's", where);
+    CHECK(exact, "%s: %s", where, "dequantized values differ from ggml's");
     {   /* the blocks as one row, converted from every group on (prefill slices
            start at any multiple of 32, inside a block of 256) */
         size_t values = (size_t)head[3] * head[1], g;
@@ -147,15 +135,15 @@ static void check_blocks_file(const char *path) {
             t->to_f32(blocks, (int64_t)(32 * g), (int64_t)(values - 32 * g), part);
             for (j = 0; j < values - 32 * g; j++) same &= same_value(part[j], mine[32 * g + j]);
         }
-        check(same, "a row converted from a group inside a block differs", where);
+        CHECK(same, "%s: %s", where, "a row converted from a group inside a block differs");
         free(part);
     }
-    check(rwkvx__count_nonfinite(blocks, head[0], (size_t)head[3] * head[2]) == n_bad, "non-finite count differs", where);
+    CHECK(rwkvx__count_nonfinite(blocks, head[0], (size_t)head[3] * head[2]) == n_bad, "%s: %s", where, "non-finite count differs");
     {   /* the blocks as a matrix of one block per row, through the kernels */
         rwkvx__mat w;
         w.data = blocks, w.type = (rwkvx_type)head[0], w.rows = head[3], w.cols = head[1];
-        check(one_hot_products(&w, 1, ggml, finite_row), "decode kernel (T = 1) differs from ggml's values", where);
-        check(one_hot_products(&w, 3, ggml, finite_row), "prefill kernel (T = 3) differs from ggml's values", where);
+        CHECK(one_hot_products(&w, 1, ggml, finite_row), "%s: %s", where, "decode kernel (T = 1) differs from ggml's values");
+        CHECK(one_hot_products(&w, 3, ggml, finite_row), "%s: %s", where, "prefill kernel (T = 3) differs from ggml's values");
     }
     printf("  %-8s %4u blocks, %5zu non-finite values: %s\n", t->name, head[3], n_bad, exact ? "bit-exact" : "DIFFERENT");
     free(ggml), free(mine), free(finite_row), free(file);
@@ -354,30 +342,30 @@ static void check_model(const char *path, const char *type_name) {
     char where[512], err[RWKVX_ERROR_MAX];
     rwkvx_info info;
     snprintf(where, sizeof where, "%s as %s", path, type_name);
-    if (!n_types) { check(0, "unknown type", where); return; }
+    if (!n_types) { CHECK(0, "%s: %s", where, "unknown type"); return; }
     for (k = 0; k < n_types; k++) integer |= rwkvx__int_type((rwkvx_type)types[k]);
-    if (rwkvx_load_file(&f32, path, NULL, err) != RWKVX_OK) { check(0, err, where); return; }
+    if (rwkvx_load_file(&f32, path, NULL, err) != RWKVX_OK) { CHECK(0, "%s: %s", where, err); return; }
     first_block_at = 0;
-    if (!make_pair(f32, types, n_types, &quant, &twin)) check(0, "cannot rewrite the model", where);
-    else if (rwkvx_load_memory(&mq, quant.p, quant.n, NULL, err) != RWKVX_OK) check(0, err, where);
-    else if (rwkvx_load_memory(&mt, twin.p, twin.n, NULL, err) != RWKVX_OK) check(0, err, where);
+    if (!make_pair(f32, types, n_types, &quant, &twin)) CHECK(0, "%s: %s", where, "cannot rewrite the model");
+    else if (rwkvx_load_memory(&mq, quant.p, quant.n, NULL, err) != RWKVX_OK) CHECK(0, "%s: %s", where, err);
+    else if (rwkvx_load_memory(&mt, twin.p, twin.n, NULL, err) != RWKVX_OK) CHECK(0, "%s: %s", where, err);
     if (mq && mt) {
         V = (size_t)rwkvx_n_vocab(mq);
         count = (size_t)N_TOKENS * V;
         ref = (float *)malloc(count * sizeof(float));
         got = (float *)malloc(count * sizeof(float));
-        check(eval_all(mt, 0, 2, ref), "f32 twin: whole prompt fails", where);
+        CHECK(eval_all(mt, 0, 2, ref), "%s: %s", where, "f32 twin: whole prompt fails");
         for (i = 0; i < count; i++) finite &= isfinite(ref[i]) != 0;
-        check(finite, "logits are not finite", where);
+        CHECK(finite, "%s: %s", where, "logits are not finite");
         if (integer) { /* int8 activations: near the twin (bound measured), and the reference of the 6 runs */
             float *twin_logits = ref;
             ref = (float *)malloc(count * sizeof(float));
-            check(eval_all(mq, 0, 1, ref), "whole prompt fails", where);
+            CHECK(eval_all(mq, 0, 1, ref), "%s: %s", where, "whole prompt fails");
             for (i = 0; i < count; i++) {
                 double d = fabs((double)ref[i] - twin_logits[i]);
                 if (!(d <= max_diff)) max_diff = d;
             }
-            check(max_diff <= INT8_BOUND, "int8 activations move the logits beyond the bound", where);
+            CHECK(max_diff <= INT8_BOUND, "%s: %s", where, "int8 activations move the logits beyond the bound");
             free(twin_logits);
         }
         for (mode = 0; mode < 3; mode++)
@@ -385,23 +373,21 @@ static void check_model(const char *path, const char *type_name) {
                 char what[128];
                 snprintf(what, sizeof what, "mode %d, %d threads: logits differ from the %s", mode, threads,
                          integer ? "whole prompt's (1 thread)" : "f32 twin's");
-                check(eval_all(mq, mode, threads, got) && !memcmp(got, ref, count * sizeof(float)), what, where);
+                CHECK(eval_all(mq, mode, threads, got) && !memcmp(got, ref, count * sizeof(float)), "%s: %s", where, what);
             }
         rwkvx_model_info(mq, &info);
         {   /* token_bytes in the blocks' own sizes: less than the twin's, by the file's shrinkage */
             rwkvx_info ti;
             rwkvx_model_info(mt, &ti);
-            check(info.token_bytes < ti.token_bytes && ti.token_bytes - info.token_bytes <= twin.n - quant.n,
-                  "token_bytes does not count the matrices in their types", where);
+            CHECK(info.token_bytes < ti.token_bytes && ti.token_bytes - info.token_bytes <= twin.n - quant.n, "%s: %s", where, "token_bytes does not count the matrices in their types");
         }
         if (first_block_at) { /* a NaN scale: the block's values are counted at load */
             uint16_t nan = 0x7e00;
             rwkvx_model *bad = NULL;
             memcpy(quant.p + first_block_at + first_block_type->scale_off, &nan, 2);
-            check(rwkvx_load_memory(&bad, quant.p, quant.n, NULL, err) == RWKVX_OK, "a NaN scale is refused", where);
+            CHECK(rwkvx_load_memory(&bad, quant.p, quant.n, NULL, err) == RWKVX_OK, "%s: %s", where, "a NaN scale is refused");
             if (bad) rwkvx_model_info(bad, &info);
-            check(bad && info.n_nonfinite == (uint64_t)first_block_type->block && info.nonfinite_tensor,
-                  "a NaN scale's block is not counted in n_nonfinite", where);
+            CHECK(bad && info.n_nonfinite == (uint64_t)first_block_type->block && info.nonfinite_tensor, "%s: %s", where, "a NaN scale's block is not counted in n_nonfinite");
             rwkvx_free(bad);
         }
         printf("  %-38s %-7s %7.2f MB (f32 twin %.2f MB), %zu logits identical in 6 runs", path, type_name,
@@ -415,7 +401,7 @@ static void check_model(const char *path, const char *type_name) {
     rwkvx_free(f32), rwkvx_free(mq), rwkvx_free(mt);
 }
 
-/* test_quant intdot: a random Q8_0 matrix (an odd number of groups, rows
+/* quant blocks, then intdot: a random Q8_0 matrix (an odd number of groups, rows
    not a multiple of the row block) times random inputs through
    rwkvx__matmul for T = 1, 3 and 64, every output equal for T = 1 and the
    others; prints the hash of the outputs, which every build of the integer
@@ -447,13 +433,13 @@ static void check_intdot(void) {
         rwkvx__matmul(&m, x, COLS, y, ROWS, Ts[k], &work, 1);
         same &= !memcmp(y, y1, (size_t)Ts[k] * ROWS * sizeof(float));
     }
-    check(same, "T = 3 and T = 64 differ from T = 1", "intdot");
+    CHECK(same, "%s: %s", "intdot", "T = 3 and T = 64 differ from T = 1");
     h = rwkvx__fnv(h, y1, T * ROWS * sizeof(float));
     printf("intdot: %s products, hash %016llx\n", rwkvx__int_type(RWKVX_TYPE_Q8_0) ? "integer" : "f32", (unsigned long long)h);
     free(w), free(base), free(x), free(y1), free(y);
 }
 
-/* test_quant write: a model of random blocks for benchmarks (not a test). */
+/* quant write: a model of random blocks for benchmarks (not a test). */
 static int write_model(const char *in, const char *type_name, const char *out) {
     rwkvx_model *m = NULL;
     buffer quant = {NULL, 0, 0};
@@ -462,23 +448,23 @@ static int write_model(const char *in, const char *type_name, const char *out) {
     int n_types = parse_types(type_name, &one, &types), ok;
     char err[RWKVX_ERROR_MAX];
     FILE *f;
-    if (!n_types) { fprintf(stderr, "test_quant: unknown type '%s'\n", type_name); return 1; }
-    if (rwkvx_load_file(&m, in, NULL, err) != RWKVX_OK) { fprintf(stderr, "test_quant: %s\n", err); return 1; }
+    if (!n_types) { fprintf(stderr, "test_internals quant: unknown type '%s'\n", type_name); return 1; }
+    if (rwkvx_load_file(&m, in, NULL, err) != RWKVX_OK) { fprintf(stderr, "test_internals quant: %s\n", err); return 1; }
     ok = make_pair(m, types, n_types, &quant, NULL) && (f = fopen(out, "wb")) != NULL;
     ok = ok && fwrite(quant.p, 1, quant.n, f) == quant.n;
     ok = ok && fclose(f) == 0;
-    if (!ok) fprintf(stderr, "test_quant: cannot write '%s'\n", out);
+    if (!ok) fprintf(stderr, "test_internals quant: cannot write '%s'\n", out);
     free(quant.p);
     rwkvx_free(m);
     return ok ? 0 : 1;
 }
 
-int main(int argc, char **argv) {
+static int quant_main(int argc, char **argv) {
     int i;
     if (argc == 5 && !strcmp(argv[1], "write")) return write_model(argv[2], argv[3], argv[4]);
     if (argc < 3 || (strcmp(argv[1], "blocks") && strcmp(argv[1], "models"))) {
-        fprintf(stderr, "usage: test_quant blocks FILE.blocks... | test_quant models MODEL.gguf TYPE...\n"
-                        "       test_quant write MODEL.gguf TYPE OUT.gguf\n");
+        fprintf(stderr, "usage: test_internals quant blocks FILE.blocks... | test_internals quant models MODEL.gguf TYPE...\n"
+                        "       test_internals quant write MODEL.gguf TYPE OUT.gguf\n");
         return 2;
     }
     if (!strcmp(argv[1], "blocks")) {
@@ -486,6 +472,5 @@ int main(int argc, char **argv) {
         check_intdot();
     } else
         for (i = 3; i < argc; i++) check_model(argv[2], argv[i]);
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed ? 1 : 0;
+    return check_report("test_internals quant");
 }

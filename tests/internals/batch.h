@@ -1,6 +1,6 @@
-/* test_batch: rwkvx_eval_batch against rwkvx_eval, every golden case.
+/* test_internals batch: rwkvx_eval_batch against rwkvx_eval, every golden case.
 
-   test_batch CASES.txt FIXTURE_DIR GGUF_DIR TYPE...
+   test_internals batch CASES.txt FIXTURE_DIR GGUF_DIR TYPE...
 
    For each case of CASES.txt and each weight TYPE (GGUF_DIR/<model stem>.<TYPE>.gguf):
    - N_STREAMS states, each with its own token sequence (the case's tokens
@@ -23,9 +23,7 @@
    - refused, changing no state: a state of another model or of the same file
      loaded with other settings, a state listed twice, a bad token, an empty
      run, a run past max_context, NULL arrays.
-   Prints "N passed, N failed". */
-#define RWKVX_IMPLEMENTATION
-#include "../rwkvx.h"
+   Prints "test_internals batch: N passed, N failed". */
 
 #include <math.h>
 #include <stdio.h>
@@ -39,16 +37,6 @@ typedef struct {
     int chunk, topk, T, V;
     int32_t tokens[MAX_T];
 } test_case;
-
-static int passed, failed;
-
-static void check(int ok, const char *what, const char *where) {
-    if (ok) passed++;
-    else {
-        failed++;
-        printf("FAIL %s: %s\n", where, what);
-    }
-}
 
 static int read_case(FILE *f, test_case *c) {
     char line[65536];
@@ -148,7 +136,7 @@ static int batch_matches(const streams *s, rwkvx_model *m, const char *where) {
         }
         if (n == 0) continue;
         if (rwkvx_eval_batch(bs, bt, bn, (size_t)n, bl, all ? RWKVX_EVAL_ALL_LOGITS : 0) != RWKVX_OK) {
-            check(0, "rwkvx_eval_batch failed", where);
+            CHECK(0, "%s: %s", where, "rwkvx_eval_batch failed");
             ok = 0;
             break;
         }
@@ -217,21 +205,19 @@ static void check_refusals(rwkvx_model *m, const char *path, const test_case *c,
     lg[0] = buf, lg[1] = buf + c->V;
     tk[0] = good, tk[1] = good;
     pair[0] = a, pair[1] = a;
-    check(rwkvx_eval_batch(pair, tk, n, 2, lg, 0) == RWKVX_ERR_ARGUMENT, "a state listed twice refused", where);
+    CHECK(rwkvx_eval_batch(pair, tk, n, 2, lg, 0) == RWKVX_ERR_ARGUMENT, "%s: %s", where, "a state listed twice refused");
     pair[1] = b, tk[1] = bad;
-    check(rwkvx_eval_batch(pair, tk, n, 2, lg, 0) == RWKVX_ERR_ARGUMENT, "a bad token refused", where);
+    CHECK(rwkvx_eval_batch(pair, tk, n, 2, lg, 0) == RWKVX_ERR_ARGUMENT, "%s: %s", where, "a bad token refused");
     tk[1] = good, n[1] = 0;
-    check(rwkvx_eval_batch(pair, tk, n, 2, lg, 0) == RWKVX_ERR_ARGUMENT, "an empty run refused", where);
+    CHECK(rwkvx_eval_batch(pair, tk, n, 2, lg, 0) == RWKVX_ERR_ARGUMENT, "%s: %s", where, "an empty run refused");
     n[1] = 2;
-    check(rwkvx_eval_batch(NULL, tk, n, 2, lg, 0) == RWKVX_ERR_ARGUMENT && rwkvx_eval_batch(pair, NULL, n, 2, lg, 0) == RWKVX_ERR_ARGUMENT &&
-              rwkvx_eval_batch(pair, tk, NULL, 2, lg, 0) == RWKVX_ERR_ARGUMENT && rwkvx_eval_batch(pair, tk, n, 0, lg, 0) == RWKVX_ERR_ARGUMENT,
-          "NULL arrays and n = 0 refused", where);
+    CHECK(rwkvx_eval_batch(NULL, tk, n, 2, lg, 0) == RWKVX_ERR_ARGUMENT && rwkvx_eval_batch(pair, NULL, n, 2, lg, 0) == RWKVX_ERR_ARGUMENT &&
+              rwkvx_eval_batch(pair, tk, NULL, 2, lg, 0) == RWKVX_ERR_ARGUMENT && rwkvx_eval_batch(pair, tk, n, 0, lg, 0) == RWKVX_ERR_ARGUMENT, "%s: %s", where, "NULL arrays and n = 0 refused");
     if (rwkvx_load_file(&other, path, &opt, NULL) == RWKVX_OK && rwkvx_state_create(&o, other) == RWKVX_OK) {
         pair[1] = o;
-        check(rwkvx_eval_batch(pair, tk, n, 2, lg, 0) == RWKVX_ERR_MISMATCH, "a state of the same file with another chunk size refused",
-              where);
+        CHECK(rwkvx_eval_batch(pair, tk, n, 2, lg, 0) == RWKVX_ERR_MISMATCH, "%s: %s", where, "a state of the same file with another chunk size refused");
     } else {
-        check(0, "second load", where);
+        CHECK(0, "%s: %s", where, "second load");
     }
     memset(&opt, 0, sizeof opt);
     opt.max_context = 3;
@@ -239,15 +225,14 @@ static void check_refusals(rwkvx_model *m, const char *path, const test_case *c,
         rwkvx_state_create(&k2, capped) == RWKVX_OK) {
         rwkvx_eval(k2, good, 2, NULL, 0);
         pair[0] = k, pair[1] = k2;
-        check(rwkvx_eval_batch(pair, tk, n, 2, lg, 0) == RWKVX_ERR_CONTEXT, "a run past max_context refused", where);
-        check(rwkvx_state_position(k) == 0 && rwkvx_state_position(k2) == 2, "a refused batch changes no state", where);
+        CHECK(rwkvx_eval_batch(pair, tk, n, 2, lg, 0) == RWKVX_ERR_CONTEXT, "%s: %s", where, "a run past max_context refused");
+        CHECK(rwkvx_state_position(k) == 0 && rwkvx_state_position(k2) == 2, "%s: %s", where, "a refused batch changes no state");
     } else {
-        check(0, "load with max_context", where);
+        CHECK(0, "%s: %s", where, "load with max_context");
     }
-    check(rwkvx_state_position(a) == 2 && rwkvx_state_position(b) == 0, "refused batches change no state", where);
+    CHECK(rwkvx_state_position(a) == 2 && rwkvx_state_position(b) == 0, "%s: %s", where, "refused batches change no state");
     pair[0] = a, pair[1] = b, tk[0] = good, tk[1] = good;
-    check(rwkvx_eval_batch(pair, tk, n, 2, lg, 0) == RWKVX_OK && rwkvx_state_position(a) == 4 && rwkvx_state_position(b) == 2,
-          "a good batch after refusals", where);
+    CHECK(rwkvx_eval_batch(pair, tk, n, 2, lg, 0) == RWKVX_OK && rwkvx_state_position(a) == 4 && rwkvx_state_position(b) == 2, "%s: %s", where, "a good batch after refusals");
     rwkvx_state_free(a), rwkvx_state_free(b), rwkvx_state_free(o), rwkvx_state_free(k), rwkvx_state_free(k2);
     rwkvx_model_free(other), rwkvx_model_free(capped);
     free(buf);
@@ -267,7 +252,7 @@ static void check_every_size(rwkvx_model *m, const test_case *c, const char *whe
             ok = rwkvx_eval(b, c->tokens + t, 1, one, 0) == RWKVX_OK && !memcmp(one, whole + (size_t)t * V, (size_t)V * sizeof(float));
         rwkvx_state_free(a), rwkvx_state_free(b);
     }
-    check(whole && one && ok, "n tokens at once == one at a time, n = 2 .. RWKVX__FEW + 2", where);
+    CHECK(whole && one && ok, "%s: %s", where, "n tokens at once == one at a time, n = 2 .. RWKVX__FEW + 2");
     free(whole), free(one);
 }
 
@@ -303,20 +288,20 @@ static void check_tuner(rwkvx_model *m) {
     int off, settled;
     double t;
     if (rwkvx_state_create(&st, m) != RWKVX_OK) {
-        check(0, "tuner: state", "");
+        CHECK(0, "%s: %s", "", "tuner: state");
         return;
     }
     st->max_threads = 4; /* the climb: 4, 2, 1 */
     rwkvx_state_set_threads(st, 0);
     t = tuner_run(st, 2000, 0, 4, &off, &settled);
     printf("  tuner, idle 4 cores: %d of 2000 passes off 4 threads, %.3f of the best time\n", off, t / (2000 * 0.012));
-    check(settled == 0 && off <= 10 && t <= 1.02 * 2000 * 0.012, "tuner: an idle machine keeps every core, trying little", "");
+    CHECK(settled == 0 && off <= 10 && t <= 1.02 * 2000 * 0.012, "%s: %s", "", "tuner: an idle machine keeps every core, trying little");
     t = tuner_run(st, 2000, 1, 1, &off, &settled);
     printf("  tuner, loaded: on 1 thread after %d passes, %d of 2000 off it, %.3f of the best time\n", settled, off, t / (2000 * 0.040));
-    check(settled >= 0 && settled <= 20 && t <= 1.1 * 2000 * 0.040, "tuner: a loaded machine goes to one thread", "");
+    CHECK(settled >= 0 && settled <= 20 && t <= 1.1 * 2000 * 0.040, "%s: %s", "", "tuner: a loaded machine goes to one thread");
     t = tuner_run(st, 4000, 0, 4, &off, &settled);
     printf("  tuner, idle again: on 4 threads after %d passes (%.1f s)\n", settled, settled * 0.04);
-    check(settled >= 0 && settled * 0.040 <= 2.5 * RWKVX__TUNE_WAIT_MAX, "tuner: back on every core when the load goes", "");
+    CHECK(settled >= 0 && settled * 0.040 <= 2.5 * RWKVX__TUNE_WAIT_MAX, "%s: %s", "", "tuner: back on every core when the load goes");
     rwkvx_state_free(st);
 }
 
@@ -334,7 +319,7 @@ static void run_case(const test_case *c, const char *fixtures, const char *ggufs
     memset(&opt, 0, sizeof opt);
     opt.chunk_size = c->chunk, opt.chunk_topk = c->topk;
     if (rwkvx_load_file(&m, path, &opt, NULL) != RWKVX_OK) {
-        check(0, "load", where);
+        CHECK(0, "%s: %s", where, "load");
         return;
     }
     rwkvx_model_info(m, &info);
@@ -343,15 +328,15 @@ static void run_case(const test_case *c, const char *fixtures, const char *ggufs
         FILE *f = fopen(gold_path, "rb");
         size_t n = (size_t)c->T * (size_t)c->V;
         gold = (float *)malloc(n * sizeof(float));
-        check(f && gold && fread(gold, sizeof(float), n, f) == n, "golden logits read", where);
+        CHECK(f && gold && fread(gold, sizeof(float), n, f) == n, "%s: %s", where, "golden logits read");
         if (f) fclose(f);
     }
     if (streams_alone(&s, m, c)) {
         double d = max_diff(s.alone[0], gold, (size_t)c->T * (size_t)c->V);
-        check(d <= (strcmp(type, "q8_0") ? 1e-3 : 3.0), "stream 0 against the golden logits", where);
-        check(batch_matches(&s, m, where), "batches == rwkvx_eval alone (logits and states, bit for bit)", where);
+        CHECK(d <= (strcmp(type, "q8_0") ? 1e-3 : 3.0), "%s: %s", where, "stream 0 against the golden logits");
+        CHECK(batch_matches(&s, m, where), "%s: %s", where, "batches == rwkvx_eval alone (logits and states, bit for bit)");
     } else {
-        check(0, "reference evaluation", where);
+        CHECK(0, "%s: %s", where, "reference evaluation");
     }
     streams_free(&s);
     free(gold);
@@ -364,32 +349,31 @@ static void run_case(const test_case *c, const char *fixtures, const char *ggufs
         opt.kv_max = 40, opt.kv_keep = 30, opt.kv_window = 8;
         snprintf(w2, sizeof w2, "%s, K/V limit 40,30,8", where);
         if (rwkvx_load_file(&m, path, &opt, NULL) != RWKVX_OK) {
-            check(0, "load with a K/V limit", w2);
+            CHECK(0, "%s: %s", w2, "load with a K/V limit");
             return;
         }
-        if (streams_alone(&s, m, c)) check(batch_matches(&s, m, w2), "batches == rwkvx_eval alone with evictions", w2);
-        else check(0, "reference evaluation", w2);
+        if (streams_alone(&s, m, c)) CHECK(batch_matches(&s, m, w2), "%s: %s", w2, "batches == rwkvx_eval alone with evictions");
+        else CHECK(0, "%s: %s", w2, "reference evaluation");
         streams_free(&s);
         rwkvx_model_free(m);
     }
 }
 
-int main(int argc, char **argv) {
+static int batch_main(int argc, char **argv) {
     FILE *f;
     static test_case c;
     int i;
     if (argc < 5) {
-        fprintf(stderr, "usage: test_batch CASES.txt FIXTURE_DIR GGUF_DIR TYPE...\n");
+        fprintf(stderr, "usage: test_internals batch CASES.txt FIXTURE_DIR GGUF_DIR TYPE...\n");
         return 2;
     }
     for (i = 4; i < argc; i++) {
         if (!(f = fopen(argv[1], "r"))) {
-            fprintf(stderr, "test_batch: cannot open %s\n", argv[1]);
+            fprintf(stderr, "test_internals batch: cannot open %s\n", argv[1]);
             return 2;
         }
         while (read_case(f, &c)) run_case(&c, argv[2], argv[3], argv[i]);
         fclose(f);
     }
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed ? 1 : 0;
+    return check_report("test_internals batch");
 }
