@@ -244,7 +244,7 @@ full_tier() {
     run "converter library from C: rwkvx_convert_file == rwkvx-convert, refusals (ASan/UBSan)" bash -c \
         "$B/rwkvx-convert tests/fixtures/rwkvx-tiny.pth $T/api-ref.gguf --type f16 --chunk-size 16 --chunk-topk 3 > /dev/null && $B/test_convert_api_asan tests/fixtures/rwkvx-tiny.pth $T/api-ref.gguf $T"
     run "quantiser tests: every weight type, bit-identical to ggml's; GGUF input (ASan/UBSan build)" \
-        bash tests/internals/quant.honvert.sh $B/rwkvx-convert-asan
+        bash tests/test_quant_convert.sh $B/rwkvx-convert-asan
     . tests/test_kv_limit.sh   # the opt-in K/V limit and the soak tool's smoke run
     . tests/test_chat.sh       # tokenizer, sampler, rwkvx-tokenize, rwkvx-chat
     . tests/test_chat_demo.sh  # make chat-demo (a random World-vocabulary model)

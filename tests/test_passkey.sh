@@ -25,13 +25,6 @@ mkdir -p "$PK"
 # The demo models (tests/run.sh runs this in a lane beside the main sequence)
 passkey_demo_models() {
     echo "== passkey retrieval, demo models ($PK_GRID)"
-    run "passkey: sharing the prompt prefix gives the answers of fresh states" bash -c \
-        "$B/rwkvx-passkey models/rwkvx-passkey.gguf --lengths 700,2k --depths 4 --seeds 3 --threads 1 --quiet --csv $PK/pk-share.csv > /dev/null &&
-         $B/rwkvx-passkey models/rwkvx-passkey.gguf --lengths 700,2k --depths 4 --seeds 3 --threads 1 --quiet --csv $PK/pk-fresh.csv --no-share > /dev/null &&
-         cmp $PK/pk-share.csv $PK/pk-fresh.csv"
-    run "passkey: prompts side by side (3 threads) give the answers of one thread" bash -c \
-        "$B/rwkvx-passkey models/rwkvx-passkey.gguf --lengths 700,2k --depths 4 --seeds 3 --threads 3 --quiet --csv $PK/pk-threads.csv > /dev/null &&
-         cmp $PK/pk-share.csv $PK/pk-threads.csv"
     run "passkey: RWKV-X demo model at its measured accuracy ($PK_RWKVX_MEASURED %)" bash -c \
         "$B/rwkvx-passkey models/rwkvx-passkey.gguf $PK_GRID --require $(pk_least $PK_RWKVX_MEASURED) --csv $PK/pk-rwkvx.csv > $PK/pk-rwkvx.txt"
     run "passkey: RWKV-7 demo model at its measured accuracy ($PK_RWKV7_MEASURED %)" bash -c \
@@ -79,6 +72,13 @@ passkey_demo_models() {
 
 # The tool itself: --from-csv, a World-vocabulary model (made by tests/test_chat.sh), bad arguments
 passkey_tool_checks() {
+    run "passkey: sharing the prompt prefix gives the answers of fresh states" bash -c \
+        "$B/rwkvx-passkey models/rwkvx-passkey.gguf --lengths 700,2k --depths 4 --seeds 3 --threads 1 --quiet --csv $PK/pk-share.csv > /dev/null &&
+         $B/rwkvx-passkey models/rwkvx-passkey.gguf --lengths 700,2k --depths 4 --seeds 3 --threads 1 --quiet --csv $PK/pk-fresh.csv --no-share > /dev/null &&
+         cmp $PK/pk-share.csv $PK/pk-fresh.csv"
+    run "passkey: prompts side by side (3 threads) give the answers of one thread" bash -c \
+        "$B/rwkvx-passkey models/rwkvx-passkey.gguf --lengths 700,2k --depths 4 --seeds 3 --threads 3 --quiet --csv $PK/pk-threads.csv > /dev/null &&
+         cmp $PK/pk-share.csv $PK/pk-threads.csv"
     # --from-csv rebuilds the report from answers: one of each kind (keys 2733,
     # 33004, 23721 of seeds 0-2) gives 1/6 right and these counts.
     cat > $PK/pk-kinds.csv <<'CSV'

@@ -2,7 +2,7 @@
 # Tests of rwkvx-convert's quantiser and GGUF input (issue 13), from the
 # repository root:
 #
-#   bash tests/internals/quant.honvert.sh [CONVERTER]    (default build/rwkvx-convert)
+#   bash tests/test_quant_convert.sh [CONVERTER]    (default build/rwkvx-convert)
 #
 # - every type converts a checkpoint and the f32 demo models; the summary
 #   names the types chosen and the fallbacks taken for rows of 128;

@@ -20,7 +20,7 @@ exits 1 when a bound is broken.  Needs only the Python standard library.
 
     python3 tools/quant_rms.py --make-golden tests/data/quant
 
-writes the fixtures of tests/internals/quant.honvert.sh instead: synthetic.gguf (a
+writes the fixtures of tests/test_quant_convert.sh instead: synthetic.gguf (a
 small f32 file of random and adversarial rows of 256) and golden.txt, per type
 the size and SHA-256 of ggml's quantised tensor data (the data section of the
 file rwkvx-convert writes, tensors padded to 32 bytes) and of ggml's
@@ -206,7 +206,7 @@ def padded(blob):
 
 
 def make_golden(ggml, outdir, types):
-    """The fixtures of tests/internals/quant.honvert.sh (see the module note)."""
+    """The fixtures of tests/test_quant_convert.sh (see the module note)."""
     import hashlib
     os.makedirs(outdir, exist_ok=True)
     tensors = synthetic_rows(scale=8)
