@@ -218,6 +218,9 @@ second_lane() {
     compilers_lane   # (the header as C99 and C++ with -Werror: in its matrix)
     arm64_lane
     passkey_lane
+    run "K/V limit: eviction, bounds, modes, states, bad values (ASan/UBSan)" \
+        $B/test_internals_asan kv-limit models/rwkvx-passkey.gguf models/rwkv7-passkey.gguf
+    run "sampler: distributions, masks, penalties, seeds, no allocation (ASan/UBSan)" $B/test_sampler_asan
 }
 
 full_tier() {

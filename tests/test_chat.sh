@@ -16,7 +16,7 @@ fi
 
 run "tokenizer: reference cases, round trips, vocabulary parser, model vocabularies (ASan/UBSan)" \
     $B/test_tokenizer_asan $VOCAB tests/fixtures/tokenizer_cases.txt "$WIDE" world "$CHATM" bytes
-run "sampler: distributions, masks, penalties, seeds, no allocation (ASan/UBSan)" $B/test_sampler_asan
+# (the sampler's own test, test_sampler_asan, runs in tests/run.sh's second lane)
 
 # rwkvx-tokenize: the model's vocabulary and the text file agree; decode inverts encode
 printf 'The pass key is 71432. Remember it.\n\nUser: \xe4\xbd\xa0\xe5\xa5\xbd \xf0\x9f\x98\x80\n' > "$T/tok_in.txt"

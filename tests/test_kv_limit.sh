@@ -2,8 +2,7 @@
 # tool's smoke run; sourced by tests/run.sh (uses its B, T, run, ok, bad,
 # expect_error). The 1M-token soak itself is tools/soak.c, run by hand
 # (docs/SOAK.md).
-KV_MODELS="models/rwkvx-passkey.gguf models/rwkv7-passkey.gguf"
-run "K/V limit: eviction, bounds, modes, states, bad values (ASan/UBSan)" $B/test_internals_asan kv-limit $KV_MODELS
+# (the library-side test, test_internals kv-limit, runs in tests/run.sh's second lane)
 kv_tokens=$(awk 'BEGIN { s = 7; for (i = 0; i < 900; i++) { s = (s * 1103515245 + 12345) % 2147483648; printf "%s%d", (i ? "," : ""), 32 + s % 95 } }')
 for mode in single ragged; do
     run "rwkvx-logits --kv-limit: whole == $mode" bash -c \
