@@ -9,8 +9,12 @@
    count, weight-type table and dequantisers, tensor-role table): defining
    RWKVX_CONVERT_IMPLEMENTATION also defines RWKVX_IMPLEMENTATION, so that
    file holds the model library too (define both there, or only this one;
-   no other file may define RWKVX_IMPLEMENTATION). rwkvx.h must be on the
-   include path. C99, libc and libm; POSIX mmap and stat where available.
+   no other file may define RWKVX_IMPLEMENTATION). Give that file nothing
+   else: unlike rwkvx.h's (rwkvx__*), the converter's internal names are not
+   prefixed (cv_*, model_build, GGML_F32, DIM_C, ...), so they could collide
+   with a program's own or ggml.h's (the Makefile compiles it alone:
+   build/lib/rwkvx_convert.c). rwkvx.h must be on the include path. C99,
+   libc and libm; POSIX mmap and stat where available.
 
    WHAT IT READS AND WRITES
        In: a PyTorch .pth (the ZIP archive torch.save writes), a .safetensors
