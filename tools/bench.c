@@ -18,7 +18,9 @@
      over a buffer much larger than the caches, and an FMA loop, so it can
      print decode as a fraction of the bandwidth bound (weight bytes one
      token reads / bandwidth) and prefill as a fraction of the compute bound
-     (2 x multiply-adds of the block matrices per token / FMA peak);
+     (2 x multiply-adds of the block matrices per token / FMA peak), and an
+     8-bit dot-product loop: the integer peak (int8_gop_s) and prefill as a
+     fraction of it, for the types whose prefill runs on integer products;
    - peak resident memory;
    - the CPU time of prefill and decode (prefill_cpu_s, decode_cpu_ms_per_tok
      in --json, all threads together): on a machine shared with other
@@ -43,6 +45,9 @@
 
 #if defined(__AVX2__) || defined(__AVX512F__)
 #include <immintrin.h>
+#endif
+#if defined(__ARM_FEATURE_DOTPROD)
+#include <arm_neon.h>
 #endif
 
 /* CPU seconds used by the whole process (all threads). On a machine shared
@@ -209,6 +214,126 @@ static double fma_peak(int n, int runs, const char **isa) {
     return best;
 }
 
+/* Best of `runs` runs of independent 8-bit dot-product chains on every thread:
+   int8 operations/s (a multiply-add counts 2, as a flop of fma_peak does)
+   with the widest integer product this build has: AVX512-VNNI vpdpbusd,
+   AVX-VNNI's 256-bit one, AVX2's vpmaddubsw + vpmaddwd + vpaddd, NEON sdot,
+   or scalar. The integer products of quantised prefill run on the same
+   instructions. `isa` names it. The empty asm makes the bytes opaque each
+   iteration, so that the products cannot be hoisted out of the loop. */
+#if (defined(__GNUC__) || defined(__clang__)) && (defined(__x86_64__) || defined(__i386__))
+#define BENCH_OPAQUE(v) __asm__ volatile("" : "+x"(v))
+#elif (defined(__GNUC__) || defined(__clang__)) && defined(__aarch64__)
+#define BENCH_OPAQUE(v) __asm__ volatile("" : "+w"(v))
+#else
+#define BENCH_OPAQUE(v) ((void)0)
+#endif
+/* a[0..N) = op(a[k], x, y), written out: the accumulators stay in registers */
+#define BENCH_4(a, op, x, y, o) \
+    (a)[o] = op((a)[o], x, y), (a)[o + 1] = op((a)[o + 1], x, y), (a)[o + 2] = op((a)[o + 2], x, y), \
+    (a)[o + 3] = op((a)[o + 3], x, y)
+#define BENCH_8(a, op, x, y) (BENCH_4(a, op, x, y, 0), BENCH_4(a, op, x, y, 4))
+#define BENCH_12(a, op, x, y) (BENCH_8(a, op, x, y), BENCH_4(a, op, x, y, 8))
+#if defined(__AVX2__) && !defined(__AVXVNNI__) && !(defined(__AVX512VNNI__) && defined(__AVX512BW__))
+/* AVX2's 8-bit product: u8 x s8 pairs to s16 (vpmaddubsw), to s32 (vpmaddwd), added */
+static inline __m256i bench_avx2_dot(__m256i acc, __m256i x, __m256i y) {
+    return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(x, y), _mm256_set1_epi16(1)));
+}
+#endif
+static double int8_peak(int n, int runs, const char **isa) {
+    const long iters = 2000000;
+    double best = 0;
+    int run;
+    volatile int sink = 0;
+#if defined(__AVX512VNNI__) && defined(__AVX512BW__)
+    const double ops_per_iter = 12.0 * 64 * 2;
+    *isa = "avx512vnni";
+#elif defined(__AVXVNNI__)
+    const double ops_per_iter = 12.0 * 32 * 2;
+    *isa = "avxvnni";
+#elif defined(__AVX2__)
+    const double ops_per_iter = 8.0 * 32 * 2;
+    *isa = "avx2";
+#elif defined(__ARM_FEATURE_DOTPROD)
+    const double ops_per_iter = 8.0 * 16 * 2;
+    *isa = "neon-dotprod";
+#else
+    const double ops_per_iter = 8.0 * 2;
+    *isa = "scalar";
+#endif
+    for (run = 0; run < runs; run++) {
+        double t0 = cli_now(), t;
+        int th;
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(n) schedule(static)
+#endif
+        for (th = 0; th < n; th++) {
+            long i;
+            int k, out = 0;
+#if defined(__AVX512VNNI__) && defined(__AVX512BW__)
+            __m512i x = _mm512_set1_epi8((char)(3 + th)), y = _mm512_set1_epi8(-5), a[12];
+            for (k = 0; k < 12; k++) a[k] = _mm512_set1_epi32(k);
+            for (i = 0; i < iters; i++) {
+                BENCH_OPAQUE(x);
+                BENCH_12(a, _mm512_dpbusd_epi32, x, y);
+            }
+            for (k = 1; k < 12; k++) a[0] = _mm512_add_epi32(a[0], a[k]);
+            out = _mm512_reduce_add_epi32(a[0]);
+#elif defined(__AVXVNNI__)
+            __m256i x = _mm256_set1_epi8((char)(3 + th)), y = _mm256_set1_epi8(-5), a[12];
+            int lanes[8];
+            for (k = 0; k < 12; k++) a[k] = _mm256_set1_epi32(k);
+            for (i = 0; i < iters; i++) {
+                BENCH_OPAQUE(x);
+                BENCH_12(a, _mm256_dpbusd_avx_epi32, x, y);
+            }
+            for (k = 1; k < 12; k++) a[0] = _mm256_add_epi32(a[0], a[k]);
+            _mm256_storeu_si256((__m256i *)lanes, a[0]);
+            out = lanes[0] + lanes[7];
+#elif defined(__AVX2__)
+            /* (a weight vector per chain: with one, the compiler computes the
+               shared product once per iteration) */
+            __m256i x = _mm256_set1_epi8((char)(3 + th)), y[8], a[8];
+            int lanes[8];
+            for (k = 0; k < 8; k++) a[k] = _mm256_set1_epi32(k), y[k] = _mm256_set1_epi8((char)(k - 9)); /* none 0 */
+            for (i = 0; i < iters; i++) {
+                BENCH_OPAQUE(x);
+                a[0] = bench_avx2_dot(a[0], x, y[0]), a[1] = bench_avx2_dot(a[1], x, y[1]);
+                a[2] = bench_avx2_dot(a[2], x, y[2]), a[3] = bench_avx2_dot(a[3], x, y[3]);
+                a[4] = bench_avx2_dot(a[4], x, y[4]), a[5] = bench_avx2_dot(a[5], x, y[5]);
+                a[6] = bench_avx2_dot(a[6], x, y[6]), a[7] = bench_avx2_dot(a[7], x, y[7]);
+            }
+            for (k = 1; k < 8; k++) a[0] = _mm256_add_epi32(a[0], a[k]);
+            _mm256_storeu_si256((__m256i *)lanes, a[0]);
+            out = lanes[0] + lanes[7];
+#elif defined(__ARM_FEATURE_DOTPROD)
+            int8x16_t x = vdupq_n_s8((int8_t)(3 + th)), y = vdupq_n_s8(-5);
+            int32x4_t a[8];
+            for (k = 0; k < 8; k++) a[k] = vdupq_n_s32(k);
+            for (i = 0; i < iters; i++) {
+                BENCH_OPAQUE(x);
+                BENCH_8(a, vdotq_s32, x, y);
+            }
+            for (k = 1; k < 8; k++) a[0] = vaddq_s32(a[0], a[k]);
+            out = vgetq_lane_s32(a[0], 0);
+#else
+            int a[8];
+            volatile signed char xv = (signed char)(3 + th);
+            signed char x = xv;
+            for (k = 0; k < 8; k++) a[k] = k;
+            for (i = 0; i < iters; i++)
+                for (k = 0; k < 8; k++) a[k] += (signed char)(x ^ a[k]) * (signed char)(k - 5); /* not a closed form */
+            out = a[0] + a[7];
+#endif
+            sink = sink + out;
+        }
+        t = cli_now() - t0;
+        if (ops_per_iter * (double)iters * n / t > best) best = ops_per_iter * (double)iters * n / t;
+    }
+    (void)sink;
+    return best;
+}
+
 /* ---- filling a state ------------------------------------------------------ */
 
 static uint32_t rng_state = 12345;
@@ -289,7 +414,7 @@ static long peak_rss_bytes(void) {
 }
 
 int main(int argc, char **argv) {
-    const char *path = NULL, *isa = "none";
+    const char *path = NULL, *isa = "none", *int_isa = "none";
     long prompt = 512, gen = 64, context = -1, repeat = 3, threads;
     cli_model_options mo;
     int json = 0, ceilings = 1, full = 0, random_fill = 0, i, r;
@@ -300,8 +425,8 @@ int main(int argc, char **argv) {
     char err[RWKVX_ERROR_MAX];
     int32_t *tokens;
     float *logits;
-    double pre[32], dec[32], bws[32], peaks[32], frac_pre[32], frac_dec[32], pre_cpu[32], dec_cpu[32];
-    double fill_s = 0, bw = 0, peak = 0, prefill_tok_s, decode_tok_s, f_pre = 0, f_dec = 0;
+    double pre[32], dec[32], bws[32], peaks[32], ipeaks[32], frac_pre[32], frac_ipre[32], frac_dec[32], pre_cpu[32], dec_cpu[32];
+    double fill_s = 0, bw = 0, peak = 0, ipeak = 0, f_ipre = 0, prefill_tok_s, decode_tok_s, f_pre = 0, f_dec = 0;
     double tok_bytes, tok_flops, bw_bound = 0, compute_bound = 0;
     size_t bw_words = ((size_t)512 << 20) / 8, w;
     uint64_t *bw_buf = NULL;
@@ -372,14 +497,17 @@ int main(int argc, char **argv) {
        against the ceiling measured next to it. */
     for (r = 0; r < repeat; r++) {
         double t0, c0;
-        if (ceilings) peaks[r] = fma_peak((int)threads, 2, &isa);
+        if (ceilings) peaks[r] = fma_peak((int)threads, 2, &isa), ipeaks[r] = int8_peak((int)threads, 2, &int_isa);
         rwkvx_state_reset(st);
         c0 = cpu_now();
         t0 = cli_now();
         if (rwkvx_eval(st, tokens, (size_t)prompt, logits, 0) != RWKVX_OK) return cli_fail("eval failed (prefill)");
         pre[r] = cli_now() - t0;
         pre_cpu[r] = cpu_now() - c0;
-        if (ceilings) frac_pre[r] = (double)prompt / pre[r] / (peaks[r] / tok_flops);
+        if (ceilings) {
+            frac_pre[r] = (double)prompt / pre[r] / (peaks[r] / tok_flops);
+            frac_ipre[r] = (double)prompt / pre[r] / (ipeaks[r] / tok_flops);
+        }
     }
     /* the context for decoding */
     if (context != prompt) {
@@ -407,6 +535,8 @@ int main(int argc, char **argv) {
     if (ceilings) {
         bw = median(bws, (int)repeat);
         peak = median(peaks, (int)repeat);
+        ipeak = median(ipeaks, (int)repeat);
+        f_ipre = median(frac_ipre, (int)repeat);
         bw_bound = bw / tok_bytes;
         compute_bound = peak / tok_flops;
         f_pre = median(frac_pre, (int)repeat);
@@ -422,13 +552,14 @@ int main(int argc, char **argv) {
                "\"bw_bound_tok_s\": %.2f, \"compute_bound_tok_s\": %.2f, \"decode_frac_of_bw_bound\": %.4f, "
                "\"prefill_frac_of_compute_bound\": %.4f, \"state_bytes\": %lu, \"peak_rss_bytes\": %ld, \"repeat\": %ld, "
                "\"prefill_cpu_s\": %.4f, \"decode_cpu_ms_per_tok\": %.4f, \"omp_wait_policy\": \"%s\", "
-               "\"threads_tuned\": %s, \"threads_at_end\": %d}\n",
+               "\"threads_tuned\": %s, \"threads_at_end\": %d, \"int8_gop_s\": %.1f, \"int8_isa\": \"%s\", "
+               "\"prefill_frac_of_int8_peak\": %.4f}\n",
                path, type_name(in.weight_type), threads, prompt, gen, context, in.chunk_size, in.chunk_topk, in.n_rwkv,
                in.n_sparse, opt.skip_sparse ? "true" : "false", full ? "true" : "false", opt.kv_f16 ? "true" : "false", context == prompt ? "prompt" : random_fill ? "random" : "model",
                prefill_tok_s, decode_tok_s, 1e3 / decode_tok_s, fill_s > 0 ? (double)context / fill_s : 0.0, bw / 1e9,
                peak / 1e9, isa, tok_bytes, tok_flops, bw_bound, compute_bound, f_dec, f_pre, (unsigned long)rwkvx_state_save_bytes(st),
                peak_rss_bytes(), repeat, median(pre_cpu, (int)repeat), 1e3 * median(dec_cpu, (int)repeat) / (double)gen,
-               wait_policy(), mo.threads ? "false" : "true", rwkvx_state_threads(st));
+               wait_policy(), mo.threads ? "false" : "true", rwkvx_state_threads(st), ipeak / 1e9, int_isa, f_ipre);
     } else {
         printf("model      %s: %d RWKV-7 + %d sparse blocks%s, C=%d, V=%d, %s weights\n", path, in.n_rwkv, in.n_sparse,
                opt.skip_sparse ? " (sparse skipped)" : "", in.n_embd, in.n_vocab, type_name(in.weight_type));
@@ -436,7 +567,8 @@ int main(int argc, char **argv) {
                "           each run against the ceiling measured just before it)\n", threads,
                mo.threads ? "" : " at most, tuned", wait_policy(), in.chunk_size, in.chunk_topk, repeat);
         if (ceilings)
-            printf("machine    read bandwidth %.1f GB/s, FMA peak %.1f GFLOP/s (%s)\n", bw / 1e9, peak / 1e9, isa);
+            printf("machine    read bandwidth %.1f GB/s, FMA peak %.1f GFLOP/s (%s), int8 peak %.1f GOP/s (%s)\n", bw / 1e9,
+                   peak / 1e9, isa, ipeak / 1e9, int_isa);
         printf("prefill    %ld tokens: %.1f tok/s", prompt, prefill_tok_s);
         if (compute_bound > 0)
             printf(" = %.0f%% of the compute bound (%.0f tok/s: %.1f MFLOP/token)", 100 * f_pre, compute_bound, tok_flops / 1e6);
