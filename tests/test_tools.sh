@@ -204,6 +204,10 @@ run "--threads 0 (the default) and --max-context 0 (no limit) mean the same in e
      $B/rwkvx-passkey $TM --lengths 600 --depths 1 --seeds 1 --threads 0 --max-context 0 > /dev/null &&
      $B/rwkvx-soak $TM --tokens 5 --every 5 --threads 0 --max-context 0 > /dev/null &&
      $B/rwkvx-bench $TM --prompt 8 --gen 2 --repeat 1 --no-ceilings --threads 0 --max-context 0 > /dev/null"
+# the machine's ceilings in the JSON: bandwidth, the FMA peak and the integer peak, each positive and named
+run "bench --json: the ceilings, the FMA and the integer (int8) peak" bash -c \
+    "$B/rwkvx-bench $TM --prompt 8 --gen 2 --repeat 1 --threads 1 --json > $W/bench.json &&
+     python3 -c 'import json, sys; d = json.load(open(sys.argv[1])); sys.exit(not (d[\"bw_gb_s\"] > 0 and d[\"fma_gflop_s\"] > 0 and d[\"int8_gop_s\"] > 0 and d[\"int8_isa\"] in (\"avx512vnni\", \"avxvnni\", \"avx2\", \"neon-dotprod\", \"scalar\") and d[\"prefill_frac_of_int8_peak\"] > 0))' $W/bench.json"
 run "--kv-limit MAX, MAX,KEEP and MAX,KEEP,WINDOW accepted" bash -c \
     "$B/rwkvx-logits $TM --tokens 1 --out $W/x.f32 --kv-limit 20000 && $B/rwkvx-logits $TM --tokens 1 --out $W/x.f32 --kv-limit 1024,768 &&
      $B/rwkvx-logits $TM --tokens 1 --out $W/x.f32 --kv-limit 1024,768,128"
