@@ -2483,11 +2483,13 @@ static void rwkvx__f32_to_f16_row(const float *x, uint16_t *out, int n) {
    columns: a prefill's panel of slices and the partial sums of a block of
    rows for every token of a batch, or a decode's panel of whole rows, or
    the quantized inputs of an integer product (36 bytes per 32 values of
-   every token of a batch; see "Integer products"). */
+   every token of a batch, or 292 per 256; see "Integer products"). */
 static size_t rwkvx__work_floats(size_t max_cols) {
     size_t prefill = RWKVX__ROWS * RWKVX__PANEL + (RWKVX__BATCH + RWKVX__UT) * RWKVX__ROWS * RWKVX__LANES;
     size_t decode = RWKVX__ROWS * ((max_cols + 15) / 16 * 16);
-    size_t quantized = RWKVX__BATCH * (max_cols / 32) * 9, most = prefill > decode ? prefill : decode;
+    size_t quantized = RWKVX__BATCH * (max_cols / 32) * 9, most = prefill > decode ? prefill : decode; /* rwkvx__q8x */
+    size_t quantized_k = RWKVX__BATCH * (max_cols / 256) * 73 + 6144;                                   /* rwkvx__q8k, panel */
+    if (quantized_k > quantized) quantized = quantized_k;
     return ((most > quantized ? most : quantized) + 15) / 16 * 16;
 }
 
@@ -2795,79 +2797,90 @@ typedef struct {
     signed char q[32];
 } rwkvx__q8x;
 
-/* Does `type` go through the integer products? Q8_0 does on the AVX2, NEON
-   and portable builds; an AVX-512 build keeps its f32 kernels unless
-   RWKVX_INT8 is defined: there the integer kernel (VNNI, below) prefilled
-   about as fast and decoded slower than the f32 kernels (docs/PERFORMANCE.md,
-   "Integer products"). RWKVX_NO_INT8 turns the integer products off. */
+/* Does `type` go through the integer products, and with inputs in blocks of
+   how many values? The K types do (blocks of 256, rwkvx__q8k: see "Integer
+   products of the K types") on every build; Q8_0 (blocks of 32) on the
+   AVX2, NEON and portable builds, while an AVX-512 build keeps its f32
+   kernels for it unless RWKVX_INT8 is defined: there the integer kernel
+   (VNNI, below) prefilled about as fast and decoded slower than the f32
+   kernels (docs/PERFORMANCE.md, "Integer products"). RWKVX_NO_INT8 turns the
+   integer products off. 0: the f32 path. */
 #if !defined(RWKVX_NO_INT8) && (defined(RWKVX_INT8) || !defined(RWKVX__AVX512))
 #define RWKVX__INT8 1
 #endif
 RWKVX__INLINE int rwkvx__int_type(rwkvx_type type) {
-#if defined(RWKVX__INT8)
-    return type == RWKVX_TYPE_Q8_0;
-#else
+#if defined(RWKVX_NO_INT8)
     (void)type;
     return 0;
+#else
+    switch (type) {
+    case RWKVX_TYPE_Q2_K: case RWKVX_TYPE_Q3_K: case RWKVX_TYPE_Q4_K: case RWKVX_TYPE_Q5_K: case RWKVX_TYPE_Q6_K: return 256;
+#if defined(RWKVX__INT8)
+    case RWKVX_TYPE_Q8_0: return 32;
+#endif
+    default: return 0;
+    }
 #endif
 }
 
-/* One block of 32 activations (the rule above), portable C. */
-static void rwkvx__quantize_block_ref(const float *x, rwkvx__q8x *out) {
-    float amax = 0.0f, id;
+/* The largest |x[i]| of n values, a NaN if any is NaN (portable C) */
+static float rwkvx__amax_ref(const float *x, int n) {
+    float amax = 0.0f;
     int i;
-    for (i = 0; i < 32; i++) { /* a NaN sticks: later values compare false with it */
+    for (i = 0; i < n; i++) { /* a NaN sticks: later values compare false with it */
         float a = fabsf(x[i]);
         if (!(a <= amax) && amax == amax) amax = a;
     }
-    memset(out->q, 0, sizeof out->q);
-    if (!(amax <= 3.4028235e38f)) { out->d = amax; return; } /* NaN or infinite */
-    if (amax < 7.8886091e-31f) { out->d = 0.0f; return; }    /* below 2^-100 */
-    out->d = amax / 127.0f;
-    id = 1.0f / out->d;
-    for (i = 0; i < 32; i++) out->q[i] = (signed char)lrintf(x[i] * id); /* nearest, ties to even */
+    return amax;
 }
 
 #if defined(RWKVX__AVX2)
-/* The same block with AVX2, for finite blocks (others: the reference) */
-static void rwkvx__quantize_block(const float *x, rwkvx__q8x *out) {
+static float rwkvx__amax(const float *x, int n) { /* n a multiple of 8 */
     const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
-    __m256 v[4], m;
+    __m256 m = _mm256_setzero_ps();
     __m128 h;
-    float amax, id;
-    int k, bad = 0;
-    for (k = 0; k < 4; k++) {
-        v[k] = _mm256_loadu_ps(x + 8 * k);
-        bad |= _mm256_movemask_ps(_mm256_cmp_ps(v[k], v[k], _CMP_UNORD_Q));
+    int i, bad = 0;
+    for (i = 0; i < n; i += 8) {
+        __m256 v = _mm256_loadu_ps(x + i);
+        bad |= _mm256_movemask_ps(_mm256_cmp_ps(v, v, _CMP_UNORD_Q));
+        m = _mm256_max_ps(m, _mm256_and_ps(v, abs_mask));
     }
-    m = _mm256_max_ps(_mm256_max_ps(_mm256_and_ps(v[0], abs_mask), _mm256_and_ps(v[1], abs_mask)),
-                      _mm256_max_ps(_mm256_and_ps(v[2], abs_mask), _mm256_and_ps(v[3], abs_mask)));
+    if (bad) return rwkvx__amax_ref(x, n);
     h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
     h = _mm_max_ps(h, _mm_movehl_ps(h, h));
-    amax = _mm_cvtss_f32(_mm_max_ss(h, _mm_shuffle_ps(h, h, 1)));
-    if (bad || !(amax <= 3.4028235e38f) || amax < 7.8886091e-31f) { rwkvx__quantize_block_ref(x, out); return; }
-    out->d = amax / 127.0f;
-    id = 1.0f / out->d;
-    {
-        __m256 s = _mm256_set1_ps(id);
-        __m256i a = _mm256_packs_epi32(_mm256_cvtps_epi32(_mm256_mul_ps(v[0], s)), _mm256_cvtps_epi32(_mm256_mul_ps(v[1], s)));
-        __m256i b = _mm256_packs_epi32(_mm256_cvtps_epi32(_mm256_mul_ps(v[2], s)), _mm256_cvtps_epi32(_mm256_mul_ps(v[3], s)));
-        __m256i q = _mm256_permutevar8x32_epi32(_mm256_packs_epi16(a, b), _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
-        _mm256_storeu_si256((__m256i *)(void *)out->q, q);
-    }
+    return _mm_cvtss_f32(_mm_max_ss(h, _mm_shuffle_ps(h, h, 1)));
+}
+/* q[i] = x[i] * id rounded to the nearest integer, ties to even, for 32 values */
+static void rwkvx__quantize_scaled(const float *x, float id, signed char *q) {
+    __m256 s = _mm256_set1_ps(id);
+    __m256i a = _mm256_packs_epi32(_mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x), s)),
+                                   _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x + 8), s)));
+    __m256i b = _mm256_packs_epi32(_mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x + 16), s)),
+                                   _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x + 24), s)));
+    _mm256_storeu_si256((__m256i *)(void *)q, _mm256_permutevar8x32_epi32(_mm256_packs_epi16(a, b), _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
 }
 #else
-#define rwkvx__quantize_block rwkvx__quantize_block_ref
+#define rwkvx__amax rwkvx__amax_ref
+static void rwkvx__quantize_scaled(const float *x, float id, signed char *q) {
+    int i;
+    for (i = 0; i < 32; i++) q[i] = (signed char)lrintf(x[i] * id); /* nearest, ties to even */
+}
 #endif
 
-/* The T input rows of a job, each w->cols values (a multiple of 32), into
-   q: row t's blocks at q + t * (cols / 32). */
-static void rwkvx__quantize_input(const rwkvx__job *job, int T, rwkvx__q8x *q) {
-    int64_t groups = job->w->cols / 32, g;
-    int t;
-    for (t = 0; t < T; t++)
-        for (g = 0; g < groups; g++) rwkvx__quantize_block(job->x + (int64_t)t * job->ldx + g * 32, q + (int64_t)t * groups + g);
+/* n activations (32 or 256) by the rule above: their scale *d and q */
+static void rwkvx__quantize_run(const float *x, int n, float *d, signed char *q) {
+    float amax = rwkvx__amax(x, n), id;
+    int i;
+    if (!(amax <= 3.4028235e38f) || amax < 7.8886091e-31f) {   /* NaN or infinite; or below 2^-100 */
+        *d = amax < 7.8886091e-31f ? 0.0f : amax;
+        memset(q, 0, (size_t)n);
+        return;
+    }
+    *d = amax / 127.0f;
+    id = 1.0f / *d;
+    for (i = 0; i < n; i += 32) rwkvx__quantize_scaled(x + i, id, q + i);
 }
+static void rwkvx__quantize_block(const float *x, rwkvx__q8x *out) { rwkvx__quantize_run(x, 32, &out->d, out->q); }
 
 /* One Q8_0 weight row (ng blocks at w) times one quantized input row, by the rule. */
 #if defined(RWKVX__AVX2)
@@ -3021,11 +3034,444 @@ static void rwkvx__imicro_ut(const unsigned char *const *w, const rwkvx__q8x *co
     rwkvx__imicro(w, x, RWKVX__IUT, ng, sums);
 }
 
+/* ---- Integer products of the K types ----
+   Q2_K .. Q6_K multiply their integer codes with int8 activations too, with
+   one input scale per super-block of 256 values, as ggml's q8_K does: each
+   input row is quantized in blocks of 256 (rwkvx__q8k: the rule of
+   rwkvx__q8x over 256 values), and the sum of each 16 of its q is kept.
+   Every K type writes value i of a super-block as d * sc(g) * u[i] - dm *
+   o(g), i in the 16 values of sub-block g: u[i] an unsigned code (at most
+   63), sc(g) and o(g) small integers, d and dm the super-block's two scales
+   (rwkvx__kscales). So a super-block times an input block is
+   d dx (sum of sc u q) - dm dx (sum over g of o(g) bs(g)), bs(g) the sum of
+   q over sub-block g: two exact integer sums.
+
+   The summation rule, the same for every T, instruction set and thread
+   count: super-block s gives 8 exact integer lanes
+   I(s, l) = sum over groups j < 8 of sc(2 j + l / 4) p(j, l), with
+   p(j, l) = sum over k < 4 of u[32 j + 4 l + k] q[32 j + 4 l + k], and one
+   exact integer O(s) = sum over g < 16 of o(g) bs(g). Float accumulators
+   take a[l] = fma(d(s) dx(s), (float)I(s, l), a[l]) and
+   m = fma(dm(s) dx(s), (float)O(s), m) in increasing s; the result is the
+   halving tree over a (l += l + 4, l + 2, l + 1) minus m. (|I| < 2^26 and
+   |O| < 2^28: int32; vpmaddubsw's pairs stay below 2^15: 2 x 63 x 127.) */
+typedef struct {
+    float d;                     /* the block's scale */
+    int16_t bsum[16];            /* sums of q over each 16 values */
+    signed char q[256];
+} rwkvx__q8k;
+
+/* One block of 256 activations: the rule of rwkvx__q8x with one scale. */
+static void rwkvx__quantize_k(const float *x, rwkvx__q8k *out) {
+    int g, i;
+    rwkvx__quantize_run(x, 256, &out->d, out->q);
+    for (g = 0; g < 16; g++) {
+        int sum = 0;
+        for (i = 0; i < 16; i++) sum += out->q[16 * g + i];
+        out->bsum[g] = (int16_t)sum;
+    }
+}
+
+/* The scales of a K type's super-block: d and dm, and per 16 values g the
+   integers sc(g) (|sc| < 128) and o(g). AVX2 keeps sc as 16-bit lanes, the
+   even g in the low half and the odd g in the high half, so that one
+   in-lane shuffle gives group j its pair (sc(2 j) for its first 16 values,
+   sc(2 j + 1) for the others). */
+typedef struct {
+    float d, dm;
+#if defined(RWKVX__AVX2)
+    __m256i sc, o;
+#else
+    signed char sc[16];
+    int16_t o[16];
+#endif
+} rwkvx__kscale;
+
+/* The scales from arrays (in the order of g) */
+RWKVX__INLINE void rwkvx__kscale_set(rwkvx__kscale *k, const signed char *sc, const int16_t *o) {
+#if defined(RWKVX__AVX2)
+    __m128i s = _mm_loadu_si128((const __m128i *)(const void *)sc);
+    k->sc = _mm256_cvtepi8_epi16(_mm_shuffle_epi8(s, _mm_setr_epi8(0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15)));
+    k->o = _mm256_loadu_si256((const __m256i *)(const void *)o);
+#else
+    memcpy(k->sc, sc, 16), memcpy(k->o, o, 32);
+#endif
+}
+
+/* Q4_K's and Q5_K's eight 6-bit scales and minimums (the bit layout of
+   rwkvx__k4_scale_min, four at a time in 32-bit words), each for 32 values */
+RWKVX__INLINE void rwkvx__k4_scales(const unsigned char *s, rwkvx__kscale *k) {
+    uint32_t w[3], sc[2], mn[2];
+    memcpy(w, s, 12);
+    sc[0] = w[0] & 0x3f3f3f3fu, mn[0] = w[1] & 0x3f3f3f3fu;
+    sc[1] = (w[2] & 0x0f0f0f0fu) | ((w[0] >> 6) & 0x03030303u) << 4;
+    mn[1] = ((w[2] >> 4) & 0x0f0f0f0fu) | ((w[1] >> 6) & 0x03030303u) << 4;
+    {
+#if defined(RWKVX__AVX2)
+        __m128i v = _mm_setr_epi32((int)sc[0], (int)sc[1], (int)mn[0], (int)mn[1]);
+        __m128i pairs = _mm_unpacklo_epi8(v, v), mins = _mm_unpackhi_epi8(v, v); /* each value for 16 */
+        k->sc = _mm256_cvtepi8_epi16(_mm_shuffle_epi8(pairs, _mm_setr_epi8(0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15)));
+        k->o = _mm256_cvtepu8_epi16(mins);
+#else
+        unsigned char b[16];
+        signed char s16[16];
+        int16_t o16[16];
+        int j;
+        memcpy(b, sc, 8), memcpy(b + 8, mn, 8);
+        for (j = 0; j < 8; j++) s16[2 * j] = s16[2 * j + 1] = (signed char)b[j], o16[2 * j] = o16[2 * j + 1] = b[8 + j];
+        rwkvx__kscale_set(k, s16, o16);
+#endif
+    }
+}
+
+RWKVX__INLINE void rwkvx__kscales(const unsigned char *b, rwkvx_type type, rwkvx__kscale *k) {
+    signed char sc[16];
+    int16_t o[16];
+    int g;
+    switch (type) {
+    case RWKVX_TYPE_Q2_K: /* scales[g]: low nibble the scale, high nibble the minimum */
+        k->d = rwkvx__f16_at(b + 80), k->dm = rwkvx__f16_at(b + 82);
+        for (g = 0; g < 16; g++) sc[g] = (signed char)(b[g] & 15), o[g] = (int16_t)(b[g] >> 4);
+        rwkvx__kscale_set(k, sc, o);
+        break;
+    case RWKVX_TYPE_Q3_K: /* d * scale(g) * (u - 4) */
+        k->d = k->dm = rwkvx__f16_at(b + 108);
+        for (g = 0; g < 16; g++) sc[g] = (signed char)rwkvx__q3_k_scale(b + 96, g), o[g] = (int16_t)(4 * sc[g]);
+        rwkvx__kscale_set(k, sc, o);
+        break;
+    case RWKVX_TYPE_Q6_K: /* d * scales[g] * (u - 32) */
+        k->d = k->dm = rwkvx__f16_at(b + 208);
+#if defined(RWKVX__AVX2)
+        {
+            __m128i s = _mm_loadu_si128((const __m128i *)(const void *)(b + 192));
+            k->sc = _mm256_cvtepi8_epi16(_mm_shuffle_epi8(s, _mm_setr_epi8(0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15)));
+            k->o = _mm256_slli_epi16(_mm256_cvtepi8_epi16(s), 5);
+        }
+#else
+        for (g = 0; g < 16; g++) sc[g] = (signed char)b[192 + g], o[g] = (int16_t)(32 * sc[g]);
+        rwkvx__kscale_set(k, sc, o);
+#endif
+        break;
+    default:              /* Q4_K, Q5_K: (d * sc) * u - dmin * m */
+        k->d = rwkvx__f16_at(b), k->dm = rwkvx__f16_at(b + 2);
+        rwkvx__k4_scales(b + 4, k);
+        break;
+    }
+    (void)sc, (void)o, (void)g;
+}
+
+/* 32 bytes, 8 int32 lanes and 8 floats: the operations of the K-type
+   products (the AVX2 instructions in AVX2 and AVX-512 builds) */
+#if defined(RWKVX__AVX2)
+typedef __m256i rwkvx__b32;
+typedef __m256i rwkvx__i8;
+typedef __m256 rwkvx__f8;
+RWKVX__INLINE rwkvx__b32 rwkvx__b32_load(const unsigned char *p) { return _mm256_loadu_si256((const __m256i *)(const void *)p); }
+RWKVX__INLINE void rwkvx__b32_store(unsigned char *p, rwkvx__b32 b) { _mm256_storeu_si256((__m256i *)(void *)p, b); }
+RWKVX__INLINE rwkvx__b32 rwkvx__b32_field(rwkvx__b32 b, int shift, int bits, int at) { /* ((b >> shift) & mask) << at, per byte */
+    __m256i f = _mm256_and_si256(shift ? _mm256_srl_epi16(b, _mm_cvtsi32_si128(shift)) : b, _mm256_set1_epi8((char)((1 << bits) - 1)));
+    return at ? _mm256_sll_epi16(f, _mm_cvtsi32_si128(at)) : f;
+}
+RWKVX__INLINE rwkvx__b32 rwkvx__b32_or(rwkvx__b32 a, rwkvx__b32 b) { return _mm256_or_si256(a, b); }
+RWKVX__INLINE rwkvx__i8 rwkvx__i8_zero(void) { return _mm256_setzero_si256(); }
+/* acc + the lanes sc(2 j + l / 4) p(j, l) of group j: codes u times q */
+RWKVX__INLINE rwkvx__i8 rwkvx__i8_dot(rwkvx__i8 acc, rwkvx__b32 u, const signed char *q, const rwkvx__kscale *k, int j) {
+    __m256i p = _mm256_maddubs_epi16(u, _mm256_loadu_si256((const __m256i *)(const void *)q));
+    __m256i s = _mm256_shuffle_epi8(k->sc, _mm256_set1_epi16((short)((2 * j + 1) << 8 | 2 * j)));
+#if defined(__AVX512VNNI__) && defined(__AVX512VL__)
+    return _mm256_dpwssd_epi32(acc, p, s);
+#elif defined(__AVXVNNI__)
+    return _mm256_dpwssd_avx_epi32(acc, p, s);
+#else
+    return _mm256_add_epi32(acc, _mm256_madd_epi16(p, s));
+#endif
+}
+/* O: the sum over g of o(g) bs(g) */
+RWKVX__INLINE int32_t rwkvx__koffset(const rwkvx__kscale *k, const int16_t *bsum) {
+    __m256i p = _mm256_madd_epi16(k->o, _mm256_loadu_si256((const __m256i *)(const void *)bsum));
+    __m128i h = _mm_add_epi32(_mm256_castsi256_si128(p), _mm256_extracti128_si256(p, 1));
+    h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0x4e));
+    return _mm_cvtsi128_si32(_mm_add_epi32(h, _mm_shuffle_epi32(h, 0xb1)));
+}
+RWKVX__INLINE rwkvx__f8 rwkvx__f8_zero(void) { return _mm256_setzero_ps(); }
+RWKVX__INLINE rwkvx__f8 rwkvx__f8_load(const float *p) { return _mm256_loadu_ps(p); }
+RWKVX__INLINE void rwkvx__f8_store(float *p, rwkvx__f8 a) { _mm256_storeu_ps(p, a); }
+RWKVX__INLINE rwkvx__f8 rwkvx__f8_fma(float c, rwkvx__i8 i, rwkvx__f8 a) { return _mm256_fmadd_ps(_mm256_set1_ps(c), _mm256_cvtepi32_ps(i), a); }
+RWKVX__INLINE float rwkvx__f8_tree(rwkvx__f8 s) {
+    __m128 h = _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1)); /* l += l + 4 */
+    h = _mm_add_ps(h, _mm_movehl_ps(h, h));                                        /* l += l + 2 */
+    return _mm_cvtss_f32(_mm_add_ss(h, _mm_shuffle_ps(h, h, 1)));                  /* l += l + 1 */
+}
+#elif defined(RWKVX__NEON)
+typedef struct { uint8x16_t lo, hi; } rwkvx__b32;
+typedef struct { int32x4_t lo, hi; } rwkvx__i8;
+typedef struct { float32x4_t lo, hi; } rwkvx__f8;
+RWKVX__INLINE rwkvx__b32 rwkvx__b32_load(const unsigned char *p) {
+    rwkvx__b32 b;
+    b.lo = vld1q_u8(p), b.hi = vld1q_u8(p + 16);
+    return b;
+}
+RWKVX__INLINE void rwkvx__b32_store(unsigned char *p, rwkvx__b32 b) { vst1q_u8(p, b.lo), vst1q_u8(p + 16, b.hi); }
+RWKVX__INLINE rwkvx__b32 rwkvx__b32_field(rwkvx__b32 b, int shift, int bits, int at) {
+    uint8x16_t mask = vdupq_n_u8((uint8_t)((1 << bits) - 1));
+    int8x16_t right = vdupq_n_s8((int8_t)-shift), left = vdupq_n_s8((int8_t)at);
+    b.lo = vshlq_u8(vandq_u8(vshlq_u8(b.lo, right), mask), left);
+    b.hi = vshlq_u8(vandq_u8(vshlq_u8(b.hi, right), mask), left);
+    return b;
+}
+RWKVX__INLINE rwkvx__b32 rwkvx__b32_or(rwkvx__b32 a, rwkvx__b32 b) {
+    a.lo = vorrq_u8(a.lo, b.lo), a.hi = vorrq_u8(a.hi, b.hi);
+    return a;
+}
+RWKVX__INLINE rwkvx__i8 rwkvx__i8_zero(void) {
+    rwkvx__i8 z;
+    z.lo = z.hi = vdupq_n_s32(0);
+    return z;
+}
+RWKVX__INLINE rwkvx__i8 rwkvx__i8_dot(rwkvx__i8 acc, rwkvx__b32 u, const signed char *q, const rwkvx__kscale *k, int j) {
+    acc.lo = vmlaq_n_s32(acc.lo, rwkvx__idot16(vreinterpretq_s8_u8(u.lo), vld1q_s8(q)), k->sc[2 * j]);
+    acc.hi = vmlaq_n_s32(acc.hi, rwkvx__idot16(vreinterpretq_s8_u8(u.hi), vld1q_s8(q + 16)), k->sc[2 * j + 1]);
+    return acc;
+}
+RWKVX__INLINE int32_t rwkvx__koffset(const rwkvx__kscale *k, const int16_t *bsum) {
+    int32x4_t s = vmull_s16(vld1_s16(k->o), vld1_s16(bsum));
+    s = vmlal_s16(s, vld1_s16(k->o + 4), vld1_s16(bsum + 4));
+    s = vmlal_s16(s, vld1_s16(k->o + 8), vld1_s16(bsum + 8));
+    s = vmlal_s16(s, vld1_s16(k->o + 12), vld1_s16(bsum + 12));
+    return vaddvq_s32(s);
+}
+RWKVX__INLINE rwkvx__f8 rwkvx__f8_zero(void) {
+    rwkvx__f8 z;
+    z.lo = z.hi = vdupq_n_f32(0.0f);
+    return z;
+}
+RWKVX__INLINE rwkvx__f8 rwkvx__f8_load(const float *p) {
+    rwkvx__f8 a;
+    a.lo = vld1q_f32(p), a.hi = vld1q_f32(p + 4);
+    return a;
+}
+RWKVX__INLINE void rwkvx__f8_store(float *p, rwkvx__f8 a) { vst1q_f32(p, a.lo), vst1q_f32(p + 4, a.hi); }
+RWKVX__INLINE rwkvx__f8 rwkvx__f8_fma(float c, rwkvx__i8 i, rwkvx__f8 a) {
+    a.lo = vfmaq_f32(a.lo, vdupq_n_f32(c), vcvtq_f32_s32(i.lo));
+    a.hi = vfmaq_f32(a.hi, vdupq_n_f32(c), vcvtq_f32_s32(i.hi));
+    return a;
+}
+RWKVX__INLINE float rwkvx__f8_tree(rwkvx__f8 a) {
+    float32x4_t s = vaddq_f32(a.lo, a.hi);                       /* l += l + 4 */
+    float32x2_t h = vadd_f32(vget_low_f32(s), vget_high_f32(s)); /* l += l + 2 */
+    return vget_lane_f32(vpadd_f32(h, h), 0);                    /* l += l + 1 */
+}
+#else
+typedef struct { unsigned char b[32]; } rwkvx__b32;
+typedef struct { int32_t i[8]; } rwkvx__i8;
+typedef struct { float f[8]; } rwkvx__f8;
+RWKVX__INLINE rwkvx__b32 rwkvx__b32_load(const unsigned char *p) {
+    rwkvx__b32 b;
+    memcpy(b.b, p, 32);
+    return b;
+}
+RWKVX__INLINE void rwkvx__b32_store(unsigned char *p, rwkvx__b32 b) { memcpy(p, b.b, 32); }
+RWKVX__INLINE rwkvx__b32 rwkvx__b32_field(rwkvx__b32 b, int shift, int bits, int at) {
+    int i;
+    for (i = 0; i < 32; i++) b.b[i] = (unsigned char)(((b.b[i] >> shift) & ((1 << bits) - 1)) << at);
+    return b;
+}
+RWKVX__INLINE rwkvx__b32 rwkvx__b32_or(rwkvx__b32 a, rwkvx__b32 b) {
+    int i;
+    for (i = 0; i < 32; i++) a.b[i] |= b.b[i];
+    return a;
+}
+RWKVX__INLINE rwkvx__i8 rwkvx__i8_zero(void) {
+    rwkvx__i8 z;
+    memset(&z, 0, sizeof z);
+    return z;
+}
+RWKVX__INLINE rwkvx__i8 rwkvx__i8_dot(rwkvx__i8 acc, rwkvx__b32 u, const signed char *q, const rwkvx__kscale *k, int j) {
+    int l, i;
+    for (l = 0; l < 8; l++) {
+        int32_t p = 0;
+        for (i = 0; i < 4; i++) p += u.b[4 * l + i] * q[4 * l + i];
+        acc.i[l] += k->sc[2 * j + l / 4] * p;
+    }
+    return acc;
+}
+RWKVX__INLINE int32_t rwkvx__koffset(const rwkvx__kscale *k, const int16_t *bsum) {
+    int32_t s = 0;
+    int g;
+    for (g = 0; g < 16; g++) s += k->o[g] * bsum[g];
+    return s;
+}
+RWKVX__INLINE rwkvx__f8 rwkvx__f8_zero(void) {
+    rwkvx__f8 z;
+    memset(&z, 0, sizeof z);
+    return z;
+}
+RWKVX__INLINE rwkvx__f8 rwkvx__f8_load(const float *p) {
+    rwkvx__f8 a;
+    memcpy(a.f, p, sizeof a.f);
+    return a;
+}
+RWKVX__INLINE void rwkvx__f8_store(float *p, rwkvx__f8 a) { memcpy(p, a.f, sizeof a.f); }
+RWKVX__INLINE rwkvx__f8 rwkvx__f8_fma(float c, rwkvx__i8 i, rwkvx__f8 a) {
+    int l;
+    for (l = 0; l < 8; l++) a.f[l] = fmaf(c, (float)i.i[l], a.f[l]);
+    return a;
+}
+RWKVX__INLINE float rwkvx__f8_tree(rwkvx__f8 a) {
+    int h, l;
+    for (h = 4; h > 0; h /= 2)
+        for (l = 0; l < h; l++) a.f[l] += a.f[l + h];
+    return a.f[0];
+}
+#endif
+
+/* The unsigned codes u of group j (values 32 j .. 32 j + 31) of a K type's
+   super-block at b (the layouts of the group loaders above) */
+RWKVX__INLINE rwkvx__b32 rwkvx__kcodes(const unsigned char *b, rwkvx_type type, int j) {
+    int n = j / 4, jj = j % 4;
+    switch (type) {
+    case RWKVX_TYPE_Q2_K: return rwkvx__b32_field(rwkvx__b32_load(b + 16 + 32 * n), 2 * jj, 2, 0);
+    case RWKVX_TYPE_Q3_K:
+        return rwkvx__b32_or(rwkvx__b32_field(rwkvx__b32_load(b + 32 + 32 * n), 2 * jj, 2, 0),
+                             rwkvx__b32_field(rwkvx__b32_load(b), 4 * n + jj, 1, 2));
+    case RWKVX_TYPE_Q5_K:
+        return rwkvx__b32_or(rwkvx__b32_field(rwkvx__b32_load(b + 48 + 32 * (j / 2)), 4 * (j % 2), 4, 0),
+                             rwkvx__b32_field(rwkvx__b32_load(b + 16), j, 1, 4));
+    case RWKVX_TYPE_Q6_K:
+        return rwkvx__b32_or(rwkvx__b32_field(rwkvx__b32_load(b + 64 * n + 32 * (jj % 2)), 4 * (jj / 2), 4, 0),
+                             rwkvx__b32_field(rwkvx__b32_load(b + 128 + 32 * n), 2 * jj, 2, 4));
+    default: return rwkvx__b32_field(rwkvx__b32_load(b + 16 + 32 * (j / 2)), 4 * (j % 2), 4, 0); /* Q4_K */
+    }
+}
+
+/* A super-block's lanes I for one input block, its codes read from the
+   block at b (decode) or from their unpacked copy u (prefill) */
+RWKVX__INLINE rwkvx__i8 rwkvx__klanes(const unsigned char *b, rwkvx_type type, const rwkvx__kscale *k, const rwkvx__q8k *x) {
+    rwkvx__i8 I = rwkvx__i8_zero();
+    int j;
+    RWKVX__UNROLL for (j = 0; j < 8; j++) I = rwkvx__i8_dot(I, rwkvx__kcodes(b, type, j), x->q + 32 * j, k, j);
+    return I;
+}
+RWKVX__INLINE rwkvx__i8 rwkvx__klanes_unpacked(const unsigned char *u, const rwkvx__kscale *k, const rwkvx__q8k *x) {
+    rwkvx__i8 I = rwkvx__i8_zero();
+    int j;
+    RWKVX__UNROLL for (j = 0; j < 8; j++) I = rwkvx__i8_dot(I, rwkvx__b32_load(u + 32 * j), x->q + 32 * j, k, j);
+    return I;
+}
+/* ... and its part of the rule: a += d dx I, m += dm dx O */
+RWKVX__INLINE void rwkvx__kfold(rwkvx__i8 I, const rwkvx__kscale *k, const rwkvx__q8k *x, rwkvx__f8 *a, float *m) {
+    *a = rwkvx__f8_fma(k->d * x->d, I, *a);
+    *m = fmaf(k->dm * x->d, (float)rwkvx__koffset(k, x->bsum), *m);
+}
+
+/* The T input rows of a job, each w->cols values (a multiple of the block),
+   into q: row t's blocks at q + t * (cols / block), rwkvx__q8x or rwkvx__q8k */
+static void rwkvx__quantize_input(const rwkvx__job *job, int T, void *q) {
+    int block = rwkvx__int_type(job->w->type);
+    int64_t blocks = job->w->cols / block, g;
+    int t;
+    for (t = 0; t < T; t++)
+        for (g = 0; g < blocks; g++) {
+            const float *x = job->x + (int64_t)t * job->ldx + g * block;
+            if (block == 32) rwkvx__quantize_block(x, (rwkvx__q8x *)q + (int64_t)t * blocks + g);
+            else rwkvx__quantize_k(x, (rwkvx__q8k *)q + (int64_t)t * blocks + g);
+        }
+}
+
+/* Rows o0 .. o0 + RWKVX__ROWS - 1 of a K type's integer product, all T
+   tokens, from the quantized inputs q (one instance per type). Decode reads
+   each super-block's codes straight into registers, the four rows side by
+   side. Prefill unpacks the rows' codes and scales once per slice of
+   RWKVX__KSLICE super-blocks into the scratch after q (4 x 8 x 352 bytes:
+   they stay in L1 cache) and multiplies them with every token, keeping each
+   output's sums (a, m) there between slices. */
+#define RWKVX__KSLICE 8
+typedef struct {
+    rwkvx__kscale k;
+    unsigned char u[256];
+} rwkvx__kunpacked;
+typedef char rwkvx__kscratch_fits[sizeof(rwkvx__q8k) <= 73 * 4 &&
+                                  (RWKVX__ROWS * RWKVX__KSLICE * sizeof(rwkvx__kunpacked) + 64) / 4 + RWKVX__BATCH * RWKVX__ROWS * 9 <= 6144
+                                  ? 1 : -1]; /* see rwkvx__work_floats */
+RWKVX__INLINE void rwkvx__kblock(const rwkvx__job *job, int64_t o0, int64_t rows, int T, rwkvx__q8k *q, rwkvx_type type) {
+    int64_t nb = job->w->cols / 256, s, s0;
+    size_t rb = rwkvx__bytes_of_row(type, job->w->cols), bytes = rwkvx__span_bytes(type);
+    const unsigned char *row[RWKVX__ROWS];
+    rwkvx__kscale k;
+    rwkvx__f8 a[RWKVX__ROWS];
+    float m[RWKVX__ROWS];
+    int t, r;
+    for (r = 0; r < RWKVX__ROWS; r++) /* rows past the matrix: row o0 again, dropped */
+        row[r] = (const unsigned char *)job->w->data + (size_t)(o0 + (r < rows ? r : 0)) * rb;
+    if (T == 1) {
+        for (r = 0; r < rows; r++) {
+            /* the same row RWKVX__DECODE_AHEAD blocks on, asked for a super-block at a time */
+            const char *pf = (const char *)row[r] + (size_t)RWKVX__DECODE_AHEAD * RWKVX__ROWS * rb;
+            int ahead = o0 + r + RWKVX__DECODE_AHEAD * RWKVX__ROWS < job->w->rows;
+            a[0] = rwkvx__f8_zero(), m[0] = 0.0f;
+            for (s = 0; s < nb; s++) {
+                const unsigned char *b = row[r] + (size_t)s * bytes;
+#if defined(__GNUC__) || defined(__clang__)
+                size_t line;
+                for (line = s * bytes / 64 * 64; ahead && line < (s + 1) * bytes; line += 64) __builtin_prefetch(pf + line, 0, 3);
+#endif
+                rwkvx__kscales(b, type, &k);
+                rwkvx__kfold(rwkvx__klanes(b, type, &k, q + s), &k, q + s, &a[0], &m[0]);
+            }
+            job->y[o0 + r] = rwkvx__f8_tree(a[0]) - m[0];
+        }
+        return;
+    }
+    {
+        uintptr_t after = (uintptr_t)(q + (int64_t)T * nb);
+        rwkvx__kunpacked *panel = (rwkvx__kunpacked *)(after + (64 - after % 64) % 64);
+        float *acc = (float *)(void *)(panel + RWKVX__ROWS * RWKVX__KSLICE);
+        for (s0 = 0; s0 < nb; s0 += RWKVX__KSLICE) {
+            int64_t n = nb - s0 < RWKVX__KSLICE ? nb - s0 : RWKVX__KSLICE;
+            int first = s0 == 0, last = s0 + n == nb, j;
+            for (r = 0; r < RWKVX__ROWS; r++)
+                for (s = 0; s < n; s++) {
+                    const unsigned char *b = row[r] + (size_t)(s0 + s) * bytes;
+                    rwkvx__kunpacked *p = &panel[r * RWKVX__KSLICE + s];
+                    rwkvx__kscales(b, type, &p->k);
+                    RWKVX__UNROLL for (j = 0; j < 8; j++) rwkvx__b32_store(p->u + 32 * j, rwkvx__kcodes(b, type, j));
+                }
+            for (t = 0; t < T; t++) {
+                const rwkvx__q8k *x = q + (int64_t)t * nb + s0;
+                float *sums = acc + (size_t)t * RWKVX__ROWS * 9;
+                for (r = 0; r < RWKVX__ROWS; r++) {
+                    a[r] = first ? rwkvx__f8_zero() : rwkvx__f8_load(sums + 9 * r);
+                    m[r] = first ? 0.0f : sums[9 * r + 8];
+                }
+                for (s = 0; s < n; s++)
+                    RWKVX__UNROLL for (r = 0; r < RWKVX__ROWS; r++) {
+                        const rwkvx__kunpacked *p = &panel[r * RWKVX__KSLICE + s];
+                        rwkvx__kfold(rwkvx__klanes_unpacked(p->u, &p->k, x + s), &p->k, x + s, &a[r], &m[r]);
+                    }
+                for (r = 0; r < RWKVX__ROWS; r++)
+                    if (last) {
+                        if (r < rows) job->y[(int64_t)t * job->ldy + o0 + r] = rwkvx__f8_tree(a[r]) - m[r];
+                    } else
+                        rwkvx__f8_store(sums + 9 * r, a[r]), sums[9 * r + 8] = m[r];
+            }
+        }
+    }
+}
+static void rwkvx__row_block_k(const rwkvx__job *job, int64_t o0, int64_t rows, int T, rwkvx__q8k *q) {
+    switch (job->w->type) {
+    case RWKVX_TYPE_Q2_K: rwkvx__kblock(job, o0, rows, T, q, RWKVX_TYPE_Q2_K); break;
+    case RWKVX_TYPE_Q3_K: rwkvx__kblock(job, o0, rows, T, q, RWKVX_TYPE_Q3_K); break;
+    case RWKVX_TYPE_Q5_K: rwkvx__kblock(job, o0, rows, T, q, RWKVX_TYPE_Q5_K); break;
+    case RWKVX_TYPE_Q6_K: rwkvx__kblock(job, o0, rows, T, q, RWKVX_TYPE_Q6_K); break;
+    default: rwkvx__kblock(job, o0, rows, T, q, RWKVX_TYPE_Q4_K); break;
+    }
+}
+
 /* Rows o0 .. o0 + RWKVX__ROWS - 1 of an integer product, all T tokens, from
    the job's quantized inputs q. Decode streams the weights (the rows
    `RWKVX__DECODE_AHEAD` blocks further on are requested meanwhile); prefill
    reuses the block's rows, which stay in L1 cache, for every token. */
-static void rwkvx__row_block_int(const rwkvx__job *job, int64_t o0, int T, const rwkvx__q8x *q) {
+static void rwkvx__row_block_int(const rwkvx__job *job, int64_t o0, int T, void *q) {
     const rwkvx__mat *w = job->w;
     int64_t ng = w->cols / 32, rows = w->rows - o0 < RWKVX__ROWS ? w->rows - o0 : RWKVX__ROWS;
     size_t rb = rwkvx__row_bytes(w);
@@ -3033,18 +3479,22 @@ static void rwkvx__row_block_int(const rwkvx__job *job, int64_t o0, int T, const
     int t, r;
 #if defined(__GNUC__) || defined(__clang__)
     int64_t ahead = w->rows - o0 - RWKVX__DECODE_AHEAD * RWKVX__ROWS, i;
-    if (ahead > 0) {
+    if (ahead > 0 && rwkvx__int_type(w->type) != 256) { /* K types: as they go (rwkvx__kblock) */
         const char *pf = (const char *)base + (size_t)RWKVX__DECODE_AHEAD * RWKVX__ROWS * rb;
         size_t end = (size_t)(ahead < RWKVX__ROWS ? ahead : RWKVX__ROWS) * rb;
         for (i = 0; (size_t)i < end; i += 64) __builtin_prefetch(pf + i, 0, 3);
     }
 #endif
+    if (rwkvx__int_type(w->type) == 256) {
+        rwkvx__row_block_k(job, o0, rows, T, (rwkvx__q8k *)q);
+        return;
+    }
     for (r = 0; r < RWKVX__ROWS; r++) row[r] = base + (size_t)(r < rows ? r : 0) * rb; /* past the matrix: row o0, dropped */
     for (t = 0; t < T; t += RWKVX__IUT) {
         const rwkvx__q8x *x[RWKVX__IUT];
         float sums[RWKVX__IUT * RWKVX__ROWS];
         int u, left = T - t;
-        for (u = 0; u < RWKVX__IUT; u++) x[u] = q + (int64_t)(t + (u < left ? u : left - 1)) * ng; /* past the last token: repeated, dropped */
+        for (u = 0; u < RWKVX__IUT; u++) x[u] = (const rwkvx__q8x *)q + (int64_t)(t + (u < left ? u : left - 1)) * ng; /* past the last token: repeated, dropped */
         if (left == 1) rwkvx__imicro_1(row, x, ng, sums);
         else rwkvx__imicro_ut(row, x, ng, sums);
         for (u = 0; u < RWKVX__IUT && u < left; u++)
@@ -3122,8 +3572,8 @@ static void rwkvx__matmul_jobs(const rwkvx__job *jobs, int n_jobs, int T, const 
             float *scratch = work->base + (size_t)rwkvx__thread_id() * work->stride;
             while (b >= first[k + 1]) k++;
             if (rwkvx__int_type(jobs[k].w->type)) { /* the integer path: inputs quantized once per job and thread */
-                if (quantized != k) rwkvx__quantize_input(&jobs[k], T, (rwkvx__q8x *)(void *)scratch), quantized = k;
-                rwkvx__row_block_int(&jobs[k], (b - first[k]) * RWKVX__ROWS, T, (const rwkvx__q8x *)(const void *)scratch);
+                if (quantized != k) rwkvx__quantize_input(&jobs[k], T, scratch), quantized = k;
+                rwkvx__row_block_int(&jobs[k], (b - first[k]) * RWKVX__ROWS, T, scratch);
             } else {                                 /* the f32 path: its panels overwrite the scratch */
                 quantized = -1;
                 rwkvx__row_block(&jobs[k], (b - first[k]) * RWKVX__ROWS, T, scratch);

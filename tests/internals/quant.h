@@ -57,10 +57,26 @@ static int same_value(float a, float b) { /* bit for bit, any NaN matching any N
 
 /* ---- golden blocks ---- */
 
+/* How far a type of integer products may land from W[r][c] for a one-hot
+   input e_c: Q8_0's e_c quantizes to d = 1 / 127 and q = 127, y = (W's
+   scale * d) * 127 q, three roundings: 1e-6 |W|. A K type's value is
+   d sc u - dm o, each term rounded on its own before the difference
+   (see "Integer products of the K types"), so the bound scales with the
+   terms, |d sc| 63 + |dm o|, not with their difference. */
+static double one_hot_tolerance(const rwkvx__mat *w, int64_t r, int64_t c, float e) {
+    if (rwkvx__int_type(w->type) == 256) {
+        rwkvx__kscale k;
+        const unsigned char *b = (const unsigned char *)w->data + (size_t)r * rwkvx__row_bytes(w) + (size_t)(c / 256) * rwkvx__span_bytes(w->type);
+        int g = (int)(c % 256 / 16);
+        rwkvx__kscales(b, w->type, &k);
+        return 1e-6 * (fabs(e) + fabs((double)k.d * k.sc[g]) * 63 + fabs((double)k.dm * k.o[g]));
+    }
+    return 1e-6 * fabs(e);
+}
+
 /* y = W x for one-hot inputs x = e_c, c < cols, through the matrix kernels
-   with T tokens (T = 1: the decode kernel): y[r] must be W[r][c]; within
-   1e-6 of it for a type of integer products (e_c quantizes to d = 1 / 127
-   and q = 127: y = (W's scale * d) * 127 q, three roundings). */
+   with T tokens (T = 1: the decode kernel): y[r] must be W[r][c], or within
+   one_hot_tolerance of it for a type of integer products. */
 static int one_hot_products(const rwkvx__mat *w, int T, const float *expect, const int *finite_row) {
     size_t stride = (rwkvx__work_floats((size_t)w->cols) + 15) / 16 * 16;
     float *base = (float *)malloc((stride + 16) * sizeof(float)), *x = (float *)calloc((size_t)(T * w->cols), sizeof(float));
@@ -78,7 +94,7 @@ static int one_hot_products(const rwkvx__mat *w, int T, const float *expect, con
             float e = expect[r * w->cols + c];
             if (!finite_row[r]) continue;
             for (t = 0; t < T; t++)
-                if (!(y[t * w->rows + r] == e || (integer && fabs(y[t * w->rows + r] - e) <= 1e-6 * fabs(e)))) ok = 0;
+                if (!(y[t * w->rows + r] == e || (integer && fabs(y[t * w->rows + r] - e) <= one_hot_tolerance(w, r, c, e)))) ok = 0;
         }
     }
     free(base), free(x), free(y);
@@ -294,9 +310,17 @@ static int make_pair(const rwkvx_model *m, const uint32_t *types, int n_types, b
 enum { N_TOKENS = 40 };
 
 /* The most the logits of a model whose matrices take the integer products
-   (int8 activations, rwkvx__int_type) may differ from its f32 twin's
-   (measured: see check_model's output) */
-#define INT8_BOUND 1.0
+   (int8 activations, rwkvx__int_type) may differ from its f32 twin's, at
+   any one logit and on average. Measured over 20 random draws of each type
+   (3 December 2026, C = 256): mean |diff| 0.014-0.017 (q4_K), 0.014-0.051
+   (q5_K), 0.028-0.057 (q3_K, q6_K), 0.018-0.032 (q8_0), 0.020-0.033 (mixed);
+   C = 128, q8_0: 0.036-0.064. The largest single logit has a long tail over
+   draws, for every type (q8_0's blocks of 32 too: 0.1-1.02; the K types
+   0.07-2.32, a few draws in 20 above 1): random blocks have random
+   minimums, and some draws sit near a tie of a nonlinearity. A kernel that
+   reads a wrong code or scale moves the mean by the logits' own size (~1). */
+#define INT8_BOUND 3.0
+#define INT8_MEAN_BOUND 0.1
 
 /* Logits of every position: mode 0 whole, 1 token by token, 2 ragged. */
 static int eval_all(const rwkvx_model *m, int mode, int threads, float *logits) {
@@ -337,7 +361,7 @@ static void check_model(const char *path, const char *type_name) {
     uint32_t one;
     const uint32_t *types;
     int n_types = parse_types(type_name, &one, &types), mode, threads, finite = 1, integer = 0, k;
-    double max_diff = 0;
+    double max_diff = 0, sum_diff = 0;
     float *ref = NULL, *got = NULL;
     char where[512], err[RWKVX_ERROR_MAX];
     rwkvx_info info;
@@ -364,8 +388,10 @@ static void check_model(const char *path, const char *type_name) {
             for (i = 0; i < count; i++) {
                 double d = fabs((double)ref[i] - twin_logits[i]);
                 if (!(d <= max_diff)) max_diff = d;
+                sum_diff += d;
             }
             CHECK(max_diff <= INT8_BOUND, "%s: %s", where, "int8 activations move the logits beyond the bound");
+            CHECK(sum_diff / count <= INT8_MEAN_BOUND, "%s: %s", where, "int8 activations move the logits beyond the bound on average");
             free(twin_logits);
         }
         for (mode = 0; mode < 3; mode++)
@@ -393,7 +419,8 @@ static void check_model(const char *path, const char *type_name) {
         printf("  %-38s %-7s %7.2f MB (f32 twin %.2f MB), %zu logits identical in 6 runs", path, type_name,
                quant.n / 1e6, twin.n / 1e6, count);
         if (integer) /* the hash: the same in every build of the integer kernels (the rule is exact) */
-            printf(", int8 activations: max|diff| %.3g from the twin (bound %g), logits hash %016llx", max_diff, INT8_BOUND,
+            printf(", int8 activations: max|diff| %.3g, mean %.3g from the twin (bounds %g, %g), logits hash %016llx", max_diff,
+                   sum_diff / count, INT8_BOUND, INT8_MEAN_BOUND,
                    (unsigned long long)rwkvx__fnv(0xcbf29ce484222325ull, ref, count * sizeof(float)));
         printf("\n");
     }
@@ -401,42 +428,52 @@ static void check_model(const char *path, const char *type_name) {
     rwkvx_free(f32), rwkvx_free(mq), rwkvx_free(mt);
 }
 
-/* quant blocks, then intdot: a random Q8_0 matrix (an odd number of groups, rows
-   not a multiple of the row block) times random inputs through
-   rwkvx__matmul for T = 1, 3 and 64, every output equal for T = 1 and the
-   others; prints the hash of the outputs, which every build of the integer
-   kernels must print alike (their rule is exact): tests/run.sh compares the
-   builds. */
-static void check_intdot(void) {
-    enum { ROWS = 37, COLS = 32 * 7, T = 64 };
-    const rwkvx__type_row *t = rwkvx__type_of(RWKVX_TYPE_Q8_0);
-    size_t stride = (rwkvx__work_floats(COLS) + 15) / 16 * 16, nb = (size_t)ROWS * (COLS / 32) * (size_t)t->bytes, i;
+/* quant blocks, then intdot: for Q8_0 and each K type, a random matrix (an
+   odd number of blocks per row, rows not a multiple of the row block) times
+   random inputs through rwkvx__matmul for T = 1, 3 and 64, every output
+   equal for T = 1 and the others; prints the hash of the outputs, which
+   every build of the integer kernels must print alike (their rule is
+   exact): tests/run.sh compares the builds. */
+static void check_intdot_type(rwkvx_type type) {
+    enum { ROWS = 37, T = 64 };
+    const rwkvx__type_row *t = rwkvx__type_of(type);
+    int64_t cols = (int64_t)t->block * (t->block == 32 ? 7 : 3);
+    size_t stride = (rwkvx__work_floats((size_t)cols) + 15) / 16 * 16, nb = (size_t)ROWS * (size_t)(cols / t->block) * (size_t)t->bytes, i;
     unsigned char *w = (unsigned char *)malloc(nb);
-    float *base = (float *)malloc((stride + 16) * sizeof(float)), *x = (float *)malloc(T * COLS * sizeof(float));
+    float *base = (float *)malloc((stride + 16) * sizeof(float)), *x = (float *)malloc((size_t)(T * cols) * sizeof(float));
     float *y1 = (float *)malloc(T * ROWS * sizeof(float)), *y = (float *)malloc(T * ROWS * sizeof(float));
     rwkvx__mat m;
     rwkvx__work work;
     uint64_t h = 0xcbf29ce484222325ull;
-    int same = 1, tt, k;
+    int same = 1, tt, k, s;
     static const int Ts[] = {3, T};
+    char where[64];
     for (i = 0; i < nb; i++) w[i] = (unsigned char)next_random();
-    for (i = 0; i < nb; i += (size_t)t->bytes) { /* scales: random f16 of magnitude 2^-10 .. 2^-3 */
-        uint16_t d = (uint16_t)(((5 + next_random() % 8) << 10) | (next_random() & 0x83ff));
-        memcpy(w + i, &d, 2);
-    }
-    for (i = 0; i < (size_t)T * COLS; i++) x[i] = ((float)(next_random() % 20001) - 10000.0f) / 997.0f;
-    m.data = w, m.type = RWKVX_TYPE_Q8_0, m.rows = ROWS, m.cols = COLS;
+    for (i = 0; i < nb; i += (size_t)t->bytes) /* scales: random f16 of magnitude 2^-10 .. 2^-3 */
+        for (s = 0; s < t->n_scales; s++) {
+            uint16_t d = (uint16_t)(((5 + next_random() % 8) << 10) | (next_random() & 0x83ff));
+            memcpy(w + i + t->scale_off + 2 * s, &d, 2);
+        }
+    for (i = 0; i < (size_t)(T * cols); i++) x[i] = ((float)(next_random() % 20001) - 10000.0f) / 997.0f;
+    m.data = w, m.type = type, m.rows = ROWS, m.cols = cols;
     work.base = base + (16 - (uintptr_t)base / sizeof(float) % 16) % 16;
     work.stride = stride;
-    for (tt = 0; tt < T; tt++) rwkvx__matmul(&m, x + tt * COLS, COLS, y1 + tt * ROWS, ROWS, 1, &work, 1);
+    for (tt = 0; tt < T; tt++) rwkvx__matmul(&m, x + tt * cols, cols, y1 + tt * ROWS, ROWS, 1, &work, 1);
     for (k = 0; k < 2; k++) {
-        rwkvx__matmul(&m, x, COLS, y, ROWS, Ts[k], &work, 1);
+        rwkvx__matmul(&m, x, cols, y, ROWS, Ts[k], &work, 1);
         same &= !memcmp(y, y1, (size_t)Ts[k] * ROWS * sizeof(float));
     }
-    CHECK(same, "%s: %s", "intdot", "T = 3 and T = 64 differ from T = 1");
+    snprintf(where, sizeof where, "intdot %s", t->name);
+    CHECK(same, "%s: %s", where, "T = 3 and T = 64 differ from T = 1");
     h = rwkvx__fnv(h, y1, T * ROWS * sizeof(float));
-    printf("intdot: %s products, hash %016llx\n", rwkvx__int_type(RWKVX_TYPE_Q8_0) ? "integer" : "f32", (unsigned long long)h);
+    printf("intdot %s: %s products, hash %016llx\n", t->name, rwkvx__int_type(type) ? "integer" : "f32", (unsigned long long)h);
     free(w), free(base), free(x), free(y1), free(y);
+}
+
+static void check_intdot(void) {
+    static const rwkvx_type types[] = {RWKVX_TYPE_Q8_0, RWKVX_TYPE_Q2_K, RWKVX_TYPE_Q3_K, RWKVX_TYPE_Q4_K, RWKVX_TYPE_Q5_K, RWKVX_TYPE_Q6_K};
+    size_t k;
+    for (k = 0; k < sizeof types / sizeof *types; k++) check_intdot_type(types[k]);
 }
 
 /* quant write: a model of random blocks for benchmarks (not a test). */
