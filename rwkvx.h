@@ -2488,7 +2488,7 @@ static size_t rwkvx__work_floats(size_t max_cols) {
     size_t prefill = RWKVX__ROWS * RWKVX__PANEL + (RWKVX__BATCH + RWKVX__UT) * RWKVX__ROWS * RWKVX__LANES;
     size_t decode = RWKVX__ROWS * ((max_cols + 15) / 16 * 16);
     size_t quantized = RWKVX__BATCH * (max_cols / 32) * 9, most = prefill > decode ? prefill : decode; /* rwkvx__q8x */
-    size_t quantized_k = RWKVX__BATCH * (max_cols / 256) * 73 + 6144;                                   /* rwkvx__q8k, panel */
+    size_t quantized_k = RWKVX__BATCH * (max_cols / 256) * 73 + 8192;                                   /* rwkvx__q8k, panel */
     if (quantized_k > quantized) quantized = quantized_k;
     return ((most > quantized ? most : quantized) + 15) / 16 * 16;
 }
@@ -3047,14 +3047,15 @@ static void rwkvx__imicro_ut(const unsigned char *const *w, const rwkvx__q8x *co
    q over sub-block g: two exact integer sums.
 
    The summation rule, the same for every T, instruction set and thread
-   count: super-block s gives 8 exact integer lanes
+   count: super-block s gives two sets of 8 exact integer lanes,
    I(s, l) = sum over groups j < 8 of sc(2 j + l / 4) p(j, l), with
-   p(j, l) = sum over k < 4 of u[32 j + 4 l + k] q[32 j + 4 l + k], and one
-   exact integer O(s) = sum over g < 16 of o(g) bs(g). Float accumulators
+   p(j, l) = sum over k < 4 of u[32 j + 4 l + k] q[32 j + 4 l + k], and
+   O(s, l) = o(2 l) bs(2 l) + o(2 l + 1) bs(2 l + 1). Float accumulators
    take a[l] = fma(d(s) dx(s), (float)I(s, l), a[l]) and
-   m = fma(dm(s) dx(s), (float)O(s), m) in increasing s; the result is the
-   halving tree over a (l += l + 4, l + 2, l + 1) minus m. (|I| < 2^26 and
-   |O| < 2^28: int32; vpmaddubsw's pairs stay below 2^15: 2 x 63 x 127.) */
+   b[l] = fma(dm(s) dx(s), (float)O(s, l), b[l]) in increasing s; the result
+   is the halving tree over a (l += l + 4, l + 2, l + 1) minus the same tree
+   over b. (|I| < 2^26 and |O| < 2^25: int32; vpmaddubsw's pairs stay below
+   2^15: 2 x 63 x 127.) */
 typedef struct {
     float d;                     /* the block's scale */
     int16_t bsum[16];            /* sums of q over each 16 values */
@@ -3174,6 +3175,7 @@ RWKVX__INLINE rwkvx__b32 rwkvx__b32_field(rwkvx__b32 b, int shift, int bits, int
 }
 RWKVX__INLINE rwkvx__b32 rwkvx__b32_or(rwkvx__b32 a, rwkvx__b32 b) { return _mm256_or_si256(a, b); }
 RWKVX__INLINE rwkvx__i8 rwkvx__i8_zero(void) { return _mm256_setzero_si256(); }
+RWKVX__INLINE rwkvx__i8 rwkvx__i8_add(rwkvx__i8 a, rwkvx__i8 b) { return _mm256_add_epi32(a, b); }
 /* acc + the lanes sc(2 j + l / 4) p(j, l) of group j: codes u times q */
 RWKVX__INLINE rwkvx__i8 rwkvx__i8_dot(rwkvx__i8 acc, rwkvx__b32 u, const signed char *q, const rwkvx__kscale *k, int j) {
     __m256i p = _mm256_maddubs_epi16(u, _mm256_loadu_si256((const __m256i *)(const void *)q));
@@ -3186,12 +3188,9 @@ RWKVX__INLINE rwkvx__i8 rwkvx__i8_dot(rwkvx__i8 acc, rwkvx__b32 u, const signed 
     return _mm256_add_epi32(acc, _mm256_madd_epi16(p, s));
 #endif
 }
-/* O: the sum over g of o(g) bs(g) */
-RWKVX__INLINE int32_t rwkvx__koffset(const rwkvx__kscale *k, const int16_t *bsum) {
-    __m256i p = _mm256_madd_epi16(k->o, _mm256_loadu_si256((const __m256i *)(const void *)bsum));
-    __m128i h = _mm_add_epi32(_mm256_castsi256_si128(p), _mm256_extracti128_si256(p, 1));
-    h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0x4e));
-    return _mm_cvtsi128_si32(_mm_add_epi32(h, _mm_shuffle_epi32(h, 0xb1)));
+/* the lanes O(s, l) = o(2 l) bs(2 l) + o(2 l + 1) bs(2 l + 1) */
+RWKVX__INLINE rwkvx__i8 rwkvx__koffset(const rwkvx__kscale *k, const int16_t *bsum) {
+    return _mm256_madd_epi16(k->o, _mm256_loadu_si256((const __m256i *)(const void *)bsum));
 }
 RWKVX__INLINE rwkvx__f8 rwkvx__f8_zero(void) { return _mm256_setzero_ps(); }
 RWKVX__INLINE rwkvx__f8 rwkvx__f8_load(const float *p) { return _mm256_loadu_ps(p); }
@@ -3228,17 +3227,20 @@ RWKVX__INLINE rwkvx__i8 rwkvx__i8_zero(void) {
     z.lo = z.hi = vdupq_n_s32(0);
     return z;
 }
+RWKVX__INLINE rwkvx__i8 rwkvx__i8_add(rwkvx__i8 a, rwkvx__i8 b) {
+    a.lo = vaddq_s32(a.lo, b.lo), a.hi = vaddq_s32(a.hi, b.hi);
+    return a;
+}
 RWKVX__INLINE rwkvx__i8 rwkvx__i8_dot(rwkvx__i8 acc, rwkvx__b32 u, const signed char *q, const rwkvx__kscale *k, int j) {
     acc.lo = vmlaq_n_s32(acc.lo, rwkvx__idot16(vreinterpretq_s8_u8(u.lo), vld1q_s8(q)), k->sc[2 * j]);
     acc.hi = vmlaq_n_s32(acc.hi, rwkvx__idot16(vreinterpretq_s8_u8(u.hi), vld1q_s8(q + 16)), k->sc[2 * j + 1]);
     return acc;
 }
-RWKVX__INLINE int32_t rwkvx__koffset(const rwkvx__kscale *k, const int16_t *bsum) {
-    int32x4_t s = vmull_s16(vld1_s16(k->o), vld1_s16(bsum));
-    s = vmlal_s16(s, vld1_s16(k->o + 4), vld1_s16(bsum + 4));
-    s = vmlal_s16(s, vld1_s16(k->o + 8), vld1_s16(bsum + 8));
-    s = vmlal_s16(s, vld1_s16(k->o + 12), vld1_s16(bsum + 12));
-    return vaddvq_s32(s);
+RWKVX__INLINE rwkvx__i8 rwkvx__koffset(const rwkvx__kscale *k, const int16_t *bsum) {
+    rwkvx__i8 o;
+    o.lo = vpaddq_s32(vmull_s16(vld1_s16(k->o), vld1_s16(bsum)), vmull_s16(vld1_s16(k->o + 4), vld1_s16(bsum + 4)));
+    o.hi = vpaddq_s32(vmull_s16(vld1_s16(k->o + 8), vld1_s16(bsum + 8)), vmull_s16(vld1_s16(k->o + 12), vld1_s16(bsum + 12)));
+    return o;
 }
 RWKVX__INLINE rwkvx__f8 rwkvx__f8_zero(void) {
     rwkvx__f8 z;
@@ -3286,6 +3288,11 @@ RWKVX__INLINE rwkvx__i8 rwkvx__i8_zero(void) {
     memset(&z, 0, sizeof z);
     return z;
 }
+RWKVX__INLINE rwkvx__i8 rwkvx__i8_add(rwkvx__i8 a, rwkvx__i8 b) {
+    int l;
+    for (l = 0; l < 8; l++) a.i[l] += b.i[l];
+    return a;
+}
 RWKVX__INLINE rwkvx__i8 rwkvx__i8_dot(rwkvx__i8 acc, rwkvx__b32 u, const signed char *q, const rwkvx__kscale *k, int j) {
     int l, i;
     for (l = 0; l < 8; l++) {
@@ -3295,11 +3302,11 @@ RWKVX__INLINE rwkvx__i8 rwkvx__i8_dot(rwkvx__i8 acc, rwkvx__b32 u, const signed 
     }
     return acc;
 }
-RWKVX__INLINE int32_t rwkvx__koffset(const rwkvx__kscale *k, const int16_t *bsum) {
-    int32_t s = 0;
-    int g;
-    for (g = 0; g < 16; g++) s += k->o[g] * bsum[g];
-    return s;
+RWKVX__INLINE rwkvx__i8 rwkvx__koffset(const rwkvx__kscale *k, const int16_t *bsum) {
+    rwkvx__i8 o;
+    int l;
+    for (l = 0; l < 8; l++) o.i[l] = k->o[2 * l] * bsum[2 * l] + k->o[2 * l + 1] * bsum[2 * l + 1];
+    return o;
 }
 RWKVX__INLINE rwkvx__f8 rwkvx__f8_zero(void) {
     rwkvx__f8 z;
@@ -3347,21 +3354,23 @@ RWKVX__INLINE rwkvx__b32 rwkvx__kcodes(const unsigned char *b, rwkvx_type type, 
 /* A super-block's lanes I for one input block, its codes read from the
    block at b (decode) or from their unpacked copy u (prefill) */
 RWKVX__INLINE rwkvx__i8 rwkvx__klanes(const unsigned char *b, rwkvx_type type, const rwkvx__kscale *k, const rwkvx__q8k *x) {
-    rwkvx__i8 I = rwkvx__i8_zero();
+    rwkvx__i8 I[2];
     int j;
-    RWKVX__UNROLL for (j = 0; j < 8; j++) I = rwkvx__i8_dot(I, rwkvx__kcodes(b, type, j), x->q + 32 * j, k, j);
-    return I;
+    I[0] = I[1] = rwkvx__i8_zero(); /* two chains (integer sums: the same lanes) */
+    RWKVX__UNROLL for (j = 0; j < 8; j++) I[j % 2] = rwkvx__i8_dot(I[j % 2], rwkvx__kcodes(b, type, j), x->q + 32 * j, k, j);
+    return rwkvx__i8_add(I[0], I[1]);
 }
 RWKVX__INLINE rwkvx__i8 rwkvx__klanes_unpacked(const unsigned char *u, const rwkvx__kscale *k, const rwkvx__q8k *x) {
-    rwkvx__i8 I = rwkvx__i8_zero();
+    rwkvx__i8 I[2];
     int j;
-    RWKVX__UNROLL for (j = 0; j < 8; j++) I = rwkvx__i8_dot(I, rwkvx__b32_load(u + 32 * j), x->q + 32 * j, k, j);
-    return I;
+    I[0] = I[1] = rwkvx__i8_zero();
+    RWKVX__UNROLL for (j = 0; j < 8; j++) I[j % 2] = rwkvx__i8_dot(I[j % 2], rwkvx__b32_load(u + 32 * j), x->q + 32 * j, k, j);
+    return rwkvx__i8_add(I[0], I[1]);
 }
-/* ... and its part of the rule: a += d dx I, m += dm dx O */
-RWKVX__INLINE void rwkvx__kfold(rwkvx__i8 I, const rwkvx__kscale *k, const rwkvx__q8k *x, rwkvx__f8 *a, float *m) {
+/* ... and its part of the rule: a += d dx I, b += dm dx O */
+RWKVX__INLINE void rwkvx__kfold(rwkvx__i8 I, const rwkvx__kscale *k, const rwkvx__q8k *x, rwkvx__f8 *a, rwkvx__f8 *b) {
     *a = rwkvx__f8_fma(k->d * x->d, I, *a);
-    *m = fmaf(k->dm * x->d, (float)rwkvx__koffset(k, x->bsum), *m);
+    *b = rwkvx__f8_fma(k->dm * x->d, rwkvx__koffset(k, x->bsum), *b);
 }
 
 /* The T input rows of a job, each w->cols values (a multiple of the block),
@@ -3384,41 +3393,48 @@ static void rwkvx__quantize_input(const rwkvx__job *job, int T, void *q) {
    side. Prefill unpacks the rows' codes and scales once per slice of
    RWKVX__KSLICE super-blocks into the scratch after q (4 x 8 x 352 bytes:
    they stay in L1 cache) and multiplies them with every token, keeping each
-   output's sums (a, m) there between slices. */
+   output's sums (a, b) there between slices. */
 #define RWKVX__KSLICE 8
+#ifndef RWKVX__KAHEAD
+#define RWKVX__KAHEAD 8192   /* decode asks for the weights this many bytes ahead */
+#endif
 typedef struct {
     rwkvx__kscale k;
     unsigned char u[256];
 } rwkvx__kunpacked;
 typedef char rwkvx__kscratch_fits[sizeof(rwkvx__q8k) <= 73 * 4 &&
-                                  (RWKVX__ROWS * RWKVX__KSLICE * sizeof(rwkvx__kunpacked) + 64) / 4 + RWKVX__BATCH * RWKVX__ROWS * 9 <= 6144
+                                  (RWKVX__ROWS * RWKVX__KSLICE * sizeof(rwkvx__kunpacked) + 64) / 4 + RWKVX__BATCH * RWKVX__ROWS * 16 <= 8192
                                   ? 1 : -1]; /* see rwkvx__work_floats */
 RWKVX__INLINE void rwkvx__kblock(const rwkvx__job *job, int64_t o0, int64_t rows, int T, rwkvx__q8k *q, rwkvx_type type) {
     int64_t nb = job->w->cols / 256, s, s0;
     size_t rb = rwkvx__bytes_of_row(type, job->w->cols), bytes = rwkvx__span_bytes(type);
     const unsigned char *row[RWKVX__ROWS];
     rwkvx__kscale k;
-    rwkvx__f8 a[RWKVX__ROWS];
-    float m[RWKVX__ROWS];
+    rwkvx__f8 a[RWKVX__ROWS], o[RWKVX__ROWS];
     int t, r;
     for (r = 0; r < RWKVX__ROWS; r++) /* rows past the matrix: row o0 again, dropped */
         row[r] = (const unsigned char *)job->w->data + (size_t)(o0 + (r < rows ? r : 0)) * rb;
     if (T == 1) {
         for (r = 0; r < rows; r++) {
             /* the same row RWKVX__DECODE_AHEAD blocks on, asked for a super-block at a time */
-            const char *pf = (const char *)row[r] + (size_t)RWKVX__DECODE_AHEAD * RWKVX__ROWS * rb;
-            int ahead = o0 + r + RWKVX__DECODE_AHEAD * RWKVX__ROWS < job->w->rows;
-            a[0] = rwkvx__f8_zero(), m[0] = 0.0f;
+            int64_t far = (RWKVX__KAHEAD + (int64_t)rb - 1) / (int64_t)rb;
+            const char *pf = (const char *)row[r] + (size_t)far * rb;
+            int ahead = o0 + r + far < job->w->rows;
+            rwkvx__f8 sum = rwkvx__f8_zero(), offsets = rwkvx__f8_zero();
             for (s = 0; s < nb; s++) {
                 const unsigned char *b = row[r] + (size_t)s * bytes;
 #if defined(__GNUC__) || defined(__clang__)
-                size_t line;
-                for (line = s * bytes / 64 * 64; ahead && line < (s + 1) * bytes; line += 64) __builtin_prefetch(pf + line, 0, 3);
+                if (ahead) {
+                    __builtin_prefetch(pf + s * bytes, 0, 3);
+                    __builtin_prefetch(pf + s * bytes + 64, 0, 3);
+                    if (bytes > 128) __builtin_prefetch(pf + s * bytes + 128, 0, 3);
+                    if (bytes > 192) __builtin_prefetch(pf + s * bytes + 192, 0, 3);
+                }
 #endif
                 rwkvx__kscales(b, type, &k);
-                rwkvx__kfold(rwkvx__klanes(b, type, &k, q + s), &k, q + s, &a[0], &m[0]);
+                rwkvx__kfold(rwkvx__klanes(b, type, &k, q + s), &k, q + s, &sum, &offsets);
             }
-            job->y[o0 + r] = rwkvx__f8_tree(a[0]) - m[0];
+            job->y[o0 + r] = rwkvx__f8_tree(sum) - rwkvx__f8_tree(offsets);
         }
         return;
     }
@@ -3438,21 +3454,21 @@ RWKVX__INLINE void rwkvx__kblock(const rwkvx__job *job, int64_t o0, int64_t rows
                 }
             for (t = 0; t < T; t++) {
                 const rwkvx__q8k *x = q + (int64_t)t * nb + s0;
-                float *sums = acc + (size_t)t * RWKVX__ROWS * 9;
+                float *sums = acc + (size_t)t * RWKVX__ROWS * 16;
                 for (r = 0; r < RWKVX__ROWS; r++) {
-                    a[r] = first ? rwkvx__f8_zero() : rwkvx__f8_load(sums + 9 * r);
-                    m[r] = first ? 0.0f : sums[9 * r + 8];
+                    a[r] = first ? rwkvx__f8_zero() : rwkvx__f8_load(sums + 16 * r);
+                    o[r] = first ? rwkvx__f8_zero() : rwkvx__f8_load(sums + 16 * r + 8);
                 }
                 for (s = 0; s < n; s++)
                     RWKVX__UNROLL for (r = 0; r < RWKVX__ROWS; r++) {
                         const rwkvx__kunpacked *p = &panel[r * RWKVX__KSLICE + s];
-                        rwkvx__kfold(rwkvx__klanes_unpacked(p->u, &p->k, x + s), &p->k, x + s, &a[r], &m[r]);
+                        rwkvx__kfold(rwkvx__klanes_unpacked(p->u, &p->k, x + s), &p->k, x + s, &a[r], &o[r]);
                     }
                 for (r = 0; r < RWKVX__ROWS; r++)
                     if (last) {
-                        if (r < rows) job->y[(int64_t)t * job->ldy + o0 + r] = rwkvx__f8_tree(a[r]) - m[r];
+                        if (r < rows) job->y[(int64_t)t * job->ldy + o0 + r] = rwkvx__f8_tree(a[r]) - rwkvx__f8_tree(o[r]);
                     } else
-                        rwkvx__f8_store(sums + 9 * r, a[r]), sums[9 * r + 8] = m[r];
+                        rwkvx__f8_store(sums + 16 * r, a[r]), rwkvx__f8_store(sums + 16 * r + 8, o[r]);
             }
         }
     }

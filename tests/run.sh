@@ -132,7 +132,27 @@ logits_tool() {
 QTYPES="q4_0 q4_1 q5_0 q5_1 q8_0 q2_K q3_K q4_K q5_K q6_K iq4_nl iq4_xs mixed"
 quant_blocks() { # "BUILD-OF-test_internals quant"...
     local p
-    for p in "$@"; do run "golden blocks of ggml's types ($p)" $p blocks tests/quant/*.blocks; done
+    for p in "$@"; do run "golden blocks of ggml's types ($p)" quant_blocks_one $p; done
+}
+# One build's golden blocks; its lines "intdot TYPE: integer products, hash H"
+# kept in $T/intdot/ for intdot_agree
+quant_blocks_one() { # BUILD-OF-test_internals quant
+    local out rc
+    mkdir -p "$T/intdot"
+    out=$T/intdot/$(echo "$*" | tr -c 'A-Za-z0-9\n' _)
+    "$@" blocks tests/quant/*.blocks > "$out.log"; rc=$?
+    cat "$out.log"
+    grep '^intdot .*: integer products' "$out.log" > "$out.int"
+    return $rc
+}
+# The rule of the integer products is exact: every build that multiplies a
+# type in integers (native, scalar, ASan, AVX2, NEON) prints one hash for it
+intdot_agree() {
+    local builds types
+    builds=$(ls "$T"/intdot/*.int 2> /dev/null | wc -l)
+    types=$(cat "$T"/intdot/*.int | awk '{print $2}' | sort -u | wc -l)
+    echo "   $builds builds, $types types: $(cat "$T"/intdot/*.int | sort -u | wc -l) distinct hashes"
+    [ "$builds" -ge 3 ] && [ "$types" -ge 5 ] && [ "$(cat "$T"/intdot/*.int | sort -u | wc -l)" -eq "$types" ]
 }
 quant_models() { # "BUILD-OF-test_internals quant" TYPE...
     local p=$1; shift
@@ -257,6 +277,7 @@ full_tier() {
     . tests/test_interop.sh    # llama.cpp's rwkv7 layout, Hugging Face checkpoints (issue 14)
     . tests/test_server.sh     # rwkvx-server with curl and the openai client (issue 15)
     lane_join second
+    run "integer products: every build's hash of each type alike" intdot_agree
     finish
 }
 
