@@ -3099,6 +3099,17 @@ RWKVX__INLINE void rwkvx__kscale_set(rwkvx__kscale *k, const signed char *sc, co
 #endif
 }
 
+/* sc(g) and o(g) of a super-block's scales, g < 16 (what the tests check against) */
+RWKVX__INLINE void rwkvx__kscale_at(const rwkvx__kscale *k, int g, int *sc, int *o) {
+#if defined(RWKVX__AVX2)
+    int16_t s[16], f[16];
+    _mm256_storeu_si256((__m256i *)(void *)s, k->sc), _mm256_storeu_si256((__m256i *)(void *)f, k->o);
+    *sc = s[g % 2 * 8 + g / 2], *o = f[g];
+#else
+    *sc = k->sc[g], *o = k->o[g];
+#endif
+}
+
 /* Q4_K's and Q5_K's eight 6-bit scales and minimums (the bit layout of
    rwkvx__k4_scale_min, four at a time in 32-bit words), each for 32 values */
 RWKVX__INLINE void rwkvx__k4_scales(const unsigned char *s, rwkvx__kscale *k) {

@@ -67,9 +67,10 @@ static double one_hot_tolerance(const rwkvx__mat *w, int64_t r, int64_t c, float
     if (rwkvx__int_type(w->type) == 256) {
         rwkvx__kscale k;
         const unsigned char *b = (const unsigned char *)w->data + (size_t)r * rwkvx__row_bytes(w) + (size_t)(c / 256) * rwkvx__span_bytes(w->type);
-        int g = (int)(c % 256 / 16);
+        int sc, o;
         rwkvx__kscales(b, w->type, &k);
-        return 1e-6 * (fabs(e) + fabs((double)k.d * k.sc[g]) * 63 + fabs((double)k.dm * k.o[g]));
+        rwkvx__kscale_at(&k, (int)(c % 256 / 16), &sc, &o);
+        return 1e-6 * (fabs(e) + fabs((double)k.d * sc) * 63 + fabs((double)k.dm * o));
     }
     return 1e-6 * fabs(e);
 }
