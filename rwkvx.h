@@ -3363,7 +3363,8 @@ RWKVX__INLINE rwkvx__b32 rwkvx__kcodes(const unsigned char *b, rwkvx_type type, 
 }
 
 /* A super-block's lanes I for one input block, its codes read from the
-   block at b (decode) or from their unpacked copy u (prefill) */
+   block at b (decode); or for RWKVX__KUT input blocks, from their unpacked
+   copy u (prefill) */
 RWKVX__INLINE rwkvx__i8 rwkvx__klanes(const unsigned char *b, rwkvx_type type, const rwkvx__kscale *k, const rwkvx__q8k *x) {
     rwkvx__i8 I[2];
     int j;
@@ -3371,13 +3372,17 @@ RWKVX__INLINE rwkvx__i8 rwkvx__klanes(const unsigned char *b, rwkvx_type type, c
     RWKVX__UNROLL for (j = 0; j < 8; j++) I[j % 2] = rwkvx__i8_dot(I[j % 2], rwkvx__kcodes(b, type, j), x->q + 32 * j, k, j);
     return rwkvx__i8_add(I[0], I[1]);
 }
-RWKVX__INLINE rwkvx__i8 rwkvx__klanes_unpacked(const unsigned char *u, const rwkvx__kscale *k, const rwkvx__q8k *x) {
-    rwkvx__i8 I[2];
-    int j;
-    I[0] = I[1] = rwkvx__i8_zero();
-    RWKVX__UNROLL for (j = 0; j < 8; j++) I[j % 2] = rwkvx__i8_dot(I[j % 2], rwkvx__b32_load(u + 32 * j), x->q + 32 * j, k, j);
-    return rwkvx__i8_add(I[0], I[1]);
+#define RWKVX__KUT 2               /* tokens a prefill multiplies with a row's codes at once (4: no faster, spills) */
+RWKVX__INLINE void rwkvx__klanes_tokens(const unsigned char *u, const rwkvx__kscale *k, const rwkvx__q8k *x, int64_t stride, int U,
+                                        rwkvx__i8 *I) { /* tokens' blocks x, x + stride, ...: U of them */
+    int j, t;
+    RWKVX__UNROLL for (t = 0; t < U; t++) I[t] = rwkvx__i8_zero();
+    RWKVX__UNROLL for (j = 0; j < 8; j++) {
+        rwkvx__b32 codes = rwkvx__b32_load(u + 32 * j);
+        RWKVX__UNROLL for (t = 0; t < U; t++) I[t] = rwkvx__i8_dot(I[t], codes, x[t * stride].q + 32 * j, k, j);
+    }
 }
+
 /* ... and its part of the rule: a += d dx I, b += dm dx O */
 RWKVX__INLINE void rwkvx__kfold(rwkvx__i8 I, const rwkvx__kscale *k, const rwkvx__q8k *x, rwkvx__f8 *a, rwkvx__f8 *b) {
     *a = rwkvx__f8_fma(k->d * x->d, I, *a);
@@ -3400,11 +3405,13 @@ static void rwkvx__quantize_input(const rwkvx__job *job, int T, void *q) {
 
 /* Rows o0 .. o0 + RWKVX__ROWS - 1 of a K type's integer product, all T
    tokens, from the quantized inputs q (one instance per type). Decode reads
-   each super-block's codes straight into registers, the four rows side by
-   side. Prefill unpacks the rows' codes and scales once per slice of
-   RWKVX__KSLICE super-blocks into the scratch after q (4 x 8 x 352 bytes:
-   they stay in L1 cache) and multiplies them with every token, keeping each
-   output's sums (a, b) there between slices. */
+   each super-block's codes straight into registers, one row after the other
+   (four rows side by side spilled registers: measured slower), asking for
+   the weights RWKVX__KAHEAD bytes ahead as it goes. Prefill unpacks the
+   rows' codes and scales once per slice of RWKVX__KSLICE super-blocks into
+   the scratch after q (4 x 8 x 352 bytes: they stay in L1 cache) and
+   multiplies each super-block's codes, loaded once, with RWKVX__KUT tokens,
+   keeping each output's sums (a, b) there between super-blocks. */
 #define RWKVX__KSLICE 8
 #ifndef RWKVX__KAHEAD
 #define RWKVX__KAHEAD 8192   /* decode asks for the weights this many bytes ahead */
@@ -3421,7 +3428,6 @@ RWKVX__INLINE void rwkvx__kblock(const rwkvx__job *job, int64_t o0, int64_t rows
     size_t rb = rwkvx__bytes_of_row(type, job->w->cols), bytes = rwkvx__span_bytes(type);
     const unsigned char *row[RWKVX__ROWS];
     rwkvx__kscale k;
-    rwkvx__f8 a[RWKVX__ROWS], o[RWKVX__ROWS];
     int t, r;
     for (r = 0; r < RWKVX__ROWS; r++) /* rows past the matrix: row o0 again, dropped */
         row[r] = (const unsigned char *)job->w->data + (size_t)(o0 + (r < rows ? r : 0)) * rb;
@@ -3463,24 +3469,27 @@ RWKVX__INLINE void rwkvx__kblock(const rwkvx__job *job, int64_t o0, int64_t rows
                     rwkvx__kscales(b, type, &p->k);
                     RWKVX__UNROLL for (j = 0; j < 8; j++) rwkvx__b32_store(p->u + 32 * j, rwkvx__kcodes(b, type, j));
                 }
-            for (t = 0; t < T; t++) {
-                const rwkvx__q8k *x = q + (int64_t)t * nb + s0;
-                float *sums = acc + (size_t)t * RWKVX__ROWS * 16;
-                for (r = 0; r < RWKVX__ROWS; r++) {
-                    a[r] = first ? rwkvx__f8_zero() : rwkvx__f8_load(sums + 16 * r);
-                    o[r] = first ? rwkvx__f8_zero() : rwkvx__f8_load(sums + 16 * r + 8);
-                }
-                for (s = 0; s < n; s++)
-                    RWKVX__UNROLL for (r = 0; r < RWKVX__ROWS; r++) {
-                        const rwkvx__kunpacked *p = &panel[r * RWKVX__KSLICE + s];
-                        rwkvx__kfold(rwkvx__klanes_unpacked(p->u, &p->k, x + s), &p->k, x + s, &a[r], &o[r]);
-                    }
+            for (t = 0; t < T; t += RWKVX__KUT) /* a row's codes, once in registers, for KUT tokens */
                 for (r = 0; r < RWKVX__ROWS; r++)
-                    if (last) {
-                        if (r < rows) job->y[(int64_t)t * job->ldy + o0 + r] = rwkvx__f8_tree(a[r]) - rwkvx__f8_tree(o[r]);
-                    } else
-                        rwkvx__f8_store(sums + 16 * r, a[r]), rwkvx__f8_store(sums + 16 * r + 8, o[r]);
-            }
+                    for (s = 0; s < n; s++) {
+                        const rwkvx__kunpacked *p = &panel[r * RWKVX__KSLICE + s];
+                        const rwkvx__q8k *x = q + (int64_t)t * nb + s0 + s;
+                        rwkvx__i8 I[RWKVX__KUT];
+                        int u, U = T - t < RWKVX__KUT ? T - t : RWKVX__KUT;
+                        if (U == RWKVX__KUT) rwkvx__klanes_tokens(p->u, &p->k, x, nb, RWKVX__KUT, I);
+                        else
+                            for (u = 0; u < U; u++) rwkvx__klanes_tokens(p->u, &p->k, x + u * nb, nb, 1, I + u);
+                        for (u = 0; u < U; u++) {
+                            float *sums = acc + ((size_t)(t + u) * RWKVX__ROWS + (size_t)r) * 16;
+                            rwkvx__f8 A = first && s == 0 ? rwkvx__f8_zero() : rwkvx__f8_load(sums);
+                            rwkvx__f8 O = first && s == 0 ? rwkvx__f8_zero() : rwkvx__f8_load(sums + 8);
+                            rwkvx__kfold(I[u], &p->k, x + u * nb, &A, &O);
+                            if (last && s == n - 1) {
+                                if (r < rows) job->y[(int64_t)(t + u) * job->ldy + o0 + r] = rwkvx__f8_tree(A) - rwkvx__f8_tree(O);
+                            } else
+                                rwkvx__f8_store(sums, A), rwkvx__f8_store(sums + 8, O);
+                        }
+                    }
         }
     }
 }
