@@ -18,7 +18,10 @@
        .pth / .safetensors checkpoints by tools/convert.c (rwkvx-convert).
        Weights F32, F16, BF16 or ggml's block types Q4_0, Q4_1, Q5_0, Q5_1,
        Q8_0, Q2_K .. Q6_K, IQ4_NL, IQ4_XS (each tensor its own type),
-       dequantized exactly as ggml does; arithmetic in f32.
+       dequantized exactly as ggml does; arithmetic in f32, except the
+       products of the K types' matrices (and Q8_0's, but on AVX-512), which
+       multiply the weights' integer codes with int8-quantized inputs, as
+       ggml does: the same bits on every CPU, in every mode and thread count.
 
    THE API IN ONE SCREEN
        rwkvx_model *m; rwkvx_state *s; char err[RWKVX_ERROR_MAX];
@@ -118,6 +121,8 @@
        RWKVX_STATIC     make every function static
        RWKVX_NO_SIMD    use only the portable scalar kernels (the reference)
        RWKVX_NO_AVX512  on an AVX-512 machine, use the AVX2 kernels
+       RWKVX_NO_INT8    no int8 inputs: every product in f32 (slower decode)
+       RWKVX_INT8       Q8_0 with int8 inputs on AVX-512 too
        RWKVX_NO_MMAP    read model files with fread instead of mmap
        RWKVX_MALLOC / RWKVX_REALLOC / RWKVX_FREE   your allocator (all three)
 
@@ -3143,13 +3148,41 @@ RWKVX__INLINE void rwkvx__kscales(const unsigned char *b, rwkvx_type type, rwkvx
     switch (type) {
     case RWKVX_TYPE_Q2_K: /* scales[g]: low nibble the scale, high nibble the minimum */
         k->d = rwkvx__f16_at(b + 80), k->dm = rwkvx__f16_at(b + 82);
+#if defined(RWKVX__AVX2)
+        {
+            __m128i v = _mm_loadu_si128((const __m128i *)(const void *)b), low = _mm_set1_epi8(15);
+            k->sc = _mm256_cvtepi8_epi16(_mm_shuffle_epi8(_mm_and_si128(v, low), _mm_setr_epi8(0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15)));
+            k->o = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(v, 4), low));
+        }
+#else
         for (g = 0; g < 16; g++) sc[g] = (signed char)(b[g] & 15), o[g] = (int16_t)(b[g] >> 4);
         rwkvx__kscale_set(k, sc, o);
+#endif
         break;
-    case RWKVX_TYPE_Q3_K: /* d * scale(g) * (u - 4) */
+    case RWKVX_TYPE_Q3_K: /* d * scale(g) * (u - 4); the 6-bit fields of rwkvx__q3_k_scale, four at a time */
         k->d = k->dm = rwkvx__f16_at(b + 108);
-        for (g = 0; g < 16; g++) sc[g] = (signed char)rwkvx__q3_k_scale(b + 96, g), o[g] = (int16_t)(4 * sc[g]);
-        rwkvx__kscale_set(k, sc, o);
+        {
+            uint32_t w[3], f[4];
+            memcpy(w, b + 96, 12);
+            f[0] = (w[0] & 0x0f0f0f0fu) | (w[2] & 0x03030303u) << 4;
+            f[1] = (w[1] & 0x0f0f0f0fu) | (w[2] >> 2 & 0x03030303u) << 4;
+            f[2] = (w[0] >> 4 & 0x0f0f0f0fu) | (w[2] >> 4 & 0x03030303u) << 4;
+            f[3] = (w[1] >> 4 & 0x0f0f0f0fu) | (w[2] >> 6 & 0x03030303u) << 4;
+#if defined(RWKVX__AVX2)
+            {
+                __m128i v = _mm_sub_epi8(_mm_setr_epi32((int)f[0], (int)f[1], (int)f[2], (int)f[3]), _mm_set1_epi8(32));
+                k->sc = _mm256_cvtepi8_epi16(_mm_shuffle_epi8(v, _mm_setr_epi8(0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15)));
+                k->o = _mm256_slli_epi16(_mm256_cvtepi8_epi16(v), 2);
+            }
+#else
+            {
+                unsigned char u[16];
+                memcpy(u, f, 16);
+                for (g = 0; g < 16; g++) sc[g] = (signed char)(u[g] - 32), o[g] = (int16_t)(4 * sc[g]);
+                rwkvx__kscale_set(k, sc, o);
+            }
+#endif
+        }
         break;
     case RWKVX_TYPE_Q6_K: /* d * scales[g] * (u - 32) */
         k->d = k->dm = rwkvx__f16_at(b + 208);
@@ -3470,26 +3503,31 @@ RWKVX__INLINE void rwkvx__kblock(const rwkvx__job *job, int64_t o0, int64_t rows
                     RWKVX__UNROLL for (j = 0; j < 8; j++) rwkvx__b32_store(p->u + 32 * j, rwkvx__kcodes(b, type, j));
                 }
             for (t = 0; t < T; t += RWKVX__KUT) /* a row's codes, once in registers, for KUT tokens */
-                for (r = 0; r < RWKVX__ROWS; r++)
+                for (r = 0; r < RWKVX__ROWS; r++) {
+                    rwkvx__f8 A[RWKVX__KUT], O[RWKVX__KUT];
+                    int u, U = T - t < RWKVX__KUT ? T - t : RWKVX__KUT;
+                    float *sums = acc + ((size_t)(t / RWKVX__KUT) * RWKVX__ROWS + (size_t)r) * 16 * RWKVX__KUT;
+                    for (u = 0; u < RWKVX__KUT; u++) {
+                        A[u] = first ? rwkvx__f8_zero() : rwkvx__f8_load(sums + 16 * u);
+                        O[u] = first ? rwkvx__f8_zero() : rwkvx__f8_load(sums + 16 * u + 8);
+                    }
                     for (s = 0; s < n; s++) {
                         const rwkvx__kunpacked *p = &panel[r * RWKVX__KSLICE + s];
                         const rwkvx__q8k *x = q + (int64_t)t * nb + s0 + s;
                         rwkvx__i8 I[RWKVX__KUT];
-                        int u, U = T - t < RWKVX__KUT ? T - t : RWKVX__KUT;
-                        if (U == RWKVX__KUT) rwkvx__klanes_tokens(p->u, &p->k, x, nb, RWKVX__KUT, I);
-                        else
-                            for (u = 0; u < U; u++) rwkvx__klanes_tokens(p->u, &p->k, x + u * nb, nb, 1, I + u);
-                        for (u = 0; u < U; u++) {
-                            float *sums = acc + ((size_t)(t + u) * RWKVX__ROWS + (size_t)r) * 16;
-                            rwkvx__f8 A = first && s == 0 ? rwkvx__f8_zero() : rwkvx__f8_load(sums);
-                            rwkvx__f8 O = first && s == 0 ? rwkvx__f8_zero() : rwkvx__f8_load(sums + 8);
-                            rwkvx__kfold(I[u], &p->k, x + u * nb, &A, &O);
-                            if (last && s == n - 1) {
-                                if (r < rows) job->y[(int64_t)(t + u) * job->ldy + o0 + r] = rwkvx__f8_tree(A) - rwkvx__f8_tree(O);
-                            } else
-                                rwkvx__f8_store(sums, A), rwkvx__f8_store(sums + 8, O);
-                        }
+                        if (U == RWKVX__KUT) {
+                            rwkvx__klanes_tokens(p->u, &p->k, x, nb, RWKVX__KUT, I);
+                            RWKVX__UNROLL for (u = 0; u < RWKVX__KUT; u++) rwkvx__kfold(I[u], &p->k, x + u * nb, &A[u], &O[u]);
+                        } else
+                            for (u = 0; u < U; u++) {
+                                rwkvx__klanes_tokens(p->u, &p->k, x + u * nb, nb, 1, I + u);
+                                rwkvx__kfold(I[u], &p->k, x + u * nb, &A[u], &O[u]);
+                            }
                     }
+                    for (u = 0; u < U; u++)
+                        if (!last) rwkvx__f8_store(sums + 16 * u, A[u]), rwkvx__f8_store(sums + 16 * u + 8, O[u]);
+                        else if (r < rows) job->y[(int64_t)(t + u) * job->ldy + o0 + r] = rwkvx__f8_tree(A[u]) - rwkvx__f8_tree(O[u]);
+                }
         }
     }
 }

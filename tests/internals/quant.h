@@ -24,6 +24,9 @@
    test_internals quant write MODEL.gguf TYPE OUT.gguf
        Writes such a model (matrices of random blocks at the weights' scale)
        for benchmarks: rwkvx-bench runs it like any other file.
+   test_internals quant speed [--rows R --cols C] TYPE...
+       A benchmark, not a test: the matrix kernels' throughput with the
+       weights in cache, one thread, f16 first as the baseline.
        Then "intdot": a random Q8_0 product for T = 1, 3, 64 (equal), whose
        hash every build of the integer kernels prints alike.
    Prints "test_internals quant: N passed, N failed". */
@@ -32,6 +35,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static unsigned char *read_file(const char *path, size_t *n) {
     FILE *f = fopen(path, "rb");
@@ -497,12 +501,78 @@ static int write_model(const char *in, const char *type_name, const char *out) {
     return ok ? 0 : 1;
 }
 
+/* quant speed: the matrix kernels' own throughput, weights in cache (a
+   benchmark, not a test): for each type, a random 512 x 768 matrix (or
+   --rows/--cols) times T = 1 and T = 64 inputs, one thread, repeated for
+   about 0.3 s each; prints G weights/s and GB/s of weights (T = 1: what
+   decode can stream at most from one core), and GMAC/s at T = 64, with f16's
+   figures of the same run first as the baseline. */
+static double wall_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static void speed_type(rwkvx_type type, int64_t rows, int64_t cols) {
+    const rwkvx__type_row *t = rwkvx__type_of(type);
+    size_t nb = (size_t)rows * (size_t)(cols / t->block) * (size_t)t->bytes, stride = (rwkvx__work_floats((size_t)cols) + 15) / 16 * 16, i;
+    unsigned char *w = (unsigned char *)malloc(nb);
+    float *base = (float *)malloc((stride + 16) * sizeof(float)), *x = (float *)malloc((size_t)(64 * cols) * sizeof(float));
+    float *y = (float *)malloc((size_t)(64 * rows) * sizeof(float));
+    rwkvx__mat m;
+    rwkvx__work work;
+    int k, s;
+    for (i = 0; i < nb; i++) w[i] = (unsigned char)next_random();
+    for (i = 0; i < nb; i += (size_t)t->bytes) /* finite scales: a plain type's values, a block's f16 scales */
+        for (s = 0; s < (t->block == 1 ? t->bytes / 2 : t->n_scales); s++) {
+            uint16_t d = (uint16_t)(0x2000 | (next_random() & 0x83ff));
+            if (t->block == 1 && t->bytes == 2 && !strcmp(t->name, "bf16")) d = (uint16_t)(0x3c00 | (next_random() & 0x807f));
+            memcpy(w + i + (t->block == 1 ? 2 * (size_t)s : (size_t)t->scale_off + 2 * (size_t)s), &d, 2);
+        }
+    for (i = 0; i < (size_t)(64 * cols); i++) x[i] = ((float)(next_random() % 2001) - 1000.0f) / 1000.0f;
+    m.data = w, m.type = type, m.rows = rows, m.cols = cols;
+    work.base = base + (16 - (uintptr_t)base / sizeof(float) % 16) % 16;
+    work.stride = stride;
+    printf("  %-7s", t->name);
+    for (k = 0; k < 2; k++) {
+        int T = k ? 64 : 1, reps = 0;
+        double start = wall_seconds(), dt;
+        do rwkvx__matmul(&m, x, cols, y, rows, T, &work, 1), reps++;
+        while ((dt = wall_seconds() - start) < 0.3);
+        if (T == 1)
+            printf(" T=1: %6.2f G weights/s %6.2f GB/s", (double)rows * cols * reps / dt / 1e9, (double)nb * reps / dt / 1e9);
+        else
+            printf("   T=64: %6.1f GMAC/s", (double)rows * cols * T * reps / dt / 1e9);
+    }
+    printf("   (%s)\n", rwkvx__int_type(type) ? "int8 inputs" : "f32");
+    free(w), free(base), free(x), free(y);
+}
+
+static int speed_main(int argc, char **argv) {
+    int64_t rows = 512, cols = 768;
+    int i, k;
+    for (i = 2; i + 1 < argc && argv[i][0] == '-'; i += 2)
+        if (!strcmp(argv[i], "--rows")) rows = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--cols")) cols = atoi(argv[i + 1]);
+    if (rows < 1 || cols < 256 || cols % 256) { fprintf(stderr, "test_internals quant speed: --cols a multiple of 256\n"); return 2; }
+    printf("in-cache matrix kernels, %lld x %lld, one thread:\n", (long long)rows, (long long)cols);
+    speed_type(RWKVX_TYPE_F16, rows, cols);
+    for (; i < argc; i++) {
+        for (k = 0; k < 64; k++)
+            if (rwkvx_type_name(k) && !strcmp(rwkvx_type_name(k), argv[i])) break;
+        if (k == 64) { fprintf(stderr, "test_internals quant speed: unknown type '%s'\n", argv[i]); return 2; }
+        speed_type((rwkvx_type)k, rows, cols);
+    }
+    return 0;
+}
+
 static int quant_main(int argc, char **argv) {
     int i;
     if (argc == 5 && !strcmp(argv[1], "write")) return write_model(argv[2], argv[3], argv[4]);
+    if (argc >= 2 && !strcmp(argv[1], "speed")) return speed_main(argc, argv);
     if (argc < 3 || (strcmp(argv[1], "blocks") && strcmp(argv[1], "models"))) {
         fprintf(stderr, "usage: test_internals quant blocks FILE.blocks... | test_internals quant models MODEL.gguf TYPE...\n"
-                        "       test_internals quant write MODEL.gguf TYPE OUT.gguf\n");
+                        "       test_internals quant write MODEL.gguf TYPE OUT.gguf | test_internals quant speed [--rows R --cols C] TYPE...\n");
         return 2;
     }
     if (!strcmp(argv[1], "blocks")) {
