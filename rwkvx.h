@@ -2778,10 +2778,11 @@ static void rwkvx__row_block_few(const rwkvx__job *job, int64_t o0, int T) {
 }
 
 /* ---- Integer products: int8 weights times int8 activations ----
-   For the types of rwkvx__int_type (Q8_0 today; the others keep the f32
-   path above) the product multiplies the weights' int8 values with int8
-   activations, as ggml does: each input row of a product is quantized once
-   (by each thread that works on the product) into blocks of 32 values,
+   For the types of rwkvx__int_type (Q8_0 here, the K types below; the
+   other types keep the f32 path above) the product multiplies the weights'
+   integers with int8 activations, as ggml does. Q8_0: each input row of a
+   product is quantized once (by each thread that works on the product)
+   into blocks of 32 values,
    rwkvx__q8x {d; q[32]}: d = amax / 127 and q = x / d (x times 1 / d, in
    f32) rounded to the nearest integer, ties to even, so |q| <= 127; a block
    whose amax is below 2^-100 is all zeros (d = 0); one holding a NaN or an
@@ -3626,6 +3627,9 @@ static void rwkvx__row_block(const rwkvx__job *job, int64_t o0, int T, float *wo
    scheduling copes with cores shared with other programs; which thread
    computes a row never changes its value. */
 #define RWKVX__MAX_JOBS 8
+#ifndef RWKVX__CHUNKS
+#define RWKVX__CHUNKS 8   /* a product's row blocks come in about this many chunks per thread (1, 2: no faster at 16 threads) */
+#endif
 static void rwkvx__matmul_jobs(const rwkvx__job *jobs, int n_jobs, int T, const rwkvx__work *work, int n_threads) {
     int64_t first[RWKVX__MAX_JOBS + 1] = {0}, total, b, grain; /* all set: the search below reads up to first[n_jobs] */
     double macs = 0;
@@ -3634,7 +3638,7 @@ static void rwkvx__matmul_jobs(const rwkvx__job *jobs, int n_jobs, int T, const 
     total = first[n_jobs];
     for (j = 0; j < n_jobs; j++) macs += (double)jobs[j].w->rows * (double)jobs[j].w->cols * T;
     n_threads = rwkvx__par(n_threads, macs);
-    grain = total / ((int64_t)n_threads * 8);
+    grain = total / ((int64_t)n_threads * RWKVX__CHUNKS);
     if (grain < 1) grain = 1;
     (void)grain;
     RWKVX__PARALLEL(n_threads)
