@@ -413,7 +413,8 @@ RWKVX_API int32_t      rwkvx_sample(rwkvx_sampler *sampler, const float *logits)
      Bounded K/V memory                   rwkvx_options.kv_max: votes, eviction, compaction
      Forward pass                         a pass through every block; rwkvx_eval(_batch)
      Weight types: one table              RWKVX__TYPES; dequantization to f32; f32 to f16
-     Matrix kernels                       Y = W X: decode, a few tokens, prefill panels, int8
+     Matrix kernels                       Y = W X: decode, a few tokens, prefill panels; int8
+                                          inputs (Q8_0; the K types: one exact integer rule)
      GGUF reader                          header, keys and tensor table, every size checked
      Binding tensors to model roles       hparams, weights, vocabulary; rwkvx_load_*, info
      State                                create, free, reset, threads and their tuner
