@@ -3081,7 +3081,7 @@ static void rwkvx__quantize_k(const float *x, rwkvx__q8k *out) {
 }
 
 /* The scales of a K type's super-block: d and dm, and per 16 values g the
-   integers sc(g) (|sc| < 128) and o(g). AVX2 keeps sc as 16-bit lanes, the
+   integers sc(g) (-128 <= sc < 128) and o(g). AVX2 keeps sc as 16-bit lanes, the
    even g in the low half and the odd g in the high half, so that one
    in-lane shuffle gives group j its pair (sc(2 j) for its first 16 values,
    sc(2 j + 1) for the others). */
