@@ -2381,6 +2381,17 @@ RWKVX__INLINE int rwkvx__span_groups(rwkvx_type type) {
     return 1;
 }
 
+/* Whether `type` is a plain one (1-value blocks: f32, f16, bf16), and vector
+   k of a run of 32 of its values */
+RWKVX__INLINE int rwkvx__plain(rwkvx_type type) {
+    return type == RWKVX_TYPE_F32 || type == RWKVX_TYPE_F16 || type == RWKVX_TYPE_BF16;
+}
+RWKVX__INLINE rwkvx__v rwkvx__plain_vector(const unsigned char *b, rwkvx_type type, int k) {
+    if (type == RWKVX_TYPE_F16) return rwkvx__vload_f16((const uint16_t *)(const void *)b + k * RWKVX__LANES);
+    if (type == RWKVX_TYPE_BF16) return rwkvx__vload_bf16((const uint16_t *)(const void *)b + k * RWKVX__LANES);
+    return rwkvx__vload((const float *)(const void *)b + k * RWKVX__LANES);
+}
+
 /* A plain type's value at column i (the tail of a row not a multiple of 32) */
 static float rwkvx__plain_at(const unsigned char *row, rwkvx_type type, int64_t i) {
     uint16_t h;
@@ -2708,9 +2719,10 @@ static int rwkvx__few_limit(rwkvx_type type) {
    loader's W[o][i] times X[t][i] over i = l (mod LANES) in increasing i, one
    fused multiply-add each, and the lanes meet in rwkvx__vsum4's tree: the
    lane rule of the other paths, so any batch and thread count agree bit for
-   bit with decode and prefill. The first pass (t0 == 0) asks meanwhile for
-   the rows RWKVX__DECODE_AHEAD blocks on, as rwkvx__dot_direct does. */
-RWKVX__INLINE void rwkvx__dot_few(const rwkvx__job *job, int64_t o0, rwkvx_type type, int64_t t0, int U) {
+   bit with decode and prefill. Meanwhile pass `pass` of `passes` over this
+   block asks for its share of the rows RWKVX__DECODE_AHEAD blocks on, as
+   rwkvx__dot_direct does: the memory system streams through every pass. */
+RWKVX__INLINE void rwkvx__dot_few(const rwkvx__job *job, int64_t o0, rwkvx_type type, int64_t t0, int U, int pass, int passes) {
     const rwkvx__mat *w = job->w;
     size_t rb = rwkvx__bytes_of_row(type, w->cols), span = rwkvx__span_bytes(type);
     const unsigned char *row[RWKVX__ROWS], *base = (const unsigned char *)w->data;
@@ -2718,8 +2730,8 @@ RWKVX__INLINE void rwkvx__dot_few(const rwkvx__job *job, int64_t o0, rwkvx_type 
     const float *x[RWKVX__UT];
     int G = rwkvx__span_groups(type);
     int64_t b, spans = w->cols / 32 / G, left = w->rows - o0 - RWKVX__DECODE_AHEAD * RWKVX__ROWS;
-    int64_t lines, per, line = 0, k;
-    rwkvx__v s[RWKVX__UT][RWKVX__ROWS], wv[RWKVX__NG];
+    int64_t lines, per, line, k;
+    rwkvx__v s[RWKVX__UT][RWKVX__ROWS], wv[RWKVX__NG], xr[RWKVX__UT];
     float sums[RWKVX__ROWS];
     int r, j, l, u;
     for (r = 0; r < RWKVX__ROWS; r++) /* rows past the matrix: row o0 again, dropped */
@@ -2728,14 +2740,28 @@ RWKVX__INLINE void rwkvx__dot_few(const rwkvx__job *job, int64_t o0, rwkvx_type 
         x[u] = job->x + (t0 + u) * job->ldx;
         RWKVX__UNROLL for (r = 0; r < RWKVX__ROWS; r++) s[u][r] = rwkvx__vzero();
     }
-    lines = left <= 0 || t0 > 0 ? 0 : ((left < RWKVX__ROWS ? left : RWKVX__ROWS) * (int64_t)rb + 63) / 64;
-    per = (lines + spans - 1) / spans;
+    lines = left <= 0 ? 0 : ((left < RWKVX__ROWS ? left : RWKVX__ROWS) * (int64_t)rb + 63) / 64;
+    line = lines * pass / passes, lines = lines * (pass + 1) / passes; /* this pass's share */
+    per = (lines - line + spans - 1) / spans;
     (void)pf, (void)per, (void)line, (void)k;
     for (b = 0; b < spans; b++) {
         int64_t i0 = b * 32 * G;
 #if defined(__GNUC__) || defined(__clang__)
         for (k = 0; k < per && line < lines; k++, line++) __builtin_prefetch(pf + line * 64, 0, 3);
 #endif
+        if (rwkvx__plain(type)) { /* each input vector loaded once for the four rows, each weight vector once */
+            RWKVX__UNROLL for (l = 0; l < RWKVX__NG; l++) {
+                RWKVX__UNROLL for (u = 0; u < U; u++) {
+                    xr[u] = rwkvx__vload(x[u] + i0 + l * RWKVX__LANES);
+                    RWKVX__IN_REGISTER(xr[u]);
+                }
+                RWKVX__UNROLL for (r = 0; r < RWKVX__ROWS; r++) {
+                    rwkvx__v wr = rwkvx__plain_vector(row[r] + (size_t)b * span, type, l);
+                    RWKVX__UNROLL for (u = 0; u < U; u++) s[u][r] = rwkvx__vfma(wr, xr[u], s[u][r]);
+                }
+            }
+            continue;
+        }
         RWKVX__UNROLL for (r = 0; r < RWKVX__ROWS; r++)
             for (j = 0; j < G; j++) {   /* a loop: unrolled, the 6 pass sizes x 13 types took
                                            half the header's compile time, at no measured gain */
@@ -2754,10 +2780,10 @@ RWKVX__INLINE void rwkvx__dot_few(const rwkvx__job *job, int64_t o0, rwkvx_type 
 /* one instance per weight type and pass size 2 .. RWKVX__UT (1 when that is
    all the instruction set's registers hold) */
 #define RWKVX__FEW_PASS(T, n) \
-    else if (U == (n) && (n) <= RWKVX__UT) rwkvx__dot_few(job, o0, RWKVX_TYPE_##T, t0, (n) <= RWKVX__UT ? (n) : 1);
+    else if (U == (n) && (n) <= RWKVX__UT) rwkvx__dot_few(job, o0, RWKVX_TYPE_##T, t0, (n) <= RWKVX__UT ? (n) : 1, pass, passes);
 #define RWKVX__DEFINE_FEW(T, t, name, block, bytes, so, ns)                                        \
-    static void rwkvx__few_##t(const rwkvx__job *job, int64_t o0, int64_t t0, int U) {             \
-        if (U == 1) rwkvx__dot_few(job, o0, RWKVX_TYPE_##T, t0, 1);                                \
+    static void rwkvx__few_##t(const rwkvx__job *job, int64_t o0, int64_t t0, int U, int pass, int passes) { \
+        if (U == 1) rwkvx__dot_few(job, o0, RWKVX_TYPE_##T, t0, 1, pass, passes);                  \
         RWKVX__FEW_PASS(T, 2) RWKVX__FEW_PASS(T, 3) RWKVX__FEW_PASS(T, 4) RWKVX__FEW_PASS(T, 5) \
         RWKVX__FEW_PASS(T, 6)                                                                      \
     }
@@ -2771,7 +2797,7 @@ static void rwkvx__row_block_few(const rwkvx__job *job, int64_t o0, int T) {
         int U = (T - t0 + (passes - p) - 1) / (passes - p);
         switch (job->w->type) {
 #define RWKVX__FEW_CASE(T, t, name, block, bytes, so, ns) \
-    case RWKVX_TYPE_##T: rwkvx__few_##t(job, o0, t0, U); break;
+    case RWKVX_TYPE_##T: rwkvx__few_##t(job, o0, t0, U, p, passes); break;
             RWKVX__TYPES(RWKVX__FEW_CASE)
         }
         t0 += U;

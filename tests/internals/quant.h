@@ -534,15 +534,16 @@ static void speed_type(rwkvx_type type, int64_t rows, int64_t cols) {
     work.base = base + (16 - (uintptr_t)base / sizeof(float) % 16) % 16;
     work.stride = stride;
     printf("  %-7s", t->name);
-    for (k = 0; k < 2; k++) {
-        int T = k ? 64 : 1, reps = 0;
+    for (k = 0; k < 4; k++) {
+        static const int tokens[4] = {1, 4, 8, 64};
+        int T = tokens[k], reps = 0;
         double start = wall_seconds(), dt;
         do rwkvx__matmul(&m, x, cols, y, rows, T, &work, 1), reps++;
         while ((dt = wall_seconds() - start) < 0.3);
         if (T == 1)
             printf(" T=1: %6.2f G weights/s %6.2f GB/s", (double)rows * cols * reps / dt / 1e9, (double)nb * reps / dt / 1e9);
         else
-            printf("   T=64: %6.1f GMAC/s", (double)rows * cols * T * reps / dt / 1e9);
+            printf("   T=%d: %5.1f GMAC/s", T, (double)rows * cols * T * reps / dt / 1e9);
     }
     printf("   (%s)\n", rwkvx__int_type(type) ? "int8 inputs" : "f32");
     free(w), free(base), free(x), free(y);
