@@ -2749,7 +2749,10 @@ RWKVX__INLINE void rwkvx__dot_few(const rwkvx__job *job, int64_t o0, rwkvx_type 
 #if defined(__GNUC__) || defined(__clang__)
         for (k = 0; k < per && line < lines; k++, line++) __builtin_prefetch(pf + line * 64, 0, 3);
 #endif
-        if (rwkvx__plain(type)) { /* each input vector loaded once for the four rows, each weight vector once */
+        if (rwkvx__plain(type) && U > 2) {
+            /* each input vector loaded once for the four rows, each weight
+               vector once (loads bound the other order from 3 tokens on; at
+               2 it streams from memory faster: measured, AVX-512) */
             RWKVX__UNROLL for (l = 0; l < RWKVX__NG; l++) {
                 RWKVX__UNROLL for (u = 0; u < U; u++) {
                     xr[u] = rwkvx__vload(x[u] + i0 + l * RWKVX__LANES);
@@ -3434,14 +3437,21 @@ RWKVX__INLINE rwkvx__i8 rwkvx__klanes(const unsigned char *b, rwkvx_type type, c
     return rwkvx__i8_add(I[0], I[1]);
 }
 #define RWKVX__KUT 2               /* tokens a prefill multiplies with a row's codes at once (4: no faster, spills) */
-RWKVX__INLINE void rwkvx__klanes_tokens(const unsigned char *u, const rwkvx__kscale *k, const rwkvx__q8k *x, int64_t stride, int U,
-                                        rwkvx__i8 *I) { /* tokens' blocks x, x + stride, ...: U of them */
+/* ... for U input blocks x, x + stride, ...: the codes read once for all of
+   them, from the block at b of `type`, or from its unpacked copy when
+   `type` is RWKVX_TYPE_F32 */
+RWKVX__INLINE void rwkvx__klanes_of(const unsigned char *b, rwkvx_type type, const rwkvx__kscale *k, const rwkvx__q8k *x, int64_t stride,
+                                    int U, rwkvx__i8 *I) {
     int j, t;
     RWKVX__UNROLL for (t = 0; t < U; t++) I[t] = rwkvx__i8_zero();
     RWKVX__UNROLL for (j = 0; j < 8; j++) {
-        rwkvx__b32 codes = rwkvx__b32_load(u + 32 * j);
+        rwkvx__b32 codes = type == RWKVX_TYPE_F32 ? rwkvx__b32_load(b + 32 * j) : rwkvx__kcodes(b, type, j);
         RWKVX__UNROLL for (t = 0; t < U; t++) I[t] = rwkvx__i8_dot(I[t], codes, x[t * stride].q + 32 * j, k, j);
     }
+}
+RWKVX__INLINE void rwkvx__klanes_tokens(const unsigned char *u, const rwkvx__kscale *k, const rwkvx__q8k *x, int64_t stride, int U,
+                                        rwkvx__i8 *I) { /* from the unpacked copy u */
+    rwkvx__klanes_of(u, RWKVX_TYPE_F32, k, x, stride, U, I);
 }
 
 /* ... and its part of the rule: a += d dx I, b += dm dx O */
@@ -3477,6 +3487,21 @@ static void rwkvx__quantize_input(const rwkvx__job *job, int T, void *q) {
 #ifndef RWKVX__KAHEAD
 #define RWKVX__KAHEAD 8192   /* decode asks for the weights this many bytes ahead */
 #endif
+/* Decode's request for the super-block at b of row `row` RWKVX__KAHEAD bytes
+   (whole rows) further on, if the matrix goes that far */
+RWKVX__INLINE void rwkvx__kprefetch(const rwkvx__job *job, int64_t row, const unsigned char *b, size_t bytes, size_t rb) {
+#if defined(__GNUC__) || defined(__clang__)
+    int64_t far = (RWKVX__KAHEAD + (int64_t)rb - 1) / (int64_t)rb;
+    const char *pf = (const char *)b + (size_t)far * rb;
+    if (row + far >= job->w->rows) return;
+    __builtin_prefetch(pf, 0, 3);
+    __builtin_prefetch(pf + 64, 0, 3);
+    if (bytes > 128) __builtin_prefetch(pf + 128, 0, 3);
+    if (bytes > 192) __builtin_prefetch(pf + 192, 0, 3);
+#else
+    (void)job, (void)row, (void)b, (void)bytes, (void)rb;
+#endif
+}
 typedef struct {
     rwkvx__kscale k;
     unsigned char u[256];
@@ -3494,21 +3519,10 @@ RWKVX__INLINE void rwkvx__kblock(const rwkvx__job *job, int64_t o0, int64_t rows
         row[r] = (const unsigned char *)job->w->data + (size_t)(o0 + (r < rows ? r : 0)) * rb;
     if (T == 1) {
         for (r = 0; r < rows; r++) {
-            /* the same row RWKVX__DECODE_AHEAD blocks on, asked for a super-block at a time */
-            int64_t far = (RWKVX__KAHEAD + (int64_t)rb - 1) / (int64_t)rb;
-            const char *pf = (const char *)row[r] + (size_t)far * rb;
-            int ahead = o0 + r + far < job->w->rows;
             rwkvx__f8 sum = rwkvx__f8_zero(), offsets = rwkvx__f8_zero();
             for (s = 0; s < nb; s++) {
                 const unsigned char *b = row[r] + (size_t)s * bytes;
-#if defined(__GNUC__) || defined(__clang__)
-                if (ahead) {
-                    __builtin_prefetch(pf + s * bytes, 0, 3);
-                    __builtin_prefetch(pf + s * bytes + 64, 0, 3);
-                    if (bytes > 128) __builtin_prefetch(pf + s * bytes + 128, 0, 3);
-                    if (bytes > 192) __builtin_prefetch(pf + s * bytes + 192, 0, 3);
-                }
-#endif
+                rwkvx__kprefetch(job, o0 + r, b, bytes, rb);
                 rwkvx__kscales(b, type, &k);
                 rwkvx__kfold(rwkvx__klanes(b, type, &k, q + s), &k, q + s, &sum, &offsets);
             }
@@ -3516,6 +3530,25 @@ RWKVX__INLINE void rwkvx__kblock(const rwkvx__job *job, int64_t o0, int64_t rows
         }
         return;
     }
+    if (T == RWKVX__KUT) { /* a few tokens: as decode, each super-block's codes unpacked once for all */
+        for (r = 0; r < rows; r++) {
+            rwkvx__f8 sum[RWKVX__KUT], offsets[RWKVX__KUT];
+            int u;
+            RWKVX__UNROLL for (u = 0; u < RWKVX__KUT; u++) sum[u] = offsets[u] = rwkvx__f8_zero();
+            for (s = 0; s < nb; s++) {
+                const unsigned char *b = row[r] + (size_t)s * bytes;
+                rwkvx__i8 I[RWKVX__KUT];
+                rwkvx__kprefetch(job, o0 + r, b, bytes, rb);
+                rwkvx__kscales(b, type, &k);
+                rwkvx__klanes_of(b, type, &k, q + s, nb, RWKVX__KUT, I);
+                RWKVX__UNROLL for (u = 0; u < RWKVX__KUT; u++) rwkvx__kfold(I[u], &k, q + u * nb + s, &sum[u], &offsets[u]);
+            }
+            RWKVX__UNROLL for (u = 0; u < RWKVX__KUT; u++)
+                job->y[(int64_t)u * job->ldy + o0 + r] = rwkvx__f8_tree(sum[u]) - rwkvx__f8_tree(offsets[u]);
+        }
+        return;
+    }
+    rwkvx__prefetch_rows(job->w, o0 + 2 * RWKVX__ROWS); /* as the f32 prefill does */
     {
         uintptr_t after = (uintptr_t)(q + (int64_t)T * nb);
         rwkvx__kunpacked *panel = (rwkvx__kunpacked *)(after + (64 - after % 64) % 64);

@@ -534,8 +534,8 @@ static void speed_type(rwkvx_type type, int64_t rows, int64_t cols) {
     work.base = base + (16 - (uintptr_t)base / sizeof(float) % 16) % 16;
     work.stride = stride;
     printf("  %-7s", t->name);
-    for (k = 0; k < 4; k++) {
-        static const int tokens[4] = {1, 4, 8, 64};
+    for (k = 0; k < 5; k++) {
+        static const int tokens[5] = {1, 2, 4, 8, 64};
         int T = tokens[k], reps = 0;
         double start = wall_seconds(), dt;
         do rwkvx__matmul(&m, x, cols, y, rows, T, &work, 1), reps++;
