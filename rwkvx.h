@@ -2708,10 +2708,12 @@ static void rwkvx__row_block_direct(const rwkvx__job *job, int64_t o0) {
 /* The largest T that rwkvx__row_block gives to the few-token kernel for
    matrices of `type`: one per type, so that a type with a kernel of its own
    for a few tokens can take them elsewhere. A block type's weights cost more
-   to unpack than to multiply, and each pass unpacks them again: it takes one
-   pass (measured, q8_0 at 8 and 16 tokens: no faster than the panels). */
+   to unpack than to multiply, and each pass unpacks them again: two passes
+   where they hold 6 tokens each (AVX-512), one where they hold fewer
+   (measured, 8 tokens streamed from memory: q8_0 31 against 18 GMAC/s of the
+   panels with AVX-512; q5_0 with AVX2, three passes: 13 against 20). */
 static int rwkvx__few_limit(rwkvx_type type) {
-    return rwkvx__type_of(type)->block == 1 ? RWKVX__FEW : RWKVX__UT;
+    return rwkvx__type_of(type)->block == 1 ? RWKVX__FEW : RWKVX__UT >= 6 ? 2 * RWKVX__UT : RWKVX__UT;
 }
 
 /* Tokens t0 .. t0 + U - 1 (U <= RWKVX__UT, a constant after inlining) of
@@ -2721,7 +2723,10 @@ static int rwkvx__few_limit(rwkvx_type type) {
    lane rule of the other paths, so any batch and thread count agree bit for
    bit with decode and prefill. Meanwhile pass `pass` of `passes` over this
    block asks for its share of the rows RWKVX__DECODE_AHEAD blocks on, as
-   rwkvx__dot_direct does: the memory system streams through every pass. */
+   rwkvx__dot_direct does, so that the memory system streams through every
+   pass; into the L2 cache only (prefetcht2): asked into L1 as decode does,
+   these requests fill L1's few miss buffers while the products run, and 4
+   tokens streamed 2x slower (measured, Zen 4, 65536 x 768 f16). */
 RWKVX__INLINE void rwkvx__dot_few(const rwkvx__job *job, int64_t o0, rwkvx_type type, int64_t t0, int U, int pass, int passes) {
     const rwkvx__mat *w = job->w;
     size_t rb = rwkvx__bytes_of_row(type, w->cols), span = rwkvx__span_bytes(type);
@@ -2747,7 +2752,7 @@ RWKVX__INLINE void rwkvx__dot_few(const rwkvx__job *job, int64_t o0, rwkvx_type 
     for (b = 0; b < spans; b++) {
         int64_t i0 = b * 32 * G;
 #if defined(__GNUC__) || defined(__clang__)
-        for (k = 0; k < per && line < lines; k++, line++) __builtin_prefetch(pf + line * 64, 0, 3);
+        for (k = 0; k < per && line < lines; k++, line++) __builtin_prefetch(pf + line * 64, 0, 1);
 #endif
         if (rwkvx__plain(type) && U > 2) {
             /* each input vector loaded once for the four rows, each weight
