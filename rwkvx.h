@@ -2486,6 +2486,13 @@ static void rwkvx__f32_to_f16_row(const float *x, uint16_t *out, int n) {
 #ifndef RWKVX__DECODE_AHEAD
 #define RWKVX__DECODE_AHEAD 2          /* decode prefetches the row block this many blocks ahead */
 #endif
+/* The weights asked for ahead go into the L2 cache only (prefetcht2, the
+   locality hint 1): asked into L1, they filled L1's few miss buffers, and the
+   loads of the products waited behind them. Into L2, one core streamed f16
+   decode 1.3-1.6x faster from memory (10-13 -> 16-19 GB/s; the 1.5B shape's
+   decode at 2 threads 6.3 -> 9.6 tok/s) and 4 tokens at once 2x faster
+   (measured, Zen 4). The K types keep L1 (rwkvx__kprefetch): no faster there. */
+#define RWKVX__AHEAD_LOCALITY 1
 
 /* RWKVX__IN_REGISTER(v): load v once into a register rather than letting
    the compiler fold the load into each of its uses (loads limit the
@@ -2583,7 +2590,7 @@ RWKVX__INLINE void rwkvx__dot_rows(const float *panel, int64_t ps, int64_t n, co
     (void)pf, (void)per, (void)line, (void)k;
     for (i = 0; i < full; i += RWKVX__LANES) {
 #if defined(__GNUC__) || defined(__clang__)
-        for (k = 0; k < per && line < lines; k++, line++) __builtin_prefetch(pf + line * 64, 0, 3);
+        for (k = 0; k < per && line < lines; k++, line++) __builtin_prefetch(pf + line * 64, 0, RWKVX__AHEAD_LOCALITY);
 #endif
         xv = rwkvx__vload(x + i);
         RWKVX__UNROLL for (r = 0; r < NR; r++) s[r] = rwkvx__vfma(rwkvx__vload(panel + r * ps + i), xv, s[r]);
@@ -2659,7 +2666,7 @@ RWKVX__INLINE void rwkvx__dot_direct(const rwkvx__job *job, int64_t o0, rwkvx_ty
     for (b = 0; b < spans; b++) {       /* a block of each row (a run of 32 values: plain types) */
         const float *x = job->x + b * 32 * rwkvx__span_groups(type);
 #if defined(__GNUC__) || defined(__clang__)
-        for (k = 0; k < per && line < lines; k++, line++) __builtin_prefetch(pf + line * 64, 0, 3);
+        for (k = 0; k < per && line < lines; k++, line++) __builtin_prefetch(pf + line * 64, 0, RWKVX__AHEAD_LOCALITY);
 #endif
         if (rwkvx__span_groups(type) == 1) {   /* one group: its inputs stay in registers for the four rows */
             RWKVX__UNROLL for (l = 0; l < RWKVX__NG; l++) xv[l] = rwkvx__vload(x + l * RWKVX__LANES);
@@ -2724,9 +2731,7 @@ static int rwkvx__few_limit(rwkvx_type type) {
    bit with decode and prefill. Meanwhile pass `pass` of `passes` over this
    block asks for its share of the rows RWKVX__DECODE_AHEAD blocks on, as
    rwkvx__dot_direct does, so that the memory system streams through every
-   pass; into the L2 cache only (prefetcht2): asked into L1 as decode does,
-   these requests fill L1's few miss buffers while the products run, and 4
-   tokens streamed 2x slower (measured, Zen 4, 65536 x 768 f16). */
+   pass (into L2: RWKVX__AHEAD_LOCALITY). */
 RWKVX__INLINE void rwkvx__dot_few(const rwkvx__job *job, int64_t o0, rwkvx_type type, int64_t t0, int U, int pass, int passes) {
     const rwkvx__mat *w = job->w;
     size_t rb = rwkvx__bytes_of_row(type, w->cols), span = rwkvx__span_bytes(type);
@@ -2752,7 +2757,7 @@ RWKVX__INLINE void rwkvx__dot_few(const rwkvx__job *job, int64_t o0, rwkvx_type 
     for (b = 0; b < spans; b++) {
         int64_t i0 = b * 32 * G;
 #if defined(__GNUC__) || defined(__clang__)
-        for (k = 0; k < per && line < lines; k++, line++) __builtin_prefetch(pf + line * 64, 0, 1);
+        for (k = 0; k < per && line < lines; k++, line++) __builtin_prefetch(pf + line * 64, 0, RWKVX__AHEAD_LOCALITY);
 #endif
         if (rwkvx__plain(type) && U > 2) {
             /* each input vector loaded once for the four rows, each weight
@@ -3622,7 +3627,7 @@ static void rwkvx__row_block_int(const rwkvx__job *job, int64_t o0, int T, void 
     if (ahead > 0 && rwkvx__int_type(w->type) != 256) { /* K types: as they go (rwkvx__kblock) */
         const char *pf = (const char *)base + (size_t)RWKVX__DECODE_AHEAD * RWKVX__ROWS * rb;
         size_t end = (size_t)(ahead < RWKVX__ROWS ? ahead : RWKVX__ROWS) * rb;
-        for (i = 0; (size_t)i < end; i += 64) __builtin_prefetch(pf + i, 0, 3);
+        for (i = 0; (size_t)i < end; i += 64) __builtin_prefetch(pf + i, 0, RWKVX__AHEAD_LOCALITY);
     }
 #endif
     if (rwkvx__int_type(w->type) == 256) {
