@@ -2948,11 +2948,17 @@ RWKVX__INLINE __m256 rwkvx__iacc(__m256 acc, const unsigned char *wb, const rwkv
     __m256 d = _mm256_set1_ps(rwkvx__f16_at(wb) * x->d);
     return _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(rwkvx__idot32((const signed char *)(wb + 2), x->q)), acc);
 }
-RWKVX__INLINE float rwkvx__idot_q8_0(const unsigned char *w, const rwkvx__q8x *x, int64_t ng) {
+RWKVX__INLINE float rwkvx__idot_q8_0(const unsigned char *w, const rwkvx__q8x *x, int64_t ng, const char *pf) {
     __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), s;
     __m128 h;
     int64_t g;
     for (g = 0; g + 1 < ng; g += 2) {
+#if defined(__GNUC__) || defined(__clang__)
+        if (pf) { /* the two lines these 68 bytes span, further on */
+            __builtin_prefetch(pf + g * 34, 0, RWKVX__AHEAD_LOCALITY);
+            __builtin_prefetch(pf + g * 34 + 67, 0, RWKVX__AHEAD_LOCALITY);
+        }
+#endif
         a0 = rwkvx__iacc(a0, w + g * 34, x + g);
         a1 = rwkvx__iacc(a1, w + (g + 1) * 34, x + g + 1);
     }
@@ -2978,12 +2984,18 @@ RWKVX__INLINE void rwkvx__iacc(rwkvx__v *acc, const unsigned char *wb, const rwk
     acc->lo = vfmaq_f32(acc->lo, d, vcvtq_f32_s32(rwkvx__idot16(vld1q_s8(w), vld1q_s8(x->q))));
     acc->hi = vfmaq_f32(acc->hi, d, vcvtq_f32_s32(rwkvx__idot16(vld1q_s8(w + 16), vld1q_s8(x->q + 16))));
 }
-RWKVX__INLINE float rwkvx__idot_q8_0(const unsigned char *w, const rwkvx__q8x *x, int64_t ng) {
+RWKVX__INLINE float rwkvx__idot_q8_0(const unsigned char *w, const rwkvx__q8x *x, int64_t ng, const char *pf) {
     rwkvx__v a0 = rwkvx__vzero(), a1 = rwkvx__vzero();
     float32x4_t s;
     float32x2_t h;
     int64_t g;
     for (g = 0; g + 1 < ng; g += 2) {
+#if defined(__GNUC__) || defined(__clang__)
+        if (pf) { /* the two lines these 68 bytes span, further on */
+            __builtin_prefetch(pf + g * 34, 0, RWKVX__AHEAD_LOCALITY);
+            __builtin_prefetch(pf + g * 34 + 67, 0, RWKVX__AHEAD_LOCALITY);
+        }
+#endif
         rwkvx__iacc(&a0, w + g * 34, x + g);
         rwkvx__iacc(&a1, w + (g + 1) * 34, x + g + 1);
     }
@@ -2993,10 +3005,11 @@ RWKVX__INLINE float rwkvx__idot_q8_0(const unsigned char *w, const rwkvx__q8x *x
     return vget_lane_f32(vpadd_f32(h, h), 0);                         /* l += l + 1 */
 }
 #else
-RWKVX__INLINE float rwkvx__idot_q8_0(const unsigned char *w, const rwkvx__q8x *x, int64_t ng) {
+RWKVX__INLINE float rwkvx__idot_q8_0(const unsigned char *w, const rwkvx__q8x *x, int64_t ng, const char *pf) {
     float a[2][8], s[8];
     int64_t g;
     int l, k, h;
+    (void)pf;
     memset(a, 0, sizeof a);
     for (g = 0; g < ng; g++) {
         const signed char *wq = (const signed char *)(w + g * 34 + 2);
@@ -3027,12 +3040,14 @@ RWKVX__INLINE __m512 rwkvx__pair_scale(const unsigned char *b, int pair) { /* [d
     if (pair) memcpy(&h1, b + 34, 2);
     return _mm512_cvtph_ps(_mm256_set_m128i(_mm_set1_epi16((short)h1), _mm_set1_epi16((short)h0)));
 }
-RWKVX__INLINE void rwkvx__imicro(const unsigned char *const *w, const rwkvx__q8x *const *x, int U, int64_t ng, float *sums) {
+RWKVX__INLINE void rwkvx__imicro(const unsigned char *const *w, const rwkvx__q8x *const *x, int U, int64_t ng, float *sums,
+                                 const char *const *pf) { /* pf: unused (the row block asked for at once) */
     __m512 acc[RWKVX__IUT][RWKVX__ROWS], dw[RWKVX__ROWS];
     __m512i wv[RWKVX__ROWS], base[RWKVX__ROWS];
     const __m512i flip = _mm512_set1_epi8((char)0x80);
     int64_t g;
     int u, r;
+    (void)pf;
     RWKVX__UNROLL for (u = 0; u < U; u++) RWKVX__UNROLL for (r = 0; r < RWKVX__ROWS; r++) acc[u][r] = _mm512_setzero_ps();
     for (g = 0; g < ng; g += 2) {
         int pair = g + 1 < ng;
@@ -3067,17 +3082,19 @@ RWKVX__INLINE void rwkvx__imicro(const unsigned char *const *w, const rwkvx__q8x
 #else
 /* elsewhere: one row and one token at a time */
 #define RWKVX__IUT 1
-RWKVX__INLINE void rwkvx__imicro(const unsigned char *const *w, const rwkvx__q8x *const *x, int U, int64_t ng, float *sums) {
+#define RWKVX__IMICRO_AHEAD 1 /* asks for the rows ahead as it goes (pf[r], or none if pf is NULL) */
+RWKVX__INLINE void rwkvx__imicro(const unsigned char *const *w, const rwkvx__q8x *const *x, int U, int64_t ng, float *sums,
+                                 const char *const *pf) {
     int r;
     (void)U;
-    for (r = 0; r < RWKVX__ROWS; r++) sums[r] = rwkvx__idot_q8_0(w[r], x[0], ng);
+    for (r = 0; r < RWKVX__ROWS; r++) sums[r] = rwkvx__idot_q8_0(w[r], x[0], ng, pf ? pf[r] : NULL);
 }
 #endif
-static void rwkvx__imicro_1(const unsigned char *const *w, const rwkvx__q8x *const *x, int64_t ng, float *sums) {
-    rwkvx__imicro(w, x, 1, ng, sums);
+static void rwkvx__imicro_1(const unsigned char *const *w, const rwkvx__q8x *const *x, int64_t ng, float *sums, const char *const *pf) {
+    rwkvx__imicro(w, x, 1, ng, sums, pf);
 }
-static void rwkvx__imicro_ut(const unsigned char *const *w, const rwkvx__q8x *const *x, int64_t ng, float *sums) {
-    rwkvx__imicro(w, x, RWKVX__IUT, ng, sums);
+static void rwkvx__imicro_ut(const unsigned char *const *w, const rwkvx__q8x *const *x, int64_t ng, float *sums, const char *const *pf) {
+    rwkvx__imicro(w, x, RWKVX__IUT, ng, sums, pf);
 }
 
 /* ---- Integer products of the K types ----
@@ -3622,26 +3639,35 @@ static void rwkvx__row_block_int(const rwkvx__job *job, int64_t o0, int T, void 
     size_t rb = rwkvx__row_bytes(w);
     const unsigned char *base = (const unsigned char *)w->data + (size_t)o0 * rb, *row[RWKVX__ROWS];
     int t, r;
-#if defined(__GNUC__) || defined(__clang__)
     int64_t ahead = w->rows - o0 - RWKVX__DECODE_AHEAD * RWKVX__ROWS, i;
-    if (ahead > 0 && rwkvx__int_type(w->type) != 256) { /* K types: as they go (rwkvx__kblock) */
-        const char *pf = (const char *)base + (size_t)RWKVX__DECODE_AHEAD * RWKVX__ROWS * rb;
-        size_t end = (size_t)(ahead < RWKVX__ROWS ? ahead : RWKVX__ROWS) * rb;
-        for (i = 0; (size_t)i < end; i += 64) __builtin_prefetch(pf + i, 0, RWKVX__AHEAD_LOCALITY);
-    }
-#endif
-    if (rwkvx__int_type(w->type) == 256) {
+    const char *pf[RWKVX__ROWS], *far = (const char *)base + (size_t)RWKVX__DECODE_AHEAD * RWKVX__ROWS * rb;
+    int as_it_goes = 0;
+    if (rwkvx__int_type(w->type) == 256) { /* K types: as they go (rwkvx__kblock) */
         rwkvx__row_block_k(job, o0, rows, T, (rwkvx__q8k *)q);
         return;
     }
-    for (r = 0; r < RWKVX__ROWS; r++) row[r] = base + (size_t)(r < rows ? r : 0) * rb; /* past the matrix: row o0, dropped */
+    for (r = 0; r < RWKVX__ROWS; r++) {
+        row[r] = base + (size_t)(r < rows ? r : 0) * rb; /* past the matrix: row o0, dropped */
+        pf[r] = r < ahead ? far + (size_t)r * rb : NULL;
+    }
+#if defined(RWKVX__IMICRO_AHEAD)
+    as_it_goes = 1; /* the first pass asks as it goes, spread over the row: one burst stalled decode */
+#endif
+#if defined(__GNUC__) || defined(__clang__)
+    if (ahead > 0 && !as_it_goes) {
+        size_t end = (size_t)(ahead < RWKVX__ROWS ? ahead : RWKVX__ROWS) * rb;
+        for (i = 0; (size_t)i < end; i += 64) __builtin_prefetch(far + i, 0, RWKVX__AHEAD_LOCALITY);
+    }
+#else
+    (void)i;
+#endif
     for (t = 0; t < T; t += RWKVX__IUT) {
         const rwkvx__q8x *x[RWKVX__IUT];
         float sums[RWKVX__IUT * RWKVX__ROWS];
         int u, left = T - t;
         for (u = 0; u < RWKVX__IUT; u++) x[u] = (const rwkvx__q8x *)q + (int64_t)(t + (u < left ? u : left - 1)) * ng; /* past the last token: repeated, dropped */
-        if (left == 1) rwkvx__imicro_1(row, x, ng, sums);
-        else rwkvx__imicro_ut(row, x, ng, sums);
+        if (left == 1) rwkvx__imicro_1(row, x, ng, sums, as_it_goes && t == 0 ? pf : NULL);
+        else rwkvx__imicro_ut(row, x, ng, sums, as_it_goes && t == 0 ? pf : NULL);
         for (u = 0; u < RWKVX__IUT && u < left; u++)
             for (r = 0; r < rows; r++) job->y[(int64_t)(t + u) * job->ldy + o0 + r] = sums[u * RWKVX__ROWS + r];
     }
