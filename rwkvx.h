@@ -2490,8 +2490,9 @@ static void rwkvx__f32_to_f16_row(const float *x, uint16_t *out, int n) {
    locality hint 1): asked into L1, they filled L1's few miss buffers, and the
    loads of the products waited behind them. Into L2, one core streamed f16
    decode 1.3-1.6x faster from memory (10-13 -> 16-19 GB/s; the 1.5B shape's
-   decode at 2 threads 6.3 -> 9.6 tok/s) and 4 tokens at once 2x faster
-   (measured, Zen 4). The K types keep L1 (rwkvx__kprefetch): no faster there. */
+   decode at 2 threads 6.3 -> 9.6 tok/s) and 4 tokens at once 2x faster;
+   Q8_0 and the K types gain less (1.5B shape, 2 threads: q6_K 17 -> 21,
+   q4_K 20-22 -> 21-25 tok/s; measured, Zen 4). */
 #define RWKVX__AHEAD_LOCALITY 1
 
 /* RWKVX__IN_REGISTER(v): load v once into a register rather than letting
@@ -3521,10 +3522,10 @@ RWKVX__INLINE void rwkvx__kprefetch(const rwkvx__job *job, int64_t row, const un
     int64_t far = (RWKVX__KAHEAD + (int64_t)rb - 1) / (int64_t)rb;
     const char *pf = (const char *)b + (size_t)far * rb;
     if (row + far >= job->w->rows) return;
-    __builtin_prefetch(pf, 0, 3);
-    __builtin_prefetch(pf + 64, 0, 3);
-    if (bytes > 128) __builtin_prefetch(pf + 128, 0, 3);
-    if (bytes > 192) __builtin_prefetch(pf + 192, 0, 3);
+    __builtin_prefetch(pf, 0, RWKVX__AHEAD_LOCALITY);
+    __builtin_prefetch(pf + 64, 0, RWKVX__AHEAD_LOCALITY);
+    if (bytes > 128) __builtin_prefetch(pf + 128, 0, RWKVX__AHEAD_LOCALITY);
+    if (bytes > 192) __builtin_prefetch(pf + 192, 0, RWKVX__AHEAD_LOCALITY);
 #else
     (void)job, (void)row, (void)b, (void)bytes, (void)rb;
 #endif
