@@ -121,8 +121,7 @@
        RWKVX_STATIC     make every function static
        RWKVX_NO_SIMD    use only the portable scalar kernels (the reference)
        RWKVX_NO_AVX512  on an AVX-512 machine, use the AVX2 kernels
-       RWKVX_NO_INT8    no int8 inputs: every product in f32 (slower decode)
-       RWKVX_INT8       Q8_0 with int8 inputs on AVX-512 too
+       RWKVX_NO_INT8    no int8 inputs: every product in f32 (slower)
        RWKVX_NO_MMAP    read model files with fread instead of mmap
        RWKVX_MALLOC / RWKVX_REALLOC / RWKVX_FREE   your allocator (all three)
 
@@ -236,7 +235,10 @@ RWKVX_API const char  *rwkvx_type_name(int type);
 RWKVX_API rwkvx_status rwkvx_load_file(rwkvx_model **model, const char *path,
                                        const rwkvx_options *opt, char *err);
 /* `data` must stay valid and unchanged until rwkvx_model_free (it is used in place
-   when suitably aligned, else copied). */
+   when suitably aligned, else copied; it is never written: Q8_0 matrices, which
+   the products take in another layout, are copied). rwkvx_load_file maps the file
+   privately and rearranges Q8_0 matrices in that mapping (the file is not written;
+   those pages become the process's own memory, as with --no-mmap). */
 RWKVX_API rwkvx_status rwkvx_load_memory(rwkvx_model **model, const void *data, size_t bytes,
                                          const rwkvx_options *opt, char *err);
 RWKVX_API void         rwkvx_model_free(rwkvx_model *model);
@@ -604,11 +606,14 @@ static uint64_t rwkvx__fnv(uint64_t h, const void *data, size_t n) {
 /* ---------------------------------------------------------------------- */
 
 /* A weight matrix in PyTorch (out, in) layout: `rows` outputs, each a
-   contiguous row of `cols` inputs in `type`. Points into the file data. */
+   contiguous row of `cols` inputs in `type`. Points into the file data
+   (Q8_0 matrices are multiplied from a copy, see rwkvx__pack_q8_0). */
 typedef struct {
     const void *data;
     rwkvx_type type;
     int64_t rows, cols;
+    const unsigned char *packed; /* Q8_0: the rows repacked for the integer products, or NULL */
+    const unsigned char *packed_last; /* ... and its last block (which may lie elsewhere) */
 } rwkvx__mat;
 
 typedef struct {                 /* one RWKV-7 block */
@@ -655,7 +660,8 @@ struct rwkvx_model {
     const unsigned char *file;
     size_t file_bytes;
     void *owned;                     /* malloc'd copy, or NULL */
-    void *mapped;                    /* mmap'd region, or NULL */
+    void *mapped;                    /* mmap'd region (private, writable: see rwkvx__pack_model), or NULL */
+    void *packed;                    /* packed Q8_0 rows that do not lie in the file image, or NULL */
     size_t mapped_bytes;
 };
 
@@ -2507,12 +2513,12 @@ static void rwkvx__f32_to_f16_row(const float *x, uint16_t *out, int n) {
 /* Floats of scratch one thread needs, for matrices of up to max_cols
    columns: a prefill's panel of slices and the partial sums of a block of
    rows for every token of a batch, or a decode's panel of whole rows, or
-   the quantized inputs of an integer product (36 bytes per 32 values of
+   the quantized inputs of an integer product (40 bytes per 32 values of
    every token of a batch, or 292 per 256; see "Integer products"). */
 static size_t rwkvx__work_floats(size_t max_cols) {
     size_t prefill = RWKVX__ROWS * RWKVX__PANEL + (RWKVX__BATCH + RWKVX__UT) * RWKVX__ROWS * RWKVX__LANES;
     size_t decode = RWKVX__ROWS * ((max_cols + 15) / 16 * 16);
-    size_t quantized = RWKVX__BATCH * (max_cols / 32) * 9, most = prefill > decode ? prefill : decode; /* rwkvx__q8x */
+    size_t quantized = RWKVX__BATCH * (max_cols / 32) * 10, most = prefill > decode ? prefill : decode; /* rwkvx__q8x */
     size_t quantized_k = RWKVX__BATCH * (max_cols / 256) * 73 + 8192;                                   /* rwkvx__q8k, panel */
     if (quantized_k > quantized) quantized = quantized_k;
     return ((most > quantized ? most : quantized) + 15) / 16 * 16;
@@ -2819,40 +2825,56 @@ static void rwkvx__row_block_few(const rwkvx__job *job, int64_t o0, int T) {
 }
 
 /* ---- Integer products: int8 weights times int8 activations ----
-   For the types of rwkvx__int_type (Q8_0 here, the K types below; the
+   For the matrices of rwkvx__int_path (Q8_0 here, the K types below; the
    other types keep the f32 path above) the product multiplies the weights'
    integers with int8 activations, as ggml does. Q8_0: each input row of a
    product is quantized once (by each thread that works on the product)
-   into blocks of 32 values,
-   rwkvx__q8x {d; q[32]}: d = amax / 127 and q = x / d (x times 1 / d, in
-   f32) rounded to the nearest integer, ties to even, so |q| <= 127; a block
-   whose amax is below 2^-100 is all zeros (d = 0); one holding a NaN or an
-   infinity gets d = that amax and q = 0, so its products are NaN.
+   into blocks of 32 values, rwkvx__q8x: d = amax / 127 and q = x / d (x
+   times 1 / d, in f32) rounded to the nearest integer, ties to even, so
+   |q| <= 127; a block whose amax is below 2^-100 is all zeros (d = 0); one
+   holding a NaN or an infinity gets d = that amax and q = 0, so its
+   products are NaN.
+
+   The weights are repacked at load (rwkvx__pack_q8_0) so that one vector
+   register holds the same four columns of many rows: then each lane sums
+   one row, and no sum is ever added across lanes. A packed block holds 16
+   rows; its group g (columns 32 g .. 32 g + 31, RWKVX__PGROUP bytes) is the
+   16 rows' f16 scales, then 8 chunks of 64 bytes, chunk k holding columns
+   32 g + 4 k .. 32 g + 4 k + 3 of row 0, then of row 1, ... row 15. Where
+   the kernels use vpdpbusd, which multiplies unsigned by signed bytes,
+   each weight is stored as w + 128 (RWKVX__Q8P_BIAS): vpdpbusd gives
+   (w + 128) q, so a sum starts from -128 times the sum of q
+   (rwkvx__q8x.offset), and eight vpdpbusd give one group's 16 sums; the
+   other kernels store w as it is. A block is as large as its 16 rows in
+   the file.
 
    The summation rule, the same for every T (decode, a few tokens, prefill),
-   every instruction set and every thread count. Group g of a row (columns
-   32 g .. 32 g + 31) gives 8 exact integers, lane l holding
-   p(g, l) = sum over k < 4 of w[32 g + 4 l + k] * q[32 g + 4 l + k]
-   (|p| < 2^16, exact in f32). Two sets of 8 float accumulators, a[g % 2],
-   take a[g % 2][l] = fma(dw(g) * dx(g), (float)p(g, l), a[g % 2][l]) in
-   increasing g (dw * dx one f32 product). The result is the halving tree
-   over s[l] = a[0][l] + a[1][l]: l += l + 4, then l + 2, then l + 1.
-   Integer sums are exact and every float operation is fixed, so the SIMD
-   kernels and the portable C reference agree bit for bit. */
+   every instruction set and every thread count: row o's group g gives the
+   exact integer P(g) = sum over its 32 columns i of w[i] * q[i] (|P| < 2^20:
+   exact in f32), and the row's sum is one float s, from s = 0, taking
+   s = fma(dw(g) * dx(g), (float)P(g), s) in increasing g (dw * dx one f32
+   product). Integer sums are exact and every float operation is fixed, so
+   the SIMD kernels and the portable C reference agree bit for bit. */
 typedef struct {
     float d;                     /* the block's scale */
+    int32_t offset;              /* -128 times the sum of q (see above) */
     signed char q[32];
 } rwkvx__q8x;
 
+#if (defined(RWKVX__AVX512) && defined(__AVX512BW__) && defined(__AVX512VNNI__)) || \
+    (defined(RWKVX__AVX2) && ((defined(__AVX512VNNI__) && defined(__AVX512VL__)) || defined(__AVXVNNI__)))
+#define RWKVX__Q8P_BIAS 0x80              /* packed weights are w + 128 (for vpdpbusd) */
+#else
+#define RWKVX__Q8P_BIAS 0                 /* ... or w */
+#endif
+#define RWKVX__PROWS 16                   /* rows per packed Q8_0 block */
+#define RWKVX__PGROUP (RWKVX__PROWS * 34) /* its bytes per group of 32 columns */
+
 /* Does `type` go through the integer products, and with inputs in blocks of
    how many values? The K types do (blocks of 256, rwkvx__q8k: see "Integer
-   products of the K types") on every build; Q8_0 (blocks of 32) on the
-   AVX2, NEON and portable builds, while an AVX-512 build keeps its f32
-   kernels for it unless RWKVX_INT8 is defined: there the integer kernel
-   (VNNI, below) prefilled about as fast and decoded slower than the f32
-   kernels (docs/PERFORMANCE.md, "Integer products"). RWKVX_NO_INT8 turns the
-   integer products off. 0: the f32 path. */
-#if !defined(RWKVX_NO_INT8) && (defined(RWKVX_INT8) || !defined(RWKVX__AVX512))
+   products of the K types"), and Q8_0 (blocks of 32). RWKVX_NO_INT8 turns
+   the integer products off. 0: the f32 path. */
+#if !defined(RWKVX_NO_INT8)
 #define RWKVX__INT8 1
 #endif
 RWKVX__INLINE int rwkvx__int_type(rwkvx_type type) {
@@ -2862,12 +2884,72 @@ RWKVX__INLINE int rwkvx__int_type(rwkvx_type type) {
 #else
     switch (type) {
     case RWKVX_TYPE_Q2_K: case RWKVX_TYPE_Q3_K: case RWKVX_TYPE_Q4_K: case RWKVX_TYPE_Q5_K: case RWKVX_TYPE_Q6_K: return 256;
-#if defined(RWKVX__INT8)
     case RWKVX_TYPE_Q8_0: return 32;
-#endif
     default: return 0;
     }
 #endif
+}
+/* ... and this matrix: Q8_0 once packed (a matrix made outside the loader
+   keeps the f32 path until rwkvx__pack_q8_0 packs it) */
+RWKVX__INLINE int rwkvx__int_path(const rwkvx__mat *w) {
+    return w->type == RWKVX_TYPE_Q8_0 && !w->packed ? 0 : rwkvx__int_type(w->type);
+}
+
+/* Is w packed where it can be (Q8_0 with the integer products)? */
+RWKVX__INLINE int rwkvx__packs(const rwkvx__mat *w) { return w->type == RWKVX_TYPE_Q8_0 && rwkvx__int_type(w->type); }
+
+/* Rows [0, rows) of the file's layout at src, rb bytes apart (rows <= 16),
+   as one packed block of ng groups at out; rows past them are zeros. */
+static void rwkvx__pack_block(const unsigned char *src, size_t rb, int64_t rows, int64_t ng, unsigned char *out) {
+    int64_t r, g;
+    int k;
+    for (r = 0; r < RWKVX__PROWS; r++)
+        for (g = 0; g < ng; g++) {
+            unsigned char *p = out + (size_t)g * RWKVX__PGROUP;
+            const unsigned char *b = r < rows ? src + (size_t)r * rb + (size_t)g * 34 : NULL;
+            for (k = 0; k < 8; k++) {
+                uint32_t v = 0;
+                if (b) memcpy(&v, b + 2 + 4 * k, 4);
+                v ^= RWKVX__Q8P_BIAS * 0x01010101u;
+                memcpy(p + 32 + 64 * k + 4 * r, &v, 4);
+            }
+            if (b) memcpy(p + 2 * r, b, 2);
+            else memset(p + 2 * r, 0, 2);
+        }
+}
+
+/* w packed into a copy at out (rwkvx__packed_bytes(w) bytes): the loader's
+   way for a model in the caller's memory, and the tests' */
+static size_t rwkvx__packed_bytes(const rwkvx__mat *w) {
+    return rwkvx__packs(w) ? (size_t)((w->rows + RWKVX__PROWS - 1) / RWKVX__PROWS) * (size_t)(w->cols / 32) * RWKVX__PGROUP : 0;
+}
+static void rwkvx__pack_q8_0(rwkvx__mat *w, unsigned char *out) {
+    int64_t ng = w->cols / 32, blocks = (w->rows + RWKVX__PROWS - 1) / RWKVX__PROWS, b;
+    size_t rb = rwkvx__row_bytes(w), block = (size_t)ng * RWKVX__PGROUP;
+    for (b = 0; b < blocks; b++) {
+        int64_t rows = w->rows - b * RWKVX__PROWS;
+        rwkvx__pack_block((const unsigned char *)w->data + (size_t)(b * RWKVX__PROWS) * rb, rb, rows < RWKVX__PROWS ? rows : RWKVX__PROWS, ng, out + (size_t)b * block);
+    }
+    w->packed = out;
+    w->packed_last = out + (size_t)(blocks - 1) * block;
+}
+/* w packed where its rows are (a packed block is as large as its 16 rows),
+   the last block, if it has fewer rows, at `last` (one block's bytes);
+   `spare` holds 16 rows while they are packed */
+static void rwkvx__pack_q8_0_in_place(rwkvx__mat *w, unsigned char *last, unsigned char *spare) {
+    int64_t ng = w->cols / 32, full = w->rows / RWKVX__PROWS, b;
+    size_t rb = rwkvx__row_bytes(w), block = (size_t)ng * RWKVX__PGROUP;
+    unsigned char *data = (unsigned char *)(uintptr_t)w->data; /* the loader's own copy or private mapping */
+    for (b = 0; b < full; b++) {
+        memcpy(spare, data + (size_t)b * block, block);
+        rwkvx__pack_block(spare, rb, RWKVX__PROWS, ng, data + (size_t)b * block);
+    }
+    w->packed = data;
+    if (w->rows % RWKVX__PROWS) {
+        rwkvx__pack_block(data + (size_t)full * block, rb, w->rows % RWKVX__PROWS, ng, last);
+        w->packed_last = last;
+    } else
+        w->packed_last = data + (size_t)(full - 1) * block;
 }
 
 /* The largest |x[i]| of n values, a NaN if any is NaN (portable C) */
@@ -2927,49 +3009,198 @@ static void rwkvx__quantize_run(const float *x, int n, float *d, signed char *q)
     id = 1.0f / *d;
     for (i = 0; i < n; i += 32) rwkvx__quantize_scaled(x + i, id, q + i);
 }
-static void rwkvx__quantize_block(const float *x, rwkvx__q8x *out) { rwkvx__quantize_run(x, 32, &out->d, out->q); }
+static void rwkvx__quantize_block(const float *x, rwkvx__q8x *out) {
+    int32_t sum = 0;
+    int i;
+    rwkvx__quantize_run(x, 32, &out->d, out->q);
+    for (i = 0; i < 32; i++) sum += out->q[i];
+    out->offset = -128 * sum;
+}
 
-/* One Q8_0 weight row (ng blocks at w) times one quantized input row, by the rule. */
-#if defined(RWKVX__AVX2)
-/* lanes p(g, l) of one group: |w| times x with w's sign (vpsignb), products
-   summed by four (vpdpbusd where the CPU has VNNI, else vpmaddubsw, which
-   cannot saturate here: 2 x 128 x 127 < 2^15, then vpmaddwd) */
-RWKVX__INLINE __m256i rwkvx__idot32(const signed char *w, const signed char *x) {
-    __m256i wv = _mm256_loadu_si256((const __m256i *)(const void *)w), xv = _mm256_loadu_si256((const __m256i *)(const void *)x);
-    __m256i aw = _mm256_sign_epi8(wv, wv), sx = _mm256_sign_epi8(xv, wv);
-#if defined(__AVX512VNNI__) && defined(__AVX512VL__)
-    return _mm256_dpbusd_epi32(_mm256_setzero_si256(), aw, sx);
-#elif defined(__AVXVNNI__)
-    return _mm256_dpbusd_avx_epi32(_mm256_setzero_si256(), aw, sx);
-#else
-    return _mm256_madd_epi16(_mm256_maddubs_epi16(aw, sx), _mm256_set1_epi16(1));
-#endif
-}
-RWKVX__INLINE __m256 rwkvx__iacc(__m256 acc, const unsigned char *wb, const rwkvx__q8x *x) {
-    __m256 d = _mm256_set1_ps(rwkvx__f16_at(wb) * x->d);
-    return _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(rwkvx__idot32((const signed char *)(wb + 2), x->q)), acc);
-}
-RWKVX__INLINE float rwkvx__idot_q8_0(const unsigned char *w, const rwkvx__q8x *x, int64_t ng, const char *pf) {
-    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), s;
-    __m128 h;
-    int64_t g;
-    for (g = 0; g + 1 < ng; g += 2) {
+/* Rows 16 b .. 16 b + 15 (the packed block at blk, ng groups) times U
+   inputs x[u], by the rule: out[16 u + r] for r < 16, u < U <= RWKVX__QUT.
+   Inlined with U constant, the sums live in registers. */
+/* Decode asks for the weights at pf (a block further on) as it goes, one
+   group's lines per group, into L2 (RWKVX__AHEAD_LOCALITY) */
+RWKVX__INLINE void rwkvx__q8p_ahead(const char *pf, int64_t g) {
 #if defined(__GNUC__) || defined(__clang__)
-        if (pf) { /* the two lines these 68 bytes span, further on */
-            __builtin_prefetch(pf + g * 34, 0, RWKVX__AHEAD_LOCALITY);
-            __builtin_prefetch(pf + g * 34 + 67, 0, RWKVX__AHEAD_LOCALITY);
-        }
+    int l;
+    if (pf)
+        for (l = 0; l < RWKVX__PGROUP; l += 64) __builtin_prefetch(pf + g * RWKVX__PGROUP + l, 0, RWKVX__AHEAD_LOCALITY);
+#else
+    (void)pf, (void)g;
 #endif
-        a0 = rwkvx__iacc(a0, w + g * 34, x + g);
-        a1 = rwkvx__iacc(a1, w + (g + 1) * 34, x + g + 1);
+}
+RWKVX__INLINE int32_t rwkvx__chunk(const signed char *q) { /* 4 input bytes as one lane */
+    int32_t v;
+    memcpy(&v, q, 4);
+    return v;
+}
+#if defined(RWKVX__AVX512) && defined(__AVX512BW__) && defined(__AVX512VNNI__)
+/* AVX-512 with VNNI: one register holds a chunk of the 16 rows */
+#define RWKVX__QUT 8
+RWKVX__INLINE void rwkvx__q8p_tile(const unsigned char *blk, int64_t ng, const rwkvx__q8x *const *x, int U, float *out, const char *pf) {
+    __m512 acc[RWKVX__QUT];
+    int64_t g;
+    int u, k;
+    RWKVX__UNROLL for (u = 0; u < U; u++) acc[u] = _mm512_setzero_ps();
+    for (g = 0; g < ng; g++) {
+        const unsigned char *p = blk + g * RWKVX__PGROUP;
+        rwkvx__q8p_ahead(pf, g);
+        __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)p));
+        __m512i s[RWKVX__QUT];
+        RWKVX__UNROLL for (u = 0; u < U; u++) s[u] = _mm512_set1_epi32(x[u][g].offset);
+        RWKVX__UNROLL for (k = 0; k < 8; k++) {
+            __m512i w = _mm512_loadu_si512((const void *)(p + 32 + 64 * k));
+            RWKVX__UNROLL for (u = 0; u < U; u++) s[u] = _mm512_dpbusd_epi32(s[u], w, _mm512_set1_epi32(rwkvx__chunk(x[u][g].q + 4 * k)));
+        }
+        RWKVX__UNROLL for (u = 0; u < U; u++)
+            acc[u] = _mm512_fmadd_ps(_mm512_mul_ps(dw, _mm512_set1_ps(x[u][g].d)), _mm512_cvtepi32_ps(s[u]), acc[u]);
     }
-    if (g < ng) a0 = rwkvx__iacc(a0, w + g * 34, x + g);
-    s = _mm256_add_ps(a0, a1);
-    h = _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1)); /* l += l + 4 */
-    h = _mm_add_ps(h, _mm_movehl_ps(h, h));                                /* l += l + 2 */
-    return _mm_cvtss_f32(_mm_add_ss(h, _mm_shuffle_ps(h, h, 1)));           /* l += l + 1 */
+    RWKVX__UNROLL for (u = 0; u < U; u++) _mm512_storeu_ps(out + 16 * u, acc[u]);
+}
+#elif defined(RWKVX__AVX2)
+/* AVX2: two registers, rows 0-7 and 8-15. With VNNI, vpdpbusd as above;
+   without, |w| once per chunk, then per input
+   |w| times q with w's sign (vpsignb) by vpmaddubsw, which cannot saturate
+   here (2 x 128 x 127 < 2^15), and vpmaddwd. */
+#define RWKVX__QUT 2
+typedef struct { __m256i w, a; } rwkvx__q8w;   /* a chunk of 8 rows, ready for rwkvx__q8p_step */
+#if RWKVX__Q8P_BIAS
+RWKVX__INLINE rwkvx__q8w rwkvx__q8p_w(const unsigned char *p) {
+    rwkvx__q8w c;
+    c.w = c.a = _mm256_loadu_si256((const __m256i *)(const void *)p);
+    return c;
+}
+RWKVX__INLINE __m256i rwkvx__q8p_step(__m256i s, rwkvx__q8w c, __m256i xb) {
+#if defined(__AVX512VNNI__) && defined(__AVX512VL__)
+    return _mm256_dpbusd_epi32(s, c.w, xb);
+#else
+    return _mm256_dpbusd_avx_epi32(s, c.w, xb);
+#endif
+}
+#else
+RWKVX__INLINE rwkvx__q8w rwkvx__q8p_w(const unsigned char *p) {
+    rwkvx__q8w c;
+    c.w = _mm256_loadu_si256((const __m256i *)(const void *)p);
+    c.a = _mm256_abs_epi8(c.w);
+    return c;
+}
+RWKVX__INLINE __m256i rwkvx__q8p_step(__m256i s, rwkvx__q8w c, __m256i xb) {
+    return _mm256_add_epi32(s, _mm256_madd_epi16(_mm256_maddubs_epi16(c.a, _mm256_sign_epi8(xb, c.w)), _mm256_set1_epi16(1)));
+}
+#endif
+RWKVX__INLINE void rwkvx__q8p_tile(const unsigned char *blk, int64_t ng, const rwkvx__q8x *const *x, int U, float *out, const char *pf) {
+    __m256 acc[RWKVX__QUT][2];
+    int64_t g;
+    int u, k, h;
+    RWKVX__UNROLL for (u = 0; u < U; u++) acc[u][0] = acc[u][1] = _mm256_setzero_ps();
+    for (g = 0; g < ng; g++) {
+        const unsigned char *p = blk + g * RWKVX__PGROUP;
+        rwkvx__q8p_ahead(pf, g);
+        __m256i s[RWKVX__QUT][2];
+        RWKVX__UNROLL for (u = 0; u < U; u++) s[u][0] = s[u][1] = _mm256_set1_epi32(RWKVX__Q8P_BIAS ? x[u][g].offset : 0);
+        RWKVX__UNROLL for (k = 0; k < 8; k++) {
+            rwkvx__q8w c0 = rwkvx__q8p_w(p + 32 + 64 * k), c1 = rwkvx__q8p_w(p + 64 + 64 * k);
+            RWKVX__UNROLL for (u = 0; u < U; u++) {
+                __m256i xb = _mm256_set1_epi32(rwkvx__chunk(x[u][g].q + 4 * k));
+                s[u][0] = rwkvx__q8p_step(s[u][0], c0, xb);
+                s[u][1] = rwkvx__q8p_step(s[u][1], c1, xb);
+                RWKVX__IN_REGISTER(s[u][0]); /* one running sum each: summed as a tree, they spilled */
+                RWKVX__IN_REGISTER(s[u][1]);
+            }
+        }
+        RWKVX__UNROLL for (h = 0; h < 2; h++) {
+            __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)(p + 16 * h)));
+            RWKVX__UNROLL for (u = 0; u < U; u++)
+                acc[u][h] = _mm256_fmadd_ps(_mm256_mul_ps(dw, _mm256_set1_ps(x[u][g].d)), _mm256_cvtepi32_ps(s[u][h]), acc[u][h]);
+        }
+    }
+    RWKVX__UNROLL for (u = 0; u < U; u++) _mm256_storeu_ps(out + 16 * u, acc[u][0]), _mm256_storeu_ps(out + 16 * u + 8, acc[u][1]);
 }
 #elif defined(RWKVX__NEON)
+/* NEON: four registers of 4 rows; sdot where the CPU has it, else
+   smull and pairwise adds (a pair of products fits in 16 bits) */
+#define RWKVX__QUT 2
+RWKVX__INLINE int32x4_t rwkvx__q8p_step(int32x4_t s, int8x16_t w, int8x16_t xb) {
+#if defined(__ARM_FEATURE_DOTPROD)
+    return vdotq_s32(s, w, xb);
+#else
+    int16x8_t lo = vmull_s8(vget_low_s8(w), vget_low_s8(xb)), hi = vmull_s8(vget_high_s8(w), vget_low_s8(xb));
+    return vpadalq_s16(s, vpaddq_s16(lo, hi));
+#endif
+}
+RWKVX__INLINE void rwkvx__q8p_tile(const unsigned char *blk, int64_t ng, const rwkvx__q8x *const *x, int U, float *out, const char *pf) {
+    float32x4_t acc[RWKVX__QUT][4];
+    int64_t g;
+    int u, k, h;
+    RWKVX__UNROLL for (u = 0; u < U; u++) RWKVX__UNROLL for (h = 0; h < 4; h++) acc[u][h] = vdupq_n_f32(0.0f);
+    for (g = 0; g < ng; g++) {
+        const unsigned char *p = blk + g * RWKVX__PGROUP;
+        rwkvx__q8p_ahead(pf, g);
+        int32x4_t s[RWKVX__QUT][4];
+        RWKVX__UNROLL for (u = 0; u < U; u++) RWKVX__UNROLL for (h = 0; h < 4; h++) s[u][h] = vdupq_n_s32(0);
+        RWKVX__UNROLL for (k = 0; k < 8; k++) {
+            int8x16_t w[4];
+            RWKVX__UNROLL for (h = 0; h < 4; h++) w[h] = vld1q_s8((const signed char *)(p + 32 + 64 * k + 16 * h));
+            RWKVX__UNROLL for (u = 0; u < U; u++) {
+                int8x16_t xb = vreinterpretq_s8_s32(vdupq_n_s32(rwkvx__chunk(x[u][g].q + 4 * k)));
+                RWKVX__UNROLL for (h = 0; h < 4; h++) s[u][h] = rwkvx__q8p_step(s[u][h], w[h], xb);
+            }
+        }
+        RWKVX__UNROLL for (h = 0; h < 4; h++) {
+            float32x4_t dw = vcvt_f32_f16(vreinterpret_f16_u8(vld1_u8(p + 8 * h)));
+            RWKVX__UNROLL for (u = 0; u < U; u++) acc[u][h] = vfmaq_f32(acc[u][h], vmulq_n_f32(dw, x[u][g].d), vcvtq_f32_s32(s[u][h]));
+        }
+    }
+    RWKVX__UNROLL for (u = 0; u < U; u++) RWKVX__UNROLL for (h = 0; h < 4; h++) vst1q_f32(out + 16 * u + 4 * h, acc[u][h]);
+}
+#else
+/* portable C, the reference */
+#define RWKVX__QUT 1
+RWKVX__INLINE void rwkvx__q8p_tile(const unsigned char *blk, int64_t ng, const rwkvx__q8x *const *x, int U, float *out, const char *pf) {
+    int64_t g;
+    int u, r, i;
+    (void)pf;
+    for (u = 0; u < U; u++)
+        for (r = 0; r < RWKVX__PROWS; r++) {
+            float s = 0.0f;
+            for (g = 0; g < ng; g++) {
+                const unsigned char *p = blk + g * RWKVX__PGROUP;
+                float d = rwkvx__f16_at(p + 2 * r) * x[u][g].d;
+                int32_t sum = 0;
+                for (i = 0; i < 32; i++) sum += (int32_t)(signed char)p[32 + 64 * (i / 4) + 4 * r + i % 4] * x[u][g].q[i];
+                s = fmaf(d, (float)sum, s);
+            }
+            out[16 * u + r] = s;
+        }
+}
+#endif
+/* The tile for 1, 2, 4 or RWKVX__QUT inputs (U constant in each): a few
+   tokens of a batch take the smallest that holds them; one token asks for
+   the weights at pf as it goes */
+typedef void (*rwkvx__q8p_fn)(const unsigned char *, int64_t, const rwkvx__q8x *const *, float *, const char *);
+#define RWKVX__Q8P_TILE(name, U, ahead)                                                                                   \
+    static void rwkvx__q8p_##name(const unsigned char *blk, int64_t ng, const rwkvx__q8x *const *x, float *out, const char *pf) { \
+        (void)pf;                                                                                                          \
+        rwkvx__q8p_tile(blk, ng, x, U, out, ahead);                                                                        \
+    }
+RWKVX__Q8P_TILE(1, 1, pf)
+#if RWKVX__QUT >= 4
+RWKVX__Q8P_TILE(2, 2, NULL)
+RWKVX__Q8P_TILE(4, 4, NULL)
+#endif
+RWKVX__Q8P_TILE(ut, RWKVX__QUT, NULL)
+static rwkvx__q8p_fn rwkvx__q8p_for(int tokens, int *U) {
+#if RWKVX__QUT >= 4
+    if (tokens <= 4) return tokens == 1 ? (*U = 1, rwkvx__q8p_1) : tokens == 2 ? (*U = 2, rwkvx__q8p_2) : (*U = 4, rwkvx__q8p_4);
+#else
+    if (tokens == 1) return *U = 1, rwkvx__q8p_1;
+#endif
+    return *U = RWKVX__QUT, rwkvx__q8p_ut;
+}
+
+#if defined(RWKVX__NEON)
 RWKVX__INLINE int32x4_t rwkvx__idot16(int8x16_t w, int8x16_t x) { /* lanes of 4 consecutive products */
 #if defined(__ARM_FEATURE_DOTPROD)
     return vdotq_s32(vdupq_n_s32(0), w, x);
@@ -2979,124 +3210,7 @@ RWKVX__INLINE int32x4_t rwkvx__idot16(int8x16_t w, int8x16_t x) { /* lanes of 4 
     return vpaddq_s32(lo, hi);
 #endif
 }
-RWKVX__INLINE void rwkvx__iacc(rwkvx__v *acc, const unsigned char *wb, const rwkvx__q8x *x) {
-    const signed char *w = (const signed char *)(wb + 2);
-    float32x4_t d = vdupq_n_f32(rwkvx__f16_at(wb) * x->d);
-    acc->lo = vfmaq_f32(acc->lo, d, vcvtq_f32_s32(rwkvx__idot16(vld1q_s8(w), vld1q_s8(x->q))));
-    acc->hi = vfmaq_f32(acc->hi, d, vcvtq_f32_s32(rwkvx__idot16(vld1q_s8(w + 16), vld1q_s8(x->q + 16))));
-}
-RWKVX__INLINE float rwkvx__idot_q8_0(const unsigned char *w, const rwkvx__q8x *x, int64_t ng, const char *pf) {
-    rwkvx__v a0 = rwkvx__vzero(), a1 = rwkvx__vzero();
-    float32x4_t s;
-    float32x2_t h;
-    int64_t g;
-    for (g = 0; g + 1 < ng; g += 2) {
-#if defined(__GNUC__) || defined(__clang__)
-        if (pf) { /* the two lines these 68 bytes span, further on */
-            __builtin_prefetch(pf + g * 34, 0, RWKVX__AHEAD_LOCALITY);
-            __builtin_prefetch(pf + g * 34 + 67, 0, RWKVX__AHEAD_LOCALITY);
-        }
 #endif
-        rwkvx__iacc(&a0, w + g * 34, x + g);
-        rwkvx__iacc(&a1, w + (g + 1) * 34, x + g + 1);
-    }
-    if (g < ng) rwkvx__iacc(&a0, w + g * 34, x + g);
-    s = vaddq_f32(vaddq_f32(a0.lo, a1.lo), vaddq_f32(a0.hi, a1.hi)); /* s[l] for l < 4, then l += l + 4 */
-    h = vadd_f32(vget_low_f32(s), vget_high_f32(s));                  /* l += l + 2 */
-    return vget_lane_f32(vpadd_f32(h, h), 0);                         /* l += l + 1 */
-}
-#else
-RWKVX__INLINE float rwkvx__idot_q8_0(const unsigned char *w, const rwkvx__q8x *x, int64_t ng, const char *pf) {
-    float a[2][8], s[8];
-    int64_t g;
-    int l, k, h;
-    (void)pf;
-    memset(a, 0, sizeof a);
-    for (g = 0; g < ng; g++) {
-        const signed char *wq = (const signed char *)(w + g * 34 + 2);
-        float d = rwkvx__f16_at(w + g * 34) * x[g].d;
-        for (l = 0; l < 8; l++) {
-            int32_t p = 0;
-            for (k = 0; k < 4; k++) p += wq[4 * l + k] * x[g].q[4 * l + k];
-            a[g % 2][l] = fmaf(d, (float)p, a[g % 2][l]);
-        }
-    }
-    for (l = 0; l < 8; l++) s[l] = a[0][l] + a[1][l];
-    for (h = 4; h > 0; h /= 2)
-        for (l = 0; l < h; l++) s[l] += s[l + h];
-    return s[0];
-}
-#endif
-
-#if defined(RWKVX__AVX512) && defined(__AVX512BW__) && defined(__AVX512VNNI__)
-/* AVX-512 with VNNI: RWKVX__ROWS rows times U tokens at once, two groups per
-   512-bit register (lanes 0-7 group g, 8-15 group g + 1: the rule's a[0]
-   and a[1] are the two halves). vpdpbusd multiplies unsigned by signed
-   bytes: it takes x + 128 (unsigned) times w, starting from -128 times w's
-   sums by four, which leaves exactly p(g, l). */
-#define RWKVX__IUT 4
-RWKVX__INLINE __m512 rwkvx__pair_scale(const unsigned char *b, int pair) { /* [dw(g) x 8, dw(g + 1) x 8], 0 past the row */
-    uint16_t h0, h1 = 0;
-    memcpy(&h0, b, 2);
-    if (pair) memcpy(&h1, b + 34, 2);
-    return _mm512_cvtph_ps(_mm256_set_m128i(_mm_set1_epi16((short)h1), _mm_set1_epi16((short)h0)));
-}
-RWKVX__INLINE void rwkvx__imicro(const unsigned char *const *w, const rwkvx__q8x *const *x, int U, int64_t ng, float *sums,
-                                 const char *const *pf) { /* pf: unused (the row block asked for at once) */
-    __m512 acc[RWKVX__IUT][RWKVX__ROWS], dw[RWKVX__ROWS];
-    __m512i wv[RWKVX__ROWS], base[RWKVX__ROWS];
-    const __m512i flip = _mm512_set1_epi8((char)0x80);
-    int64_t g;
-    int u, r;
-    (void)pf;
-    RWKVX__UNROLL for (u = 0; u < U; u++) RWKVX__UNROLL for (r = 0; r < RWKVX__ROWS; r++) acc[u][r] = _mm512_setzero_ps();
-    for (g = 0; g < ng; g += 2) {
-        int pair = g + 1 < ng;
-        __mmask16 lanes = pair ? 0xffff : 0x00ff;
-        RWKVX__UNROLL for (r = 0; r < RWKVX__ROWS; r++) {
-            const unsigned char *b = w[r] + g * 34;
-            __m256i lo = _mm256_loadu_si256((const __m256i *)(const void *)(b + 2));
-            __m256i hi = pair ? _mm256_loadu_si256((const __m256i *)(const void *)(b + 36)) : _mm256_setzero_si256();
-            wv[r] = _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
-            base[r] = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_dpbusd_epi32(_mm512_setzero_si512(), flip, wv[r]));
-            dw[r] = rwkvx__pair_scale(b, pair);
-        }
-        RWKVX__UNROLL for (u = 0; u < U; u++) {
-            __m256i q0 = _mm256_loadu_si256((const __m256i *)(const void *)x[u][g].q);
-            __m256i q1 = pair ? _mm256_loadu_si256((const __m256i *)(const void *)x[u][g + 1].q) : _mm256_setzero_si256();
-            __m512i xu = _mm512_xor_si512(_mm512_inserti64x4(_mm512_castsi256_si512(q0), q1, 1), flip);
-            __m512 dx = _mm512_mask_blend_ps(0xff00, _mm512_set1_ps(x[u][g].d), _mm512_set1_ps(pair ? x[u][g + 1].d : 0.0f));
-            RWKVX__UNROLL for (r = 0; r < RWKVX__ROWS; r++) {
-                __m512 p = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(base[r], xu, wv[r]));
-                acc[u][r] = _mm512_mask3_fmadd_ps(_mm512_mul_ps(dw[r], dx), p, acc[u][r], lanes);
-            }
-        }
-    }
-    RWKVX__UNROLL for (u = 0; u < U; u++)
-        RWKVX__UNROLL for (r = 0; r < RWKVX__ROWS; r++) {
-            __m256 s = _mm256_add_ps(_mm512_castps512_ps256(acc[u][r]), _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc[u][r]), 1)));
-            __m128 h = _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1)); /* l += l + 4 */
-            h = _mm_add_ps(h, _mm_movehl_ps(h, h));                                         /* l += l + 2 */
-            sums[u * RWKVX__ROWS + r] = _mm_cvtss_f32(_mm_add_ss(h, _mm_shuffle_ps(h, h, 1))); /* l += l + 1 */
-        }
-}
-#else
-/* elsewhere: one row and one token at a time */
-#define RWKVX__IUT 1
-#define RWKVX__IMICRO_AHEAD 1 /* asks for the rows ahead as it goes (pf[r], or none if pf is NULL) */
-RWKVX__INLINE void rwkvx__imicro(const unsigned char *const *w, const rwkvx__q8x *const *x, int U, int64_t ng, float *sums,
-                                 const char *const *pf) {
-    int r;
-    (void)U;
-    for (r = 0; r < RWKVX__ROWS; r++) sums[r] = rwkvx__idot_q8_0(w[r], x[0], ng, pf ? pf[r] : NULL);
-}
-#endif
-static void rwkvx__imicro_1(const unsigned char *const *w, const rwkvx__q8x *const *x, int64_t ng, float *sums, const char *const *pf) {
-    rwkvx__imicro(w, x, 1, ng, sums, pf);
-}
-static void rwkvx__imicro_ut(const unsigned char *const *w, const rwkvx__q8x *const *x, int64_t ng, float *sums, const char *const *pf) {
-    rwkvx__imicro(w, x, RWKVX__IUT, ng, sums, pf);
-}
 
 /* ---- Integer products of the K types ----
    Q2_K .. Q6_K multiply their integer codes with int8 activations too, with
@@ -3630,47 +3744,34 @@ static void rwkvx__row_block_k(const rwkvx__job *job, int64_t o0, int64_t rows, 
     }
 }
 
-/* Rows o0 .. o0 + RWKVX__ROWS - 1 of an integer product, all T tokens, from
-   the job's quantized inputs q. Decode streams the weights (the rows
-   `RWKVX__DECODE_AHEAD` blocks further on are requested meanwhile); prefill
-   reuses the block's rows, which stay in L1 cache, for every token. */
-static void rwkvx__row_block_int(const rwkvx__job *job, int64_t o0, int T, void *q) {
+/* Packed block b of a Q8_0 product (rows 16 b .. 16 b + 15), all T tokens,
+   from the job's quantized inputs q, up to RWKVX__QUT tokens at a time:
+   prefill reads the block, which stays in cache, once per pass. */
+static void rwkvx__row_block_q8p(const rwkvx__job *job, int64_t b, int T, const rwkvx__q8x *q) {
     const rwkvx__mat *w = job->w;
-    int64_t ng = w->cols / 32, rows = w->rows - o0 < RWKVX__ROWS ? w->rows - o0 : RWKVX__ROWS;
-    size_t rb = rwkvx__row_bytes(w);
-    const unsigned char *base = (const unsigned char *)w->data + (size_t)o0 * rb, *row[RWKVX__ROWS];
-    int t, r;
-    int64_t ahead = w->rows - o0 - RWKVX__DECODE_AHEAD * RWKVX__ROWS, i;
-    const char *pf[RWKVX__ROWS], *far = (const char *)base + (size_t)RWKVX__DECODE_AHEAD * RWKVX__ROWS * rb;
-    int as_it_goes = 0;
-    if (rwkvx__int_type(w->type) == 256) { /* K types: as they go (rwkvx__kblock) */
-        rwkvx__row_block_k(job, o0, rows, T, (rwkvx__q8k *)q);
-        return;
+    int64_t ng = w->cols / 32, o0 = b * RWKVX__PROWS, rows = w->rows - o0 < RWKVX__PROWS ? w->rows - o0 : RWKVX__PROWS;
+    const unsigned char *blk = o0 + RWKVX__PROWS >= w->rows ? w->packed_last : w->packed + (size_t)b * (size_t)ng * RWKVX__PGROUP;
+    int t, u, r, U = 1;
+    const char *ahead = o0 + (RWKVX__DECODE_AHEAD + 1) * RWKVX__PROWS <= w->rows ? (const char *)blk + RWKVX__DECODE_AHEAD * (size_t)ng * RWKVX__PGROUP : NULL;
+    for (t = 0; t < T; t += U) {
+        const rwkvx__q8x *x[RWKVX__QUT];
+        float out[RWKVX__QUT * RWKVX__PROWS];
+        int left = T - t;
+        rwkvx__q8p_fn tile = rwkvx__q8p_for(left, &U);
+        for (u = 0; u < U; u++) x[u] = q + (int64_t)(t + (u < left ? u : left - 1)) * ng; /* past the last token: repeated, dropped */
+        tile(blk, ng, x, out, ahead);
+        for (u = 0; u < U && u < left; u++)
+            for (r = 0; r < rows; r++) job->y[(int64_t)(t + u) * job->ldy + o0 + r] = out[u * RWKVX__PROWS + r];
     }
-    for (r = 0; r < RWKVX__ROWS; r++) {
-        row[r] = base + (size_t)(r < rows ? r : 0) * rb; /* past the matrix: row o0, dropped */
-        pf[r] = r < ahead ? far + (size_t)r * rb : NULL;
-    }
-#if defined(RWKVX__IMICRO_AHEAD)
-    as_it_goes = 1; /* the first pass asks as it goes, spread over the row: one burst stalled decode */
-#endif
-#if defined(__GNUC__) || defined(__clang__)
-    if (ahead > 0 && !as_it_goes) {
-        size_t end = (size_t)(ahead < RWKVX__ROWS ? ahead : RWKVX__ROWS) * rb;
-        for (i = 0; (size_t)i < end; i += 64) __builtin_prefetch(far + i, 0, RWKVX__AHEAD_LOCALITY);
-    }
-#else
-    (void)i;
-#endif
-    for (t = 0; t < T; t += RWKVX__IUT) {
-        const rwkvx__q8x *x[RWKVX__IUT];
-        float sums[RWKVX__IUT * RWKVX__ROWS];
-        int u, left = T - t;
-        for (u = 0; u < RWKVX__IUT; u++) x[u] = (const rwkvx__q8x *)q + (int64_t)(t + (u < left ? u : left - 1)) * ng; /* past the last token: repeated, dropped */
-        if (left == 1) rwkvx__imicro_1(row, x, ng, sums, as_it_goes && t == 0 ? pf : NULL);
-        else rwkvx__imicro_ut(row, x, ng, sums, as_it_goes && t == 0 ? pf : NULL);
-        for (u = 0; u < RWKVX__IUT && u < left; u++)
-            for (r = 0; r < rows; r++) job->y[(int64_t)(t + u) * job->ldy + o0 + r] = sums[u * RWKVX__ROWS + r];
+}
+
+/* Row block b of an integer product (rwkvx__block_rows rows), all T tokens */
+static void rwkvx__row_block_int(const rwkvx__job *job, int64_t b, int T, void *q) {
+    const rwkvx__mat *w = job->w;
+    if (w->packed) rwkvx__row_block_q8p(job, b, T, (const rwkvx__q8x *)q);
+    else {
+        int64_t o0 = b * RWKVX__ROWS;
+        rwkvx__row_block_k(job, o0, w->rows - o0 < RWKVX__ROWS ? w->rows - o0 : RWKVX__ROWS, T, (rwkvx__q8k *)q);
     }
 }
 
@@ -3718,6 +3819,9 @@ static void rwkvx__row_block(const rwkvx__job *job, int64_t o0, int T, float *wo
     }
 }
 
+/* Rows per block a thread takes: a packed block, or RWKVX__ROWS */
+static int64_t rwkvx__block_rows(const rwkvx__mat *w) { return w->packed ? RWKVX__PROWS : RWKVX__ROWS; }
+
 /* Runs several independent products of one batch of T <= RWKVX__BATCH tokens
    as one parallel loop over all their row blocks (fewer thread start-ups,
    better balance). `work` holds scratch for every thread. Dynamic
@@ -3731,7 +3835,7 @@ static void rwkvx__matmul_jobs(const rwkvx__job *jobs, int n_jobs, int T, const 
     int64_t first[RWKVX__MAX_JOBS + 1] = {0}, total, b, grain; /* all set: the search below reads up to first[n_jobs] */
     double macs = 0;
     int j;
-    for (j = 0; j < n_jobs; j++) first[j + 1] = first[j] + (jobs[j].w->rows + RWKVX__ROWS - 1) / RWKVX__ROWS;
+    for (j = 0; j < n_jobs; j++) first[j + 1] = first[j] + (jobs[j].w->rows + rwkvx__block_rows(jobs[j].w) - 1) / rwkvx__block_rows(jobs[j].w);
     total = first[n_jobs];
     for (j = 0; j < n_jobs; j++) macs += (double)jobs[j].w->rows * (double)jobs[j].w->cols * T;
     n_threads = rwkvx__par(n_threads, macs);
@@ -3746,9 +3850,9 @@ static void rwkvx__matmul_jobs(const rwkvx__job *jobs, int n_jobs, int T, const 
             int k = 0;
             float *scratch = work->base + (size_t)rwkvx__thread_id() * work->stride;
             while (b >= first[k + 1]) k++;
-            if (rwkvx__int_type(jobs[k].w->type)) { /* the integer path: inputs quantized once per job and thread */
+            if (rwkvx__int_path(jobs[k].w)) { /* the integer path: inputs quantized once per job and thread */
                 if (quantized != k) rwkvx__quantize_input(&jobs[k], T, scratch), quantized = k;
-                rwkvx__row_block_int(&jobs[k], (b - first[k]) * RWKVX__ROWS, T, scratch);
+                rwkvx__row_block_int(&jobs[k], b - first[k], T, scratch);
             } else {                                 /* the f32 path: its panels overwrite the scratch */
                 quantized = -1;
                 rwkvx__row_block(&jobs[k], (b - first[k]) * RWKVX__ROWS, T, scratch);
@@ -4515,6 +4619,27 @@ static rwkvx_status rwkvx__require_head(rwkvx__binder *b) {
                                                     "store it too, as llama.cpp requires; rwkvx-convert does)", head, emb);
 }
 
+/* No two tensors may share bytes (a file llama.cpp writes lays them out one
+   after the other; Q8_0 matrices are repacked where they lie) */
+static int rwkvx__by_offset(const void *a, const void *b) {
+    const rwkvx__tinfo *x = *(const rwkvx__tinfo *const *)a, *y = *(const rwkvx__tinfo *const *)b;
+    return x->offset < y->offset ? -1 : x->offset > y->offset;
+}
+static rwkvx_status rwkvx__check_disjoint(rwkvx__gguf *g) {
+    const rwkvx__tinfo **t = (const rwkvx__tinfo **)rwkvx__calloc((size_t)g->n_t + 1, sizeof *t), *a = NULL, *b = NULL;
+    uint64_t i, n = 0;
+    if (!t) return rwkvx__fail(g->err, RWKVX_ERR_NOMEM, "out of memory");
+    for (i = 0; i < g->n_t; i++)
+        if (g->t[i].bytes) t[n++] = &g->t[i];
+    qsort(t, (size_t)n, sizeof *t, rwkvx__by_offset);
+    for (i = 0; i + 1 < n && !a; i++)
+        if (t[i]->offset + t[i]->bytes > t[i + 1]->offset) a = t[i], b = t[i + 1];
+    RWKVX_FREE(t);
+    if (!a) return RWKVX_OK;
+    return rwkvx__fail(g->err, RWKVX_ERR_FORMAT, "tensors '%.*s' and '%.*s' overlap in the file", (int)a->name_len, a->name,
+                       (int)b->name_len, b->name);
+}
+
 static rwkvx_status rwkvx__bind_all(rwkvx__gguf *g, rwkvx_model *m) {
     rwkvx__binder b;
     rwkvx_status s;
@@ -4538,6 +4663,7 @@ static rwkvx_status rwkvx__bind_all(rwkvx__gguf *g, rwkvx_model *m) {
     for (i = 0; i < g->n_t; i++)
         if (!g->t[i].used)
             return rwkvx__fail(g->err, RWKVX_ERR_FORMAT, "unexpected tensor '%.*s'", (int)g->t[i].name_len, g->t[i].name);
+    if ((s = rwkvx__check_disjoint(g))) return s;
     m->weight_type = m->rwkv[0].wr.type;
     m->fingerprint = 0xcbf29ce484222325ull;
     for (i = 0; i < g->n_t; i++) { /* names, shapes, types and each tensor's first bytes */
@@ -4568,6 +4694,66 @@ static void rwkvx__drop_sparse(rwkvx_model *m) {
     m->fingerprint = rwkvx__fnv(m->fingerprint, "skip_sparse", 11);
 }
 
+/* The weight matrices of block `which` (an entry of m->order: i >= 0 RWKV
+   block i, -1 - j sparse block j) into mats; returns how many. */
+#define RWKVX__BLOCK_MATS 14
+static int rwkvx__block_mats(const rwkvx_model *m, int which, const rwkvx__mat **mats) {
+    int n = 0;
+    if (which >= 0) {
+        const rwkvx__rwkv_block *b = &m->rwkv[which];
+        mats[n++] = &b->wr, mats[n++] = &b->wk, mats[n++] = &b->wv, mats[n++] = &b->wo;
+        mats[n++] = &b->w1, mats[n++] = &b->w2, mats[n++] = &b->a1, mats[n++] = &b->a2;
+        mats[n++] = &b->g1, mats[n++] = &b->g2, mats[n++] = &b->ffn_key, mats[n++] = &b->ffn_value;
+        if (which > 0) mats[n++] = &b->v1, mats[n++] = &b->v2;
+    } else {
+        const rwkvx__sparse_block *b = &m->sparse[-1 - which];
+        mats[n++] = &b->wq, mats[n++] = &b->wk, mats[n++] = &b->wv, mats[n++] = &b->wo;
+        mats[n++] = &b->ffn_key, mats[n++] = &b->ffn_value;
+    }
+    return n;
+}
+
+/* Packs the Q8_0 matrices of the products (see "Integer products"). In the
+   loader's own copy of the file or its private mapping they are packed
+   where they lie (the mapping's pages become private copies, as large as
+   the file's; a multiple of 16 rows needs no more); in the caller's memory
+   (rwkvx_load_memory) into a copy. m->packed holds the copies and the
+   spare rows. rwkvx__pack_pass counts the bytes of the copies (and sets
+   *spare to the largest block) or, with base, packs. */
+static size_t rwkvx__pack_pass(rwkvx_model *m, int in_place, unsigned char *base, size_t *spare) {
+    const rwkvx__mat *list[RWKVX__BLOCK_MATS];
+    size_t at = 0;
+    int i, j;
+    for (i = -1; i < m->n_rwkv + m->n_sparse; i++) { /* -1: the head */
+        int n = i < 0 ? 1 : rwkvx__block_mats(m, m->order[i], list);
+        if (i < 0) list[0] = &m->head;
+        for (j = 0; j < n; j++) {
+            rwkvx__mat *w = (rwkvx__mat *)(uintptr_t)list[j]; /* the model is still the loader's to change */
+            size_t block = (size_t)(w->cols / 32) * RWKVX__PGROUP, bytes;
+            if (!rwkvx__packs(w)) continue;
+            bytes = in_place ? (w->rows % RWKVX__PROWS ? block : 0) : rwkvx__packed_bytes(w);
+            if (!base && in_place && block > *spare) *spare = block;
+            if (base && in_place) rwkvx__pack_q8_0_in_place(w, base + *spare + at, base);
+            if (base && !in_place) rwkvx__pack_q8_0(w, base + *spare + at);
+            at += (bytes + 63) / 64 * 64;
+        }
+    }
+    return at;
+}
+static rwkvx_status rwkvx__pack_model(rwkvx_model *m, char *err) {
+    int in_place = m->mapped || m->owned;
+    size_t spare = 0, copies = rwkvx__pack_pass(m, in_place, NULL, &spare);
+    unsigned char *base;
+    if (!copies && !spare) return RWKVX_OK;
+    spare = (spare + 63) / 64 * 64;
+    m->packed = RWKVX_MALLOC(spare + copies + 64);
+    if (!m->packed) return rwkvx__fail(err, RWKVX_ERR_NOMEM, "out of memory packing the Q8_0 matrices");
+    base = (unsigned char *)m->packed + (64 - (uintptr_t)m->packed % 64) % 64;
+    rwkvx__pack_pass(m, in_place, base, &spare);
+    if (!copies) RWKVX_FREE(m->packed), m->packed = NULL; /* only the spare rows: no longer needed */
+    return RWKVX_OK;
+}
+
 /* Parses and binds a whole file image that already lives at m->file. */
 static rwkvx_status rwkvx__load_image(rwkvx_model *m, const rwkvx_options *opt, char *err) {
     rwkvx__gguf g;
@@ -4587,6 +4773,7 @@ static rwkvx_status rwkvx__load_image(rwkvx_model *m, const rwkvx_options *opt, 
         !(s = rwkvx__bind_all(&g, m)))
         s = rwkvx__read_vocab(&g, m);
     if (s == RWKVX_OK && opt && opt->skip_sparse) rwkvx__drop_sparse(m);
+    if (s == RWKVX_OK) s = rwkvx__pack_model(m, err);
     RWKVX_FREE(g.kv);
     RWKVX_FREE(g.t);
     return s;
@@ -4598,6 +4785,7 @@ RWKVX_API void rwkvx_model_free(rwkvx_model *m) {
     if (m->mapped) munmap(m->mapped, m->mapped_bytes);
 #endif
     RWKVX_FREE(m->owned);
+    RWKVX_FREE(m->packed);
     RWKVX_FREE(m->order);
     RWKVX_FREE(m->rwkv);
     RWKVX_FREE(m->sparse);
@@ -4678,7 +4866,7 @@ RWKVX_API rwkvx_status rwkvx_load_file(rwkvx_model **out, const char *path, cons
             return rwkvx__fail(err, RWKVX_ERR_IO, "'%s' is a directory, not a model file", path);
         }
         if (fstat(fd, &st) == 0 && st.st_size > 0) {
-            void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+            void *p = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
             if (p != MAP_FAILED) {
                 m->mapped = p;
                 m->mapped_bytes = (size_t)st.st_size;
@@ -4695,25 +4883,6 @@ RWKVX_API rwkvx_status rwkvx_load_file(rwkvx_model **out, const char *path, cons
         return s;
     }
     return rwkvx__finish_load(m, out, opt, err);
-}
-
-/* The weight matrices of block `which` (an entry of m->order: i >= 0 RWKV
-   block i, -1 - j sparse block j) into mats; returns how many. */
-#define RWKVX__BLOCK_MATS 14
-static int rwkvx__block_mats(const rwkvx_model *m, int which, const rwkvx__mat **mats) {
-    int n = 0;
-    if (which >= 0) {
-        const rwkvx__rwkv_block *b = &m->rwkv[which];
-        mats[n++] = &b->wr, mats[n++] = &b->wk, mats[n++] = &b->wv, mats[n++] = &b->wo;
-        mats[n++] = &b->w1, mats[n++] = &b->w2, mats[n++] = &b->a1, mats[n++] = &b->a2;
-        mats[n++] = &b->g1, mats[n++] = &b->g2, mats[n++] = &b->ffn_key, mats[n++] = &b->ffn_value;
-        if (which > 0) mats[n++] = &b->v1, mats[n++] = &b->v2;
-    } else {
-        const rwkvx__sparse_block *b = &m->sparse[-1 - which];
-        mats[n++] = &b->wq, mats[n++] = &b->wk, mats[n++] = &b->wv, mats[n++] = &b->wo;
-        mats[n++] = &b->ffn_key, mats[n++] = &b->ffn_value;
-    }
-    return n;
 }
 
 RWKVX_API void rwkvx_model_info(const rwkvx_model *m, rwkvx_info *info) {

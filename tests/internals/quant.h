@@ -67,6 +67,14 @@ static int same_value(float a, float b) { /* bit for bit, any NaN matching any N
    d sc u - dm o, each term rounded on its own before the difference
    (see "Integer products of the K types"), so the bound scales with the
    terms, |d sc| 63 + |dm o|, not with their difference. */
+/* m as the loader leaves it: Q8_0 packed into a copy (*packed, to free) */
+static void pack_for_products(rwkvx__mat *m, unsigned char **packed) {
+    size_t n = rwkvx__packed_bytes(m);
+    m->packed = m->packed_last = NULL;
+    *packed = n ? (unsigned char *)malloc(n) : NULL;
+    if (*packed) rwkvx__pack_q8_0(m, *packed);
+}
+
 static double one_hot_tolerance(const rwkvx__mat *w, int64_t r, int64_t c, float e) {
     if (rwkvx__int_type(w->type) == 256) {
         rwkvx__kscale k;
@@ -88,7 +96,7 @@ static int one_hot_products(const rwkvx__mat *w, int T, const float *expect, con
     float *y = (float *)malloc((size_t)(T * w->rows) * sizeof(float));
     rwkvx__work work;
     int64_t c, r;
-    int t, ok = base && x && y, integer = rwkvx__int_type(w->type);
+    int t, ok = base && x && y, integer = rwkvx__int_path(w);
     work.base = base + (16 - (uintptr_t)base / sizeof(float) % 16) % 16; /* 64-byte aligned */
     work.stride = stride;
     for (c = 0; ok && c < w->cols; c++) {
@@ -162,9 +170,12 @@ static void check_blocks_file(const char *path) {
     CHECK(rwkvx__count_nonfinite(blocks, head[0], (size_t)head[3] * head[2]) == n_bad, "%s: %s", where, "non-finite count differs");
     {   /* the blocks as a matrix of one block per row, through the kernels */
         rwkvx__mat w;
+        unsigned char *packed;
         w.data = blocks, w.type = (rwkvx_type)head[0], w.rows = head[3], w.cols = head[1];
+        pack_for_products(&w, &packed);
         CHECK(one_hot_products(&w, 1, ggml, finite_row), "%s: %s", where, "decode kernel (T = 1) differs from ggml's values");
         CHECK(one_hot_products(&w, 3, ggml, finite_row), "%s: %s", where, "prefill kernel (T = 3) differs from ggml's values");
+        free(packed);
     }
     printf("  %-8s %4u blocks, %5zu non-finite values: %s\n", t->name, head[3], n_bad, exact ? "bit-exact" : "DIFFERENT");
     free(ggml), free(mine), free(finite_row), free(file);
@@ -449,6 +460,7 @@ static void check_intdot_type(rwkvx_type type) {
     float *y1 = (float *)malloc(T * ROWS * sizeof(float)), *y = (float *)malloc(T * ROWS * sizeof(float));
     rwkvx__mat m;
     rwkvx__work work;
+    unsigned char *packed;
     uint64_t h = 0xcbf29ce484222325ull;
     int same = 1, tt, k, s;
     static const int Ts[] = {3, T};
@@ -461,6 +473,7 @@ static void check_intdot_type(rwkvx_type type) {
         }
     for (i = 0; i < (size_t)(T * cols); i++) x[i] = ((float)(next_random() % 20001) - 10000.0f) / 997.0f;
     m.data = w, m.type = type, m.rows = ROWS, m.cols = cols;
+    pack_for_products(&m, &packed);
     work.base = base + (16 - (uintptr_t)base / sizeof(float) % 16) % 16;
     work.stride = stride;
     for (tt = 0; tt < T; tt++) rwkvx__matmul(&m, x + tt * cols, cols, y1 + tt * ROWS, ROWS, 1, &work, 1);
@@ -471,8 +484,8 @@ static void check_intdot_type(rwkvx_type type) {
     snprintf(where, sizeof where, "intdot %s", t->name);
     CHECK(same, "%s: %s", where, "T = 3 and T = 64 differ from T = 1");
     h = rwkvx__fnv(h, y1, T * ROWS * sizeof(float));
-    printf("intdot %s: %s products, hash %016llx\n", t->name, rwkvx__int_type(type) ? "integer" : "f32", (unsigned long long)h);
-    free(w), free(base), free(x), free(y1), free(y);
+    printf("intdot %s: %s products, hash %016llx\n", t->name, rwkvx__int_path(&m) ? "integer" : "f32", (unsigned long long)h);
+    free(packed), free(w), free(base), free(x), free(y1), free(y);
 }
 
 static void check_intdot(void) {
@@ -521,6 +534,7 @@ static void speed_type(rwkvx_type type, int64_t rows, int64_t cols) {
     float *y = (float *)malloc((size_t)(64 * rows) * sizeof(float));
     rwkvx__mat m;
     rwkvx__work work;
+    unsigned char *packed;
     int k, s;
     for (i = 0; i < nb; i++) w[i] = (unsigned char)next_random();
     for (i = 0; i < nb; i += (size_t)t->bytes) /* finite scales: a plain type's values, a block's f16 scales */
@@ -531,6 +545,7 @@ static void speed_type(rwkvx_type type, int64_t rows, int64_t cols) {
         }
     for (i = 0; i < (size_t)(64 * cols); i++) x[i] = ((float)(next_random() % 2001) - 1000.0f) / 1000.0f;
     m.data = w, m.type = type, m.rows = rows, m.cols = cols;
+    pack_for_products(&m, &packed);
     work.base = base + (16 - (uintptr_t)base / sizeof(float) % 16) % 16;
     work.stride = stride;
     printf("  %-7s", t->name);
@@ -545,8 +560,8 @@ static void speed_type(rwkvx_type type, int64_t rows, int64_t cols) {
         else
             printf("   T=%d: %5.1f GMAC/s", T, (double)rows * cols * T * reps / dt / 1e9);
     }
-    printf("   (%s)\n", rwkvx__int_type(type) ? "int8 inputs" : "f32");
-    free(w), free(base), free(x), free(y);
+    printf("   (%s)\n", rwkvx__int_path(&m) ? "int8 inputs" : "f32");
+    free(packed), free(w), free(base), free(x), free(y);
 }
 
 static int speed_main(int argc, char **argv) {
