@@ -4619,27 +4619,6 @@ static rwkvx_status rwkvx__require_head(rwkvx__binder *b) {
                                                     "store it too, as llama.cpp requires; rwkvx-convert does)", head, emb);
 }
 
-/* No two tensors may share bytes (a file llama.cpp writes lays them out one
-   after the other; Q8_0 matrices are repacked where they lie) */
-static int rwkvx__by_offset(const void *a, const void *b) {
-    const rwkvx__tinfo *x = *(const rwkvx__tinfo *const *)a, *y = *(const rwkvx__tinfo *const *)b;
-    return x->offset < y->offset ? -1 : x->offset > y->offset;
-}
-static rwkvx_status rwkvx__check_disjoint(rwkvx__gguf *g) {
-    const rwkvx__tinfo **t = (const rwkvx__tinfo **)rwkvx__calloc((size_t)g->n_t + 1, sizeof *t), *a = NULL, *b = NULL;
-    uint64_t i, n = 0;
-    if (!t) return rwkvx__fail(g->err, RWKVX_ERR_NOMEM, "out of memory");
-    for (i = 0; i < g->n_t; i++)
-        if (g->t[i].bytes) t[n++] = &g->t[i];
-    qsort(t, (size_t)n, sizeof *t, rwkvx__by_offset);
-    for (i = 0; i + 1 < n && !a; i++)
-        if (t[i]->offset + t[i]->bytes > t[i + 1]->offset) a = t[i], b = t[i + 1];
-    RWKVX_FREE(t);
-    if (!a) return RWKVX_OK;
-    return rwkvx__fail(g->err, RWKVX_ERR_FORMAT, "tensors '%.*s' and '%.*s' overlap in the file", (int)a->name_len, a->name,
-                       (int)b->name_len, b->name);
-}
-
 static rwkvx_status rwkvx__bind_all(rwkvx__gguf *g, rwkvx_model *m) {
     rwkvx__binder b;
     rwkvx_status s;
@@ -4663,7 +4642,6 @@ static rwkvx_status rwkvx__bind_all(rwkvx__gguf *g, rwkvx_model *m) {
     for (i = 0; i < g->n_t; i++)
         if (!g->t[i].used)
             return rwkvx__fail(g->err, RWKVX_ERR_FORMAT, "unexpected tensor '%.*s'", (int)g->t[i].name_len, g->t[i].name);
-    if ((s = rwkvx__check_disjoint(g))) return s;
     m->weight_type = m->rwkv[0].wr.type;
     m->fingerprint = 0xcbf29ce484222325ull;
     for (i = 0; i < g->n_t; i++) { /* names, shapes, types and each tensor's first bytes */
@@ -4715,7 +4693,8 @@ static int rwkvx__block_mats(const rwkvx_model *m, int which, const rwkvx__mat *
 
 /* Packs the Q8_0 matrices of the products (see "Integer products"). In the
    loader's own copy of the file or its private mapping they are packed
-   where they lie (the mapping's pages become private copies, as large as
+   where they lie (no tensor shares bytes with another: the reader wants
+   each right after the one before; the mapping's pages become private copies, as large as
    the file's; a multiple of 16 rows needs no more); in the caller's memory
    (rwkvx_load_memory) into a copy. m->packed holds the copies and the
    spare rows. rwkvx__pack_pass counts the bytes of the copies (and sets

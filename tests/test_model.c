@@ -197,6 +197,51 @@ static void check_bad_calls(rwkvx_model *m, const test_case *c, const char *wher
     rwkvx_state_free(st);
 }
 
+/* The whole file at path, read into memory 64-byte aligned (*base to free) */
+static unsigned char *read_aligned(const char *path, size_t *n, void **base) {
+    FILE *f = fopen(path, "rb");
+    long size;
+    unsigned char *p = NULL;
+    *base = NULL;
+    if (!f) return NULL;
+    if (fseek(f, 0, SEEK_END) == 0 && (size = ftell(f)) > 0 && fseek(f, 0, SEEK_SET) == 0 && (*base = malloc((size_t)size + 64))) {
+        p = (unsigned char *)*base + (64 - (uintptr_t)*base % 64) % 64;
+        if (fread(p, 1, (size_t)size, f) != (size_t)size) p = NULL;
+        *n = (size_t)size;
+    }
+    fclose(f);
+    return p;
+}
+static uint64_t hash_bytes(const unsigned char *p, size_t n) {
+    uint64_t h = 0xcbf29ce484222325ull;
+    size_t i;
+    for (i = 0; i < n; i++) h = (h ^ p[i]) * 0x100000001b3ull;
+    return h;
+}
+
+/* Q8_0 matrices are rearranged at load: in the private mapping of the file
+   (which must stay as it was on disk), or in a copy for a model in the
+   caller's memory (which must stay unchanged too). Both give the logits of
+   the file load (`expect`), bit for bit. */
+static void check_load_ways(const char *path, const rwkvx_options *opt, const test_case *c, const float *expect, uint64_t file_hash,
+                            const char *where) {
+    size_t n = 0, count = (size_t)c->T * (size_t)c->V;
+    void *base;
+    unsigned char *file = read_aligned(path, &n, &base);
+    float *got = (float *)malloc(count * sizeof(float));
+    rwkvx_model *m = NULL;
+    char err[RWKVX_ERROR_MAX];
+    CHECK(file && hash_bytes(file, n) == file_hash, "%s: the file changed on disk after loading and running it", where);
+    if (file && got && rwkvx_load_memory(&m, file, n, opt, err) == RWKVX_OK) {
+        CHECK(eval_mode(m, c, 0, got) && !memcmp(got, expect, count * sizeof(float)), "%s: loaded from memory, the logits differ", where);
+        rwkvx_free(m);
+        CHECK(hash_bytes(file, n) == file_hash, "%s: rwkvx_load_memory changed the caller's bytes", where);
+    } else
+        CHECK(0, "%s: rwkvx_load_memory: %s", where, file && got ? err : "out of memory");
+    free(base);
+    free(got);
+}
+
 /* A state saved from model `a` must be refused by model `b`. */
 static void check_foreign_state(rwkvx_model *a, rwkvx_model *b, const char *where) {
     rwkvx_state *sa = NULL, *sb = NULL;
@@ -238,6 +283,7 @@ int main(int argc, char **argv) {
             rwkvx_model *m = NULL;
             rwkvx_options opt;
             float *golden, *got[3];
+            uint64_t file_hash = 0;
             size_t n;
             int mode;
             if (!read_case(f, c)) break;
@@ -250,6 +296,13 @@ int main(int argc, char **argv) {
             memset(&opt, 0, sizeof opt);
             opt.chunk_size = c->chunk;
             opt.chunk_topk = c->topk;
+            if (!strcmp(type, "q8_0")) {
+                void *base;
+                size_t bytes = 0;
+                unsigned char *file = read_aligned(path, &bytes, &base);
+                file_hash = file ? hash_bytes(file, bytes) : 0;
+                free(base);
+            }
             if (rwkvx_load_file(&m, path, &opt, err) != RWKVX_OK) {
                 CHECK(0, "%s: %s", where, err);
                 free(golden);
@@ -271,6 +324,7 @@ int main(int argc, char **argv) {
                 CHECK(max_diff(got[0], got[2], n) == 0, "%s: whole prompt and ragged pieces differ", where);
             }
             check_state_round_trip(m, c, got[0], where);
+            if (!strcmp(type, "q8_0")) check_load_ways(path, &opt, c, got[0], file_hash, where);
             if (!strcmp(type, "f32") && !whole_only) check_kv_f16(path, c, golden, where);
             check_bad_calls(m, c, where);
             if (previous) {
