@@ -607,7 +607,8 @@ static uint64_t rwkvx__fnv(uint64_t h, const void *data, size_t n) {
 
 /* A weight matrix in PyTorch (out, in) layout: `rows` outputs, each a
    contiguous row of `cols` inputs in `type`. Points into the file data
-   (Q8_0 matrices are multiplied from a copy, see rwkvx__pack_q8_0). */
+   (the 32-value integer types are multiplied in another layout, see
+   rwkvx__pack_rows). */
 typedef struct {
     const void *data;
     rwkvx_type type;
@@ -2825,55 +2826,54 @@ static void rwkvx__row_block_few(const rwkvx__job *job, int64_t o0, int T) {
 }
 
 /* ---- Integer products: int8 weights times int8 activations ----
-   For the matrices of rwkvx__int_path (Q8_0 here, the K types below; the
-   other types keep the f32 path above) the product multiplies the weights'
-   integers with int8 activations, as ggml does. Q8_0: each input row of a
-   product is quantized once (by each thread that works on the product)
-   into blocks of 32 values, rwkvx__q8x: d = amax / 127 and q = x / d (x
-   times 1 / d, in f32) rounded to the nearest integer, ties to even, so
-   |q| <= 127; a block whose amax is below 2^-100 is all zeros (d = 0); one
-   holding a NaN or an infinity gets d = that amax and q = 0, so its
-   products are NaN.
+   For the matrices of rwkvx__int_path (the 32-value types Q8_0, Q4_0, Q4_1
+   and IQ4_NL here, the K types below; the other types keep the f32 path
+   above) the product multiplies the weights' integer codes with int8
+   activations, as ggml does. Each input row of a product is quantized once
+   (by each thread that works on the product) into blocks of 32 values,
+   rwkvx__q8x: d = amax / 127 and q = x / d (x times 1 / d, in f32) rounded
+   to the nearest integer, ties to even, so |q| <= 127; a block whose amax
+   is below 2^-100 is all zeros (d = 0); one holding a NaN or an infinity
+   gets d = that amax and q = 0, so its products are NaN.
 
-   The weights are repacked at load (rwkvx__pack_q8_0) so that one vector
+   The weights are repacked at load (rwkvx__pack_rows) so that one vector
    register holds the same four columns of many rows: then each lane sums
    one row, and no sum is ever added across lanes. A packed block holds 16
-   rows; its group g (columns 32 g .. 32 g + 31, RWKVX__PGROUP bytes) is the
-   16 rows' f16 scales, then 8 chunks of 64 bytes, chunk k holding columns
-   32 g + 4 k .. 32 g + 4 k + 3 of row 0, then of row 1, ... row 15. Where
-   the kernels use vpdpbusd, which multiplies unsigned by signed bytes,
-   each weight is stored as w + 128 (RWKVX__Q8P_BIAS): vpdpbusd gives
-   (w + 128) q, so a sum starts from -128 times the sum of q
-   (rwkvx__q8x.offset), and eight vpdpbusd give one group's 16 sums; the
-   other kernels store w as it is. A block is as large as its 16 rows in
-   the file.
+   rows; its group g (columns 32 g .. 32 g + 31, rwkvx__pgroup bytes) is
+   the 16 rows' f16 scales d (and Q4_1's f16 minimums m), then their codes:
+   - Q8_0: 8 chunks of 64 bytes, chunk k holding columns 32 g + 4 k .. + 3
+     of row 0, then of row 1, ... row 15;
+   - Q4_0, Q4_1, IQ4_NL: 4 vectors of 64 bytes, vector k holding the file's
+     bytes 4 k .. 4 k + 3 of each row's 16 in turn: their low nibbles are
+     chunk k (columns 4 k ..), their high nibbles chunk k + 4 (16 + 4 k ..).
+   A block is as large as its 16 rows in the file. vpdpbusd multiplies
+   unsigned by signed bytes: it takes codes c = w + bias >= 0
+   (rwkvx__pbias: Q8_0 stored as w + 128, Q4_0's nibbles are w + 8,
+   IQ4_NL's levels looked up as level + 128), and a sum starts from -bias
+   times the sum of q, so that eight vpdpbusd give one group's exact sums
+   of 16 rows. The other kernels multiply signed values.
 
    The summation rule, the same for every T (decode, a few tokens, prefill),
    every instruction set and every thread count: row o's group g gives the
-   exact integer P(g) = sum over its 32 columns i of w[i] * q[i] (|P| < 2^20:
-   exact in f32), and the row's sum is one float s, from s = 0, taking
-   s = fma(dw(g) * dx(g), (float)P(g), s) in increasing g (dw * dx one f32
-   product). Integer sums are exact and every float operation is fixed, so
-   the SIMD kernels and the portable C reference agree bit for bit. */
+   exact integer P(g) = sum over its 32 columns i of w[i] * q[i] (w the
+   integer the type scales by d: Q8_0's value, Q4_0's nibble - 8, IQ4_NL's
+   level, Q4_1's nibble; |P| < 2^20, exact in f32), and the row's sum is
+   one float s, from s = 0, taking in increasing g
+   s = fma(dw(g) * dx(g), (float)P(g), s), and for Q4_1 then
+   s = fma(m(g) * dx(g), (float)S(g), s), S(g) the sum of the input
+   block's q (dw * dx one f32 product). Integer sums are exact and every
+   float operation is fixed, so the SIMD kernels and the portable C
+   reference agree bit for bit. */
 typedef struct {
     float d;                     /* the block's scale */
-    int32_t offset;              /* -128 times the sum of q (see above) */
+    int32_t sum;                 /* the sum of q */
     signed char q[32];
 } rwkvx__q8x;
 
-#if (defined(RWKVX__AVX512) && defined(__AVX512BW__) && defined(__AVX512VNNI__)) || \
-    (defined(RWKVX__AVX2) && ((defined(__AVX512VNNI__) && defined(__AVX512VL__)) || defined(__AVXVNNI__)))
-#define RWKVX__Q8P_BIAS 0x80              /* packed weights are w + 128 (for vpdpbusd) */
-#else
-#define RWKVX__Q8P_BIAS 0                 /* ... or w */
-#endif
-#define RWKVX__PROWS 16                   /* rows per packed Q8_0 block */
-#define RWKVX__PGROUP (RWKVX__PROWS * 34) /* its bytes per group of 32 columns */
-
 /* Does `type` go through the integer products, and with inputs in blocks of
    how many values? The K types do (blocks of 256, rwkvx__q8k: see "Integer
-   products of the K types"), and Q8_0 (blocks of 32). RWKVX_NO_INT8 turns
-   the integer products off. 0: the f32 path. */
+   products of the K types"), and the 32-value types above (blocks of 32).
+   RWKVX_NO_INT8 turns the integer products off. 0: the f32 path. */
 #if !defined(RWKVX_NO_INT8)
 #define RWKVX__INT8 1
 #endif
@@ -2884,51 +2884,75 @@ RWKVX__INLINE int rwkvx__int_type(rwkvx_type type) {
 #else
     switch (type) {
     case RWKVX_TYPE_Q2_K: case RWKVX_TYPE_Q3_K: case RWKVX_TYPE_Q4_K: case RWKVX_TYPE_Q5_K: case RWKVX_TYPE_Q6_K: return 256;
-    case RWKVX_TYPE_Q8_0: return 32;
+    case RWKVX_TYPE_Q8_0: case RWKVX_TYPE_Q4_0: case RWKVX_TYPE_Q4_1: case RWKVX_TYPE_IQ4_NL: return 32;
     default: return 0;
     }
 #endif
 }
-/* ... and this matrix: Q8_0 once packed (a matrix made outside the loader
-   keeps the f32 path until rwkvx__pack_q8_0 packs it) */
+/* ... and this matrix: a 32-value type once packed (a matrix made outside
+   the loader keeps the f32 path until rwkvx__pack_rows packs it) */
 RWKVX__INLINE int rwkvx__int_path(const rwkvx__mat *w) {
-    return w->type == RWKVX_TYPE_Q8_0 && !w->packed ? 0 : rwkvx__int_type(w->type);
+    return rwkvx__int_type(w->type) == 32 && !w->packed ? 0 : rwkvx__int_type(w->type);
 }
+RWKVX__INLINE int rwkvx__packs(const rwkvx__mat *w) { return rwkvx__int_type(w->type) == 32; }
 
-/* Is w packed where it can be (Q8_0 with the integer products)? */
-RWKVX__INLINE int rwkvx__packs(const rwkvx__mat *w) { return w->type == RWKVX_TYPE_Q8_0 && rwkvx__int_type(w->type); }
+#if (defined(RWKVX__AVX512) && defined(__AVX512BW__) && defined(__AVX512VNNI__)) || \
+    (defined(RWKVX__AVX2) && ((defined(__AVX512VNNI__) && defined(__AVX512VL__)) || defined(__AVXVNNI__)))
+#define RWKVX__DPBUSD 1                   /* the kernels multiply with vpdpbusd */
+#else
+#define RWKVX__DPBUSD 0
+#endif
+#define RWKVX__PROWS 16                   /* rows per packed block */
+/* bytes per group of a packed block (as many as its 16 rows' blocks), and
+   where its codes start */
+RWKVX__INLINE int rwkvx__pgroup(rwkvx_type type) {
+    return type == RWKVX_TYPE_Q8_0 ? 16 * 34 : type == RWKVX_TYPE_Q4_1 ? 16 * 20 : 16 * 18;
+}
+RWKVX__INLINE int rwkvx__pcodes(rwkvx_type type) { return type == RWKVX_TYPE_Q4_1 ? 64 : 32; }
+/* the kernels' codes are w + bias (see above) */
+RWKVX__INLINE int rwkvx__pbias(rwkvx_type type) {
+    if (type == RWKVX_TYPE_Q4_0) return 8;
+    return (type == RWKVX_TYPE_Q8_0 || type == RWKVX_TYPE_IQ4_NL) && RWKVX__DPBUSD ? 128 : 0;
+}
 
 /* Rows [0, rows) of the file's layout at src, rb bytes apart (rows <= 16),
    as one packed block of ng groups at out; rows past them are zeros. */
-static void rwkvx__pack_block(const unsigned char *src, size_t rb, int64_t rows, int64_t ng, unsigned char *out) {
+static void rwkvx__pack_block(rwkvx_type type, const unsigned char *src, size_t rb, int64_t rows, int64_t ng, unsigned char *out) {
+    const int G = rwkvx__pgroup(type), codes = rwkvx__pcodes(type), bytes = rwkvx__type_of(type)->bytes;
+    const uint32_t flip = type == RWKVX_TYPE_Q8_0 ? (uint32_t)rwkvx__pbias(type) * 0x01010101u : 0;
     int64_t r, g;
     int k;
     for (r = 0; r < RWKVX__PROWS; r++)
         for (g = 0; g < ng; g++) {
-            unsigned char *p = out + (size_t)g * RWKVX__PGROUP;
-            const unsigned char *b = r < rows ? src + (size_t)r * rb + (size_t)g * 34 : NULL;
-            for (k = 0; k < 8; k++) {
+            unsigned char *p = out + (size_t)g * (size_t)G;
+            const unsigned char *b = r < rows ? src + (size_t)r * rb + (size_t)g * (size_t)bytes : src;
+            int chunks = type == RWKVX_TYPE_Q8_0 ? 8 : 4, at = type == RWKVX_TYPE_Q8_0 ? 2 : bytes - 16;
+            for (k = 0; k < chunks; k++) {
                 uint32_t v = 0;
-                if (b) memcpy(&v, b + 2 + 4 * k, 4);
-                v ^= RWKVX__Q8P_BIAS * 0x01010101u;
-                memcpy(p + 32 + 64 * k + 4 * r, &v, 4);
+                if (r < rows) memcpy(&v, b + at + 4 * k, 4), v ^= flip;
+                memcpy(p + codes + 64 * k + 4 * r, &v, 4);
             }
-            if (b) memcpy(p + 2 * r, b, 2);
+            if (r < rows) memcpy(p + 2 * r, b, 2);
             else memset(p + 2 * r, 0, 2);
+            if (type == RWKVX_TYPE_Q4_1) {
+                if (r < rows) memcpy(p + 32 + 2 * r, b + 2, 2);
+                else memset(p + 32 + 2 * r, 0, 2);
+            }
         }
 }
 
 /* w packed into a copy at out (rwkvx__packed_bytes(w) bytes): the loader's
    way for a model in the caller's memory, and the tests' */
 static size_t rwkvx__packed_bytes(const rwkvx__mat *w) {
-    return rwkvx__packs(w) ? (size_t)((w->rows + RWKVX__PROWS - 1) / RWKVX__PROWS) * (size_t)(w->cols / 32) * RWKVX__PGROUP : 0;
+    return rwkvx__packs(w) ? (size_t)((w->rows + RWKVX__PROWS - 1) / RWKVX__PROWS) * (size_t)(w->cols / 32) * (size_t)rwkvx__pgroup(w->type) : 0;
 }
-static void rwkvx__pack_q8_0(rwkvx__mat *w, unsigned char *out) {
+static void rwkvx__pack_rows(rwkvx__mat *w, unsigned char *out) {
     int64_t ng = w->cols / 32, blocks = (w->rows + RWKVX__PROWS - 1) / RWKVX__PROWS, b;
-    size_t rb = rwkvx__row_bytes(w), block = (size_t)ng * RWKVX__PGROUP;
+    size_t rb = rwkvx__row_bytes(w), block = (size_t)ng * (size_t)rwkvx__pgroup(w->type);
     for (b = 0; b < blocks; b++) {
         int64_t rows = w->rows - b * RWKVX__PROWS;
-        rwkvx__pack_block((const unsigned char *)w->data + (size_t)(b * RWKVX__PROWS) * rb, rb, rows < RWKVX__PROWS ? rows : RWKVX__PROWS, ng, out + (size_t)b * block);
+        rwkvx__pack_block(w->type, (const unsigned char *)w->data + (size_t)(b * RWKVX__PROWS) * rb, rb, rows < RWKVX__PROWS ? rows : RWKVX__PROWS,
+                          ng, out + (size_t)b * block);
     }
     w->packed = out;
     w->packed_last = out + (size_t)(blocks - 1) * block;
@@ -2936,17 +2960,17 @@ static void rwkvx__pack_q8_0(rwkvx__mat *w, unsigned char *out) {
 /* w packed where its rows are (a packed block is as large as its 16 rows),
    the last block, if it has fewer rows, at `last` (one block's bytes);
    `spare` holds 16 rows while they are packed */
-static void rwkvx__pack_q8_0_in_place(rwkvx__mat *w, unsigned char *last, unsigned char *spare) {
+static void rwkvx__pack_rows_in_place(rwkvx__mat *w, unsigned char *last, unsigned char *spare) {
     int64_t ng = w->cols / 32, full = w->rows / RWKVX__PROWS, b;
-    size_t rb = rwkvx__row_bytes(w), block = (size_t)ng * RWKVX__PGROUP;
+    size_t rb = rwkvx__row_bytes(w), block = (size_t)ng * (size_t)rwkvx__pgroup(w->type);
     unsigned char *data = (unsigned char *)(uintptr_t)w->data; /* the loader's own copy or private mapping */
     for (b = 0; b < full; b++) {
         memcpy(spare, data + (size_t)b * block, block);
-        rwkvx__pack_block(spare, rb, RWKVX__PROWS, ng, data + (size_t)b * block);
+        rwkvx__pack_block(w->type, spare, rb, RWKVX__PROWS, ng, data + (size_t)b * block);
     }
     w->packed = data;
     if (w->rows % RWKVX__PROWS) {
-        rwkvx__pack_block(data + (size_t)full * block, rb, w->rows % RWKVX__PROWS, ng, last);
+        rwkvx__pack_block(w->type, data + (size_t)full * block, rb, w->rows % RWKVX__PROWS, ng, last);
         w->packed_last = last;
     } else
         w->packed_last = data + (size_t)(full - 1) * block;
@@ -3014,21 +3038,18 @@ static void rwkvx__quantize_block(const float *x, rwkvx__q8x *out) {
     int i;
     rwkvx__quantize_run(x, 32, &out->d, out->q);
     for (i = 0; i < 32; i++) sum += out->q[i];
-    out->offset = -128 * sum;
+    out->sum = sum;
 }
 
-/* Rows 16 b .. 16 b + 15 (the packed block at blk, ng groups) times U
-   inputs x[u], by the rule: out[16 u + r] for r < 16, u < U <= RWKVX__QUT.
-   Inlined with U constant, the sums live in registers. */
 /* Decode asks for the weights at pf (a block further on) as it goes, one
    group's lines per group, into L2 (RWKVX__AHEAD_LOCALITY) */
-RWKVX__INLINE void rwkvx__q8p_ahead(const char *pf, int64_t g) {
+RWKVX__INLINE void rwkvx__pahead(rwkvx_type type, const char *pf, int64_t g) {
 #if defined(__GNUC__) || defined(__clang__)
     int l;
     if (pf)
-        for (l = 0; l < RWKVX__PGROUP; l += 64) __builtin_prefetch(pf + g * RWKVX__PGROUP + l, 0, RWKVX__AHEAD_LOCALITY);
+        for (l = 0; l < rwkvx__pgroup(type); l += 64) __builtin_prefetch(pf + g * rwkvx__pgroup(type) + l, 0, RWKVX__AHEAD_LOCALITY);
 #else
-    (void)pf, (void)g;
+    (void)type, (void)pf, (void)g;
 #endif
 }
 RWKVX__INLINE int32_t rwkvx__chunk(const signed char *q) { /* 4 input bytes as one lane */
@@ -3036,76 +3057,108 @@ RWKVX__INLINE int32_t rwkvx__chunk(const signed char *q) { /* 4 input bytes as o
     memcpy(&v, q, 4);
     return v;
 }
+/* IQ4_NL's 16 levels as bytes, signed, their magnitudes, and plus 128 */
+#define RWKVX__IQ4_BYTES -127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113
+#define RWKVX__IQ4_ABS 127, 104, 83, 65, 49, 35, 22, 10, 1, 13, 25, 38, 53, 69, 89, 113
+#define RWKVX__IQ4_PLUS 1, 24, 45, 63, 79, 93, 106, (char)118, (char)129, (char)141, (char)153, (char)166, (char)181, (char)197, (char)217, (char)241
+
+/* Rows 16 b .. 16 b + 15 (the packed block at blk, ng groups) times U
+   inputs x[u], by the rule: out[16 u + r] for r < 16, u < U <= RWKVX__QUT.
+   Inlined with type and U constant, the sums live in registers. */
 #if defined(RWKVX__AVX512) && defined(__AVX512BW__) && defined(__AVX512VNNI__)
-/* AVX-512 with VNNI: one register holds a chunk of the 16 rows */
+/* AVX-512 with VNNI: one register holds a chunk of the 16 rows' codes */
 #define RWKVX__QUT 8
-RWKVX__INLINE void rwkvx__q8p_tile(const unsigned char *blk, int64_t ng, const rwkvx__q8x *const *x, int U, float *out, const char *pf) {
+RWKVX__INLINE __m512i rwkvx__pchunk(rwkvx_type type, const unsigned char *p, int k) {
+    __m512i v, low = _mm512_set1_epi8(0x0f);
+    if (type == RWKVX_TYPE_Q8_0) return _mm512_loadu_si512((const void *)(p + 32 + 64 * k));
+    v = _mm512_loadu_si512((const void *)(p + rwkvx__pcodes(type) + 64 * (k & 3)));
+    v = _mm512_and_si512(k < 4 ? v : _mm512_srli_epi16(v, 4), low);
+    if (type == RWKVX_TYPE_IQ4_NL) v = _mm512_shuffle_epi8(_mm512_broadcast_i32x4(_mm_setr_epi8(RWKVX__IQ4_PLUS)), v);
+    return v;
+}
+RWKVX__INLINE void rwkvx__ptile(rwkvx_type type, const unsigned char *blk, int64_t ng, const rwkvx__q8x *const *x, int U, float *out,
+                                const char *pf) {
     __m512 acc[RWKVX__QUT];
     int64_t g;
     int u, k;
     RWKVX__UNROLL for (u = 0; u < U; u++) acc[u] = _mm512_setzero_ps();
     for (g = 0; g < ng; g++) {
-        const unsigned char *p = blk + g * RWKVX__PGROUP;
-        rwkvx__q8p_ahead(pf, g);
+        const unsigned char *p = blk + g * rwkvx__pgroup(type);
         __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)p));
         __m512i s[RWKVX__QUT];
-        RWKVX__UNROLL for (u = 0; u < U; u++) s[u] = _mm512_set1_epi32(x[u][g].offset);
+        rwkvx__pahead(type, pf, g);
+        RWKVX__UNROLL for (u = 0; u < U; u++) s[u] = _mm512_set1_epi32(-rwkvx__pbias(type) * x[u][g].sum);
         RWKVX__UNROLL for (k = 0; k < 8; k++) {
-            __m512i w = _mm512_loadu_si512((const void *)(p + 32 + 64 * k));
+            __m512i w = rwkvx__pchunk(type, p, k);
             RWKVX__UNROLL for (u = 0; u < U; u++) s[u] = _mm512_dpbusd_epi32(s[u], w, _mm512_set1_epi32(rwkvx__chunk(x[u][g].q + 4 * k)));
         }
         RWKVX__UNROLL for (u = 0; u < U; u++)
             acc[u] = _mm512_fmadd_ps(_mm512_mul_ps(dw, _mm512_set1_ps(x[u][g].d)), _mm512_cvtepi32_ps(s[u]), acc[u]);
+        if (type == RWKVX_TYPE_Q4_1) {
+            __m512 dm = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)(p + 32)));
+            RWKVX__UNROLL for (u = 0; u < U; u++)
+                acc[u] = _mm512_fmadd_ps(_mm512_mul_ps(dm, _mm512_set1_ps(x[u][g].d)), _mm512_set1_ps((float)x[u][g].sum), acc[u]);
+        }
     }
     RWKVX__UNROLL for (u = 0; u < U; u++) _mm512_storeu_ps(out + 16 * u, acc[u]);
 }
 #elif defined(RWKVX__AVX2)
-/* AVX2: two registers, rows 0-7 and 8-15. With VNNI, vpdpbusd as above;
-   without, |w| once per chunk, then per input
-   |w| times q with w's sign (vpsignb) by vpmaddubsw, which cannot saturate
-   here (2 x 128 x 127 < 2^15), and vpmaddwd. */
+/* AVX2: two registers, rows 0-7 and 8-15. With VNNI, vpdpbusd as above.
+   Without, vpmaddubsw (unsigned times signed bytes, pairs summed in 16
+   bits) then vpmaddwd: the nibbles (at most 15) multiply as they are; the
+   signed values of Q8_0 and IQ4_NL as |w| times q with w's sign (vpsignb),
+   which cannot saturate (2 x 128 x 127 < 2^15). */
 #define RWKVX__QUT 2
-typedef struct { __m256i w, a; } rwkvx__q8w;   /* a chunk of 8 rows, ready for rwkvx__q8p_step */
-#if RWKVX__Q8P_BIAS
-RWKVX__INLINE rwkvx__q8w rwkvx__q8p_w(const unsigned char *p) {
+typedef struct { __m256i w, a; } rwkvx__q8w;   /* a chunk of 8 rows: codes or w, and |w| */
+RWKVX__INLINE int rwkvx__signed_codes(rwkvx_type type) {
+    return !RWKVX__DPBUSD && (type == RWKVX_TYPE_Q8_0 || type == RWKVX_TYPE_IQ4_NL);
+}
+RWKVX__INLINE rwkvx__q8w rwkvx__pchunk(rwkvx_type type, const unsigned char *p, int k, int half) {
     rwkvx__q8w c;
-    c.w = c.a = _mm256_loadu_si256((const __m256i *)(const void *)p);
+    __m256i v, low = _mm256_set1_epi8(0x0f);
+    if (type == RWKVX_TYPE_Q8_0) v = _mm256_loadu_si256((const __m256i *)(const void *)(p + 32 + 64 * k + 32 * half));
+    else {
+        v = _mm256_loadu_si256((const __m256i *)(const void *)(p + rwkvx__pcodes(type) + 64 * (k & 3) + 32 * half));
+        v = _mm256_and_si256(k < 4 ? v : _mm256_srli_epi16(v, 4), low);
+    }
+    c.w = c.a = v;
+    if (type == RWKVX_TYPE_IQ4_NL && RWKVX__DPBUSD) c.w = c.a = _mm256_shuffle_epi8(_mm256_setr_epi8(RWKVX__IQ4_PLUS, RWKVX__IQ4_PLUS), v);
+    else if (type == RWKVX_TYPE_IQ4_NL) {
+        c.w = _mm256_shuffle_epi8(_mm256_setr_epi8(RWKVX__IQ4_BYTES, RWKVX__IQ4_BYTES), v);
+        c.a = _mm256_shuffle_epi8(_mm256_setr_epi8(RWKVX__IQ4_ABS, RWKVX__IQ4_ABS), v);
+    } else if (rwkvx__signed_codes(type))
+        c.a = _mm256_abs_epi8(v);
     return c;
 }
-RWKVX__INLINE __m256i rwkvx__q8p_step(__m256i s, rwkvx__q8w c, __m256i xb) {
-#if defined(__AVX512VNNI__) && defined(__AVX512VL__)
+RWKVX__INLINE __m256i rwkvx__pstep(rwkvx_type type, __m256i s, rwkvx__q8w c, __m256i xb) {
+#if RWKVX__DPBUSD && defined(__AVX512VNNI__) && defined(__AVX512VL__)
+    (void)type;
     return _mm256_dpbusd_epi32(s, c.w, xb);
-#else
+#elif RWKVX__DPBUSD
+    (void)type;
     return _mm256_dpbusd_avx_epi32(s, c.w, xb);
-#endif
-}
 #else
-RWKVX__INLINE rwkvx__q8w rwkvx__q8p_w(const unsigned char *p) {
-    rwkvx__q8w c;
-    c.w = _mm256_loadu_si256((const __m256i *)(const void *)p);
-    c.a = _mm256_abs_epi8(c.w);
-    return c;
-}
-RWKVX__INLINE __m256i rwkvx__q8p_step(__m256i s, rwkvx__q8w c, __m256i xb) {
-    return _mm256_add_epi32(s, _mm256_madd_epi16(_mm256_maddubs_epi16(c.a, _mm256_sign_epi8(xb, c.w)), _mm256_set1_epi16(1)));
-}
+    __m256i q = rwkvx__signed_codes(type) ? _mm256_sign_epi8(xb, c.w) : xb;
+    return _mm256_add_epi32(s, _mm256_madd_epi16(_mm256_maddubs_epi16(c.a, q), _mm256_set1_epi16(1)));
 #endif
-RWKVX__INLINE void rwkvx__q8p_tile(const unsigned char *blk, int64_t ng, const rwkvx__q8x *const *x, int U, float *out, const char *pf) {
+}
+RWKVX__INLINE void rwkvx__ptile(rwkvx_type type, const unsigned char *blk, int64_t ng, const rwkvx__q8x *const *x, int U, float *out,
+                                const char *pf) {
     __m256 acc[RWKVX__QUT][2];
     int64_t g;
     int u, k, h;
     RWKVX__UNROLL for (u = 0; u < U; u++) acc[u][0] = acc[u][1] = _mm256_setzero_ps();
     for (g = 0; g < ng; g++) {
-        const unsigned char *p = blk + g * RWKVX__PGROUP;
-        rwkvx__q8p_ahead(pf, g);
+        const unsigned char *p = blk + g * rwkvx__pgroup(type);
         __m256i s[RWKVX__QUT][2];
-        RWKVX__UNROLL for (u = 0; u < U; u++) s[u][0] = s[u][1] = _mm256_set1_epi32(RWKVX__Q8P_BIAS ? x[u][g].offset : 0);
+        rwkvx__pahead(type, pf, g);
+        RWKVX__UNROLL for (u = 0; u < U; u++) s[u][0] = s[u][1] = _mm256_set1_epi32(-rwkvx__pbias(type) * x[u][g].sum);
         RWKVX__UNROLL for (k = 0; k < 8; k++) {
-            rwkvx__q8w c0 = rwkvx__q8p_w(p + 32 + 64 * k), c1 = rwkvx__q8p_w(p + 64 + 64 * k);
+            rwkvx__q8w c0 = rwkvx__pchunk(type, p, k, 0), c1 = rwkvx__pchunk(type, p, k, 1);
             RWKVX__UNROLL for (u = 0; u < U; u++) {
                 __m256i xb = _mm256_set1_epi32(rwkvx__chunk(x[u][g].q + 4 * k));
-                s[u][0] = rwkvx__q8p_step(s[u][0], c0, xb);
-                s[u][1] = rwkvx__q8p_step(s[u][1], c1, xb);
+                s[u][0] = rwkvx__pstep(type, s[u][0], c0, xb);
+                s[u][1] = rwkvx__pstep(type, s[u][1], c1, xb);
                 RWKVX__IN_REGISTER(s[u][0]); /* one running sum each: summed as a tree, they spilled */
                 RWKVX__IN_REGISTER(s[u][1]);
             }
@@ -3114,15 +3167,20 @@ RWKVX__INLINE void rwkvx__q8p_tile(const unsigned char *blk, int64_t ng, const r
             __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)(p + 16 * h)));
             RWKVX__UNROLL for (u = 0; u < U; u++)
                 acc[u][h] = _mm256_fmadd_ps(_mm256_mul_ps(dw, _mm256_set1_ps(x[u][g].d)), _mm256_cvtepi32_ps(s[u][h]), acc[u][h]);
+            if (type == RWKVX_TYPE_Q4_1) {
+                __m256 dm = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)(p + 32 + 16 * h)));
+                RWKVX__UNROLL for (u = 0; u < U; u++)
+                    acc[u][h] = _mm256_fmadd_ps(_mm256_mul_ps(dm, _mm256_set1_ps(x[u][g].d)), _mm256_set1_ps((float)x[u][g].sum), acc[u][h]);
+            }
         }
     }
     RWKVX__UNROLL for (u = 0; u < U; u++) _mm256_storeu_ps(out + 16 * u, acc[u][0]), _mm256_storeu_ps(out + 16 * u + 8, acc[u][1]);
 }
 #elif defined(RWKVX__NEON)
-/* NEON: four registers of 4 rows; sdot where the CPU has it, else
-   smull and pairwise adds (a pair of products fits in 16 bits) */
+/* NEON: four registers of 4 rows, signed codes; sdot where the CPU has it,
+   else smull and pairwise adds (a pair of products fits in 16 bits) */
 #define RWKVX__QUT 2
-RWKVX__INLINE int32x4_t rwkvx__q8p_step(int32x4_t s, int8x16_t w, int8x16_t xb) {
+RWKVX__INLINE int32x4_t rwkvx__pstep(int32x4_t s, int8x16_t w, int8x16_t xb) {
 #if defined(__ARM_FEATURE_DOTPROD)
     return vdotq_s32(s, w, xb);
 #else
@@ -3130,27 +3188,41 @@ RWKVX__INLINE int32x4_t rwkvx__q8p_step(int32x4_t s, int8x16_t w, int8x16_t xb) 
     return vpadalq_s16(s, vpaddq_s16(lo, hi));
 #endif
 }
-RWKVX__INLINE void rwkvx__q8p_tile(const unsigned char *blk, int64_t ng, const rwkvx__q8x *const *x, int U, float *out, const char *pf) {
+RWKVX__INLINE int8x16_t rwkvx__pchunk(rwkvx_type type, const unsigned char *p, int k, int h) {
+    static const signed char levels[16] = {RWKVX__IQ4_BYTES};
+    uint8x16_t v;
+    if (type == RWKVX_TYPE_Q8_0) return vld1q_s8((const signed char *)(p + 32 + 64 * k + 16 * h));
+    v = vld1q_u8(p + rwkvx__pcodes(type) + 64 * (k & 3) + 16 * h);
+    v = k < 4 ? vandq_u8(v, vdupq_n_u8(0x0f)) : vshrq_n_u8(v, 4);
+    return type == RWKVX_TYPE_IQ4_NL ? vqtbl1q_s8(vld1q_s8(levels), v) : vreinterpretq_s8_u8(v);
+}
+RWKVX__INLINE void rwkvx__ptile(rwkvx_type type, const unsigned char *blk, int64_t ng, const rwkvx__q8x *const *x, int U, float *out,
+                                const char *pf) {
     float32x4_t acc[RWKVX__QUT][4];
     int64_t g;
     int u, k, h;
     RWKVX__UNROLL for (u = 0; u < U; u++) RWKVX__UNROLL for (h = 0; h < 4; h++) acc[u][h] = vdupq_n_f32(0.0f);
     for (g = 0; g < ng; g++) {
-        const unsigned char *p = blk + g * RWKVX__PGROUP;
-        rwkvx__q8p_ahead(pf, g);
+        const unsigned char *p = blk + g * rwkvx__pgroup(type);
         int32x4_t s[RWKVX__QUT][4];
-        RWKVX__UNROLL for (u = 0; u < U; u++) RWKVX__UNROLL for (h = 0; h < 4; h++) s[u][h] = vdupq_n_s32(0);
+        rwkvx__pahead(type, pf, g);
+        RWKVX__UNROLL for (u = 0; u < U; u++) RWKVX__UNROLL for (h = 0; h < 4; h++) s[u][h] = vdupq_n_s32(-rwkvx__pbias(type) * x[u][g].sum);
         RWKVX__UNROLL for (k = 0; k < 8; k++) {
             int8x16_t w[4];
-            RWKVX__UNROLL for (h = 0; h < 4; h++) w[h] = vld1q_s8((const signed char *)(p + 32 + 64 * k + 16 * h));
+            RWKVX__UNROLL for (h = 0; h < 4; h++) w[h] = rwkvx__pchunk(type, p, k, h);
             RWKVX__UNROLL for (u = 0; u < U; u++) {
                 int8x16_t xb = vreinterpretq_s8_s32(vdupq_n_s32(rwkvx__chunk(x[u][g].q + 4 * k)));
-                RWKVX__UNROLL for (h = 0; h < 4; h++) s[u][h] = rwkvx__q8p_step(s[u][h], w[h], xb);
+                RWKVX__UNROLL for (h = 0; h < 4; h++) s[u][h] = rwkvx__pstep(s[u][h], w[h], xb);
             }
         }
         RWKVX__UNROLL for (h = 0; h < 4; h++) {
             float32x4_t dw = vcvt_f32_f16(vreinterpret_f16_u8(vld1_u8(p + 8 * h)));
             RWKVX__UNROLL for (u = 0; u < U; u++) acc[u][h] = vfmaq_f32(acc[u][h], vmulq_n_f32(dw, x[u][g].d), vcvtq_f32_s32(s[u][h]));
+            if (type == RWKVX_TYPE_Q4_1) {
+                float32x4_t dm = vcvt_f32_f16(vreinterpret_f16_u8(vld1_u8(p + 32 + 8 * h)));
+                RWKVX__UNROLL for (u = 0; u < U; u++)
+                    acc[u][h] = vfmaq_f32(acc[u][h], vmulq_n_f32(dm, x[u][g].d), vdupq_n_f32((float)x[u][g].sum));
+            }
         }
     }
     RWKVX__UNROLL for (u = 0; u < U; u++) RWKVX__UNROLL for (h = 0; h < 4; h++) vst1q_f32(out + 16 * u + 4 * h, acc[u][h]);
@@ -3158,7 +3230,15 @@ RWKVX__INLINE void rwkvx__q8p_tile(const unsigned char *blk, int64_t ng, const r
 #else
 /* portable C, the reference */
 #define RWKVX__QUT 1
-RWKVX__INLINE void rwkvx__q8p_tile(const unsigned char *blk, int64_t ng, const rwkvx__q8x *const *x, int U, float *out, const char *pf) {
+RWKVX__INLINE int rwkvx__pvalue(rwkvx_type type, const unsigned char *p, int r, int i) { /* w of row r, column i of the group */
+    static const signed char levels[16] = {RWKVX__IQ4_BYTES};
+    int nib;
+    if (type == RWKVX_TYPE_Q8_0) return (signed char)p[32 + 64 * (i / 4) + 4 * r + i % 4];
+    nib = p[rwkvx__pcodes(type) + 64 * (i % 16 / 4) + 4 * r + i % 4] >> (i < 16 ? 0 : 4) & 15;
+    return type == RWKVX_TYPE_IQ4_NL ? levels[nib] : type == RWKVX_TYPE_Q4_0 ? nib - 8 : nib;
+}
+RWKVX__INLINE void rwkvx__ptile(rwkvx_type type, const unsigned char *blk, int64_t ng, const rwkvx__q8x *const *x, int U, float *out,
+                                const char *pf) {
     int64_t g;
     int u, r, i;
     (void)pf;
@@ -3166,38 +3246,46 @@ RWKVX__INLINE void rwkvx__q8p_tile(const unsigned char *blk, int64_t ng, const r
         for (r = 0; r < RWKVX__PROWS; r++) {
             float s = 0.0f;
             for (g = 0; g < ng; g++) {
-                const unsigned char *p = blk + g * RWKVX__PGROUP;
-                float d = rwkvx__f16_at(p + 2 * r) * x[u][g].d;
+                const unsigned char *p = blk + g * rwkvx__pgroup(type);
                 int32_t sum = 0;
-                for (i = 0; i < 32; i++) sum += (int32_t)(signed char)p[32 + 64 * (i / 4) + 4 * r + i % 4] * x[u][g].q[i];
-                s = fmaf(d, (float)sum, s);
+                for (i = 0; i < 32; i++) sum += rwkvx__pvalue(type, p, r, i) * x[u][g].q[i];
+                s = fmaf(rwkvx__f16_at(p + 2 * r) * x[u][g].d, (float)sum, s);
+                if (type == RWKVX_TYPE_Q4_1) s = fmaf(rwkvx__f16_at(p + 32 + 2 * r) * x[u][g].d, (float)x[u][g].sum, s);
             }
             out[16 * u + r] = s;
         }
 }
 #endif
-/* The tile for 1, 2, 4 or RWKVX__QUT inputs (U constant in each): a few
-   tokens of a batch take the smallest that holds them; one token asks for
-   the weights at pf as it goes */
-typedef void (*rwkvx__q8p_fn)(const unsigned char *, int64_t, const rwkvx__q8x *const *, float *, const char *);
-#define RWKVX__Q8P_TILE(name, U, ahead)                                                                                   \
-    static void rwkvx__q8p_##name(const unsigned char *blk, int64_t ng, const rwkvx__q8x *const *x, float *out, const char *pf) { \
-        (void)pf;                                                                                                          \
-        rwkvx__q8p_tile(blk, ng, x, U, out, ahead);                                                                        \
+
+/* The tile of each type for 1, 2, 4 or RWKVX__QUT inputs (U constant in
+   each): a few tokens of a batch take the smallest that holds them; one
+   token asks for the weights at pf as it goes */
+typedef void (*rwkvx__ptile_fn)(const unsigned char *, int64_t, const rwkvx__q8x *const *, float *, const char *);
+#define RWKVX__PTILE(T, name, U, ahead)                                                                                            \
+    static void rwkvx__ptile_##T##_##name(const unsigned char *blk, int64_t ng, const rwkvx__q8x *const *x, float *out, const char *pf) { \
+        (void)pf;                                                                                                                   \
+        rwkvx__ptile(RWKVX_TYPE_##T, blk, ng, x, U, out, ahead);                                                                    \
     }
-RWKVX__Q8P_TILE(1, 1, pf)
 #if RWKVX__QUT >= 4
-RWKVX__Q8P_TILE(2, 2, NULL)
-RWKVX__Q8P_TILE(4, 4, NULL)
-#endif
-RWKVX__Q8P_TILE(ut, RWKVX__QUT, NULL)
-static rwkvx__q8p_fn rwkvx__q8p_for(int tokens, int *U) {
-#if RWKVX__QUT >= 4
-    if (tokens <= 4) return tokens == 1 ? (*U = 1, rwkvx__q8p_1) : tokens == 2 ? (*U = 2, rwkvx__q8p_2) : (*U = 4, rwkvx__q8p_4);
+#define RWKVX__PTILES(T) RWKVX__PTILE(T, 1, 1, pf) RWKVX__PTILE(T, 2, 2, NULL) RWKVX__PTILE(T, 4, 4, NULL) RWKVX__PTILE(T, ut, RWKVX__QUT, NULL)
+#define RWKVX__PTILE_PICK(T)                                                                                            \
+    return tokens == 1 ? (*U = 1, rwkvx__ptile_##T##_1) : tokens == 2 ? (*U = 2, rwkvx__ptile_##T##_2)                 \
+         : tokens <= 4 ? (*U = 4, rwkvx__ptile_##T##_4) : (*U = RWKVX__QUT, rwkvx__ptile_##T##_ut);
 #else
-    if (tokens == 1) return *U = 1, rwkvx__q8p_1;
+#define RWKVX__PTILES(T) RWKVX__PTILE(T, 1, 1, pf) RWKVX__PTILE(T, ut, RWKVX__QUT, NULL)
+#define RWKVX__PTILE_PICK(T) return tokens == 1 ? (*U = 1, rwkvx__ptile_##T##_1) : (*U = RWKVX__QUT, rwkvx__ptile_##T##_ut);
 #endif
-    return *U = RWKVX__QUT, rwkvx__q8p_ut;
+RWKVX__PTILES(Q8_0)
+RWKVX__PTILES(Q4_0)
+RWKVX__PTILES(Q4_1)
+RWKVX__PTILES(IQ4_NL)
+static rwkvx__ptile_fn rwkvx__ptile_for(rwkvx_type type, int tokens, int *U) {
+    switch (type) {
+    case RWKVX_TYPE_Q4_0: RWKVX__PTILE_PICK(Q4_0)
+    case RWKVX_TYPE_Q4_1: RWKVX__PTILE_PICK(Q4_1)
+    case RWKVX_TYPE_IQ4_NL: RWKVX__PTILE_PICK(IQ4_NL)
+    default: RWKVX__PTILE_PICK(Q8_0)
+    }
 }
 
 #if defined(RWKVX__NEON)
@@ -3744,20 +3832,21 @@ static void rwkvx__row_block_k(const rwkvx__job *job, int64_t o0, int64_t rows, 
     }
 }
 
-/* Packed block b of a Q8_0 product (rows 16 b .. 16 b + 15), all T tokens,
-   from the job's quantized inputs q, up to RWKVX__QUT tokens at a time:
-   prefill reads the block, which stays in cache, once per pass. */
-static void rwkvx__row_block_q8p(const rwkvx__job *job, int64_t b, int T, const rwkvx__q8x *q) {
+/* Packed block b of a product (rows 16 b .. 16 b + 15), all T tokens, from
+   the job's quantized inputs q, up to RWKVX__QUT tokens at a time: prefill
+   reads the block, which stays in cache, once per pass. */
+static void rwkvx__row_block_packed(const rwkvx__job *job, int64_t b, int T, const rwkvx__q8x *q) {
     const rwkvx__mat *w = job->w;
     int64_t ng = w->cols / 32, o0 = b * RWKVX__PROWS, rows = w->rows - o0 < RWKVX__PROWS ? w->rows - o0 : RWKVX__PROWS;
-    const unsigned char *blk = o0 + RWKVX__PROWS >= w->rows ? w->packed_last : w->packed + (size_t)b * (size_t)ng * RWKVX__PGROUP;
+    size_t block = (size_t)ng * (size_t)rwkvx__pgroup(w->type);
+    const unsigned char *blk = o0 + RWKVX__PROWS >= w->rows ? w->packed_last : w->packed + (size_t)b * block;
+    const char *ahead = o0 + (RWKVX__DECODE_AHEAD + 1) * RWKVX__PROWS <= w->rows ? (const char *)blk + RWKVX__DECODE_AHEAD * block : NULL;
     int t, u, r, U = 1;
-    const char *ahead = o0 + (RWKVX__DECODE_AHEAD + 1) * RWKVX__PROWS <= w->rows ? (const char *)blk + RWKVX__DECODE_AHEAD * (size_t)ng * RWKVX__PGROUP : NULL;
     for (t = 0; t < T; t += U) {
         const rwkvx__q8x *x[RWKVX__QUT];
         float out[RWKVX__QUT * RWKVX__PROWS];
         int left = T - t;
-        rwkvx__q8p_fn tile = rwkvx__q8p_for(left, &U);
+        rwkvx__ptile_fn tile = rwkvx__ptile_for(w->type, left, &U);
         for (u = 0; u < U; u++) x[u] = q + (int64_t)(t + (u < left ? u : left - 1)) * ng; /* past the last token: repeated, dropped */
         tile(blk, ng, x, out, ahead);
         for (u = 0; u < U && u < left; u++)
@@ -3768,7 +3857,7 @@ static void rwkvx__row_block_q8p(const rwkvx__job *job, int64_t b, int T, const 
 /* Row block b of an integer product (rwkvx__block_rows rows), all T tokens */
 static void rwkvx__row_block_int(const rwkvx__job *job, int64_t b, int T, void *q) {
     const rwkvx__mat *w = job->w;
-    if (w->packed) rwkvx__row_block_q8p(job, b, T, (const rwkvx__q8x *)q);
+    if (w->packed) rwkvx__row_block_packed(job, b, T, (const rwkvx__q8x *)q);
     else {
         int64_t o0 = b * RWKVX__ROWS;
         rwkvx__row_block_k(job, o0, w->rows - o0 < RWKVX__ROWS ? w->rows - o0 : RWKVX__ROWS, T, (rwkvx__q8k *)q);
@@ -4691,7 +4780,7 @@ static int rwkvx__block_mats(const rwkvx_model *m, int which, const rwkvx__mat *
     return n;
 }
 
-/* Packs the Q8_0 matrices of the products (see "Integer products"). In the
+/* Packs the matrices of the products in the 32-value integer types (see "Integer products"). In the
    loader's own copy of the file or its private mapping they are packed
    where they lie (no tensor shares bytes with another: the reader wants
    each right after the one before; the mapping's pages become private copies, as large as
@@ -4708,12 +4797,13 @@ static size_t rwkvx__pack_pass(rwkvx_model *m, int in_place, unsigned char *base
         if (i < 0) list[0] = &m->head;
         for (j = 0; j < n; j++) {
             rwkvx__mat *w = (rwkvx__mat *)(uintptr_t)list[j]; /* the model is still the loader's to change */
-            size_t block = (size_t)(w->cols / 32) * RWKVX__PGROUP, bytes;
+            size_t block, bytes;
             if (!rwkvx__packs(w)) continue;
+            block = (size_t)(w->cols / 32) * (size_t)rwkvx__pgroup(w->type);
             bytes = in_place ? (w->rows % RWKVX__PROWS ? block : 0) : rwkvx__packed_bytes(w);
             if (!base && in_place && block > *spare) *spare = block;
-            if (base && in_place) rwkvx__pack_q8_0_in_place(w, base + *spare + at, base);
-            if (base && !in_place) rwkvx__pack_q8_0(w, base + *spare + at);
+            if (base && in_place) rwkvx__pack_rows_in_place(w, base + *spare + at, base);
+            if (base && !in_place) rwkvx__pack_rows(w, base + *spare + at);
             at += (bytes + 63) / 64 * 64;
         }
     }

@@ -27,7 +27,7 @@
    test_internals quant speed [--rows R --cols C] TYPE...
        A benchmark, not a test: the matrix kernels' throughput with the
        weights in cache, one thread, f16 first as the baseline.
-       Then "intdot": a random Q8_0 product for T = 1, 3, 64 (equal), whose
+       Then "intdot": a random product of each integer type for T = 1, 3, 64 (equal), whose
        hash every build of the integer kernels prints alike.
    Prints "test_internals quant: N passed, N failed". */
 
@@ -67,12 +67,12 @@ static int same_value(float a, float b) { /* bit for bit, any NaN matching any N
    d sc u - dm o, each term rounded on its own before the difference
    (see "Integer products of the K types"), so the bound scales with the
    terms, |d sc| 63 + |dm o|, not with their difference. */
-/* m as the loader leaves it: Q8_0 packed into a copy (*packed, to free) */
+/* m as the loader leaves it: a 32-value type packed into a copy (*packed, to free) */
 static void pack_for_products(rwkvx__mat *m, unsigned char **packed) {
     size_t n = rwkvx__packed_bytes(m);
     m->packed = m->packed_last = NULL;
     *packed = n ? (unsigned char *)malloc(n) : NULL;
-    if (*packed) rwkvx__pack_q8_0(m, *packed);
+    if (*packed) rwkvx__pack_rows(m, *packed);
 }
 
 static double one_hot_tolerance(const rwkvx__mat *w, int64_t r, int64_t c, float e) {
@@ -83,6 +83,10 @@ static double one_hot_tolerance(const rwkvx__mat *w, int64_t r, int64_t c, float
         rwkvx__kscales(b, w->type, &k);
         rwkvx__kscale_at(&k, (int)(c % 256 / 16), &sc, &o);
         return 1e-6 * (fabs(e) + fabs((double)k.d * sc) * 63 + fabs((double)k.dm * o));
+    }
+    if (w->type == RWKVX_TYPE_Q4_1 && rwkvx__int_path(w)) { /* d q + m: two rounded terms that can cancel */
+        const unsigned char *b = (const unsigned char *)w->data + (size_t)r * rwkvx__row_bytes(w) + (size_t)(c / 32) * 20;
+        return 1e-6 * (fabs(e) + fabs((double)rwkvx__f16_at(b)) * 15 + fabs((double)rwkvx__f16_at(b + 2)));
     }
     return 1e-6 * fabs(e);
 }
@@ -444,7 +448,7 @@ static void check_model(const char *path, const char *type_name) {
     rwkvx_free(f32), rwkvx_free(mq), rwkvx_free(mt);
 }
 
-/* quant blocks, then intdot: for Q8_0 and each K type, a random matrix (an
+/* quant blocks, then intdot: for each type of the integer products, a random matrix (an
    odd number of blocks per row, rows not a multiple of the row block) times
    random inputs through rwkvx__matmul for T = 1, 3 and 64, every output
    equal for T = 1 and the others; prints the hash of the outputs, which
@@ -489,7 +493,7 @@ static void check_intdot_type(rwkvx_type type) {
 }
 
 static void check_intdot(void) {
-    static const rwkvx_type types[] = {RWKVX_TYPE_Q8_0, RWKVX_TYPE_Q2_K, RWKVX_TYPE_Q3_K, RWKVX_TYPE_Q4_K, RWKVX_TYPE_Q5_K, RWKVX_TYPE_Q6_K};
+    static const rwkvx_type types[] = {RWKVX_TYPE_Q8_0, RWKVX_TYPE_Q4_0, RWKVX_TYPE_Q4_1, RWKVX_TYPE_IQ4_NL, RWKVX_TYPE_Q2_K, RWKVX_TYPE_Q3_K, RWKVX_TYPE_Q4_K, RWKVX_TYPE_Q5_K, RWKVX_TYPE_Q6_K};
     size_t k;
     for (k = 0; k < sizeof types / sizeof *types; k++) check_intdot_type(types[k]);
 }
