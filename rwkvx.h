@@ -19,9 +19,10 @@
        Weights F32, F16, BF16 or ggml's block types Q4_0, Q4_1, Q5_0, Q5_1,
        Q8_0, Q2_K .. Q6_K, IQ4_NL, IQ4_XS (each tensor its own type),
        dequantized exactly as ggml does; arithmetic in f32, except the
-       products of the K types' matrices (and Q8_0's, but on AVX-512), which
-       multiply the weights' integer codes with int8-quantized inputs, as
-       ggml does: the same bits on every CPU, in every mode and thread count.
+       products of the matrices in the K types, Q8_0, Q4_0, Q4_1 and IQ4_NL
+       (the latter four rearranged at load), which multiply the weights'
+       integer codes with int8-quantized inputs, as ggml does: the same bits
+       on every CPU, in every mode and thread count.
 
    THE API IN ONE SCREEN
        rwkvx_model *m; rwkvx_state *s; char err[RWKVX_ERROR_MAX];
