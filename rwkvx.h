@@ -2892,10 +2892,15 @@ RWKVX__INLINE int rwkvx__int_type(rwkvx_type type) {
 }
 /* ... and this matrix: a 32-value type once packed (a matrix made outside
    the loader keeps the f32 path until rwkvx__pack_rows packs it) */
-RWKVX__INLINE int rwkvx__int_path(const rwkvx__mat *w) {
-    return rwkvx__int_type(w->type) == 32 && !w->packed ? 0 : rwkvx__int_type(w->type);
+/* the types packed at load: the 32-value types, and Q4_K, Q5_K, Q6_K (see
+   "The K types packed") */
+RWKVX__INLINE int rwkvx__kpacks(rwkvx_type type) {
+    return type == RWKVX_TYPE_Q4_K || type == RWKVX_TYPE_Q5_K || type == RWKVX_TYPE_Q6_K;
 }
-RWKVX__INLINE int rwkvx__packs(const rwkvx__mat *w) { return rwkvx__int_type(w->type) == 32; }
+RWKVX__INLINE int rwkvx__packs(const rwkvx__mat *w) { return rwkvx__int_type(w->type) == 32 || (rwkvx__int_type(w->type) && rwkvx__kpacks(w->type)); }
+RWKVX__INLINE int rwkvx__int_path(const rwkvx__mat *w) {
+    return rwkvx__packs(w) && !w->packed ? 0 : rwkvx__int_type(w->type);
+}
 
 #if (defined(RWKVX__AVX512) && defined(__AVX512BW__) && defined(__AVX512VNNI__)) || \
     (defined(RWKVX__AVX2) && ((defined(__AVX512VNNI__) && defined(__AVX512VL__)) || defined(__AVXVNNI__)))
@@ -2907,6 +2912,7 @@ RWKVX__INLINE int rwkvx__packs(const rwkvx__mat *w) { return rwkvx__int_type(w->
 /* bytes per group of a packed block (as many as its 16 rows' blocks), and
    where its codes start */
 RWKVX__INLINE int rwkvx__pgroup(rwkvx_type type) {
+    if (rwkvx__kpacks(type)) return RWKVX__PROWS * rwkvx__type_of(type)->bytes; /* a super-block of 256 columns */
     return type == RWKVX_TYPE_Q8_0 ? 16 * 34 : type == RWKVX_TYPE_Q4_1 ? 16 * 20 : 16 * 18;
 }
 RWKVX__INLINE int rwkvx__pcodes(rwkvx_type type) { return type == RWKVX_TYPE_Q4_1 ? 64 : 32; }
@@ -2918,11 +2924,38 @@ RWKVX__INLINE int rwkvx__pbias(rwkvx_type type) {
 
 /* Rows [0, rows) of the file's layout at src, rb bytes apart (rows <= 16),
    as one packed block of ng groups at out; rows past them are zeros. */
+/* A K type's rows [0, rows) at src, rb bytes apart, as one packed block of ng
+   super-blocks at out (the layout of "The K types packed"); rows past them
+   are zeros. */
+static void rwkvx__pack_kblock(rwkvx_type type, const unsigned char *src, size_t rb, int64_t rows, int64_t ng, unsigned char *out) {
+    const int bytes = rwkvx__type_of(type)->bytes, units = bytes / 4, G = RWKVX__PROWS * bytes;
+    int64_t r, s;
+    int k;
+    for (r = 0; r < RWKVX__PROWS; r++)
+        for (s = 0; s < ng; s++) {
+            unsigned char *p = out + (size_t)s * (size_t)G;
+            const unsigned char *b = r < rows ? src + (size_t)r * rb + (size_t)s * (size_t)bytes : NULL;
+            for (k = 0; k < units; k++) {
+                uint32_t v = 0;
+                if (b) memcpy(&v, b + 4 * k, 4);
+                memcpy(p + 64 * k + 4 * r, &v, 4);
+            }
+            if (bytes % 4) { /* Q6_K's d */
+                if (b) memcpy(p + 64 * units + 2 * r, b + 4 * units, 2);
+                else memset(p + 64 * units + 2 * r, 0, 2);
+            }
+        }
+}
+
 static void rwkvx__pack_block(rwkvx_type type, const unsigned char *src, size_t rb, int64_t rows, int64_t ng, unsigned char *out) {
     const int G = rwkvx__pgroup(type), codes = rwkvx__pcodes(type), bytes = rwkvx__type_of(type)->bytes;
     const uint32_t flip = type == RWKVX_TYPE_Q8_0 ? (uint32_t)rwkvx__pbias(type) * 0x01010101u : 0;
     int64_t r, g;
     int k;
+    if (rwkvx__kpacks(type)) {
+        rwkvx__pack_kblock(type, src, rb, rows, ng, out);
+        return;
+    }
     for (r = 0; r < RWKVX__PROWS; r++)
         for (g = 0; g < ng; g++) {
             unsigned char *p = out + (size_t)g * (size_t)G;
@@ -2945,10 +2978,10 @@ static void rwkvx__pack_block(rwkvx_type type, const unsigned char *src, size_t 
 /* w packed into a copy at out (rwkvx__packed_bytes(w) bytes): the loader's
    way for a model in the caller's memory, and the tests' */
 static size_t rwkvx__packed_bytes(const rwkvx__mat *w) {
-    return rwkvx__packs(w) ? (size_t)((w->rows + RWKVX__PROWS - 1) / RWKVX__PROWS) * (size_t)(w->cols / 32) * (size_t)rwkvx__pgroup(w->type) : 0;
+    return rwkvx__packs(w) ? (size_t)((w->rows + RWKVX__PROWS - 1) / RWKVX__PROWS) * (size_t)(w->cols / rwkvx__type_of(w->type)->block) * (size_t)rwkvx__pgroup(w->type) : 0;
 }
 static void rwkvx__pack_rows(rwkvx__mat *w, unsigned char *out) {
-    int64_t ng = w->cols / 32, blocks = (w->rows + RWKVX__PROWS - 1) / RWKVX__PROWS, b;
+    int64_t ng = w->cols / rwkvx__type_of(w->type)->block, blocks = (w->rows + RWKVX__PROWS - 1) / RWKVX__PROWS, b;
     size_t rb = rwkvx__row_bytes(w), block = (size_t)ng * (size_t)rwkvx__pgroup(w->type);
     for (b = 0; b < blocks; b++) {
         int64_t rows = w->rows - b * RWKVX__PROWS;
@@ -2962,7 +2995,7 @@ static void rwkvx__pack_rows(rwkvx__mat *w, unsigned char *out) {
    the last block, if it has fewer rows, at `last` (one block's bytes);
    `spare` holds 16 rows while they are packed */
 static void rwkvx__pack_rows_in_place(rwkvx__mat *w, unsigned char *last, unsigned char *spare) {
-    int64_t ng = w->cols / 32, full = w->rows / RWKVX__PROWS, b;
+    int64_t ng = w->cols / rwkvx__type_of(w->type)->block, full = w->rows / RWKVX__PROWS, b;
     size_t rb = rwkvx__row_bytes(w), block = (size_t)ng * (size_t)rwkvx__pgroup(w->type);
     unsigned char *data = (unsigned char *)(uintptr_t)w->data; /* the loader's own copy or private mapping */
     for (b = 0; b < full; b++) {
@@ -3261,11 +3294,11 @@ RWKVX__INLINE void rwkvx__ptile(rwkvx_type type, const unsigned char *blk, int64
 /* The tile of each type for 1, 2, 4 or RWKVX__QUT inputs (U constant in
    each): a few tokens of a batch take the smallest that holds them; one
    token asks for the weights at pf as it goes */
-typedef void (*rwkvx__ptile_fn)(const unsigned char *, int64_t, const rwkvx__q8x *const *, float *, const char *);
-#define RWKVX__PTILE(T, name, U, ahead)                                                                                            \
-    static void rwkvx__ptile_##T##_##name(const unsigned char *blk, int64_t ng, const rwkvx__q8x *const *x, float *out, const char *pf) { \
-        (void)pf;                                                                                                                   \
-        rwkvx__ptile(RWKVX_TYPE_##T, blk, ng, x, U, out, ahead);                                                                    \
+typedef void (*rwkvx__ptile_fn)(const unsigned char *, int64_t, const void *const *, float *, const char *);
+#define RWKVX__PTILE(T, name, U, ahead)                                                                                     \
+    static void rwkvx__ptile_##T##_##name(const unsigned char *blk, int64_t ng, const void *const *x, float *out, const char *pf) { \
+        (void)pf;                                                                                                            \
+        rwkvx__TILE_OF(T)(RWKVX_TYPE_##T, blk, ng, (const rwkvx__INPUT_OF(T) *const *)x, U, out, ahead);                    \
     }
 #if RWKVX__QUT >= 4
 #define RWKVX__PTILES(T) RWKVX__PTILE(T, 1, 1, pf) RWKVX__PTILE(T, 2, 2, NULL) RWKVX__PTILE(T, 4, 4, NULL) RWKVX__PTILE(T, ut, RWKVX__QUT, NULL)
@@ -3276,18 +3309,6 @@ typedef void (*rwkvx__ptile_fn)(const unsigned char *, int64_t, const rwkvx__q8x
 #define RWKVX__PTILES(T) RWKVX__PTILE(T, 1, 1, pf) RWKVX__PTILE(T, ut, RWKVX__QUT, NULL)
 #define RWKVX__PTILE_PICK(T) return tokens == 1 ? (*U = 1, rwkvx__ptile_##T##_1) : (*U = RWKVX__QUT, rwkvx__ptile_##T##_ut);
 #endif
-RWKVX__PTILES(Q8_0)
-RWKVX__PTILES(Q4_0)
-RWKVX__PTILES(Q4_1)
-RWKVX__PTILES(IQ4_NL)
-static rwkvx__ptile_fn rwkvx__ptile_for(rwkvx_type type, int tokens, int *U) {
-    switch (type) {
-    case RWKVX_TYPE_Q4_0: RWKVX__PTILE_PICK(Q4_0)
-    case RWKVX_TYPE_Q4_1: RWKVX__PTILE_PICK(Q4_1)
-    case RWKVX_TYPE_IQ4_NL: RWKVX__PTILE_PICK(IQ4_NL)
-    default: RWKVX__PTILE_PICK(Q8_0)
-    }
-}
 
 #if defined(RWKVX__NEON)
 RWKVX__INLINE int32x4_t rwkvx__idot16(int8x16_t w, int8x16_t x) { /* lanes of 4 consecutive products */
@@ -3638,23 +3659,14 @@ RWKVX__INLINE float rwkvx__f8_tree(rwkvx__f8 a) {
 }
 #endif
 
-/* The unsigned codes u of group j (values 32 j .. 32 j + 31) of a K type's
-   super-block at b (the layouts of the group loaders above) */
+/* The unsigned codes u of group j (values 32 j .. 32 j + 31) of a Q2_K or
+   Q3_K super-block at b (the layouts of the group loaders above; the other
+   K types are packed at load: see "The K types packed") */
 RWKVX__INLINE rwkvx__b32 rwkvx__kcodes(const unsigned char *b, rwkvx_type type, int j) {
     int n = j / 4, jj = j % 4;
-    switch (type) {
-    case RWKVX_TYPE_Q2_K: return rwkvx__b32_field(rwkvx__b32_load(b + 16 + 32 * n), 2 * jj, 2, 0);
-    case RWKVX_TYPE_Q3_K:
-        return rwkvx__b32_or(rwkvx__b32_field(rwkvx__b32_load(b + 32 + 32 * n), 2 * jj, 2, 0),
-                             rwkvx__b32_field(rwkvx__b32_load(b), 4 * n + jj, 1, 2));
-    case RWKVX_TYPE_Q5_K:
-        return rwkvx__b32_or(rwkvx__b32_field(rwkvx__b32_load(b + 48 + 32 * (j / 2)), 4 * (j % 2), 4, 0),
-                             rwkvx__b32_field(rwkvx__b32_load(b + 16), j, 1, 4));
-    case RWKVX_TYPE_Q6_K:
-        return rwkvx__b32_or(rwkvx__b32_field(rwkvx__b32_load(b + 64 * n + 32 * (jj % 2)), 4 * (jj / 2), 4, 0),
-                             rwkvx__b32_field(rwkvx__b32_load(b + 128 + 32 * n), 2 * jj, 2, 4));
-    default: return rwkvx__b32_field(rwkvx__b32_load(b + 16 + 32 * (j / 2)), 4 * (j % 2), 4, 0); /* Q4_K */
-    }
+    if (type == RWKVX_TYPE_Q2_K) return rwkvx__b32_field(rwkvx__b32_load(b + 16 + 32 * n), 2 * jj, 2, 0);
+    return rwkvx__b32_or(rwkvx__b32_field(rwkvx__b32_load(b + 32 + 32 * n), 2 * jj, 2, 0), /* Q3_K */
+                         rwkvx__b32_field(rwkvx__b32_load(b), 4 * n + jj, 1, 2));
 }
 
 /* A super-block's lanes I for one input block, its codes read from the
@@ -3824,31 +3836,410 @@ RWKVX__INLINE void rwkvx__kblock(const rwkvx__job *job, int64_t o0, int64_t rows
     }
 }
 static void rwkvx__row_block_k(const rwkvx__job *job, int64_t o0, int64_t rows, int T, rwkvx__q8k *q) {
-    switch (job->w->type) {
-    case RWKVX_TYPE_Q2_K: rwkvx__kblock(job, o0, rows, T, q, RWKVX_TYPE_Q2_K); break;
-    case RWKVX_TYPE_Q3_K: rwkvx__kblock(job, o0, rows, T, q, RWKVX_TYPE_Q3_K); break;
-    case RWKVX_TYPE_Q5_K: rwkvx__kblock(job, o0, rows, T, q, RWKVX_TYPE_Q5_K); break;
-    case RWKVX_TYPE_Q6_K: rwkvx__kblock(job, o0, rows, T, q, RWKVX_TYPE_Q6_K); break;
-    default: rwkvx__kblock(job, o0, rows, T, q, RWKVX_TYPE_Q4_K); break;
+    if (job->w->type == RWKVX_TYPE_Q2_K) rwkvx__kblock(job, o0, rows, T, q, RWKVX_TYPE_Q2_K);
+    else rwkvx__kblock(job, o0, rows, T, q, RWKVX_TYPE_Q3_K);
+}
+
+/* ---- The K types packed: Q4_K, Q5_K and Q6_K ----
+   The K types of the files in circulation (Q4_K_M is Q4_K matrices and a
+   Q6_K head) are packed at load like the 32-value types: a packed block
+   holds 16 rows, and its group s is their super-block s (256 columns,
+   rwkvx__pgroup = 16 times the type's bytes), the file's block read as
+   4-byte units, unit k of row r at 64 k + 4 r (one vector of 16 lanes per
+   unit, a lane per row); Q6_K's f16 d, the 2 bytes past its 52 units, as
+   16 f16 after them. So lane r of unit k holds row r's bytes 4 k .. 4 k + 3:
+   - Q4_K: unit 0 is (d, dmin), units 1-3 the 12 bytes of 6-bit scales and
+     minimums, units 4 + 8 c + k (c < 4, k < 8) the nibbles of columns
+     64 c + 4 k .. + 3 (low) and 64 c + 32 + 4 k .. (high);
+   - Q5_K: as Q4_K with the fifth bits in units 4 + k (bit j: 32-value
+     sub-block j) and the nibbles from unit 12 on;
+   - Q6_K: units 16 n + 8 h + k the low 4 bits (n < 2 the half, h the pair
+     of 32-value sub-blocks, nibble its member), units 32 + 8 n + k the two
+     high bits of each sub-block of the half, units 48 + v the signed scales
+     of the 16-value sub-blocks 4 v .. 4 v + 3.
+   The codes u (0 .. 15, 31, 63: unsigned, as vpdpbusd takes them) of
+   32-value sub-block j, columns 4 k .. 4 k + 3 of it, are one unit's
+   field (rwkvx__kchunk), and each lane sums one row.
+
+   The summation rule of these three types (every T, instruction set and
+   thread count): row o's super-block s gives the exact integers
+   I(s) = sum over its 16-value sub-blocks g of sc(g) * sum over i in g of
+   w[i] * q[i] (w the signed code: Q4_K's and Q5_K's u, Q6_K's u - 32; sc(g)
+   Q6_K's scale of g, Q4_K's and Q5_K's of the 32-value sub-block g / 2)
+   and, for Q4_K and Q5_K, M(s) = sum over g of m(g) * bs(g) (m the 6-bit
+   minimum of sub-block g / 2; bs(g) the sum of q over g); from s = 0,
+   s = fma(d * dx, (float)I(s), s), then s = fma(-(dmin * dx), (float)M(s), s)
+   (|I| < 2^28, |M| < 2^21: int32). */
+RWKVX__INLINE int rwkvx__kmin(rwkvx_type type) { return type != RWKVX_TYPE_Q6_K; } /* M(s) and dmin */
+
+/* Portable C, the reference: row r's pieces of the packed super-block at p */
+RWKVX__INLINE uint32_t rwkvx__kunit_of(const unsigned char *p, int k, int r) {
+    uint32_t v;
+    memcpy(&v, p + 64 * k + 4 * r, 4);
+    return v;
+}
+RWKVX__INLINE int rwkvx__kcode_ref(rwkvx_type type, const unsigned char *p, int r, int i) { /* w of column i */
+    int j = i / 32, k = i % 32 / 4, at = 8 * (i % 4);
+    if (type == RWKVX_TYPE_Q6_K) {
+        int n = j / 4, jj = j % 4;
+        int low = (int)(rwkvx__kunit_of(p, 16 * n + 8 * (jj % 2) + k, r) >> at >> 4 * (jj / 2) & 15);
+        int high = (int)(rwkvx__kunit_of(p, 32 + 8 * n + k, r) >> at >> 2 * jj & 3);
+        return (low | high << 4) - 32;
+    } else {
+        int first = type == RWKVX_TYPE_Q5_K ? 12 : 4;
+        int u = (int)(rwkvx__kunit_of(p, first + 8 * (j / 2) + k, r) >> at >> 4 * (j % 2) & 15);
+        if (type == RWKVX_TYPE_Q5_K) u |= (int)(rwkvx__kunit_of(p, 4 + k, r) >> at >> j & 1) << 4;
+        return u;
+    }
+}
+/* Q4_K's and Q5_K's scale (minimum: 1) of 32-value sub-block j, the bit
+   layout of rwkvx__k4_scale_min */
+RWKVX__INLINE int rwkvx__k4_field_ref(const unsigned char *p, int r, int j, int minimum) {
+    uint32_t w0 = rwkvx__kunit_of(p, 1, r), w1 = rwkvx__kunit_of(p, 2, r), w2 = rwkvx__kunit_of(p, 3, r);
+    uint32_t lo = minimum ? w1 : w0, f;
+    f = j < 4 ? lo & 0x3f3f3f3fu : (w2 >> 4 * minimum & 0x0f0f0f0fu) | (lo >> 6 & 0x03030303u) << 4;
+    return (int)(f >> 8 * (j % 4) & 0xff);
+}
+RWKVX__INLINE int rwkvx__kscale_ref(rwkvx_type type, const unsigned char *p, int r, int g) { /* sc(g) */
+    if (type == RWKVX_TYPE_Q6_K) return (signed char)(rwkvx__kunit_of(p, 48 + g / 4, r) >> 8 * (g % 4) & 0xff);
+    return rwkvx__k4_field_ref(p, r, g / 2, 0);
+}
+RWKVX__INLINE float rwkvx__kd_ref(rwkvx_type type, const unsigned char *p, int r, int minimum) { /* d, dmin */
+    return rwkvx__f16_at(type == RWKVX_TYPE_Q6_K ? p + 64 * 52 + 2 * r : p + 4 * r + 2 * minimum);
+}
+
+/* Byte patterns for vpshufb (and NEON's tbl) within each 4-byte lane: byte
+   b of the lane, or 0 for -1 */
+#define RWKVX__LANE4(a, b, c, d)                                                                                                      \
+    (char)((a) < 0 ? -128 : (a)), (char)((b) < 0 ? -128 : (b)), (char)((c) < 0 ? -128 : (c)), (char)((d) < 0 ? -128 : (d)),              \
+    (char)((a) < 0 ? -128 : 4 + (a)), (char)((b) < 0 ? -128 : 4 + (b)), (char)((c) < 0 ? -128 : 4 + (c)), (char)((d) < 0 ? -128 : 4 + (d)), \
+    (char)((a) < 0 ? -128 : 8 + (a)), (char)((b) < 0 ? -128 : 8 + (b)), (char)((c) < 0 ? -128 : 8 + (c)), (char)((d) < 0 ? -128 : 8 + (d)), \
+    (char)((a) < 0 ? -128 : 12 + (a)), (char)((b) < 0 ? -128 : 12 + (b)), (char)((c) < 0 ? -128 : 12 + (c)), (char)((d) < 0 ? -128 : 12 + (d))
+
+/* Rows 16 b .. 16 b + 15 (the packed block at blk, ng super-blocks) times U
+   inputs x[u], by the rule: out[16 u + r]. One vector type V of lanes for
+   16 rows (AVX-512), 8 (AVX2: two of them) or 4 (NEON: four), and its
+   operations: */
+#if defined(RWKVX__AVX512) && defined(__AVX512BW__) && defined(__AVX512VNNI__)
+#define RWKVX__KPARTS 1
+typedef __m512i rwkvx__kvec;
+typedef __m512 rwkvx__kfvec;
+#define RWKVX__KV_LOAD(p) _mm512_loadu_si512((const void *)(p))
+#define RWKVX__KV_SHUF(v, a, b, c, d) _mm512_shuffle_epi8(v, _mm512_broadcast_i32x4(_mm_setr_epi8(RWKVX__LANE4(a, b, c, d))))
+#define RWKVX__KV_BYTES(n) _mm512_set1_epi8((char)(n))
+#define RWKVX__KV_AND _mm512_and_si512
+#define RWKVX__KV_OR _mm512_or_si512
+#define RWKVX__KV_ADD _mm512_add_epi32
+#define RWKVX__KV_SUB _mm512_sub_epi32
+#define RWKVX__KV_MUL _mm512_mullo_epi32
+#define RWKVX__KV_ZERO _mm512_setzero_si512
+#define RWKVX__KV_SRL16(v, n) _mm512_srl_epi16(v, _mm_cvtsi32_si128(n))
+#define RWKVX__KV_SLL16(v, n) _mm512_sll_epi16(v, _mm_cvtsi32_si128(n))
+#define RWKVX__KV_SRL32(v, n) _mm512_srli_epi32(v, n)
+#define RWKVX__KV_SLL32(v, n) _mm512_slli_epi32(v, n)
+#define RWKVX__KV_SRA16_8(v) _mm512_srai_epi16(v, 8)
+#define RWKVX__KV_SRA32_24(v) _mm512_srai_epi32(v, 24)
+#define RWKVX__KV_DOT(acc, u, x4, sc) _mm512_dpbusd_epi32(acc, u, _mm512_set1_epi32(x4)) /* + 4 u q per lane */
+#define RWKVX__KFOLD 0
+
+#define RWKVX__KV_DOT16(acc, pair, x2) _mm512_dpwssd_epi32(acc, pair, _mm512_set1_epi32(x2))   /* + 2 16-bit products */
+#define RWKVX__KF_ZERO _mm512_setzero_ps
+#define RWKVX__KF_FMA(a, b, c) _mm512_fmadd_ps(a, b, c)
+#define RWKVX__KF_FNMA(a, b, c) _mm512_fnmadd_ps(a, b, c)
+#define RWKVX__KF_SCALE(v, s) _mm512_mul_ps(v, _mm512_set1_ps(s))
+#define RWKVX__KF_INT(v) _mm512_cvtepi32_ps(v)
+#define RWKVX__KF_STORE(p, v) _mm512_storeu_ps(p, v)
+RWKVX__INLINE void rwkvx__kd_vec(rwkvx_type type, const unsigned char *p, int part, rwkvx__kfvec *d, rwkvx__kfvec *dm) {
+    (void)part;
+    if (type == RWKVX_TYPE_Q6_K) *d = *dm = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)(p + 64 * 52)));
+    else {
+        __m512i u = _mm512_loadu_si512((const void *)p);
+        *d = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(u)), *dm = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(u, 16)));
+    }
+}
+#elif defined(RWKVX__AVX2)
+#define RWKVX__KPARTS 2
+typedef __m256i rwkvx__kvec;
+typedef __m256 rwkvx__kfvec;
+#define RWKVX__KV_LOAD(p) _mm256_loadu_si256((const __m256i *)(const void *)(p))
+#define RWKVX__KV_SHUF(v, a, b, c, d) _mm256_shuffle_epi8(v, _mm256_setr_epi8(RWKVX__LANE4(a, b, c, d), RWKVX__LANE4(a, b, c, d)))
+#define RWKVX__KV_BYTES(n) _mm256_set1_epi8((char)(n))
+#define RWKVX__KV_AND _mm256_and_si256
+#define RWKVX__KV_OR _mm256_or_si256
+#define RWKVX__KV_ADD _mm256_add_epi32
+#define RWKVX__KV_SUB _mm256_sub_epi32
+#define RWKVX__KV_MUL _mm256_mullo_epi32
+#define RWKVX__KV_ZERO _mm256_setzero_si256
+#define RWKVX__KV_SRL16(v, n) _mm256_srl_epi16(v, _mm_cvtsi32_si128(n))
+#define RWKVX__KV_SLL16(v, n) _mm256_sll_epi16(v, _mm_cvtsi32_si128(n))
+#define RWKVX__KV_SRL32(v, n) _mm256_srli_epi32(v, n)
+#define RWKVX__KV_SLL32(v, n) _mm256_slli_epi32(v, n)
+#define RWKVX__KV_SRA16_8(v) _mm256_srai_epi16(v, 8)
+#define RWKVX__KV_SRA32_24(v) _mm256_srai_epi32(v, 24)
+#if RWKVX__DPBUSD && defined(__AVX512VNNI__) && defined(__AVX512VL__)
+#define RWKVX__KV_DOT(acc, u, x4, sc) _mm256_dpbusd_epi32(acc, u, _mm256_set1_epi32(x4))
+#define RWKVX__KFOLD 0
+#define RWKVX__KV_DOT16(acc, pair, x2) _mm256_dpwssd_epi32(acc, pair, _mm256_set1_epi32(x2))
+#elif RWKVX__DPBUSD
+#define RWKVX__KV_DOT(acc, u, x4, sc) _mm256_dpbusd_avx_epi32(acc, u, _mm256_set1_epi32(x4))
+#define RWKVX__KFOLD 0
+#define RWKVX__KV_DOT16(acc, pair, x2) _mm256_dpwssd_avx_epi32(acc, pair, _mm256_set1_epi32(x2))
+#else /* vpmaddubsw (2 x 63 x 127 < 2^15: no saturation), then vpmaddwd with the scale */
+#define RWKVX__KV_DOT(acc, u, x4, sc) _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u, _mm256_set1_epi32(x4)), sc))
+#define RWKVX__KFOLD 1
+#define RWKVX__KV_DOT16(acc, pair, x2) _mm256_add_epi32(acc, _mm256_madd_epi16(pair, _mm256_set1_epi32(x2)))
+#endif
+#define RWKVX__KF_ZERO _mm256_setzero_ps
+#define RWKVX__KF_FMA(a, b, c) _mm256_fmadd_ps(a, b, c)
+#define RWKVX__KF_FNMA(a, b, c) _mm256_fnmadd_ps(a, b, c)
+#define RWKVX__KF_SCALE(v, s) _mm256_mul_ps(v, _mm256_set1_ps(s))
+#define RWKVX__KF_INT(v) _mm256_cvtepi32_ps(v)
+#define RWKVX__KF_STORE(p, v) _mm256_storeu_ps(p, v)
+RWKVX__INLINE void rwkvx__kd_vec(rwkvx_type type, const unsigned char *p, int part, rwkvx__kfvec *d, rwkvx__kfvec *dm) {
+    if (type == RWKVX_TYPE_Q6_K) *d = *dm = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)(p + 64 * 52 + 16 * part)));
+    else { /* lanes (d, dmin): d of 8 rows in the low half, dmin in the high half */
+        __m256i u = _mm256_loadu_si256((const __m256i *)(const void *)(p + 32 * part)), low = _mm256_set1_epi32(0xffff);
+        __m256i both = _mm256_permute4x64_epi64(_mm256_packus_epi32(_mm256_and_si256(u, low), _mm256_srli_epi32(u, 16)), 0xd8);
+        *d = _mm256_cvtph_ps(_mm256_castsi256_si128(both)), *dm = _mm256_cvtph_ps(_mm256_extracti128_si256(both, 1));
+    }
+}
+#elif defined(RWKVX__NEON)
+#define RWKVX__KPARTS 4
+typedef int32x4_t rwkvx__kvec;
+typedef float32x4_t rwkvx__kfvec;
+RWKVX__INLINE int32x4_t rwkvx__kv_shuf(int32x4_t v, int a, int b, int c, int d) {
+    const int8_t lane[16] = {RWKVX__LANE4(a, b, c, d)};
+    return vreinterpretq_s32_u8(vqtbl1q_u8(vreinterpretq_u8_s32(v), vreinterpretq_u8_s8(vld1q_s8(lane))));
+}
+RWKVX__INLINE int32x4_t rwkvx__kv_shift16(int32x4_t v, int n) { /* left by n, right by -n, in 16-bit lanes */
+    return vreinterpretq_s32_u16(vshlq_u16(vreinterpretq_u16_s32(v), vdupq_n_s16((int16_t)n)));
+}
+RWKVX__INLINE int32x4_t rwkvx__kv_dot(int32x4_t acc, int32x4_t u, int32_t x4) {
+    return rwkvx__pstep(acc, vreinterpretq_s8_s32(u), vreinterpretq_s8_s32(vdupq_n_s32(x4))); /* codes <= 63: signed bytes too */
+}
+RWKVX__INLINE int32x4_t rwkvx__kv_dot16(int32x4_t acc, int32x4_t pair, int32_t x2) {
+    int16x8_t p = vreinterpretq_s16_s32(pair), x = vreinterpretq_s16_s32(vdupq_n_s32(x2));
+    int32x4_t lo = vmull_s16(vget_low_s16(p), vget_low_s16(x)), hi = vmull_s16(vget_high_s16(p), vget_high_s16(x));
+    return vaddq_s32(acc, vpaddq_s32(lo, hi));
+}
+#define RWKVX__KV_LOAD(p) vreinterpretq_s32_u8(vld1q_u8(p))
+#define RWKVX__KV_SHUF(v, a, b, c, d) rwkvx__kv_shuf(v, a, b, c, d)
+#define RWKVX__KV_BYTES(n) vreinterpretq_s32_u8(vdupq_n_u8((uint8_t)(n)))
+#define RWKVX__KV_AND vandq_s32
+#define RWKVX__KV_OR vorrq_s32
+#define RWKVX__KV_ADD vaddq_s32
+#define RWKVX__KV_SUB vsubq_s32
+#define RWKVX__KV_MUL vmulq_s32
+#define RWKVX__KV_ZERO() vdupq_n_s32(0)
+#define RWKVX__KV_SRL16(v, n) rwkvx__kv_shift16(v, -(n))
+#define RWKVX__KV_SLL16(v, n) rwkvx__kv_shift16(v, n)
+#define RWKVX__KV_SRL32(v, n) vreinterpretq_s32_u32(vshrq_n_u32(vreinterpretq_u32_s32(v), n))
+#define RWKVX__KV_SLL32(v, n) vshlq_n_s32(v, n)
+#define RWKVX__KV_SRA16_8(v) vreinterpretq_s32_s16(vshrq_n_s16(vreinterpretq_s16_s32(v), 8))
+#define RWKVX__KV_SRA32_24(v) vshrq_n_s32(v, 24)
+#define RWKVX__KV_DOT(acc, u, x4, sc) rwkvx__kv_dot(acc, u, x4)
+#define RWKVX__KFOLD 0
+#define RWKVX__KV_DOT16(acc, pair, x2) rwkvx__kv_dot16(acc, pair, x2)
+#define RWKVX__KF_ZERO() vdupq_n_f32(0.0f)
+#define RWKVX__KF_FMA(a, b, c) vfmaq_f32(c, a, b)
+#define RWKVX__KF_FNMA(a, b, c) vfmsq_f32(c, a, b)
+#define RWKVX__KF_SCALE(v, s) vmulq_n_f32(v, s)
+#define RWKVX__KF_INT(v) vcvtq_f32_s32(v)
+#define RWKVX__KF_STORE(p, v) vst1q_f32(p, v)
+RWKVX__INLINE void rwkvx__kd_vec(rwkvx_type type, const unsigned char *p, int part, rwkvx__kfvec *d, rwkvx__kfvec *dm) {
+    if (type == RWKVX_TYPE_Q6_K) *d = *dm = vcvt_f32_f16(vreinterpret_f16_u8(vld1_u8(p + 64 * 52 + 8 * part)));
+    else {
+        uint16x4x2_t both = vld2_u16((const uint16_t *)(const void *)(p + 16 * part)); /* d and dmin, deinterleaved */
+        *d = vcvt_f32_f16(vreinterpret_f16_u16(both.val[0])), *dm = vcvt_f32_f16(vreinterpret_f16_u16(both.val[1]));
+    }
+}
+#endif
+
+#if defined(RWKVX__KPARTS)
+/* unit k of part `part` of the rows */
+#define RWKVX__KUNIT(p, k, part) RWKVX__KV_LOAD((p) + 64 * (k) + (64 / RWKVX__KPARTS) * (part))
+/* the codes u of 32-value sub-block j, columns 4 k .. 4 k + 3 */
+RWKVX__INLINE rwkvx__kvec rwkvx__kchunk(rwkvx_type type, const unsigned char *p, int part, int j, int k) {
+    rwkvx__kvec low = RWKVX__KV_BYTES(15);
+    if (type == RWKVX_TYPE_Q6_K) {
+        int n = j / 4, jj = j % 4, up = 4 - 2 * jj; /* the two high bits to bits 4, 5 */
+        rwkvx__kvec ql = RWKVX__KUNIT(p, 16 * n + 8 * (jj % 2) + k, part), qh = RWKVX__KUNIT(p, 32 + 8 * n + k, part);
+        ql = RWKVX__KV_AND(jj / 2 ? RWKVX__KV_SRL16(ql, 4) : ql, low);
+        qh = RWKVX__KV_AND(up >= 0 ? RWKVX__KV_SLL16(qh, up) : RWKVX__KV_SRL16(qh, -up), RWKVX__KV_BYTES(0x30));
+        return RWKVX__KV_OR(ql, qh);
+    } else {
+        rwkvx__kvec u = RWKVX__KUNIT(p, (type == RWKVX_TYPE_Q5_K ? 12 : 4) + 8 * (j / 2) + k, part);
+        u = RWKVX__KV_AND(j % 2 ? RWKVX__KV_SRL16(u, 4) : u, low);
+        if (type == RWKVX_TYPE_Q5_K) {
+            rwkvx__kvec h = RWKVX__KUNIT(p, 4 + k, part); /* bit j to bit 4 */
+            u = RWKVX__KV_OR(u, RWKVX__KV_AND(j <= 4 ? RWKVX__KV_SLL16(h, 4 - j) : RWKVX__KV_SRL16(h, j - 4), RWKVX__KV_BYTES(0x10)));
+        }
+        return u;
+    }
+}
+/* Q4_K's and Q5_K's scales (minimums: 1) of sub-blocks 0-3 (high: 4-7), a byte each in the lanes */
+RWKVX__INLINE rwkvx__kvec rwkvx__k4_fields(const unsigned char *p, int part, int minimum, int upper) {
+    rwkvx__kvec lo = RWKVX__KUNIT(p, 1 + minimum, part), high;
+    if (!upper) return RWKVX__KV_AND(lo, RWKVX__KV_BYTES(0x3f));
+    lo = RWKVX__KV_SLL32(RWKVX__KV_AND(RWKVX__KV_SRL32(lo, 6), RWKVX__KV_BYTES(3)), 4);
+    high = minimum ? RWKVX__KV_SRL32(RWKVX__KUNIT(p, 3, part), 4) : RWKVX__KUNIT(p, 3, part);
+    return RWKVX__KV_OR(RWKVX__KV_AND(high, RWKVX__KV_BYTES(15)), lo);
+}
+/* byte b of the lanes of f as 32 bits: unsigned; signed (Q6_K's scales) */
+#define RWKVX__KBYTE(f, b) RWKVX__KV_SHUF(f, b, -1, -1, -1)
+#define RWKVX__KSBYTE(f, b) RWKVX__KV_SRA32_24(RWKVX__KV_SHUF(f, -1, -1, -1, b))
+
+/* One super-block (at p, its part of the rows) times U inputs: the lanes of
+   I, and of M (Q4_K, Q5_K) */
+RWKVX__INLINE void rwkvx__ksuper(rwkvx_type type, const unsigned char *p, int part, const rwkvx__q8k *const *x, int64_t s, int U,
+                                 rwkvx__kvec *I, rwkvx__kvec *M) {
+    rwkvx__kvec sc_lo = RWKVX__KV_ZERO(), sc_hi = RWKVX__KV_ZERO();
+    int j, k, u, h;
+    if (type != RWKVX_TYPE_Q6_K) sc_lo = rwkvx__k4_fields(p, part, 0, 0), sc_hi = rwkvx__k4_fields(p, part, 0, 1);
+    RWKVX__UNROLL for (u = 0; u < U; u++) I[u] = RWKVX__KV_ZERO();
+    RWKVX__UNROLL for (j = 0; j < 8; j++) {
+        int halves = type == RWKVX_TYPE_Q6_K ? 2 : 1; /* Q6_K: a scale per 16 values */
+        RWKVX__UNROLL for (h = 0; h < halves; h++) {
+            rwkvx__kvec P[RWKVX__QUT], sc;
+            int b = type == RWKVX_TYPE_Q6_K ? 2 * (j % 2) + h : j % 4; /* the scale's byte in its lane */
+            rwkvx__kvec f = type == RWKVX_TYPE_Q6_K ? RWKVX__KUNIT(p, 48 + j / 2, part) : j < 4 ? sc_lo : sc_hi;
+#if RWKVX__KFOLD /* (sc, sc) in 16 bits: the products' pairs times sc, straight into I */
+            sc = type == RWKVX_TYPE_Q6_K ? RWKVX__KV_SRA16_8(RWKVX__KV_SHUF(f, -1, b, -1, b)) : RWKVX__KV_SHUF(f, b, -1, b, -1);
+#else
+            sc = type == RWKVX_TYPE_Q6_K ? RWKVX__KSBYTE(f, b) : RWKVX__KBYTE(f, b);
+#endif
+            RWKVX__UNROLL for (u = 0; u < U; u++) P[u] = RWKVX__KV_ZERO();
+            RWKVX__UNROLL for (k = 8 / halves * h; k < 8 / halves * (h + 1); k++) {
+                rwkvx__kvec codes = rwkvx__kchunk(type, p, part, j, k);
+                RWKVX__UNROLL for (u = 0; u < U; u++) P[u] = RWKVX__KV_DOT(P[u], codes, rwkvx__chunk(x[u][s].q + 32 * j + 4 * k), sc);
+            }
+#if RWKVX__KFOLD
+            RWKVX__UNROLL for (u = 0; u < U; u++) I[u] = RWKVX__KV_ADD(I[u], P[u]);
+#else
+            RWKVX__UNROLL for (u = 0; u < U; u++) I[u] = RWKVX__KV_ADD(I[u], RWKVX__KV_MUL(sc, P[u]));
+#endif
+        }
+    }
+    RWKVX__UNROLL for (u = 0; u < U; u++) { /* Q4_K, Q5_K: M = sum m(g) bs(g); Q6_K: I -= 32 sum sc(g) bs(g) */
+        rwkvx__kvec O = RWKVX__KV_ZERO();
+        RWKVX__UNROLL for (j = 0; j < 8; j++) {
+            int32_t bs2;
+            rwkvx__kvec pair;
+            memcpy(&bs2, x[u][s].bsum + 2 * j, 4); /* bs(2 j), bs(2 j + 1) */
+            if (type == RWKVX_TYPE_Q6_K)       /* (sc(2 j), sc(2 j + 1)), 16 bits each */
+                pair = RWKVX__KV_SRA16_8(RWKVX__KV_SHUF(RWKVX__KUNIT(p, 48 + j / 2, part), -1, 2 * (j % 2), -1, 2 * (j % 2) + 1));
+            else
+                pair = RWKVX__KV_SHUF(rwkvx__k4_fields(p, part, 1, j >= 4), j % 4, -1, j % 4, -1); /* (m(j), m(j)) */
+            O = RWKVX__KV_DOT16(O, pair, bs2);
+        }
+        if (type == RWKVX_TYPE_Q6_K) I[u] = RWKVX__KV_SUB(I[u], RWKVX__KV_SLL32(O, 5));
+        else M[u] = O;
+    }
+}
+
+RWKVX__INLINE void rwkvx__ktile(rwkvx_type type, const unsigned char *blk, int64_t ng, const rwkvx__q8k *const *x, int U, float *out,
+                                const char *pf) {
+    int64_t s;
+    int u, part;
+    RWKVX__UNROLL for (part = 0; part < RWKVX__KPARTS; part++) { /* each part of the rows on its own: fewer registers */
+        rwkvx__kfvec acc[RWKVX__QUT];
+        RWKVX__UNROLL for (u = 0; u < U; u++) acc[u] = RWKVX__KF_ZERO();
+        for (s = 0; s < ng; s++) {
+            const unsigned char *p = blk + s * rwkvx__pgroup(type);
+            rwkvx__kvec I[RWKVX__QUT], M[RWKVX__QUT];
+            rwkvx__kfvec d, dm;
+            if (part == 0) rwkvx__pahead(type, pf, s);
+            rwkvx__ksuper(type, p, part, x, s, U, I, M);
+            rwkvx__kd_vec(type, p, part, &d, &dm);
+            RWKVX__UNROLL for (u = 0; u < U; u++) {
+                acc[u] = RWKVX__KF_FMA(RWKVX__KF_SCALE(d, x[u][s].d), RWKVX__KF_INT(I[u]), acc[u]);
+                if (rwkvx__kmin(type)) acc[u] = RWKVX__KF_FNMA(RWKVX__KF_SCALE(dm, x[u][s].d), RWKVX__KF_INT(M[u]), acc[u]);
+            }
+        }
+        RWKVX__UNROLL for (u = 0; u < U; u++) RWKVX__KF_STORE(out + 16 * u + 16 / RWKVX__KPARTS * part, acc[u]);
+    }
+}
+#else
+RWKVX__INLINE void rwkvx__ktile(rwkvx_type type, const unsigned char *blk, int64_t ng, const rwkvx__q8k *const *x, int U, float *out,
+                                const char *pf) {
+    int64_t s;
+    int u, r, g, i;
+    (void)pf;
+    for (u = 0; u < U; u++)
+        for (r = 0; r < RWKVX__PROWS; r++) {
+            float sum = 0.0f;
+            for (s = 0; s < ng; s++) {
+                const unsigned char *p = blk + s * rwkvx__pgroup(type);
+                const rwkvx__q8k *xs = &x[u][s];
+                int32_t I = 0, M = 0;
+                for (g = 0; g < 16; g++) {
+                    int32_t P = 0;
+                    for (i = 16 * g; i < 16 * g + 16; i++) P += rwkvx__kcode_ref(type, p, r, i) * xs->q[i];
+                    I += rwkvx__kscale_ref(type, p, r, g) * P;
+                    if (rwkvx__kmin(type)) M += rwkvx__k4_field_ref(p, r, g / 2, 1) * xs->bsum[g];
+                }
+                sum = fmaf(rwkvx__kd_ref(type, p, r, 0) * xs->d, (float)I, sum);
+                if (rwkvx__kmin(type)) sum = fmaf(-(rwkvx__kd_ref(type, p, r, 1) * xs->d), (float)M, sum);
+            }
+            out[16 * u + r] = sum;
+        }
+}
+#endif
+
+/* the kernel and input blocks of each packed type */
+#define rwkvx__TILE_OF(T) rwkvx__TILE_##T
+#define rwkvx__INPUT_OF(T) rwkvx__INPUT_##T
+#define rwkvx__TILE_Q8_0 rwkvx__ptile
+#define rwkvx__TILE_Q4_0 rwkvx__ptile
+#define rwkvx__TILE_Q4_1 rwkvx__ptile
+#define rwkvx__TILE_IQ4_NL rwkvx__ptile
+#define rwkvx__TILE_Q4_K rwkvx__ktile
+#define rwkvx__TILE_Q5_K rwkvx__ktile
+#define rwkvx__TILE_Q6_K rwkvx__ktile
+#define rwkvx__INPUT_Q8_0 rwkvx__q8x
+#define rwkvx__INPUT_Q4_0 rwkvx__q8x
+#define rwkvx__INPUT_Q4_1 rwkvx__q8x
+#define rwkvx__INPUT_IQ4_NL rwkvx__q8x
+#define rwkvx__INPUT_Q4_K rwkvx__q8k
+#define rwkvx__INPUT_Q5_K rwkvx__q8k
+#define rwkvx__INPUT_Q6_K rwkvx__q8k
+RWKVX__PTILES(Q8_0)
+RWKVX__PTILES(Q4_0)
+RWKVX__PTILES(Q4_1)
+RWKVX__PTILES(IQ4_NL)
+RWKVX__PTILES(Q4_K)
+RWKVX__PTILES(Q5_K)
+RWKVX__PTILES(Q6_K)
+static rwkvx__ptile_fn rwkvx__ptile_for(rwkvx_type type, int tokens, int *U) {
+    switch (type) {
+    case RWKVX_TYPE_Q4_0: RWKVX__PTILE_PICK(Q4_0)
+    case RWKVX_TYPE_Q4_1: RWKVX__PTILE_PICK(Q4_1)
+    case RWKVX_TYPE_IQ4_NL: RWKVX__PTILE_PICK(IQ4_NL)
+    case RWKVX_TYPE_Q4_K: RWKVX__PTILE_PICK(Q4_K)
+    case RWKVX_TYPE_Q5_K: RWKVX__PTILE_PICK(Q5_K)
+    case RWKVX_TYPE_Q6_K: RWKVX__PTILE_PICK(Q6_K)
+    default: RWKVX__PTILE_PICK(Q8_0)
     }
 }
 
 /* Packed block b of a product (rows 16 b .. 16 b + 15), all T tokens, from
    the job's quantized inputs q, up to RWKVX__QUT tokens at a time: prefill
    reads the block, which stays in cache, once per pass. */
-static void rwkvx__row_block_packed(const rwkvx__job *job, int64_t b, int T, const rwkvx__q8x *q) {
+static void rwkvx__row_block_packed(const rwkvx__job *job, int64_t b, int T, const void *q) {
     const rwkvx__mat *w = job->w;
-    int64_t ng = w->cols / 32, o0 = b * RWKVX__PROWS, rows = w->rows - o0 < RWKVX__PROWS ? w->rows - o0 : RWKVX__PROWS;
+    size_t in = rwkvx__kpacks(w->type) ? sizeof(rwkvx__q8k) : sizeof(rwkvx__q8x); /* an input block */
+    int64_t ng = w->cols / rwkvx__type_of(w->type)->block, o0 = b * RWKVX__PROWS, rows = w->rows - o0 < RWKVX__PROWS ? w->rows - o0 : RWKVX__PROWS;
     size_t block = (size_t)ng * (size_t)rwkvx__pgroup(w->type);
     const unsigned char *blk = o0 + RWKVX__PROWS >= w->rows ? w->packed_last : w->packed + (size_t)b * block;
     const char *ahead = o0 + (RWKVX__DECODE_AHEAD + 1) * RWKVX__PROWS <= w->rows ? (const char *)blk + RWKVX__DECODE_AHEAD * block : NULL;
     int t, u, r, U = 1;
     for (t = 0; t < T; t += U) {
-        const rwkvx__q8x *x[RWKVX__QUT];
+        const void *x[RWKVX__QUT];
         float out[RWKVX__QUT * RWKVX__PROWS];
         int left = T - t;
         rwkvx__ptile_fn tile = rwkvx__ptile_for(w->type, left, &U);
-        for (u = 0; u < U; u++) x[u] = q + (int64_t)(t + (u < left ? u : left - 1)) * ng; /* past the last token: repeated, dropped */
+        for (u = 0; u < U; u++) /* past the last token: repeated, dropped */
+            x[u] = (const char *)q + (size_t)((int64_t)(t + (u < left ? u : left - 1)) * ng) * in;
         tile(blk, ng, x, out, ahead);
         for (u = 0; u < U && u < left; u++)
             for (r = 0; r < rows; r++) job->y[(int64_t)(t + u) * job->ldy + o0 + r] = out[u * RWKVX__PROWS + r];
@@ -3858,7 +4249,7 @@ static void rwkvx__row_block_packed(const rwkvx__job *job, int64_t b, int T, con
 /* Row block b of an integer product (rwkvx__block_rows rows), all T tokens */
 static void rwkvx__row_block_int(const rwkvx__job *job, int64_t b, int T, void *q) {
     const rwkvx__mat *w = job->w;
-    if (w->packed) rwkvx__row_block_packed(job, b, T, (const rwkvx__q8x *)q);
+    if (w->packed) rwkvx__row_block_packed(job, b, T, q);
     else {
         int64_t o0 = b * RWKVX__ROWS;
         rwkvx__row_block_k(job, o0, w->rows - o0 < RWKVX__ROWS ? w->rows - o0 : RWKVX__ROWS, T, (rwkvx__q8k *)q);
@@ -4800,7 +5191,7 @@ static size_t rwkvx__pack_pass(rwkvx_model *m, int in_place, unsigned char *base
             rwkvx__mat *w = (rwkvx__mat *)(uintptr_t)list[j]; /* the model is still the loader's to change */
             size_t block, bytes;
             if (!rwkvx__packs(w)) continue;
-            block = (size_t)(w->cols / 32) * (size_t)rwkvx__pgroup(w->type);
+            block = (size_t)(w->cols / rwkvx__type_of(w->type)->block) * (size_t)rwkvx__pgroup(w->type);
             bytes = in_place ? (w->rows % RWKVX__PROWS ? block : 0) : rwkvx__packed_bytes(w);
             if (!base && in_place && block > *spare) *spare = block;
             if (base && in_place) rwkvx__pack_rows_in_place(w, base + *spare + at, base);
