@@ -20,7 +20,7 @@
        Q8_0, Q2_K .. Q6_K, IQ4_NL, IQ4_XS (each tensor its own type),
        dequantized exactly as ggml does; arithmetic in f32, except the
        products of the matrices in the K types, Q8_0, Q4_0, Q4_1 and IQ4_NL
-       (the latter four rearranged at load), which multiply the weights'
+       (all but Q2_K and Q3_K rearranged at load), which multiply the weights'
        integer codes with int8-quantized inputs, as ggml does: the same bits
        on every CPU, in every mode and thread count.
 
@@ -236,10 +236,11 @@ RWKVX_API const char  *rwkvx_type_name(int type);
 RWKVX_API rwkvx_status rwkvx_load_file(rwkvx_model **model, const char *path,
                                        const rwkvx_options *opt, char *err);
 /* `data` must stay valid and unchanged until rwkvx_model_free (it is used in place
-   when suitably aligned, else copied; it is never written: Q8_0 matrices, which
-   the products take in another layout, are copied). rwkvx_load_file maps the file
-   privately and rearranges Q8_0 matrices in that mapping (the file is not written;
-   those pages become the process's own memory, as with --no-mmap). */
+   when suitably aligned, else copied; it is never written: the matrices in
+   Q8_0, Q4_0, Q4_1, IQ4_NL, Q4_K, Q5_K and Q6_K, which the products take in
+   another layout, are copied). rwkvx_load_file maps the file privately and
+   rearranges those matrices in that mapping (the file is not written; those
+   pages become the process's own memory, as with --no-mmap). */
 RWKVX_API rwkvx_status rwkvx_load_memory(rwkvx_model **model, const void *data, size_t bytes,
                                          const rwkvx_options *opt, char *err);
 RWKVX_API void         rwkvx_model_free(rwkvx_model *model);
@@ -417,7 +418,7 @@ RWKVX_API int32_t      rwkvx_sample(rwkvx_sampler *sampler, const float *logits)
      Forward pass                         a pass through every block; rwkvx_eval(_batch)
      Weight types: one table              RWKVX__TYPES; dequantization to f32; f32 to f16
      Matrix kernels                       Y = W X: decode, a few tokens, prefill panels; int8
-                                          inputs (Q8_0; the K types: one exact integer rule)
+                                          inputs, rows packed at load (one exact integer rule)
      GGUF reader                          header, keys and tensor table, every size checked
      Binding tensors to model roles       hparams, weights, vocabulary; rwkvx_load_*, info
      State                                create, free, reset, threads and their tuner
@@ -608,13 +609,13 @@ static uint64_t rwkvx__fnv(uint64_t h, const void *data, size_t n) {
 
 /* A weight matrix in PyTorch (out, in) layout: `rows` outputs, each a
    contiguous row of `cols` inputs in `type`. Points into the file data
-   (the 32-value integer types are multiplied in another layout, see
+   (the types of rwkvx__packs are multiplied in another layout, see
    rwkvx__pack_rows). */
 typedef struct {
     const void *data;
     rwkvx_type type;
     int64_t rows, cols;
-    const unsigned char *packed; /* Q8_0: the rows repacked for the integer products, or NULL */
+    const unsigned char *packed; /* the rows repacked for the integer products (rwkvx__packs), or NULL */
     const unsigned char *packed_last; /* ... and its last block (which may lie elsewhere) */
 } rwkvx__mat;
 
@@ -663,7 +664,7 @@ struct rwkvx_model {
     size_t file_bytes;
     void *owned;                     /* malloc'd copy, or NULL */
     void *mapped;                    /* mmap'd region (private, writable: see rwkvx__pack_model), or NULL */
-    void *packed;                    /* packed Q8_0 rows that do not lie in the file image, or NULL */
+    void *packed;                    /* packed rows that do not lie in the file image, or NULL */
     size_t mapped_bytes;
 };
 
@@ -2890,14 +2891,16 @@ RWKVX__INLINE int rwkvx__int_type(rwkvx_type type) {
     }
 #endif
 }
-/* ... and this matrix: a 32-value type once packed (a matrix made outside
-   the loader keeps the f32 path until rwkvx__pack_rows packs it) */
-/* the types packed at load: the 32-value types, and Q4_K, Q5_K, Q6_K (see
-   "The K types packed") */
+/* The types packed at load: the 32-value types, and Q4_K, Q5_K, Q6_K (see
+   "The K types packed"; Q2_K and Q3_K keep the file's layout) */
 RWKVX__INLINE int rwkvx__kpacks(rwkvx_type type) {
     return type == RWKVX_TYPE_Q4_K || type == RWKVX_TYPE_Q5_K || type == RWKVX_TYPE_Q6_K;
 }
-RWKVX__INLINE int rwkvx__packs(const rwkvx__mat *w) { return rwkvx__int_type(w->type) == 32 || (rwkvx__int_type(w->type) && rwkvx__kpacks(w->type)); }
+RWKVX__INLINE int rwkvx__packs(const rwkvx__mat *w) {
+    return rwkvx__int_type(w->type) == 32 || (rwkvx__int_type(w->type) && rwkvx__kpacks(w->type));
+}
+/* ... and this matrix: a type that packs only once packed (a matrix made
+   outside the loader keeps the f32 path until rwkvx__pack_rows packs it) */
 RWKVX__INLINE int rwkvx__int_path(const rwkvx__mat *w) {
     return rwkvx__packs(w) && !w->packed ? 0 : rwkvx__int_type(w->type);
 }
@@ -2922,8 +2925,6 @@ RWKVX__INLINE int rwkvx__pbias(rwkvx_type type) {
     return (type == RWKVX_TYPE_Q8_0 || type == RWKVX_TYPE_IQ4_NL) && RWKVX__DPBUSD ? 128 : 0;
 }
 
-/* Rows [0, rows) of the file's layout at src, rb bytes apart (rows <= 16),
-   as one packed block of ng groups at out; rows past them are zeros. */
 /* A K type's rows [0, rows) at src, rb bytes apart, as one packed block of ng
    super-blocks at out (the layout of "The K types packed"); rows past them
    are zeros. */
@@ -2947,6 +2948,8 @@ static void rwkvx__pack_kblock(rwkvx_type type, const unsigned char *src, size_t
         }
 }
 
+/* Rows [0, rows) of the file's layout at src, rb bytes apart (rows <= 16),
+   as one packed block of ng groups at out; rows past them are zeros. */
 static void rwkvx__pack_block(rwkvx_type type, const unsigned char *src, size_t rb, int64_t rows, int64_t ng, unsigned char *out) {
     const int G = rwkvx__pgroup(type), codes = rwkvx__pcodes(type), bytes = rwkvx__type_of(type)->bytes;
     const uint32_t flip = type == RWKVX_TYPE_Q8_0 ? (uint32_t)rwkvx__pbias(type) * 0x01010101u : 0;
@@ -3323,7 +3326,7 @@ RWKVX__INLINE int32x4_t rwkvx__idot16(int8x16_t w, int8x16_t x) { /* lanes of 4 
 #endif
 
 /* ---- Integer products of the K types ----
-   Q2_K .. Q6_K multiply their integer codes with int8 activations too, with
+   The K types multiply their integer codes with int8 activations too, with
    one input scale per super-block of 256 values, as ggml's q8_K does: each
    input row is quantized in blocks of 256 (rwkvx__q8k: the rule of
    rwkvx__q8x over 256 values), and the sum of each 16 of its q is kept.
@@ -3334,7 +3337,9 @@ RWKVX__INLINE int32x4_t rwkvx__idot16(int8x16_t w, int8x16_t x) { /* lanes of 4 
    d dx (sum of sc u q) - dm dx (sum over g of o(g) bs(g)), bs(g) the sum of
    q over sub-block g: two exact integer sums.
 
-   The summation rule, the same for every T, instruction set and thread
+   Q4_K, Q5_K and Q6_K are packed at load and follow the rule of "The K
+   types packed" below. Q2_K and Q3_K keep the file's layout, and this
+   summation rule, the same for every T, instruction set and thread
    count: super-block s gives two sets of 8 exact integer lanes,
    I(s, l) = sum over groups j < 8 of sc(2 j + l / 4) p(j, l), with
    p(j, l) = sum over k < 4 of u[32 j + 4 l + k] q[32 j + 4 l + k], and
@@ -4089,35 +4094,47 @@ RWKVX__INLINE rwkvx__kvec rwkvx__k4_fields(const unsigned char *p, int part, int
 #define RWKVX__KBYTE(f, b) RWKVX__KV_SHUF(f, b, -1, -1, -1)
 #define RWKVX__KSBYTE(f, b) RWKVX__KV_SRA32_24(RWKVX__KV_SHUF(f, -1, -1, -1, b))
 
+/* The scale of 32-value sub-block j (Q6_K: of its half h) in each lane:
+   as 32 bits, or with RWKVX__KFOLD twice in 16 bits (vpmaddwd multiplies
+   the products' pairs by it) */
+RWKVX__INLINE rwkvx__kvec rwkvx__kscale_vec(rwkvx_type type, const unsigned char *p, int part, int j, int h, rwkvx__kvec sc_lo,
+                                            rwkvx__kvec sc_hi) {
+    int b = type == RWKVX_TYPE_Q6_K ? 2 * (j % 2) + h : j % 4; /* the scale's byte in its lane */
+    rwkvx__kvec f = type == RWKVX_TYPE_Q6_K ? RWKVX__KUNIT(p, 48 + j / 2, part) : j < 4 ? sc_lo : sc_hi;
+#if RWKVX__KFOLD
+    return type == RWKVX_TYPE_Q6_K ? RWKVX__KV_SRA16_8(RWKVX__KV_SHUF(f, -1, b, -1, b)) : RWKVX__KV_SHUF(f, b, -1, b, -1);
+#else
+    return type == RWKVX_TYPE_Q6_K ? RWKVX__KSBYTE(f, b) : RWKVX__KBYTE(f, b);
+#endif
+}
+
 /* One super-block (at p, its part of the rows) times U inputs: the lanes of
    I, and of M (Q4_K, Q5_K) */
 RWKVX__INLINE void rwkvx__ksuper(rwkvx_type type, const unsigned char *p, int part, const rwkvx__q8k *const *x, int64_t s, int U,
                                  rwkvx__kvec *I, rwkvx__kvec *M) {
     rwkvx__kvec sc_lo = RWKVX__KV_ZERO(), sc_hi = RWKVX__KV_ZERO();
-    int j, k, u, h;
+    int j, h, k, u;
     if (type != RWKVX_TYPE_Q6_K) sc_lo = rwkvx__k4_fields(p, part, 0, 0), sc_hi = rwkvx__k4_fields(p, part, 0, 1);
     RWKVX__UNROLL for (u = 0; u < U; u++) I[u] = RWKVX__KV_ZERO();
     RWKVX__UNROLL for (j = 0; j < 8; j++) {
-        int halves = type == RWKVX_TYPE_Q6_K ? 2 : 1; /* Q6_K: a scale per 16 values */
-        RWKVX__UNROLL for (h = 0; h < halves; h++) {
-            rwkvx__kvec P[RWKVX__QUT], sc;
-            int b = type == RWKVX_TYPE_Q6_K ? 2 * (j % 2) + h : j % 4; /* the scale's byte in its lane */
-            rwkvx__kvec f = type == RWKVX_TYPE_Q6_K ? RWKVX__KUNIT(p, 48 + j / 2, part) : j < 4 ? sc_lo : sc_hi;
-#if RWKVX__KFOLD /* (sc, sc) in 16 bits: the products' pairs times sc, straight into I */
-            sc = type == RWKVX_TYPE_Q6_K ? RWKVX__KV_SRA16_8(RWKVX__KV_SHUF(f, -1, b, -1, b)) : RWKVX__KV_SHUF(f, b, -1, b, -1);
-#else
-            sc = type == RWKVX_TYPE_Q6_K ? RWKVX__KSBYTE(f, b) : RWKVX__KBYTE(f, b);
-#endif
-            RWKVX__UNROLL for (u = 0; u < U; u++) P[u] = RWKVX__KV_ZERO();
-            RWKVX__UNROLL for (k = 8 / halves * h; k < 8 / halves * (h + 1); k++) {
-                rwkvx__kvec codes = rwkvx__kchunk(type, p, part, j, k);
-                RWKVX__UNROLL for (u = 0; u < U; u++) P[u] = RWKVX__KV_DOT(P[u], codes, rwkvx__chunk(x[u][s].q + 32 * j + 4 * k), sc);
+        rwkvx__kvec P[RWKVX__QUT], sc = sc_lo;
+        int sixteen = type == RWKVX_TYPE_Q6_K; /* a scale per 16 values */
+        RWKVX__UNROLL for (h = 0; h < 2; h++) { /* chunks 4 h .. 4 h + 3: columns 16 h .. 16 h + 15 */
+            if (h == 0 || sixteen) {
+                sc = rwkvx__kscale_vec(type, p, part, j, h, sc_lo, sc_hi);
+                RWKVX__UNROLL for (u = 0; u < U; u++) P[u] = RWKVX__KV_ZERO();
             }
+            RWKVX__UNROLL for (k = 0; k < 4; k++) {
+                rwkvx__kvec codes = rwkvx__kchunk(type, p, part, j, 4 * h + k);
+                RWKVX__UNROLL for (u = 0; u < U; u++) P[u] = RWKVX__KV_DOT(P[u], codes, rwkvx__chunk(x[u][s].q + 32 * j + 16 * h + 4 * k), sc);
+            }
+            if (h == 1 || sixteen) {
 #if RWKVX__KFOLD
-            RWKVX__UNROLL for (u = 0; u < U; u++) I[u] = RWKVX__KV_ADD(I[u], P[u]);
+                RWKVX__UNROLL for (u = 0; u < U; u++) I[u] = RWKVX__KV_ADD(I[u], P[u]);
 #else
-            RWKVX__UNROLL for (u = 0; u < U; u++) I[u] = RWKVX__KV_ADD(I[u], RWKVX__KV_MUL(sc, P[u]));
+                RWKVX__UNROLL for (u = 0; u < U; u++) I[u] = RWKVX__KV_ADD(I[u], RWKVX__KV_MUL(sc, P[u]));
 #endif
+            }
         }
     }
     RWKVX__UNROLL for (u = 0; u < U; u++) { /* Q4_K, Q5_K: M = sum m(g) bs(g); Q6_K: I -= 32 sum sc(g) bs(g) */
@@ -5172,7 +5189,7 @@ static int rwkvx__block_mats(const rwkvx_model *m, int which, const rwkvx__mat *
     return n;
 }
 
-/* Packs the matrices of the products in the 32-value integer types (see "Integer products"). In the
+/* Packs the matrices of the products in the types that pack (rwkvx__packs; see "Integer products"). In the
    loader's own copy of the file or its private mapping they are packed
    where they lie (no tensor shares bytes with another: the reader wants
    each right after the one before; the mapping's pages become private copies, as large as
@@ -5208,7 +5225,7 @@ static rwkvx_status rwkvx__pack_model(rwkvx_model *m, char *err) {
     if (!copies && !spare) return RWKVX_OK;
     spare = (spare + 63) / 64 * 64;
     m->packed = RWKVX_MALLOC(spare + copies + 64);
-    if (!m->packed) return rwkvx__fail(err, RWKVX_ERR_NOMEM, "out of memory packing the Q8_0 matrices");
+    if (!m->packed) return rwkvx__fail(err, RWKVX_ERR_NOMEM, "out of memory packing the quantized matrices");
     base = (unsigned char *)m->packed + (64 - (uintptr_t)m->packed % 64) % 64;
     rwkvx__pack_pass(m, in_place, base, &spare);
     if (!copies) RWKVX_FREE(m->packed), m->packed = NULL; /* only the spare rows: no longer needed */

@@ -387,6 +387,30 @@ static int parse_types(const char *name, uint32_t *one, const uint32_t **types) 
     return 0;
 }
 
+/* The same blocks written to a file and loaded from it (the loader packs
+   them in its private mapping, not in a copy): the logits of the memory
+   load, bit for bit; and the caller's memory, which the library never
+   writes, unchanged after load and runs. */
+static void check_file_load(const char *path, const char *type_name, const buffer *quant, const float *ref, size_t count, const char *where) {
+    char file[1024], err[RWKVX_ERROR_MAX];
+    uint64_t before = rwkvx__fnv(0xcbf29ce484222325ull, quant->p, quant->n);
+    rwkvx_model *m = NULL;
+    float *got = (float *)malloc(count * sizeof(float));
+    FILE *f;
+    int written;
+    snprintf(file, sizeof file, "%s.%s.packed-test.gguf", path, type_name);
+    f = fopen(file, "wb");
+    written = f && fwrite(quant->p, 1, quant->n, f) == quant->n;
+    if (f && fclose(f) != 0) written = 0;
+    CHECK(written, "%s: %s", where, "cannot write the model to a file");
+    if (written && rwkvx_load_file(&m, file, NULL, err) != RWKVX_OK) CHECK(0, "%s: %s", where, err);
+    if (m) CHECK(got && eval_all(m, 0, 2, got) && !memcmp(got, ref, count * sizeof(float)), "%s: %s", where, "loaded from a file: logits differ from the memory load's");
+    CHECK(rwkvx__fnv(0xcbf29ce484222325ull, quant->p, quant->n) == before, "%s: %s", where, "rwkvx_load_memory's bytes were written");
+    rwkvx_free(m);
+    remove(file);
+    free(got);
+}
+
 static void check_model(const char *path, const char *type_name) {
     size_t V, count, i;
     rwkvx_model *f32 = NULL, *mq = NULL, *mt = NULL;
@@ -434,6 +458,7 @@ static void check_model(const char *path, const char *type_name) {
                          integer ? "whole prompt's (1 thread)" : "f32 twin's");
                 CHECK(eval_all(mq, mode, threads, got) && !memcmp(got, ref, count * sizeof(float)), "%s: %s", where, what);
             }
+        check_file_load(path, type_name, &quant, ref, count, where);
         rwkvx_model_info(mq, &info);
         {   /* token_bytes in the blocks' own sizes: less than the twin's, by the file's shrinkage */
             rwkvx_info ti;
